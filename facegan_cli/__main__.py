@@ -1,0 +1,3 @@
+from facegan_cli.cli import app
+
+app(prog_name="facegan")

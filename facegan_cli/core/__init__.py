@@ -1,0 +1,1 @@
+"""Device and precision policy, seeding, checkpoint IO, run directories, errors and progress."""

@@ -1,0 +1,108 @@
+"""Training images held once on the compute device as uint8, batched and augmented there.
+
+The reference loops decode JPEG/PNG for every image of every epoch in DataLoader workers; here the
+prepared uint8 array is copied to the device once (or pinned in host memory when it does not fit) and
+each batch is an index_select, a float conversion and optional flips on the device.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from facegan_cli.core.progress import log
+
+
+def _fits_on_device(nbytes: int, device: torch.device, budget_fraction: float) -> bool:
+    if device.type != "cuda":
+        return True  # cpu/mps: the array lives in (unified) host memory either way
+    free, _total = torch.cuda.mem_get_info(device)
+    return nbytes <= free * budget_fraction
+
+
+class DeviceImages:
+    """N x 3 x H x W uint8 images and batch access in a model's value range.
+
+    `value_range` is (-1, 1) for tanh generators (x / 127.5 - 1, as Normalize(0.5, 0.5) does) or
+    (0, 1) for sigmoid generators (x / 255).
+    """
+
+    def __init__(
+        self,
+        images_nhwc: np.ndarray,
+        device: torch.device,
+        value_range: tuple[float, float],
+        resolution: int | None = None,
+        budget_fraction: float = 0.5,
+    ) -> None:
+        host = torch.from_numpy(np.ascontiguousarray(images_nhwc)).permute(0, 3, 1, 2)
+        if resolution is not None and host.shape[-1] != resolution:
+            host = resize_uint8(host, resolution)
+        self.count = host.shape[0]
+        self.resolution = host.shape[-1]
+        self.device = device
+        self.value_range = value_range
+        self.on_device = _fits_on_device(host.numel(), device, budget_fraction)
+        if self.on_device:
+            self.images = host.to(device).contiguous()
+        else:
+            log(f"dataset ({host.numel() / 2**30:.1f} GiB) does not fit on {device}; streaming from pinned memory")
+            self.images = host.contiguous().pin_memory()
+        lo, hi = value_range
+        self._scale = (hi - lo) / 255.0
+        self._shift = lo
+
+    def batch(self, indices: torch.Tensor, flip: torch.Tensor | None = None) -> torch.Tensor:
+        """Float images for `indices` (a 1-D index tensor); `flip` is a bool mask of horizontal flips."""
+        if self.on_device:
+            pixels = self.images.index_select(0, indices.to(self.device))
+        else:
+            pixels = self.images.index_select(0, indices.cpu()).pin_memory().to(self.device, non_blocking=True)
+        images = pixels.float().mul_(self._scale).add_(self._shift)
+        if flip is not None:
+            flip = flip.to(self.device).view(-1, 1, 1, 1)
+            images = torch.where(flip, images.flip(-1), images)
+        return images
+
+
+def resize_uint8(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Resize N x 3 x H x W uint8 images with antialiasing (area-like when shrinking), rounded back to uint8."""
+    out = []
+    for start in range(0, images.shape[0], 1024):
+        chunk = images[start : start + 1024].float()
+        chunk = F.interpolate(chunk, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
+        out.append(chunk.round_().clamp_(0, 255).to(torch.uint8))
+    return torch.cat(out)
+
+
+class EpochOrder:
+    """Which dataset rows each step trains on: a fresh permutation per epoch, derived from (seed, epoch).
+
+    Deriving the order from the step alone (rather than from a generator's running state) is what makes a
+    resumed run see exactly the batches the uninterrupted run would have seen. Incomplete last batches
+    are dropped so BatchNorm always sees full batches.
+    """
+
+    def __init__(self, count: int, batch_size: int, seed: int) -> None:
+        if batch_size > count:
+            raise ValueError(f"batch size {batch_size} is larger than the dataset ({count} images)")
+        self.count = count
+        self.batch_size = batch_size
+        self.seed = seed
+        self.steps_per_epoch = count // batch_size
+        self._epoch = -1
+        self._perm: torch.Tensor | None = None
+
+    def indices(self, step: int) -> torch.Tensor:
+        epoch, offset = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._perm = torch.randperm(self.count, generator=gen)
+            self._epoch = epoch
+        assert self._perm is not None
+        return self._perm[offset * self.batch_size : (offset + 1) * self.batch_size]
+
+    def flips(self, step: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(self.seed * 7_000_003 + step)
+        return torch.rand(self.batch_size, generator=gen) < 0.5

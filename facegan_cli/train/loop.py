@@ -1,0 +1,327 @@
+"""The generic training loop every family shares.
+
+It owns the run directory, data order, device-resident batches, checkpoints (atomic, last K kept),
+exact resume, SIGINT/SIGTERM handling, NaN/inf detection, metrics.jsonl, sample grids at fixed latents,
+progress, TensorBoard and DDP. A family plugs in through a `Recipe` (train/recipe.py) and never
+touches this file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from facegan_cli.core.checkpoint import load_checkpoint, save_checkpoint
+from facegan_cli.core.device import Precision, configure_backends, resolve_device
+from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.progress import Progress, log
+from facegan_cli.core.rundir import MetricsLog, RunDir
+from facegan_cli.core.seeding import rng_state, seed_everything, set_rng_state
+from facegan_cli.core.signals import StopFlag
+from facegan_cli.data.device_data import DeviceImages, EpochOrder
+from facegan_cli.data.grid import save_grid
+from facegan_cli.data.sources import open_image_set
+from facegan_cli.train import distributed
+from facegan_cli.train.recipe import Recipe, TrainContext
+
+RecipeFactory = Callable[[dict[str, Any]], Recipe]
+
+
+@dataclass
+class LoopSettings:
+    """Settings of the generic loop (saved in config.json under "train")."""
+
+    steps: int = 1000
+    epochs: float | None = None  # when given, replaces steps once the dataset size is known
+    seed: int = 0
+    log_every: int = 50
+    ckpt_every: int = 500
+    sample_every: int = 500
+    keep: int = 3
+    n_samples: int = 64
+    mirror: bool = False
+    amp: bool = False
+    channels_last: bool = True
+    compile: bool = False
+    tensorboard: bool | None = None  # None: on when the tensorboard package is installed
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    status: str  # finished | stopped
+    checkpoint: Path | None
+    sample_grid: Path | None
+    images_per_second: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+def _resume_config(resume: Path, steps: int | None) -> tuple[RunDir, dict[str, Any]]:
+    run = RunDir.open(resume)
+    config = run.config()
+    if steps is not None:
+        config["train"]["steps"] = steps  # the one setting a user may change: train longer
+    return run, config
+
+
+class _Loop:
+    def __init__(self, config: dict[str, Any], run: RunDir, factory: RecipeFactory, device_spec: str) -> None:
+        self.config = config
+        self.run = run
+        self.settings = LoopSettings(**config["train"])
+        device = resolve_device(device_spec)
+        self.dist = distributed.init_from_env(device)
+        if self.dist.enabled and device.type == "cuda":
+            device = torch.device("cuda", self.dist.local_rank)
+        self.device = device
+        configure_backends(device)
+        self.precision = Precision(device, amp=self.settings.amp, channels_last=self.settings.channels_last)
+        seed_everything(self.settings.seed + self.dist.rank)  # ranks draw different noise
+        self.recipe = factory(config["model"])
+        self.recipe.build(TrainContext(device, self.precision, self.dist.world_size, self.dist.rank))
+        if self.settings.compile:
+            self.recipe.wrap_networks(torch.compile)
+        if self.dist.enabled:
+            ids = [device.index] if device.type == "cuda" else None
+            self.recipe.wrap_networks(lambda m: DistributedDataParallel(m, device_ids=ids))
+        self.global_batch = self.recipe.batch_size
+        if self.global_batch % self.dist.world_size:
+            raise FaceganError(
+                f"Batch size {self.global_batch} does not divide among {self.dist.world_size} processes.",
+                "Pass a --batch that is a multiple of --nproc_per_node.",
+            )
+
+    def load_data(self) -> None:
+        data_cfg = self.config["data"]
+        resolution = int(self.config["model"]["resolution"])
+        image_set = open_image_set(data_cfg["path"], split=data_cfg.get("split"), resolution=resolution)
+        fingerprint = image_set.fingerprint
+        if data_cfg.get("fingerprint") and data_cfg["fingerprint"] != fingerprint:
+            raise FaceganError(
+                f"The dataset at {data_cfg['path']} is not the one this run was trained on (its content "
+                "fingerprint changed), so the run cannot continue exactly.",
+                "Point the run at the original data, or start a new run.",
+            )
+        data_cfg["fingerprint"] = fingerprint
+        if len(image_set) < self.global_batch:
+            raise FaceganError(
+                f"The dataset at {data_cfg['path']} has {len(image_set)} images, fewer than one batch "
+                f"({self.global_batch}).",
+                "Use a smaller --batch or more images.",
+            )
+        self.images = DeviceImages(
+            image_set.load_array(), self.device, self.recipe.value_range, resolution=resolution
+        )
+        self.order = EpochOrder(self.images.count, self.global_batch, self.settings.seed)
+        if self.settings.epochs:
+            self.settings.steps = max(1, round(self.settings.epochs * self.order.steps_per_epoch))
+            self.config["train"]["steps"] = self.settings.steps
+
+    def restore(self) -> int:
+        ckpt = load_checkpoint(self.run.path)
+        for name, module in self.recipe.modules.items():
+            module.load_state_dict(ckpt.modules[name])
+        state = ckpt.load_state(map_location=self.device)
+        for name, opt in self.recipe.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        rngs = state["rng_by_rank"]
+        if len(rngs) != self.dist.world_size:
+            raise FaceganError(
+                f"{self.run.path} was saved by {len(rngs)} process(es) and is resumed by {self.dist.world_size}; "
+                "an exact resume needs the same number.",
+                f"Resume with --nproc_per_node={len(rngs)}.",
+            )
+        set_rng_state(_rng_to_cpu(rngs[self.dist.rank]))
+        self.recipe.load_extra_state(state.get("recipe", {}))
+        if self.dist.is_main:
+            self.run.truncate_metrics(ckpt.step)
+        log(f"resumed {self.run.path} at step {ckpt.step}")
+        return ckpt.step
+
+    def save(self, step: int) -> Path | None:
+        rngs = distributed.gather_objects(self.dist, rng_state())
+        if not self.dist.is_main:
+            return None
+        state = {
+            "step": step,
+            "optimizers": {n: o.state_dict() for n, o in self.recipe.optimizers.items()},
+            "rng_by_rank": rngs,
+            "recipe": self.recipe.extra_state(),
+        }
+        modules = {n: m.state_dict() for n, m in self.recipe.modules.items()}
+        return save_checkpoint(
+            self.run.checkpoints, step, modules, self.recipe.meta(), state, keep=self.settings.keep
+        )
+
+    def grid(self, step: int, z: torch.Tensor) -> Path | None:
+        if not self.dist.is_main:
+            return None
+        images = self.recipe.sample(z)
+        return save_grid(images, self.run.samples / f"step-{step:09d}.png", self.recipe.value_range)
+
+    def train(self, start: int) -> TrainResult:
+        s = self.settings
+        fixed_z = torch.randn(s.n_samples, self.recipe.z_dim, generator=torch.Generator().manual_seed(s.seed))
+        fixed_z = fixed_z.to(self.device)
+        metrics = MetricsLog(self.run.metrics_path) if self.dist.is_main else None
+        board = self._tensorboard()
+        rank, world = self.dist.rank, self.dist.world_size
+        nonfinite = torch.zeros((), dtype=torch.bool, device=self.device)
+        step, last_ckpt, last_grid = start, None, None
+        t_log, step_log = time.perf_counter(), start
+        rate = 0.0
+        status = "finished"
+        with StopFlag() as stop, Progress(s.steps, f"train {self.recipe.family}", "step", start=start) as bar:
+            while step < s.steps:
+                idx = self.order.indices(step)[rank::world]
+                flips = self.order.flips(step)[rank::world] if s.mirror else None
+                losses = self.recipe.train_step(self.images.batch(idx, flips), None, step)
+                nonfinite |= ~torch.isfinite(torch.stack([v.float() for v in losses.values()])).all()
+                step += 1
+                at_log = step % s.log_every == 0 or step == s.steps
+                at_ckpt = step % s.ckpt_every == 0 or step == s.steps
+                stop_now = stop.requested if not self.dist.enabled else (
+                    at_log and distributed.broadcast_flag(self.dist, stop.requested)
+                )
+                if at_log or at_ckpt or stop_now:
+                    self._check_finite(nonfinite, losses, step)
+                if at_log:
+                    now = time.perf_counter()
+                    rate = (step - step_log) * self.global_batch / max(now - t_log, 1e-9)
+                    t_log, step_log = now, step
+                    record = {"step": step, "kimg": step * self.global_batch / 1000,
+                              "epoch": step / self.order.steps_per_epoch, "images_per_s": round(rate, 2),
+                              **{k: float(v) for k, v in losses.items()}}
+                    if metrics is not None:
+                        metrics.write(record)
+                    if board is not None:
+                        for key, value in record.items():
+                            board.add_scalar(key, value, step)
+                    bar.advance(0, info=" ".join(f"{k} {float(v):.3f}" for k, v in losses.items()))
+                if step % s.sample_every == 0 or step == s.steps or stop_now:
+                    last_grid = self.grid(step, fixed_z) or last_grid
+                if at_ckpt or stop_now:
+                    last_ckpt = self.save(step) or last_ckpt
+                bar.advance(1)
+                if stop_now:
+                    status = "stopped"
+                    log(f"{stop.signal_name or 'stop'} received: saved step {step}; continue with "
+                        f"`facegan train {self.recipe.family} --resume {self.run.path}`")
+                    break
+        if metrics is not None:
+            metrics.close()
+        if board is not None:
+            board.close()
+        checksums = distributed.gather_objects(self.dist, _weights_checksum(self.recipe))
+        if self.dist.is_main:
+            # With DDP every rank must hold the same weights; recording each rank's checksum makes that visible.
+            self.run.set_status(status, step=step, world_size=world, rank_checksums=checksums)
+        if len(set(checksums)) > 1:
+            raise FaceganError(
+                f"The {world} processes of {self.run.path} ended with different weights ({checksums}).",
+                "This should not happen with DDP; please report it with the command line you ran.",
+            )
+        return TrainResult(self.run.path, step, status, last_ckpt, last_grid, round(rate, 2))
+
+    def _check_finite(self, nonfinite: torch.Tensor, losses: dict[str, torch.Tensor], step: int) -> None:
+        bad = distributed.broadcast_flag(self.dist, bool(nonfinite.item()))
+        if not bad:
+            return
+        if self.dist.is_main:
+            self.run.set_status("failed", step=step, reason="non-finite loss")
+        values = ", ".join(f"{k}={float(v):.4g}" for k, v in losses.items())
+        raise FaceganError(
+            f"Training of {self.run.path} diverged: a loss became NaN or infinite at or before step {step} "
+            f"(last values: {values}). The last good checkpoint in {self.run.checkpoints} was kept.",
+            "Lower the learning rate or change the seed, then resume from that checkpoint with --resume or start over.",
+        )
+
+    def _tensorboard(self) -> Any:
+        wanted = self.settings.tensorboard
+        available = importlib.util.find_spec("tensorboard") is not None
+        if wanted is None:
+            wanted = available
+        if not wanted or not self.dist.is_main:
+            return None
+        if not available:
+            raise FaceganError(
+                "--tensorboard was asked for but the tensorboard package is not installed.",
+                "Install it with `pip install 'facegan[tensorboard]'` or drop --tensorboard.",
+            )
+        from torch.utils.tensorboard import SummaryWriter
+
+        return SummaryWriter(str(self.run.path / "tensorboard"))
+
+
+def _weights_checksum(recipe: Recipe) -> str:
+    """A hash of every module's parameters and buffers, to compare ranks."""
+    digest = hashlib.sha256()
+    for name, module in sorted(recipe.modules.items()):
+        for key, tensor in sorted(module.state_dict().items()):
+            digest.update(f"{name}.{key}".encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _rng_to_cpu(state: dict[str, Any]) -> dict[str, Any]:
+    out = dict(state)
+    out["torch"] = state["torch"].cpu()
+    if "cuda" in state:
+        out["cuda"] = [s.cpu() for s in state["cuda"]]
+    return out
+
+
+def run_training(
+    factory: RecipeFactory,
+    family: str,
+    model_config: dict[str, Any],
+    data: dict[str, Any],
+    settings: LoopSettings,
+    out: Path | None,
+    resume: Path | None = None,
+    force: bool = False,
+    device: str = "auto",
+) -> TrainResult:
+    """Train a family from scratch into `out`, or continue the run in `resume` exactly where it stopped."""
+    if resume is not None:
+        run, config = _resume_config(resume, settings.steps if settings.steps else None)
+        config["train"]["epochs"] = settings.epochs or None
+        if config["family"] != family:
+            raise FaceganError(
+                f"{resume} is a {config['family']} run, not {family}.", f"Use `facegan train {config['family']}`."
+            )
+    else:
+        if out is None:
+            raise FaceganError("No output directory given.", "Pass --out RUN_DIR.")
+        config = {"family": family, "model": model_config, "data": data, "train": asdict(settings)}
+        run = RunDir(out)
+    loop = _Loop(config, run, factory, device)
+    try:
+        if resume is None:
+            loop.load_data()
+            config["device"] = str(loop.device)
+            config["world_size"] = loop.dist.world_size
+            if loop.dist.is_main:
+                loop.run = RunDir.create(out, config, force=force)  # type: ignore[arg-type]
+            distributed.barrier(loop.dist)
+            loop.run = RunDir(out)  # type: ignore[arg-type]
+            start = 0
+        else:
+            loop.load_data()
+            start = loop.restore()
+            if loop.dist.is_main:
+                run.set_status("running", step=start)
+        return loop.train(start)
+    finally:
+        distributed.shutdown(loop.dist)

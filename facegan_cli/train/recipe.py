@@ -1,0 +1,87 @@
+"""What a model family gives the generic training loop: its networks, optimisers and update step."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from facegan_cli.core.device import Precision
+
+
+@dataclass
+class TrainContext:
+    """Everything a recipe may need from the loop when it builds itself."""
+
+    device: torch.device
+    precision: Precision
+    world_size: int = 1
+    rank: int = 0
+
+
+class Recipe(ABC):
+    """Base class of a family's training recipe.
+
+    The loop owns data order, checkpoints, resume, logging, signals and DDP; a recipe owns networks
+    (`modules`, all saved), optimisers and one update step. `train_step` returns losses as tensors so
+    the loop decides when to synchronise with the device.
+    """
+
+    family: str = ""
+    generator_key: str = "G"
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.modules: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+
+    @abstractmethod
+    def build(self, ctx: TrainContext) -> None:
+        """Create `modules` and `optimizers` on ctx.device."""
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        return (0.0, 1.0) if self.config.get("output") == "sigmoid" else (-1.0, 1.0)
+
+    @property
+    def z_dim(self) -> int:
+        return int(self.config["z_dim"])
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.config["batch"])
+
+    @abstractmethod
+    def wrap_networks(self, wrap: Any) -> None:
+        """Replace the networks the step calls by wrapped ones (DDP, torch.compile) (`wrap(module) -> module`)."""
+
+    @abstractmethod
+    def train_step(self, real: torch.Tensor, labels: torch.Tensor | None, step: int) -> dict[str, torch.Tensor]:
+        """One update of every network; returns the losses to log, as device tensors."""
+
+    def generator(self) -> nn.Module:
+        return self.modules[self.generator_key]
+
+    @torch.no_grad()
+    def sample(self, z: torch.Tensor) -> torch.Tensor:
+        """Images for a sample grid, without touching training state (eval mode, then back)."""
+        net = self.generator()
+        was_training = net.training
+        net.eval()
+        try:
+            return net(z).float()
+        finally:
+            net.train(was_training)
+
+    def meta(self) -> dict[str, Any]:
+        """What a checkpoint needs to rebuild the generator on its own."""
+        return {"family": self.family, "model": self.config, "generator": self.generator_key}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        return None

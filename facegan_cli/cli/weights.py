@@ -1,0 +1,71 @@
+"""`facegan weights list|fetch|import|verify`: the pretrained files some commands need."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from facegan_cli.cli.common import DebugOpt, JsonOpt, QuietOpt, command, emit_json
+from facegan_cli.core import weights as W
+
+app = typer.Typer(help="Manage pretrained weights (FID Inception, VGG19, face-alignment).", no_args_is_help=True)
+
+KeyArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(W.KNOWN)}.")]
+
+
+@app.command("list", epilog="Example: facegan weights list --json")
+@command
+def list_(json_: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False) -> None:
+    """List known weights, their file names, URLs and where a local copy was found."""
+    rows = []
+    for w in W.KNOWN.values():
+        found = W.locate(w)
+        rows.append({"key": w.key, "file": w.filename, "url": w.url, "used_by": w.used_by,
+                     "path": str(found) if found else None})
+    if json_:
+        emit_json({"cache": str(W.cache_dir()), "weights": rows})
+        return
+    table = Table("key", "file", "local copy", "used by")
+    for r in rows:
+        table.add_row(r["key"], r["file"], r["path"] or "[red]missing[/red]", r["used_by"])
+    Console().print(table)
+
+
+@app.command("fetch", epilog="Example: facegan weights fetch fid-inception")
+@command
+def fetch(key: KeyArg, json_: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False) -> None:
+    """Download weights into $FACEGAN_HOME/weights (reusing a torch hub copy if present) and verify them."""
+    path = W.require(key)
+    emit_json({"key": key, "path": str(path)}) if json_ else typer.echo(str(path))
+
+
+@app.command("import", epilog="Example: facegan weights import fid-inception ~/Downloads/pt_inception-2015-12-05-6726825d.pth")
+@command
+def import_(
+    key: KeyArg,
+    path: Annotated[Path, typer.Argument(help="A downloaded copy of the file.")],
+    json_: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False,
+) -> None:
+    """Verify a downloaded file's SHA-256 prefix and copy it into the cache."""
+    target = W.import_file(W.get(key), path)
+    emit_json({"key": key, "path": str(target)}) if json_ else typer.echo(str(target))
+
+
+@app.command("verify", epilog="Example: facegan weights verify fid-inception")
+@command
+def verify(
+    key: KeyArg,
+    path: Annotated[Path | None, typer.Argument(help="File to check (default: the cached copy).")] = None,
+    json_: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False,
+) -> None:
+    """Check that a weights file is the expected one (SHA-256 prefix); exit 1 if not."""
+    w = W.get(key)
+    target = path or W.locate(w)
+    if target is None:
+        raise W.missing_error(w)
+    sha = W.verify(w, target)
+    emit_json({"key": key, "path": str(target), "sha256": sha, "ok": True}) if json_ else typer.echo(f"{target} {sha}")

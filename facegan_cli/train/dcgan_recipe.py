@@ -8,6 +8,8 @@ reals labelled 0 with 0.05 uniform label noise, and G is trained on fresh latent
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -38,6 +40,17 @@ class DCGANRecipe(Recipe):
 
     def wrap_networks(self, wrap: Any) -> None:
         self.G, self.D = wrap(self.G), wrap(self.D)
+        if isinstance(self.D, torch.nn.parallel.DistributedDataParallel):
+            self._d_frozen_in_g_step = False  # DDP expects a gradient for every parameter it wraps
+
+    _d_frozen_in_g_step = True
+
+    def _g_step_discriminator(self) -> contextlib.AbstractContextManager:
+        """During the G update, D's weight gradients are computed by the reference and then thrown away
+        (D.zero_grad() at the next step); not computing them gives the same G update for less work."""
+        if not self._d_frozen_in_g_step:
+            return contextlib.nullcontext()
+        return _frozen(self.modules["D"])
 
     def _noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.z_dim, device=self.device)
@@ -66,10 +79,11 @@ class DCGANRecipe(Recipe):
         opt_d.step()
 
         opt_g.zero_grad(set_to_none=True)
-        with self.precision.autocast():
-            out_g = D(fake).float()
-        loss_g = F.binary_cross_entropy_with_logits(out_g, ones)
-        loss_g.backward()
+        with self._g_step_discriminator():
+            with self.precision.autocast():
+                out_g = D(fake).float()
+            loss_g = F.binary_cross_entropy_with_logits(out_g, ones)
+            loss_g.backward()
         opt_g.step()
         return {
             "loss_D": loss_d.detach(),
@@ -92,10 +106,11 @@ class DCGANRecipe(Recipe):
         opt_d.step()
 
         opt_g.zero_grad(set_to_none=True)
-        with self.precision.autocast():
-            logits_g = D(G(self._noise(n))).float()
-        loss_g = F.binary_cross_entropy_with_logits(logits_g, torch.zeros(n, device=real.device))
-        loss_g.backward()
+        with self._g_step_discriminator():
+            with self.precision.autocast():
+                logits_g = D(G(self._noise(n))).float()
+            loss_g = F.binary_cross_entropy_with_logits(logits_g, torch.zeros(n, device=real.device))
+            loss_g.backward()
         opt_g.step()
         return {
             "loss_D": loss_d.detach(),
@@ -103,6 +118,18 @@ class DCGANRecipe(Recipe):
             "D_x": 1 - torch.sigmoid(logits[n:].detach()).mean(),  # D's belief that reals are real
             "D_G_z": 1 - torch.sigmoid(logits[:n].detach()).mean(),
         }
+
+
+@contextlib.contextmanager
+def _frozen(module: torch.nn.Module) -> Iterator[None]:
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 def make_recipe(config: dict[str, Any]) -> Recipe:

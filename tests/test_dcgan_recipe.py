@@ -1,0 +1,78 @@
+"""DCGAN's update step against a literal transcription of pytorch/examples dcgan/main.py."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from facegan_cli.core.device import Precision
+from facegan_cli.models.registry import resolve_config
+from facegan_cli.train.dcgan_recipe import DCGANRecipe
+from facegan_cli.train.recipe import TrainContext
+
+CPU = torch.device("cpu")
+
+
+def _recipe(freeze: bool = True) -> DCGANRecipe:
+    torch.manual_seed(0)
+    recipe = DCGANRecipe(resolve_config("dcgan", "radford64", {"width": 8, "g_width": 8, "batch": 16}))
+    recipe.build(TrainContext(CPU, Precision(CPU)))
+    recipe._d_frozen_in_g_step = freeze
+    return recipe
+
+
+def _examples_step(netG: nn.Module, netD: nn.Module, optG, optD, real: torch.Tensor, nz: int) -> None:
+    """pytorch/examples dcgan/main.py's loop body (with the sigmoid folded into BCE-with-logits)."""
+    criterion = nn.BCEWithLogitsLoss()
+    netD.zero_grad()
+    b = real.size(0)
+    label = torch.full((b,), 1.0)
+    output = netD(real).view(-1)
+    errD_real = criterion(output, label)
+    errD_real.backward()
+    noise = torch.randn(b, nz, 1, 1)
+    fake = netG(noise)
+    label.fill_(0.0)
+    output = netD(fake.detach()).view(-1)
+    errD_fake = criterion(output, label)
+    errD_fake.backward()
+    optD.step()
+    netG.zero_grad()
+    label.fill_(1.0)
+    output = netD(fake).view(-1)
+    errG = criterion(output, label)
+    errG.backward()
+    optG.step()
+
+
+def test_step_matches_pytorch_examples() -> None:
+    ours = _recipe()
+    G, D = copy.deepcopy(ours.modules["G"]), copy.deepcopy(ours.modules["D"])
+    optG = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    optD = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    data = torch.rand(3, 16, 3, 64, 64) * 2 - 1
+    torch.manual_seed(1)
+    for step in range(3):
+        ours.train_step(data[step], None, step)
+    torch.manual_seed(1)
+    for step in range(3):
+        _examples_step(G, D, optG, optD, data[step], 100)
+    for name, ref in (("G", G), ("D", D)):
+        mine = ours.modules[name].state_dict()
+        for key, value in ref.state_dict().items():
+            torch.testing.assert_close(mine[key], value, rtol=1e-5, atol=1e-6, msg=f"{name}.{key}")
+
+
+def test_freezing_d_in_g_step_changes_nothing() -> None:
+    a, b = _recipe(freeze=True), _recipe(freeze=False)
+    data = torch.rand(2, 16, 3, 64, 64) * 2 - 1
+    for recipe in (a, b):
+        torch.manual_seed(5)
+        for step in range(2):
+            recipe.train_step(data[step], None, step)
+    for name in ("G", "D"):
+        for key, value in a.modules[name].state_dict().items():
+            torch.testing.assert_close(value, b.modules[name].state_dict()[key], rtol=0, atol=0)
+    assert all(p.requires_grad for p in a.modules["D"].parameters())

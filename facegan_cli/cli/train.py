@@ -28,6 +28,8 @@ EpochsOpt = Annotated[float | None, typer.Option("--epochs", help="Train this ma
 
 
 def _report(result: TrainResult, as_json: bool) -> None:
+    if result.rank != 0:
+        return
     if as_json:
         emit_json(result.to_json())
         return

@@ -68,3 +68,17 @@ def broadcast_flag(info: DistInfo, flag: bool) -> bool:
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
+
+
+def sync_buffers(info: DistInfo, modules: dict[str, torch.nn.Module]) -> None:
+    """Give every rank rank 0's buffers (BatchNorm running statistics).
+
+    DDP broadcasts buffers from rank 0 at the start of each forward, so between forwards each rank holds
+    the statistics of its own last shard; syncing before a checkpoint makes the saved state the one DDP
+    would continue with, on every rank.
+    """
+    if not info.enabled:
+        return
+    for module in modules.values():
+        for buffer in module.buffers():
+            dist.broadcast(buffer.data, src=0)

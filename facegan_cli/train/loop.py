@@ -62,6 +62,7 @@ class TrainResult:
     checkpoint: Path | None
     sample_grid: Path | None
     images_per_second: float
+    rank: int = 0  # under torchrun only rank 0 reports
 
     def to_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
@@ -105,7 +106,14 @@ class _Loop:
     def load_data(self) -> None:
         data_cfg = self.config["data"]
         resolution = int(self.config["model"]["resolution"])
-        image_set = open_image_set(data_cfg["path"], split=data_cfg.get("split"), resolution=resolution)
+        try:
+            image_set = open_image_set(data_cfg["path"], split=data_cfg.get("split"), resolution=resolution)
+        except FaceganError:
+            # A prepared set without this level (64x64 CelebA for the 32x32 heikka32 preset, as seed 001
+            # did): take its own resolution and let DeviceImages downsample once, never upsample.
+            image_set = open_image_set(data_cfg["path"], split=data_cfg.get("split"))
+            if image_set.resolution < resolution:
+                raise
         fingerprint = image_set.fingerprint
         if data_cfg.get("fingerprint") and data_cfg["fingerprint"] != fingerprint:
             raise FaceganError(
@@ -150,6 +158,7 @@ class _Loop:
         return ckpt.step
 
     def save(self, step: int) -> Path | None:
+        distributed.sync_buffers(self.dist, self.recipe.modules)
         rngs = distributed.gather_objects(self.dist, rng_state())
         if not self.dist.is_main:
             return None
@@ -223,6 +232,7 @@ class _Loop:
             metrics.close()
         if board is not None:
             board.close()
+        distributed.sync_buffers(self.dist, self.recipe.modules)
         checksums = distributed.gather_objects(self.dist, _weights_checksum(self.recipe))
         if self.dist.is_main:
             # With DDP every rank must hold the same weights; recording each rank's checksum makes that visible.
@@ -232,7 +242,7 @@ class _Loop:
                 f"The {world} processes of {self.run.path} ended with different weights ({checksums}).",
                 "This should not happen with DDP; please report it with the command line you ran.",
             )
-        return TrainResult(self.run.path, step, status, last_ckpt, last_grid, round(rate, 2))
+        return TrainResult(self.run.path, step, status, last_ckpt, last_grid, round(rate, 2), self.dist.rank)
 
     def _check_finite(self, nonfinite: torch.Tensor, losses: dict[str, torch.Tensor], step: int) -> None:
         bad = distributed.broadcast_flag(self.dist, bool(nonfinite.item()))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 
 import torch
-from torch import nn
 
+from benchmarks.dcgan_reference import examples_step
 from facegan_cli.core.device import Precision
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.train.dcgan_recipe import DCGANRecipe
@@ -23,30 +23,6 @@ def _recipe(freeze: bool = True) -> DCGANRecipe:
     return recipe
 
 
-def _examples_step(netG: nn.Module, netD: nn.Module, optG, optD, real: torch.Tensor, nz: int) -> None:
-    """pytorch/examples dcgan/main.py's loop body (with the sigmoid folded into BCE-with-logits)."""
-    criterion = nn.BCEWithLogitsLoss()
-    netD.zero_grad()
-    b = real.size(0)
-    label = torch.full((b,), 1.0)
-    output = netD(real).view(-1)
-    errD_real = criterion(output, label)
-    errD_real.backward()
-    noise = torch.randn(b, nz, 1, 1)
-    fake = netG(noise)
-    label.fill_(0.0)
-    output = netD(fake.detach()).view(-1)
-    errD_fake = criterion(output, label)
-    errD_fake.backward()
-    optD.step()
-    netG.zero_grad()
-    label.fill_(1.0)
-    output = netD(fake).view(-1)
-    errG = criterion(output, label)
-    errG.backward()
-    optG.step()
-
-
 def test_step_matches_pytorch_examples() -> None:
     ours = _recipe()
     G, D = copy.deepcopy(ours.modules["G"]), copy.deepcopy(ours.modules["D"])
@@ -58,7 +34,7 @@ def test_step_matches_pytorch_examples() -> None:
         ours.train_step(data[step], None, step)
     torch.manual_seed(1)
     for step in range(3):
-        _examples_step(G, D, optG, optD, data[step], 100)
+        examples_step(G, D, optG, optD, data[step], 100)
     for name, ref in (("G", G), ("D", D)):
         mine = ours.modules[name].state_dict()
         for key, value in ref.state_dict().items():

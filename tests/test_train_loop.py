@@ -178,3 +178,13 @@ def test_epochs_become_steps(images: Path, tmp_path: Path) -> None:
     result = train(["--data", str(images), "--out", str(out), "--epochs", "1.5", "--json", *TINY_DCGAN])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["step"] == 6  # 32 images / batch 8 = 4 steps per epoch
+
+
+def test_tensorboard_events_when_asked(images: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    out = tmp_path / "run"
+    args = [a for a in TINY_DCGAN if a != "--no-tensorboard"]
+    result = train(["--data", str(images), "--out", str(out), "--steps", "2", "--log-every", "1",
+                    "--tensorboard", *args])
+    assert result.exit_code == 0, result.output
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))

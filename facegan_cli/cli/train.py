@@ -81,7 +81,7 @@ def dcgan(
     sample_every: Annotated[int, typer.Option(help="Steps between sample grids at fixed latents.")] = 500,
     keep: Annotated[int, typer.Option(help="Checkpoints kept (newest).")] = 3,
     amp: Annotated[bool, typer.Option(help="bf16 autocast on CUDA (ignored on CPU).")] = True,
-    channels_last: Annotated[bool, typer.Option(help="channels_last memory format on CUDA.")] = True,
+    channels_last: Annotated[bool, typer.Option(help="channels_last memory format (CPU and CUDA).")] = True,
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the networks.")] = False,
     tensorboard: Annotated[
         bool | None, typer.Option("--tensorboard/--no-tensorboard", help="Log to TensorBoard (default: if installed).")

@@ -70,14 +70,19 @@ class Precision:
             return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    @property
+    def channels_last_active(self) -> bool:
+        # oneDNN (CPU) and cuDNN both run convolutions faster on NHWC; MPS gains nothing.
+        return self.channels_last and self.device.type in ("cuda", "cpu")
+
     def module(self, module: torch.nn.Module) -> torch.nn.Module:
         module = module.to(self.device)
-        if self.channels_last and self.device.type == "cuda":
+        if self.channels_last_active:
             module = module.to(memory_format=torch.channels_last)
         return module
 
     def tensor(self, tensor: torch.Tensor) -> torch.Tensor:
-        if self.channels_last and self.device.type == "cuda" and tensor.dim() == 4:
+        if self.channels_last_active and tensor.dim() == 4:
             return tensor.contiguous(memory_format=torch.channels_last)
         return tensor
 

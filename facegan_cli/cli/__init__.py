@@ -1,0 +1,39 @@
+"""The `facegan` command: a Typer app with one group per job."""
+
+from __future__ import annotations
+
+import typer
+
+from facegan_cli import __version__
+from facegan_cli.cli import evaluate, latent, models, prepare, sample, train, weights
+
+app = typer.Typer(
+    name="facegan",
+    help="Face GANs from the command line: prepare datasets, train, sample, explore latents, evaluate.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """facegan: one tool for face GAN datasets, training, sampling, latent tools and evaluation."""
+
+
+app.add_typer(prepare.app, name="prepare")
+app.add_typer(train.app, name="train")
+app.command(name="sample", help=sample.HELP, epilog=sample.EPILOG)(sample.sample)
+app.add_typer(latent.app, name="latent")
+app.add_typer(models.app, name="models")
+app.add_typer(weights.app, name="weights")
+app.add_typer(evaluate.app, name="eval")

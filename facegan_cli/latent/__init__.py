@@ -1,0 +1,1 @@
+"""facegan_cli.latent"""

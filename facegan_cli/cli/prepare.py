@@ -1,0 +1,343 @@
+"""`facegan prepare` commands: build prepared datasets, synthetic faces, and exports for other tools."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from facegan_cli.cli.common import DebugOpt, ForceOpt, JsonOpt, QuietOpt, command, emit_json
+from facegan_cli.data.export import export_dataset
+from facegan_cli.data.pipeline import default_workers
+from facegan_cli.data.prepare_celeba import CELEBA_DEFAULTS, prepare_celeba
+from facegan_cli.data.recipes import list_recipes, load_recipe, resolve_settings
+from facegan_cli.data.synthetic import write_synthetic
+
+app = typer.Typer(
+    help="Prepare datasets: CelebA crops, synthetic faces, exports for other tools.",
+    no_args_is_help=True,
+)
+
+
+class Crop(str, Enum):
+    dcgan = "dcgan"
+    stargan = "stargan"
+    progan = "progan"
+    none = "none"
+
+
+class Split(str, Enum):
+    train = "train"
+    valid = "valid"
+    test = "test"
+    all = "all"
+
+
+class Layout(str, Enum):
+    celeba = "celeba"
+    folder = "folder"
+
+
+class ImageFormat(str, Enum):
+    png = "png"
+    jpg = "jpg"
+
+
+class ExportFormat(str, Enum):
+    png = "png"
+    zip = "zip"
+
+
+WorkersOpt = Annotated[
+    int | None, typer.Option("--workers", "-j", min=1, help="Worker processes. (default: the CPUs available)")
+]
+
+
+def _value(option: Any) -> Any:
+    return option.value if isinstance(option, Enum) else option
+
+
+def _print_prepared(summary: dict[str, Any]) -> None:
+    """Human-readable result lines on stdout: the dataset path first, for shell pipelines."""
+    typer.echo(summary["out"])
+    sizes = " ".join(f"{r}x{r}" for r in summary["resolutions"])
+    typer.echo(f"images: {summary['count']} ({sizes})")
+    splits = summary["splits"]
+    typer.echo(f"splits: train {splits['train']}, valid {splits['valid']}, test {splits['test']}")
+    typer.echo(f"labels: {len(summary['label_names'])} attributes")
+    typer.echo(f"rejected: {summary['rejected']} (listed in {summary['rejects_file']})")
+    typer.echo(f"fingerprint: {summary['fingerprint']}")
+
+
+@app.command(
+    "celeba",
+    epilog="Example: facegan prepare celeba --src ~/data/CelebA --out data/celeba-64 --crop dcgan --size 64",
+)
+@command
+def celeba_command(
+    src: Annotated[
+        Path, typer.Option("--src", help="CelebA folder: img_align_celeba/, Anno/, Eval/ (or flattened).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the prepared dataset to.")],
+    recipe: Annotated[
+        str,
+        typer.Option(
+            "--recipe",
+            help="Dataset recipe in data_recipes/ giving the defaults below "
+            "(celeba-64, celeba-32, celeba-128-attrs, celeba-progan) or a .toml path.",
+        ),
+    ] = "celeba-64",
+    size: Annotated[
+        int | None, typer.Option("--size", help="Output size in pixels. (default: recipe; 64)")
+    ] = None,
+    crop: Annotated[
+        Crop | None,
+        typer.Option(
+            "--crop",
+            help="dcgan: Resize+CenterCrop (pytorch/examples); stargan: CenterCrop 178 then "
+            "Resize; progan: the 128 box at (89,121) then down; none: resize square images. "
+            " (default: recipe; dcgan)",
+        ),
+    ] = None,
+    crop_size: Annotated[
+        int | None,
+        typer.Option(
+            "--crop-size",
+            help="Square taken before the final resize to --size (dcgan: --size; "
+            "stargan: 178; progan: 128). celeba-32 uses 64.",
+        ),
+    ] = None,
+    attrs: Annotated[
+        str | None,
+        typer.Option(
+            "--attrs", help="Attributes to keep: all, none, or names like Male,Young. (default: recipe; all)"
+        ),
+    ] = None,
+    split: Annotated[
+        Split | None,
+        typer.Option("--split", help="Partition to keep (list_eval_partition). (default: recipe; all)"),
+    ] = None,
+    levels: Annotated[
+        bool | None,
+        typer.Option(
+            "--levels/--no-levels",
+            help="Also write every 2x2 box-average level down to 4x4 (ProGAN). (default: recipe; off)",
+        ),
+    ] = None,
+    allow_upscale: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-upscale/--no-allow-upscale",
+            help="Enlarge inputs smaller than the output instead of rejecting them. (default: off)",
+        ),
+    ] = None,
+    images: Annotated[
+        Path | None, typer.Option("--images", help="Folder of the images. (default: SRC/img_align_celeba)")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Keep only the first N images (quick tries).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Dataset name in the manifest. (default: OUT's name)")
+    ] = None,
+    workers: WorkersOpt = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Continue an interrupted prepare in OUT without redoing finished work."
+        ),
+    ] = False,
+    force: ForceOpt = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail (exit 1) on the first unusable image.")
+    ] = False,
+    json_output: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Crop and resize aligned CelebA into a prepared dataset (uint8 arrays, labels, partitions).
+
+    Unusable images (corrupt, truncated, not an image, too small) are skipped and listed in OUT/rejects.tsv; the command fails only when none is usable, or at the first one with --strict. Options left out take the recipe's value.
+    """
+    chosen = load_recipe(recipe, command="celeba")
+    given = {
+        "size": size,
+        "crop": _value(crop),
+        "crop_size": crop_size,
+        "attrs": attrs,
+        "split": _value(split),
+        "levels": levels,
+        "allow_upscale": allow_upscale,
+        "images": str(images.resolve()) if images else None,
+        "limit": limit,
+    }
+    settings = resolve_settings(chosen, given, CELEBA_DEFAULTS)
+    summary = prepare_celeba(
+        src,
+        out,
+        settings,
+        chosen,
+        workers=workers or default_workers(),
+        resume=resume,
+        force=force,
+        strict=strict,
+        name=name,
+    )
+    if json_output:
+        emit_json(summary)
+    else:
+        _print_prepared(summary)
+
+
+SYNTHETIC_DEFAULTS: dict[str, Any] = {
+    "n": 2000,
+    "layout": "celeba",
+    "seed": 0,
+    "size": 128,
+    "format": "png",
+    "quality": 95,
+}
+
+
+@app.command(
+    "synthetic",
+    epilog="Example: facegan prepare synthetic --out data/synthetic && "
+    "facegan prepare celeba --src data/synthetic --out data/synthetic-64 --crop dcgan --size 64",
+)
+@command
+def synthetic_command(
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the faces to.")],
+    n: Annotated[
+        int | None, typer.Option("--n", min=1, help="Number of faces. (default: recipe; 2000)")
+    ] = None,
+    layout: Annotated[
+        Layout | None,
+        typer.Option(
+            "--layout",
+            help="celeba: the full CelebA tree (aligned and in-the-wild JPEGs, Anno/, Eval/); "
+            "folder: square images + labels.csv. (default: recipe; celeba)",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Random seed; equal seeds give equal files. (default: 0)")
+    ] = None,
+    size: Annotated[
+        int | None, typer.Option("--size", min=4, help="Image size of --layout folder. (default: 128)")
+    ] = None,
+    image_format: Annotated[
+        ImageFormat | None, typer.Option("--format", help="Image format of --layout folder. (default: png)")
+    ] = None,
+    quality: Annotated[
+        int | None, typer.Option("--quality", min=1, max=100, help="JPEG quality. (default: 95)")
+    ] = None,
+    recipe: Annotated[str, typer.Option("--recipe", help="Recipe giving the defaults.")] = "synthetic",
+    workers: WorkersOpt = None,
+    force: ForceOpt = False,
+    json_output: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Draw deterministic cartoon faces with known attributes and exact 5-point landmarks.
+
+    Modelled attributes: hair colour (Black/Blond/Brown/Gray_Hair, exclusive), Male (short hair, beards), Young, Smiling, Mouth_Slightly_Open, Eyeglasses, No_Beard, Oval_Face, Pale_Skin, Wearing_Lipstick; the other CelebA attributes are written as -1.
+    """
+    chosen = load_recipe(recipe, command="synthetic")
+    given = {
+        "n": n,
+        "layout": _value(layout),
+        "seed": seed,
+        "size": size,
+        "format": _value(image_format),
+        "quality": quality,
+    }
+    settings = resolve_settings(chosen, given, SYNTHETIC_DEFAULTS)
+    summary = write_synthetic(
+        out,
+        n=settings["n"],
+        seed=settings["seed"],
+        layout=settings["layout"],
+        size=settings["size"],
+        fmt=settings["format"],
+        quality=settings["quality"],
+        workers=workers or default_workers(),
+        force=force,
+    )
+    if json_output:
+        emit_json(summary)
+    else:
+        typer.echo(summary["out"])
+        typer.echo(f"faces: {summary['n']} ({summary['layout']} layout, seed {summary['seed']})")
+        if summary["partition"]:
+            part = summary["partition"]
+            typer.echo(f"partition: train {part['train']}, valid {part['valid']}, test {part['test']}")
+
+
+@app.command(
+    "export",
+    epilog="Example: facegan prepare export data/celeba-64 --out celeba-64.zip --format zip",
+)
+@command
+def export_command(
+    dataset: Annotated[
+        Path, typer.Argument(help="Prepared dataset directory (or a folder / zip of images).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (png) or .zip file (zip).")],
+    export_format: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="png: flat folder img00000000.png (pytorch-fid); zip: StyleGAN "
+            "dataset_tool layout 00000/img00000000.png + dataset.json.",
+        ),
+    ] = ExportFormat.png,
+    split: Annotated[Split, typer.Option("--split", help="Partition to export.")] = Split.all,
+    res: Annotated[
+        int | None, typer.Option("--res", help="Resolution level to export. (default: the largest)")
+    ] = None,
+    workers: WorkersOpt = None,
+    force: ForceOpt = False,
+    json_output: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write a dataset's images (and labels) as PNG files or a StyleGAN-style zip."""
+    summary = export_dataset(
+        dataset,
+        out,
+        fmt=export_format.value,
+        split=split.value,
+        resolution=res,
+        workers=workers or default_workers(),
+        force=force,
+    )
+    if json_output:
+        emit_json(summary)
+    else:
+        typer.echo(summary["out"])
+        typer.echo(
+            f"images: {summary['count']} ({summary['resolution']}x{summary['resolution']}, {summary['format']})"
+        )
+
+
+@app.command("recipes", epilog="Example: facegan prepare recipes --json")
+@command
+def recipes_command(json_output: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False) -> None:
+    """List the dataset recipes (data_recipes/*.toml) and their settings."""
+    rows = []
+    for recipe_name in list_recipes():
+        recipe = load_recipe(recipe_name)
+        rows.append(
+            {
+                "name": recipe.name,
+                "command": recipe.command,
+                "description": recipe.description,
+                "settings": recipe.settings,
+            }
+        )
+    if json_output:
+        emit_json(rows)
+    else:
+        for row in rows:
+            typer.echo(f"{row['name']}\tprepare {row['command']}\t{row['description']}")

@@ -1,0 +1,239 @@
+"""Parsers for the CelebA annotation files, as distributed (specs/datasets.md).
+
+Files are looked up in `Anno/` and `Eval/` and, for mirrors that flatten them, in the root. Every row
+is split on runs of whitespace. A malformed file raises FaceganError naming the file and line number.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facegan_cli.core.errors import FaceganError
+
+ATTR_FILE = "list_attr_celeba.txt"
+PARTITION_FILE = "list_eval_partition.txt"
+LANDMARKS_FILE = "list_landmarks_celeba.txt"
+LANDMARKS_ALIGN_FILE = "list_landmarks_align_celeba.txt"
+BBOX_FILE = "list_bbox_celeba.txt"
+IDENTITY_FILE = "identity_CelebA.txt"
+ALIGNED_DIR = "img_align_celeba"
+WILD_DIR = "img_celeba"
+
+# The 40 attributes in the order of list_attr_celeba.txt.
+CELEBA_ATTRIBUTES = (
+    "5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair "
+    "Blond_Hair Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee Gray_Hair Heavy_Makeup "
+    "High_Cheekbones Male Mouth_Slightly_Open Mustache Narrow_Eyes No_Beard Oval_Face Pale_Skin Pointy_Nose "
+    "Receding_Hairline Rosy_Cheeks Sideburns Smiling Straight_Hair Wavy_Hair Wearing_Earrings Wearing_Hat "
+    "Wearing_Lipstick Wearing_Necklace Wearing_Necktie Young"
+).split()
+LANDMARK_NAMES = (
+    "lefteye_x lefteye_y righteye_x righteye_y nose_x nose_y leftmouth_x leftmouth_y rightmouth_x rightmouth_y"
+).split()
+BBOX_NAMES = ["x_1", "y_1", "width", "height"]
+PARTITION_NAMES = {0: "train", 1: "valid", 2: "test"}
+_SUBFOLDER = {
+    ATTR_FILE: "Anno",
+    LANDMARKS_FILE: "Anno",
+    LANDMARKS_ALIGN_FILE: "Anno",
+    BBOX_FILE: "Anno",
+    IDENTITY_FILE: "Anno",
+    PARTITION_FILE: "Eval",
+}
+_REDOWNLOAD = "The file may be truncated or edited; download it again from the CelebA site."
+
+
+def _malformed(path: Path, line_no: int, what: str) -> FaceganError:
+    return FaceganError(f"{path}, line {line_no}: {what}.", _REDOWNLOAD)
+
+
+def find_annotation(root: str | os.PathLike[str], filename: str, required: bool = True) -> Path | None:
+    """`root/Anno/filename` (or Eval/), else `root/filename`; FaceganError naming both when missing."""
+    root = Path(root)
+    candidates = [root / _SUBFOLDER.get(filename, "Anno") / filename, root / filename]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    if not required:
+        return None
+    raise FaceganError(
+        f"CelebA annotation file {filename} not found: looked for {candidates[0]} and {candidates[1]}.",
+        f"Point --src at the CelebA folder that holds {_SUBFOLDER.get(filename, 'Anno')}/{filename} "
+        "(from the CelebA download), or at a mirror with it in the root.",
+    )
+
+
+def _rows(path: Path) -> list[tuple[int, list[str]]]:
+    """(1-based line number, whitespace-split fields) for every non-blank line."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise FaceganError(f"{path} is not a text file ({exc}).", _REDOWNLOAD) from exc
+    except OSError as exc:
+        raise FaceganError(
+            f"{path} cannot be read ({exc.strerror or exc}).", "Check its permissions."
+        ) from exc
+    return [(i, line.split()) for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
+
+
+def _count_line(path: Path, rows: list[tuple[int, list[str]]]) -> int:
+    if not rows:
+        raise FaceganError(f"{path} is empty.", _REDOWNLOAD)
+    line_no, fields = rows[0]
+    if len(fields) != 1 or not fields[0].isdigit():
+        raise _malformed(path, line_no, f"expected the number of images, found {' '.join(fields)[:60]!r}")
+    return int(fields[0])
+
+
+def _check_count(path: Path, declared: int, found: int) -> None:
+    if declared != found:
+        raise FaceganError(
+            f"{path}, line 1: declares {declared} images but the file has {found} rows.", _REDOWNLOAD
+        )
+
+
+def _int_table(
+    path: Path, rows: list[tuple[int, list[str]]], ncols: int, what: str
+) -> tuple[list[str], np.ndarray]:
+    files: list[str] = []
+    values = np.empty((len(rows), ncols), dtype=np.int64)
+    for k, (line_no, fields) in enumerate(rows):
+        if len(fields) != ncols + 1:
+            raise _malformed(
+                path, line_no, f"expected a file name and {ncols} {what}, found {len(fields)} fields"
+            )
+        try:
+            values[k] = [int(v) for v in fields[1:]]
+        except ValueError as exc:
+            raise _malformed(path, line_no, f"{what} must be integers ({exc})") from exc
+        files.append(fields[0])
+    return files, values
+
+
+@dataclass
+class Attributes:
+    names: list[str]
+    files: list[str]
+    values: np.ndarray  # N x A int8, 1 where CelebA says +1, 0 where it says -1
+
+    def select(self, wanted: list[str]) -> Attributes:
+        """Keep the named attributes, in the given order; FaceganError listing the valid names."""
+        unknown = [name for name in wanted if name not in self.names]
+        if unknown:
+            raise FaceganError(
+                f"Unknown attribute(s) {', '.join(unknown)} in --attrs.",
+                f"Valid names (case-sensitive): {' '.join(self.names)}.",
+            )
+        columns = [self.names.index(name) for name in wanted]
+        return Attributes(list(wanted), self.files, self.values[:, columns])
+
+
+def parse_attributes(path: str | os.PathLike[str]) -> Attributes:
+    """list_attr_celeba.txt: count line, names line (trailing space), rows of +-1 (0/1 accepted)."""
+    path = Path(path)
+    rows = _rows(path)
+    declared = _count_line(path, rows)
+    if len(rows) < 2:
+        raise FaceganError(f"{path} has no attribute-names line (line 2).", _REDOWNLOAD)
+    names_line, names = rows[1]
+    if names and names[0] in ("image_id", "file", "filename"):
+        names = names[1:]
+    if not names or any(name.lstrip("-").isdigit() for name in names):
+        raise _malformed(path, names_line, "expected the attribute names")
+    files: list[str] = []
+    values = np.empty((len(rows) - 2, len(names)), dtype=np.int8)
+    for k, (line_no, fields) in enumerate(rows[2:]):
+        if len(fields) != len(names) + 1:
+            raise _malformed(
+                path, line_no, f"expected a file name and {len(names)} values, found {len(fields)} fields"
+            )
+        row = fields[1:]
+        for value in row:
+            if value not in ("1", "-1", "0"):
+                raise _malformed(path, line_no, f"attribute values must be 1 or -1, found {value!r}")
+        values[k] = [1 if value == "1" else 0 for value in row]
+        files.append(fields[0])
+    _check_count(path, declared, len(files))
+    return Attributes(names, files, values)
+
+
+def parse_partition(path: str | os.PathLike[str]) -> dict[str, int]:
+    """list_eval_partition.txt: "000001.jpg 0" rows (0 train, 1 valid, 2 test), no header."""
+    path = Path(path)
+    out: dict[str, int] = {}
+    for line_no, fields in _rows(path):
+        if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
+            raise _malformed(path, line_no, "expected '<file> 0|1|2'")
+        out[fields[0]] = int(fields[1])
+    return out
+
+
+def parse_landmarks(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray]:
+    """list_landmarks_celeba.txt or list_landmarks_align_celeba.txt -> (files, N x 5 x 2 int array).
+
+    Points in CelebA's order: left eye, right eye, nose, left mouth corner, right mouth corner.
+    """
+    path = Path(path)
+    rows = _rows(path)
+    declared = _count_line(path, rows)
+    if len(rows) < 2 or rows[1][1][:2] != LANDMARK_NAMES[:2]:
+        raise _malformed(
+            path, rows[1][0] if len(rows) > 1 else 2, "expected the header lefteye_x lefteye_y ..."
+        )
+    files, values = _int_table(path, rows[2:], 10, "coordinates")
+    _check_count(path, declared, len(files))
+    return files, values.reshape(-1, 5, 2)
+
+
+def parse_bboxes(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray]:
+    """list_bbox_celeba.txt -> (files, N x 4 int array of x_1, y_1, width, height)."""
+    path = Path(path)
+    rows = _rows(path)
+    declared = _count_line(path, rows)
+    if len(rows) < 2 or [f.lower() for f in rows[1][1][-4:]] != [n.lower() for n in BBOX_NAMES]:
+        raise _malformed(
+            path, rows[1][0] if len(rows) > 1 else 2, "expected the header image_id x_1 y_1 width height"
+        )
+    files, values = _int_table(path, rows[2:], 4, "box values")
+    _check_count(path, declared, len(files))
+    return files, values
+
+
+def parse_identities(path: str | os.PathLike[str]) -> dict[str, int]:
+    """identity_CelebA.txt: "000001.jpg 2880" rows, no header."""
+    path = Path(path)
+    out: dict[str, int] = {}
+    for line_no, fields in _rows(path):
+        if len(fields) != 2 or not fields[1].isdigit():
+            raise _malformed(path, line_no, "expected '<file> <identity number>'")
+        out[fields[0]] = int(fields[1])
+    return out
+
+
+def find_images_dir(root: str | os.PathLike[str], name: str = ALIGNED_DIR) -> Path:
+    """root/img_align_celeba (or the doubly nested copy some mirrors ship); FaceganError if absent."""
+    root = Path(root)
+    folder = root / name
+    if (folder / name).is_dir():
+        folder = folder / name  # e.g. the Kaggle mirror: img_align_celeba/img_align_celeba/
+    if not folder.is_dir():
+        raise FaceganError(
+            f"CelebA image folder {folder} not found.",
+            f"Point --src at the CelebA folder that holds {name}/ (unzip img_align_celeba.zip there), or "
+            "pass --images DIR.",
+        )
+    return folder
+
+
+def resolve_image(folder: Path, name: str) -> Path:
+    """The file for an annotation row; falls back to a .png of the same stem (PNG mirrors of CelebA)."""
+    path = folder / name
+    if not path.exists():
+        png = path.with_suffix(".png")
+        if png.exists():
+            return png
+    return path

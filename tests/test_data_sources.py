@@ -1,0 +1,130 @@
+"""open_image_set: one API over prepared datasets, folders and zips."""
+
+from __future__ import annotations
+
+import csv
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facegan_cli.core.errors import FaceganError
+from facegan_cli.data.prepare_celeba import CELEBA_DEFAULTS, prepare_celeba
+from facegan_cli.data.prepared import PreparedDataset
+from facegan_cli.data.recipes import load_recipe
+from facegan_cli.data.sources import fit_square, open_image_set
+
+
+@pytest.fixture(scope="module")
+def prepared(synthetic_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("prepared") / "ds"
+    settings = {**CELEBA_DEFAULTS, "size": 16, "levels": True}
+    prepare_celeba(synthetic_tree, out, settings, load_recipe("celeba-64"), workers=1)
+    return out
+
+
+def test_prepared_set_slices_the_memmap(prepared: Path) -> None:
+    data = PreparedDataset.open(prepared)
+    images = open_image_set(prepared)
+    assert images.kind == "prepared" and len(images) == 30 and images.resolution == 16
+    np.testing.assert_array_equal(images.load_array(), data.images())
+    np.testing.assert_array_equal(images.load_array([2, 0]), data.images()[[2, 0]])
+    assert images.labels.shape == (30, 40) and images.label_names == data.label_names
+    assert images.fingerprint == data.fingerprint
+    info = images.describe()
+    assert {"kind", "path", "count", "resolution", "fingerprint"} <= set(info) and info["count"] == 30
+
+
+def test_prepared_split_and_level(prepared: Path) -> None:
+    data = PreparedDataset.open(prepared)
+    test = open_image_set(prepared, split="test", resolution=8)
+    rows = data.split_indices("test")
+    assert len(test) == 3 and test.resolution == 8
+    np.testing.assert_array_equal(test.load_array(), data.images(8)[rows])
+    np.testing.assert_array_equal(test.labels, data.labels[rows])
+    fingerprints = {
+        open_image_set(prepared).fingerprint,
+        test.fingerprint,
+        open_image_set(prepared, split="test").fingerprint,
+        open_image_set(prepared, resolution=8).fingerprint,
+    }
+    assert len(fingerprints) == 4  # each view of the data has its own identity
+    with pytest.raises(FaceganError, match="12x12"):
+        open_image_set(prepared, resolution=12)
+    with pytest.raises(FaceganError, match="Unknown split"):
+        open_image_set(prepared, split="holdout")
+
+
+def test_folder_of_real_faces_with_labels_csv(celebahq_sample: Path) -> None:
+    images = open_image_set(celebahq_sample, resolution=32, workers=1)
+    assert images.kind == "folder" and len(images) == 46 and images.resolution == 32
+    batch, kept = images.load_with_indices(range(3))
+    assert batch.shape == (3, 32, 32, 3) and batch.dtype == np.uint8 and list(kept) == [0, 1, 2]
+    first = sorted(celebahq_sample.glob("*.jpg"))[0]
+    np.testing.assert_array_equal(batch[0], fit_square(Image.open(first).convert("RGB"), 32))
+    truth = {row["file"]: int(row["Male"]) for row in csv.DictReader((celebahq_sample / "labels.csv").open())}
+    assert images.label_names == ["Male"]
+    np.testing.assert_array_equal(images.labels[:, 0], [truth[Path(name).name] for name in images.entries])
+    assert open_image_set(celebahq_sample).resolution == 1024  # from the first header, nothing decoded
+    assert images.fingerprint == open_image_set(celebahq_sample, resolution=32).fingerprint
+    assert images.fingerprint != open_image_set(celebahq_sample, resolution=64).fingerprint
+
+
+def test_folder_with_bad_files_skips_and_counts(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / "a.PNG")
+    Image.new("L", (24, 24), 90).save(tmp_path / "sub" / "b.jpg")
+    Image.new("RGB", (8, 8)).save(tmp_path / "c.png")  # smaller than the resolution asked for
+    (tmp_path / "d.jpg").write_bytes(b"")
+    (tmp_path / "e.jpeg").write_text("text")
+    (tmp_path / "._a.PNG").write_bytes(b"\x00\x05\x16\x07")  # a macOS resource fork
+    (tmp_path / "notes.txt").write_text("not listed")
+    images = open_image_set(tmp_path, resolution=16, workers=1)
+    assert images.entries == ["a.PNG", "c.png", "d.jpg", "e.jpeg", "sub/b.jpg"]
+    batch, kept = images.load_with_indices()
+    assert batch.shape == (2, 16, 16, 3) and list(kept) == [0, 4]
+    assert (batch[0] == [200, 10, 10]).all() and (batch[1] == 90).all()
+    reasons = {Path(src).name: why for src, why in images.rejects}
+    assert reasons == {"c.png": "too small: 8x8 < 16", "d.jpg": "zero-byte file", "e.jpeg": "not an image"}
+    assert images.describe()["rejected"] == 3
+    with pytest.raises(FaceganError, match="no 'test' split"):
+        open_image_set(tmp_path, split="test")
+
+
+def test_zip_in_stylegan_layout(prepared: Path, tmp_path: Path) -> None:
+    data = PreparedDataset.open(prepared)
+    archive = tmp_path / "ds.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for i in range(5):
+            buffer = tmp_path / "x.png"
+            Image.fromarray(np.asarray(data.images()[i])).save(buffer)
+            zf.write(buffer, f"00000/img{i:08d}.png")
+        zf.writestr("__MACOSX/00000/._img00000000.png", b"junk")
+        labels = [[f"00000/img{i:08d}.png", data.labels[i, :3].tolist()] for i in range(5)]
+        zf.writestr("dataset.json", json.dumps({"labels": labels}))
+    images = open_image_set(archive)
+    assert images.kind == "zip" and len(images) == 5 and images.resolution == 16
+    np.testing.assert_array_equal(images.load_array(), data.images()[:5])
+    np.testing.assert_array_equal(images.labels, data.labels[:5, :3])
+    assert images.label_names == ["label_0", "label_1", "label_2"]
+    assert images.fingerprint.startswith("sha256:")
+
+
+def test_non_faces_folder_loads_at_any_resolution(non_faces: Path) -> None:
+    images = open_image_set(non_faces, resolution=24, workers=2)
+    assert len(images) == 15 and images.labels is None
+    assert images.load_array().shape == (15, 24, 24, 3)
+
+
+def test_unknown_paths_fail_clearly(tmp_path: Path) -> None:
+    with pytest.raises(FaceganError, match="does not exist"):
+        open_image_set(tmp_path / "missing")
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(FaceganError, match="neither"):
+        open_image_set(tmp_path / "file.txt")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FaceganError, match="No images found"):
+        open_image_set(tmp_path / "empty")

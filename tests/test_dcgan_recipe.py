@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 
 from benchmarks.dcgan_reference import examples_step
@@ -15,16 +16,17 @@ from facegan_cli.train.recipe import TrainContext
 CPU = torch.device("cpu")
 
 
-def _recipe(freeze: bool = True) -> DCGANRecipe:
+def _recipe(freeze: bool = True, channels_last: bool = False) -> DCGANRecipe:
     torch.manual_seed(0)
     recipe = DCGANRecipe(resolve_config("dcgan", "radford64", {"width": 8, "g_width": 8, "batch": 16}))
-    recipe.build(TrainContext(CPU, Precision(CPU)))
+    recipe.build(TrainContext(CPU, Precision(CPU, channels_last=channels_last)))
     recipe._d_frozen_in_g_step = freeze
     return recipe
 
 
-def test_step_matches_pytorch_examples() -> None:
-    ours = _recipe()
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_step_matches_pytorch_examples(channels_last: bool) -> None:
+    ours = _recipe(channels_last=channels_last)
     G, D = copy.deepcopy(ours.modules["G"]), copy.deepcopy(ours.modules["D"])
     optG = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     optD = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))

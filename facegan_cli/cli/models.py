@@ -61,6 +61,13 @@ def _resolve(family: str, preset: str | None, overrides: dict[str, Any], depth: 
     return config
 
 
+def _reported_parameters(net: nn.Module) -> int:
+    """Parameters as the family's paper counts them: a progressive network's full-resolution path only
+    (its intermediate toRGB/fromRGB layers are left out), every parameter otherwise."""
+    counter = getattr(net, "path_parameters", None)
+    return int(counter()) if callable(counter) else registry.count_parameters(net)
+
+
 def _leaf_layers(net: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(name, module) for name, module in net.named_modules() if next(module.children(), None) is None]
 
@@ -141,6 +148,10 @@ def summary(
             help="DCGAN: batch norm on D's first layer (default: the preset's).",
         ),
     ] = None,
+    resolution: Annotated[
+        int | None,
+        typer.Option("--resolution", help="ProGAN: target resolution, 4..1024 (default: the preset's 1024)."),
+    ] = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -148,10 +159,23 @@ def summary(
     """Parameter counts of a family's generator and discriminator (with a per-layer table unless --json).
 
     dcgan presets: radford64 (pytorch/examples), heikka32 (seed 001), keras64 (seed 003, whose article
-    names no numbers: its sizes come from the Keras CelebA DCGAN example it paraphrases).
+    names no numbers: its sizes come from the Keras CelebA DCGAN example it paraphrases). progan counts
+    the full-resolution path as the paper does (final toRGB, first fromRGB); --json also gives
+    all_parameters, every stage's toRGB/fromRGB included.
     """
     overrides = {"width": width, "g_width": g_width, "d_first_bn": d_first_bn}
     config = _resolve(family, preset, overrides, depth)
+    if resolution is not None:
+        if "resolution" not in config or family == "dcgan":
+            raise FaceganError(
+                f"--resolution applies to the progan family, not {family}.",
+                "Leave --resolution out, or use `facegan models summary progan --resolution 256`.",
+            )
+        if resolution < 4 or resolution > 1024 or resolution & (resolution - 1):
+            raise FaceganError(
+                f"--resolution {resolution} is not a power of two from 4 to 1024.", "Use e.g. --resolution 256."
+            )
+        config["resolution"] = resolution
     try:
         generator = registry.build_generator(family, config)
         discriminator = registry.build_discriminator(family, config)
@@ -160,15 +184,20 @@ def summary(
             f"{family} preset {config['preset']} cannot be built with these options ({exc}).",
             "Check --width/--g-width/--depth against `facegan models summary --help`.",
         ) from exc
-    g_params, d_params = registry.count_parameters(generator), registry.count_parameters(discriminator)
+    g_params, d_params = _reported_parameters(generator), _reported_parameters(discriminator)
     if json_out:
+        g_info: dict[str, int] = {"parameters": g_params}
+        d_info: dict[str, int] = {"parameters": d_params}
+        g_all, d_all = registry.count_parameters(generator), registry.count_parameters(discriminator)
+        if (g_all, d_all) != (g_params, d_params):
+            g_info["all_parameters"], d_info["all_parameters"] = g_all, d_all
         emit_json(
             {
                 "family": family,
                 "preset": config["preset"],
                 "config": config,
-                "generator": {"parameters": g_params},
-                "discriminator": {"parameters": d_params},
+                "generator": g_info,
+                "discriminator": d_info,
             }
         )
         return

@@ -9,12 +9,17 @@ import typer
 
 from facegan_cli.cli.common import DebugOpt, DeviceOpt, ForceOpt, JsonOpt, QuietOpt, command, emit_json
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.data.sources import open_image_set
 from facegan_cli.models.dcgan import PRESETS, apply_depth
+from facegan_cli.models.progan import PRESETS as PROGAN_PRESETS
+from facegan_cli.models.progan import apply_overrides as apply_progan_overrides
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.train.dcgan_recipe import make_recipe as make_dcgan
 from facegan_cli.train.loop import LoopSettings, TrainResult, run_training
+from facegan_cli.train.progan_recipe import make_recipe as make_progan
+from facegan_cli.train.progan_schedule import ProganSchedule
 
-app = typer.Typer(help="Train a model family (DCGAN now; ProGAN and attribute editors follow).", no_args_is_help=True)
+app = typer.Typer(help="Train a model family (DCGAN, ProGAN; attribute editors follow).", no_args_is_help=True)
 
 DataOpt = Annotated[
     Path | None, typer.Option("--data", help="Prepared dataset dir, image folder or zip (not needed with --resume).")
@@ -119,4 +124,120 @@ def dcgan(
         raise FaceganError(f"--depth {depth}: {exc}.", "Use --depth 4 with heikka32 or radford64.") from exc
     data_cfg = {"path": str(data), "split": split}
     result = run_training(make_dcgan, "dcgan", config, data_cfg, settings, out, force=force, device=device)
+    _report(result, json_)
+
+
+_PROGAN_SUMMARY = (
+    "Train a Progressive GAN (Karras et al. 2018; seed 002): grow 4x4 -> --resolution with WGAN-GP.\n\n"
+    "Every phase (4x4, then a fade-in and a stabilisation per doubling) reads its level of a dataset prepared "
+    "with --levels (a folder or zip of images is decoded once and box-halved). WGAN-GP (lambda 10, drift "
+    "0.001), Adam (lr 1e-3, betas 0/0.99, eps 1e-8), equalised learning rate, pixel norm, minibatch stddev, "
+    "generator EMA (samples and checkpoints sample from it). Ctrl-C saves a checkpoint and exits 0; --resume "
+    "continues bit for bit, mid-fade-in included."
+)
+
+PROGAN_CHOICES = (
+    "Where seed 002 is garbled, facegan follows specs/progan.md and the original code: pixel-norm epsilon "
+    "1e-8 (the seed prints 10^8); G's first layer is a dense 512 -> 4x4x512 (the seed's \"Conv 4x4\"); D's "
+    "last conv is 4x4 (the seed's \"Conv 1x1\" cannot hold 4.2M parameters); every D conv is LReLU(0.2) (the "
+    "seed's \"linear\" is a typo); the paper preset's minibatch at 256 is 14 (the seed prints 6); the drift "
+    "term is 0.001 * D(x)^2 (the seed's \"fourth term\"); minibatch stddev groups of 4 (v2) or 16 (paper); "
+    "Adam state is reset at every phase start, as the original."
+)
+
+
+def _default_resolution(data: Path, split: str) -> int:
+    """The dataset's largest level, when it is a power of two ProGAN can grow to."""
+    found = open_image_set(data, split=split).resolution
+    if found < 4 or found > 1024 or found & (found - 1):
+        raise FaceganError(
+            f"The images in {data} are {found}x{found}, not a power of two from 4 to 1024, so no target "
+            "resolution follows from them.",
+            "Pass --resolution (e.g. --resolution 128), or prepare the data with `facegan prepare celeba "
+            "--crop progan --size 128 --levels`.",
+        )
+    return found
+
+
+@app.command(
+    "progan",
+    help=f"{_PROGAN_SUMMARY}\n\n{PROGAN_CHOICES}",
+    epilog="Example: facegan prepare celeba --src ~/data/CelebA --out data/celeba-progan --crop progan "
+    "--size 128 --levels && facegan train progan --data data/celeba-progan --out runs/progan --preset v2",
+)
+@command
+def progan(
+    data: DataOpt = None,
+    out: OutOpt = None,
+    preset: Annotated[str, typer.Option(help=f"Settings of one source: {', '.join(PROGAN_PRESETS)} "
+                                        "(v2 = the original code's single-GPU preset; paper = the paper's v1).")] = "v2",
+    resolution: Annotated[int | None, typer.Option(
+        help="Target resolution, a power of two from 4 to 1024 (default: the dataset's largest level).")] = None,
+    phase_kimg: Annotated[float | None, typer.Option(
+        "--phase-kimg", help="Thousands of real images per fade-in and per stabilisation phase (v2: 600; paper: 800).")] = None,
+    kimg: Annotated[float | None, typer.Option(
+        help="Length of training in thousands of images (default: until the target resolution has been "
+        "stabilised for one phase; the original v2 CelebA-HQ run used 12000). With --resume: train longer.")] = None,
+    batch: Annotated[int | None, typer.Option(
+        help="One minibatch for every resolution (v2: 128 at 4-16, 64, 32, 16, 8, 4, 4 at 1024; paper: 16, "
+        "then 14/6/3 at 256/512/1024).")] = None,
+    lr: Annotated[float | None, typer.Option(
+        help="Adam learning rate at every resolution (preset: 1e-3; v2 uses 1.5e-3 at 1024).")] = None,
+    mbstd_group: Annotated[int | None, typer.Option(
+        "--mbstd-group", help="Minibatch stddev group size (v2: 4; paper: 16, i.e. the whole minibatch); 1 = off.")] = None,
+    max_channels: Annotated[int | None, typer.Option(
+        "--max-channels", help="Cap on feature maps per layer (default 512; small values for quick tries and tests).")] = None,
+    ema: Annotated[float, typer.Option(help="Decay of the generator's moving average used for samples.")] = 0.999,
+    split: Annotated[str, typer.Option(help="Split of a prepared dataset: train, valid, test or all.")] = "all",
+    mirror: Annotated[bool, typer.Option("--mirror/--no-mirror", help="Random horizontal flips (done on the device).")] = True,
+    seed: Annotated[int, typer.Option(help="Seed of weights, noise and data order.")] = 0,
+    log_every: Annotated[int, typer.Option(help="Steps between metrics.jsonl lines.")] = 100,
+    ckpt_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 2000,
+    sample_every: Annotated[int, typer.Option(
+        help="Steps between sample grids (a grid is also written at the end of every phase).")] = 2000,
+    keep: Annotated[int, typer.Option(help="Checkpoints kept (newest).")] = 3,
+    amp: Annotated[bool, typer.Option(help="bf16 autocast on CUDA (ignored on CPU); see benchmarks/RESULTS.md.")] = False,
+    channels_last: Annotated[bool, typer.Option(help="channels_last memory format (CPU and CUDA).")] = True,
+    compile_: Annotated[bool, typer.Option("--compile", help="torch.compile each phase's layers.")] = False,
+    tensorboard: Annotated[
+        bool | None, typer.Option("--tensorboard/--no-tensorboard", help="Log to TensorBoard (default: if installed).")
+    ] = None,
+    resume: ResumeOpt = None,
+    force: ForceOpt = False,
+    device: DeviceOpt = "auto",
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Train a Progressive GAN (see _PROGAN_SUMMARY and PROGAN_CHOICES, shown by --help)."""
+    for name, value in (("--phase-kimg", phase_kimg), ("--kimg", kimg), ("--lr", lr)):
+        if value is not None and value <= 0:
+            raise FaceganError(f"{name} {value} must be positive.", f"Pass a positive {name}.")
+    for name, ivalue in (("--batch", batch), ("--mbstd-group", mbstd_group), ("--max-channels", max_channels)):
+        if ivalue is not None and ivalue < 1:
+            raise FaceganError(f"{name} {ivalue} must be at least 1.", f"Pass a positive {name}.")
+    if not 0.0 <= ema < 1.0:
+        raise FaceganError(f"--ema {ema} must be in [0, 1).", "Use e.g. --ema 0.999 (the original's).")
+    settings = _loop_settings(None, None, seed, log_every, ckpt_every, sample_every, keep, mirror, amp,
+                              channels_last, compile_, tensorboard)
+    settings.kimg = kimg
+    if resume is not None:
+        result = run_training(make_progan, "progan", {}, {}, settings, None, resume=resume, device=device)
+        _report(result, json_)
+        return
+    if data is None or out is None:
+        raise FaceganError("`facegan train progan` needs --data and --out (or --resume RUN_DIR).",
+                           "Example: facegan train progan --data data/celeba-progan --out runs/progan")
+    config = resolve_config("progan", preset, {"phase_kimg": phase_kimg, "mbstd_group": mbstd_group, "ema": ema})
+    try:
+        config = apply_progan_overrides(config, resolution or _default_resolution(data, split), max_channels)
+    except ValueError as exc:
+        raise FaceganError(f"--resolution/--max-channels: {exc}.", "Use a power of two from 4 to 1024.") from exc
+    if batch is not None:
+        config["batch_sizes"] = {r: batch for r in config["batch_sizes"]}
+    if lr is not None:
+        config["lr"], config["lr_by_resolution"] = lr, {}
+    settings.kimg = kimg or ProganSchedule.from_config(config).schedule_images / 1000
+    data_cfg = {"path": str(data), "split": split}
+    result = run_training(make_progan, "progan", config, data_cfg, settings, out, force=force, device=device)
     _report(result, json_)

@@ -106,3 +106,50 @@ class EpochOrder:
     def flips(self, step: int) -> torch.Tensor:
         gen = torch.Generator().manual_seed(self.seed * 7_000_003 + step)
         return torch.rand(self.batch_size, generator=gen) < 0.5
+
+
+class ImageStream:
+    """Which dataset rows, and which flips, the training images are when steps differ in size (ProGAN).
+
+    The stream is the concatenation of one permutation per epoch, each derived from (seed, epoch) with a
+    flip bit per position; a batch is the slice [images_seen, images_seen + n) of it. Since it is indexed
+    by images seen rather than by step, a run resumed at any point sees exactly the images the
+    uninterrupted run saw, whatever the batch sizes before it, and batches run on across epoch ends
+    (nothing is dropped: ProGAN has no BatchNorm that would mind a mixed batch).
+    """
+
+    def __init__(self, count: int, seed: int) -> None:
+        if count < 1:
+            raise ValueError("an image stream needs at least one image")
+        self.count = count
+        self.seed = seed
+        self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _epoch(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if epoch not in self._cache:
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            perm = torch.randperm(self.count, generator=gen)
+            flips = torch.rand(self.count, generator=gen) < 0.5
+            # Two epochs at most are in use at once (a batch across an epoch end).
+            for old in [e for e in self._cache if e < epoch - 1]:
+                del self._cache[old]
+            self._cache[epoch] = (perm, flips)
+        return self._cache[epoch]
+
+    def _slice(self, start: int, n: int, part: int) -> torch.Tensor:
+        pieces = []
+        position, end = start, start + n
+        while position < end:
+            epoch, offset = divmod(position, self.count)
+            take = min(end - position, self.count - offset)
+            pieces.append(self._epoch(epoch)[part][offset : offset + take])
+            position += take
+        return torch.cat(pieces) if len(pieces) > 1 else pieces[0]
+
+    def indices(self, start: int, n: int) -> torch.Tensor:
+        """Dataset rows of stream positions [start, start + n)."""
+        return self._slice(start, n, 0)
+
+    def flips(self, start: int, n: int) -> torch.Tensor:
+        """Horizontal-flip mask of stream positions [start, start + n)."""
+        return self._slice(start, n, 1)

@@ -133,7 +133,8 @@ def load_generator(path: str | os.PathLike[str], device: torch.device | str = "c
         config=dict(config),
         z_dim=int(config["z_dim"]),
         value_range=value_range_of(meta, config),
-        resolution=int(config.get("resolution", 0)),
+        # A progressive family's checkpoint may be mid-growth: its generator says what it outputs now.
+        resolution=int(getattr(module, "output_resolution", None) or config.get("resolution", 0)),
         step=ckpt.step,
         path=ckpt.path,
         weights=weights,

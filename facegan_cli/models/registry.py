@@ -35,7 +35,7 @@ def register(family: Family) -> Family:
 
 def _load_builtin() -> None:
     # Importing a family module registers it; the list grows by one line per family.
-    from facegan_cli.models import dcgan  # noqa: F401
+    from facegan_cli.models import dcgan, progan, stargan  # noqa: F401
 
 
 def families() -> dict[str, Family]:

@@ -82,3 +82,17 @@ def sync_buffers(info: DistInfo, modules: dict[str, torch.nn.Module]) -> None:
     for module in modules.values():
         for buffer in module.buffers():
             dist.broadcast(buffer.data, src=0)
+
+
+def broadcast_modules(info: DistInfo, modules: dict[str, torch.nn.Module]) -> None:
+    """Give every rank rank 0's parameters and buffers.
+
+    Ranks are seeded differently (they draw different noise), so their freshly built networks differ.
+    DDP broadcasts the parameters it wraps, but not the copies it does not see: a generator EMA, or the
+    layers of a growing network that a later phase will train.
+    """
+    if not info.enabled:
+        return
+    for module in modules.values():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            dist.broadcast(tensor.data, src=0)

@@ -4,6 +4,12 @@ It owns the run directory, data order, device-resident batches, checkpoints (ato
 exact resume, SIGINT/SIGTERM handling, NaN/inf detection, metrics.jsonl, sample grids at fixed latents,
 progress, TensorBoard and DDP. A family plugs in through a `Recipe` (train/recipe.py) and never
 touches this file.
+
+Two kinds of run share it. A fixed run (DCGAN) reads one resolution with one batch size and orders data
+by step (EpochOrder). A phased run (a recipe whose `phase()` returns phases: ProGAN) changes dataset
+level and batch size as it goes: the loop counts images seen, stops after `kimg` thousand of them,
+orders data by images seen (ImageStream), keeps the current level on the device, tells the recipe when
+a phase begins, and writes a sample grid at the end of every phase.
 """
 
 from __future__ import annotations
@@ -26,11 +32,12 @@ from facegan_cli.core.progress import Progress, log
 from facegan_cli.core.rundir import MetricsLog, RunDir
 from facegan_cli.core.seeding import rng_state, seed_everything, set_rng_state
 from facegan_cli.core.signals import StopFlag
-from facegan_cli.data.device_data import DeviceImages, EpochOrder
+from facegan_cli.data.device_data import DeviceImages, EpochOrder, ImageStream
 from facegan_cli.data.grid import save_grid
+from facegan_cli.data.levels import ImageLevels
 from facegan_cli.data.sources import open_image_set
 from facegan_cli.train import distributed
-from facegan_cli.train.recipe import Recipe, TrainContext
+from facegan_cli.train.recipe import Phase, Recipe, TrainContext
 
 RecipeFactory = Callable[[dict[str, Any]], Recipe]
 
@@ -52,6 +59,7 @@ class LoopSettings:
     channels_last: bool = True
     compile: bool = False
     tensorboard: bool | None = None  # None: on when the tensorboard package is installed
+    kimg: float | None = None  # length of a phased run, in thousands of training images
 
 
 @dataclass
@@ -63,6 +71,8 @@ class TrainResult:
     sample_grid: Path | None
     images_per_second: float
     rank: int = 0  # under torchrun only rank 0 reports
+    kimg: float = 0.0  # thousands of training images seen
+    phase: str | None = None  # the phase a phased run ended in
 
     def to_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
@@ -91,11 +101,16 @@ class _Loop:
         seed_everything(self.settings.seed + self.dist.rank)  # ranks draw different noise
         self.recipe = factory(config["model"])
         self.recipe.build(TrainContext(device, self.precision, self.dist.world_size, self.dist.rank))
+        distributed.broadcast_modules(self.dist, self.recipe.modules)
         if self.settings.compile:
             self.recipe.wrap_networks(torch.compile)
         if self.dist.enabled:
             ids = [device.index] if device.type == "cuda" else None
             self.recipe.wrap_networks(lambda m: DistributedDataParallel(m, device_ids=ids))
+        self.phase: Phase | None = self.recipe.phase(0)
+        if self.phase is not None:
+            self._init_phased()
+            return
         self.global_batch = self.recipe.batch_size
         if self.global_batch % self.dist.world_size:
             raise FaceganError(
@@ -103,7 +118,79 @@ class _Loop:
                 "Pass a --batch that is a multiple of --nproc_per_node.",
             )
 
+    # --- phased runs -----------------------------------------------------------------------------------
+
+    def _init_phased(self) -> None:
+        if not self.settings.kimg or self.settings.kimg <= 0:
+            raise FaceganError(
+                f"A {self.recipe.family} run is measured in images, and no positive length was given.",
+                "Pass --kimg (thousands of training images).",
+            )
+        self.total_images = round(self.settings.kimg * 1000)
+        self.phases = self._all_phases()
+        for phase in self.phases:
+            if phase.batch_size % self.dist.world_size:
+                raise FaceganError(
+                    f"The {phase.name} phase's batch size {phase.batch_size} does not divide among "
+                    f"{self.dist.world_size} processes.",
+                    "Pass a --batch that is a multiple of --nproc_per_node.",
+                )
+        self.global_batch = self.phases[0].batch_size
+        self.images: DeviceImages | None = None  # type: ignore[assignment]
+
+    def _all_phases(self) -> list[Phase]:
+        """Every phase of the recipe's plan, in order, up to its open-ended last one.
+
+        All of them, not only those this run's --kimg reaches: the data must hold every level the plan
+        reads (a run may be lengthened on resume), and the fingerprint is the largest level's.
+        """
+        phase = self.recipe.phase(0)
+        assert phase is not None
+        found = [phase]
+        while phase.end is not None:
+            phase = self.recipe.phase(phase.end)
+            assert phase is not None and phase.index > found[-1].index, "phases must advance"
+            found.append(phase)
+        return found
+
+    def _load_levels(self) -> None:
+        data_cfg = self.config["data"]
+        levels = ImageLevels(data_cfg["path"], data_cfg.get("split"), [p.resolution for p in self.phases])
+        self._check_fingerprint(data_cfg, levels.fingerprint)
+        largest = max(p.batch_size for p in self.phases)
+        if levels.count < largest:
+            raise FaceganError(
+                f"The dataset at {data_cfg['path']} has {levels.count} images, fewer than one batch ({largest}).",
+                "Use a smaller --batch or more images.",
+            )
+        self.levels = levels
+        self.stream = ImageStream(levels.count, self.settings.seed)
+
+    def enter_phase(self, phase: Phase) -> None:
+        """Make `phase` current: its dataset level on the device, the recipe grown and re-wired for it."""
+        self.phase = phase
+        self.global_batch = phase.batch_size
+        if self.images is None or self.images.resolution != phase.resolution:
+            self.images = None  # type: ignore[assignment]  # free the old level before loading the next
+            self.images = DeviceImages(self.levels.array(phase.resolution), self.device, self.recipe.value_range)
+        self.recipe.enter_phase(phase)
+        log(f"phase {phase.index}: {phase.name}, batch {phase.batch_size}")
+
+    # --- data -------------------------------------------------------------------------------------------
+
+    def _check_fingerprint(self, data_cfg: dict[str, Any], fingerprint: str) -> None:
+        if data_cfg.get("fingerprint") and data_cfg["fingerprint"] != fingerprint:
+            raise FaceganError(
+                f"The dataset at {data_cfg['path']} is not the one this run was trained on (its content "
+                "fingerprint changed), so the run cannot continue exactly.",
+                "Point the run at the original data, or start a new run.",
+            )
+        data_cfg["fingerprint"] = fingerprint
+
     def load_data(self) -> None:
+        if self.phase is not None:
+            self._load_levels()
+            return
         data_cfg = self.config["data"]
         resolution = int(self.config["model"]["resolution"])
         try:
@@ -114,14 +201,7 @@ class _Loop:
             image_set = open_image_set(data_cfg["path"], split=data_cfg.get("split"))
             if image_set.resolution < resolution:
                 raise
-        fingerprint = image_set.fingerprint
-        if data_cfg.get("fingerprint") and data_cfg["fingerprint"] != fingerprint:
-            raise FaceganError(
-                f"The dataset at {data_cfg['path']} is not the one this run was trained on (its content "
-                "fingerprint changed), so the run cannot continue exactly.",
-                "Point the run at the original data, or start a new run.",
-            )
-        data_cfg["fingerprint"] = fingerprint
+        self._check_fingerprint(data_cfg, image_set.fingerprint)
         if len(image_set) < self.global_batch:
             raise FaceganError(
                 f"The dataset at {data_cfg['path']} has {len(image_set)} images, fewer than one batch "
@@ -136,11 +216,18 @@ class _Loop:
             self.settings.steps = max(1, round(self.settings.epochs * self.order.steps_per_epoch))
             self.config["train"]["steps"] = self.settings.steps
 
-    def restore(self) -> int:
+    def restore(self) -> tuple[int, int]:
+        """Load the newest checkpoint; returns (step, images seen)."""
         ckpt = load_checkpoint(self.run.path)
+        state = ckpt.load_state(map_location=self.device)
+        images_seen = int(state.get("images_seen", ckpt.step * self.global_batch))
+        if self.phase is not None:
+            # Grow and re-wire first: entering a phase resets the optimisers, whose saved state follows.
+            phase = self.recipe.phase(images_seen)
+            assert phase is not None
+            self.enter_phase(phase)
         for name, module in self.recipe.modules.items():
             module.load_state_dict(ckpt.modules[name])
-        state = ckpt.load_state(map_location=self.device)
         for name, opt in self.recipe.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
         rngs = state["rng_by_rank"]
@@ -155,15 +242,16 @@ class _Loop:
         if self.dist.is_main:
             self.run.truncate_metrics(ckpt.step)
         log(f"resumed {self.run.path} at step {ckpt.step}")
-        return ckpt.step
+        return ckpt.step, images_seen
 
-    def save(self, step: int) -> Path | None:
+    def save(self, step: int, images_seen: int) -> Path | None:
         distributed.sync_buffers(self.dist, self.recipe.modules)
         rngs = distributed.gather_objects(self.dist, rng_state())
         if not self.dist.is_main:
             return None
         state = {
             "step": step,
+            "images_seen": images_seen,
             "optimizers": {n: o.state_dict() for n, o in self.recipe.optimizers.items()},
             "rng_by_rank": rngs,
             "recipe": self.recipe.extra_state(),
@@ -173,33 +261,66 @@ class _Loop:
             self.run.checkpoints, step, modules, self.recipe.meta(), state, keep=self.settings.keep
         )
 
-    def grid(self, step: int, z: torch.Tensor) -> Path | None:
+    def grid(self, step: int, z: torch.Tensor, name: str | None = None) -> Path | None:
         if not self.dist.is_main:
             return None
         images = self.recipe.sample(z)
-        return save_grid(images, self.run.samples / f"step-{step:09d}.png", self.recipe.value_range)
+        return save_grid(images, self.run.samples / (name or f"step-{step:09d}.png"), self.recipe.value_range)
 
-    def train(self, start: int) -> TrainResult:
+    def _batch(self, step: int, images_seen: int) -> torch.Tensor:
+        """This rank's share of the next global batch (fixed runs: by step; phased runs: by images seen)."""
+        rank, world, mirror = self.dist.rank, self.dist.world_size, self.settings.mirror
+        if self.phase is None:
+            idx = self.order.indices(step)[rank::world]
+            flips = self.order.flips(step)[rank::world] if mirror else None
+        else:
+            idx = self.stream.indices(images_seen, self.global_batch)[rank::world]
+            flips = self.stream.flips(images_seen, self.global_batch)[rank::world] if mirror else None
+        return self.images.batch(idx, flips)
+
+    def _next_phase(self, step: int, images_seen: int, z: torch.Tensor) -> None:
+        """At a phase boundary: a sample grid of the phase that ended, then enter the next one.
+
+        This happens before the step's checkpoint, so a checkpoint written at a boundary already holds
+        the new phase's (reset) optimisers, as a resumed run rebuilds them.
+        """
+        assert self.phase is not None
+        upcoming = self.recipe.phase(images_seen)
+        assert upcoming is not None
+        if upcoming.index == self.phase.index:
+            return
+        ended = self.phase
+        self.grid(step, z, name=f"phase-{ended.index:02d}-{ended.name}.png")
+        self.enter_phase(upcoming)
+
+    def train(self, start: int, images_start: int) -> TrainResult:
         s = self.settings
+        phased = self.phase is not None
         fixed_z = torch.randn(s.n_samples, self.recipe.z_dim, generator=torch.Generator().manual_seed(s.seed))
         fixed_z = fixed_z.to(self.device)
         metrics = MetricsLog(self.run.metrics_path) if self.dist.is_main else None
         board = self._tensorboard()
-        rank, world = self.dist.rank, self.dist.world_size
+        world = self.dist.world_size
         nonfinite = torch.zeros((), dtype=torch.bool, device=self.device)
-        step, last_ckpt, last_grid = start, None, None
-        t_log, step_log = time.perf_counter(), start
+        step, images, last_ckpt, last_grid = start, images_start, None, None
+        t_log, images_log = time.perf_counter(), images
         rate = 0.0
         status = "finished"
-        with StopFlag() as stop, Progress(s.steps, f"train {self.recipe.family}", "step", start=start) as bar:
-            while step < s.steps:
-                idx = self.order.indices(step)[rank::world]
-                flips = self.order.flips(step)[rank::world] if s.mirror else None
-                losses = self.recipe.train_step(self.images.batch(idx, flips), None, step)
+        total, unit, done = (self.total_images, "img", images) if phased else (s.steps, "step", start)
+        with StopFlag() as stop, Progress(total, f"train {self.recipe.family}", unit, start=done) as bar:
+            while (images < self.total_images) if phased else (step < s.steps):
+                self.recipe.begin_step(images)
+                trained = self.phase
+                batch = self.global_batch
+                losses = self.recipe.train_step(self._batch(step, images), None, step)
                 nonfinite |= ~torch.isfinite(torch.stack([v.float() for v in losses.values()])).all()
                 step += 1
-                at_log = step % s.log_every == 0 or step == s.steps
-                at_ckpt = step % s.ckpt_every == 0 or step == s.steps
+                images += batch
+                finished = images >= self.total_images if phased else step == s.steps
+                if phased:
+                    self._next_phase(step, images, fixed_z)
+                at_log = step % s.log_every == 0 or finished
+                at_ckpt = step % s.ckpt_every == 0 or finished
                 stop_now = stop.requested if not self.dist.enabled else (
                     at_log and distributed.broadcast_flag(self.dist, stop.requested)
                 )
@@ -207,22 +328,27 @@ class _Loop:
                     self._check_finite(nonfinite, losses, step)
                 if at_log:
                     now = time.perf_counter()
-                    rate = (step - step_log) * self.global_batch / max(now - t_log, 1e-9)
-                    t_log, step_log = now, step
-                    record = {"step": step, "kimg": step * self.global_batch / 1000,
-                              "epoch": step / self.order.steps_per_epoch, "images_per_s": round(rate, 2),
-                              **{k: float(v) for k, v in losses.items()}}
+                    rate = (images - images_log) / max(now - t_log, 1e-9)
+                    t_log, images_log = now, images
+                    if trained is None:
+                        epoch = step / self.order.steps_per_epoch
+                        where: dict[str, Any] = {}
+                    else:
+                        epoch = images / self.stream.count
+                        where = {"resolution": trained.resolution, "phase": trained.index, "batch": batch}
+                    record = {"step": step, "kimg": images / 1000, "epoch": epoch, **where,
+                              "images_per_s": round(rate, 2), **{k: float(v) for k, v in losses.items()}}
                     if metrics is not None:
                         metrics.write(record)
                     if board is not None:
                         for key, value in record.items():
                             board.add_scalar(key, value, step)
                     bar.advance(0, info=" ".join(f"{k} {float(v):.3f}" for k, v in losses.items()))
-                if step % s.sample_every == 0 or step == s.steps or stop_now:
+                if step % s.sample_every == 0 or finished or stop_now:
                     last_grid = self.grid(step, fixed_z) or last_grid
                 if at_ckpt or stop_now:
-                    last_ckpt = self.save(step) or last_ckpt
-                bar.advance(1)
+                    last_ckpt = self.save(step, images) or last_ckpt
+                bar.advance(batch if phased else 1)
                 if stop_now:
                     status = "stopped"
                     log(f"{stop.signal_name or 'stop'} received: saved step {step}; continue with "
@@ -236,13 +362,16 @@ class _Loop:
         checksums = distributed.gather_objects(self.dist, _weights_checksum(self.recipe))
         if self.dist.is_main:
             # With DDP every rank must hold the same weights; recording each rank's checksum makes that visible.
-            self.run.set_status(status, step=step, world_size=world, rank_checksums=checksums)
+            self.run.set_status(status, step=step, kimg=images / 1000, world_size=world, rank_checksums=checksums)
         if len(set(checksums)) > 1:
             raise FaceganError(
                 f"The {world} processes of {self.run.path} ended with different weights ({checksums}).",
                 "This should not happen with DDP; please report it with the command line you ran.",
             )
-        return TrainResult(self.run.path, step, status, last_ckpt, last_grid, round(rate, 2), self.dist.rank)
+        return TrainResult(
+            self.run.path, step, status, last_ckpt, last_grid, round(rate, 2), self.dist.rank,
+            kimg=images / 1000, phase=self.phase.name if self.phase is not None else None,
+        )
 
     def _check_finite(self, nonfinite: torch.Tensor, losses: dict[str, torch.Tensor], step: int) -> None:
         bad = distributed.broadcast_flag(self.dist, bool(nonfinite.item()))
@@ -307,6 +436,8 @@ def run_training(
     if resume is not None:
         run, config = _resume_config(resume, settings.steps if settings.steps else None)
         config["train"]["epochs"] = settings.epochs or None
+        if settings.kimg:
+            config["train"]["kimg"] = settings.kimg  # a phased run is lengthened in images, not steps
         if config["family"] != family:
             raise FaceganError(
                 f"{resume} is a {config['family']} run, not {family}.", f"Use `facegan train {config['family']}`."
@@ -326,12 +457,14 @@ def run_training(
                 loop.run = RunDir.create(out, config, force=force)  # type: ignore[arg-type]
             distributed.barrier(loop.dist)
             loop.run = RunDir(out)  # type: ignore[arg-type]
-            start = 0
+            if loop.phase is not None:
+                loop.enter_phase(loop.phase)
+            start, images = 0, 0
         else:
             loop.load_data()
-            start = loop.restore()
+            start, images = loop.restore()
             if loop.dist.is_main:
                 run.set_status("running", step=start)
-        return loop.train(start)
+        return loop.train(start, images)
     finally:
         distributed.shutdown(loop.dist)

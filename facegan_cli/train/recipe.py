@@ -12,6 +12,22 @@ from torch import nn
 from facegan_cli.core.device import Precision
 
 
+@dataclass(frozen=True)
+class Phase:
+    """One stretch of a phased run (ProGAN's "4x4 stable", "8x8 fade-in", ...): what the loop must feed.
+
+    The loop reads the dataset level `resolution`, draws `batch_size` images per step (the global batch,
+    split among DDP ranks), and moves on when the images seen reach `end` (None: the last phase).
+    """
+
+    index: int
+    resolution: int
+    batch_size: int
+    start: int  # images seen when the phase begins
+    end: int | None
+    name: str
+
+
 @dataclass
 class TrainContext:
     """Everything a recipe may need from the loop when it builds itself."""
@@ -79,6 +95,22 @@ class Recipe(ABC):
     def meta(self) -> dict[str, Any]:
         """What a checkpoint needs to rebuild the generator on its own."""
         return {"family": self.family, "model": self.config, "generator": self.generator_key}
+
+    def phase(self, images_seen: int) -> Phase | None:
+        """The phase a run is in after `images_seen` training images, for families whose data changes
+        while they train (resolution, batch size). None (the default) means one fixed phase: the data at
+        config["resolution"], `batch_size` images per step, ordered by step."""
+        return None
+
+    def enter_phase(self, phase: Phase) -> None:
+        """Called when a phased run starts or resumes inside `phase`, and when the next phase begins
+        (grow the networks, reset optimisers, re-wrap for DDP/compile). Must draw no random numbers, so
+        that a run resumed at a phase boundary continues exactly."""
+        return None
+
+    def begin_step(self, images_seen: int) -> None:
+        """Called before every training step with the images seen so far (per-image schedules: ProGAN's alpha)."""
+        return None
 
     def extra_state(self) -> dict[str, Any]:
         return {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from facegan_cli import __version__
-from facegan_cli.cli import evaluate, latent, models, prepare, sample, train, weights
+from facegan_cli.cli import evaluate, latent, metrics, models, prepare, sample, train, weights
 
 app = typer.Typer(
     name="facegan",
@@ -37,3 +37,4 @@ app.add_typer(latent.app, name="latent")
 app.add_typer(models.app, name="models")
 app.add_typer(weights.app, name="weights")
 app.add_typer(evaluate.app, name="eval")
+app.add_typer(metrics.app, name="metrics")

@@ -283,7 +283,8 @@ def _neighbour_report(refs: list[str], names: list[str], found: Neighbours) -> l
 
 @app.command(
     "nearest",
-    epilog="Example: facegan latent nearest --ckpt runs/dcgan --data data/celeba64 --n 8 -k 5 --out nearest.png",
+    epilog="Example: facegan latent nearest --ckpt runs/dcgan --data data/celeba64 --n 8 -k 5 --out nearest.png\n\n"
+    "Example: facegan latent nearest --ckpt runs/dcgan --data data/celeba64 --space inception --out nn.png",
 )
 @command
 def nearest(
@@ -303,8 +304,19 @@ def nearest(
         str | None, typer.Option("--indices", help=f"Which latents to check, comma-separated. {REF_HELP}")
     ] = None,
     space: Annotated[
-        str, typer.Option("--space", help=f"Where distances are measured: {', '.join(SPACES)}.")
+        str,
+        typer.Option(
+            "--space",
+            help=f"Where distances are measured: {', '.join(SPACES)} (inception: FID Inception pool3 features).",
+        ),
     ] = "pixel",
+    inception_weights: Annotated[
+        Path | None,
+        typer.Option(
+            "--inception-weights",
+            help="With --space inception: FID Inception weights instead of the cached official file (as the metrics).",
+        ),
+    ] = None,
     size: Annotated[
         int | None,
         typer.Option("--size", help="Side length images are compared at (default: the generator's)."),
@@ -318,7 +330,8 @@ def nearest(
 ) -> None:
     """The k nearest training images of generated samples (the memorisation check), one row per sample.
 
-    Pixel distances are mean squared differences of pixel values in [0, 1] (0 = identical image).
+    Pixel distances are mean squared differences of pixel values in [0, 1] (0 = identical image);
+    inception distances are mean squared differences of the 2048 pool3 features.
     """
     _check_figure_path(out, force)
     if space not in SPACES:
@@ -336,8 +349,10 @@ def nearest(
     side = size or generator.resolution
     queries = generator.pixels(z, batch_size, "sampling")
     training = open_real_images(data, side)
+    options = {"weights": inception_weights} if space == "inception" else {}
     found = nearest_neighbours(
-        queries, training.batches(batch_size), k, space, side, generator.device, total=len(training)
+        queries, training.batches(batch_size), k, space, side, generator.device, total=len(training),
+        space_options=options,
     )
     rows, captions = [], []
     for q in range(len(refs)):

@@ -26,6 +26,12 @@ class WeightsFile:
     filename: str
     url: str
     used_by: str
+    # Other names the same bytes are kept under by other tools (found in the cache and torch hub too).
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.filename, *self.aliases)
 
     @property
     def sha256_prefix(self) -> str:
@@ -41,6 +47,8 @@ KNOWN: dict[str, WeightsFile] = {
             "fid-inception", "pt_inception-2015-12-05-6726825d.pth",
             "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
             "FID / KID / IS / precision-recall (pytorch-fid's FIDInceptionV3)",
+            # torch-fidelity downloads the same state dict into torch hub under this name.
+            aliases=("weights-inception-2015-12-05-6726825d.pth",),
         ),
         WeightsFile(
             "vgg19", "vgg19-dcbb9e9d.pth", "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
@@ -100,7 +108,7 @@ def verify(weights: WeightsFile, path: Path) -> str:
 
 
 def candidates(weights: WeightsFile) -> list[Path]:
-    return [cache_dir() / weights.filename, torch_hub_checkpoints() / weights.filename]
+    return [folder / name for name in weights.names for folder in (cache_dir(), torch_hub_checkpoints())]
 
 
 def locate(weights: WeightsFile) -> Path | None:
@@ -113,7 +121,8 @@ def locate(weights: WeightsFile) -> Path | None:
 def missing_error(weights: WeightsFile) -> FaceganError:
     return FaceganError(
         f"The {weights.used_by} weights {weights.filename} are not on this machine (looked in "
-        f"{', '.join(str(p.parent) for p in candidates(weights))}) and could not be downloaded from {weights.url}.",
+        f"{', '.join(dict.fromkeys(str(p.parent) for p in candidates(weights)))}) and could not be downloaded "
+        f"from {weights.url}.",
         f"Download that file elsewhere and run `facegan weights import {weights.key} /path/to/{weights.filename}`, "
         "or pass its path to the command's weights option.",
     )
@@ -158,3 +167,51 @@ def require(key: str, explicit: Path | None = None, download: bool = True) -> Pa
     if not download:
         raise missing_error(weights)
     return fetch(weights)
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _sha256_once(path: Path) -> str:
+    """sha256_of, remembered per process for an unchanged file (same size and modification time)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256_of(path)
+    return _DIGESTS[key]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A weights file chosen for a command, with what the result documents should say about it."""
+
+    path: Path
+    sha256: str
+    verified: bool  # False only for a user's file under a name of its own (see `resolve`)
+
+
+def resolve(key: str, explicit: Path | None = None, download: bool = True) -> Resolved:
+    """Like `require`, but a user's own file is allowed: the weights to use, their SHA-256, and whether
+    that hash was checked against the official file.
+
+    An explicit path whose name is the official file name (or a known alias) claims to be that file and is
+    verified like a cached copy. Under any other name it is the user's own network (retrained, converted,
+    or random for tests): it is used as given, never verified, and its full SHA-256 goes into the results
+    so that a number can always be traced to the exact weights that produced it.
+    """
+    weights = get(key)
+    if explicit is None:
+        found = locate(weights)
+        if found is None:
+            if not download:
+                raise missing_error(weights)
+            found = fetch(weights)
+        return Resolved(found, verify(weights, found), True)
+    if not explicit.is_file():
+        raise FaceganError(
+            f"Weights file {explicit} does not exist.",
+            f"Pass the path of {weights.filename}, or leave the option out to use the cached copy.",
+        )
+    if explicit.name in weights.names:
+        return Resolved(explicit, verify(weights, explicit), True)
+    return Resolved(explicit, _sha256_once(explicit), False)

@@ -1,9 +1,11 @@
 """The k nearest training images of generated samples: the memorisation check seed 001 argued for.
 
 Images are compared in a feature space; "pixel" is the squared L2 distance between images resized to a
-common size, reported as the mean over pixels and channels with values in [0, 1] (0 means identical).
-A feature space is a factory in `SPACES` (size, device) -> function from a uint8 N x H x W x 3 batch on
-the device to N x F float features; the metrics package registers "inception" the same way.
+common size, reported as the mean over pixels and channels with values in [0, 1] (0 means identical);
+"inception" is the mean squared difference of the FID Inception network's pool3 features (pytorch-fid's
+protocol, the metrics' network and weights), which finds training images that look alike rather than
+align pixel for pixel. A feature space is a factory in `SPACES` (size, device, **options) -> function
+from a uint8 N x H x W x 3 batch on the device to N x F float features.
 
 The training set is streamed in batches: for each batch, the distances to all queries come from one
 matrix product (|q|^2 + |t|^2 - 2 q.t, as torch.cdist does), the k best candidates of that batch are
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,7 +42,17 @@ def pixel_space(size: int, device: torch.device) -> FeatureFn:
     return features
 
 
-SPACES: dict[str, Callable[[int, torch.device], FeatureFn]] = {"pixel": pixel_space}
+def inception_space(size: int, device: torch.device, weights: Path | None = None) -> FeatureFn:
+    """pool3 features of the FID Inception network; `weights` as the metrics' --inception-weights."""
+    # Imported here: the metrics package (and its network) loads only when this space is asked for.
+    from facegan_cli.core.weights import resolve
+    from facegan_cli.metrics.features import pool3_feature_fn
+    from facegan_cli.metrics.protocols import get_protocol
+
+    return pool3_feature_fn(device, resolve("fid-inception", weights), get_protocol("pytorch-fid"))
+
+
+SPACES: dict[str, Callable[..., FeatureFn]] = {"pixel": pixel_space, "inception": inception_space}
 
 
 @dataclass
@@ -51,10 +65,10 @@ class Neighbours:
     searched: int  # training images compared
 
 
-def feature_space(space: str, size: int, device: torch.device) -> FeatureFn:
+def feature_space(space: str, size: int, device: torch.device, **options: Any) -> FeatureFn:
     if space not in SPACES:
         raise FaceganError(f"--space {space!r} is not a feature space.", f"Use one of: {', '.join(SPACES)}.")
-    return SPACES[space](size, device)
+    return SPACES[space](size, device, **options)
 
 
 def _exact(q: torch.Tensor, t: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
@@ -71,12 +85,14 @@ def nearest_neighbours(
     size: int | None = None,
     device: torch.device | str = "cpu",
     total: int | None = None,
+    space_options: dict[str, Any] | None = None,
 ) -> Neighbours:
     """The k nearest training rows for each query image (uint8 Q x H x W x 3).
 
     `training` yields (uint8 N_i x H x W x 3 images, their N_i row numbers) batches; the row numbers are
     what `Neighbours.indices` reports, so a reader may skip unusable rows. `size` is the common side
-    length images are compared at (default: the queries' height).
+    length images are compared at (default: the queries' height). `space_options` go to the space's
+    factory (e.g. {"weights": path} for "inception").
     """
     device = torch.device(device)
     if k < 1:
@@ -87,7 +103,7 @@ def nearest_neighbours(
         raise FaceganError(
             f"-k {k} asks for more neighbours than the {total} training images.", f"Use -k {total} or less."
         )
-    features = feature_space(space, int(size or queries.shape[1]), device)
+    features = feature_space(space, int(size or queries.shape[1]), device, **(space_options or {}))
     best_d = torch.empty(queries.shape[0], 0, device=device)
     best_i = torch.empty(queries.shape[0], 0, dtype=torch.long, device=device)
     seen = 0

@@ -341,3 +341,319 @@ def recipes_command(json_output: JsonOpt = False, quiet: QuietOpt = False, debug
     else:
         for row in rows:
             typer.echo(f"{row['name']}\tprepare {row['command']}\t{row['description']}")
+
+
+# ----- aligned faces: celeba-hq and faces ------------------------------------------------------
+
+
+class Landmarks(str, Enum):
+    celeba = "celeba"
+    face_alignment = "face-alignment"
+    dlib = "dlib"
+
+
+class Detect(str, Enum):
+    face_alignment = "face-alignment"
+    dlib = "dlib"
+
+
+class AlignHQ(str, Enum):
+    progan = "progan"
+    ffhq = "ffhq"
+
+
+class AlignFaces(str, Enum):
+    ffhq = "ffhq"
+    progan = "progan"
+    none = "none"
+
+
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        help="Where the face-alignment networks run: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps.",
+    ),
+]
+ShardOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        help="Prepare only block i of n (0 <= i < n) of the inputs, e.g. 0/4 on one machine, 1/4 on the "
+        "next; each shard is a dataset of its own, in input order.",
+    ),
+]
+TransformOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--transform-size",
+        min=4,
+        help="Side of the supersampled quad transform before the antialiased reduction to --size; "
+        "smaller is faster and a little softer. (default: recipe; 4096 as the originals)",
+    ),
+]
+PaddingOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--padding/--no-padding",
+        help="Reflect-pad (with blur and median blend) where the crop leaves the image, as the "
+        "originals; without it such areas are black (FFHQ's enable_padding). (default: on)",
+    ),
+]
+MinFaceOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--min-face",
+        min=0,
+        help="Reject faces whose crop square is smaller than this many source pixels. (default: 32)",
+    ),
+]
+
+
+def _print_aligned(summary: dict[str, Any]) -> None:
+    _print_prepared(summary)
+    faces = summary.get("faces") or {}
+    if "several_faces" in faces:
+        typer.echo(f"several faces: {faces['several_faces']} images (the largest face kept unless --all-faces)")
+
+
+@app.command(
+    "celeba-hq",
+    epilog="Example: facegan prepare celeba-hq --src ~/data/CelebA --out data/celeba-hq "
+    "--mapping ~/data/CelebAMask-HQ/CelebA-HQ-to-CelebA-mapping.txt --size 1024 --levels",
+)
+@command
+def celeba_hq_command(
+    src: Annotated[
+        Path,
+        typer.Option(
+            "--src",
+            help="In-the-wild CelebA (img_celeba/, Anno/, Eval/; or flattened), or CelebAMask-HQ "
+            "(CelebA-HQ-img/, CelebA-HQ-to-CelebA-mapping.txt) whose images are already aligned.",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the prepared dataset to.")],
+    recipe: Annotated[
+        str, typer.Option("--recipe", help="Dataset recipe in data_recipes/ giving the defaults, or a .toml path.")
+    ] = "celeba-hq",
+    size: Annotated[int | None, typer.Option("--size", help="Output size in pixels. (default: recipe; 1024)")] = None,
+    levels: Annotated[
+        bool | None,
+        typer.Option(
+            "--levels/--no-levels",
+            help="Also write every 2x2 box-average level down to 4x4, as ProGAN reads them. (default: recipe; on)",
+        ),
+    ] = None,
+    landmarks: Annotated[
+        Landmarks | None,
+        typer.Option(
+            "--landmarks",
+            help="celeba: the 5 points of list_landmarks_celeba.txt; face-alignment or dlib: detect 68 "
+            "points (largest face) and reduce them to those 5. (default: recipe; celeba)",
+        ),
+    ] = None,
+    align: Annotated[
+        AlignHQ | None,
+        typer.Option(
+            "--align",
+            help="progan: the CelebA-HQ oriented crop; ffhq: FFHQ's (no half-pixel offset, shrink relative "
+            "to --size). (default: recipe; progan)",
+        ),
+    ] = None,
+    transform_size: TransformOpt = None,
+    padding: PaddingOpt = None,
+    min_face: MinFaceOpt = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            "--mapping",
+            help="CelebA-HQ-to-CelebA-mapping.txt (header optional): prepare the 30,000 CelebA-HQ images in "
+            "its order instead of all of CelebA. With CelebAMask-HQ it is read from --src by default.",
+        ),
+    ] = None,
+    images: Annotated[
+        Path | None,
+        typer.Option("--images", help="Folder of the images. (default: SRC/img_celeba or SRC/CelebA-HQ-img)"),
+    ] = None,
+    celeba_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--celeba",
+            help="With CelebAMask-HQ: the CelebA folder whose attributes and partitions are attached "
+            "through the mapping (default: CelebAMask-HQ-attribute-anno.txt, all train).",
+        ),
+    ] = None,
+    attrs: Annotated[
+        str | None, typer.Option("--attrs", help="Attributes to keep: all, none, or names like Male,Young. (default: all)")
+    ] = None,
+    split: Annotated[Split | None, typer.Option("--split", help="Partition to keep. (default: all)")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Keep only the first N images (quick tries).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Dataset name in the manifest. (default: OUT's name)")] = None,
+    workers: WorkersOpt = None,
+    shard: ShardOpt = None,
+    device: DeviceOpt = "auto",
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted prepare in OUT without redoing finished work.")
+    ] = False,
+    force: ForceOpt = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 1) on the first unusable image.")] = False,
+    json_output: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Align in-the-wild CelebA with the CelebA-HQ geometry (or resize CelebAMask-HQ) into a prepared dataset.
+
+    Each image is cropped to the oriented square of Karras et al. from its landmarks: shrunk when large, reflect-padded with blur and median blend where the square leaves the photo, transformed at --transform-size and reduced with antialiasing; --levels adds ProGAN's 2x2 box-average pyramid. Attributes and partitions are carried over; every face's crop quad and landmarks are saved (quads.npy, landmarks.npy). Unusable inputs (corrupt, no face, landmarks outside the image, face too small) are listed in OUT/rejects.tsv; the command fails only when none is usable, or at the first with --strict.
+
+    Not reproduced: the original CelebA-HQ adds encrypted per-image "delta" files to this geometry (JPEG-artifact removal and a super-resolution network's output); decoding them needs the exact bytes of its Pillow 3.1.1 / libjpeg 8d pipeline and 2^k pre-padding upscale, so facegan reproduces the geometry, not those bytes. --src CelebAMask-HQ uses the published images themselves.
+    """
+    from facegan_cli.data.prepare_celebahq import CELEBAHQ_DEFAULTS, prepare_celebahq
+
+    chosen = load_recipe(recipe, command="celeba-hq")
+    given = {
+        "size": size,
+        "levels": levels,
+        "landmarks": _value(landmarks),
+        "align": _value(align),
+        "transform_size": transform_size,
+        "enable_padding": padding,
+        "min_face": min_face,
+        "mapping": str(mapping.resolve()) if mapping else None,
+        "images": str(images.resolve()) if images else None,
+        "celeba": str(celeba_dir.resolve()) if celeba_dir else None,
+        "attrs": attrs,
+        "split": _value(split),
+        "limit": limit,
+    }
+    settings = resolve_settings(chosen, given, CELEBAHQ_DEFAULTS)
+    summary = prepare_celebahq(
+        src,
+        out,
+        settings,
+        chosen,
+        workers=workers or default_workers(),
+        device=device,
+        shard=shard,
+        resume=resume,
+        force=force,
+        strict=strict,
+        name=name,
+    )
+    if json_output:
+        emit_json(summary)
+    else:
+        _print_aligned(summary)
+
+
+@app.command(
+    "faces",
+    epilog="Example: facegan prepare faces --src ~/photos --out data/faces-256 --size 256 --align ffhq "
+    "--landmarks dlib --all-faces",
+)
+@command
+def faces_command(
+    src: Annotated[Path, typer.Option("--src", help="Folder of face photos (searched recursively; labels.csv used if present).")],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the prepared dataset to.")],
+    recipe: Annotated[
+        str, typer.Option("--recipe", help="Dataset recipe in data_recipes/ giving the defaults, or a .toml path.")
+    ] = "faces-ffhq",
+    size: Annotated[int | None, typer.Option("--size", help="Output size in pixels. (default: recipe; 1024)")] = None,
+    align: Annotated[
+        AlignFaces | None,
+        typer.Option(
+            "--align",
+            help="ffhq: FFHQ's crop (recreate_aligned_images); progan: CelebA-HQ's; none: no landmarks, "
+            "short side resized and centre-cropped (already aligned folders). (default: recipe; ffhq)",
+        ),
+    ] = None,
+    landmarks: Annotated[
+        Detect | None,
+        typer.Option(
+            "--landmarks",
+            help="face-alignment: S3FD + 2D-FAN (weights from the torch hub cache; batched on --device); "
+            "dlib: HOG + CNN check + 68-point predictor, offline (extra [dlib]). (default: recipe; face-alignment)",
+        ),
+    ] = None,
+    all_faces: Annotated[
+        bool | None,
+        typer.Option(
+            "--all-faces/--largest-face",
+            help="Keep every face of a photo (rows NAME#0, NAME#1, ... largest first) instead of the largest. (default: largest)",
+        ),
+    ] = None,
+    transform_size: TransformOpt = None,
+    padding: PaddingOpt = None,
+    rotate_level: Annotated[
+        bool | None,
+        typer.Option(
+            "--rotate-level/--no-rotate-level",
+            help="Rotate the crop so the eyes are level (FFHQ's rotate_level); off keeps it axis-aligned. (default: on)",
+        ),
+    ] = None,
+    random_shift: Annotated[
+        float | None,
+        typer.Option(
+            "--random-shift",
+            min=0.0,
+            help="Move each crop centre by this fraction of its size times N(0,1) (FFHQ's random_shift; "
+            "seeded by --seed and the image's position). (default: 0)",
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of --random-shift. (default: 0)")] = None,
+    min_face: MinFaceOpt = None,
+    levels: Annotated[
+        bool | None, typer.Option("--levels/--no-levels", help="Also write every 2x2 box-average level down to 4x4. (default: off)")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Keep only the first N images (quick tries).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Dataset name in the manifest. (default: OUT's name)")] = None,
+    workers: WorkersOpt = None,
+    shard: ShardOpt = None,
+    device: DeviceOpt = "auto",
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted prepare in OUT without redoing finished work.")
+    ] = False,
+    force: ForceOpt = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 1) on the first unusable image.")] = False,
+    json_output: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Detect faces in any folder of photos and align them like FFHQ (or CelebA-HQ) into a prepared dataset.
+
+    The largest face of each photo is kept (--all-faces keeps every one); its 68 landmarks give the oriented square, which is shrunk, padded with blur where it leaves the photo, transformed at --transform-size and reduced with antialiasing. Photos without a face (animals included), with landmarks outside the image, or unreadable are listed in OUT/rejects.tsv; the command fails only when none is usable, or at the first with --strict.
+    """
+    from facegan_cli.data.prepare_faces import FACES_DEFAULTS, prepare_faces
+
+    chosen = load_recipe(recipe, command="faces")
+    given = {
+        "size": size,
+        "align": _value(align),
+        "landmarks": _value(landmarks),
+        "all_faces": all_faces,
+        "transform_size": transform_size,
+        "enable_padding": padding,
+        "rotate_level": rotate_level,
+        "random_shift": random_shift,
+        "seed": seed,
+        "min_face": min_face,
+        "levels": levels,
+        "limit": limit,
+    }
+    settings = resolve_settings(chosen, given, FACES_DEFAULTS)
+    summary = prepare_faces(
+        src,
+        out,
+        settings,
+        chosen,
+        workers=workers or default_workers(),
+        device=device,
+        shard=shard,
+        resume=resume,
+        force=force,
+        strict=strict,
+        name=name,
+    )
+    if json_output:
+        emit_json(summary)
+    else:
+        _print_aligned(summary)

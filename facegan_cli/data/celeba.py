@@ -237,3 +237,70 @@ def resolve_image(folder: Path, name: str) -> Path:
         if png.exists():
             return png
     return path
+
+
+HQ_MAPPING_FILE = "CelebA-HQ-to-CelebA-mapping.txt"
+HQ_IMAGES_DIR = "CelebA-HQ-img"
+HQ_ATTR_FILE = "CelebAMask-HQ-attribute-anno.txt"
+
+
+@dataclass(frozen=True)
+class HQMapping:
+    """One row of CelebA-HQ-to-CelebA-mapping.txt: CelebA-HQ index, 0-based CelebA index, CelebA file."""
+
+    idx: int
+    orig_idx: int
+    orig_file: str
+    line: int  # 1-based line in the mapping file, for messages
+
+
+def parse_hq_mapping(path: str | os.PathLike[str]) -> list[HQMapping]:
+    """CelebA-HQ-to-CelebA-mapping.txt (CelebAMask-HQ): "idx orig_idx orig_file" rows, with or without
+    that header line, in CelebA-HQ order. A malformed file raises FaceganError naming the line."""
+    path = Path(path)
+    rows = _rows(path)
+    if not rows:
+        raise FaceganError(f"{path} is empty.", "Use the CelebA-HQ-to-CelebA-mapping.txt of CelebAMask-HQ.")
+    if [field.lower() for field in rows[0][1]] == ["idx", "orig_idx", "orig_file"]:
+        rows = rows[1:]
+    fix = "It should hold rows like '0 119613 119614.jpg'; use the copy shipped with CelebAMask-HQ."
+    out: list[HQMapping] = []
+    seen: dict[int, int] = {}
+    for line_no, fields in rows:
+        if len(fields) != 3 or not fields[0].isdigit() or not fields[1].isdigit():
+            raise FaceganError(
+                f"{path}, line {line_no}: expected 'idx orig_idx orig_file', found {' '.join(fields)[:60]!r}.",
+                fix,
+            )
+        idx, orig_idx, orig_file = int(fields[0]), int(fields[1]), fields[2]
+        stem = Path(orig_file).stem
+        if stem.isdigit() and int(stem) != orig_idx + 1:
+            raise FaceganError(
+                f"{path}, line {line_no}: orig_idx {orig_idx} (0-based) does not name {orig_file}.", fix
+            )
+        if idx in seen:
+            raise FaceganError(f"{path}, line {line_no}: idx {idx} repeats line {seen[idx]}.", fix)
+        seen[idx] = line_no
+        out.append(HQMapping(idx, orig_idx, orig_file, line_no))
+    return sorted(out, key=lambda row: row.idx)
+
+
+def partition_codes(
+    root: str | os.PathLike[str], files: list[str], required: bool
+) -> tuple[list[int], Path | None]:
+    """The list_eval_partition code (0 train, 1 valid, 2 test) of each file, and the file read.
+
+    Without a partition file (and not `required`) every image is train. A file missing from the
+    partition list is a FaceganError naming the first one.
+    """
+    path = find_annotation(root, PARTITION_FILE, required=required)
+    if path is None:
+        return [0] * len(files), None
+    table = parse_partition(path)
+    missing = [name for name in files if name not in table]
+    if missing:
+        raise FaceganError(
+            f"{path} has no row for {missing[0]} ({len(missing)} images in all).",
+            "Use the list_eval_partition.txt of the same CelebA download as the images and annotations.",
+        )
+    return [table[name] for name in files], path

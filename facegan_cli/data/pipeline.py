@@ -1,7 +1,10 @@
 """The parallel, ordered, resumable loop shared by every `facegan prepare` command.
 
 Workers decode and crop; the parent process only appends results to the PreparedWriter, in input
-order, so the output does not depend on the number of workers.
+order, so the output does not depend on the number of workers. A worker returns one image, or a list
+of `Row`s when an input yields several (every face of a photo). An optional `stage` runs in the parent
+on consecutive batches of tasks before they reach the workers (e.g. a landmark network on the GPU,
+which worker processes must not each load); it runs lazily, so a killed run has lost at most a batch.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import multiprocessing
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,27 +37,47 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def _context() -> multiprocessing.context.BaseContext:
-    # fork starts workers in milliseconds and they only run numpy/PIL code; elsewhere spawn is the safe one.
-    if sys.platform.startswith("linux"):
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("spawn")
+def _context(clean: bool = False) -> multiprocessing.context.BaseContext:
+    """How worker processes start.
+
+    fork starts workers in milliseconds and suits workers that only run numpy/PIL code. Workers that run
+    libraries with their own thread pools (dlib, OpenCV) must not be forked from a parent that has used
+    those pools: the child inherits locks held by threads that do not exist in it and hangs. `clean`
+    asks for forkserver workers, forked from a fresh server process that never ran such code.
+    """
+    if not sys.platform.startswith("linux"):
+        return multiprocessing.get_context("spawn")
+    return multiprocessing.get_context("forkserver" if clean else "fork")
 
 
-def _ignore_sigint() -> None:
+def _ignore_sigint(setup: Callable[[], None] | None = None) -> None:
     # Ctrl-C reaches the whole process group; only the parent should react (checkpoint, then exit).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if setup is not None:
+        setup()
 
 
-def ordered_map(fn: Callable[[T], R], tasks: Sequence[T], workers: int) -> Iterator[R]:
-    """fn over tasks in order, on `workers` processes (in this process when workers <= 1)."""
-    if workers <= 1 or len(tasks) <= 1:
+def ordered_map(
+    fn: Callable[[T], R],
+    tasks: Iterable[T],
+    workers: int,
+    total: int | None = None,
+    clean: bool = False,
+    setup: Callable[[], None] | None = None,
+) -> Iterator[R]:
+    """fn over tasks in order, on `workers` processes (in this process when workers <= 1).
+
+    `tasks` may be a lazy iterable when `total` gives its length. `clean` and `setup` (run once in each
+    worker) are for workers that use threaded native libraries (see _context).
+    """
+    count = len(tasks) if total is None else total  # type: ignore[arg-type]
+    if workers <= 1 or count <= 1:
         for task in tasks:
             yield fn(task)
         return
-    workers = min(workers, len(tasks))
-    chunksize = max(1, min(64, len(tasks) // (workers * 8)))
-    with _context().Pool(workers, initializer=_ignore_sigint) as pool:
+    workers = min(workers, count)
+    chunksize = max(1, min(64, count // (workers * 8)))
+    with _context(clean).Pool(workers, initializer=_ignore_sigint, initargs=(setup,)) as pool:
         yield from pool.imap(fn, tasks, chunksize=chunksize)
 
 
@@ -64,6 +87,22 @@ def guarded(fn: Callable[[Any], np.ndarray], task: Any) -> tuple[bool, Any]:
         return True, fn(task)
     except RejectedImage as exc:
         return False, exc.reason
+
+
+@dataclass
+class Row:
+    """One output row of an input that yields several, or (pixels None) one part that was unusable."""
+
+    pixels: np.ndarray | None
+    suffix: str = ""  # appended to the input's name and source, e.g. "#1" for its second face
+    extras: dict[str, np.ndarray] | None = None
+    reason: str = ""  # why the part was unusable, for rejects.tsv
+
+
+def staged(tasks: Sequence[T], stage: Callable[[list[T]], list[T]], batch: int) -> Iterator[T]:
+    """The tasks after `stage`, applied to consecutive batches only when the consumer gets there."""
+    for start in range(0, len(tasks), batch):
+        yield from stage(list(tasks[start : start + batch]))
 
 
 @dataclass
@@ -85,26 +124,41 @@ def run_items(
     strict: bool,
     source_label: str,
     description: str = "prepare",
+    stage: Callable[[list[Any]], list[Any]] | None = None,
+    stage_batch: int = 32,
+    clean: bool = False,
+    setup: Callable[[], None] | None = None,
 ) -> None:
     """Feed the inputs not yet handled through `worker` into `writer`; stop per the bad-input policy."""
     start = writer.inputs_done
     todo = items[start:]
+    tasks: Iterable[Any] = [item.task for item in todo]
+    if stage is not None:
+        tasks = staged([item.task for item in todo], stage, stage_batch)
     with Progress(len(items), description, unit="img", start=start) as bar:
-        results = ordered_map(worker, [item.task for item in todo], workers)
+        results = ordered_map(worker, tasks, workers, total=len(todo), clean=clean, setup=setup)
         # closing() stops the worker pool at once when a strict reject or Ctrl-C ends the loop early.
         with contextlib.closing(results):
             for item, (ok, payload) in zip(todo, results, strict=True):
-                if ok:
-                    writer.add(payload, item.name, item.labels, item.split)
-                elif strict:
-                    raise FaceganError(
-                        f"{item.source} cannot be used: {payload} (--strict stops at the first unusable "
-                        "input).",
-                        "Fix or remove that file, or run without --strict to skip such inputs and list them "
-                        "in rejects.tsv; add --resume to keep the work already done.",
-                    )
+                if not ok:
+                    rows = [Row(None, reason=payload)]
                 else:
-                    writer.reject(item.source, payload)
+                    rows = payload if isinstance(payload, list) else [Row(payload)]
+                for k, row in enumerate(rows):
+                    final = k == len(rows) - 1
+                    if row.pixels is not None:
+                        writer.add(
+                            row.pixels, item.name + row.suffix, item.labels, item.split, row.extras, final
+                        )
+                    elif strict:
+                        raise FaceganError(
+                            f"{item.source}{row.suffix} cannot be used: {row.reason} (--strict stops at the "
+                            "first unusable input).",
+                            "Fix or remove that file, or run without --strict to skip such inputs and list "
+                            "them in rejects.tsv; add --resume to keep the work already done.",
+                        )
+                    else:
+                        writer.reject(item.source + row.suffix, row.reason, final)
                 bar.advance()
     if writer.count == 0:
         rejects = writer.reject_lines()

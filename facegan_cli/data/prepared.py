@@ -7,6 +7,11 @@ A finished dataset directory holds
   partition.npy         N int8: 0 train, 1 valid, 2 test (CelebA's list_eval_partition codes)
   names.txt             the source file of each row, one per line
   rejects.tsv           source path TAB reason, one line per input that could not be used
+  {extra}.npy           optional per-row float32 arrays a prepare declares (e.g. the crop quad of
+                        each aligned face), N x shape
+
+One input may yield several rows (every face of a photo): the rows of an input are added with
+final=False except the last, and checkpoints only ever record whole inputs.
 
 While a prepare runs, rows are appended to `*.partial` files and `progress.json` records, at each
 checkpoint, how many inputs were handled and how many bytes each partial file holds. A killed prepare
@@ -21,7 +26,7 @@ import json
 import os
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,10 +89,15 @@ def digest_file(path: Path, digest: Any) -> Any:
     return digest
 
 
-def _known_entries(path: Path) -> list[Path]:
+def extra_partial(name: str) -> str:
+    return f"{name}.f32.partial"
+
+
+def _known_entries(path: Path, extra_names: tuple[str, ...] = ()) -> list[Path]:
     """Files this module writes; --force removes only these, never a user's other files."""
     names = {MANIFEST, PROGRESS, "labels.npy", "partition.npy", "names.txt", "rejects.tsv"}
     names |= {LABELS_PARTIAL, PARTITION_PARTIAL, NAMES_PARTIAL, REJECTS_PARTIAL}
+    names |= {f"{name}.npy" for name in extra_names} | {extra_partial(name) for name in extra_names}
     found = []
     for entry in path.iterdir():
         if entry.name in names or (entry.name.startswith("images-") and ".u8" in entry.name):
@@ -132,18 +142,25 @@ class PreparedWriter:
         force: bool = False,
         checkpoint_every: int = 512,
         checkpoint_seconds: float = 10.0,
+        extras: dict[str, tuple[int, ...]] | None = None,
     ) -> None:
         self.out = Path(out)
         self.resolutions = level_resolutions(resolution, levels)
         self.label_names = list(label_names) if label_names else []
+        self.extras = {name: tuple(int(d) for d in shape) for name, shape in (extras or {}).items()}
         self.plan = plan
-        self.digest = plan_digest({**plan, "resolutions": self.resolutions, "label_names": self.label_names})
+        planned = {**plan, "resolutions": self.resolutions, "label_names": self.label_names}
+        if self.extras:
+            planned["extras"] = {name: list(shape) for name, shape in self.extras.items()}
+        self.digest = plan_digest(planned)
         self.total_inputs = total_inputs
         self.resume = resume
         self.force = force
         self.checkpoint_every = checkpoint_every
         self.checkpoint_seconds = checkpoint_seconds
         self.state = _Progress()
+        # The state after the last whole input: what checkpoints record (see add(final=...)).
+        self._boundary = _Progress()
         self._handles: dict[str, Any] = {}
         self._last_checkpoint = (0, time.monotonic())
 
@@ -209,7 +226,7 @@ class PreparedWriter:
                 "Choose a new or empty directory for --out.",
             )
         if self.force and out.is_dir():
-            for entry in _known_entries(out):
+            for entry in _known_entries(out, tuple(self.extras)):
                 entry.unlink()
         self._start_fresh()
         return "fresh"
@@ -222,6 +239,7 @@ class PreparedWriter:
             names=self.out / NAMES_PARTIAL,
             rejects=self.out / REJECTS_PARTIAL,
         )
+        paths.update({f"extra-{name}": self.out / extra_partial(name) for name in self.extras})
         return paths
 
     def _expected_bytes(self) -> dict[str, int]:
@@ -232,11 +250,18 @@ class PreparedWriter:
             names=self.state.names_bytes,
             rejects=self.state.rejects_bytes,
         )
+        sizes.update(
+            {
+                f"extra-{name}": self.state.count * 4 * int(np.prod(shape))
+                for name, shape in self.extras.items()
+            }
+        )
         return sizes
 
     def _start_fresh(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
         self.state = _Progress()
+        self._boundary = _Progress()
         for key, path in self._paths().items():
             self._handles[key] = open(path, "wb")
         self.checkpoint()
@@ -244,6 +269,7 @@ class PreparedWriter:
     def _reopen(self) -> None:
         saved = json.loads((self.out / PROGRESS).read_text())
         self.state = _Progress(**{k: int(saved[k]) for k in _Progress.__dataclass_fields__})
+        self._boundary = replace(self.state)
         expected = self._expected_bytes()
         for key, path in self._paths().items():
             final = path.with_name(path.name[: -len(".partial")])
@@ -263,11 +289,28 @@ class PreparedWriter:
 
     # ----- appending ---------------------------------------------------------------------------
 
-    def add(self, pixels: np.ndarray, name: str, labels: np.ndarray | None = None, split: int = 0) -> None:
-        """Append one top-resolution RGB image (res x res x 3 uint8) and its row data."""
+    def add(
+        self,
+        pixels: np.ndarray,
+        name: str,
+        labels: np.ndarray | None = None,
+        split: int = 0,
+        extras: dict[str, np.ndarray] | None = None,
+        final: bool = True,
+    ) -> None:
+        """Append one top-resolution RGB image (res x res x 3 uint8) and its row data.
+
+        `extras` gives the declared per-row arrays; `final=False` when more rows of the same input follow.
+        """
         top = self.resolutions[0]
         if pixels.shape != (top, top, 3) or pixels.dtype != np.uint8:
             raise ValueError(f"expected a {top}x{top}x3 uint8 image, got {pixels.shape} {pixels.dtype}")
+        values = {}
+        for key, shape in self.extras.items():
+            value = np.asarray((extras or {}).get(key, np.full(shape, np.nan)), dtype=np.float32)
+            if value.shape != shape:
+                raise ValueError(f"extra {key!r} of {name} has shape {value.shape}, expected {shape}")
+            values[key] = value
         for r in self.resolutions:
             level = pixels if r == top else box_downsample(pixels, top // r)
             self._handles[f"images-{r}"].write(np.ascontiguousarray(level).tobytes())
@@ -279,19 +322,24 @@ class PreparedWriter:
         line = (_clean_field(name) + "\n").encode()
         self._handles["names"].write(line)
         self.state.names_bytes += len(line)
+        for key, value in values.items():
+            self._handles[f"extra-{key}"].write(value.tobytes())
         self.state.count += 1
-        self._input_done()
+        self._input_done(final)
 
-    def reject(self, source: str, reason: str) -> None:
-        """Record one unusable input for rejects.tsv."""
+    def reject(self, source: str, reason: str, final: bool = True) -> None:
+        """Record one unusable input (or, with final=False, one unusable part of it) for rejects.tsv."""
         line = f"{_clean_field(source)}\t{_clean_field(reason)}\n".encode()
         self._handles["rejects"].write(line)
         self.state.rejects_bytes += len(line)
         self.state.rejected += 1
-        self._input_done()
+        self._input_done(final)
 
-    def _input_done(self) -> None:
+    def _input_done(self, final: bool = True) -> None:
+        if not final:
+            return
         self.state.inputs_done += 1
+        self._boundary = replace(self.state)
         done_since, since = self._last_checkpoint
         if (
             self.state.inputs_done - done_since >= self.checkpoint_every
@@ -315,10 +363,10 @@ class PreparedWriter:
                 "plan_digest": self.digest,
                 "plan": self.plan,
                 "total_inputs": self.total_inputs,
-                **self.state.__dict__,
+                **self._boundary.__dict__,
             },
         )
-        self._last_checkpoint = (self.state.inputs_done, time.monotonic())
+        self._last_checkpoint = (self._boundary.inputs_done, time.monotonic())
 
     def close(self) -> None:
         """Save a checkpoint and close the files (an interrupted run stays resumable)."""
@@ -355,6 +403,8 @@ class PreparedWriter:
             raise ValueError(f"finish() after {self.state.inputs_done} of {self.total_inputs} inputs")
         if self.state.count == 0:
             raise ValueError("finish() on a dataset without images")
+        if self.state != self._boundary:
+            raise ValueError("finish() in the middle of an input's rows")
         self.checkpoint()
         rejects = self.reject_lines()
         for handle in self._handles.values():
@@ -375,6 +425,11 @@ class PreparedWriter:
         with atomic_path(self.out / "partition.npy") as tmp, open(tmp, "wb") as fh:
             np.save(fh, partition)
         files["partition"] = "partition.npy"
+        for key, shape in self.extras.items():
+            values = np.fromfile(paths[f"extra-{key}"], dtype=np.float32).reshape(self.state.count, *shape)
+            with atomic_path(self.out / f"{key}.npy") as tmp, open(tmp, "wb") as fh:
+                np.save(fh, values)
+            files[key] = f"{key}.npy"
         write_text(self.out / "names.txt", paths["names"].read_text())
         files["names"] = "names.txt"
         self.write_rejects()
@@ -522,6 +577,11 @@ class PreparedDataset:
     def names(self) -> list[str]:
         file = self.path / "names.txt"
         return file.read_text().splitlines() if file.exists() else []
+
+    def extra(self, name: str) -> np.ndarray | None:
+        """A per-row array the prepare declared (e.g. "quads"), or None when the dataset has none."""
+        file = (self.manifest.get("files") or {}).get(name)
+        return np.load(self.path / file) if file and (self.path / file).exists() else None
 
     def split_indices(self, split: str | None = "all") -> np.ndarray:
         """Row indices of a split (train, valid, test or all), in dataset order."""

@@ -1,0 +1,237 @@
+"""What `prepare celeba-hq` and `prepare faces` share: settings checks, the landmark backend, --shard,
+and the resumable run that writes the prepared dataset (with each face's quad and landmarks)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facegan_cli.align.geometry import MODES
+from facegan_cli.align.landmarks import BACKENDS, open_detector
+from facegan_cli.align.warp import WarpSettings
+from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.progress import log
+from facegan_cli.data.align_job import AlignJob, AlignTask, FaceStage, align_input, worker_setup
+from facegan_cli.data.pipeline import Item, guarded, run_items, summarize
+from facegan_cli.data.prepared import MANIFEST, PreparedDataset, PreparedWriter
+from facegan_cli.data.recipes import Recipe
+
+# CelebA-HQ's constants are fractions of a 1024 output; FFHQ's shrink rule is relative to --size.
+PROGAN_REFERENCE_SIZE = 1024
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """'i/n' (0 <= i < n) -> (i, n); None for no sharding."""
+    if text is None or str(text).strip() in ("", "0/1"):
+        return None
+    try:
+        index, count = (int(part) for part in str(text).split("/"))
+    except ValueError as exc:
+        raise FaceganError(
+            f"--shard {text!r} is not of the form i/n.", "Write e.g. --shard 0/4 ... 3/4."
+        ) from exc
+    if count < 1 or not 0 <= index < count:
+        raise FaceganError(
+            f"--shard {text}: i must be 0 <= i < n.",
+            f"Use --shard 0/{max(count, 1)} ... {max(count, 1) - 1}/{count}.",
+        )
+    return index, count
+
+
+def shard_range(total: int, shard: tuple[int, int] | None) -> tuple[int, int]:
+    """The contiguous block [start, stop) of the inputs that shard i of n handles (shards in order
+    concatenate to the whole dataset)."""
+    if shard is None:
+        return 0, total
+    index, count = shard
+    return total * index // count, total * (index + 1) // count
+
+
+def check_settings(settings: dict[str, Any]) -> None:
+    """FaceganError for values no option parser catches (recipes can hold anything)."""
+    for key in ("size", "transform_size", "limit"):
+        value = settings.get(key)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            option = f"--{key.replace('_', '-')}"
+            raise FaceganError(
+                f"{option} must be a positive integer, not {value!r}.", f"Pass e.g. {option} 256."
+            )
+    if settings["size"] < 4:
+        raise FaceganError(f"--size {settings['size']} is too small.", "Use 4 or more (1024 is CelebA-HQ's).")
+    align = settings.get("align", "progan")
+    if align not in (*MODES, "none"):
+        raise FaceganError(f"Unknown --align {align!r}.", "Use progan, ffhq or none.")
+    if align != "none":
+        if settings["landmarks"] not in BACKENDS:
+            raise FaceganError(
+                f"Unknown --landmarks {settings['landmarks']!r}.", f"Use one of {', '.join(BACKENDS)}."
+            )
+        if settings["transform_size"] < settings["size"]:
+            raise FaceganError(
+                f"--transform-size {settings['transform_size']} is smaller than --size {settings['size']}.",
+                "The quad is resampled at --transform-size and then reduced to --size: pass a transform size "
+                "at least as large (4096 as the originals, or e.g. 1024 for speed).",
+            )
+    if float(settings.get("min_face", 0)) < 0 or float(settings.get("random_shift", 0.0)) < 0:
+        raise FaceganError("--min-face and --random-shift cannot be negative.", "Pass 0 or more.")
+
+
+def make_job(settings: dict[str, Any]) -> AlignJob:
+    mode = settings["align"]
+    warp = WarpSettings(
+        size=settings["size"],
+        transform_size=settings["transform_size"],
+        reference_size=PROGAN_REFERENCE_SIZE if mode == "progan" else settings["size"],
+        enable_padding=bool(settings.get("enable_padding", True)),
+    )
+    return AlignJob(
+        mode=mode,
+        warp=warp,
+        landmarks=settings["landmarks"],
+        all_faces=bool(settings.get("all_faces", False)),
+        rotate_level=bool(settings.get("rotate_level", True)),
+        random_shift=float(settings.get("random_shift", 0.0)),
+        seed=int(settings.get("seed", 0)),
+        min_face=float(settings.get("min_face", 32)),
+    )
+
+
+def landmark_stage(job: AlignJob, device: str) -> tuple[Callable | None, int, dict[str, Any]]:
+    """Load the landmark backend before anything is written (a missing model fails at once).
+
+    Returns the parent-side stage (face-alignment), its batch size, and the backend's provenance.
+    dlib is loaded here too so that a missing model fails before any work; each worker loads its own
+    copy, since workers start clean (see pipeline._context).
+    """
+    if job.landmarks == "celeba":
+        return None, 1, {"backend": "celeba", "source": "list_landmarks_celeba.txt"}
+    if job.landmarks == "dlib":
+        from facegan_cli.align import dlib_backend
+
+        return None, 1, dlib_backend.shared().describe()
+    detector = open_detector(job.landmarks, device=device)
+    return FaceStage(detector), getattr(detector, "batch_size", 8), detector.describe()
+
+
+def align_worker(job: AlignJob) -> Callable[[AlignTask], tuple[bool, Any]]:
+    return functools.partial(guarded, functools.partial(align_input, job))
+
+
+def inputs_digest(items: list[Item]) -> str:
+    """Identifies the inputs (names, labels, partitions, given landmarks) for --resume."""
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(f"{item.name}\t{item.split}\t{item.source}\t".encode())
+        if item.labels is not None:
+            digest.update(np.asarray(item.labels).tobytes())
+        faces = getattr(item.task, "faces", None)
+        for face in faces or ():
+            digest.update(np.asarray(face.points, dtype=np.float64).tobytes())
+    return digest.hexdigest()
+
+
+def face_counts(out: Path) -> dict[str, int]:
+    """How many images held several faces (only the largest is kept unless --all-faces)."""
+    faces = PreparedDataset.open(out).extra("faces")
+    if faces is None:
+        return {}
+    return {"several_faces": int((faces > 1).sum())}
+
+
+def run_prepare(
+    *,
+    command: str,
+    out: Path,
+    items: list[Item],
+    label_names: list[str],
+    settings: dict[str, Any],
+    recipe: Recipe,
+    provenance: dict[str, Any],
+    worker: Callable[[Any], tuple[bool, Any]],
+    source_label: str,
+    workers: int,
+    resume: bool,
+    force: bool,
+    strict: bool,
+    name: str | None,
+    shard: tuple[int, int] | None,
+    stage: Callable | None = None,
+    stage_batch: int = 8,
+    extras: dict[str, tuple[int, ...]] | None = None,
+    alignment: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write `items` (this shard of them) into the prepared dataset `out`; returns the summary."""
+    total = len(items)
+    start, stop = shard_range(total, shard)
+    items = items[start:stop]
+    if not items:
+        raise FaceganError(
+            f"Shard {shard[0]}/{shard[1]} of {total} inputs is empty." if shard else "No inputs to prepare.",
+            "Use fewer shards than inputs." if shard else "Check --src and the options that select inputs.",
+        )
+    plan = {
+        "command": command,
+        "settings": settings,
+        "inputs": inputs_digest(items),
+        "shard": list(shard) if shard else None,
+    }
+    writer = PreparedWriter(
+        out,
+        resolution=settings["size"],
+        plan=plan,
+        total_inputs=len(items),
+        label_names=label_names,
+        levels=bool(settings.get("levels")),
+        resume=resume,
+        force=force,
+        extras=extras,
+    )
+    state = writer.open()
+    if state == "complete":
+        log(f"{out} is already complete; nothing to resume")
+        return summarize(json.loads((out / MANIFEST).read_text()), out, state)
+    if state == "resumed":
+        log(f"resuming {out} after {writer.inputs_done} of {len(items)} inputs")
+    with writer:
+        run_items(
+            writer,
+            items,
+            worker,
+            workers=workers,
+            strict=strict,
+            source_label=source_label,
+            description=f"{command} {settings['size']}",
+            stage=stage,
+            stage_batch=stage_batch,
+            # dlib and OpenCV keep thread pools that a forked child would inherit locked (see pipeline).
+            clean=True,
+            setup=worker_setup,
+        )
+        provenance.update(inputs=len(items), accepted=writer.count, rejected=writer.rejected)
+        if shard:
+            provenance["shard"] = {"index": shard[0], "count": shard[1], "inputs": [start, stop], "of": total}
+        fields: dict[str, Any] = {
+            "name": name or out.name,
+            "recipe": recipe.describe(),
+            "settings": settings,
+            "sources": [provenance],
+        }
+        if alignment:
+            fields["alignment"] = alignment
+        manifest = writer.finish(fields)
+    summary = summarize(manifest, out, state)
+    if extras:
+        summary["faces"] = face_counts(out)
+    return summary
+
+
+def source_dir(src: Path, what: str) -> Path:
+    if not src.is_dir():
+        raise FaceganError(f"--src {src} is not a directory.", f"Point it at {what}.")
+    return src

@@ -1,0 +1,119 @@
+"""`facegan prepare faces`: align any folder of face photos (FFHQ or CelebA-HQ crop) into a dataset.
+
+Images are found recursively (any case of .jpg/.png/...; hidden files skipped), in sorted order. Labels
+come from a `labels.csv` beside them when it has a 0/1 row for every image (as `prepare synthetic
+--layout folder` writes). `--align none` skips landmarks: each image is resized (short side, Lanczos)
+and centre-cropped, for folders that are already aligned.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facegan_cli.core.errors import FaceganError
+from facegan_cli.data.align_job import EXTRAS, AlignTask, describe_job
+from facegan_cli.data.imageio import open_rgb
+from facegan_cli.data.pipeline import Item, guarded
+from facegan_cli.data.prepare_aligned import (
+    align_worker,
+    check_settings,
+    landmark_stage,
+    make_job,
+    parse_shard,
+    run_prepare,
+)
+from facegan_cli.data.recipes import Recipe
+from facegan_cli.data.sources import FolderImageSet, fit_square
+
+FACES_DEFAULTS: dict[str, Any] = {
+    "size": 1024,
+    "levels": False,
+    "align": "ffhq",
+    "landmarks": "face-alignment",
+    "transform_size": 4096,
+    "enable_padding": True,
+    "rotate_level": True,
+    "random_shift": 0.0,
+    "seed": 0,
+    "all_faces": False,
+    "min_face": 32,
+    "limit": None,
+}
+
+
+def _square(task: tuple[str, int]) -> np.ndarray:
+    path, size = task
+    return fit_square(open_rgb(path), size)
+
+
+def collect_items(src: Path, settings: dict[str, Any]) -> tuple[list[Item], list[str], dict[str, Any]]:
+    """Every image under `src`, with labels.csv rows when it covers them all."""
+    if not src.is_dir():
+        raise FaceganError(f"--src {src} is not a directory.", "Point it at a folder of face photos.")
+    folder = FolderImageSet(src, "all", resolution=None, workers=1)
+    labels = folder.labels
+    items = []
+    for k, entry in enumerate(folder.entries[: settings["limit"] or None]):
+        path = str(src / entry)
+        task: Any = (path, settings["size"]) if settings["align"] == "none" else AlignTask(path, k)
+        items.append(Item(path, entry, task, labels[k] if labels is not None else None, 0))
+    provenance = {"kind": "folder", "path": str(src.resolve()), "images": len(folder.entries)}
+    if labels is not None:
+        provenance["labels"] = str((src / "labels.csv").resolve())
+    return items, folder.label_names, provenance
+
+
+def prepare_faces(
+    src: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    settings: dict[str, Any],
+    recipe: Recipe,
+    *,
+    workers: int,
+    device: str = "auto",
+    shard: str | None = None,
+    resume: bool = False,
+    force: bool = False,
+    strict: bool = False,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """Run the whole prepare; returns the summary document (see pipeline.summarize)."""
+    src, out = Path(src), Path(out)
+    settings = dict(settings)
+    check_settings(settings)
+    shard_spec = parse_shard(shard)
+    items, label_names, provenance = collect_items(src, settings)
+    common: dict[str, Any] = {
+        "command": "faces",
+        "out": out,
+        "items": items,
+        "label_names": label_names,
+        "settings": settings,
+        "recipe": recipe,
+        "provenance": provenance,
+        "source_label": str(src),
+        "workers": workers,
+        "resume": resume,
+        "force": force,
+        "strict": strict,
+        "name": name,
+        "shard": shard_spec,
+    }
+    if settings["align"] == "none":
+        alignment = {"align": "none", "crop": "short side resized (Lanczos), centre square"}
+        return run_prepare(worker=functools.partial(guarded, _square), alignment=alignment, **common)
+    job = make_job(settings)
+    stage, stage_batch, backend = landmark_stage(job, device)
+    return run_prepare(
+        worker=align_worker(job),
+        stage=stage,
+        stage_batch=stage_batch,
+        extras=EXTRAS,
+        alignment={**describe_job(job), "landmark_backend": backend},
+        **common,
+    )

@@ -97,6 +97,7 @@ def test_resume_is_bit_exact(images: Path, tmp_path: Path, preset_args: list[str
                            b["G.main.0.weight" if "G.main.0.weight" in b else "G.dense.weight"])
     steps = [json.loads(x)["step"] for x in (split / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps))
+    assert json.loads((split / "config.json").read_text())["train"]["steps"] == 4  # says what ran
 
 
 def test_resume_rejects_changed_dataset(images: Path, tmp_path: Path) -> None:

@@ -75,6 +75,10 @@ class RunDir:
     def config(self) -> dict[str, Any]:
         return json.loads(self.config_path.read_text())
 
+    def update_config(self, config: dict[str, Any]) -> None:
+        """Rewrite config.json after a resume changed the run's length, so it always says what ran."""
+        write_json(self.config_path, {**config, "facegan_version": __version__})
+
     def set_status(self, status: str, **extra: Any) -> None:
         write_json(self.path / "run.json", {"status": status, "time": time.time(), **extra})
 

@@ -464,6 +464,7 @@ def run_training(
             loop.load_data()
             start, images = loop.restore()
             if loop.dist.is_main:
+                run.update_config(config)
                 run.set_status("running", step=start)
         return loop.train(start, images)
     finally:

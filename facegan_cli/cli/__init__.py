@@ -5,7 +5,18 @@ from __future__ import annotations
 import typer
 
 from facegan_cli import __version__
-from facegan_cli.cli import evaluate, latent, metrics, models, prepare, sample, train, weights
+from facegan_cli.cli import (
+    edit,
+    evaluate,
+    latent,
+    metrics,
+    models,
+    prepare,
+    sample,
+    train,
+    train_attrs,
+    weights,
+)
 
 app = typer.Typer(
     name="facegan",
@@ -31,8 +42,10 @@ def main(
 
 
 app.add_typer(prepare.app, name="prepare")
+train_attrs.register()  # adds `train stargan|ccagan|stargan-sagan` to the train group
 app.add_typer(train.app, name="train")
 app.command(name="sample", help=sample.HELP, epilog=sample.EPILOG)(sample.sample)
+app.command(name="edit", help=edit.HELP, epilog=edit.EPILOG)(edit.edit)
 app.add_typer(latent.app, name="latent")
 app.add_typer(models.app, name="models")
 app.add_typer(weights.app, name="weights")

@@ -35,6 +35,7 @@ class DeviceImages:
         value_range: tuple[float, float],
         resolution: int | None = None,
         budget_fraction: float = 0.5,
+        labels: np.ndarray | None = None,
     ) -> None:
         host = torch.from_numpy(np.ascontiguousarray(images_nhwc)).permute(0, 3, 1, 2)
         if resolution is not None and host.shape[-1] != resolution:
@@ -52,6 +53,12 @@ class DeviceImages:
         lo, hi = value_range
         self._scale = (hi - lo) / 255.0
         self._shift = lo
+        # Per-row labels (N x A), kept on the device as float32 beside the images they belong to.
+        self.labels: torch.Tensor | None = None
+        if labels is not None:
+            if labels.shape[0] != self.count:
+                raise ValueError(f"{labels.shape[0]} label rows for {self.count} images")
+            self.labels = torch.from_numpy(np.asarray(labels, dtype=np.float32).reshape(self.count, -1)).to(device)
 
     def batch(self, indices: torch.Tensor, flip: torch.Tensor | None = None) -> torch.Tensor:
         """Float images for `indices` (a 1-D index tensor); `flip` is a bool mask of horizontal flips."""
@@ -64,6 +71,16 @@ class DeviceImages:
             flip = flip.to(self.device).view(-1, 1, 1, 1)
             images = torch.where(flip, images.flip(-1), images)
         return images
+
+
+    def batch_with_labels(
+        self, indices: torch.Tensor, flip: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`batch(indices, flip)` and the label rows of the same indices (None when no labels were given)."""
+        images = self.batch(indices, flip)
+        if self.labels is None:
+            return images, None
+        return images, self.labels.index_select(0, indices.to(self.labels.device))
 
 
 def resize_uint8(images: torch.Tensor, resolution: int) -> torch.Tensor:

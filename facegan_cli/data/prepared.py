@@ -36,6 +36,7 @@ from facegan_cli import __version__
 from facegan_cli.core.atomic import atomic_path, write_json, write_text
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.data.crops import box_downsample
+from facegan_cli.data.stargan_split import PROTOCOL_SPLITS, protocol_rows
 
 FORMAT = "facegan-prepared"
 FORMAT_VERSION = 1
@@ -63,9 +64,13 @@ def level_resolutions(top: int, levels: bool, smallest: int = 4) -> list[int]:
     return out
 
 
-def normalize_split(split: str | None) -> str:
+def normalize_split(split: str | None, protocols: bool = False) -> str:
+    """A split name: train, valid, test, all; with `protocols`, also a split defined by a reference
+    implementation rather than by partition.npy (stargan-train / stargan-test: data/stargan_split.py)."""
     name = (split or "all").strip().lower()
     name = SPLIT_ALIASES.get(name, name)
+    if protocols and name in PROTOCOL_SPLITS:
+        return name
     if name != "all" and name not in SPLIT_CODES:
         raise FaceganError(f"Unknown split {split!r}.", "Use train, valid, test or all.")
     return name
@@ -584,8 +589,10 @@ class PreparedDataset:
         return np.load(self.path / file) if file and (self.path / file).exists() else None
 
     def split_indices(self, split: str | None = "all") -> np.ndarray:
-        """Row indices of a split (train, valid, test or all), in dataset order."""
-        name = normalize_split(split)
+        """Row indices of a split (train, valid, test, all, stargan-train or stargan-test), in dataset order."""
+        name = normalize_split(split, protocols=True)
+        if name in PROTOCOL_SPLITS:
+            return protocol_rows(self.names, name)
         if name == "all":
             return np.arange(self.count, dtype=np.int64)
         return np.flatnonzero(self.partition == SPLIT_CODES[name]).astype(np.int64)

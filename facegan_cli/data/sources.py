@@ -450,7 +450,7 @@ def open_image_set(
 ) -> ImageSet:
     """A prepared dataset directory, a folder of images (recursive) or a zip of images."""
     path = Path(path)
-    split_name = normalize_split(split)
+    split_name = normalize_split(split, protocols=True)
     if path.is_dir():
         if (path / MANIFEST).exists() or (path / PROGRESS).exists():
             return PreparedImageSet(PreparedDataset.open(path), split_name, resolution)

@@ -10,6 +10,10 @@ by step (EpochOrder). A phased run (a recipe whose `phase()` returns phases: Pro
 level and batch size as it goes: the loop counts images seen, stops after `kimg` thousand of them,
 orders data by images seen (ImageStream), keeps the current level on the device, tells the recipe when
 a phase begins, and writes a sample grid at the end of every phase.
+
+A recipe whose `label_names()` lists dataset label columns (the attribute editors) gets those columns
+of each batch's rows with its images: DeviceImages holds them on the device beside the pixels, and the
+same EpochOrder indices select both, so resume stays exact.
 """
 
 from __future__ import annotations
@@ -208,13 +212,40 @@ class _Loop:
                 f"({self.global_batch}).",
                 "Use a smaller --batch or more images.",
             )
+        columns = self._label_columns(image_set, data_cfg["path"])
+        pixels, rows = image_set.load_with_indices()
+        labels = None if columns is None else image_set.labels[rows][:, columns]  # type: ignore[index]
         self.images = DeviceImages(
-            image_set.load_array(), self.device, self.recipe.value_range, resolution=resolution
+            pixels, self.device, self.recipe.value_range, resolution=resolution, labels=labels
         )
         self.order = EpochOrder(self.images.count, self.global_batch, self.settings.seed)
         if self.settings.epochs:
             self.settings.steps = max(1, round(self.settings.epochs * self.order.steps_per_epoch))
             self.config["train"]["steps"] = self.settings.steps
+        self.recipe.set_run_length(self.settings.steps)
+        first = torch.arange(min(self.settings.n_samples, self.images.count))
+        self.recipe.set_sample_inputs(*self.images.batch_with_labels(first))
+
+    def _label_columns(self, image_set: Any, path: str) -> list[int] | None:
+        """Indices of the label columns the recipe asks for, or None when it trains without labels."""
+        wanted = self.recipe.label_names()
+        if wanted is None:
+            return None
+        available = list(image_set.label_names) if image_set.labels is not None else []
+        if not available:
+            raise FaceganError(
+                f"{self.recipe.family} trains on attribute labels and the dataset at {path} has none.",
+                "Prepare CelebA with its attributes (`facegan prepare celeba --recipe celeba-128-attrs`), or "
+                "give a folder a labels.csv / dataset.json.",
+            )
+        missing = [name for name in wanted if name not in available]
+        if missing:
+            raise FaceganError(
+                f"The dataset at {path} has no label column {', '.join(missing)} (it has "
+                f"{', '.join(available)}).",
+                "Choose --attrs among those, or prepare the data again with these attributes.",
+            )
+        return [available.index(name) for name in wanted]
 
     def restore(self) -> tuple[int, int]:
         """Load the newest checkpoint; returns (step, images seen)."""
@@ -265,10 +296,12 @@ class _Loop:
         if not self.dist.is_main:
             return None
         images = self.recipe.sample(z)
-        return save_grid(images, self.run.samples / (name or f"step-{step:09d}.png"), self.recipe.value_range)
+        path = self.run.samples / (name or f"step-{step:09d}.png")
+        return save_grid(images, path, self.recipe.value_range, nrow=self.recipe.grid_columns)
 
-    def _batch(self, step: int, images_seen: int) -> torch.Tensor:
-        """This rank's share of the next global batch (fixed runs: by step; phased runs: by images seen)."""
+    def _batch(self, step: int, images_seen: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This rank's share of the next global batch and its labels (None for families without labels)
+        (fixed runs: by step; phased runs: by images seen)."""
         rank, world, mirror = self.dist.rank, self.dist.world_size, self.settings.mirror
         if self.phase is None:
             idx = self.order.indices(step)[rank::world]
@@ -276,7 +309,7 @@ class _Loop:
         else:
             idx = self.stream.indices(images_seen, self.global_batch)[rank::world]
             flips = self.stream.flips(images_seen, self.global_batch)[rank::world] if mirror else None
-        return self.images.batch(idx, flips)
+        return self.images.batch_with_labels(idx, flips)
 
     def _next_phase(self, step: int, images_seen: int, z: torch.Tensor) -> None:
         """At a phase boundary: a sample grid of the phase that ended, then enter the next one.
@@ -312,7 +345,8 @@ class _Loop:
                 self.recipe.begin_step(images)
                 trained = self.phase
                 batch = self.global_batch
-                losses = self.recipe.train_step(self._batch(step, images), None, step)
+                real, labels = self._batch(step, images)
+                losses = self.recipe.train_step(real, labels, step)
                 nonfinite |= ~torch.isfinite(torch.stack([v.float() for v in losses.values()])).all()
                 step += 1
                 images += batch

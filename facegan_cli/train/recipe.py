@@ -48,6 +48,7 @@ class Recipe(ABC):
 
     family: str = ""
     generator_key: str = "G"
+    grid_columns: int | None = None  # images per row of the loop's sample grids (None: square-ish)
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
@@ -110,6 +111,23 @@ class Recipe(ABC):
 
     def begin_step(self, images_seen: int) -> None:
         """Called before every training step with the images seen so far (per-image schedules: ProGAN's alpha)."""
+        return None
+
+    def label_names(self) -> list[str] | None:
+        """The dataset's label columns (by name, in this order) the family trains on; None: no labels.
+
+        With a list, the loop loads those columns beside the images (same rows, same order, on the
+        device) and `train_step` receives each batch's labels as a float B x len(list) tensor."""
+        return None
+
+    def set_run_length(self, steps: int) -> None:
+        """Called with the run's total steps once the loop knows them (after --epochs is resolved, and on
+        every resume), before the first step: for schedules tied to the end of training (lr decay)."""
+        return None
+
+    def set_sample_inputs(self, images: torch.Tensor, labels: torch.Tensor | None) -> None:
+        """Fixed real images (the dataset's first rows, unflipped) and their labels, handed over once
+        before training, for families whose sample grids translate images rather than decode latents."""
         return None
 
     def extra_state(self) -> dict[str, Any]:

@@ -1,0 +1,112 @@
+"""Attribute editing with a trained StarGAN / CCA-GAN / StarGAN+SAGAN checkpoint (`facegan edit`).
+
+The checkpoint alone rebuilds G and D (family, configuration and attribute names are in its metadata).
+An input's own attributes, which the flip targets and the reconstruction start from, are given by the
+user or predicted by D's attribute head (StarGAN's D is an attribute classifier: logit > 0 = present).
+Inputs are fitted to the model's square the way the training data was cut: the short side resized to the
+model's resolution, then a centre crop (StarGAN's CenterCrop 178 + Resize 128 on a 178x218 CelebA image
+gives the same square). Faces are not detected or aligned here: align photos first with
+`facegan prepare faces`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from facegan_cli.core.checkpoint import load_checkpoint
+from facegan_cli.core.errors import FaceganError
+from facegan_cli.data.crops import center_crop, resize_short_side
+from facegan_cli.data.imageio import RejectedImage, open_rgb
+from facegan_cli.models import registry
+from facegan_cli.models.stargan import instance_statistics
+
+EDIT_FAMILIES = ("stargan", "ccagan", "stargan-sagan")
+
+
+@dataclass
+class AttributeEditor:
+    G: nn.Module
+    D: nn.Module
+    family: str
+    attrs: list[str]
+    resolution: int
+    step: int
+    path: Path
+    device: torch.device
+
+    def to_tensor(self, pixels: np.ndarray) -> torch.Tensor:
+        """N x H x W x 3 uint8 -> N x 3 x H x W floats in [-1, 1] on the editor's device."""
+        t = torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float()
+        return (t / 127.5 - 1.0).to(self.device)
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """0/1 attributes by D's class head (logit > 0)."""
+        _, logits = self.D(images)
+        return (logits > 0).float()
+
+    def translate(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """G(x, c) with per-image instance statistics (as yunjey's test()); floats in [-1, 1]."""
+        with instance_statistics(self.G):
+            return self.G(images, targets.to(self.device)).float()
+
+
+def load_editor(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> AttributeEditor:
+    device = torch.device(device)
+    ckpt = load_checkpoint(path)
+    family, config = ckpt.meta.get("family"), ckpt.meta.get("model")
+    if family not in EDIT_FAMILIES or not isinstance(config, dict):
+        raise FaceganError(
+            f"{ckpt.path} is a {family or 'non-facegan'} checkpoint, not an attribute editor.",
+            f"Pass a run of `facegan train {'|'.join(EDIT_FAMILIES)}`.",
+        )
+    G = registry.build_generator(family, config)
+    D = registry.build_discriminator(family, config)
+    for name, net in (("G", G), ("D", D)):
+        if name not in ckpt.modules:
+            raise FaceganError(f"{ckpt.path} holds no {name} weights.", "Use a checkpoint written by `facegan train`.")
+        try:
+            net.load_state_dict(ckpt.modules[name], strict=True)
+        except RuntimeError as exc:
+            raise FaceganError(
+                f"The {name} weights in {ckpt.path} do not fit the {family} model its metadata describes.",
+                "Use a checkpoint written by `facegan train`.",
+            ) from exc
+    G.to(device)
+    D.to(device).eval()
+    return AttributeEditor(G, D, family, list(config["attrs"]), int(config["resolution"]), ckpt.step, ckpt.path, device)
+
+
+def fit_face(path: str | os.PathLike[str], resolution: int) -> np.ndarray:
+    """An image file as the model's res x res x 3 uint8 input: short side resized, then centre-cropped."""
+    try:
+        image = open_rgb(path)
+    except RejectedImage as exc:
+        raise FaceganError(f"Cannot read {path}: {exc.reason}.", "Pass a JPEG/PNG image or a folder of them.") from exc
+    if image.size != (resolution, resolution):
+        image = center_crop(resize_short_side(image, resolution, Image.LANCZOS), resolution)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def parse_assignments(items: list[str]) -> dict[str, int]:
+    """['Blond_Hair=1', 'Male=0'] -> {'Blond_Hair': 1, 'Male': 0}."""
+    out: dict[str, int] = {}
+    for item in items:
+        for part in (p.strip() for p in item.split(",") if p.strip()):
+            name, sep, value = part.partition("=")
+            if not sep or value.strip() not in ("0", "1"):
+                raise FaceganError(f"{part!r} is not NAME=0 or NAME=1.", "Write e.g. --set Blond_Hair=1.")
+            out[name.strip()] = int(value)
+    return out
+
+
+def describe_attrs(attrs: list[str], row: torch.Tensor) -> dict[str, Any]:
+    return {name: int(v) for name, v in zip(attrs, row.tolist())}

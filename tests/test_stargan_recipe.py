@@ -1,0 +1,247 @@
+"""StarGAN's update step: penalty, targets, lr decay, and the step against a transcription of yunjey's solver."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facegan_cli.core.device import Precision
+from facegan_cli.core.errors import FaceganError
+from facegan_cli.models.registry import resolve_config
+from facegan_cli.models.stargan import StarDiscriminator
+from facegan_cli.train.recipe import TrainContext
+from facegan_cli.train.stargan_recipe import (
+    StarGANRecipe,
+    apply_edits,
+    create_labels,
+    decayed_lr,
+    gradient_penalty,
+    instance_statistics,
+)
+
+CPU = torch.device("cpu")
+ATTRS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> object:
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
+def _recipe(family: str = "stargan", **overrides: object) -> StarGANRecipe:
+    torch.manual_seed(0)
+    tiny = {"resolution": 16, "g_width": 8, "d_width": 8, "g_repeat": 1, "d_repeat": 4, "batch": 4, "n_critic": 2}
+    config = resolve_config(family, None, {**tiny, **overrides})
+    recipe = StarGANRecipe(config, family)
+    recipe.build(TrainContext(CPU, Precision(CPU, channels_last=False)))
+    return recipe
+
+
+class _LinearCritic(nn.Module):
+    """D_src(x) = <w, x> per image (and no class head): its input gradient is w for every image."""
+
+    def __init__(self, w: torch.Tensor) -> None:
+        super().__init__()
+        self.w = nn.Parameter(w)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return (x * self.w).sum(dim=(1, 2, 3)).view(-1, 1, 1, 1), None
+
+
+def test_gradient_penalty_of_a_linear_critic() -> None:
+    w = torch.randn(3, 4, 4, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(5, 3, 4, 4)
+    penalty = gradient_penalty(_LinearCritic(w), x)
+    torch.testing.assert_close(penalty, (w.norm() - 1) ** 2)
+
+
+def test_gradient_penalty_against_per_image_autograd() -> None:
+    torch.manual_seed(0)
+    D = StarDiscriminator(16, c_dim=3, width=8, repeat=4)
+    x_hat = torch.randn(3, 3, 16, 16)
+    norms = []
+    for i in range(3):  # one image at a time: D has no batch coupling, so this is each image's gradient
+        xi = x_hat[i : i + 1].clone().requires_grad_(True)
+        src, _ = D(xi)
+        (grad,) = torch.autograd.grad(src.sum(), xi)
+        norms.append(grad.flatten().norm())
+    expected = torch.stack([(n - 1) ** 2 for n in norms]).mean()
+    penalty = gradient_penalty(D, x_hat.clone())
+    torch.testing.assert_close(penalty, expected, rtol=1e-5, atol=1e-6)
+    # The penalty is differentiable with respect to D's weights (create_graph), as WGAN-GP needs.
+    penalty.backward()
+    assert D.main[0].weight.grad is not None and D.main[0].weight.grad.abs().sum() > 0
+
+
+def test_create_labels_hair_exclusive_others_flipped() -> None:
+    c = torch.tensor([[1.0, 0, 0, 1, 0], [0, 1, 0, 0, 1]])
+    targets = create_labels(c, ATTRS)
+    assert len(targets) == 5
+    assert targets[0].tolist() == [[1, 0, 0, 1, 0], [1, 0, 0, 0, 1]]  # black hair
+    assert targets[1].tolist() == [[0, 1, 0, 1, 0], [0, 1, 0, 0, 1]]  # blond hair
+    assert targets[2].tolist() == [[0, 0, 1, 1, 0], [0, 0, 1, 0, 1]]  # brown hair
+    assert targets[3].tolist() == [[1, 0, 0, 0, 0], [0, 1, 0, 1, 1]]  # gender flipped
+    assert targets[4].tolist() == [[1, 0, 0, 1, 1], [0, 1, 0, 0, 0]]  # age flipped
+    assert c.tolist() == [[1, 0, 0, 1, 0], [0, 1, 0, 0, 1]]  # the input is not modified
+    # Any subset of CelebA's attributes: Gray_Hair joins the hair group, Smiling is flipped.
+    attrs = ["Smiling", "Gray_Hair", "Black_Hair"]
+    targets = create_labels(torch.tensor([[1.0, 0, 1]]), attrs)
+    assert [t.tolist() for t in targets] == [[[0, 0, 1]], [[1, 1, 0]], [[1, 0, 1]]]
+
+
+def test_apply_edits() -> None:
+    c = torch.tensor([[1.0, 0, 0, 1, 0]])
+    assert apply_edits(c, ATTRS, {"Blond_Hair": 1}, []).tolist() == [[0, 1, 0, 1, 0]]
+    assert apply_edits(c, ATTRS, {}, ["Male", "Young"]).tolist() == [[1, 0, 0, 0, 1]]
+    assert apply_edits(c, ATTRS, {"Black_Hair": 0}, []).tolist() == [[0, 0, 0, 1, 0]]
+    with pytest.raises(FaceganError, match="Smiling"):
+        apply_edits(c, ATTRS, {}, ["Smiling"])
+    with pytest.raises(FaceganError, match="0 or 1"):
+        apply_edits(c, ATTRS, {"Male": 2}, [])
+
+
+def test_lr_decay_reaches_zero_at_the_last_step() -> None:
+    assert decayed_lr(1e-4, 0, 200_000, 100_000) == 1e-4
+    assert decayed_lr(1e-4, 100_000, 200_000, 100_000) == 1e-4
+    assert decayed_lr(1e-4, 150_000, 200_000, 100_000) == pytest.approx(5e-5)
+    assert decayed_lr(1e-4, 200_000, 200_000, 100_000) == 0.0
+    assert decayed_lr(1e-4, 5, 10, 0) == 1e-4  # no decay asked for
+    recipe = _recipe()
+    recipe.set_run_length(6)  # decay over the last 3 steps (half the run)
+    real, labels = torch.rand(4, 3, 16, 16) * 2 - 1, torch.tensor([[1.0, 0, 0, 1, 0]] * 2 + [[0, 1, 0, 0, 1]] * 2)
+    seen = []
+    for step in range(6):
+        seen.append(recipe.optimizers["D"].param_groups[0]["lr"])
+        recipe.train_step(real, labels, step)
+    assert seen[0] == 1e-4 and seen[3] == 1e-4
+    assert seen[4] == pytest.approx(1e-4 * 2 / 3) and seen[5] == pytest.approx(1e-4 / 3)
+    assert recipe.optimizers["D"].param_groups[0]["lr"] == 0.0
+    assert recipe.optimizers["G"].param_groups[0]["lr"] == 0.0
+
+
+def _yunjey_steps(G: nn.Module, D: nn.Module, data: torch.Tensor, labels: torch.Tensor, cfg: dict) -> None:
+    """yunjey/stargan solver.train(), CelebA branch, transcribed (constant rates, no logging)."""
+    g_opt = torch.optim.Adam(G.parameters(), cfg["lr"], [0.5, 0.999])
+    d_opt = torch.optim.Adam(D.parameters(), cfg["lr"], [0.5, 0.999])
+
+    def cls_loss(logit: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(logit, target, reduction="sum") / logit.size(0)
+
+    def gp(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        weight = torch.ones(y.size())
+        dydx = torch.autograd.grad(outputs=y, inputs=x, grad_outputs=weight, retain_graph=True,
+                                   create_graph=True, only_inputs=True)[0]
+        dydx = dydx.view(dydx.size(0), -1)
+        return torch.mean((torch.sqrt(torch.sum(dydx**2, dim=1)) - 1) ** 2)
+
+    for i in range(data.shape[0]):
+        x_real, label_org = data[i], labels[i]
+        rand_idx = torch.randperm(label_org.size(0))
+        label_trg = label_org[rand_idx]
+        c_org, c_trg = label_org.clone(), label_trg.clone()
+        out_src, out_cls = D(x_real)
+        d_loss_real = -torch.mean(out_src)
+        d_loss_cls = cls_loss(out_cls, label_org)
+        x_fake = G(x_real, c_trg)
+        out_src, out_cls = D(x_fake.detach())
+        d_loss_fake = torch.mean(out_src)
+        alpha = torch.rand(x_real.size(0), 1, 1, 1)
+        x_hat = (alpha * x_real.data + (1 - alpha) * x_fake.data).requires_grad_(True)
+        out_src, _ = D(x_hat)
+        d_loss_gp = gp(out_src, x_hat)
+        d_loss = d_loss_real + d_loss_fake + cfg["lambda_cls"] * d_loss_cls + cfg["lambda_gp"] * d_loss_gp
+        g_opt.zero_grad()
+        d_opt.zero_grad()
+        d_loss.backward()
+        d_opt.step()
+        if (i + 1) % cfg["n_critic"] == 0:
+            x_fake = G(x_real, c_trg)
+            out_src, out_cls = D(x_fake)
+            g_loss_fake = -torch.mean(out_src)
+            g_loss_cls = cls_loss(out_cls, label_trg)
+            x_reconst = G(x_fake, c_org)
+            g_loss_rec = torch.mean(torch.abs(x_real - x_reconst))
+            g_loss = g_loss_fake + cfg["lambda_rec"] * g_loss_rec + cfg["lambda_cls"] * g_loss_cls
+            g_opt.zero_grad()
+            d_opt.zero_grad()
+            g_loss.backward()
+            g_opt.step()
+
+
+def _batches(steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(3)
+    data = torch.rand(steps, 4, 3, 16, 16, generator=gen) * 2 - 1
+    labels = (torch.rand(steps, 4, 5, generator=gen) < 0.5).float()
+    return data, labels
+
+
+def test_step_matches_yunjey_solver() -> None:
+    ours = _recipe(decay_fraction=0.0)
+    G, D = copy.deepcopy(ours.modules["G"]), copy.deepcopy(ours.modules["D"])
+    data, labels = _batches(4)
+    torch.manual_seed(7)
+    for step in range(4):
+        losses = ours.train_step(data[step], labels[step], step)
+    assert float(losses["G_rec"]) > 0 and float(losses["gp"]) > 0
+    torch.manual_seed(7)
+    _yunjey_steps(G, D, data, labels, ours.config)
+    for name, ref in (("G", G), ("D", D)):
+        mine = ours.modules[name].state_dict()
+        for key, value in ref.state_dict().items():
+            torch.testing.assert_close(mine[key], value, rtol=1e-4, atol=1e-6, msg=f"{name}.{key}")
+
+
+def test_g_updates_every_n_critic_steps_and_rec_ablation() -> None:
+    data, labels = _batches(2)
+    recipe = _recipe(n_critic=2)
+    g0 = copy.deepcopy(recipe.modules["G"].state_dict())
+    recipe.train_step(data[0], labels[0], 0)
+    assert all(torch.equal(v, recipe.modules["G"].state_dict()[k]) for k, v in g0.items() if "running" not in k)
+    recipe.train_step(data[1], labels[1], 1)
+    assert not torch.equal(g0["main.0.weight"], recipe.modules["G"].state_dict()["main.0.weight"])
+    # --lambda-rec 0: no reconstruction term, so G's first update differs from the default's.
+    ablated = _recipe(n_critic=1, lambda_rec=0.0)
+    full = _recipe(n_critic=1)
+    for recipe in (ablated, full):
+        torch.manual_seed(1)
+        out = recipe.train_step(data[0], labels[0], 0)
+    assert float(out["G_rec"]) > 0
+    torch.manual_seed(1)
+    assert float(_recipe(n_critic=1, lambda_rec=0.0).train_step(data[0], labels[0], 0)["G_rec"]) == 0.0
+    assert not torch.equal(ablated.modules["G"].state_dict()["main.0.weight"],
+                           full.modules["G"].state_dict()["main.0.weight"])
+
+
+def test_bce_loss_has_no_penalty() -> None:
+    data, labels = _batches(1)
+    recipe = _recipe("ccagan", loss="bce", n_critic=1)
+    torch.manual_seed(0)
+    losses = recipe.train_step(data[0], labels[0], 0)
+    assert float(losses["gp"]) == 0.0
+    # D's adversarial term is BCE(real, 1) + BCE(fake, 0) over patches: positive, ~2 log 2 at the start.
+    assert 0.5 < float(losses["D_adv"]) < 3.0 and torch.isfinite(losses["loss_G"])
+
+
+def test_sample_grid_uses_instance_statistics_and_changes_nothing() -> None:
+    recipe = _recipe()
+    data, labels = _batches(1)
+    recipe.set_sample_inputs(data[0], labels[0])
+    G = recipe.modules["G"]
+    before = copy.deepcopy(G.state_dict())
+    grid = recipe.sample(torch.empty(4, 0))
+    assert grid.shape == (4 * 6, 3, 16, 16)
+    torch.testing.assert_close(grid[0::6], data[0])  # the first column holds the inputs
+    assert all(torch.equal(v, G.state_dict()[k]) for k, v in before.items()) and G.training
+    with instance_statistics(G):
+        expected = G(data[0], create_labels(labels[0], ATTRS)[1])
+    torch.testing.assert_close(grid[2::6], expected)
+    G.eval()  # eval() would use the running statistics instead: a different picture
+    with torch.no_grad():
+        assert not torch.allclose(G(data[0], create_labels(labels[0], ATTRS)[1]), expected)

@@ -13,6 +13,27 @@ import scipy.ndimage
 from PIL import Image
 
 
+def reference_quad(lm: np.ndarray) -> np.ndarray:
+    """FFHQ's oriented square from 68 iBUG landmarks (eye means, mouth corners 48 and 54) or from
+    CelebA's 5 points (eyes, nose, mouth corners), no half-pixel offset; corners upper-left, lower-left,
+    lower-right, upper-right."""
+    lm = np.asarray(lm, dtype=np.float64)
+    if len(lm) == 68:
+        eye_left, eye_right = lm[36:42].mean(axis=0), lm[42:48].mean(axis=0)
+        mouth_left, mouth_right = lm[48], lm[54]
+    else:
+        eye_left, eye_right, _, mouth_left, mouth_right = lm
+    eye_avg = (eye_left + eye_right) * 0.5
+    eye_to_eye = eye_right - eye_left
+    eye_to_mouth = (mouth_left + mouth_right) * 0.5 - eye_avg
+    x = eye_to_eye - np.array([-eye_to_mouth[1], eye_to_mouth[0]])
+    x /= np.hypot(*x)
+    x *= max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
+    y = np.array([-x[1], x[0]])
+    c = eye_avg + eye_to_mouth * 0.1
+    return np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
+
+
 def reference_align(
     img: Image.Image,
     quad: np.ndarray,

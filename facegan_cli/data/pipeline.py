@@ -47,7 +47,13 @@ def _context(clean: bool = False) -> multiprocessing.context.BaseContext:
     """
     if not sys.platform.startswith("linux"):
         return multiprocessing.get_context("spawn")
-    return multiprocessing.get_context("forkserver" if clean else "fork")
+    if not clean:
+        return multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver")
+    # The server would import __main__ (the whole CLI, torch included: seconds) before the first worker;
+    # workers import only the modules of the function they run, when they unpickle it.
+    context.set_forkserver_preload([])
+    return context
 
 
 def _ignore_sigint(setup: Callable[[], None] | None = None) -> None:
@@ -128,8 +134,12 @@ def run_items(
     stage_batch: int = 32,
     clean: bool = False,
     setup: Callable[[], None] | None = None,
+    hint: str | None = None,
 ) -> None:
-    """Feed the inputs not yet handled through `worker` into `writer`; stop per the bad-input policy."""
+    """Feed the inputs not yet handled through `worker` into `writer`; stop per the bad-input policy.
+
+    `hint` is the fix the error suggests when nothing was usable (the command's own options).
+    """
     start = writer.inputs_done
     todo = items[start:]
     tasks: Iterable[Any] = [item.task for item in todo]
@@ -167,7 +177,8 @@ def run_items(
         raise FaceganError(
             f"No usable image in {source_label}: all {len(items)} inputs were rejected{first}; the reasons "
             f"are in {rejects_path}.",
-            "Check that --src points at the right images, or relax the settings that rejected them "
+            hint
+            or "Check that --src points at the right images, or relax the settings that rejected them "
             "(e.g. a smaller --size or --allow-upscale for 'too small').",
         )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,13 @@ from facegan_cli.data.recipes import Recipe
 
 # CelebA-HQ's constants are fractions of a 1024 output; FFHQ's shrink rule is relative to --size.
 PROGAN_REFERENCE_SIZE = 1024
+
+NOTHING_USABLE_HINT = (
+    "Check that --src points at photos of faces. By reason: 'no face' means the landmark backend found "
+    "none (try the other --landmarks backend); 'face too small' a lower --min-face; 'landmarks outside "
+    "the image' a landmark file that does not belong to these images; 'zero-byte file', 'not an image' "
+    "or 'truncated or corrupt image' damaged files."
+)
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -137,11 +145,14 @@ def inputs_digest(items: list[Item]) -> str:
 
 
 def face_counts(out: Path) -> dict[str, int]:
-    """How many images held several faces (only the largest is kept unless --all-faces)."""
-    faces = PreparedDataset.open(out).extra("faces")
+    """How many images held several faces (only the largest is kept unless --all-faces, whose rows
+    NAME#0, NAME#1, ... of one image count once)."""
+    data = PreparedDataset.open(out)
+    faces = data.extra("faces")
     if faces is None:
         return {}
-    return {"several_faces": int((faces > 1).sum())}
+    several = {re.sub(r"#\d+$", "", name) for name, n in zip(data.names, faces) if n > 1}
+    return {"several_faces": len(several)}
 
 
 def run_prepare(
@@ -212,6 +223,7 @@ def run_prepare(
             # dlib and OpenCV keep thread pools that a forked child would inherit locked (see pipeline).
             clean=True,
             setup=worker_setup,
+            hint=NOTHING_USABLE_HINT,
         )
         provenance.update(inputs=len(items), accepted=writer.count, rejected=writer.rejected)
         if shard:

@@ -15,6 +15,7 @@ from facegan_cli.cli import (
     sample,
     train,
     train_attrs,
+    train_classifier,
     weights,
 )
 
@@ -43,6 +44,7 @@ def main(
 
 app.add_typer(prepare.app, name="prepare")
 train_attrs.register()  # adds `train stargan|ccagan|stargan-sagan` to the train group
+train_classifier.register()  # adds `train attr-classifier`
 app.add_typer(train.app, name="train")
 app.command(name="sample", help=sample.HELP, epilog=sample.EPILOG)(sample.sample)
 app.command(name="edit", help=edit.HELP, epilog=edit.EPILOG)(edit.edit)

@@ -20,13 +20,19 @@ from facegan_cli.cli.common import (
     emit_json,
     emit_paths,
 )
+from facegan_cli.cli.metrics import Protocol
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.evaluation.turing import ImagePool, RaterScore, make_sheet, score
 from facegan_cli.latent.latents import draw_latents
+from facegan_cli.metrics.attributes import AttributeEvaluation, parse_targets
+from facegan_cli.metrics.run import Settings
 from facegan_cli.models.loading import load_generator
 
-app = typer.Typer(help="Human evaluation kits: the visual Turing test of seed 001.", no_args_is_help=True)
+app = typer.Typer(
+    help="Evaluation kits: the visual Turing test of seed 001, and attribute editing (seed 000 Table 1).",
+    no_args_is_help=True,
+)
 
 
 def _fake_pool(
@@ -158,3 +164,95 @@ def score_cmd(
         _row(table, result)
     _row(table, report.overall)
     Console().print(table)
+
+
+_ATTR_HELP = (
+    "Seed 000's Table 1 for attribute editors: one row per --ckpt, one column per target.\n\n"
+    "Every image of the test split is translated to each target (default: yunjey's create_labels, one per "
+    "attribute of the checkpoint: a hair colour set, the other hair colours cleared; any other attribute "
+    "flipped; or --targets NAME=0|1|flip), starting from its ground-truth labels. FID and KID compare the "
+    "translated images with the real test images that have the target value (NAME=v: the real images with "
+    "NAME = v; a flip yields both values, so its reference is the whole real test set), with the metrics' "
+    "FID Inception network and --protocol (pytorch-fid by default); numbers are on the standard scale, not "
+    "the seed's. With --classifier (`facegan train attr-classifier`): the edit success rate, the fraction "
+    "of translated images the classifier reads with the target value, next to the rate of the untouched "
+    "inputs (doing nothing). Preservation: mean L1 (0..1 pixel units, all channels) between input and output "
+    "outside the face region, which is the centred square of side --face-fraction x the image side (default "
+    "0.625: pixels 24-103 of 128, holding the eyes, nose and mouth of CelebA's CenterCrop-178 faces), and "
+    "inside it. FID on fewer than 2048 images is biased upwards; use the full test split for reported numbers."
+)
+
+
+def _num(value: object, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"  # type: ignore[str-format]
+
+
+def _render_attributes(doc: dict) -> None:
+    keys = doc["targets"]
+    table = Table(title=f"attribute editing ({doc['split']}, {doc['n_test']} test images, {doc['protocol']} protocol)")
+    table.add_column("metric", no_wrap=True)
+    table.add_column("model", no_wrap=True)
+    for key in keys:
+        table.add_column(key, justify="right", no_wrap=True)
+    measures = [("FID", lambda c: _num(c["fid"], 2)),
+                ("KID", lambda c: "-" if c["kid_mean"] is None else f"{c['kid_mean']:.4f}±{c['kid_std']:.4f}"),
+                ("L1 outside face", lambda c: _num(c["l1_outside"], 4))]
+    if doc["classifier"] is not None:
+        measures += [("success", lambda c: _num(c["success_rate"])),
+                     ("success (unedited)", lambda c: _num(c["unedited_success_rate"]))]
+    for metric, fmt in measures:
+        for i, row in enumerate(doc["rows"]):
+            cells = [fmt(row["cells"][k]) if row["cells"].get(k) else "-" for k in keys]
+            table.add_row(metric if i == 0 else "", row["name"], *cells, end_section=i == len(doc["rows"]) - 1)
+    # Wide enough for every column when stdout is a pipe (rich would otherwise wrap at 80 characters).
+    console = Console()
+    console.width = max(console.width, 44 + 22 * len(keys))
+    console.print(table)
+
+
+@app.command("attributes", help=_ATTR_HELP, epilog=(
+    "Example: facegan eval attributes --ckpt runs/stargan --ckpt runs/ccagan --data data/celeba-128-attrs "
+    "--split stargan-test --classifier runs/attr-clf --json\n\n"
+    "Example (the seed's columns): --targets Black_Hair,Blond_Hair,Brown_Hair,Male=flip,Young=0"))
+@command
+def attributes(
+    ckpt: Annotated[list[Path], typer.Option("--ckpt", help="An editing run (stargan, ccagan, stargan-sagan); repeat "
+                                             "for one row per model.")],
+    data: Annotated[Path, typer.Option("--data", help="The prepared dataset with attribute labels.")],
+    split: Annotated[str, typer.Option("--split", help="Test images: test, stargan-test, valid, all, ...")] = "test",
+    targets: Annotated[str | None, typer.Option(
+        "--targets", help="Comma-separated targets NAME (create_labels'), NAME=0, NAME=1 or NAME=flip (default: "
+        "one per attribute of each checkpoint).")] = None,
+    name: Annotated[list[str] | None, typer.Option("--name", help="Row label per --ckpt (default: family and run).")] = None,
+    classifier: Annotated[Path | None, typer.Option(
+        "--classifier", help="An attr-classifier run, for the edit success rate.")] = None,
+    face_fraction: Annotated[float, typer.Option(
+        "--face-fraction", help="Side of the central face square, as a fraction of the image side.")] = 0.625,
+    limit: Annotated[int | None, typer.Option("--limit", help="Use only the first N test images.")] = None,
+    kid_subsets: Annotated[int, typer.Option("--kid-subsets", help="KID subsets.")] = 100,
+    kid_subset_size: Annotated[int, typer.Option("--kid-subset-size", help="KID samples per subset (capped).")] = 1000,
+    protocol: Annotated[Protocol, typer.Option("--protocol", help="FID/KID input path: pytorch-fid (bilinear), "
+                                               "torch-fidelity (TF1 bilinear) or clean (PIL bicubic).")] = Protocol.pytorch_fid,
+    inception_weights: Annotated[Path | None, typer.Option(
+        "--inception-weights", help="FID Inception weights instead of the cached official file.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per editor forward pass.")] = 16,
+    inception_batch: Annotated[int | None, typer.Option(
+        "--inception-batch", help="Images per Inception pass (default: 50 on the CPU, 250 on a GPU).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not cache the real images' features.")] = False,
+    device: DeviceOpt = "auto",
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    if limit is not None and limit < 2:
+        raise FaceganError(f"--limit {limit} must be at least 2.", "Leave it out to use the whole split.")
+    settings = Settings(protocol=protocol.value, inception_weights=inception_weights, device=device,
+                        batch_size=inception_batch, cache=not no_cache)
+    evaluation = AttributeEvaluation(
+        settings, data, split, parse_targets(targets) if targets else None, classifier, face_fraction, limit,
+        batch_size, kid_subsets, kid_subset_size)
+    doc = evaluation.run(ckpt, name)
+    if json_out:
+        emit_json(doc)
+        return
+    _render_attributes(doc)

@@ -22,6 +22,8 @@ from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.progress import Progress
 from facegan_cli.data.grid import to_uint8
 from facegan_cli.models import registry
+from facegan_cli.models.attr_classifier import CLASSIFIER_FAMILY
+from facegan_cli.models.editing import EDIT_FAMILIES
 
 # The pixel range each output activation produces; families that train on [-1, 1] data use tanh or a
 # linear head, so (-1, 1) is the fallback for names not listed.
@@ -97,6 +99,18 @@ def load_generator(path: str | os.PathLike[str], device: torch.device | str = "c
             f"{ckpt.path} is not a facegan generator checkpoint: its metadata names no model family and "
             "configuration.",
             "Pass a checkpoint written by `facegan train ...`.",
+        )
+    if family in EDIT_FAMILIES:
+        raise FaceganError(
+            f"{ckpt.path} is a {family} checkpoint: an attribute editor translates images to target attributes "
+            "and draws nothing from latents, so it cannot be sampled.",
+            f"Edit images with it instead: facegan edit --ckpt {ckpt.path} --input FACES --out edited/ "
+            "(or score it with `facegan eval attributes`).",
+        )
+    if family == CLASSIFIER_FAMILY:
+        raise FaceganError(
+            f"{ckpt.path} is an attribute classifier checkpoint, not a generator.",
+            "Use it with `facegan eval attributes --classifier`.",
         )
     if "z_dim" not in config:
         raise FaceganError(

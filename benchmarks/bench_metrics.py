@@ -204,7 +204,9 @@ def _run_worker(tool: str, common: list[str], env: dict[str, str]) -> dict:
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{tool} failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"{tool}: {json.dumps(result)}", file=sys.stderr, flush=True)  # partial results survive a timeout
+    return result
 
 
 def _device_name(device: str) -> str:

@@ -9,6 +9,9 @@ import numpy as np
 import torch
 import typer
 
+from facegan_cli.align.celeba_crop import celeba_crop
+from facegan_cli.align.geometry import five_points
+from facegan_cli.align.landmarks import Detector, open_detector, select_faces
 from facegan_cli.cli.common import (
     DebugOpt,
     DeviceOpt,
@@ -24,7 +27,7 @@ from facegan_cli.core.device import resolve_device
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.progress import Progress
 from facegan_cli.data.grid import grid_array, save_png, to_uint8
-from facegan_cli.data.imageio import is_image_name
+from facegan_cli.data.imageio import RejectedImage, is_image_name, open_rgb
 from facegan_cli.models.editing import describe_attrs, fit_face, load_editor, parse_assignments
 from facegan_cli.models.stargan import apply_edits, create_labels
 
@@ -35,13 +38,35 @@ HELP = (
     "each input gets a StarGAN grid OUT/NAME-grid.png: the input, then one image per attribute target (hair "
     "colours set one at a time, every other attribute flipped). An input's own attributes are predicted by "
     "the checkpoint's discriminator unless --source gives them. Inputs that are not already the model's "
-    "square are resized (short side) and centre-cropped like the training data; faces are not aligned here: "
-    "align photos first with `facegan prepare faces`."
+    "square are resized (short side) and centre-cropped like the training data. Photos that are not "
+    "CelebA-aligned crops need --align dlib (or face-alignment): the largest face's 5 landmarks are moved "
+    "by a similarity to where img_align_celeba keeps them, then cropped as in training (centre 178x178)."
 )
 EPILOG = (
     "Example: facegan edit --ckpt runs/ccagan --input face.jpg --set Blond_Hair=1 --flip Male --out edited/\n\n"
-    "Example: facegan edit --ckpt runs/stargan --input faces/ --out grids/"
+    "Example: facegan edit --ckpt runs/stargan --input faces/ --out grids/\n\n"
+    "Example: facegan edit --ckpt runs/ccagan --input holiday.jpg --align dlib --flip Smiling --out edited/"
 )
+
+ALIGN_CHOICES = ("none", "dlib", "face-alignment")
+
+
+def _aligned_face(path: Path, resolution: int, detector: Detector) -> np.ndarray:
+    """The largest face of a photo, CelebA-aligned and cropped as the editors' training data."""
+    try:
+        image = np.asarray(open_rgb(path), dtype=np.uint8)
+    except RejectedImage as exc:
+        raise FaceganError(f"Cannot read {path}: {exc.reason}.", "Pass a JPEG/PNG image or a folder of them.") from exc
+    faces = detector.detect(image)
+    if not faces:
+        raise FaceganError(
+            f"No face was found in {path} by the {detector.name} landmark backend.",
+            "Pass a photo with a visible face, try the other --align backend, or --align none for images "
+            "that are already training crops.",
+        )
+    five = five_points(select_faces(faces)[0].points)
+    return celeba_crop(image, five, resolution)
+
 
 
 def _inputs(path: Path) -> list[Path]:
@@ -74,6 +99,9 @@ def edit(
     source: Annotated[str | None, typer.Option(
         "--source", help="The inputs' own attributes, NAME=0|1 comma-separated (default: predicted by D).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 16,
+    align: Annotated[str, typer.Option(
+        "--align", help=f"Landmark backend that aligns photos first: {', '.join(ALIGN_CHOICES)} (none: resize "
+        "and centre-crop only).")] = "none",
     force: ForceOpt = False,
     device: DeviceOpt = "auto",
     json_: JsonOpt = False,
@@ -82,6 +110,8 @@ def edit(
 ) -> None:
     if batch_size < 1:
         raise FaceganError(f"--batch-size {batch_size} must be at least 1.", "Use e.g. --batch-size 16.")
+    if align not in ALIGN_CHOICES:
+        raise FaceganError(f"--align {align!r} is not a backend.", f"Use one of: {', '.join(ALIGN_CHOICES)}.")
     editor = load_editor(ckpt, resolve_device(device))
     settings, flips = parse_assignments(set_ or []), [f.strip() for item in flip or [] for f in item.split(",") if f.strip()]
     given = parse_assignments([source]) if source else {}
@@ -102,12 +132,17 @@ def edit(
     existing = [p for p in targets_out if p.exists()]
     if existing and not force:
         raise FaceganError(f"{existing[0]} already exists.", "Choose another --out, or pass --force to replace it.")
+    detector = open_detector(align, device=device) if align != "none" else None  # a missing model fails here
     out.mkdir(parents=True, exist_ok=True)
     records: list[dict[str, Any]] = []
     with Progress(len(files), "edit", unit="img") as bar:
         for start in range(0, len(files), batch_size):
             chunk = files[start : start + batch_size]
-            x = editor.to_tensor(np.stack([fit_face(p, editor.resolution) for p in chunk]))
+            faces = [
+                fit_face(p, editor.resolution) if detector is None else _aligned_face(p, editor.resolution, detector)
+                for p in chunk
+            ]
+            x = editor.to_tensor(np.stack(faces))
             c_org = editor.predict(x)
             for name, value in given.items():
                 c_org[:, editor.attrs.index(name)] = float(value)

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from facegan_cli import __version__
+from facegan_cli.align.celeba_crop import ALIGNED_SIZE, CELEBA_ALIGNED_POINTS
 from facegan_cli.core.atomic import write_json, write_text
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.progress import Progress
@@ -30,9 +31,8 @@ from facegan_cli.data import celeba
 from facegan_cli.data.crops import apply_crop
 from facegan_cli.data.pipeline import ordered_map
 
-ALIGNED_SIZE = (178, 218)  # (width, height) of img_align_celeba
-# Mean CelebA aligned landmarks: left eye, right eye, nose, left and right mouth corners.
-CANONICAL_LANDMARKS = np.array([[69, 111], [108, 111], [88, 134], [72, 152], [105, 152]], dtype=np.int64)
+# Faces are drawn where img_align_celeba keeps them on average (integer landmarks, as CelebA lists them).
+CANONICAL_LANDMARKS = CELEBA_ALIGNED_POINTS.astype(np.int64)
 SUPER = 2  # supersampling factor of the drawing
 MARGIN = (220, 220, 220, 360)  # left, top, right, bottom of the extended canvas, in aligned pixels
 

@@ -9,14 +9,13 @@ reals labelled 0 with 0.05 uniform label noise, and G is trained on fresh latent
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from facegan_cli.models.registry import build_discriminator, build_generator
-from facegan_cli.train.recipe import Recipe, TrainContext
+from facegan_cli.train.recipe import Recipe, TrainContext, frozen
 
 
 class DCGANRecipe(Recipe):
@@ -50,7 +49,7 @@ class DCGANRecipe(Recipe):
         (D.zero_grad() at the next step); not computing them gives the same G update for less work."""
         if not self._d_frozen_in_g_step:
             return contextlib.nullcontext()
-        return _frozen(self.modules["D"])
+        return frozen(self.modules["D"])
 
     def _noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.z_dim, device=self.device)
@@ -119,17 +118,6 @@ class DCGANRecipe(Recipe):
             "D_G_z": 1 - torch.sigmoid(logits[:n].detach()).mean(),
         }
 
-
-@contextlib.contextmanager
-def _frozen(module: torch.nn.Module) -> Iterator[None]:
-    params = [p for p in module.parameters() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
 
 
 def make_recipe(config: dict[str, Any]) -> Recipe:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -25,7 +24,7 @@ from facegan_cli.core.errors import FaceganError
 from facegan_cli.models.layers import at_least_fp32, downsample2x, upsample2x
 from facegan_cli.models.progan import ProDiscriminator, ProGenerator, build_discriminator, build_generator
 from facegan_cli.train.progan_schedule import ProganSchedule
-from facegan_cli.train.recipe import Phase, Recipe, TrainContext
+from facegan_cli.train.recipe import Phase, Recipe, TrainContext, frozen
 
 
 def fade_reals(real: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
@@ -191,7 +190,7 @@ class ProGANRecipe(Recipe):
         opt_d.step()
 
         opt_g.zero_grad(set_to_none=True)
-        with _frozen(self.d_frozen), p.autocast():
+        with frozen(self.d_frozen), p.autocast():
             score = self.d_frozen(self.g_train(self._noise(n), alpha), alpha).float()
         loss_g = -score.mean()
         loss_g.backward()
@@ -221,18 +220,6 @@ class ProGANRecipe(Recipe):
     def extra_state(self) -> dict[str, Any]:
         return {"phase": self.G.phase()}  # informative only: the loop's images seen decide the phase
 
-
-@contextlib.contextmanager
-def _frozen(module: nn.Module) -> Iterator[None]:
-    """No weight gradients for D during G's update: the G step needs only the gradient through D."""
-    params = [p for p in module.parameters() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
 
 
 def make_recipe(config: dict[str, Any]) -> Recipe:

@@ -18,7 +18,6 @@ which never calls eval(): the running statistics are kept (for checkpoint parity
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -31,7 +30,7 @@ from facegan_cli.models.stargan import apply_edits, create_labels, instance_stat
 
 __all__ = ["StarGANRecipe", "apply_edits", "classification_loss", "create_labels", "decayed_lr",
            "gradient_penalty", "instance_statistics", "recipe_factory"]
-from facegan_cli.train.recipe import Recipe, TrainContext
+from facegan_cli.train.recipe import Recipe, TrainContext, frozen
 
 SAMPLE_INPUTS = 8  # rows of a training sample grid: input, then one column per attribute target
 
@@ -62,17 +61,6 @@ def decayed_lr(base: float, step: int, total: int, decay_steps: int) -> float:
     remaining = max(total - step, 0)
     return base * min(1.0, remaining / decay_steps)
 
-
-@contextlib.contextmanager
-def _frozen(module: nn.Module) -> Iterator[None]:
-    params = [p for p in module.parameters() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
 
 
 class StarGANRecipe(Recipe):
@@ -181,8 +169,8 @@ class StarGANRecipe(Recipe):
         cfg = self.config
         G, D, opt_g = self.G, self.D, self.optimizers["G"]
         lambda_rec = float(cfg["lambda_rec"])
-        frozen = _frozen(self.modules["D"]) if self._freeze_d else contextlib.nullcontext()
-        with frozen:
+        no_d_grads = frozen(self.modules["D"]) if self._freeze_d else contextlib.nullcontext()
+        with no_d_grads:
             with self.precision.autocast():
                 fake = G(real, c_trg)
                 src, cls = D(fake)

@@ -16,7 +16,7 @@ from facegan_cli.data.recipes import list_recipes, load_recipe, resolve_settings
 from facegan_cli.data.synthetic import write_synthetic
 
 app = typer.Typer(
-    help="Prepare datasets: CelebA crops, synthetic faces, exports for other tools.",
+    help="Prepare datasets: CelebA crops, CelebA-HQ and FFHQ-style aligned faces, synthetic faces, exports for other tools.",
     no_args_is_help=True,
 )
 

@@ -19,7 +19,7 @@ from facegan_cli.train.loop import LoopSettings, TrainResult, run_training
 from facegan_cli.train.progan_recipe import make_recipe as make_progan
 from facegan_cli.train.progan_schedule import ProganSchedule
 
-app = typer.Typer(help="Train a model family (DCGAN, ProGAN; attribute editors follow).", no_args_is_help=True)
+app = typer.Typer(help="Train a model family: DCGAN, ProGAN, the attribute editors (StarGAN, CCA-GAN, StarGAN+SAGAN) and their classifier.", no_args_is_help=True)
 
 DataOpt = Annotated[
     Path | None, typer.Option("--data", help="Prepared dataset dir, image folder or zip (not needed with --resume).")

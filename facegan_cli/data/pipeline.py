@@ -10,6 +10,7 @@ which worker processes must not each load); it runs lazily, so a killed run has 
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 import os
 import signal
@@ -22,9 +23,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.core.progress import Progress
+from facegan_cli.core.progress import Progress, log
 from facegan_cli.data.imageio import RejectedImage
-from facegan_cli.data.prepared import PreparedWriter
+from facegan_cli.data.prepared import MANIFEST, PreparedWriter
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -181,6 +182,18 @@ def run_items(
             or "Check that --src points at the right images, or relax the settings that rejected them "
             "(e.g. a smaller --size or --allow-upscale for 'too small').",
         )
+
+
+def open_writer(writer: PreparedWriter, total: int) -> tuple[str, dict[str, Any] | None]:
+    """Open `writer` for a prepare of `total` inputs: (state, None) to go on, or (state, summary) when the
+    output is already complete and there is nothing to do."""
+    state = writer.open()
+    if state == "complete":
+        log(f"{writer.out} is already complete; nothing to resume")
+        return state, summarize(json.loads((writer.out / MANIFEST).read_text()), writer.out, state)
+    if state == "resumed":
+        log(f"resuming {writer.out} after {writer.inputs_done} of {total} inputs")
+    return state, None
 
 
 def summarize(manifest: dict[str, Any], out: Path, state: str) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -17,10 +16,9 @@ from facegan_cli.align.geometry import MODES
 from facegan_cli.align.landmarks import BACKENDS, open_detector
 from facegan_cli.align.warp import WarpSettings
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.core.progress import log
 from facegan_cli.data.align_job import AlignJob, AlignTask, FaceStage, align_input, worker_setup
-from facegan_cli.data.pipeline import Item, guarded, run_items, summarize
-from facegan_cli.data.prepared import MANIFEST, PreparedDataset, PreparedWriter
+from facegan_cli.data.pipeline import Item, guarded, open_writer, run_items, summarize
+from facegan_cli.data.prepared import PreparedDataset, PreparedWriter
 from facegan_cli.data.recipes import Recipe
 
 # CelebA-HQ's constants are fractions of a 1024 output; FFHQ's shrink rule is relative to --size.
@@ -203,12 +201,9 @@ def run_prepare(
         force=force,
         extras=extras,
     )
-    state = writer.open()
-    if state == "complete":
-        log(f"{out} is already complete; nothing to resume")
-        return summarize(json.loads((out / MANIFEST).read_text()), out, state)
-    if state == "resumed":
-        log(f"resuming {out} after {writer.inputs_done} of {len(items)} inputs")
+    state, done = open_writer(writer, len(items))
+    if done is not None:
+        return done
     with writer:
         run_items(
             writer,

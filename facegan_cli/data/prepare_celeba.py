@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -12,12 +11,12 @@ from typing import Any
 import numpy as np
 
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.core.progress import log, warn
+from facegan_cli.core.progress import warn
 from facegan_cli.data import celeba
 from facegan_cli.data.crops import CROPS, apply_crop
 from facegan_cli.data.imageio import is_image_name, open_rgb
-from facegan_cli.data.pipeline import Item, guarded, run_items, summarize
-from facegan_cli.data.prepared import MANIFEST, SPLIT_CODES, PreparedWriter, digest_file, normalize_split
+from facegan_cli.data.pipeline import Item, guarded, open_writer, run_items, summarize
+from facegan_cli.data.prepared import SPLIT_CODES, PreparedWriter, digest_file, normalize_split
 from facegan_cli.data.recipes import Recipe
 
 # Built-in defaults; a recipe overrides them and command-line options override the recipe.
@@ -170,12 +169,9 @@ def prepare_celeba(
         resume=resume,
         force=force,
     )
-    state = writer.open()
-    if state == "complete":
-        log(f"{out} is already complete; nothing to resume")
-        return summarize(json.loads((out / MANIFEST).read_text()), out, state)
-    if state == "resumed":
-        log(f"resuming {out} after {writer.inputs_done} of {len(items)} inputs")
+    state, done = open_writer(writer, len(items))
+    if done is not None:
+        return done
     with writer:
         run_items(
             writer,

@@ -108,9 +108,19 @@ def _select(files: list[str], codes: list[int], settings: dict[str, Any]) -> lis
 
 def _wild_items(src: Path, settings: dict[str, Any]) -> tuple[list[Item], list[str], dict[str, Any]]:
     """In-the-wild CelebA: files, their given landmarks (--landmarks celeba), labels and partitions."""
-    images_dir = (
-        Path(settings["images"]) if settings["images"] else celeba.find_images_dir(src, celeba.WILD_DIR)
-    )
+    if settings["images"]:
+        images_dir = Path(settings["images"])
+    else:
+        try:
+            images_dir = celeba.find_images_dir(src, celeba.WILD_DIR)
+        except FaceganError as exc:
+            # find_images_dir's fix names the aligned archive; the in-the-wild images ship as img_celeba.7z.
+            raise FaceganError(
+                exc.message,
+                f"Point --src at the CelebA folder that holds {celeba.WILD_DIR}/ (the in-the-wild originals: "
+                "extract img_celeba.7z there), or pass --images DIR. For CelebAMask-HQ, whose images are "
+                f"already aligned, point --src at the folder that holds {celeba.HQ_IMAGES_DIR}/.",
+            ) from exc
     if not images_dir.is_dir():
         raise FaceganError(
             f"--images {images_dir} is not a directory.", "Pass the folder of in-the-wild images."

@@ -1,0 +1,20 @@
+"""Messages of issue 10 item 16: each names the input and the real fix, in the words the user needs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from typer.testing import Result
+
+
+def test_celeba_hq_names_the_in_the_wild_archive(cli: Callable[..., Result], tree_copy: Path, tmp_path: Path) -> None:
+    # tree_copy has img_align_celeba/ but not img_celeba/, the in-the-wild folder celeba-hq reads.
+    result = cli("prepare", "celeba-hq", "--src", tree_copy, "--out", tmp_path / "hq", "--size", 16,
+                 "--transform-size", 16, "--workers", 1, "--quiet")
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.stderr.split())
+    assert "img_celeba" in text and "img_celeba.7z" in text
+    assert "img_align_celeba.zip" not in text
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "hq").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,3 +19,17 @@ def test_celeba_hq_names_the_in_the_wild_archive(cli: Callable[..., Result], tre
     assert "img_align_celeba.zip" not in text
     assert "Traceback" not in result.output
     assert not (tmp_path / "hq").exists()
+
+
+def _flat(text: str) -> str:
+    """Rendered --help without rich's panel borders and line wrapping."""
+    return " ".join(re.sub(r"[│╭╮╰╯─┃━]", " ", text).split())
+
+
+def test_landmarks_help_shows_the_dlib_extra(cli: Callable[..., Result]) -> None:
+    # rich markup used to swallow "[dlib]" and print "offline (extra )".
+    result = cli("prepare", "faces", "--help")
+    assert result.exit_code == 0, result.output
+    text = _flat(result.stdout)
+    assert "extra [dlib]" in text
+    assert "(extra )" not in text

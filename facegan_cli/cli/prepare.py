@@ -571,7 +571,7 @@ def faces_command(
         typer.Option(
             "--landmarks",
             help="face-alignment: S3FD + 2D-FAN (weights from the torch hub cache; batched on --device); "
-            "dlib: HOG + CNN check + 68-point predictor, offline (extra [dlib]). (default: recipe; face-alignment)",
+            "dlib: HOG + CNN check + 68-point predictor, offline (extra \\[dlib]). (default: recipe; face-alignment)",
         ),
     ] = None,
     all_faces: Annotated[

@@ -6,7 +6,12 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import pytest
 from typer.testing import Result
+
+from facegan_cli.core.errors import FaceganError
+from facegan_cli.metrics.kid import kernel_inception_distance
 
 
 def test_celeba_hq_names_the_in_the_wild_archive(cli: Callable[..., Result], tree_copy: Path, tmp_path: Path) -> None:
@@ -33,3 +38,22 @@ def test_landmarks_help_shows_the_dlib_extra(cli: Callable[..., Result]) -> None
     text = _flat(result.stdout)
     assert "extra [dlib]" in text
     assert "(extra )" not in text
+
+
+@pytest.mark.parametrize("size", [0, 1, -5])
+def test_kid_subset_size_below_two_names_the_option(size: int) -> None:
+    # Used to say "KID needs at least 2 samples in each set; got 20 and 20" for --subset-size 0.
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(20, 8)), rng.normal(size=(20, 8))
+    with pytest.raises(FaceganError) as info:
+        kernel_inception_distance(a, b, subsets=2, subset_size=size)
+    text = info.value.paragraph()
+    assert "--subset-size" in text and f"{size}" in text and "got 20 and 20" not in text
+
+
+def test_kid_cli_refuses_subset_size_zero_before_any_work(cli: Callable[..., Result], tmp_path: Path) -> None:
+    # Checked before the inputs are read: nothing here exists, and no feature is computed.
+    result = cli("metrics", "kid", tmp_path / "a", tmp_path / "b", "--subset-size", 0, "--device", "cpu")
+    assert result.exit_code == 1, result.output
+    assert "--subset-size 0" in result.stderr and "got 20" not in result.stderr
+    assert "Traceback" not in result.output

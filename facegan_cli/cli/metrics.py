@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from facegan_cli.cli.common import DebugOpt, DeviceOpt, ForceOpt, JsonOpt, QuietOpt, command, emit_json
+from facegan_cli.metrics import kid as kid_mod
 from facegan_cli.metrics import run
 from facegan_cli.metrics.frechet import METHODS
 from facegan_cli.metrics.protocols import DEFAULT_PROTOCOL, PROTOCOLS
@@ -211,6 +212,7 @@ def kid(
     debug: DebugOpt = False,
 ) -> None:
     """Kernel Inception Distance (unbiased MMD^2, cubic polynomial kernel), mean and std over subsets."""
+    kid_mod.check_subsets(subsets, subset_size)  # before minutes of feature extraction, not after
     settings = _settings(protocol, inception_weights, device, batch_size, workers, strict, no_cache, fast, split, n, seed)
     _render(run.compute_kid(settings, inputs or [], ckpt, dims, subsets, subset_size, subset_seed), json_out)
 

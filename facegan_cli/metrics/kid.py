@@ -36,6 +36,19 @@ def _mmd2_unbiased(kxx: torch.Tensor, kxy: torch.Tensor, kyy: torch.Tensor) -> f
     return float((off_xx + off_yy) / (m * (m - 1)) - 2 * kxy.sum() / (m * m))
 
 
+def check_subsets(subsets: int, subset_size: int) -> None:
+    """FaceganError naming the option when a KID setting cannot give a value (checked before any work)."""
+    if subset_size < 2:
+        # The unbiased MMD^2 divides by m (m - 1): a subset needs two samples of each set.
+        raise FaceganError(
+            f"--subset-size {subset_size} is too small: KID's unbiased estimate needs at least 2 samples per "
+            "subset.",
+            "Use the default --subset-size 1000 (torch-fidelity's), or at least 2.",
+        )
+    if subsets < 1:
+        raise FaceganError(f"--subsets {subsets} must be at least 1.", "Use the default 100.")
+
+
 def kernel_inception_distance(
     features1: np.ndarray,
     features2: np.ndarray,
@@ -54,11 +67,10 @@ def kernel_inception_distance(
             f"KID needs two N x D feature arrays of the same D; got {features1.shape} and {features2.shape}.",
             "Compute both with the same --dims.",
         )
+    check_subsets(subsets, subset_size)
     m = min(subset_size, n1, n2)
     if m < 2:
         raise FaceganError(f"KID needs at least 2 samples in each set; got {n1} and {n2}.", "Give more images.")
-    if subsets < 1:
-        raise FaceganError(f"--subsets {subsets} must be at least 1.", "Use the default 100.")
     gamma = 1.0 / features1.shape[1] if gamma is None else gamma
     device = torch.device(device)
     x = torch.from_numpy(np.asarray(features1)).to(device, torch.float32)

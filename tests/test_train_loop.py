@@ -63,8 +63,8 @@ def test_keeps_last_k_checkpoints(images: Path, tmp_path: Path) -> None:
                     "--keep", "2", *TINY_DCGAN])
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in (out / "checkpoints").iterdir())
-    assert names == ["ckpt-000000005.safetensors", "ckpt-000000005.state.pt",
-                     "ckpt-000000006.safetensors", "ckpt-000000006.state.pt"]
+    assert names == ["ckpt-000000005.safetensors", "ckpt-000000005.state.safetensors",
+                     "ckpt-000000006.safetensors", "ckpt-000000006.state.safetensors"]
 
 
 def test_refuses_to_overwrite_without_force(images: Path, tmp_path: Path) -> None:
@@ -168,8 +168,8 @@ def test_user_errors_exit_one_without_traceback(tmp_path: Path) -> None:
     assert missing.exit_code == 1 and "Traceback" not in missing.output and "nope" in missing.stderr
     bad_preset = train(["--data", str(tmp_path), "--out", str(tmp_path / "r"), "--preset", "huge"])
     assert bad_preset.exit_code == 1 and "radford64" in bad_preset.stderr
-    no_out = train(["--data", str(tmp_path)])
-    assert no_out.exit_code == 1 and "--out" in no_out.stderr
+    no_out = train(["--data", str(tmp_path)])  # a usage error: exit 2, as Typer's own
+    assert no_out.exit_code == 2 and "--out" in no_out.stderr
     bad_resume = train(["--resume", str(tmp_path)])
     assert bad_resume.exit_code == 1 and "not a facegan run directory" in bad_resume.stderr
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from facegan_cli import __version__
@@ -38,8 +40,16 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    max_pixels: int | None = typer.Option(
+        None, "--max-pixels", min=0, envvar="FACEGAN_MAX_PIXELS",
+        help="Largest image (width x height) any command decodes; larger files are rejected as possible "
+        "decompression bombs (default 89,478,485, PIL's limit; 0 = no limit). Also FACEGAN_MAX_PIXELS.",
+    ),
 ) -> None:
     """facegan: one tool for face GAN datasets, training, sampling, latent tools and evaluation."""
+    if max_pixels is not None:
+        # Through the environment, so worker processes (forked or forkserver-started) see the same limit.
+        os.environ["FACEGAN_MAX_PIXELS"] = str(max_pixels)
 
 
 app.add_typer(prepare.app, name="prepare")

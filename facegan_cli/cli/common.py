@@ -1,29 +1,61 @@
 """Shared CLI plumbing: the common options, error handling and result output.
 
 Every command is wrapped by `command(...)`, which turns a FaceganError into one paragraph on stderr and
-exit status 1 (a traceback only with --debug), applies --quiet, and leaves stdout to results.
+exit status 1 (a traceback only with --debug), applies --quiet, and keeps stdout for results alone:
+while a command runs, anything a library prints to `sys.stdout` (torch.hub's download notes, say) goes
+to stderr, and results reach the real stdout only through `emit_json`, `emit_paths`, `emit_line` and
+`result_console`. With --json a failure prints one JSON error document on stdout as well.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import json
+import math
 import os
+import re
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.console import Console
 
+from facegan_cli.cli import click_api
 from facegan_cli.core import progress
 from facegan_cli.core.device import DEVICE_HELP
 from facegan_cli.core.errors import FaceganError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-DeviceOpt = Annotated[str, typer.Option("--device", help=DEVICE_HELP)]
+_DEVICE_SPEC = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def _check_device(value: str) -> str:
+    """A --device that is not a device name at all is a usage error (exit 2); an unavailable one is not."""
+    if value is not None and not _DEVICE_SPEC.match(value.strip().lower()):
+        raise typer.BadParameter(f"{value!r} is not a device name: use auto, cpu, cuda, cuda:N or mps.")
+    return value
+
+
+def check_positive(value: float | None) -> float | None:
+    """Callback of rate-like options: a positive, finite number (nan, inf, 0 and negatives are usage errors)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"{value} is not a positive finite number.")
+    return value
+
+
+def check_non_negative(value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise typer.BadParameter(f"{value} is not a finite number >= 0.")
+    return value
+
+
+DeviceOpt = Annotated[str, typer.Option("--device", help=DEVICE_HELP, callback=_check_device)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or log lines on stderr.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the Python traceback of an error.")]
@@ -35,42 +67,103 @@ def _debug_requested(kwargs: dict[str, Any]) -> bool:
     return bool(kwargs.get("debug")) or os.environ.get("FACEGAN_DEBUG") == "1"
 
 
+# The stream results go to: the real stdout of the running command (library prints are sent to stderr).
+_results: list[Any] = []
+
+
+def result_stream() -> Any:
+    return _results[-1] if _results else sys.stdout
+
+
+@contextlib.contextmanager
+def _stdout_for_results_only() -> Iterator[None]:
+    _results.append(sys.stdout)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _results.pop()
+
+
+def _disk_full(exc: BaseException) -> FaceganError | None:
+    """A full disk or quota, wherever it struck, as the user's problem it is."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" while writing {exc.filename}" if exc.filename else ""
+        return FaceganError(
+            f"The disk is full ({exc.strerror}){where}; the command stopped, and no output it left is marked "
+            "complete.",
+            "Free some space (or choose an --out on another disk) and run the command again (with --resume where "
+            "the command has it).",
+        )
+    return None
+
+
+def _fail(message: str, fix: str, as_json: bool, exit_status: int = 1) -> None:
+    typer.echo(f"Error: {message}" + (f" {fix}" if fix else ""), err=True)
+    if as_json:
+        emit_json({"error": {"message": message, "fix": fix, "exit_status": exit_status}})
+
+
 def command(fn: F) -> F:
-    """Wrap a Typer command: --quiet, user errors as one paragraph + exit 1, tracebacks only with --debug."""
+    """Wrap a Typer command: --quiet, user errors as one paragraph + exit 1, tracebacks only with --debug,
+    stdout reserved for results (and with --json, one JSON document even on failure)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         progress.set_quiet(bool(kwargs.get("quiet")))
         debug = _debug_requested(kwargs)
-        try:
-            return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort, SystemExit):
-            raise
-        except FaceganError as exc:
-            if debug:
-                traceback.print_exc()
-            typer.echo(f"Error: {exc.paragraph()}", err=True)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            typer.echo("Interrupted.", err=True)
-            raise typer.Exit(130) from None
-        except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
-            if debug:
-                traceback.print_exc()
-            typer.echo(
-                f"Error: internal error ({type(exc).__name__}: {exc}). This is a facegan bug; re-run with "
-                "--debug to see the traceback and please report it.",
-                err=True,
-            )
-            raise typer.Exit(1) from None
+        as_json = bool(kwargs.get("json_"))
+        with _stdout_for_results_only():
+            try:
+                return fn(*args, **kwargs)
+            except (typer.Exit, typer.Abort, SystemExit):
+                raise
+            except click_api.ClickException as exc:  # a usage error found inside the command: exit 2 as Typer's
+                if as_json:
+                    emit_json({"error": {"message": exc.format_message(), "fix": "", "exit_status": exc.exit_code}})
+                raise
+            except FaceganError as exc:
+                if debug:
+                    traceback.print_exc()
+                _fail(exc.message, exc.fix, as_json)
+                raise typer.Exit(1) from None
+            except KeyboardInterrupt:
+                typer.echo("Interrupted.", err=True)
+                if as_json:
+                    emit_json({"error": {"message": "Interrupted.", "fix": "", "exit_status": 130}})
+                raise typer.Exit(130) from None
+            except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
+                if debug:
+                    traceback.print_exc()
+                full = _disk_full(exc)
+                if full is not None:
+                    _fail(full.message, full.fix, as_json)
+                    raise typer.Exit(1) from None
+                _fail(
+                    f"internal error ({type(exc).__name__}: {exc}).",
+                    "This is a facegan bug; re-run with --debug to see the traceback and please report it.",
+                    as_json,
+                )
+                raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 def emit_json(payload: Any) -> None:
     """The one JSON document of a --json command, on stdout."""
-    sys.stdout.write(json.dumps(payload, indent=2, default=_json_default) + "\n")
-    sys.stdout.flush()
+    out = result_stream()
+    out.write(json.dumps(payload, indent=2, default=_json_default) + "\n")
+    out.flush()
+
+
+def emit_line(text: str) -> None:
+    """One line of a command's result on stdout."""
+    click_api.echo(text, file=result_stream())
+
+
+def result_console() -> Console:
+    """A rich console on stdout for result tables."""
+    return Console(file=result_stream())
 
 
 def _json_default(value: Any) -> Any:
@@ -84,7 +177,7 @@ def _json_default(value: Any) -> Any:
 def emit_paths(paths: list[Path] | list[str]) -> None:
     """Paths written, one per line on stdout, for shell pipelines."""
     for path in paths:
-        typer.echo(str(path))
+        emit_line(str(path))
 
 
 def read_path_list(values: list[str]) -> list[str]:

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from facegan_cli.cli.common import (
@@ -19,6 +18,7 @@ from facegan_cli.cli.common import (
     command,
     emit_json,
     emit_paths,
+    result_console,
 )
 from facegan_cli.cli.metrics import Protocol
 from facegan_cli.core.device import resolve_device
@@ -163,7 +163,7 @@ def score_cmd(
     for result in report.raters:
         _row(table, result)
     _row(table, report.overall)
-    Console().print(table)
+    result_console().print(table)
 
 
 _ATTR_HELP = (
@@ -205,7 +205,7 @@ def _render_attributes(doc: dict) -> None:
             cells = [fmt(row["cells"][k]) if row["cells"].get(k) else "-" for k in keys]
             table.add_row(metric if i == 0 else "", row["name"], *cells, end_section=i == len(doc["rows"]) - 1)
     # Wide enough for every column when stdout is a pipe (rich would otherwise wrap at 80 characters).
-    console = Console()
+    console = result_console()
     console.width = max(console.width, 44 + 22 * len(keys))
     console.print(table)
 

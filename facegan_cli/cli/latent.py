@@ -23,6 +23,7 @@ from facegan_cli.cli.common import (
     SeedOpt,
     command,
     emit_json,
+    emit_line,
     emit_paths,
 )
 from facegan_cli.core.device import resolve_device
@@ -379,7 +380,7 @@ def nearest(
     emit_paths([out])
     for entry in report:
         best = ", ".join(f"{nb['index']} ({nb['distance']:.4g})" for nb in entry["neighbours"])
-        typer.echo(f"z {entry['latent']}: {best}")
+        emit_line(f"z {entry['latent']}: {best}")
 
 
 def _fit(pixels: np.ndarray, side: int) -> np.ndarray:

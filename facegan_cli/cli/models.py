@@ -6,11 +6,10 @@ from typing import Annotated, Any
 
 import torch
 import typer
-from rich.console import Console
 from rich.table import Table
 from torch import nn
 
-from facegan_cli.cli.common import DebugOpt, JsonOpt, QuietOpt, command, emit_json
+from facegan_cli.cli.common import DebugOpt, JsonOpt, QuietOpt, command, emit_json, result_console
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.models import registry
 from facegan_cli.models.dcgan import apply_depth
@@ -41,7 +40,7 @@ def list_models(json_out: JsonOpt = False, quiet: QuietOpt = False, debug: Debug
         table.add_column(column)
     for entry in entries:
         table.add_row(entry["family"], ", ".join(entry["presets"]), entry["description"])
-    Console().print(table)
+    result_console().print(table)
 
 
 def _resolve(family: str, preset: str | None, overrides: dict[str, Any], depth: int | None) -> dict[str, Any]:
@@ -205,7 +204,7 @@ def summary(
     res = config.get("resolution")
     image = torch.zeros(1, 3, int(res), int(res)) if res else None
     g_rows, d_rows = _layer_rows(generator, z), _layer_rows(discriminator, image)
-    console = Console()
+    console = result_console()
     console.print(
         f"{family} {config['preset']}: generator {g_params:,} parameters, discriminator {d_params:,} parameters"
     )

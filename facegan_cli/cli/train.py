@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from facegan_cli.cli.common import DebugOpt, DeviceOpt, ForceOpt, JsonOpt, QuietOpt, command, emit_json
+from facegan_cli.cli.click_api import ParameterSource, UsageError, get_current_context
+from facegan_cli.cli.common import (
+    DebugOpt,
+    DeviceOpt,
+    ForceOpt,
+    JsonOpt,
+    QuietOpt,
+    check_positive,
+    command,
+    emit_json,
+    emit_line,
+)
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.data.sources import open_image_set
 from facegan_cli.models.dcgan import PRESETS, apply_depth
@@ -15,7 +27,7 @@ from facegan_cli.models.progan import PRESETS as PROGAN_PRESETS
 from facegan_cli.models.progan import apply_overrides as apply_progan_overrides
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.train.dcgan_recipe import make_recipe as make_dcgan
-from facegan_cli.train.loop import LoopSettings, TrainResult, run_training
+from facegan_cli.train.loop import LoopSettings, ResumeChanges, TrainResult, run_training
 from facegan_cli.train.progan_recipe import make_recipe as make_progan
 from facegan_cli.train.progan_schedule import ProganSchedule
 
@@ -28,8 +40,77 @@ OutOpt = Annotated[Path | None, typer.Option("--out", help="Run directory to cre
 ResumeOpt = Annotated[
     Path | None, typer.Option("--resume", help="Continue this run directory exactly where it stopped.")
 ]
-StepsOpt = Annotated[int | None, typer.Option("--steps", help="Total optimisation steps (default: dcgan 1000; stargan 200k; ccagan 20 epochs).")]
-EpochsOpt = Annotated[float | None, typer.Option("--epochs", help="Train this many epochs instead of --steps.")]
+StepsOpt = Annotated[int | None, typer.Option(
+    "--steps", min=1, help="Total optimisation steps (default: dcgan 1000; stargan 200k; ccagan 20 epochs). "
+    "With --resume: train longer.")]
+EpochsOpt = Annotated[float | None, typer.Option(
+    "--epochs", callback=check_positive, help="Train this many epochs instead of --steps.")]
+DataChangedOkOpt = Annotated[bool, typer.Option(
+    "--data-changed-ok", help="With --resume: continue although the dataset changed since the run started "
+    "(recorded in config.json); without it such a resume is refused.")]
+
+LogEveryOpt = Annotated[int, typer.Option("--log-every", min=1, help="Steps between metrics.jsonl lines.")]
+CkptEveryOpt = Annotated[int, typer.Option("--ckpt-every", min=1, help="Steps between checkpoints.")]
+SampleEveryOpt = Annotated[int, typer.Option("--sample-every", min=1, help="Steps between sample grids.")]
+KeepOpt = Annotated[int, typer.Option("--keep", min=1, help="Checkpoints kept (newest).")]
+TrainSeedOpt = Annotated[int, typer.Option("--seed", help="Seed of weights, noise and data order.")]
+ChannelsLastOpt = Annotated[bool, typer.Option(help="channels_last memory format (CPU and CUDA).")]
+CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the networks.")]
+TensorboardOpt = Annotated[bool | None, typer.Option(
+    "--tensorboard/--no-tensorboard", help="Log to TensorBoard (default: if installed).")]
+
+# Options --resume applies (and records in config.json): the run's length and bookkeeping. The dataset
+# may be named again with --data (moved: same fingerprint). Every other option is refused on resume.
+_RESUMABLE_LOOP = ("steps", "epochs", "kimg", "log_every", "ckpt_every", "sample_every", "keep", "tensorboard")
+_ANY_TIME = ("resume", "data", "data_changed_ok", "device", "json_", "quiet", "debug")
+
+
+def _option_name(ctx: Any, name: str) -> str:
+    for param in ctx.command.params:
+        if param.name == name and param.opts:
+            return max(param.opts, key=len)
+    return name
+
+
+def resume_changes(model: dict[str, Callable[[Any], dict[str, Any]]] | None = None) -> ResumeChanges:
+    """What this `--resume` command line asks to change, from the options given on it.
+
+    `model` maps the options a family lets a resume change (its learning rates) to the config entries
+    they set. An option given that a resume cannot honour is refused (exit 2), never silently ignored.
+    """
+    model = model or {}
+    ctx = get_current_context()
+    given = [
+        name for name in ctx.params
+        if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    ]
+    refused = [name for name in given if name not in (*_RESUMABLE_LOOP, *_ANY_TIME, *model)]
+    if refused:
+        names = ", ".join(_option_name(ctx, name) for name in refused)
+        allowed = ", ".join(_option_name(ctx, n) for n in (*_RESUMABLE_LOOP, *model) if n in ctx.params)
+        raise UsageError(
+            f"{names} cannot change when a run is resumed: --resume continues the run exactly, with the settings "
+            f"in its config.json. A resume may change {allowed} and the place of the same data (--data). Leave "
+            f"{names} out, or start a new run with --out.",
+            ctx,
+        )
+    changes = ResumeChanges(data_changed_ok=bool(ctx.params.get("data_changed_ok")))
+    for name in given:
+        if name in _RESUMABLE_LOOP:
+            changes.train[name] = ctx.params[name]
+        elif name in model:
+            changes.model.update(model[name](ctx.params[name]))
+        elif name == "data":
+            changes.data_path = str(ctx.params[name])
+    return changes
+
+
+def missing_data_or_out(family: str, example_data: str) -> UsageError:
+    return UsageError(
+        f"`facegan train {family}` needs --data and --out (or --resume RUN_DIR). Example: facegan train {family} "
+        f"--data {example_data} --out runs/{family}",
+        get_current_context(),
+    )
 
 
 def _report(result: TrainResult, as_json: bool) -> None:
@@ -38,21 +119,16 @@ def _report(result: TrainResult, as_json: bool) -> None:
     if as_json:
         emit_json(result.to_json())
         return
-    typer.echo(str(result.run_dir))
+    emit_line(str(result.run_dir))
     for path in (result.checkpoint, result.sample_grid):
         if path is not None:
-            typer.echo(str(path))
+            emit_line(str(path))
 
 
 def _loop_settings(
     steps: int | None, epochs: float | None, seed: int, log_every: int, ckpt_every: int, sample_every: int,
     keep: int, mirror: bool, amp: bool, channels_last: bool, compile_: bool, tensorboard: bool | None,
 ) -> LoopSettings:
-    if steps is not None and steps < 1:
-        raise FaceganError(f"--steps {steps} must be at least 1.", "Pass a positive number of steps.")
-    for name, value in (("--log-every", log_every), ("--ckpt-every", ckpt_every), ("--sample-every", sample_every)):
-        if value < 1:
-            raise FaceganError(f"{name} {value} must be at least 1.", f"Pass a positive {name}.")
     return LoopSettings(
         steps=steps or 0, epochs=epochs, seed=seed, log_every=log_every, ckpt_every=ckpt_every,
         sample_every=sample_every, keep=keep, mirror=mirror, amp=amp, channels_last=channels_last,
@@ -71,8 +147,9 @@ def dcgan(
     preset: Annotated[str, typer.Option(help=f"Settings of one paper: {', '.join(PRESETS)}.")] = "radford64",
     steps: StepsOpt = None,
     epochs: EpochsOpt = None,
-    batch: Annotated[int | None, typer.Option(help="Batch size (preset: 128; keras64: 32).")] = None,
-    lr: Annotated[float | None, typer.Option(help="Adam learning rate (preset: 2e-4; keras64: 1e-4).")] = None,
+    batch: Annotated[int | None, typer.Option(min=1, help="Batch size (preset: 128; keras64: 32).")] = None,
+    lr: Annotated[float | None, typer.Option(
+        callback=check_positive, help="Adam learning rate (preset: 2e-4; keras64: 1e-4). With --resume: from then on.")] = None,
     beta1: Annotated[float | None, typer.Option(help="Adam beta1 (preset: 0.5; keras64: 0.9).")] = None,
     width: Annotated[int | None, typer.Option(help="Filters of D's first layer (heikka32: 128).")] = None,
     g_width: Annotated[int | None, typer.Option(help="Filters of G's last hidden layer.")] = None,
@@ -80,18 +157,17 @@ def dcgan(
     d_first_bn: Annotated[bool, typer.Option(help="BatchNorm on D's first layer (seed 001's literal reading).")] = False,
     split: Annotated[str, typer.Option(help="Split of a prepared dataset: train, valid, test or all.")] = "all",
     mirror: Annotated[bool, typer.Option(help="Random horizontal flips (done on the device).")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of weights, noise and data order.")] = 0,
-    log_every: Annotated[int, typer.Option(help="Steps between metrics.jsonl lines.")] = 50,
-    ckpt_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 500,
-    sample_every: Annotated[int, typer.Option(help="Steps between sample grids at fixed latents.")] = 500,
-    keep: Annotated[int, typer.Option(help="Checkpoints kept (newest).")] = 3,
+    seed: TrainSeedOpt = 0,
+    log_every: LogEveryOpt = 50,
+    ckpt_every: CkptEveryOpt = 500,
+    sample_every: SampleEveryOpt = 500,
+    keep: KeepOpt = 3,
     amp: Annotated[bool, typer.Option(help="bf16 autocast on CUDA (ignored on CPU).")] = True,
-    channels_last: Annotated[bool, typer.Option(help="channels_last memory format (CPU and CUDA).")] = True,
-    compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the networks.")] = False,
-    tensorboard: Annotated[
-        bool | None, typer.Option("--tensorboard/--no-tensorboard", help="Log to TensorBoard (default: if installed).")
-    ] = None,
+    channels_last: ChannelsLastOpt = True,
+    compile_: CompileOpt = False,
+    tensorboard: TensorboardOpt = None,
     resume: ResumeOpt = None,
+    data_changed_ok: DataChangedOkOpt = False,
     force: ForceOpt = False,
     device: DeviceOpt = "auto",
     json_: JsonOpt = False,
@@ -108,12 +184,13 @@ def dcgan(
         epochs, seed, log_every, ckpt_every, sample_every, keep, mirror, amp, channels_last, compile_, tensorboard,
     )
     if resume is not None:
-        result = run_training(make_dcgan, "dcgan", {}, {}, settings, None, resume=resume, device=device)
+        changes = resume_changes({"lr": lambda v: {"lr": v}})
+        result = run_training(make_dcgan, "dcgan", {}, {}, settings, None, resume=resume, device=device,
+                              changes=changes)
         _report(result, json_)
         return
     if data is None or out is None:
-        raise FaceganError("`facegan train dcgan` needs --data and --out (or --resume RUN_DIR).",
-                           "Example: facegan train dcgan --data data/celeba64 --out runs/dcgan")
+        raise missing_data_or_out("dcgan", "data/celeba64")
     overrides = {"batch": batch, "lr": lr, "width": width, "g_width": g_width, "d_first_bn": d_first_bn or None}
     config = resolve_config("dcgan", preset, overrides)
     if beta1 is not None:
@@ -174,35 +251,33 @@ def progan(
     resolution: Annotated[int | None, typer.Option(
         help="Target resolution, a power of two from 4 to 1024 (default: the dataset's largest level).")] = None,
     phase_kimg: Annotated[float | None, typer.Option(
-        "--phase-kimg", help="Thousands of real images per fade-in and per stabilisation phase (v2: 600; paper: 800).")] = None,
+        "--phase-kimg", callback=check_positive, help="Thousands of real images per fade-in and per stabilisation phase (v2: 600; paper: 800).")] = None,
     kimg: Annotated[float | None, typer.Option(
-        help="Length of training in thousands of images (default: until the target resolution has been "
+        callback=check_positive, help="Length of training in thousands of images (default: until the target resolution has been "
         "stabilised for one phase; the original v2 CelebA-HQ run used 12000). With --resume: train longer.")] = None,
     batch: Annotated[int | None, typer.Option(
-        help="One minibatch for every resolution (v2: 128 at 4-16, 64, 32, 16, 8, 4, 4 at 1024; paper: 16, "
+        min=1, help="One minibatch for every resolution (v2: 128 at 4-16, 64, 32, 16, 8, 4, 4 at 1024; paper: 16, "
         "then 14/6/3 at 256/512/1024).")] = None,
     lr: Annotated[float | None, typer.Option(
-        help="Adam learning rate at every resolution (preset: 1e-3; v2 uses 1.5e-3 at 1024).")] = None,
+        callback=check_positive, help="Adam learning rate at every resolution (preset: 1e-3; v2 uses 1.5e-3 at 1024).")] = None,
     mbstd_group: Annotated[int | None, typer.Option(
-        "--mbstd-group", help="Minibatch stddev group size (v2: 4; paper: 16, i.e. the whole minibatch); 1 = off.")] = None,
+        "--mbstd-group", min=1, help="Minibatch stddev group size (v2: 4; paper: 16, i.e. the whole minibatch); 1 = off.")] = None,
     max_channels: Annotated[int | None, typer.Option(
-        "--max-channels", help="Cap on feature maps per layer (default 512; small values for quick tries and tests).")] = None,
+        "--max-channels", min=1, help="Cap on feature maps per layer (default 512; small values for quick tries and tests).")] = None,
     ema: Annotated[float, typer.Option(help="Decay of the generator's moving average used for samples.")] = 0.999,
     split: Annotated[str, typer.Option(help="Split of a prepared dataset: train, valid, test or all.")] = "all",
     mirror: Annotated[bool, typer.Option("--mirror/--no-mirror", help="Random horizontal flips (done on the device).")] = True,
-    seed: Annotated[int, typer.Option(help="Seed of weights, noise and data order.")] = 0,
-    log_every: Annotated[int, typer.Option(help="Steps between metrics.jsonl lines.")] = 100,
-    ckpt_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 2000,
-    sample_every: Annotated[int, typer.Option(
-        help="Steps between sample grids (a grid is also written at the end of every phase).")] = 2000,
-    keep: Annotated[int, typer.Option(help="Checkpoints kept (newest).")] = 3,
+    seed: TrainSeedOpt = 0,
+    log_every: LogEveryOpt = 100,
+    ckpt_every: CkptEveryOpt = 2000,
+    sample_every: SampleEveryOpt = 2000,
+    keep: KeepOpt = 3,
     amp: Annotated[bool, typer.Option(help="bf16 autocast on CUDA (ignored on CPU); see benchmarks/RESULTS.md.")] = False,
-    channels_last: Annotated[bool, typer.Option(help="channels_last memory format (CPU and CUDA).")] = True,
+    channels_last: ChannelsLastOpt = True,
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile each phase's layers.")] = False,
-    tensorboard: Annotated[
-        bool | None, typer.Option("--tensorboard/--no-tensorboard", help="Log to TensorBoard (default: if installed).")
-    ] = None,
+    tensorboard: TensorboardOpt = None,
     resume: ResumeOpt = None,
+    data_changed_ok: DataChangedOkOpt = False,
     force: ForceOpt = False,
     device: DeviceOpt = "auto",
     json_: JsonOpt = False,
@@ -210,24 +285,19 @@ def progan(
     debug: DebugOpt = False,
 ) -> None:
     """Train a Progressive GAN (see _PROGAN_SUMMARY and PROGAN_CHOICES, shown by --help)."""
-    for name, value in (("--phase-kimg", phase_kimg), ("--kimg", kimg), ("--lr", lr)):
-        if value is not None and value <= 0:
-            raise FaceganError(f"{name} {value} must be positive.", f"Pass a positive {name}.")
-    for name, ivalue in (("--batch", batch), ("--mbstd-group", mbstd_group), ("--max-channels", max_channels)):
-        if ivalue is not None and ivalue < 1:
-            raise FaceganError(f"{name} {ivalue} must be at least 1.", f"Pass a positive {name}.")
     if not 0.0 <= ema < 1.0:
         raise FaceganError(f"--ema {ema} must be in [0, 1).", "Use e.g. --ema 0.999 (the original's).")
     settings = _loop_settings(None, None, seed, log_every, ckpt_every, sample_every, keep, mirror, amp,
                               channels_last, compile_, tensorboard)
     settings.kimg = kimg
     if resume is not None:
-        result = run_training(make_progan, "progan", {}, {}, settings, None, resume=resume, device=device)
+        changes = resume_changes({"lr": lambda v: {"lr": v, "lr_by_resolution": {}}})
+        result = run_training(make_progan, "progan", {}, {}, settings, None, resume=resume, device=device,
+                              changes=changes)
         _report(result, json_)
         return
     if data is None or out is None:
-        raise FaceganError("`facegan train progan` needs --data and --out (or --resume RUN_DIR).",
-                           "Example: facegan train progan --data data/celeba-progan --out runs/progan")
+        raise missing_data_or_out("progan", "data/celeba-progan")
     config = resolve_config("progan", preset, {"phase_kimg": phase_kimg, "mbstd_group": mbstd_group, "ema": ema})
     try:
         config = apply_progan_overrides(config, resolution or _default_resolution(data, split), max_channels)

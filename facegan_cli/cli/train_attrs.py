@@ -13,8 +13,35 @@ from typing import Annotated, Any
 
 import typer
 
-from facegan_cli.cli.common import DebugOpt, DeviceOpt, ForceOpt, JsonOpt, QuietOpt, command
-from facegan_cli.cli.train import DataOpt, EpochsOpt, OutOpt, ResumeOpt, StepsOpt, _loop_settings, _report
+from facegan_cli.cli.common import (
+    DebugOpt,
+    DeviceOpt,
+    ForceOpt,
+    JsonOpt,
+    QuietOpt,
+    check_non_negative,
+    check_positive,
+    command,
+)
+from facegan_cli.cli.train import (
+    ChannelsLastOpt,
+    CkptEveryOpt,
+    CompileOpt,
+    DataChangedOkOpt,
+    DataOpt,
+    EpochsOpt,
+    KeepOpt,
+    LogEveryOpt,
+    OutOpt,
+    ResumeOpt,
+    SampleEveryOpt,
+    StepsOpt,
+    TensorboardOpt,
+    _loop_settings,
+    _report,
+    missing_data_or_out,
+    resume_changes,
+)
 from facegan_cli.cli.train import app as train_app
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.data.prepared import MANIFEST
@@ -101,28 +128,30 @@ def _make_command(family: str) -> Callable[..., None]:
             "Blond_Hair,Brown_Hair,Male,Young). Hair colours among them are edited as one exclusive group.")] = None,
         steps: StepsOpt = None,
         epochs: EpochsOpt = None,
-        batch: Annotated[int | None, typer.Option(help="Batch size (stargan: 16; ccagan: 32).")] = None,
-        lr: Annotated[float | None, typer.Option(help="G's Adam learning rate (1e-4).")] = None,
-        d_lr: Annotated[float | None, typer.Option("--d-lr", help="D's Adam learning rate (1e-4).")] = None,
+        batch: Annotated[int | None, typer.Option(min=1, help="Batch size (stargan: 16; ccagan: 32).")] = None,
+        lr: Annotated[float | None, typer.Option(
+            callback=check_positive, help="G's Adam learning rate (1e-4). With --resume: from then on.")] = None,
+        d_lr: Annotated[float | None, typer.Option(
+            "--d-lr", callback=check_positive, help="D's Adam learning rate (1e-4). With --resume: from then on.")] = None,
         beta1: Annotated[float | None, typer.Option(help="Adam beta1 (0.5).")] = None,
         beta2: Annotated[float | None, typer.Option(help="Adam beta2 (0.999).")] = None,
         loss: Annotated[str | None, typer.Option(
             help=f"Adversarial loss: {', '.join(LOSSES)} (default wgan-gp; bce = log-likelihood, no penalty).")] = None,
-        n_critic: Annotated[int | None, typer.Option("--n-critic", help="D updates per G update (5).")] = None,
-        lambda_cls: Annotated[float | None, typer.Option("--lambda-cls", help="Attribute loss weight (1).")] = None,
+        n_critic: Annotated[int | None, typer.Option("--n-critic", min=1, help="D updates per G update (5).")] = None,
+        lambda_cls: Annotated[float | None, typer.Option("--lambda-cls", callback=check_non_negative, help="Attribute loss weight (1).")] = None,
         lambda_rec: Annotated[float | None, typer.Option(
-            "--lambda-rec", help="Reconstruction loss weight (stargan: 10; ccagan: 1); 0 = the ablation.")] = None,
-        lambda_gp: Annotated[float | None, typer.Option("--lambda-gp", help="Gradient penalty weight (10).")] = None,
+            "--lambda-rec", callback=check_non_negative, help="Reconstruction loss weight (stargan: 10; ccagan: 1); 0 = the ablation.")] = None,
+        lambda_gp: Annotated[float | None, typer.Option("--lambda-gp", callback=check_non_negative, help="Gradient penalty weight (10).")] = None,
         decay_steps: Annotated[int | None, typer.Option(
-            "--decay-steps", help="Steps over which the rate decays linearly to 0 at the end (default: half the run).")] = None,
+            "--decay-steps", min=0, help="Steps over which the rate decays linearly to 0 at the end (default: half the run).")] = None,
         cca_placement: Annotated[str | None, typer.Option("--cca-placement", help=_PLACEMENT_HELP)] = None,
         resolution: Annotated[int | None, typer.Option(
-            help="Image size (default: the data's, at most 128; smaller data is never upsampled).")] = None,
-        g_width: Annotated[int | None, typer.Option("--g-width", help="G's first conv width (64).")] = None,
-        d_width: Annotated[int | None, typer.Option("--d-width", help="D's first conv width (64).")] = None,
-        g_repeat: Annotated[int | None, typer.Option("--g-repeat", help="G's residual blocks (6).")] = None,
+            min=1, help="Image size (default: the data's, at most 128; smaller data is never upsampled).")] = None,
+        g_width: Annotated[int | None, typer.Option("--g-width", min=1, help="G's first conv width (64).")] = None,
+        d_width: Annotated[int | None, typer.Option("--d-width", min=1, help="D's first conv width (64).")] = None,
+        g_repeat: Annotated[int | None, typer.Option("--g-repeat", min=0, help="G's residual blocks (6).")] = None,
         d_repeat: Annotated[int | None, typer.Option(
-            "--d-repeat", help="D's stride-2 convs (6; fewer when the resolution needs it).")] = None,
+            "--d-repeat", min=1, help="D's stride-2 convs (6; fewer when the resolution needs it).")] = None,
         split_protocol: Annotated[str, typer.Option(
             "--split-protocol", help="Training rows of a prepared CelebA: stargan (all but yunjey's 1999-image test "
             "set, random.seed(1234)) or celeba (the official train partition). Folders and zips use every image.")
@@ -131,17 +160,16 @@ def _make_command(family: str) -> Callable[..., None]:
             help="An explicit split instead: train, valid, test, all, stargan-train or stargan-test.")] = None,
         mirror: Annotated[bool, typer.Option("--mirror/--no-mirror", help="Random horizontal flips (on the device).")] = True,
         seed: Annotated[int, typer.Option(help="Seed of weights, targets, noise and data order.")] = 0,
-        log_every: Annotated[int, typer.Option(help="Steps between metrics.jsonl lines.")] = 100,
-        ckpt_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 5000,
-        sample_every: Annotated[int, typer.Option(help="Steps between sample grids.")] = 1000,
-        keep: Annotated[int, typer.Option(help="Checkpoints kept (newest).")] = 3,
+        log_every: LogEveryOpt = 100,
+        ckpt_every: CkptEveryOpt = 5000,
+        sample_every: SampleEveryOpt = 1000,
+        keep: KeepOpt = 3,
         amp: Annotated[bool, typer.Option(help="bf16 autocast on CUDA (ignored on CPU).")] = False,
-        channels_last: Annotated[bool, typer.Option(help="channels_last memory format.")] = True,
-        compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the networks.")] = False,
-        tensorboard: Annotated[
-            bool | None, typer.Option("--tensorboard/--no-tensorboard", help="Log to TensorBoard (default: if installed).")
-        ] = None,
+        channels_last: ChannelsLastOpt = True,
+        compile_: CompileOpt = False,
+        tensorboard: TensorboardOpt = None,
         resume: ResumeOpt = None,
+        data_changed_ok: DataChangedOkOpt = False,
         force: ForceOpt = False,
         device: DeviceOpt = "auto",
         json_: JsonOpt = False,
@@ -149,25 +177,15 @@ def _make_command(family: str) -> Callable[..., None]:
         debug: DebugOpt = False,
     ) -> None:
         factory = recipe_factory(family)
-        for name, value in (("--lr", lr), ("--d-lr", d_lr)):
-            if value is not None and value <= 0:
-                raise FaceganError(f"{name} {value} must be positive.", f"Pass a positive {name}.")
-        for name, ivalue in (("--batch", batch), ("--n-critic", n_critic), ("--g-width", g_width),
-                             ("--d-width", d_width), ("--d-repeat", d_repeat), ("--resolution", resolution)):
-            if ivalue is not None and ivalue < 1:
-                raise FaceganError(f"{name} {ivalue} must be at least 1.", f"Pass a positive {name}.")
-        for name, fvalue in (("--lambda-rec", lambda_rec), ("--lambda-cls", lambda_cls), ("--lambda-gp", lambda_gp),
-                             ("--g-repeat", g_repeat), ("--decay-steps", decay_steps)):
-            if fvalue is not None and fvalue < 0:
-                raise FaceganError(f"{name} {fvalue} must not be negative.", f"Pass {name} 0 or more.")
         if resume is not None:
             settings = _loop_settings(steps, epochs, seed, log_every, ckpt_every, sample_every, keep, mirror, amp,
                                       channels_last, compile_, tensorboard)
-            _report(run_training(factory, family, {}, {}, settings, None, resume=resume, device=device), json_)
+            changes = resume_changes({"lr": lambda v: {"lr": v}, "d_lr": lambda v: {"d_lr": v}})
+            _report(run_training(factory, family, {}, {}, settings, None, resume=resume, device=device,
+                                 changes=changes), json_)
             return
         if data is None or out is None:
-            raise FaceganError(f"`facegan train {family}` needs --data and --out (or --resume RUN_DIR).",
-                               f"Example: facegan train {family} --data data/celeba-128-attrs --out runs/{family}")
+            raise missing_data_or_out(family, "data/celeba-128-attrs")
         if loss is not None and loss not in LOSSES:
             raise FaceganError(f"Unknown --loss {loss!r}.", f"Use one of: {', '.join(LOSSES)}.")
         if cca_placement is not None:

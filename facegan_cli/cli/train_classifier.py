@@ -6,11 +6,35 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from facegan_cli.cli.common import DebugOpt, DeviceOpt, ForceOpt, JsonOpt, QuietOpt, command, emit_json
-from facegan_cli.cli.train import DataOpt, EpochsOpt, OutOpt, ResumeOpt, StepsOpt, _loop_settings
+from facegan_cli.cli.common import (
+    DebugOpt,
+    DeviceOpt,
+    ForceOpt,
+    JsonOpt,
+    QuietOpt,
+    check_positive,
+    command,
+    emit_json,
+    emit_line,
+    result_console,
+)
+from facegan_cli.cli.train import (
+    CkptEveryOpt,
+    DataChangedOkOpt,
+    DataOpt,
+    EpochsOpt,
+    KeepOpt,
+    LogEveryOpt,
+    OutOpt,
+    ResumeOpt,
+    SampleEveryOpt,
+    StepsOpt,
+    _loop_settings,
+    missing_data_or_out,
+    resume_changes,
+)
 from facegan_cli.cli.train import app as train_app
 from facegan_cli.cli.train_attrs import _parse_attrs
 from facegan_cli.core.atomic import write_json
@@ -47,9 +71,9 @@ _SPLITS = {"stargan": ("stargan-train", "stargan-test"), "celeba": ("train", "te
 
 
 def _render(doc: dict[str, Any]) -> None:
-    typer.echo(str(doc["run_dir"]))
+    emit_line(str(doc["run_dir"]))
     if doc.get("checkpoint"):
-        typer.echo(str(doc["checkpoint"]))
+        emit_line(str(doc["checkpoint"]))
     held = doc["heldout"]
     table = Table(title=f"held-out accuracy ({held['split']}, {held['n']} images)")
     for column in ("attribute", "accuracy", "majority rate", "positives"):
@@ -57,7 +81,7 @@ def _render(doc: dict[str, Any]) -> None:
     for name, row in held["attributes"].items():
         acc = "-" if row["accuracy"] is None else f"{row['accuracy']:.3f}"
         table.add_row(name, acc, f"{row['majority_rate']:.3f}", str(row["positives"]))
-    Console().print(table)
+    result_console().print(table)
 
 
 def _evaluate(run_dir: Path, data: Path, split: str, device: str) -> dict[str, Any]:
@@ -81,9 +105,11 @@ def train_attr_classifier(
         "Brown_Hair,Male,Young).")] = None,
     steps: StepsOpt = None,
     epochs: EpochsOpt = None,
-    batch: Annotated[int, typer.Option(help="Batch size.")] = CLASSIFIER_DEFAULTS["batch"],
-    lr: Annotated[float, typer.Option(help="Adam learning rate (cosine decay to 0).")] = CLASSIFIER_DEFAULTS["lr"],
-    width: Annotated[int, typer.Option(help="First stage's channels.")] = CLASSIFIER_DEFAULTS["width"],
+    batch: Annotated[int, typer.Option(min=1, help="Batch size.")] = CLASSIFIER_DEFAULTS["batch"],
+    lr: Annotated[float, typer.Option(
+        callback=check_positive, help="Adam learning rate (cosine decay to 0). With --resume: from then on.")
+    ] = CLASSIFIER_DEFAULTS["lr"],
+    width: Annotated[int, typer.Option(min=1, help="First stage's channels.")] = CLASSIFIER_DEFAULTS["width"],
     resolution: Annotated[int | None, typer.Option(
         help="Input size, a power of two (default: the data's, at most 128; inputs of other sizes are resized).")] = None,
     split_protocol: Annotated[str, typer.Option(
@@ -93,11 +119,12 @@ def train_attr_classifier(
     eval_split: Annotated[str | None, typer.Option("--eval-split", help="Explicit held-out split instead.")] = None,
     mirror: Annotated[bool, typer.Option("--mirror/--no-mirror", help="Random horizontal flips.")] = True,
     seed: Annotated[int, typer.Option(help="Seed of weights and data order.")] = 0,
-    log_every: Annotated[int, typer.Option(help="Steps between metrics.jsonl lines.")] = 100,
-    ckpt_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 1000,
-    sample_every: Annotated[int, typer.Option(help="Steps between sample grids.")] = 1000,
-    keep: Annotated[int, typer.Option(help="Checkpoints kept (newest).")] = 2,
+    log_every: LogEveryOpt = 100,
+    ckpt_every: CkptEveryOpt = 1000,
+    sample_every: SampleEveryOpt = 1000,
+    keep: KeepOpt = 2,
     resume: ResumeOpt = None,
+    data_changed_ok: DataChangedOkOpt = False,
     force: ForceOpt = False,
     device: DeviceOpt = "auto",
     json_: JsonOpt = False,
@@ -107,12 +134,14 @@ def train_attr_classifier(
     settings = _loop_settings(steps, epochs, seed, log_every, ckpt_every, sample_every, keep, mirror, False, True,
                               False, False)
     if resume is not None:
-        result = run_training(make_recipe, CLASSIFIER_FAMILY, {}, {}, settings, None, resume=resume, device=device)
-        config = RunDir.open(resume).config()
+        changes = resume_changes({"lr": lambda v: {"lr": v}})
+        result = run_training(make_recipe, CLASSIFIER_FAMILY, {}, {}, settings, None, resume=resume, device=device,
+                              changes=changes)
+        config = RunDir.open(resume, lock=False).config()
         data_path, held_split = Path(config["data"]["path"]), config["model"]["eval_split"]
     else:
         if data is None or out is None:
-            raise FaceganError("`facegan train attr-classifier` needs --data and --out (or --resume RUN_DIR).", EPILOG)
+            raise missing_data_or_out("attr-classifier", "data/celeba-128-attrs")
         if not (data / MANIFEST).exists():
             raise FaceganError(
                 f"{data} is not a prepared dataset; the classifier trains on one split and is measured on another.",
@@ -121,8 +150,6 @@ def train_attr_classifier(
             )
         if split_protocol not in _SPLITS:
             raise FaceganError(f"Unknown --split-protocol {split_protocol!r}.", "Use stargan or celeba.")
-        if batch < 1 or lr <= 0 or width < 1:
-            raise FaceganError("--batch, --lr and --width must be positive.", "Pass positive values.")
         train_split, held_split = split or _SPLITS[split_protocol][0], eval_split or _SPLITS[split_protocol][1]
         found = open_image_set(data, split=train_split)
         res = resolution or min(found.resolution, 128)

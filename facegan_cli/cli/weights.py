@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from facegan_cli.cli.common import DebugOpt, JsonOpt, QuietOpt, command, emit_json
+from facegan_cli.cli.common import DebugOpt, JsonOpt, QuietOpt, command, emit_json, emit_line, result_console
 from facegan_cli.core import weights as W
 
 app = typer.Typer(help="Manage pretrained weights (FID Inception, VGG19, face-alignment).", no_args_is_help=True)
@@ -32,7 +31,7 @@ def list_(json_: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = Fal
     table = Table("key", "file", "local copy", "used by")
     for r in rows:
         table.add_row(r["key"], r["file"], r["path"] or "[red]missing[/red]", r["used_by"])
-    Console().print(table)
+    result_console().print(table)
 
 
 @app.command("fetch", epilog="Example: facegan weights fetch fid-inception")
@@ -40,7 +39,7 @@ def list_(json_: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = Fal
 def fetch(key: KeyArg, json_: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False) -> None:
     """Download weights into $FACEGAN_HOME/weights (reusing a torch hub copy if present) and verify them."""
     path = W.require(key)
-    emit_json({"key": key, "path": str(path)}) if json_ else typer.echo(str(path))
+    emit_json({"key": key, "path": str(path)}) if json_ else emit_line(str(path))
 
 
 @app.command("import", epilog="Example: facegan weights import fid-inception ~/Downloads/pt_inception-2015-12-05-6726825d.pth")
@@ -52,7 +51,7 @@ def import_(
 ) -> None:
     """Verify a downloaded file's SHA-256 prefix and copy it into the cache."""
     target = W.import_file(W.get(key), path)
-    emit_json({"key": key, "path": str(target)}) if json_ else typer.echo(str(target))
+    emit_json({"key": key, "path": str(target)}) if json_ else emit_line(str(target))
 
 
 @app.command("verify", epilog="Example: facegan weights verify fid-inception")
@@ -68,4 +67,4 @@ def verify(
     if target is None:
         raise W.missing_error(w)
     sha = W.verify(w, target)
-    emit_json({"key": key, "path": str(target), "sha256": sha, "ok": True}) if json_ else typer.echo(f"{target} {sha}")
+    emit_json({"key": key, "path": str(target), "sha256": sha, "ok": True}) if json_ else emit_line(f"{target} {sha}")

@@ -84,6 +84,8 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = make_temp_file(target)
     try:
         yield tmp
+        # The writer may have replaced the file (safetensors creates its own, 0600): set the mode again.
+        os.chmod(tmp, default_mode())
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)

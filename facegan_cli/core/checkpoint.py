@@ -1,11 +1,14 @@
-"""Checkpoint files: safetensors weights plus a small torch state file, written atomically.
+"""Checkpoint files: safetensors weights plus a pickle-free training-state file, written atomically.
 
 A checkpoint of step S is two files in `checkpoints/`:
-  ckpt-{S:09d}.state.pt        optimisers, RNG states, step, loop and recipe state (written first)
-  ckpt-{S:09d}.safetensors     every module's weights as "{module}.{param}", and in the metadata the
-                               family and model configuration, so that the file alone rebuilds the model
-The safetensors file is written last, so a checkpoint exists only once both are complete; a crash in
-between leaves nothing that looks like a checkpoint.
+  ckpt-{S:09d}.state.safetensors  optimisers, RNG states, step, loop and recipe state (core.statefile:
+                                  tensors + JSON, nothing that can run code; written first)
+  ckpt-{S:09d}.safetensors        every module's weights as "{module}.{param}", and in the metadata the
+                                  family and model configuration, so that the file alone rebuilds the model
+The weights file is written last, so a checkpoint exists only once both are complete; a crash in between
+leaves nothing that looks like a checkpoint. Checkpoints of facegan 0.1 kept their state in
+`ckpt-{S:09d}.state.pt`; those are still read, with torch's restricted unpickler and an explicit
+allow-list (core.statefile.load_legacy_state), never with a full unpickler.
 """
 
 from __future__ import annotations
@@ -22,30 +25,64 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from facegan_cli.core.atomic import atomic_path
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.statefile import MalformedState, load_legacy_state, load_state, save_state
 
 CHECKPOINT_DIR = "checkpoints"
+STATE_SUFFIX = ".state.safetensors"
+LEGACY_STATE_SUFFIX = ".state.pt"
 _NAME = re.compile(r"^ckpt-(\d{9})\.safetensors$")
+# Every file name a checkpoints/ folder holds (what --force may replace).
+FILE_NAME = re.compile(r"^ckpt-\d{9}(\.safetensors|\.state\.safetensors|\.state\.pt)$")
 
 
 @dataclass
 class Checkpoint:
-    path: Path  # the .safetensors file
+    path: Path  # the .safetensors weights file
     step: int
     meta: dict[str, Any]
     modules: dict[str, dict[str, torch.Tensor]]
 
     @property
     def state_path(self) -> Path:
-        return self.path.with_name(self.path.name.replace(".safetensors", ".state.pt"))
+        return state_path_of(self.path)
 
-    def load_state(self, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-        if not self.state_path.exists():
+    def load_state(self) -> dict[str, Any]:
+        """The training state saved with these weights (optimisers, RNG, counters), on the CPU (optimisers move
+        their tensors to their parameters when loaded); never unpickles objects."""
+        path = self.state_path
+        legacy = self.path.with_name(self.path.name.replace(".safetensors", LEGACY_STATE_SUFFIX))
+        if not path.exists() and legacy.exists():
+            path = legacy
+        if not path.exists():
             raise FaceganError(
-                f"Checkpoint {self.path} has no training state file {self.state_path.name}, so the run "
-                "cannot be resumed from it.",
+                f"Checkpoint {self.path} has no training state file {path.name}, so the run cannot be resumed "
+                "from it.",
                 "Resume from the run directory, which picks its newest complete checkpoint.",
             )
-        return torch.load(self.state_path, map_location=map_location, weights_only=False)
+        try:
+            state = load_legacy_state(path) if path == legacy else load_state(path)
+        except (MalformedState, OSError) as exc:
+            raise FaceganError(
+                f"The training state {path} cannot be read ({exc}).",
+                "It is damaged or was not written by facegan; resume from the run directory, which falls back "
+                "to its newest complete checkpoint.",
+            ) from exc
+        except Exception as exc:  # the restricted unpickler's refusal of a forged or foreign state.pt
+            # torch's own text goes on to suggest weights_only=False, which is exactly what must not happen.
+            found = re.search(r"(Unsupported global: [^\n]*|GLOBAL [\w.]+)", str(exc))
+            raise FaceganError(
+                f"The training state {path} holds objects facegan never unpickles "
+                f"({found.group(1) if found else type(exc).__name__}): it was not written by facegan, or was "
+                "altered, and was refused without being run.",
+                "Resume from a checkpoint facegan wrote.",
+            ) from exc
+        if not isinstance(state, dict):
+            raise FaceganError(f"The training state {path} is not a facegan state.", "Resume from another checkpoint.")
+        return state
+
+
+def state_path_of(weights: Path) -> Path:
+    return weights.with_name(weights.name.replace(".safetensors", STATE_SUFFIX))
 
 
 def checkpoint_name(step: int) -> str:
@@ -69,6 +106,12 @@ def _unflatten(flat: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tenso
     return modules
 
 
+def _remove(weights: Path) -> None:
+    weights.unlink(missing_ok=True)
+    state_path_of(weights).unlink(missing_ok=True)
+    weights.with_name(weights.name.replace(".safetensors", LEGACY_STATE_SUFFIX)).unlink(missing_ok=True)
+
+
 def save_checkpoint(
     ckpt_dir: str | os.PathLike[str],
     step: int,
@@ -82,15 +125,12 @@ def save_checkpoint(
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     target = ckpt_dir / checkpoint_name(step)
     if state is not None:
-        state_target = target.with_name(target.name.replace(".safetensors", ".state.pt"))
-        with atomic_path(state_target) as tmp:
-            torch.save(state, tmp)
+        save_state(state_path_of(target), state)
     with atomic_path(target) as tmp:
         save_file(_flatten(modules), str(tmp), metadata={"facegan": json.dumps({**meta, "step": step})})
     if keep > 0:
         for old in list_checkpoints(ckpt_dir)[:-keep]:
-            old.unlink(missing_ok=True)
-            old.with_name(old.name.replace(".safetensors", ".state.pt")).unlink(missing_ok=True)
+            _remove(old)
     return target
 
 
@@ -123,8 +163,7 @@ def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
     )
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    file = resolve_checkpoint(path)
+def _read(file: Path) -> Checkpoint:
     try:
         with safe_open(str(file), framework="pt") as handle:
             raw_meta = (handle.metadata() or {}).get("facegan")
@@ -132,12 +171,59 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     except Exception as exc:  # safetensors raises several types for damaged files
         raise FaceganError(
             f"Checkpoint {file} cannot be read ({exc}).",
-            "It may be truncated or not a facegan checkpoint; use an older one from the same folder.",
+            "It may be truncated or not a facegan checkpoint; pass the run directory to use its newest complete "
+            "checkpoint, or an older ckpt-*.safetensors file from the same folder.",
         ) from exc
     if raw_meta is None:
         raise FaceganError(
             f"{file} is a safetensors file but not a facegan checkpoint (no 'facegan' metadata).",
             "Pass a checkpoint written by `facegan train`.",
         )
-    meta = json.loads(raw_meta)
-    return Checkpoint(path=file, step=int(meta.get("step", 0)), meta=meta, modules=_unflatten(flat))
+    try:
+        meta = json.loads(raw_meta)
+        step = int(meta.get("step", 0))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise FaceganError(f"{file} has damaged facegan metadata ({exc}).", "Pass another checkpoint.") from exc
+    return Checkpoint(path=file, step=step, meta=meta, modules=_unflatten(flat))
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """The checkpoint `path` names: a file as given, or a run's newest one that can be read.
+
+    Given a run directory (or its checkpoints/ folder), a newest checkpoint that cannot be read (a file
+    cut short by a full disk, say) is skipped for the newest one that can, with a warning.
+    """
+    given = Path(path)
+    if given.is_file():
+        return _read(given)
+    newest = resolve_checkpoint(given)
+    return newest_readable(newest.parent, lambda c: None)[0]
+
+
+def newest_readable(
+    ckpt_dir: Path, check: Any, warn: Any = None
+) -> tuple[Checkpoint, Any]:
+    """The newest checkpoint in `ckpt_dir` whose files load and pass `check(ckpt) -> extra`; returns both.
+
+    Damaged checkpoints are skipped (each named through `warn`, default core.progress.warn); when none
+    loads, the error names every file tried.
+    """
+    from facegan_cli.core.progress import warn as default_warn
+
+    warn = warn or default_warn
+    problems: list[str] = []
+    for weights in reversed(list_checkpoints(ckpt_dir)):
+        try:
+            ckpt = _read(weights)
+            extra = check(ckpt)
+        except FaceganError as exc:
+            problems.append(exc.message)
+            warn(f"skipping damaged checkpoint {weights.name}: {exc.message}")
+            continue
+        if problems:
+            warn(f"using the newest complete checkpoint, {weights.name} (step {ckpt.step})")
+        return ckpt, extra
+    raise FaceganError(
+        f"No checkpoint in {ckpt_dir} can be read" + (f": {' '.join(problems)}" if problems else "."),
+        "The run cannot continue from these files; start a new run with --out (or --force).",
+    )

@@ -1,26 +1,52 @@
 """Run directories: config.json, run.json (status), metrics.jsonl, checkpoints/ and samples/.
 
-A run directory is never overwritten without --force. `run.json` says whether the run is running,
-stopped (resumable), finished or failed, so a half-finished run never looks complete.
+A run directory is created with facegan's output marker (core.outputs) and is locked (core.lock) by
+the process that trains in it, so two processes never write one run. `--force` replaces a directory
+only when it is a facegan run holding nothing but what a run writes; anything else is refused.
+`run.json` says whether the run is running, stopped (resumable), finished or failed; a run that says
+"running" while no process holds its lock was left by a killed process, and `effective_status` says so.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
+import re
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
 from facegan_cli import __version__
-from facegan_cli.core.atomic import write_json
+from facegan_cli.core.atomic import clean_partials, write_json
+from facegan_cli.core.checkpoint import FILE_NAME as CHECKPOINT_FILE
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.lock import FolderLock, is_locked, read_holder
+from facegan_cli.core.outputs import refuse_unowned, remove_owned, write_marker
+
+RUN_KIND = "run"
+_TOP_FILES = frozenset({"config.json", "run.json", "metrics.jsonl"})
+_SUBFOLDERS = {
+    "checkpoints": CHECKPOINT_FILE,
+    "samples": re.compile(r"^[\w.-]+\.png$"),
+    "tensorboard": re.compile(r"^events\.out\.tfevents\.[\w.-]+$"),
+}
+
+
+def owned_by_run(rel: str) -> bool:
+    """True for the entries a run directory holds (relative POSIX names; folders end with '/')."""
+    if rel in _TOP_FILES:
+        return True
+    folder, _, name = rel.partition("/")
+    if folder not in _SUBFOLDERS:
+        return False
+    return name == "" or bool(_SUBFOLDERS[folder].match(name))
 
 
 class RunDir:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self.lock: FolderLock | None = None
 
     @property
     def config_path(self) -> Path:
@@ -38,53 +64,108 @@ class RunDir:
     def metrics_path(self) -> Path:
         return self.path / "metrics.jsonl"
 
-    @classmethod
-    def create(cls, path: str | os.PathLike[str], config: dict[str, Any], force: bool = False) -> RunDir:
-        """Start a new run in `path`, refusing to touch an existing non-empty directory without force."""
-        run = cls(path)
-        if run.path.exists() and any(run.path.iterdir()):
+    def _acquire(self) -> None:
+        self.lock = FolderLock(self.path, "run directory").acquire()
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    @staticmethod
+    def check_new(path: str | os.PathLike[str], force: bool) -> None:
+        """Refuse early (before data is loaded) an --out that `create` would refuse."""
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise FaceganError(
+                f"--out {path} is an existing file, not a directory.", "Choose a directory name for --out."
+            )
+        if path.is_dir() and any(path.iterdir()):
             if not force:
                 raise FaceganError(
-                    f"Run directory {run.path} already exists and is not empty.",
-                    f"Continue it with --resume {run.path}, choose another --out, or pass --force to replace it.",
+                    f"Run directory {path} already exists and is not empty.",
+                    f"Continue it with --resume {path}, choose another --out, or pass --force to replace it.",
                 )
-            if not (run.path / "config.json").exists():
-                raise FaceganError(
-                    f"{run.path} is not empty and is not a facegan run directory; refusing to delete it even "
-                    "with --force.",
-                    "Choose another --out.",
-                )
-            shutil.rmtree(run.path)
-        run.path.mkdir(parents=True, exist_ok=True)
-        run.checkpoints.mkdir(exist_ok=True)
-        run.samples.mkdir(exist_ok=True)
-        write_json(run.config_path, {"facegan_version": __version__, **config})
-        run.set_status("running")
+            refuse_unowned(path, RUN_KIND, owned_by_run)
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], config: dict[str, Any], force: bool = False) -> RunDir:
+        """Start a new run in `path` (locked until `release()`); an existing non-empty directory needs --force
+        and must be a facegan run holding only what a run writes."""
+        run = cls(path)
+        cls.check_new(run.path, force)
+        existing = run.path.is_dir() and any(run.path.iterdir())
+        run._acquire()  # before looking inside: a live run is never replaced under its owner's feet
+        try:
+            if existing:
+                refuse_unowned(run.path, RUN_KIND, owned_by_run)
+                remove_owned(run.path, owned_by_run)
+            write_marker(run.path, RUN_KIND)
+            run.checkpoints.mkdir(exist_ok=True)
+            run.samples.mkdir(exist_ok=True)
+            write_json(run.config_path, {"facegan_version": __version__, **config})
+            run.set_status("running")
+        except BaseException:
+            run.release()
+            raise
         return run
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> RunDir:
+    def open(cls, path: str | os.PathLike[str], lock: bool = True) -> RunDir:
+        """An existing run, to resume (locked, leftovers of a killed write removed) or to read (lock=False)."""
         run = cls(path)
-        if not run.config_path.exists():
+        if not run.config_path.is_file():
             raise FaceganError(
                 f"{run.path} is not a facegan run directory (no config.json).",
                 "Pass the --out directory of an earlier `facegan train` run.",
             )
+        if lock:
+            run._acquire()
+            for folder in (run.path, run.checkpoints, run.samples):
+                clean_partials(folder)
         return run
 
     def config(self) -> dict[str, Any]:
-        return json.loads(self.config_path.read_text())
+        try:
+            config = json.loads(self.config_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise FaceganError(
+                f"{self.config_path} cannot be read ({exc}).", "Restore it, or start a new run with --out."
+            ) from exc
+        if not isinstance(config, dict) or not all(k in config for k in ("family", "model", "data", "train")):
+            raise FaceganError(
+                f"{self.config_path} is not a facegan run configuration (it lacks family/model/data/train).",
+                "Pass the --out directory of an earlier `facegan train` run.",
+            )
+        return config
 
     def update_config(self, config: dict[str, Any]) -> None:
-        """Rewrite config.json after a resume changed the run's length, so it always says what ran."""
+        """Rewrite config.json after a resume changed the run's settings, so it always says what ran."""
         write_json(self.config_path, {**config, "facegan_version": __version__})
 
     def set_status(self, status: str, **extra: Any) -> None:
-        write_json(self.path / "run.json", {"status": status, "time": time.time(), **extra})
+        write_json(
+            self.path / "run.json",
+            {"status": status, "time": time.time(), "pid": os.getpid(), "host": socket.gethostname(), **extra},
+        )
 
     def status(self) -> dict[str, Any]:
+        """run.json as written (see `effective_status` for what it means now)."""
         path = self.path / "run.json"
-        return json.loads(path.read_text()) if path.exists() else {}
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        except (OSError, ValueError):
+            return {}
+        return payload if isinstance(payload, dict) else {}
+
+    def effective_status(self) -> dict[str, Any]:
+        """run.json, with "running" turned into "killed" when no live process holds the run's lock."""
+        status = self.status()
+        if status.get("status") == "running" and not is_locked(self.path):
+            return {**status, "status": "killed", "stale": True}
+        if status.get("status") == "running":
+            return {**status, "holder": read_holder(self.path)}
+        return status
 
     def truncate_metrics(self, after_step: int) -> None:
         """On resume, drop metric lines logged after the checkpoint we continue from."""

@@ -18,21 +18,25 @@ same EpochOrder indices select both, so resume stays exact.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.util
+import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from facegan_cli.core.checkpoint import load_checkpoint, save_checkpoint
+from facegan_cli.core.checkpoint import Checkpoint, list_checkpoints, newest_readable, save_checkpoint
 from facegan_cli.core.device import Precision, configure_backends, resolve_device
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.core.progress import Progress, log
+from facegan_cli.core.outputs import check_outside_inputs
+from facegan_cli.core.progress import Progress, log, warn
 from facegan_cli.core.rundir import MetricsLog, RunDir
 from facegan_cli.core.seeding import rng_state, seed_everything, set_rng_state
 from facegan_cli.core.signals import StopFlag
@@ -82,18 +86,57 @@ class TrainResult:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
 
 
-def _resume_config(resume: Path, steps: int | None) -> tuple[RunDir, dict[str, Any]]:
-    run = RunDir.open(resume)
+@dataclass
+class ResumeChanges:
+    """What `--resume` may change, each applied and recorded in config.json's "changes" (the CLI refuses
+    every other option on resume: an exact resume continues the run with its own settings)."""
+
+    train: dict[str, Any] = field(default_factory=dict)  # LoopSettings fields: length, logging, checkpoints
+    model: dict[str, Any] = field(default_factory=dict)  # recipe settings, e.g. learning rates
+    data_path: str | None = None  # the same dataset at a new place (its fingerprint must match)
+    data_changed_ok: bool = False  # continue although the data changed since the run started
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {**self.train, **self.model}
+        if self.data_path is not None:
+            out["data"] = self.data_path
+        return out
+
+
+def _resume_config(resume: Path, changes: ResumeChanges) -> tuple[RunDir, dict[str, Any]]:
+    run = RunDir.open(resume, lock=False)  # locked by rank 0 once the process group is known
     config = run.config()
-    if steps is not None:
-        config["train"]["steps"] = steps  # the one setting a user may change: train longer
+    for key, value in changes.train.items():
+        config["train"][key] = value
+    if "steps" in changes.train and "epochs" not in changes.train:
+        config["train"]["epochs"] = None  # --steps replaces an --epochs length
+    config["model"].update(changes.model)
+    if changes.data_path is not None:
+        config["data"]["path"] = os.path.abspath(changes.data_path)
     return run, config
 
 
+def _content_probe(pixels: np.ndarray) -> str:
+    """A cheap identity of loaded training pixels: their shape and a hash of up to 64 evenly spaced rows.
+
+    Recorded when a run starts and compared on resume, so a dataset edited in place is noticed even when
+    its recorded fingerprint (a prepared dataset's manifest) did not change.
+    """
+    digest = hashlib.sha256(repr(tuple(pixels.shape)).encode())
+    for row in np.unique(np.linspace(0, len(pixels) - 1, num=min(64, len(pixels))).astype(np.int64)):
+        digest.update(np.ascontiguousarray(pixels[row]).tobytes())
+    return "sha256:" + digest.hexdigest()[:32]
+
+
 class _Loop:
-    def __init__(self, config: dict[str, Any], run: RunDir, factory: RecipeFactory, device_spec: str) -> None:
+    def __init__(
+        self, config: dict[str, Any], run: RunDir, factory: RecipeFactory, device_spec: str,
+        changes: ResumeChanges | None = None,
+    ) -> None:
         self.config = config
         self.run = run
+        self.changes = changes or ResumeChanges()
+        self.data_changed: dict[str, Any] | None = None
         self.settings = LoopSettings(**config["train"])
         device = resolve_device(device_spec)
         self.dist = distributed.init_from_env(device)
@@ -160,7 +203,7 @@ class _Loop:
     def _load_levels(self) -> None:
         data_cfg = self.config["data"]
         levels = ImageLevels(data_cfg["path"], data_cfg.get("split"), [p.resolution for p in self.phases])
-        self._check_fingerprint(data_cfg, levels.fingerprint)
+        self._check_fingerprint(data_cfg, levels.fingerprint, levels.array(levels.top))
         largest = max(p.batch_size for p in self.phases)
         if levels.count < largest:
             raise FaceganError(
@@ -182,14 +225,28 @@ class _Loop:
 
     # --- data -------------------------------------------------------------------------------------------
 
-    def _check_fingerprint(self, data_cfg: dict[str, Any], fingerprint: str) -> None:
-        if data_cfg.get("fingerprint") and data_cfg["fingerprint"] != fingerprint:
-            raise FaceganError(
-                f"The dataset at {data_cfg['path']} is not the one this run was trained on (its content "
-                "fingerprint changed), so the run cannot continue exactly.",
-                "Point the run at the original data, or start a new run.",
-            )
+    def _check_fingerprint(self, data_cfg: dict[str, Any], fingerprint: str, pixels: np.ndarray) -> None:
+        """Record the data's identity when a run starts; on resume, refuse data that changed since."""
+        probe = _content_probe(pixels)
+        changed = [
+            what
+            for what, key, now in (("content fingerprint", "fingerprint", fingerprint), ("sampled pixels", "probe", probe))
+            if data_cfg.get(key) and data_cfg[key] != now
+        ]
+        if changed:
+            if not self.changes.data_changed_ok:
+                raise FaceganError(
+                    f"The dataset at {data_cfg['path']} is not the one this run was trained on (its "
+                    f"{' and '.join(changed)} changed since the run started), so the run cannot continue exactly.",
+                    "Point the run at the original data with --data, start a new run, or pass "
+                    "--data-changed-ok to continue on the changed data (recorded in config.json).",
+                )
+            warn(f"the dataset at {data_cfg['path']} changed since the run started ({' and '.join(changed)}); "
+                 "continuing on it as --data-changed-ok asks")
+            self.data_changed = {"fingerprint": [data_cfg.get("fingerprint"), fingerprint],
+                                 "probe": [data_cfg.get("probe"), probe]}
         data_cfg["fingerprint"] = fingerprint
+        data_cfg["probe"] = probe
 
     def load_data(self) -> None:
         if self.phase is not None:
@@ -205,7 +262,8 @@ class _Loop:
             image_set = open_image_set(data_cfg["path"], split=data_cfg.get("split"))
             if image_set.resolution < resolution:
                 raise
-        self._check_fingerprint(data_cfg, image_set.fingerprint)
+        pixels, rows = image_set.load_with_indices()
+        self._check_fingerprint(data_cfg, image_set.fingerprint, pixels)
         if len(image_set) < self.global_batch:
             raise FaceganError(
                 f"The dataset at {data_cfg['path']} has {len(image_set)} images, fewer than one batch "
@@ -213,7 +271,6 @@ class _Loop:
                 "Use a smaller --batch or more images.",
             )
         columns = self._label_columns(image_set, data_cfg["path"])
-        pixels, rows = image_set.load_with_indices()
         labels = None if columns is None else image_set.labels[rows][:, columns]  # type: ignore[index]
         self.images = DeviceImages(
             pixels, self.device, self.recipe.value_range, resolution=resolution, labels=labels
@@ -248,9 +305,9 @@ class _Loop:
         return [available.index(name) for name in wanted]
 
     def restore(self) -> tuple[int, int]:
-        """Load the newest checkpoint; returns (step, images seen)."""
-        ckpt = load_checkpoint(self.run.path)
-        state = ckpt.load_state(map_location=self.device)
+        """Load the newest checkpoint that can be read (a damaged newest one is skipped, with a warning);
+        returns (step, images seen)."""
+        ckpt, state = newest_readable(self.run.checkpoints, _resumable_state)
         images_seen = int(state.get("images_seen", ckpt.step * self.global_batch))
         if self.phase is not None:
             # Grow and re-wire first: entering a phase resets the optimisers, whose saved state follows.
@@ -260,7 +317,13 @@ class _Loop:
         for name, module in self.recipe.modules.items():
             module.load_state_dict(ckpt.modules[name])
         for name, opt in self.recipe.optimizers.items():
+            # A learning rate changed on resume: the freshly built optimiser holds the new rate, the saved
+            # state the old one; keep the moments and step counts, take the new rate.
+            fresh_lr = [group["lr"] for group in opt.param_groups]
             opt.load_state_dict(state["optimizers"][name])
+            if self.changes.model:
+                for group, lr in zip(opt.param_groups, fresh_lr, strict=True):
+                    group["lr"] = lr
         rngs = state["rng_by_rank"]
         if len(rngs) != self.dist.world_size:
             raise FaceganError(
@@ -268,7 +331,7 @@ class _Loop:
                 "an exact resume needs the same number.",
                 f"Resume with --nproc_per_node={len(rngs)}.",
             )
-        set_rng_state(_rng_to_cpu(rngs[self.dist.rank]))
+        set_rng_state(rngs[self.dist.rank])
         self.recipe.load_extra_state(state.get("recipe", {}))
         if self.dist.is_main:
             self.run.truncate_metrics(ckpt.step)
@@ -277,6 +340,9 @@ class _Loop:
 
     def save(self, step: int, images_seen: int) -> Path | None:
         distributed.sync_buffers(self.dist, self.recipe.modules)
+        bad = _nonfinite_tensors(self.recipe)
+        if distributed.broadcast_flag(self.dist, bool(bad)):
+            self._diverged(step, f"weights or buffers became NaN or infinite ({', '.join(bad[:3]) or 'on another rank'})")
         rngs = distributed.gather_objects(self.dist, rng_state())
         if not self.dist.is_main:
             return None
@@ -409,15 +475,24 @@ class _Loop:
 
     def _check_finite(self, nonfinite: torch.Tensor, losses: dict[str, torch.Tensor], step: int) -> None:
         bad = distributed.broadcast_flag(self.dist, bool(nonfinite.item()))
-        if not bad:
-            return
+        if bad:
+            values = ", ".join(f"{k}={float(v):.4g}" for k, v in losses.items())
+            self._diverged(step, f"a loss became NaN or infinite (last values: {values})")
+
+    def _diverged(self, step: int, what: str) -> None:
+        """Stop a diverged run: run.json says failed, and the message says which checkpoint is left."""
         if self.dist.is_main:
-            self.run.set_status("failed", step=step, reason="non-finite loss")
-        values = ", ".join(f"{k}={float(v):.4g}" for k, v in losses.items())
+            self.run.set_status("failed", step=step, reason=f"diverged: {what}")
+        kept = list_checkpoints(self.run.checkpoints)
+        if kept:
+            where = (f"The last good checkpoint, {kept[-1].name}, was kept in {self.run.checkpoints}.")
+            fix = (f"Lower the learning rate and resume from it: `facegan train {self.recipe.family} --resume "
+                   f"{self.run.path} --lr ...`; or change the seed and start over.")
+        else:
+            where = "No checkpoint had been written yet, so nothing of this run can be resumed."
+            fix = "Lower the learning rate or change the seed and start a new run (--force replaces this one)."
         raise FaceganError(
-            f"Training of {self.run.path} diverged: a loss became NaN or infinite at or before step {step} "
-            f"(last values: {values}). The last good checkpoint in {self.run.checkpoints} was kept.",
-            "Lower the learning rate or change the seed, then resume from that checkpoint with --resume or start over.",
+            f"Training of {self.run.path} diverged at or before step {step}: {what}. {where}", fix
         )
 
     def _tensorboard(self) -> Any:
@@ -447,12 +522,24 @@ def _weights_checksum(recipe: Recipe) -> str:
     return digest.hexdigest()[:16]
 
 
-def _rng_to_cpu(state: dict[str, Any]) -> dict[str, Any]:
-    out = dict(state)
-    out["torch"] = state["torch"].cpu()
-    if "cuda" in state:
-        out["cuda"] = [s.cpu() for s in state["cuda"]]
-    return out
+def _resumable_state(ckpt: Checkpoint) -> dict[str, Any]:
+    """The training state of `ckpt`, checked to hold what a resume reads (raises FaceganError otherwise)."""
+    state = ckpt.load_state()
+    missing = [key for key in ("optimizers", "rng_by_rank") if not isinstance(state.get(key), dict | list)]
+    if missing:
+        raise FaceganError(f"The training state of {ckpt.path.name} lacks {', '.join(missing)}.", "")
+    return state
+
+
+def _nonfinite_tensors(recipe: Recipe) -> list[str]:
+    """Names of parameters and buffers holding NaN or inf (a diverged run can poison BatchNorm statistics
+    while its losses still look finite)."""
+    bad = []
+    for name, module in recipe.modules.items():
+        for key, tensor in module.state_dict().items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                bad.append(f"{name}.{key}")
+    return bad
 
 
 def run_training(
@@ -465,13 +552,13 @@ def run_training(
     resume: Path | None = None,
     force: bool = False,
     device: str = "auto",
+    changes: ResumeChanges | None = None,
 ) -> TrainResult:
-    """Train a family from scratch into `out`, or continue the run in `resume` exactly where it stopped."""
+    """Train a family from scratch into `out`, or continue the run in `resume` exactly where it stopped
+    (applying and recording `changes`: a longer run, new learning rates, the dataset at a new place)."""
+    changes = changes or ResumeChanges()
     if resume is not None:
-        run, config = _resume_config(resume, settings.steps if settings.steps else None)
-        config["train"]["epochs"] = settings.epochs or None
-        if settings.kimg:
-            config["train"]["kimg"] = settings.kimg  # a phased run is lengthened in images, not steps
+        run, config = _resume_config(resume, changes)
         if config["family"] != family:
             raise FaceganError(
                 f"{resume} is a {config['family']} run, not {family}.", f"Use `facegan train {config['family']}`."
@@ -479,27 +566,75 @@ def run_training(
     else:
         if out is None:
             raise FaceganError("No output directory given.", "Pass --out RUN_DIR.")
+        data = {**data, "path": os.path.abspath(data["path"])}  # the run must find its data from anywhere
+        check_outside_inputs(out, [("--data", data["path"])])
+        RunDir.check_new(out, force)  # before the data is loaded: a refused --out fails at once
         config = {"family": family, "model": model_config, "data": data, "train": asdict(settings)}
         run = RunDir(out)
-    loop = _Loop(config, run, factory, device)
+    loop = _Loop(config, run, factory, device, changes)
     try:
         if resume is None:
             loop.load_data()
             config["device"] = str(loop.device)
             config["world_size"] = loop.dist.world_size
             if loop.dist.is_main:
-                loop.run = RunDir.create(out, config, force=force)  # type: ignore[arg-type]
+                run = loop.run = RunDir.create(out, config, force=force)  # type: ignore[arg-type]
             distributed.barrier(loop.dist)
-            loop.run = RunDir(out)  # type: ignore[arg-type]
+            if not loop.dist.is_main:
+                loop.run = RunDir(out)  # type: ignore[arg-type]
             if loop.phase is not None:
                 loop.enter_phase(loop.phase)
             start, images = 0, 0
         else:
+            if loop.dist.is_main:
+                before = run.effective_status()
+                run = loop.run = RunDir.open(resume)  # locked: a second resume of this run is refused
+                if before.get("stale"):
+                    log(f"{resume} was left 'running' by process {before.get('pid', '?')}, which no longer exists; "
+                        "resuming from its newest complete checkpoint")
             loop.load_data()
             start, images = loop.restore()
+            _record_changes(config, changes, loop.data_changed, start)
             if loop.dist.is_main:
                 run.update_config(config)
                 run.set_status("running", step=start)
         return loop.train(start, images)
+    except FaceganError:
+        raise
+    except BaseException as exc:
+        # Whatever stopped the run (a full disk, a bug, a second Ctrl-C), run.json must not say "running".
+        if loop.dist.is_main and loop.run.lock is not None:
+            _mark_failed(loop.run, exc)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise FaceganError(
+                f"The disk holding {loop.run.path} is full ({exc.strerror}: {exc.filename or ''}); training "
+                "stopped. Its newest complete checkpoint was kept (a half-written one never looks complete).",
+                f"Free some space, then continue with `facegan train {family} --resume {loop.run.path}`.",
+            ) from exc
+        raise
     finally:
+        loop.run.release()
         distributed.shutdown(loop.dist)
+
+
+def _record_changes(
+    config: dict[str, Any], changes: ResumeChanges, data_changed: dict[str, Any] | None, step: int
+) -> None:
+    """Append what this resume changed to config["changes"], so config.json says what ran and from when."""
+    applied = changes.summary()
+    if data_changed is not None:
+        applied["data_changed"] = data_changed
+    if applied:
+        config.setdefault("changes", []).append({"step": step, "time": time.time(), "set": applied})
+        log(f"resumed with changes at step {step}: " + ", ".join(f"{k}={v}" for k, v in changes.summary().items()))
+
+
+def _mark_failed(run: RunDir, exc: BaseException) -> None:
+    status = run.status()
+    if isinstance(exc, KeyboardInterrupt):
+        run.set_status("stopped", step=status.get("step"), reason="interrupted (second Ctrl-C)")
+        return
+    try:
+        run.set_status("failed", step=status.get("step"), reason=f"{type(exc).__name__}: {exc}")
+    except OSError:
+        pass  # the disk may be full: the lock's release still tells that the run is no longer running

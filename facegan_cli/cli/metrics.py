@@ -12,10 +12,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from facegan_cli.cli.common import DebugOpt, DeviceOpt, ForceOpt, JsonOpt, QuietOpt, command, emit_json
+from facegan_cli.cli.common import (
+    DebugOpt,
+    DeviceOpt,
+    ForceOpt,
+    JsonOpt,
+    QuietOpt,
+    command,
+    emit_json,
+    emit_line,
+    result_console,
+)
 from facegan_cli.metrics import kid as kid_mod
 from facegan_cli.metrics import run
 from facegan_cli.metrics.frechet import METHODS
@@ -148,7 +157,7 @@ def _render(doc: dict[str, Any], json_out: bool) -> None:
         mark = "" if doc.get("weights_verified", True) else " (unverified)"
         table.add_row("weights sha256", f"{doc['weights_sha256'][:16]}...{mark}")
     table.add_row("seconds", _fmt(doc["seconds"]))
-    Console().print(table)
+    result_console().print(table)
 
 
 @app.command("fid", epilog=_EXAMPLES["fid"])
@@ -344,4 +353,4 @@ def stats(
     if json_out:
         emit_json(doc)
     else:
-        typer.echo(str(out))
+        emit_line(str(out))

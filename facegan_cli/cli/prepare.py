@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from facegan_cli.cli.common import DebugOpt, ForceOpt, JsonOpt, QuietOpt, command, emit_json
+from facegan_cli.cli.common import DebugOpt, ForceOpt, JsonOpt, QuietOpt, command, emit_json, emit_line
+from facegan_cli.core.outputs import check_outside_inputs
 from facegan_cli.data.export import export_dataset
 from facegan_cli.data.pipeline import default_workers
 from facegan_cli.data.prepare_celeba import CELEBA_DEFAULTS, prepare_celeba
@@ -61,14 +62,14 @@ def _value(option: Any) -> Any:
 
 def _print_prepared(summary: dict[str, Any]) -> None:
     """Human-readable result lines on stdout: the dataset path first, for shell pipelines."""
-    typer.echo(summary["out"])
+    emit_line(summary["out"])
     sizes = " ".join(f"{r}x{r}" for r in summary["resolutions"])
-    typer.echo(f"images: {summary['count']} ({sizes})")
+    emit_line(f"images: {summary['count']} ({sizes})")
     splits = summary["splits"]
-    typer.echo(f"splits: train {splits['train']}, valid {splits['valid']}, test {splits['test']}")
-    typer.echo(f"labels: {len(summary['label_names'])} attributes")
-    typer.echo(f"rejected: {summary['rejected']} (listed in {summary['rejects_file']})")
-    typer.echo(f"fingerprint: {summary['fingerprint']}")
+    emit_line(f"splits: train {splits['train']}, valid {splits['valid']}, test {splits['test']}")
+    emit_line(f"labels: {len(summary['label_names'])} attributes")
+    emit_line(f"rejected: {summary['rejected']} (listed in {summary['rejects_file']})")
+    emit_line(f"fingerprint: {summary['fingerprint']}")
 
 
 @app.command(
@@ -161,6 +162,9 @@ def celeba_command(
 
     Unusable images (corrupt, truncated, not an image, too small) are skipped and listed in OUT/rejects.tsv; the command fails only when none is usable, or at the first one with --strict. Options left out take the recipe's value.
     """
+    # An --out that is, holds or lies inside an input: --force could delete the input, and a re-run would
+    # read the output as input.
+    check_outside_inputs(out, [("--src", src), ("--images", images)])
     chosen = load_recipe(recipe, command="celeba")
     given = {
         "size": size,
@@ -267,11 +271,11 @@ def synthetic_command(
     if json_output:
         emit_json(summary)
     else:
-        typer.echo(summary["out"])
-        typer.echo(f"faces: {summary['n']} ({summary['layout']} layout, seed {summary['seed']})")
+        emit_line(summary["out"])
+        emit_line(f"faces: {summary['n']} ({summary['layout']} layout, seed {summary['seed']})")
         if summary["partition"]:
             part = summary["partition"]
-            typer.echo(f"partition: train {part['train']}, valid {part['valid']}, test {part['test']}")
+            emit_line(f"partition: train {part['train']}, valid {part['valid']}, test {part['test']}")
 
 
 @app.command(
@@ -315,8 +319,8 @@ def export_command(
     if json_output:
         emit_json(summary)
     else:
-        typer.echo(summary["out"])
-        typer.echo(
+        emit_line(summary["out"])
+        emit_line(
             f"images: {summary['count']} ({summary['resolution']}x{summary['resolution']}, {summary['format']})"
         )
 
@@ -340,7 +344,7 @@ def recipes_command(json_output: JsonOpt = False, quiet: QuietOpt = False, debug
         emit_json(rows)
     else:
         for row in rows:
-            typer.echo(f"{row['name']}\tprepare {row['command']}\t{row['description']}")
+            emit_line(f"{row['name']}\tprepare {row['command']}\t{row['description']}")
 
 
 # ----- aligned faces: celeba-hq and faces ------------------------------------------------------
@@ -414,7 +418,7 @@ def _print_aligned(summary: dict[str, Any]) -> None:
     _print_prepared(summary)
     faces = summary.get("faces") or {}
     if "several_faces" in faces:
-        typer.echo(f"several faces: {faces['several_faces']} images (the largest face kept unless --all-faces)")
+        emit_line(f"several faces: {faces['several_faces']} images (the largest face kept unless --all-faces)")
 
 
 @app.command(
@@ -509,6 +513,9 @@ def celeba_hq_command(
     """
     from facegan_cli.data.prepare_celebahq import CELEBAHQ_DEFAULTS, prepare_celebahq
 
+    check_outside_inputs(
+        out, [("--src", src), ("--images", images), ("--mapping", mapping), ("--celeba", celeba_dir)]
+    )
     chosen = load_recipe(recipe, command="celeba-hq")
     given = {
         "size": size,
@@ -624,6 +631,7 @@ def faces_command(
     """
     from facegan_cli.data.prepare_faces import FACES_DEFAULTS, prepare_faces
 
+    check_outside_inputs(out, [("--src", src)])
     chosen = load_recipe(recipe, command="faces")
     given = {
         "size": size,

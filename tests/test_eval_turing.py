@@ -66,7 +66,10 @@ def test_sheet_numbered_images_match_key(folders: tuple[Path, Path], tmp_path: P
     stdout = ok("eval", "turing", "--real", real, "--fake", fake, "--n", 5, "--out", out, "--seed", 3)
     key_path = tmp_path / "sheet.key.json"
     assert str(key_path) in stdout.split()
-    assert not any(p.suffix == ".json" for p in out.iterdir())  # the raters' folder holds no key
+    # The raters' folder holds no key: its only .json is facegan's ownership marker, which names no label.
+    assert [p.name for p in out.iterdir() if p.suffix == ".json"] == [".facegan-output.json"]
+    marker = (out / ".facegan-output.json").read_text()
+    assert "real" not in marker and "fake" not in marker
     numbered = sorted(p.name for p in out.iterdir() if p.name[0].isdigit())
     assert numbered == [f"{i:03d}.png" for i in range(1, 11)]
     assert (out / "sheet.png").exists()

@@ -169,7 +169,9 @@ def test_save_latents_then_latents_reproduces(run_dir: Path, tmp_path: Path) -> 
     )
     np.testing.assert_array_equal(np.load(z_path), draw_latents(5, 100, 9).numpy())
     stdout = ok("sample", "--ckpt", run_dir, "--latents", z_path, "--out", tmp_path / "folder")
-    files = sorted((tmp_path / "folder").iterdir())
+    # The folder also holds facegan's ownership marker (.facegan-output.json), which is not a sample.
+    assert (tmp_path / "folder" / ".facegan-output.json").is_file()
+    files = sorted(f for f in (tmp_path / "folder").iterdir() if f.name != ".facegan-output.json")
     assert [f.name for f in files] == [f"{i:04d}.png" for i in range(5)]
     assert stdout.split() == [str(f) for f in files]
     grid = read_png(tmp_path / "a.png")
@@ -191,7 +193,8 @@ def test_sample_never_overwrites_without_force(run_dir: Path, tmp_path: Path) ->
     ok("sample", "--ckpt", run_dir, "--n", 3, "--out", folder)
     assert invoke("sample", "--ckpt", run_dir, "--n", 2, "--out", folder).exit_code == 1
     ok("sample", "--ckpt", run_dir, "--n", 2, "--out", folder, "--force")
-    assert sorted(p.name for p in folder.iterdir()) == ["0000.png", "0001.png"]  # no stale 0002.png
+    # no stale 0002.png; the marker lets a later --force recognise the folder as facegan's
+    assert sorted(p.name for p in folder.iterdir()) == [".facegan-output.json", "0000.png", "0001.png"]
     (folder / "notes.txt").write_text("mine")
     result = invoke("sample", "--ckpt", run_dir, "--n", 2, "--out", folder, "--force")
     assert result.exit_code == 1 and "notes.txt" in result.output

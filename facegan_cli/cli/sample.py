@@ -21,9 +21,10 @@ from facegan_cli.cli.common import (
 )
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.outputs import check_new_folder, staged_folder
 from facegan_cli.data.grid import grid_array, save_png, to_uint8
 from facegan_cli.latent.latents import draw_latents, load_latents, save_latents
-from facegan_cli.latent.outputs import check_new_file, check_new_folder, is_image_path, staged_folder
+from facegan_cli.latent.outputs import check_new_file, is_image_path
 from facegan_cli.models.loading import load_generator
 
 HELP = (
@@ -37,11 +38,13 @@ EPILOG = (
 )
 
 _SAMPLE_FILE = re.compile(r"^\d+\.png$")
+# The ownership marker's kind: --force replaces only a folder `facegan sample` wrote (core.outputs).
+SAMPLES_KIND = "samples"
 
 
-def _owned(name: str) -> bool:
-    """Files a sample folder holds, which --force may replace."""
-    return bool(_SAMPLE_FILE.match(name))
+def _owned(rel: str) -> bool:
+    """Entries a sample folder holds (paths relative to it), which --force may replace."""
+    return bool(_SAMPLE_FILE.match(rel))
 
 
 CkptOpt = Annotated[
@@ -85,7 +88,7 @@ def sample(
     if grid:
         check_new_file(out, force)
     else:
-        check_new_folder(out, force, _owned)
+        check_new_folder(out, force, SAMPLES_KIND, _owned)
     if save_latents_to is not None:
         check_new_file(save_latents_to, force, "--save-latents")
     if n is not None and n < 1:
@@ -109,7 +112,7 @@ def sample(
     else:
         # Written batch by batch, so that tens of thousands of samples (for metrics) never sit in memory.
         names = [f"{i:0{max(4, len(str(len(z) - 1)))}d}.png" for i in range(len(z))]
-        with staged_folder(out, force, _owned) as staging:
+        with staged_folder(out, force, SAMPLES_KIND, _owned) as staging:
             done = 0
             for batch in generator.batches(z, batch_size, "sampling"):
                 for image in to_uint8(batch, generator.value_range):

@@ -26,10 +26,11 @@ import numpy as np
 from facegan_cli import __version__
 from facegan_cli.core.atomic import write_json, write_text
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.outputs import check_new_folder, staged_folder
 from facegan_cli.data.grid import save_png
 from facegan_cli.latent.figure import labelled_grid
 from facegan_cli.latent.images import open_real_images, square_resize
-from facegan_cli.latent.outputs import check_new_file, check_new_folder, staged_folder
+from facegan_cli.latent.outputs import check_new_file
 
 KEY_FORMAT = "facegan-turing-key"
 SHEET_NAME = "sheet.png"
@@ -37,6 +38,8 @@ ANSWERS_NAME = "answers.txt"
 _ANSWER_WORDS = {"real": "real", "r": "real", "fake": "fake", "f": "fake"}
 _NUMBERED = re.compile(r"^\d+\.png$")
 _NUMBER = re.compile(r"^#?(\d+)(?:\.[A-Za-z]+)?$")
+# The ownership marker's kind: --force replaces only a sheet folder facegan wrote (core.outputs).
+SHEET_KIND = "turing-sheet"
 
 
 @dataclass
@@ -75,8 +78,9 @@ def default_key_path(out: str | os.PathLike[str]) -> Path:
     return out.parent / f"{out.name}.key.json"
 
 
-def _owned(name: str) -> bool:
-    return bool(_NUMBERED.match(name)) or name in (SHEET_NAME, ANSWERS_NAME)
+def _owned(rel: str) -> bool:
+    """Entries of a sheet folder (paths relative to it) that --force may replace."""
+    return bool(_NUMBERED.match(rel)) or rel in (SHEET_NAME, ANSWERS_NAME)
 
 
 def _template(count: int, width: int) -> str:
@@ -134,7 +138,7 @@ def make_sheet(
             f"Put the key elsewhere, e.g. --key {default_key_path(out)}.",
         )
     check_new_file(key_path, force, "--key")
-    check_new_folder(out, force, _owned)
+    check_new_folder(out, force, SHEET_KIND, _owned)
     real_pool = real if isinstance(real, ImagePool) else ImagePool.from_path(real, "--real", size)
     fake_pool = fake if isinstance(fake, ImagePool) else ImagePool.from_path(fake, "--fake", size)
 
@@ -156,7 +160,7 @@ def make_sheet(
 
     width = max(3, len(str(len(order))))
     names = [f"{i:0{width}d}" for i in range(1, len(order) + 1)]
-    with staged_folder(out, force, _owned) as staging:
+    with staged_folder(out, force, SHEET_KIND, _owned) as staging:
         for name, image in zip(names, pixels):
             save_png(image, staging / f"{name}.png")
         ncol = math.ceil(math.sqrt(len(order)))

@@ -1,17 +1,13 @@
 """Where sampling and latent tools write: one image file, or a folder of files, never overwriting by accident.
 
-A folder is written into a hidden staging folder next to it and moved into place once complete, so an
-interrupted run never leaves a folder that looks finished. `--force` replaces an existing folder only
-when every entry in it is one this tool writes, so a mistyped --out cannot delete unrelated files.
+Folders (sample folders, Turing sheets) go through core.outputs: written into a marked staging folder and
+moved into place once complete, and replaced by `--force` only when they carry facegan's marker of the
+same kind and hold nothing else, so a folder of the user's own 0000.png files is never deleted.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from facegan_cli.core.errors import FaceganError
@@ -36,48 +32,3 @@ def check_new_file(path: str | os.PathLike[str], force: bool, option: str = "--o
             f"{option} {path} already exists.", "Pass --force to replace it, or choose another path."
         )
     return path
-
-
-def check_new_folder(
-    path: str | os.PathLike[str], force: bool, owned: Callable[[str], bool], option: str = "--out"
-) -> Path:
-    """Refuse to replace a non-empty folder without --force, or with foreign files in it even with --force."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise FaceganError(
-            f"{option} {path} is an existing file, not a folder.", f"Choose a folder name for {option}."
-        )
-    if path.is_dir() and any(path.iterdir()):
-        if not force:
-            raise FaceganError(
-                f"{option} folder {path} already exists and is not empty.",
-                "Pass --force to replace it, or choose another folder.",
-            )
-        foreign = sorted(
-            entry.name for entry in path.iterdir() if not (entry.is_file() and owned(entry.name))
-        )
-        if foreign:
-            raise FaceganError(
-                f"{option} folder {path} holds files facegan did not write there ({', '.join(foreign[:5])}); "
-                "refusing to delete it even with --force.",
-                "Choose another folder.",
-            )
-    return path
-
-
-@contextmanager
-def staged_folder(
-    target: str | os.PathLike[str], force: bool, owned: Callable[[str], bool]
-) -> Iterator[Path]:
-    """Yield an empty staging folder; on success it replaces `target` (checked with `check_new_folder`)."""
-    target = check_new_folder(target, force, owned)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
-    try:
-        yield staging
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from facegan_cli import __version__
 from facegan_cli.align.celeba_crop import ALIGNED_SIZE, CELEBA_ALIGNED_POINTS
 from facegan_cli.core.atomic import write_json, write_text
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.outputs import staged_folder
 from facegan_cli.core.progress import Progress
 from facegan_cli.data import celeba
 from facegan_cli.data.crops import apply_crop
@@ -512,21 +513,37 @@ def _write_celeba_annotations(root: Path, records: list[dict[str, Any]]) -> None
     write_text(evaldir / celeba.PARTITION_FILE, "".join(f"{r['file']} {r['partition']}\n" for r in records))
 
 
-def _check_out(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise FaceganError(f"--out {out} is a file.", "Choose a directory path for --out.")
-    if out.is_dir() and any(out.iterdir()):
-        if not force:
-            raise FaceganError(
-                f"--out {out} already exists and is not empty.",
-                "Choose another --out, or pass --force to replace it.",
-            )
-        if not (out / "synthetic.json").exists():
-            raise FaceganError(
-                f"{out} is not a synthetic dataset written by facegan (no synthetic.json); refusing to "
-                "delete it even with --force.",
-                "Choose another --out.",
-            )
+# The ownership marker's kind: --force replaces only a folder `prepare synthetic` wrote (core.outputs).
+SYNTHETIC_KIND = "synthetic"
+_FACE_FILE = re.compile(r"^\d{6}\.(jpg|png)$")
+_OWNED_NAMES = {
+    "synthetic.json",
+    "labels.csv",
+    "Anno/",
+    "Eval/",
+    f"Eval/{celeba.PARTITION_FILE}",
+    f"{celeba.ALIGNED_DIR}/",
+    f"{celeba.WILD_DIR}/",
+}
+_ANNOTATIONS = {
+    f"Anno/{name}"
+    for name in (
+        celeba.ATTR_FILE,
+        celeba.LANDMARKS_ALIGN_FILE,
+        celeba.LANDMARKS_FILE,
+        celeba.BBOX_FILE,
+        celeba.IDENTITY_FILE,
+    )
+}
+
+
+def owned_entry(rel: str) -> bool:
+    """Entries (paths relative to OUT) that `prepare synthetic` writes, in either layout: what --force
+    may replace. A --force from one layout to the other replaces the earlier set too."""
+    if rel in _OWNED_NAMES or rel in _ANNOTATIONS:
+        return True
+    folder, _, name = rel.rpartition("/")
+    return folder in ("", celeba.ALIGNED_DIR, celeba.WILD_DIR) and bool(_FACE_FILE.match(name))
 
 
 def write_synthetic(
@@ -542,7 +559,8 @@ def write_synthetic(
 ) -> dict[str, Any]:
     """Write `n` synthetic faces; returns the summary (also saved as OUT/synthetic.json).
 
-    The tree is built in OUT.partial and renamed to OUT when complete, so OUT never holds half a set.
+    The tree is built in a marked staging folder beside OUT and renamed to OUT when complete, so OUT never
+    holds half a set; --force replaces only a folder this command wrote (core.outputs' marker).
     """
     out = Path(out)
     if n < 1:
@@ -551,11 +569,15 @@ def write_synthetic(
         raise FaceganError(f"Unknown --layout {layout!r}.", "Use celeba or folder.")
     if fmt not in ("png", "jpg"):
         raise FaceganError(f"Unknown --format {fmt!r}.", "Use png or jpg.")
-    _check_out(out, force)
-    staging = out.with_name(out.name + ".partial")
-    if staging.exists():
-        shutil.rmtree(staging)  # left by an interrupted earlier run of this command
-    staging.mkdir(parents=True)
+    with staged_folder(out, force, SYNTHETIC_KIND, owned_entry) as staging:
+        summary = _write_into(staging, out, n, seed, layout, size, fmt, quality, workers)
+    return summary
+
+
+def _write_into(
+    staging: Path, out: Path, n: int, seed: int, layout: str, size: int, fmt: str, quality: int, workers: int
+) -> dict[str, Any]:
+    """Draw the faces and their annotations into the (marked, empty) staging folder; returns the summary."""
     if layout == "celeba":
         (staging / celeba.ALIGNED_DIR).mkdir()
         (staging / celeba.WILD_DIR).mkdir()
@@ -593,7 +615,4 @@ def write_synthetic(
         "partition": {"train": n_train, "valid": n_valid, "test": n_test} if layout == "celeba" else None,
     }
     write_json(staging / "synthetic.json", summary)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(staging, out)
     return summary

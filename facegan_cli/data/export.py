@@ -5,7 +5,11 @@
 - zip: StyleGAN2-ADA dataset_tool's layout, `00000/img00000000.png` (folder = first five digits of
   the 8-digit index) and `dataset.json` = {"labels": [[name, [0/1, ...]], ...] or null}; facegan also
   stores "label_names" there, which StyleGAN ignores.
-Outputs are staged under a temporary name and renamed when complete.
+Outputs are staged under a temporary name and renamed when complete. `--force` replaces only what facegan
+exported: a PNG folder carrying core.outputs' marker (kind "png-export") that holds nothing but
+img%08d.png and dataset.json, or a zip whose archive comment carries facegan's tag; a folder of the
+user's own PNGs or the user's own zip is refused even with --force. The output may not be, contain or lie
+inside the source.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -21,13 +25,21 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from facegan_cli import __version__
+from facegan_cli.core.atomic import make_temp_file
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, staged_folder
 from facegan_cli.core.progress import Progress
 from facegan_cli.data.pipeline import ordered_map
 from facegan_cli.data.sources import open_image_set
 
 FORMATS = ("png", "zip")
 _CHUNK = 512
+# The ownership marker's kind of a PNG export folder (core.outputs).
+PNG_EXPORT_KIND = "png-export"
+# The archive comment of facegan's zips starts with this tag: the only sign that a zip is facegan's.
+ZIP_TAG = b"facegan prepare export"
+_PNG_FILE = re.compile(r"^img\d{8}\.png$")
 
 
 def encode_png(pixels: np.ndarray) -> bytes:
@@ -43,24 +55,67 @@ def archive_name(index: int) -> str:
     return f"{digits[:5]}/img{digits}.png"
 
 
-def _is_png_export(path: Path) -> bool:
-    return all(p.name == "dataset.json" or (p.suffix == ".png" and p.is_file()) for p in path.iterdir())
+def _owned_png(rel: str) -> bool:
+    """Entries of a PNG export folder (paths relative to it): what --force may replace."""
+    return rel == "dataset.json" or bool(_PNG_FILE.match(rel))
 
 
-def _check_out(out: Path, fmt: str, force: bool) -> None:
-    if not out.exists():
-        return
-    if not force:
-        raise FaceganError(f"{out} already exists.", "Choose another --out, or pass --force to replace it.")
-    if fmt == "zip" and out.is_dir():
+def is_facegan_zip(path: Path) -> bool:
+    """True when `path` is a zip whose archive comment carries facegan's export tag."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.comment.startswith(ZIP_TAG)
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def _check_zip_out(out: Path, force: bool) -> None:
+    if out.is_symlink() and not out.exists():
+        raise FaceganError(f"--out {out} is a broken symbolic link.", "Choose another --out.")
+    if out.is_dir():
         raise FaceganError(
             f"--out {out} is a directory; a zip export needs a file path.", "Use e.g. --out data.zip."
         )
-    if fmt == "png" and (not out.is_dir() or not _is_png_export(out)):
+    if not out.exists():
+        return
+    if not force:
         raise FaceganError(
-            f"{out} is not a PNG export (it holds other files); refusing to delete it even with --force.",
-            "Choose another --out.",
+            f"--out {out} already exists.",
+            "Pass --force to replace it (only if facegan exported it), or choose another --out.",
         )
+    if out.is_symlink() or not out.is_file() or not is_facegan_zip(out):
+        # Only the archive comment tells facegan's zips from the user's: without it, never replace.
+        raise FaceganError(
+            f"--out {out} is not a zip that facegan exported (its archive comment has no facegan tag); "
+            "refusing to replace it even with --force, so it is not lost.",
+            "Choose another --out, or move that file away yourself if you really mean to replace it.",
+        )
+
+
+def _write(images: Any, target: Path, archive: zipfile.ZipFile | None, workers: int) -> int:
+    """Encode every image of `images` into the folder `target` or into `archive`; returns the count."""
+    labels = images.labels
+    label_rows: list[list[Any]] = []
+    count = 0
+    with Progress(len(images), f"export {'zip' if archive is not None else 'png'}", unit="img") as bar:
+        for start in range(0, len(images), _CHUNK):
+            pixels, kept = images.load_with_indices(np.arange(start, min(start + _CHUNK, len(images))))
+            for k, data in enumerate(ordered_map(encode_png, list(pixels), workers)):
+                name = archive_name(count) if archive is not None else f"img{count:08d}.png"
+                if archive is not None:
+                    archive.writestr(name, data)
+                else:
+                    (target / name).write_bytes(data)
+                if labels is not None:
+                    label_rows.append([name, labels[kept[k]].astype(int).tolist()])
+                count += 1
+            bar.advance(len(kept))
+    meta = {"labels": label_rows if labels is not None else None, "label_names": images.label_names}
+    if archive is not None:
+        archive.writestr("dataset.json", json.dumps(meta))
+    elif labels is not None:
+        (target / "dataset.json").write_text(json.dumps(meta))
+    return count
 
 
 def export_dataset(
@@ -76,51 +131,33 @@ def export_dataset(
     out = Path(out)
     if fmt not in FORMATS:
         raise FaceganError(f"Unknown export format {fmt!r}.", "Use png or zip.")
+    # An export into (or around) its own source would replace the images it is reading.
+    check_outside_inputs(out, [("DATASET", src)])
+    # The output is checked before the source is read: a refusal should not wait for a large dataset.
+    if fmt == "png":
+        check_new_folder(out, force, PNG_EXPORT_KIND, _owned_png)
+    else:
+        _check_zip_out(out, force)
     images = open_image_set(src, split=split, resolution=resolution, workers=workers)
-    _check_out(out, fmt, force)
-    staging = out.with_name(f".{out.name}.partial")
-    if staging.is_dir():
-        shutil.rmtree(staging)
-    elif staging.exists():
-        staging.unlink()
-    labels = images.labels
-    label_rows: list[list[Any]] = []
-    count = 0
-    archive = zipfile.ZipFile(staging, "w", zipfile.ZIP_STORED) if fmt == "zip" else None
-    if archive is None:
-        staging.mkdir(parents=True)
-    try:
-        with Progress(len(images), f"export {fmt}", unit="img") as bar:
-            for start in range(0, len(images), _CHUNK):
-                pixels, kept = images.load_with_indices(np.arange(start, min(start + _CHUNK, len(images))))
-                for k, data in enumerate(ordered_map(encode_png, list(pixels), workers)):
-                    name = archive_name(count) if archive is not None else f"img{count:08d}.png"
-                    if archive is not None:
-                        archive.writestr(name, data)
-                    else:
-                        (staging / name).write_bytes(data)
-                    if labels is not None:
-                        label_rows.append([name, labels[kept[k]].astype(int).tolist()])
-                    count += 1
-                bar.advance(len(kept))
-        meta = {"labels": label_rows if labels is not None else None, "label_names": images.label_names}
-        if archive is not None:
-            archive.writestr("dataset.json", json.dumps(meta))
-            archive.close()
-        elif labels is not None:
-            (staging / "dataset.json").write_text(json.dumps(meta))
-    except BaseException:
-        if archive is not None:
-            archive.close()
-        raise
-    if out.is_dir():
-        shutil.rmtree(out)
-    os.replace(staging, out)
+    if fmt == "png":
+        with staged_folder(out, force, PNG_EXPORT_KIND, _owned_png) as staging:
+            count = _write(images, staging, None, workers)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = make_temp_file(out)
+        try:
+            with zipfile.ZipFile(staging, "w", zipfile.ZIP_STORED) as archive:
+                archive.comment = ZIP_TAG + f" {__version__}".encode()
+                count = _write(images, staging, archive, workers)
+            _check_zip_out(out, force)  # again: the path may have changed while we worked
+            os.replace(staging, out)
+        finally:
+            staging.unlink(missing_ok=True)
     return {
         "out": str(out),
         "format": fmt,
         "count": count,
         "resolution": images.resolution,
-        "labels": labels is not None,
+        "labels": images.labels is not None,
         "source": images.describe(),
     }

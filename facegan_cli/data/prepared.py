@@ -24,7 +24,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
+import weakref
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,8 +35,11 @@ from typing import Any
 import numpy as np
 
 from facegan_cli import __version__
-from facegan_cli.core.atomic import atomic_path, write_json, write_text
+from facegan_cli.core.atomic import atomic_path, is_partial_name, write_json, write_text
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.lock import FolderLock, is_locked
+from facegan_cli.core.outputs import LOCK_NAME, MARKER, read_marker, write_marker
+from facegan_cli.core.progress import log
 from facegan_cli.data.crops import box_downsample
 from facegan_cli.data.stargan_split import PROTOCOL_SPLITS, protocol_rows
 
@@ -48,6 +53,15 @@ LABELS_PARTIAL = "labels.i8.partial"
 PARTITION_PARTIAL = "partition.i8.partial"
 NAMES_PARTIAL = "names.txt.partial"
 REJECTS_PARTIAL = "rejects.tsv.partial"
+# The ownership marker's kind (core.outputs), written when a prepare starts: --force replaces a prepared
+# dataset only when it carries it. manifest.json or progress.json alone prove nothing (anyone can write
+# `{}` into a file of that name). Datasets of older facegan versions have none: still readable and
+# resumable, never replaced.
+PREPARED_KIND = "prepared"
+LOCK_WHAT = "prepared dataset"
+_IMAGES_ENTRY = re.compile(r"^images-\d+\.u8(\.partial)?$")
+_EXTRA_PARTIAL = re.compile(r"^\w+\.f32\.partial$")
+_EXTRA_FILE = re.compile(r"^\w+\.npy$")
 
 
 def images_file(resolution: int) -> str:
@@ -98,18 +112,48 @@ def extra_partial(name: str) -> str:
     return f"{name}.f32.partial"
 
 
+def _manifest_extras(path: Path) -> set[str]:
+    """The per-row .npy files an earlier facegan manifest in `path` lists (faces, quads, ...)."""
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return set()
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        return set()
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        return set()
+    return {name for name in files.values() if isinstance(name, str) and _EXTRA_FILE.match(name)}
+
+
 def _known_entries(path: Path, extra_names: tuple[str, ...] = ()) -> list[Path]:
-    """Files this module writes; --force removes only these, never a user's other files."""
+    """Files this module writes; --force removes only these (in a marked folder), never a user's other files.
+
+    Only regular files and links are listed: a folder is never one of ours, whatever its name.
+    """
     names = {MANIFEST, PROGRESS, "labels.npy", "partition.npy", "names.txt", "rejects.tsv"}
     names |= {LABELS_PARTIAL, PARTITION_PARTIAL, NAMES_PARTIAL, REJECTS_PARTIAL}
     names |= {f"{name}.npy" for name in extra_names} | {extra_partial(name) for name in extra_names}
+    names |= _manifest_extras(path)  # the extras of the dataset being replaced, which may differ
     found = []
     for entry in path.iterdir():
-        if entry.name in names or (entry.name.startswith("images-") and ".u8" in entry.name):
+        if entry.is_dir() and not entry.is_symlink():
+            continue
+        if entry.name in names or _IMAGES_ENTRY.match(entry.name) or _EXTRA_PARTIAL.match(entry.name):
             found.append(entry)
-        elif entry.name.startswith(".") and entry.name.endswith(".partial"):
+        elif is_partial_name(entry.name):
             found.append(entry)  # temp files of atomic writes cut by a crash
     return found
+
+
+def _nothing_usable(saved: dict[str, Any] | None) -> bool:
+    """True when progress.json records a finished pass over every input that kept no image."""
+    if not saved:
+        return False
+    try:
+        return int(saved["inputs_done"]) == int(saved["total_inputs"]) > 0 and int(saved["count"]) == 0
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 @dataclass
@@ -168,6 +212,8 @@ class PreparedWriter:
         self._boundary = _Progress()
         self._handles: dict[str, Any] = {}
         self._last_checkpoint = (0, time.monotonic())
+        self._lock: FolderLock | None = None
+        self._unlock: weakref.finalize | None = None
 
     # ----- directory state -------------------------------------------------------------------
 
@@ -184,26 +230,71 @@ class PreparedWriter:
         return self.state.rejected
 
     def _digest_of(self, file: Path) -> str | None:
+        return (self._read_json(file) or {}).get("plan_digest")
+
+    def _read_json(self, file: Path) -> dict[str, Any] | None:
         try:
-            return json.loads(file.read_text()).get("plan_digest")
-        except (OSError, json.JSONDecodeError):
+            payload = json.loads(file.read_text())
+        except (OSError, ValueError):
             return None
+        return payload if isinstance(payload, dict) else None
 
     def open(self) -> str:
-        """Check the output directory and start or continue writing. Returns fresh/resumed/complete."""
+        """Check the output directory and start or continue writing. Returns fresh/resumed/complete.
+
+        Takes the folder's lock (core.lock) first, so a second prepare into the same --out is refused at
+        once, naming this one; the lock is held until close() or finish(), or an error here.
+        """
         if self.resume and self.force:
             raise FaceganError(
                 "--resume and --force contradict each other.",
                 "Use --resume to continue an interrupted prepare, or --force to start over.",
             )
         out = self.out
+        if out.is_symlink() and not out.exists():
+            raise FaceganError(f"--out {out} is a broken symbolic link.", "Choose another --out.")
         if out.exists() and not out.is_dir():
             raise FaceganError(
                 f"--out {out} is a file, not a directory.", "Choose a directory path for --out."
             )
+        if is_locked(out):
+            # Refused naming the holder (and released at once should the holder have just finished).
+            FolderLock(out, LOCK_WHAT).acquire().release()
+        # Decided once before the lock, so that a refusal leaves not even a lock file in a user's folder,
+        # and again under the lock, since another prepare may have changed the folder in between.
+        self._decide()
+        lock = FolderLock(out, LOCK_WHAT).acquire()
+        self._lock = lock
+        # A writer dropped without close() (a crashed notebook cell) must not keep the folder locked.
+        self._unlock = weakref.finalize(self, lock.release)
+        try:
+            state = self._act(self._decide())
+        except BaseException:
+            self._release()
+            raise
+        if state == "complete":
+            self._release()  # nothing to write
+        return state
+
+    def _decide(self) -> str:
+        """What open() does with the folder: complete, resume, fresh or replace (delete our files, then
+        fresh). Raises, changing nothing, when the folder may not be written or replaced."""
+        out = self.out
+        if not out.is_dir():
+            return "fresh"
+        marker = read_marker(out)
+        if marker is not None and marker["kind"] != PREPARED_KIND:
+            raise FaceganError(
+                f"--out {out} is a facegan {marker['kind'].replace('-', ' ')} output, not a prepared "
+                "dataset; refusing to write into it (even with --force).",
+                "Choose another --out.",
+            )
+        ours = marker is not None
         manifest, progress = out / MANIFEST, out / PROGRESS
-        nonempty = out.is_dir() and any(out.iterdir())
-        if manifest.exists() and not self.force:
+        if manifest.exists():
+            if self.force:
+                self._require_marker(ours, "a prepared dataset")
+                return "replace"
             if self.resume and self._digest_of(manifest) == self.digest:
                 return "complete"
             raise FaceganError(
@@ -211,7 +302,22 @@ class PreparedWriter:
                 + (" made with other settings." if self.resume else "."),
                 "Choose another --out, or pass --force to replace it.",
             )
-        if progress.exists() and not self.force:
+        if progress.exists():
+            if self.force:
+                self._require_marker(ours, "an interrupted prepare")
+                return "replace"
+            saved = self._read_json(progress)
+            if _nothing_usable(saved):
+                if self.resume and ours:
+                    return "replace"  # nothing to continue: every input is redone (they may be fixed now)
+                if not self.resume:
+                    assert saved is not None
+                    raise FaceganError(
+                        f"--out {out} holds a failed prepare, not an interrupted one: the last run rejected "
+                        f"all {saved['total_inputs']} inputs (see {out / 'rejects.tsv'}) and kept no image.",
+                        "Fix the inputs or the options that rejected them, then re-run with --force to start "
+                        "over, or choose another --out.",
+                    )
             if not self.resume:
                 raise FaceganError(
                     f"{out} holds an interrupted prepare (progress.json, no manifest.json).",
@@ -222,19 +328,58 @@ class PreparedWriter:
                     f"The interrupted prepare in {out} used other settings or inputs than this command.",
                     "Re-run with the original options and --resume, or pass --force to start over.",
                 )
+            return "resume"
+        if not any(entry.name not in (MARKER, LOCK_NAME) for entry in out.iterdir()):
+            return "fresh"
+        if ours:
+            # Started (the marker comes first) but stopped before its first checkpoint.
+            if self.force or self.resume:
+                return "replace"
+            raise FaceganError(
+                f"--out {out} holds a prepare that stopped before it recorded any progress.",
+                "Pass --force (or --resume) to start it over, or choose another --out.",
+            )
+        raise FaceganError(
+            f"--out {out} is not empty and is not a facegan prepared dataset; refusing to write into it "
+            "(even with --force).",
+            "Choose a new or empty directory for --out.",
+        )
+
+    def _require_marker(self, ours: bool, what: str) -> None:
+        if not ours:
+            raise FaceganError(
+                f"--out {self.out} holds {what} but not the {MARKER} that facegan puts in every prepared "
+                "dataset it creates (an older facegan wrote it, or something else did: a manifest.json or "
+                "progress.json alone does not show that facegan wrote the folder); refusing to replace it "
+                "even with --force, so none of its files is lost.",
+                "If it is an old prepared dataset you no longer need, delete the folder yourself; otherwise "
+                "choose another --out. It stays readable, and an interrupted one can still be finished with "
+                "--resume.",
+            )
+
+    def _act(self, action: str) -> str:
+        if action == "complete":
+            return "complete"
+        if action == "resume":
+            if read_marker(self.out) is None:
+                # An older facegan's prepare whose progress.json matches this command exactly: facegan's own.
+                write_marker(self.out, PREPARED_KIND)
             self._reopen()
             return "resumed"
-        if nonempty and not (manifest.exists() or progress.exists()):
-            raise FaceganError(
-                f"--out {out} is not empty and is not a facegan prepared dataset; refusing to write into it "
-                "(even with --force).",
-                "Choose a new or empty directory for --out.",
-            )
-        if self.force and out.is_dir():
-            for entry in _known_entries(out, tuple(self.extras)):
-                entry.unlink()
+        if action == "replace":
+            if _nothing_usable(self._read_json(self.out / PROGRESS)) and not self.force:
+                log(f"the last prepare into {self.out} rejected every input; starting over")
+            for entry in _known_entries(self.out, tuple(self.extras)):
+                entry.unlink(missing_ok=True)
         self._start_fresh()
         return "fresh"
+
+    def _release(self) -> None:
+        """Drop the folder's lock (once; the finalizer then has nothing left to do)."""
+        if self._unlock is not None:
+            self._unlock()
+            self._unlock = None
+        self._lock = None
 
     def _paths(self) -> dict[str, Path]:
         paths = {f"images-{r}": self.out / f"{images_file(r)}.partial" for r in self.resolutions}
@@ -265,6 +410,7 @@ class PreparedWriter:
 
     def _start_fresh(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
+        write_marker(self.out, PREPARED_KIND)  # before any content: --force may later replace this folder
         self.state = _Progress()
         self._boundary = _Progress()
         for key, path in self._paths().items():
@@ -374,12 +520,15 @@ class PreparedWriter:
         self._last_checkpoint = (self._boundary.inputs_done, time.monotonic())
 
     def close(self) -> None:
-        """Save a checkpoint and close the files (an interrupted run stays resumable)."""
-        if self._handles:
-            self.checkpoint()
-            for handle in self._handles.values():
-                handle.close()
-            self._handles.clear()
+        """Save a checkpoint, close the files and release the lock (an interrupted run stays resumable)."""
+        try:
+            if self._handles:
+                self.checkpoint()
+                for handle in self._handles.values():
+                    handle.close()
+                self._handles.clear()
+        finally:
+            self._release()
 
     def __enter__(self) -> PreparedWriter:
         return self
@@ -469,6 +618,7 @@ class PreparedWriter:
             if not key.startswith("images-"):
                 path.unlink(missing_ok=True)
         (self.out / PROGRESS).unlink(missing_ok=True)
+        self._release()
         return manifest
 
 

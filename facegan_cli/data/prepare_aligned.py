@@ -133,7 +133,8 @@ def inputs_digest(items: list[Item]) -> str:
     """Identifies the inputs (names, labels, partitions, given landmarks) for --resume."""
     digest = hashlib.sha256()
     for item in items:
-        digest.update(f"{item.name}\t{item.split}\t{item.source}\t".encode())
+        # surrogateescape: a file name that is not UTF-8 is hashed as its own bytes instead of failing.
+        digest.update(f"{item.name}\t{item.split}\t{item.source}\t".encode("utf-8", "surrogateescape"))
         if item.labels is not None:
             digest.update(np.asarray(item.labels).tobytes())
         faces = getattr(item.task, "faces", None)

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from facegan_cli import __version__
-from facegan_cli.core.atomic import atomic_path, is_partial_name, write_json, write_text
+from facegan_cli.core.atomic import atomic_path, is_partial_name, write_json
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.lock import FolderLock, is_locked
 from facegan_cli.core.outputs import LOCK_NAME, MARKER, read_marker, write_marker
@@ -93,6 +93,17 @@ def normalize_split(split: str | None, protocols: bool = False) -> str:
 def plan_digest(plan: dict[str, Any]) -> str:
     """A stable hash of everything that decides the output, to refuse resuming with other settings."""
     return hashlib.sha256(json.dumps(plan, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _line_bytes(text: str) -> bytes:
+    # names.txt and rejects.tsv keep a file name's own bytes, also when they are not UTF-8 (Python holds
+    # such names with lone surrogates, PEP 383): `ls` shows the same name, and reading back gives the
+    # str os.listdir gives. Strict UTF-8 would fail on those names and lose the whole prepare.
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _line_text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
 
 
 def _clean_field(text: str) -> str:
@@ -470,7 +481,7 @@ class PreparedWriter:
                 raise ValueError(f"expected {len(self.label_names)} labels for {name}")
             self._handles["labels"].write(np.asarray(labels, dtype=np.int8).tobytes())
         self._handles["partition"].write(np.int8(split).tobytes())
-        line = (_clean_field(name) + "\n").encode()
+        line = _line_bytes(_clean_field(name) + "\n")
         self._handles["names"].write(line)
         self.state.names_bytes += len(line)
         for key, value in values.items():
@@ -480,7 +491,7 @@ class PreparedWriter:
 
     def reject(self, source: str, reason: str, final: bool = True) -> None:
         """Record one unusable input (or, with final=False, one unusable part of it) for rejects.tsv."""
-        line = f"{_clean_field(source)}\t{_clean_field(reason)}\n".encode()
+        line = _line_bytes(f"{_clean_field(source)}\t{_clean_field(reason)}\n")
         self._handles["rejects"].write(line)
         self.state.rejects_bytes += len(line)
         self.state.rejected += 1
@@ -542,13 +553,14 @@ class PreparedWriter:
         """The (source, reason) pairs recorded so far."""
         self.flush()
         path = self._paths()["rejects"]
-        lines = path.read_text().splitlines() if path.exists() else []
+        lines = _line_text(path.read_bytes()).splitlines() if path.exists() else []
         return [tuple(line.split("\t", 1)) for line in lines if "\t" in line]  # type: ignore[misc]
 
     def write_rejects(self) -> Path:
         """Write rejects.tsv (also when the prepare fails, so the user can read why)."""
         target = self.out / "rejects.tsv"
-        write_text(target, "".join(f"{src}\t{why}\n" for src, why in self.reject_lines()))
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(_line_bytes("".join(f"{src}\t{why}\n" for src, why in self.reject_lines())))
         return target
 
     def finish(self, manifest_fields: dict[str, Any]) -> dict[str, Any]:
@@ -584,7 +596,8 @@ class PreparedWriter:
             with atomic_path(self.out / f"{key}.npy") as tmp, open(tmp, "wb") as fh:
                 np.save(fh, values)
             files[key] = f"{key}.npy"
-        write_text(self.out / "names.txt", paths["names"].read_text())
+        with atomic_path(self.out / "names.txt") as tmp:
+            tmp.write_bytes(paths["names"].read_bytes())
         files["names"] = "names.txt"
         self.write_rejects()
         files["rejects"] = "rejects.tsv"
@@ -731,7 +744,7 @@ class PreparedDataset:
     @property
     def names(self) -> list[str]:
         file = self.path / "names.txt"
-        return file.read_text().splitlines() if file.exists() else []
+        return _line_text(file.read_bytes()).splitlines() if file.exists() else []
 
     def extra(self, name: str) -> np.ndarray | None:
         """A per-row array the prepare declared (e.g. "quads"), or None when the dataset has none."""

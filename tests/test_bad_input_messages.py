@@ -14,10 +14,25 @@ from facegan_cli.core.errors import FaceganError
 from facegan_cli.metrics.kid import kernel_inception_distance
 
 
-def test_celeba_hq_names_the_in_the_wild_archive(cli: Callable[..., Result], tree_copy: Path, tmp_path: Path) -> None:
+def test_celeba_hq_names_the_in_the_wild_archive(
+    cli: Callable[..., Result], tree_copy: Path, tmp_path: Path
+) -> None:
     # tree_copy has img_align_celeba/ but not img_celeba/, the in-the-wild folder celeba-hq reads.
-    result = cli("prepare", "celeba-hq", "--src", tree_copy, "--out", tmp_path / "hq", "--size", 16,
-                 "--transform-size", 16, "--workers", 1, "--quiet")
+    result = cli(
+        "prepare",
+        "celeba-hq",
+        "--src",
+        tree_copy,
+        "--out",
+        tmp_path / "hq",
+        "--size",
+        16,
+        "--transform-size",
+        16,
+        "--workers",
+        1,
+        "--quiet",
+    )
     assert result.exit_code == 1, result.output
     text = " ".join(result.stderr.split())
     assert "img_celeba" in text and "img_celeba.7z" in text

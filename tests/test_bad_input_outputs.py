@@ -34,7 +34,9 @@ Cli = Callable[..., Result]
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under `folder` (relative name -> bytes): what must survive a refused command intact."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def _own_pngs(folder: Path, names: list[str], seed: int = 0) -> Path:
@@ -47,8 +49,23 @@ def _own_pngs(folder: Path, names: list[str], seed: int = 0) -> Path:
 
 
 def _prepare_args(src: Path, out: Path, *extra: object) -> tuple[object, ...]:
-    return ("prepare", "celeba", "--src", src, "--out", out, "--size", 8, "--limit", 3, "--workers", 1,
-            "--attrs", "Male", *extra)
+    return (
+        "prepare",
+        "celeba",
+        "--src",
+        src,
+        "--out",
+        out,
+        "--size",
+        8,
+        "--limit",
+        3,
+        "--workers",
+        1,
+        "--attrs",
+        "Male",
+        *extra,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +79,9 @@ def prepared(synthetic_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 # ----- prepare export ------------------------------------------------------------------------------
 
 
-def test_export_force_refuses_a_folder_of_the_users_own_pngs(cli: Cli, prepared: Path, tmp_path: Path) -> None:
+def test_export_force_refuses_a_folder_of_the_users_own_pngs(
+    cli: Cli, prepared: Path, tmp_path: Path
+) -> None:
     # The issue's scenario: a folder that holds only PNGs (even ones named like an export) is the user's.
     own = _own_pngs(tmp_path / "mine", ["img00000000.png", "img00000001.png", "holiday.png"])
     before = _snapshot(own)
@@ -103,7 +122,11 @@ def test_export_force_replaces_an_earlier_export(cli: Cli, prepared: Path, tmp_p
     again = cli("prepare", "export", prepared, "--out", out, "--split", "test", "--force", "--workers", 1)
     assert again.exit_code == 0, again.output
     assert sorted(p.name for p in out.iterdir()) == [
-        MARKER, "dataset.json", "img00000000.png", "img00000001.png", "img00000002.png"
+        MARKER,
+        "dataset.json",
+        "img00000000.png",
+        "img00000001.png",
+        "img00000002.png",
     ]
 
 
@@ -116,7 +139,9 @@ def test_zip_force_replaces_only_a_facegan_zip(cli: Cli, prepared: Path, tmp_pat
     not_a_zip.write_text("not a zip at all")
     for path in (foreign, not_a_zip):
         before = path.read_bytes()
-        result = cli("prepare", "export", prepared, "--out", path, "--format", "zip", "--force", "--workers", 1)
+        result = cli(
+            "prepare", "export", prepared, "--out", path, "--format", "zip", "--force", "--workers", 1
+        )
         assert result.exit_code == 1, result.output
         assert "not a zip that facegan exported" in result.stderr and "Traceback" not in result.output
         assert path.read_bytes() == before
@@ -128,7 +153,18 @@ def test_zip_force_replaces_only_a_facegan_zip(cli: Cli, prepared: Path, tmp_pat
     refused = cli("prepare", "export", prepared, "--out", ours, "--format", "zip", "--workers", 1)
     assert refused.exit_code == 1 and "--force" in refused.stderr
     replaced = cli(
-        "prepare", "export", prepared, "--out", ours, "--format", "zip", "--split", "test", "--force", "--workers", 1
+        "prepare",
+        "export",
+        prepared,
+        "--out",
+        ours,
+        "--format",
+        "zip",
+        "--split",
+        "test",
+        "--force",
+        "--workers",
+        1,
     )
     assert replaced.exit_code == 0, replaced.output
     with zipfile.ZipFile(ours) as archive:
@@ -153,7 +189,9 @@ def test_prepare_out_may_not_be_in_or_around_its_source(cli: Cli, tree_copy: Pat
 
 def test_aligned_prepares_refuse_an_out_inside_an_input(cli: Cli, tmp_path: Path) -> None:
     photos = _own_pngs(tmp_path / "photos", ["a.png"])
-    faces = cli("prepare", "faces", "--src", photos, "--out", photos / "aligned", "--align", "none", "--size", 8)
+    faces = cli(
+        "prepare", "faces", "--src", photos, "--out", photos / "aligned", "--align", "none", "--size", 8
+    )
     assert faces.exit_code == 1 and "lies inside the input --src" in faces.stderr
     mapping_dir = tmp_path / "maps"
     mapping_dir.mkdir()
@@ -167,7 +205,9 @@ def test_aligned_prepares_refuse_an_out_inside_an_input(cli: Cli, tmp_path: Path
             args += ["--mapping", path]
         result = cli(*args)
         assert result.exit_code == 1 and f"the input {option}" in result.stderr, result.output
-    assert _snapshot(photos).keys() == {"a.png"} and sorted(p.name for p in mapping_dir.iterdir()) == ["map.txt"]
+    assert _snapshot(photos).keys() == {"a.png"} and sorted(p.name for p in mapping_dir.iterdir()) == [
+        "map.txt"
+    ]
 
 
 # ----- sample, eval turing, prepare synthetic -------------------------------------------------------
@@ -215,7 +255,12 @@ def test_synthetic_force_refuses_a_forged_synthetic_json(cli: Cli, tmp_path: Pat
     assert read_marker(ours)["kind"] == "synthetic"
     write_synthetic(ours, n=2, seed=1, force=True)  # another layout: the earlier set is replaced entirely
     assert sorted(p.name for p in ours.iterdir()) == [
-        MARKER, "Anno", "Eval", "img_align_celeba", "img_celeba", "synthetic.json"
+        MARKER,
+        "Anno",
+        "Eval",
+        "img_align_celeba",
+        "img_celeba",
+        "synthetic.json",
     ]
 
 
@@ -232,7 +277,9 @@ def _feed(writer: PreparedWriter) -> None:
         writer.add(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8), f"{i}.jpg")
 
 
-def test_forged_manifest_or_progress_does_not_let_force_delete(cli: Cli, synthetic_tree: Path, tmp_path: Path) -> None:
+def test_forged_manifest_or_progress_does_not_let_force_delete(
+    cli: Cli, synthetic_tree: Path, tmp_path: Path
+) -> None:
     for name in ("manifest.json", "progress.json"):
         project = tmp_path / name.split(".")[0]
         project.mkdir()
@@ -322,9 +369,10 @@ def test_second_prepare_into_a_locked_out_is_refused_naming_the_holder(
         result = cli(*_prepare_args(synthetic_tree, out, "--force"))
         assert result.exit_code == 1, result.output
         assert f"in use by process {os.getpid()}" in result.stderr and "Traceback" not in result.output
-        assert _snapshot(out).keys() == before.keys() and (out / "manifest.json").read_bytes() == before[
-            "manifest.json"
-        ]
+        assert (
+            _snapshot(out).keys() == before.keys()
+            and (out / "manifest.json").read_bytes() == before["manifest.json"]
+        )
     finally:
         holder.release()
     assert cli(*_prepare_args(synthetic_tree, out, "--force")).exit_code == 0
@@ -332,8 +380,10 @@ def test_second_prepare_into_a_locked_out_is_refused_naming_the_holder(
 
 def test_a_lock_held_by_another_process_is_named(cli: Cli, synthetic_tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "ds"
-    code = "import sys; from facegan_cli.core.lock import FolderLock; FolderLock(sys.argv[1]).acquire(); " \
-           "print('held', flush=True); sys.stdin.read()"
+    code = (
+        "import sys; from facegan_cli.core.lock import FolderLock; FolderLock(sys.argv[1]).acquire(); "
+        "print('held', flush=True); sys.stdin.read()"
+    )
     other = subprocess.Popen(
         [sys.executable, "-c", code, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
@@ -351,8 +401,9 @@ def test_a_lock_held_by_another_process_is_named(cli: Cli, synthetic_tree: Path,
 # ----- a prepare that rejected every input ----------------------------------------------------------
 
 
-def test_a_prepare_that_rejected_everything_says_so_later(cli: Cli, tree_copy: Path, synthetic_tree: Path,
-                                                          tmp_path: Path) -> None:
+def test_a_prepare_that_rejected_everything_says_so_later(
+    cli: Cli, tree_copy: Path, synthetic_tree: Path, tmp_path: Path
+) -> None:
     names = [f"{i:06d}.jpg" for i in range(1, 4)]
     for name in names:
         (tree_copy / "img_align_celeba" / name).write_bytes(b"")

@@ -21,6 +21,9 @@ WIN_SIZE = 11
 WIN_SIGMA = 1.5
 K1, K2 = 0.01, 0.03
 DATA_RANGE = 255.0
+# Pixels per image side of one ms_ssim pass (4 pairs of 1024x1024, 64 of 256x256): bounds its memory to
+# about 2 GB in float32 whatever batch the caller hands over.
+PASS_PIXELS = 4 * 1024 * 1024
 
 
 def min_side() -> int:
@@ -72,15 +75,30 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.prod(stacked ** weights.view(-1, 1, 1), dim=0).mean(1)
 
 
+def pairs_per_pass(height: int, width: int) -> int:
+    """How many pairs of H x W images one ms_ssim call takes, so that its float32 maps stay bounded."""
+    return max(1, PASS_PIXELS // max(1, height * width))
+
+
 def pair_scores(a: np.ndarray, b: np.ndarray, device: torch.device | str = "cpu") -> np.ndarray:
-    """MS-SSIM of uint8 N x H x W x 3 arrays a[i] and b[i]: N float64 values."""
+    """MS-SSIM of uint8 N x H x W x 3 arrays a[i] and b[i]: N float64 values.
+
+    The pairs go through ms_ssim a few at a time (`pairs_per_pass`): each pass holds about a dozen float32
+    maps of the whole batch, so 50 pairs of 1024x1024 images at once would need some 9 GB and send a CPU
+    machine into swap; the values do not depend on the grouping (each pair is computed on its own).
+    """
     device = torch.device(device)
 
     def prep(images: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float()
 
+    step = pairs_per_pass(a.shape[1], a.shape[2])
+    scores = []
     with torch.inference_mode():
-        return ms_ssim(prep(a), prep(b)).double().cpu().numpy()
+        for start in range(0, len(a), step):
+            part = slice(start, start + step)
+            scores.append(ms_ssim(prep(a[part]), prep(b[part])).double().cpu().numpy())
+    return np.concatenate(scores) if scores else np.zeros(0)
 
 
 def random_pairs(n: int, pairs: int, seed: int) -> np.ndarray:

@@ -451,3 +451,43 @@ def test_outputs_respect_the_umask(cli: Cli, synthetic_tree: Path, tmp_path: Pat
         modes = _modes(tmp_path / name)
         assert modes <= {("file", 0o664), ("dir", 0o775)}, (name, sorted(modes))
     assert ("dir", 0o775) in _modes(tmp_path / "samples") and ("file", 0o664) in _modes(tmp_path / "ds.zip")
+
+
+# ----- an --out that cannot be created --------------------------------------------------------------
+
+
+def _cannot_create_cases(root: Path, prepared: Path, synthetic_tree: Path) -> list[tuple[object, ...]]:
+    """Each output command with --out under `root` (a file, or a folder it may not write)."""
+    return [
+        _prepare_args(synthetic_tree, root / "ds"),
+        ("prepare", "export", prepared, "--out", root / "png", "--workers", 1),
+        ("prepare", "export", prepared, "--out", root / "x.zip", "--format", "zip", "--workers", 1),
+        ("prepare", "synthetic", "--out", root / "syn", "--n", 1),
+    ]
+
+
+def test_an_out_below_a_file_is_a_user_error(
+    cli: Cli, prepared: Path, synthetic_tree: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("mine")
+    for args in _cannot_create_cases(blocker, prepared, synthetic_tree):
+        result = cli(*args)
+        assert result.exit_code == 1, (args, result.output)
+        assert "internal error" not in result.stderr and str(blocker) in result.stderr, result.stderr
+    assert blocker.read_text() == "mine"
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only folders")
+def test_an_out_in_a_read_only_folder_is_a_user_error(
+    cli: Cli, prepared: Path, synthetic_tree: Path, tmp_path: Path
+) -> None:
+    locked = tmp_path / "read-only"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        for args in _cannot_create_cases(locked, prepared, synthetic_tree):
+            result = cli(*args)
+            assert result.exit_code == 1 and "internal error" not in result.stderr, (args, result.output)
+    finally:
+        locked.chmod(0o755)

@@ -31,6 +31,7 @@ from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, staged_folder
 from facegan_cli.core.progress import Progress
 from facegan_cli.data.pipeline import ordered_map
+from facegan_cli.data.prepared import make_out_dir
 from facegan_cli.data.sources import open_image_set
 
 FORMATS = ("png", "zip")
@@ -138,12 +139,12 @@ def export_dataset(
         check_new_folder(out, force, PNG_EXPORT_KIND, _owned_png)
     else:
         _check_zip_out(out, force)
+    make_out_dir(out.parent)
     images = open_image_set(src, split=split, resolution=resolution, workers=workers)
     if fmt == "png":
         with staged_folder(out, force, PNG_EXPORT_KIND, _owned_png) as staging:
             count = _write(images, staging, None, workers)
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
         staging = make_temp_file(out)
         try:
             with zipfile.ZipFile(staging, "w", zipfile.ZIP_STORED) as archive:

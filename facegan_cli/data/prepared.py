@@ -123,6 +123,22 @@ def extra_partial(name: str) -> str:
     return f"{name}.f32.partial"
 
 
+def make_out_dir(path: str | os.PathLike[str], option: str = "--out") -> Path:
+    """Create an output folder (and its parents): a parent that is a file, or a folder the user may not
+    write, is the user's error to fix, not a crash."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+        reason = f"{blocker} is a file, not a folder" if blocker is not None else (exc.strerror or str(exc))
+        raise FaceganError(
+            f"Cannot create {option} {path}: {reason}.",
+            f"Choose an {option} in a folder you can write to.",
+        ) from exc
+    return path
+
+
 def _manifest_extras(path: Path) -> set[str]:
     """The per-row .npy files an earlier facegan manifest in `path` lists (faces, quads, ...)."""
     try:
@@ -274,6 +290,7 @@ class PreparedWriter:
         # Decided once before the lock, so that a refusal leaves not even a lock file in a user's folder,
         # and again under the lock, since another prepare may have changed the folder in between.
         self._decide()
+        make_out_dir(out)
         lock = FolderLock(out, LOCK_WHAT).acquire()
         self._lock = lock
         # A writer dropped without close() (a crashed notebook cell) must not keep the folder locked.

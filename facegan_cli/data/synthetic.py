@@ -31,6 +31,7 @@ from facegan_cli.core.progress import Progress
 from facegan_cli.data import celeba
 from facegan_cli.data.crops import apply_crop
 from facegan_cli.data.pipeline import ordered_map
+from facegan_cli.data.prepared import make_out_dir
 
 # Faces are drawn where img_align_celeba keeps them on average (integer landmarks, as CelebA lists them).
 CANONICAL_LANDMARKS = CELEBA_ALIGNED_POINTS.astype(np.int64)
@@ -569,6 +570,7 @@ def write_synthetic(
         raise FaceganError(f"Unknown --layout {layout!r}.", "Use celeba or folder.")
     if fmt not in ("png", "jpg"):
         raise FaceganError(f"Unknown --format {fmt!r}.", "Use png or jpg.")
+    make_out_dir(out.parent)
     with staged_folder(out, force, SYNTHETIC_KIND, owned_entry) as staging:
         summary = _write_into(staging, out, n, seed, layout, size, fmt, quality, workers)
     return summary

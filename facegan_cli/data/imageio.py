@@ -1,4 +1,8 @@
-"""Robust image decoding: every input becomes an RGB uint8 array or a `RejectedImage` with a reason.
+"""Robust image reading and decoding: every input becomes an RGB uint8 array or a `RejectedImage`.
+
+This is the ONE decode-and-reject path of facegan: prepare, the training readers (data.sources) and the
+metrics inputs (metrics.inputs) all read files and zip members through `open_rgb` / `load_rgb`, so a
+file is rejected with the same reason whoever meets it.
 
 The bad-input policy of specs/datasets.md lives here: EXIF orientation is applied; CMYK, palette,
 16-bit, grayscale and alpha images are converted to RGB; corrupt, truncated, zero-byte and non-image
@@ -6,17 +10,40 @@ files are rejected with a short reason that goes into `rejects.tsv`.
 
 Alpha is dropped (the colour channels are kept as they are, not composited on a background), which is
 what PIL's `convert("RGB")` and StyleGAN's dataset_tool do, so datasets match those tools.
+
+Hostile inputs (a folder is a stranger's data) are refused before they cost memory or time:
+- Only regular files are read. A path is opened with O_NONBLOCK and checked with fstat on the open
+  descriptor (no race between the check and the read), so a FIFO, socket or device named like an image
+  (a symlink to /dev/zero) is rejected at once instead of blocking or being read forever. A dangling
+  symlink, a symlink loop and a file that cannot be opened are rejected with that reason.
+- Pixel limit: an image whose header declares more than `max_pixels()` pixels (width x height) is
+  rejected before any pixel is decoded (a decompression bomb: a few hundred KB of PNG can declare
+  13000 x 13000 16-bit pixels). The default is PIL's own limit, Image.MAX_IMAGE_PIXELS =
+  89,478,485 pixels; `facegan --max-pixels N` or the environment variable FACEGAN_MAX_PIXELS=N changes
+  it (0 or "none": no limit). It is read from the environment at each decode, so worker processes
+  (forked or forkserver-started) apply the same limit as the command that started them.
+- Byte limit: a file or zip member larger than `max_input_bytes()` is rejected before it is read (a zip
+  member's size is the one its directory declares). The limit is 8 bytes per allowed pixel (what an
+  uncompressed 16-bit RGBA image needs) plus 1 MiB for headers and metadata: 716,876,456 bytes
+  (about 684 MiB) by default, none when the pixel limit is off.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import os
+import stat
 import warnings
-from pathlib import Path
+import zipfile
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from facegan_cli.core.errors import FaceganError
 
 # Lower-case suffixes of files treated as images when a folder or zip is scanned.
 IMAGE_EXTENSIONS = frozenset(
@@ -26,6 +53,20 @@ IMAGE_EXTENSIONS = frozenset(
 # Modes whose pixels are 16-bit integers; PIL's own convert() would clip them to 255 instead of scaling.
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 
+# PIL's default Image.MAX_IMAGE_PIXELS (1024 * 1024 * 1024 // 4 // 3), written out so that another
+# library changing PIL's global does not change facegan's limit.
+DEFAULT_MAX_PIXELS = 89_478_485
+MAX_PIXELS_ENV = "FACEGAN_MAX_PIXELS"
+MAX_PIXELS_OPTION = "--max-pixels"
+# The byte limit per allowed pixel (16-bit RGBA, uncompressed) and the allowance for headers/metadata.
+BYTES_PER_PIXEL = 8
+HEADER_BYTES = 1 << 20
+
+_RAISE_HINT = (
+    f"raise it with `facegan {MAX_PIXELS_OPTION} N ...` or the environment variable {MAX_PIXELS_ENV}=N; "
+    "0 for no limit"
+)
+
 
 class RejectedImage(Exception):
     """An input that cannot be used; `reason` is the short text written to rejects.tsv.
@@ -34,9 +75,28 @@ class RejectedImage(Exception):
     """
 
     def __init__(self, reason: str, source: str = "") -> None:
-        super().__init__(f"{source}: {reason}" if source else reason)
+        super().__init__(f"{display_name(source)}: {reason}" if source else reason)
         self.reason = reason
         self.source = source
+
+
+def display_name(name: str | os.PathLike[str]) -> str:
+    """A file name as text that can always be printed or put in JSON.
+
+    Names that are not valid UTF-8 reach Python as str with lone surrogates (PEP 383), which fail when
+    encoded; their undecodable bytes are shown as \\xNN escapes instead (b"caf\\xe9.jpg" -> "caf\\xe9.jpg").
+    """
+    text = os.fspath(name)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text
+
+
+def name_bytes(name: str) -> bytes:
+    """The bytes of a file name as the file system holds them (for digests and byte-exact text files)."""
+    return name.encode("utf-8", "surrogateescape")
 
 
 def is_image_name(name: str) -> bool:
@@ -44,23 +104,233 @@ def is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
-def _read_bytes(source: str | os.PathLike[str] | bytes) -> bytes:
-    if isinstance(source, bytes | bytearray | memoryview):
-        return bytes(source)
+# ----- limits ----------------------------------------------------------------------------------------
+
+
+def max_pixels() -> int | None:
+    """The largest width x height decoded (see the module docstring); None when there is no limit."""
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    if raw.lower() in ("0", "none"):
+        return None
     try:
-        return Path(source).read_bytes()
+        value = int(raw.replace(",", ""))
+    except ValueError:
+        value = -1
+    if value == 0:  # "00", "0_000": still no limit
+        return None
+    if value < 0:
+        raise FaceganError(
+            f"{MAX_PIXELS_ENV}={raw!r} is not a number of pixels.",
+            f"Set it to a positive integer (default {DEFAULT_MAX_PIXELS}), 0 or none for no limit, or use "
+            f"`facegan {MAX_PIXELS_OPTION} N`.",
+        )
+    return value
+
+
+def max_input_bytes() -> int | None:
+    """The largest image file or zip member read, in bytes; None when the pixel limit is off."""
+    pixels = max_pixels()
+    return None if pixels is None else pixels * BYTES_PER_PIXEL + HEADER_BYTES
+
+
+def _too_many_bytes(what: str, size: int, limit: int) -> RejectedImage:
+    return RejectedImage(
+        f"{what} too large: {'declares ' if what == 'zip member' else ''}{size:,} bytes, above the limit "
+        f"of {limit:,} for one image ({BYTES_PER_PIXEL} bytes per allowed pixel plus 1 MiB; {_RAISE_HINT})"
+    )
+
+
+def check_pixels(size: tuple[int, int]) -> None:
+    """RejectedImage when an image of `size` (width, height) is above the pixel limit."""
+    limit = max_pixels()
+    width, height = size
+    if limit is not None and width * height > limit:
+        raise RejectedImage(
+            f"image too large: {width}x{height} = {width * height:,} pixels, above the limit of {limit:,} "
+            f"(a guard against decompression bombs; {_RAISE_HINT})"
+        )
+
+
+# ----- reading ---------------------------------------------------------------------------------------
+
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+@contextlib.contextmanager
+def _regular_file(path: str | os.PathLike[str]) -> Iterator[tuple[int, int]]:
+    """(descriptor, size) of a regular file within the byte limit, else RejectedImage; never blocks.
+
+    O_NONBLOCK makes opening a FIFO return at once (there may be no writer, ever); the type is then
+    checked on the descriptor itself, so the file cannot be swapped between the check and the read.
+    """
+    flags = (
+        os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    )
+    try:
+        fd = os.open(path, flags)
     except FileNotFoundError as exc:
+        if os.path.islink(path):
+            raise RejectedImage("missing file (a symlink whose target does not exist)") from exc
         raise RejectedImage("missing file") from exc
     except IsADirectoryError as exc:
         raise RejectedImage("not an image (a directory)") from exc
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RejectedImage("symlink loop") from exc
+        if exc.errno == errno.ENXIO:  # what opening a Unix socket gives
+            raise RejectedImage("not a regular file (a socket)") from exc
         raise RejectedImage(f"unreadable file: {exc.strerror or exc}") from exc
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise RejectedImage("not an image (a directory)")
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a plain file")
+            raise RejectedImage(f"not a regular file ({kind})")
+        limit = max_input_bytes()
+        if limit is not None and info.st_size > limit:
+            raise _too_many_bytes("file", info.st_size, limit)
+        yield fd, info.st_size
+    finally:
+        os.close(fd)
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    limit = max_input_bytes()
+    chunks, total = [], 0
+    # One read of the size fstat gave, plus a byte to meet the end; a file that grew past the limit since
+    # is still refused.
+    while True:
+        try:
+            chunk = os.read(fd, max(size + 1 - total, 1 << 20))
+        except OSError as exc:
+            raise RejectedImage(f"unreadable file: {exc.strerror or exc}") from exc
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        total += len(chunk)
+        if limit is not None and total > limit:
+            raise _too_many_bytes("file", total, limit)
+
+
+def read_file(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of an image file, or RejectedImage (not a regular file, above the byte limit, unreadable)."""
+    with _regular_file(path) as (fd, size):
+        return _read_all(fd, size)
+
+
+def digest_input(path: str | os.PathLike[str], digest: Any) -> None:
+    """Feed a file's bytes to a hashlib object; for a file `read_file` would reject, the reason instead.
+
+    Fingerprints of folders use this, so a FIFO, device, broken link or huge file neither blocks, nor
+    crashes, nor is read: the same folder in the same state gives the same fingerprint.
+    """
+    try:
+        with _regular_file(path) as (fd, _):
+            while chunk := os.read(fd, 1 << 24):
+                digest.update(chunk)
+    except RejectedImage as exc:
+        digest.update(f"\0unreadable\0{exc.reason}\0".encode())
+    except OSError as exc:  # a read error after a successful open (I/O error, file shrank under NFS)
+        digest.update(f"\0unreadable\0{exc.strerror or exc}\0".encode())
+
+
+_ZIPS: dict[tuple[int, str], zipfile.ZipFile] = {}
+
+
+def _zip_handle(archive: str) -> zipfile.ZipFile:
+    # One handle per process: a handle inherited through fork shares its file offset with the parent.
+    key = (os.getpid(), archive)
+    if key not in _ZIPS:
+        try:
+            _ZIPS[key] = zipfile.ZipFile(archive)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise RejectedImage(f"unreadable zip file: {exc}") from exc
+    return _ZIPS[key]
+
+
+def read_zip_member(archive: str | os.PathLike[str], member: str) -> bytes:
+    """The bytes of one zip member, or RejectedImage; a member declaring more than the byte limit is
+    refused from the zip's directory, before anything is decompressed."""
+    handle = _zip_handle(os.fspath(archive))
+    try:
+        info = handle.getinfo(member)
+    except KeyError as exc:
+        raise RejectedImage("missing zip member") from exc
+    limit = max_input_bytes()
+    if limit is not None and info.file_size > limit:
+        raise _too_many_bytes("zip member", info.file_size, limit)
+    try:
+        # zipfile stops at the declared size (checked above), but one unbounded read() would first inflate
+        # a member that lies about its size as far as its data goes: read in bounded steps instead.
+        chunks = []
+        with handle.open(info) as stream:
+            while chunk := stream.read(1 << 20):
+                chunks.append(chunk)
+        return b"".join(chunks)
+    except Exception as exc:  # BadZipFile, zlib/lzma errors, encryption, unsupported methods, EOF
+        raise RejectedImage(f"truncated or corrupt zip member: {exc}") from exc
+
+
+def read_input(source: str | os.PathLike[str] | bytes, member: str | None = None) -> bytes:
+    """The bytes of a path, of a zip member (`source` the zip, `member` its name), or `source` itself."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source)
+    if member is not None:
+        return read_zip_member(source, member)
+    return read_file(source)
+
+
+# ----- decoding --------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _facegan_limit() -> Iterator[None]:
+    """PIL's own bomb check off while a header is parsed: facegan's limit (checked right after, and
+    possibly raised by the user above PIL's hard 2x error) is the one that applies."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL warns on odd metadata; the pixels are what matter
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _open_header(data: bytes) -> Image.Image:
+    if not data:
+        raise RejectedImage("zero-byte file")
+    try:
+        with _facegan_limit():
+            img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError as exc:
+        raise RejectedImage("not an image") from exc
+    except Exception as exc:  # PIL raises many types for damaged headers
+        raise RejectedImage(f"truncated or corrupt image: {exc}") from exc
+    check_pixels(img.size)
+    return img
+
+
+def probe_size(source: str | os.PathLike[str] | bytes, member: str | None = None) -> tuple[int, int]:
+    """(width, height) from the header alone, with every check `open_rgb` makes before decoding."""
+    return _open_header(read_input(source, member)).size
 
 
 def _sixteen_to_rgb(img: Image.Image) -> Image.Image:
     # Scale 0..65535 to 0..255 by the high byte (v >> 8, within one step of v / 257) rather than clipping.
-    values = np.asarray(img).astype(np.int64)
-    eight = (np.clip(values, 0, 65535) >> 8).astype(np.uint8)
+    # In 16-bit arithmetic: an int64 copy of a large image would take 8 bytes a pixel, twice over.
+    values = np.asarray(img)
+    if values.dtype.kind != "u":  # mode "I" is 32-bit signed: clip into 0..65535 first
+        values = np.clip(values, 0, 65535).astype(np.uint16)
+    eight = (values >> 8).astype(np.uint8)
     return Image.fromarray(np.repeat(eight[:, :, None], 3, axis=2), mode="RGB")
 
 
@@ -79,36 +349,29 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def open_rgb(source: str | os.PathLike[str] | bytes, name: str = "", min_size: int = 0) -> Image.Image:
-    """Decode `source` (a path or the file's bytes) into an upright RGB PIL image.
+def open_rgb(
+    source: str | os.PathLike[str] | bytes, name: str = "", min_size: int = 0, member: str | None = None
+) -> Image.Image:
+    """Decode `source` (a path, the file's bytes, or with `member` a zip and one of its members) into an
+    upright RGB PIL image.
 
-    Raises RejectedImage for anything unusable, including images whose shorter side is below
-    `min_size` after orientation; its `source` is `name`, or the path when no name is given.
+    Raises RejectedImage for anything unusable (see the module docstring), including images whose
+    shorter side is below `min_size` after orientation; its `source` is `name`, else the path (and
+    member) read.
     """
     try:
-        return _decode(source, min_size)
+        return _decode(source, min_size, member)
     except RejectedImage as exc:
-        label = name or ("" if isinstance(source, bytes | bytearray | memoryview) else str(source))
+        label = name
+        if not label and not isinstance(source, bytes | bytearray | memoryview):
+            label = os.fspath(source) if member is None else f"{os.fspath(source)}/{member}"
         raise RejectedImage(exc.reason, label) from exc.__cause__
 
 
-def _decode(source: str | os.PathLike[str] | bytes, min_size: int) -> Image.Image:
-    data = _read_bytes(source)
-    if not data:
-        raise RejectedImage("zero-byte file")
+def _decode(source: str | os.PathLike[str] | bytes, min_size: int, member: str | None) -> Image.Image:
+    img = _open_header(read_input(source, member))
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # PIL warns on odd metadata; the pixels are what matter
-            img = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError as exc:
-        raise RejectedImage("not an image") from exc
-    except Image.DecompressionBombError as exc:
-        raise RejectedImage(f"image too large: {exc}") from exc
-    except Exception as exc:  # PIL raises many types for damaged headers
-        raise RejectedImage(f"truncated or corrupt image: {exc}") from exc
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _facegan_limit():
             # load() decodes every byte now, so a truncated JPEG fails here and not later in a worker.
             img.load()
     except Exception as exc:
@@ -127,6 +390,29 @@ def _decode(source: str | os.PathLike[str] | bytes, min_size: int) -> Image.Imag
     return rgb
 
 
-def load_rgb(source: str | os.PathLike[str] | bytes, name: str = "", min_size: int = 0) -> np.ndarray:
+def load_rgb(
+    source: str | os.PathLike[str] | bytes, name: str = "", min_size: int = 0, member: str | None = None
+) -> np.ndarray:
     """Decode `source` into an H x W x 3 uint8 array (see `open_rgb` for the conversion rules)."""
-    return np.asarray(open_rgb(source, name=name, min_size=min_size), dtype=np.uint8).copy()
+    return np.asarray(open_rgb(source, name=name, min_size=min_size, member=member), dtype=np.uint8).copy()
+
+
+def decode_text(raw: bytes) -> tuple[str, bool]:
+    """(text, was_utf8) of a small text file beside the images (labels.csv, annotation files).
+
+    UTF-8 (a BOM is dropped) is expected; bytes that are not UTF-8 are read as Latin-1, which maps every
+    byte to a character (the usual encoding of files saved by older Windows tools and Excel), and the
+    caller warns.
+    """
+    try:
+        return raw.decode("utf-8-sig"), True
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), False
+
+
+def describe_rejects(rejects: list[tuple[str, str]], shown: int = 3) -> str:
+    """'a.jpg (not an image), b.png (zero-byte file) and 4 more': the first few (name, reason) pairs of a
+    reader's rejects, printable whatever the names' bytes, for a one-line warning."""
+    parts = [f"{display_name(name)} ({reason})" for name, reason in rejects[:shown]]
+    more = len(rejects) - shown
+    return ", ".join(parts) + (f" and {more} more" if more > 0 else "")

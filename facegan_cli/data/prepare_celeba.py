@@ -14,7 +14,7 @@ from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.progress import warn
 from facegan_cli.data import celeba
 from facegan_cli.data.crops import CROPS, apply_crop
-from facegan_cli.data.imageio import is_image_name, open_rgb
+from facegan_cli.data.imageio import is_image_name, name_bytes, open_rgb
 from facegan_cli.data.pipeline import Item, guarded, open_writer, run_items, summarize
 from facegan_cli.data.prepared import SPLIT_CODES, PreparedWriter, digest_file, normalize_split
 from facegan_cli.data.recipes import Recipe
@@ -155,7 +155,7 @@ def prepare_celeba(
     items, label_names, provenance = collect_items(src, settings)
     inputs = hashlib.sha256()
     for item in items:
-        inputs.update(f"{item.name}\t{item.split}\t".encode())
+        inputs.update(name_bytes(f"{item.name}\t{item.split}\t"))
         if item.labels is not None:
             inputs.update(item.labels.tobytes())
     plan = {"command": "celeba", "settings": settings, "inputs": inputs.hexdigest()}

@@ -4,8 +4,10 @@
 `len()`, `.resolution`, `.load_array()`, `.labels`, `.label_names`, `.fingerprint` and `.describe()`.
 
 A prepared dataset is sliced from its memory map. Folders and zips are decoded on the fly (the slow
-path), under the bad-input policy: unusable files are skipped, counted in `.rejects`, and the rows
-that were returned are reported by `load_with_indices`.
+path) through data.imageio's one decode-and-reject path, under the bad-input policy: unusable files
+(corrupt, FIFOs and devices, broken links, decompression bombs, ...) are skipped, counted in
+`.rejects`, named in a warning, and the rows that were returned are reported by `load_with_indices`.
+A labels.csv that is not UTF-8 is read as Latin-1, with a warning.
 """
 
 from __future__ import annotations
@@ -27,9 +29,23 @@ from PIL import Image
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.progress import Progress, warn
 from facegan_cli.data.crops import center_crop, resize_short_side
-from facegan_cli.data.imageio import RejectedImage, is_image_name, open_rgb
+from facegan_cli.data.imageio import (
+    DEFAULT_MAX_PIXELS,
+    RejectedImage,
+    decode_text,
+    describe_rejects,
+    digest_input,
+    display_name,
+    is_image_name,
+    max_input_bytes,
+    max_pixels,
+    name_bytes,
+    open_rgb,
+    probe_size,
+    read_file,
+)
 from facegan_cli.data.pipeline import default_workers, guarded, ordered_map
-from facegan_cli.data.prepared import MANIFEST, PROGRESS, PreparedDataset, digest_file, normalize_split
+from facegan_cli.data.prepared import MANIFEST, PROGRESS, PreparedDataset, normalize_split
 
 # Decoding in worker processes only pays off above this many images.
 _PARALLEL_MIN = 64
@@ -164,32 +180,17 @@ def fit_square(image: Image.Image, resolution: int) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
-_ZIPS: dict[tuple[int, str], zipfile.ZipFile] = {}
-
-
-def _zip_member(archive: str, member: str) -> bytes:
-    # One handle per process: a handle inherited through fork shares its file offset with the parent.
-    key = (os.getpid(), archive)
-    if key not in _ZIPS:
-        _ZIPS[key] = zipfile.ZipFile(archive)
-    try:
-        return _ZIPS[key].read(member)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise RejectedImage(f"truncated or corrupt zip member: {exc}") from exc
-
-
 def _decode_fit(task: tuple[str, str | None, int]) -> np.ndarray:
     location, member, resolution = task
-    source: str | bytes = location if member is None else _zip_member(location, member)
-    return fit_square(open_rgb(source), resolution)
+    return fit_square(open_rgb(location, member=member), resolution)
 
 
 def _image_size(location: str, member: str | None) -> tuple[int, int] | None:
+    # The same checks as decoding (regular file, byte and pixel limits), so a FIFO is not waited on and
+    # a decompression bomb does not set the resolution of the whole set.
     try:
-        data = Path(location).read_bytes() if member is None else _zip_member(location, member)
-        with Image.open(io.BytesIO(data)) as img:
-            return img.size
-    except Exception:  # any unreadable header: try the next file
+        return probe_size(location, member)
+    except RejectedImage:  # try the next file
         return None
 
 
@@ -214,8 +215,18 @@ def _labels_from_stylegan(payload: dict[str, Any], names: list[str]) -> tuple[np
     return array.astype(np.int8), [str(n) for n in label_names]
 
 
-def _labels_from_csv(text: str, names: list[str]) -> tuple[np.ndarray, list[str]] | None:
-    """labels.csv: a header `file,Attr1,Attr2,...` then rows of 0/1 (or -1/1) per file."""
+def _latin1_view(name: str) -> str:
+    # A file name as a Latin-1 labels.csv spells it: its bytes on disk, each read as one Latin-1 character.
+    return name_bytes(name).decode("latin-1")
+
+
+def _labels_from_csv(
+    text: str, names: list[str], latin1: bool = False
+) -> tuple[np.ndarray, list[str]] | None:
+    """labels.csv: a header `file,Attr1,Attr2,...` then rows of 0/1 (or -1/1) per file.
+
+    `latin1`: the file was not UTF-8 and was read as Latin-1; a name then also matches the file whose
+    name has those bytes (a Latin-1 file system name, which Python lists with surrogate escapes)."""
     rows = list(csv.reader(io.StringIO(text)))
     if len(rows) < 2 or len(rows[0]) < 2:
         return None
@@ -229,7 +240,10 @@ def _labels_from_csv(text: str, names: list[str]) -> tuple[np.ndarray, list[str]
             return None
     values = []
     for name in names:
-        found = table.get(name, table.get(os.path.basename(name)))
+        keys = [name, os.path.basename(name)]
+        if latin1:
+            keys += [_latin1_view(key) for key in keys]
+        found = next((table[key] for key in keys if key in table), None)
         if found is None:
             return None
         values.append(found)
@@ -253,6 +267,7 @@ class DecodedImageSet(ImageSet):
                 f"No images found in {path} (looked for .jpg, .jpeg, .png, .bmp, .webp, .tif, .gif, any case).",
                 "Point at the folder or zip that holds the images.",
             )
+        max_pixels()  # a bad FACEGAN_MAX_PIXELS fails here, once, rather than in every worker
         self.entries = entries
         self.workers = workers
         self._resolution = resolution
@@ -264,8 +279,22 @@ class DecodedImageSet(ImageSet):
         """(file path, None) or (zip path, member) of one entry."""
 
     @abc.abstractmethod
-    def _side_file(self, name: str) -> str | None:
-        """The text of a file beside the images (dataset.json, labels.csv), or None."""
+    def _side_bytes(self, name: str) -> bytes | None:
+        """The bytes of a file beside the images (dataset.json, labels.csv), or None when absent."""
+
+    def _side_file(self, name: str) -> tuple[str, bool] | None:
+        """(text, was UTF-8) of a file beside the images; not UTF-8 is read as Latin-1, with a warning."""
+        try:
+            raw = self._side_bytes(name)
+        except RejectedImage as exc:
+            warn(f"{display_name(self.path)}: ignoring {name} ({exc.reason})")
+            return None
+        if raw is None:
+            return None
+        text, utf8 = decode_text(raw)
+        if not utf8:
+            warn(f"{display_name(self.path)}: {name} is not UTF-8; read it as Latin-1 (save it as UTF-8)")
+        return text, utf8
 
     @abc.abstractmethod
     def _content_digest(self, digest: Any) -> None:
@@ -276,7 +305,7 @@ class DecodedImageSet(ImageSet):
         found = None
         if stylegan is not None:
             try:
-                payload = json.loads(stylegan)
+                payload = json.loads(stylegan[0])
             except json.JSONDecodeError:
                 payload = {}
             if isinstance(payload, dict) and payload.get("labels"):
@@ -290,7 +319,7 @@ class DecodedImageSet(ImageSet):
                         "ignoring them"
                     )
         elif table is not None:
-            found = _labels_from_csv(table, self.entries)
+            found = _labels_from_csv(table[0], self.entries, latin1=not table[1])
             if found is None:
                 warn(f"{self.path}: labels.csv does not give 0/1 values for every image; ignoring it")
         return found
@@ -329,7 +358,7 @@ class DecodedImageSet(ImageSet):
         workers = self.workers if self.workers is not None else default_workers()
         if len(tasks) < _PARALLEL_MIN:
             workers = 1
-        images, kept = [], []
+        images, kept, skipped = [], [], []
         seen = {source for source, _ in self.rejects}
         with Progress(len(tasks), f"decode {self.path.name}", unit="img") as bar:
             for i, (ok, payload) in zip(
@@ -347,14 +376,17 @@ class DecodedImageSet(ImageSet):
                     if source not in seen:
                         self.rejects.append((source, payload))
                         seen.add(source)
+                    skipped.append((self.entries[i], payload))
                 bar.advance()
-        skipped = len(tasks) - len(kept)
         if skipped:
-            warn(f"{self.path}: skipped {skipped} unusable image(s) of {len(tasks)} (see ImageSet.rejects)")
+            warn(
+                f"{display_name(self.path)}: skipped {len(skipped)} unusable image(s) of {len(tasks)}: "
+                f"{describe_rejects(skipped)}"
+            )
         if not images:
-            first = f" (first: {self.rejects[0][0]}: {self.rejects[0][1]})" if self.rejects else ""
+            first = f" ({describe_rejects(skipped, shown=1)})" if skipped else ""
             raise FaceganError(
-                f"No usable image among the {len(tasks)} requested from {self.path}{first}.",
+                f"No usable image among the {len(tasks)} requested from {display_name(self.path)}{first}.",
                 "Check the files, or ask for a smaller resolution if they were too small.",
             )
         return np.stack(images), np.asarray(kept, dtype=np.int64)
@@ -363,6 +395,11 @@ class DecodedImageSet(ImageSet):
     def fingerprint(self) -> str:
         if self._fingerprint is None:
             digest = hashlib.sha256(f"facegan-{self.kind}-v1|res={self.resolution}\n".encode())
+            limit = max_pixels()
+            if limit != DEFAULT_MAX_PIXELS:
+                # Another pixel limit accepts or rejects other files: other pixels, so another identity
+                # (the metrics feature cache keys on it). The default adds nothing, keeping old fingerprints.
+                digest.update(f"max_pixels={limit}\n".encode())
             self._content_digest(digest)
             if self._labels is not None:
                 digest.update(self._labels[0].tobytes())
@@ -385,24 +422,32 @@ class FolderImageSet(DecodedImageSet):
     kind = "folder"
 
     def __init__(self, path: Path, split: str, resolution: int | None, workers: int | None) -> None:
-        entries = []
-        for root, dirs, files in os.walk(path):
+        entries: list[str] = []
+        unlisted: list[OSError] = []
+        # Symlinked folders are not followed (os.walk's default): no loops, nothing outside `path`.
+        for root, dirs, files in os.walk(path, onerror=unlisted.append):
             dirs[:] = sorted(d for d in dirs if not _hidden((d,)))
             rel = Path(root).relative_to(path)
             entries += [(rel / f).as_posix() for f in files if is_image_name(f) and not _hidden((f,))]
+        for exc in unlisted:
+            folder = display_name(exc.filename or path)
+            warn(f"cannot list {folder} ({exc.strerror or exc}): the images in it are left out")
         super().__init__(path, split, sorted(entries), resolution, workers)
 
     def _task(self, name: str) -> tuple[str, str | None]:
         return str(self.path / name), None
 
-    def _side_file(self, name: str) -> str | None:
+    def _side_bytes(self, name: str) -> bytes | None:
         file = self.path / name
-        return file.read_text() if file.is_file() else None
+        # is_file() leaves out folders and special files; read_file checks the opened file again (no race).
+        return read_file(file) if file.is_file() else None
 
     def _content_digest(self, digest: Any) -> None:
         for name in self.entries:
-            digest.update(f"{name}\n".encode())
-            digest_file(self.path / name, digest)
+            # Names as the file system's bytes (not UTF-8 for some); contents through the reader's own
+            # checks, so a FIFO, device or broken link adds its reject reason instead of blocking or failing.
+            digest.update(name_bytes(f"{name}\n"))
+            digest_input(self.path / name, digest)
 
 
 class ZipImageSet(DecodedImageSet):
@@ -419,9 +464,7 @@ class ZipImageSet(DecodedImageSet):
                     and not _hidden(Path(info.filename).parts)
                 }
                 self._side = {
-                    name: archive.read(name).decode("utf-8", errors="replace")
-                    for name in ("dataset.json", "labels.csv")
-                    if name in archive.namelist()
+                    name: self._member_bytes(archive, name) for name in ("dataset.json", "labels.csv")
                 }
         except (zipfile.BadZipFile, OSError) as exc:
             raise FaceganError(
@@ -432,8 +475,25 @@ class ZipImageSet(DecodedImageSet):
     def _task(self, name: str) -> tuple[str, str | None]:
         return str(self.path), name
 
-    def _side_file(self, name: str) -> str | None:
-        return self._side.get(name)
+    @staticmethod
+    def _member_bytes(archive: zipfile.ZipFile, name: str) -> bytes | RejectedImage | None:
+        try:
+            info = archive.getinfo(name)
+        except KeyError:
+            return None
+        limit = max_input_bytes()
+        if limit is not None and info.file_size > limit:  # from the directory: nothing decompressed yet
+            return RejectedImage(f"declares {info.file_size:,} bytes, above the {limit:,}-byte limit")
+        try:
+            return archive.read(info)
+        except Exception as exc:  # a damaged side file leaves the images usable
+            return RejectedImage(f"unreadable: {exc}")
+
+    def _side_bytes(self, name: str) -> bytes | None:
+        found = self._side.get(name)
+        if isinstance(found, RejectedImage):
+            raise found
+        return found
 
     def _content_digest(self, digest: Any) -> None:
         # The zip's own CRC-32 and size of each member identify its content without reading it.

@@ -7,9 +7,11 @@ Every image input is an `ImageSource` that yields uint8 batches, one progress ba
 - `native=False` (SWD, MS-SSIM, which compare pixels): square images of one size, decoded and fitted by
   `data.sources.fit_square` (the folder's first image decides the size, as everywhere in facegan).
 
-Folders and zips follow the project's bad-input policy (data.imageio): grayscale, alpha, palette, CMYK
-and 16-bit images are converted to RGB with EXIF orientation applied; corrupt, truncated, zero-byte and
-non-image files are skipped and counted (`rejects`), or stop the command with `strict`. Two deliberate
+Folders and zips are read through the project's one decode-and-reject path (data.imageio.open_rgb, the
+same as prepare and training): grayscale, alpha, palette, CMYK and 16-bit images are converted to RGB
+with EXIF orientation applied; corrupt, truncated, zero-byte and non-image files, FIFOs, devices, broken
+symlinks and decompression bombs (above `facegan --max-pixels`) are skipped and counted (`rejects`),
+or stop the command with `strict`. Two deliberate
 differences from the references' file handling, both invisible on ordinary RGB JPEG/PNG folders: folders
 are read recursively with every image suffix in any case (pytorch-fid and torch-fidelity read only the
 top level, some lower-case suffixes), and EXIF rotation and 16-bit scaling are applied (the references'
@@ -32,15 +34,9 @@ import torch
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.progress import Progress, warn
 from facegan_cli.data.grid import to_uint8
-from facegan_cli.data.imageio import open_rgb
+from facegan_cli.data.imageio import describe_rejects, display_name, open_rgb
 from facegan_cli.data.pipeline import default_workers, guarded, ordered_map
-from facegan_cli.data.sources import (
-    DecodedImageSet,
-    PreparedImageSet,
-    _zip_member,
-    fit_square,
-    open_image_set,
-)
+from facegan_cli.data.sources import DecodedImageSet, PreparedImageSet, fit_square, open_image_set
 from facegan_cli.latent.latents import draw_latents
 from facegan_cli.metrics.stats import GaussianStats, load_stats
 from facegan_cli.models.loading import LoadedGenerator, load_generator
@@ -78,7 +74,9 @@ class ImageSource(abc.ABC):
 
     def take(self, rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """(square images of `rows`, the rows that were usable), for random access (MS-SSIM pairs)."""
-        raise FaceganError(f"{self.label} cannot be read at random.", "Pass a folder, zip or prepared dataset.")
+        raise FaceganError(
+            f"{self.label} cannot be read at random.", "Pass a folder, zip or prepared dataset."
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -93,8 +91,7 @@ class ImageSource(abc.ABC):
 
 def _decode(task: tuple[str, str | None, int | None]) -> np.ndarray:
     location, member, side = task
-    source: str | bytes = location if member is None else _zip_member(location, member)
-    image = open_rgb(source)
+    image = open_rgb(location, member=member)
     return np.asarray(image, dtype=np.uint8) if side is None else fit_square(image, side)
 
 
@@ -133,7 +130,7 @@ class DecodedSource(ImageSource):
         source = self._source_name(row)
         if self.strict:
             raise FaceganError(
-                f"{source} cannot be used: {reason} (--strict stops at the first unusable image).",
+                f"{display_name(source)} cannot be used: {reason} (--strict stops at the first unusable image).",
                 "Fix or remove that file, or run without --strict to skip such files and count them.",
             )
         if (source, reason) not in self.rejects:  # random access (take) may meet a file twice
@@ -166,13 +163,18 @@ class DecodedSource(ImageSource):
         self._finish()
 
     def _finish(self) -> None:
+        # Named relative to the input, whose path starts the line: short enough to list the first few.
+        prefix = f"{self.images.path}/"
+        named = [(source.removeprefix(prefix), reason) for source, reason in self.rejects]
         if self.rejects:
-            first = f"{self.rejects[0][0]}: {self.rejects[0][1]}"
-            warn(f"{self.label}: skipped {len(self.rejects)} unusable file(s) of {len(self)} (first: {first})")
+            warn(
+                f"{display_name(self.label)}: skipped {len(self.rejects)} unusable file(s) of {len(self)}: "
+                f"{describe_rejects(named)}"
+            )
         if self.used == 0:
             raise FaceganError(
-                f"No usable image among the {len(self)} files in {self.label}"
-                + (f" (first problem: {self.rejects[0][0]}: {self.rejects[0][1]})." if self.rejects else "."),
+                f"No usable image among the {len(self)} files in {display_name(self.label)}"
+                + (f" (first problem: {describe_rejects(named, shown=1)})." if self.rejects else "."),
                 "Check that the path points at the images (JPEG, PNG, ...), and that they are not damaged.",
             )
 
@@ -232,7 +234,9 @@ class GeneratorSource(ImageSource):
     def __init__(self, generator: LoadedGenerator, n: int, seed: int) -> None:
         super().__init__(str(generator.path))
         if n < 1:
-            raise FaceganError(f"--n {n}: a generator input needs at least one sample.", "Use e.g. --n 50000.")
+            raise FaceganError(
+                f"--n {n}: a generator input needs at least one sample.", "Use e.g. --n 50000."
+            )
         self.generator, self.n, self.seed = generator, n, seed
 
     def __len__(self) -> int:
@@ -298,7 +302,9 @@ def open_source(
     if isinstance(images, PreparedImageSet):
         return PreparedSource(images)
     if not isinstance(images, DecodedImageSet):
-        raise FaceganError(f"{path} is not an image set facegan can read.", "Pass a folder, zip or prepared dataset.")
+        raise FaceganError(
+            f"{path} is not an image set facegan can read.", "Pass a folder, zip or prepared dataset."
+        )
     return DecodedSource(images, workers, strict)
 
 

@@ -2,6 +2,13 @@
 
 Files are looked up in `Anno/` and `Eval/` and, for mirrors that flatten them, in the root. Every row
 is split on runs of whitespace. A malformed file raises FaceganError naming the file and line number.
+
+The files are read as UTF-8; a file that is not (edited and saved as Latin-1) is read as Latin-1 with a
+warning. Every file name a row lists must be a plain name inside the image folder: a name with a path
+separator, '..', an absolute path or a NUL byte is refused with a FaceganError naming the file and line
+(a stranger's annotation file must not make facegan read outside the folder), and so is a file listed
+twice (naming both lines), since its rows would disagree or count one image twice. Landmark files may
+hold decimal coordinates (another detector's sub-pixel points); CelebA's own are integers.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.progress import warn
+from facegan_cli.data.imageio import decode_text
 
 ATTR_FILE = "list_attr_celeba.txt"
 PARTITION_FILE = "list_eval_partition.txt"
@@ -70,21 +79,64 @@ def find_annotation(root: str | os.PathLike[str], filename: str, required: bool 
 def _rows(path: Path) -> list[tuple[int, list[str]]]:
     """(1-based line number, whitespace-split fields) for every non-blank line."""
     try:
-        text = path.read_text(encoding="utf-8", errors="strict")
-    except UnicodeDecodeError as exc:
-        raise FaceganError(f"{path} is not a text file ({exc}).", _REDOWNLOAD) from exc
+        raw = path.read_bytes()
     except OSError as exc:
         raise FaceganError(
             f"{path} cannot be read ({exc.strerror or exc}).", "Check its permissions."
         ) from exc
+    text, utf8 = decode_text(raw)
+    if not utf8:
+        warn(f"{path} is not UTF-8; read it as Latin-1 (save it as UTF-8 to be sure of non-ASCII names)")
     return [(i, line.split()) for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
+
+
+def _listed_name(path: Path, line_no: int, name: str) -> str:
+    """`name` when it is a plain file name inside the image folder; FaceganError naming the row if not."""
+    if (
+        name in ("", ".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\0" in name
+        or os.path.isabs(name)
+        or os.path.splitdrive(name)[0]  # C:x.jpg on Windows
+    ):
+        raise FaceganError(
+            f"{path}, line {line_no}: the file name {name!r} is not a plain name inside the image folder "
+            "(it holds a path separator or a NUL byte, is absolute, or is '..'); facegan reads listed images "
+            "only from that folder.",
+            "Rows name files like '000001.jpg'. Fix or remove that row, or use the annotation file of the "
+            "CelebA download.",
+        )
+    return name
+
+
+def _first_listing(path: Path, seen: dict[str, int], name: str, line_no: int) -> None:
+    """Record that `name` is listed on `line_no`; FaceganError naming both lines when it was before."""
+    if name in seen:
+        raise FaceganError(
+            f"{path}, line {line_no}: {name!r} is listed again (first on line {seen[name]}).",
+            "Each image may have one row; remove the duplicate (or use the file of the CelebA download).",
+        )
+    seen[name] = line_no
+
+
+def _files_and_values(
+    path: Path, line_no: int, fields: list[str], count: int, what: str, seen: dict[str, int]
+) -> tuple[str, list[str]]:
+    """The checked file name and the `count` value fields of one row."""
+    if len(fields) != count + 1:
+        found = "only a file name" if len(fields) == 1 else f"a file name and {len(fields) - 1} {what}"
+        raise _malformed(path, line_no, f"expected a file name and {count} {what}, found {found}")
+    name = _listed_name(path, line_no, fields[0])
+    _first_listing(path, seen, name, line_no)
+    return name, fields[1:]
 
 
 def _count_line(path: Path, rows: list[tuple[int, list[str]]]) -> int:
     if not rows:
         raise FaceganError(f"{path} is empty.", _REDOWNLOAD)
     line_no, fields = rows[0]
-    if len(fields) != 1 or not fields[0].isdigit():
+    if len(fields) != 1 or not fields[0].isdecimal():
         raise _malformed(path, line_no, f"expected the number of images, found {' '.join(fields)[:60]!r}")
     return int(fields[0])
 
@@ -96,22 +148,34 @@ def _check_count(path: Path, declared: int, found: int) -> None:
         )
 
 
-def _int_table(
-    path: Path, rows: list[tuple[int, list[str]]], ncols: int, what: str
+def _number_table(
+    path: Path, rows: list[tuple[int, list[str]]], ncols: int, what: str, decimals: bool = False
 ) -> tuple[list[str], np.ndarray]:
+    """Files and an N x ncols int64 table; with `decimals`, float64 when any value has a fraction."""
     files: list[str] = []
-    values = np.empty((len(rows), ncols), dtype=np.int64)
-    for k, (line_no, fields) in enumerate(rows):
-        if len(fields) != ncols + 1:
-            raise _malformed(
-                path, line_no, f"expected a file name and {ncols} {what}, found {len(fields)} fields"
-            )
+    seen: dict[str, int] = {}
+    table: list[list[int] | list[float]] = []
+    fractional = False
+    for line_no, fields in rows:
+        name, texts = _files_and_values(path, line_no, fields, ncols, what, seen)
         try:
-            values[k] = [int(v) for v in fields[1:]]
+            table.append([int(v) for v in texts])
         except ValueError as exc:
-            raise _malformed(path, line_no, f"{what} must be integers ({exc})") from exc
-        files.append(fields[0])
-    return files, values
+            if not decimals:
+                raise _malformed(path, line_no, f"{what} must be integers ({exc})") from exc
+            try:
+                numbers = [float(v) for v in texts]
+            except ValueError as bad:
+                raise _malformed(path, line_no, f"{what} must be finite numbers ({bad})") from bad
+            if not np.isfinite(numbers).all():
+                raise _malformed(
+                    path, line_no, f"{what} must be finite numbers, found {' '.join(texts)!r}"
+                ) from exc
+            table.append(numbers)
+            fractional = True
+        files.append(name)
+    dtype = np.float64 if fractional else np.int64
+    return files, np.asarray(table, dtype=dtype).reshape(len(rows), ncols)
 
 
 @dataclass
@@ -142,21 +206,18 @@ def parse_attributes(path: str | os.PathLike[str]) -> Attributes:
     names_line, names = rows[1]
     if names and names[0] in ("image_id", "file", "filename"):
         names = names[1:]
-    if not names or any(name.lstrip("-").isdigit() for name in names):
+    if not names or any(name.lstrip("-").isdecimal() for name in names):
         raise _malformed(path, names_line, "expected the attribute names")
     files: list[str] = []
+    seen: dict[str, int] = {}
     values = np.empty((len(rows) - 2, len(names)), dtype=np.int8)
     for k, (line_no, fields) in enumerate(rows[2:]):
-        if len(fields) != len(names) + 1:
-            raise _malformed(
-                path, line_no, f"expected a file name and {len(names)} values, found {len(fields)} fields"
-            )
-        row = fields[1:]
+        name, row = _files_and_values(path, line_no, fields, len(names), "values", seen)
         for value in row:
             if value not in ("1", "-1", "0"):
                 raise _malformed(path, line_no, f"attribute values must be 1 or -1, found {value!r}")
         values[k] = [1 if value == "1" else 0 for value in row]
-        files.append(fields[0])
+        files.append(name)
     _check_count(path, declared, len(files))
     return Attributes(names, files, values)
 
@@ -165,17 +226,22 @@ def parse_partition(path: str | os.PathLike[str]) -> dict[str, int]:
     """list_eval_partition.txt: "000001.jpg 0" rows (0 train, 1 valid, 2 test), no header."""
     path = Path(path)
     out: dict[str, int] = {}
+    seen: dict[str, int] = {}
     for line_no, fields in _rows(path):
         if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
             raise _malformed(path, line_no, "expected '<file> 0|1|2'")
-        out[fields[0]] = int(fields[1])
+        name = _listed_name(path, line_no, fields[0])
+        _first_listing(path, seen, name, line_no)
+        out[name] = int(fields[1])
     return out
 
 
 def parse_landmarks(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray]:
-    """list_landmarks_celeba.txt or list_landmarks_align_celeba.txt -> (files, N x 5 x 2 int array).
+    """list_landmarks_celeba.txt or list_landmarks_align_celeba.txt -> (files, N x 5 x 2 array).
 
-    Points in CelebA's order: left eye, right eye, nose, left mouth corner, right mouth corner.
+    Points in CelebA's order: left eye, right eye, nose, left mouth corner, right mouth corner. The
+    array is int64 for CelebA's integer coordinates, float64 when a file holds decimals (landmarks from
+    another detector); both are used as floats by the crops.
     """
     path = Path(path)
     rows = _rows(path)
@@ -184,7 +250,7 @@ def parse_landmarks(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray
         raise _malformed(
             path, rows[1][0] if len(rows) > 1 else 2, "expected the header lefteye_x lefteye_y ..."
         )
-    files, values = _int_table(path, rows[2:], 10, "coordinates")
+    files, values = _number_table(path, rows[2:], 10, "coordinates", decimals=True)
     _check_count(path, declared, len(files))
     return files, values.reshape(-1, 5, 2)
 
@@ -198,7 +264,7 @@ def parse_bboxes(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray]:
         raise _malformed(
             path, rows[1][0] if len(rows) > 1 else 2, "expected the header image_id x_1 y_1 width height"
         )
-    files, values = _int_table(path, rows[2:], 4, "box values")
+    files, values = _number_table(path, rows[2:], 4, "box values")
     _check_count(path, declared, len(files))
     return files, values
 
@@ -207,10 +273,13 @@ def parse_identities(path: str | os.PathLike[str]) -> dict[str, int]:
     """identity_CelebA.txt: "000001.jpg 2880" rows, no header."""
     path = Path(path)
     out: dict[str, int] = {}
+    seen: dict[str, int] = {}
     for line_no, fields in _rows(path):
-        if len(fields) != 2 or not fields[1].isdigit():
+        if len(fields) != 2 or not fields[1].isdecimal():
             raise _malformed(path, line_no, "expected '<file> <identity number>'")
-        out[fields[0]] = int(fields[1])
+        name = _listed_name(path, line_no, fields[0])
+        _first_listing(path, seen, name, line_no)
+        out[name] = int(fields[1])
     return out
 
 
@@ -266,15 +335,19 @@ def parse_hq_mapping(path: str | os.PathLike[str]) -> list[HQMapping]:
     fix = "It should hold rows like '0 119613 119614.jpg'; use the copy shipped with CelebAMask-HQ."
     out: list[HQMapping] = []
     seen: dict[int, int] = {}
+    seen_files: dict[str, int] = {}
     for line_no, fields in rows:
-        if len(fields) != 3 or not fields[0].isdigit() or not fields[1].isdigit():
+        if len(fields) != 3 or not fields[0].isdecimal() or not fields[1].isdecimal():
             raise FaceganError(
                 f"{path}, line {line_no}: expected 'idx orig_idx orig_file', found {' '.join(fields)[:60]!r}.",
                 fix,
             )
-        idx, orig_idx, orig_file = int(fields[0]), int(fields[1]), fields[2]
+        idx, orig_idx = int(fields[0]), int(fields[1])
+        orig_file = _listed_name(path, line_no, fields[2])
+        # Two CelebA-HQ images made from one CelebA file would be the same face twice.
+        _first_listing(path, seen_files, orig_file, line_no)
         stem = Path(orig_file).stem
-        if stem.isdigit() and int(stem) != orig_idx + 1:
+        if stem.isdecimal() and int(stem) != orig_idx + 1:
             raise FaceganError(
                 f"{path}, line {line_no}: orig_idx {orig_idx} (0-based) does not name {orig_file}.", fix
             )

@@ -456,22 +456,50 @@ def test_outputs_respect_the_umask(cli: Cli, synthetic_tree: Path, tmp_path: Pat
 # ----- an --out that cannot be created --------------------------------------------------------------
 
 
-def _cannot_create_cases(root: Path, prepared: Path, synthetic_tree: Path) -> list[tuple[object, ...]]:
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A generator run and two folders of images, for sample and eval turing."""
+    root = tmp_path_factory.mktemp("sources")
+    return {
+        "run": make_run(root / "run"),
+        "real": _own_pngs(root / "real", ["r1.png", "r2.png"], seed=1),
+        "fake": _own_pngs(root / "fake", ["f1.png", "f2.png"], seed=2),
+    }
+
+
+def _cannot_create_cases(
+    root: Path, prepared: Path, synthetic_tree: Path, sources: dict[str, Path]
+) -> list[tuple[object, ...]]:
     """Each output command with --out under `root` (a file, or a folder it may not write)."""
+    sample = ("sample", "--ckpt", sources["run"], "--n", 2, "--device", "cpu")
     return [
         _prepare_args(synthetic_tree, root / "ds"),
         ("prepare", "export", prepared, "--out", root / "png", "--workers", 1),
         ("prepare", "export", prepared, "--out", root / "x.zip", "--format", "zip", "--workers", 1),
         ("prepare", "synthetic", "--out", root / "syn", "--n", 1),
+        (*sample, "--out", root / "samples"),
+        (*sample, "--out", root / "grid.png"),
+        (
+            "eval",
+            "turing",
+            "--real",
+            sources["real"],
+            "--fake",
+            sources["fake"],
+            "--n",
+            1,
+            "--out",
+            root / "sheet",
+        ),
     ]
 
 
 def test_an_out_below_a_file_is_a_user_error(
-    cli: Cli, prepared: Path, synthetic_tree: Path, tmp_path: Path
+    cli: Cli, prepared: Path, synthetic_tree: Path, sources: dict[str, Path], tmp_path: Path
 ) -> None:
     blocker = tmp_path / "notes.txt"
     blocker.write_text("mine")
-    for args in _cannot_create_cases(blocker, prepared, synthetic_tree):
+    for args in _cannot_create_cases(blocker, prepared, synthetic_tree, sources):
         result = cli(*args)
         assert result.exit_code == 1, (args, result.output)
         assert "internal error" not in result.stderr and str(blocker) in result.stderr, result.stderr
@@ -480,13 +508,13 @@ def test_an_out_below_a_file_is_a_user_error(
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only folders")
 def test_an_out_in_a_read_only_folder_is_a_user_error(
-    cli: Cli, prepared: Path, synthetic_tree: Path, tmp_path: Path
+    cli: Cli, prepared: Path, synthetic_tree: Path, sources: dict[str, Path], tmp_path: Path
 ) -> None:
     locked = tmp_path / "read-only"
     locked.mkdir()
     locked.chmod(0o555)
     try:
-        for args in _cannot_create_cases(locked, prepared, synthetic_tree):
+        for args in _cannot_create_cases(locked, prepared, synthetic_tree, sources):
             result = cli(*args)
             assert result.exit_code == 1 and "internal error" not in result.stderr, (args, result.output)
     finally:

@@ -23,6 +23,7 @@ from facegan_cli.core.device import resolve_device
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.outputs import check_new_folder, staged_folder
 from facegan_cli.data.grid import grid_array, save_png, to_uint8
+from facegan_cli.data.prepared import make_out_dir
 from facegan_cli.latent.latents import draw_latents, load_latents, save_latents
 from facegan_cli.latent.outputs import check_new_file, is_image_path
 from facegan_cli.models.loading import load_generator
@@ -91,6 +92,7 @@ def sample(
         check_new_folder(out, force, SAMPLES_KIND, _owned)
     if save_latents_to is not None:
         check_new_file(save_latents_to, force, "--save-latents")
+    make_out_dir(out.parent)  # a parent that is a file is the user's error, found before the generator loads
     if n is not None and n < 1:
         raise FaceganError(f"--n {n} must be at least 1.", "Use e.g. --n 64.")
     generator = load_generator(ckpt, resolve_device(device))

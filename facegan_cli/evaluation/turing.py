@@ -28,6 +28,7 @@ from facegan_cli.core.atomic import write_json, write_text
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.outputs import check_new_folder, staged_folder
 from facegan_cli.data.grid import save_png
+from facegan_cli.data.prepared import make_out_dir
 from facegan_cli.latent.figure import labelled_grid
 from facegan_cli.latent.images import open_real_images, square_resize
 from facegan_cli.latent.outputs import check_new_file
@@ -139,6 +140,8 @@ def make_sheet(
         )
     check_new_file(key_path, force, "--key")
     check_new_folder(out, force, SHEET_KIND, _owned)
+    make_out_dir(out.parent)
+    make_out_dir(key_path.parent, "--key")
     real_pool = real if isinstance(real, ImagePool) else ImagePool.from_path(real, "--real", size)
     fake_pool = fake if isinstance(fake, ImagePool) else ImagePool.from_path(fake, "--fake", size)
 

@@ -398,6 +398,24 @@ def test_latin1_labels_csv_is_read_with_a_warning(
     assert PreparedDataset.open(out).label_names == ["Männlich"]
 
 
+def test_unusable_label_files_are_ignored_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _good_folder(tmp_path / "junk-labels", count=2)
+    (folder / "labels.csv").write_bytes(b"file,Male\n" + b"x" * 200_000)  # a field above csv's limit
+    assert open_image_set(folder, workers=1).labels is None
+    assert "labels.csv does not give 0/1 values" in capsys.readouterr().err
+    archive = tmp_path / "classes.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name in ("a.png", "b.png"):
+            buffer = io.BytesIO()
+            Image.new("RGB", (8, 8)).save(buffer, format="PNG")
+            zf.writestr(name, buffer.getvalue())
+        zf.writestr("dataset.json", json.dumps({"labels": [["a.png", 0], ["b.png", 10**12]]}))
+    assert open_image_set(archive, workers=1).labels is None  # not a trillion one-hot columns
+    assert "dataset.json labels do not cover" in capsys.readouterr().err
+
+
 def test_skipped_images_warning_names_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = _good_folder(tmp_path / "warn")
     (folder / "empty.png").write_bytes(b"")

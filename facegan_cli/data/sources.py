@@ -49,6 +49,8 @@ from facegan_cli.data.prepared import MANIFEST, PROGRESS, PreparedDataset, norma
 
 # Decoding in worker processes only pays off above this many images.
 _PARALLEL_MIN = 64
+# Class labels of dataset.json above this are taken for damage, not classes (one-hot rows would not fit).
+_MAX_CLASSES = 1 << 16
 
 
 class ImageSet(abc.ABC):
@@ -204,6 +206,8 @@ def _labels_from_stylegan(payload: dict[str, Any], names: list[str]) -> tuple[np
         return None
     values = [table[name] for name in names]
     if all(isinstance(v, int) for v in values):
+        if min(values) < 0 or max(values) >= _MAX_CLASSES:
+            return None
         classes = max(values) + 1
         onehot = np.zeros((len(values), classes), dtype=np.int8)
         onehot[np.arange(len(values)), values] = 1
@@ -227,7 +231,10 @@ def _labels_from_csv(
 
     `latin1`: the file was not UTF-8 and was read as Latin-1; a name then also matches the file whose
     name has those bytes (a Latin-1 file system name, which Python lists with surrogate escapes)."""
-    rows = list(csv.reader(io.StringIO(text)))
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error:  # e.g. a field above csv's size limit: not a labels table
+        return None
     if len(rows) < 2 or len(rows[0]) < 2:
         return None
     header, table = rows[0], {}

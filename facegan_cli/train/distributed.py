@@ -40,9 +40,16 @@ def init_from_env(device: torch.device) -> DistInfo:
     return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank)
 
 
-def shutdown(info: DistInfo) -> None:
-    if info.enabled and dist.is_initialized():
-        dist.destroy_process_group()
+def shutdown(info: DistInfo, clean: bool = True) -> None:
+    """Leave the process group. After a normal end every rank first meets the others at a barrier: a rank
+    that tears its gloo pairs down while a peer is still finishing the last collective can make the
+    peer's transport thread abort the process ("terminate called without an active exception").
+    After an error (`clean=False`) the peers may never arrive, so no barrier is attempted."""
+    if not (info.enabled and dist.is_initialized()):
+        return
+    if clean:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def gather_objects(info: DistInfo, obj: Any) -> list[Any]:

@@ -572,6 +572,7 @@ def run_training(
         config = {"family": family, "model": model_config, "data": data, "train": asdict(settings)}
         run = RunDir(out)
     loop = _Loop(config, run, factory, device, changes)
+    clean = True
     try:
         if resume is None:
             loop.load_data()
@@ -600,8 +601,10 @@ def run_training(
                 run.set_status("running", step=start)
         return loop.train(start, images)
     except FaceganError:
+        clean = False
         raise
     except BaseException as exc:
+        clean = False
         # Whatever stopped the run (a full disk, a bug, a second Ctrl-C), run.json must not say "running".
         if loop.dist.is_main and loop.run.lock is not None:
             _mark_failed(loop.run, exc)
@@ -614,7 +617,7 @@ def run_training(
         raise
     finally:
         loop.run.release()
-        distributed.shutdown(loop.dist)
+        distributed.shutdown(loop.dist, clean)
 
 
 def _record_changes(

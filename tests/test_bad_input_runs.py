@@ -392,3 +392,19 @@ def test_json_stdout_stays_one_document_when_a_library_prints(images: Path, tmp_
     assert failed.exit_code == 1
     error = json.loads(failed.stdout)["error"]
     assert "nope" in error["message"] and error["fix"] and error["exit_status"] == 1
+
+
+def test_out_that_is_a_link_or_lies_below_a_file_is_refused_before_any_work(images: Path, tmp_path: Path) -> None:
+    run = new_run(images, tmp_path / "run")
+    link = tmp_path / "link"
+    link.symlink_to(run)
+    result = train("--data", images, "--out", link, "--force", "--steps", 2, *TINY_DCGAN)
+    assert result.exit_code == 1 and "symbolic link" in result.stderr and "internal error" not in result.stderr
+    assert load_checkpoint(run).step == 2  # what the link points at is untouched
+    blocker = tmp_path / "a-file"
+    blocker.write_text("keep")
+    below = train("--data", images, "--out", blocker / "run", "--steps", 2, *TINY_DCGAN)
+    assert below.exit_code == 1 and f"{blocker} is a file" in below.stderr
+    sampled = runner.invoke(app, ["sample", "--ckpt", str(run), "--out", str(link), "--n", "2", "--force",
+                                  "--device", "cpu", "--quiet"])
+    assert sampled.exit_code == 1 and "symbolic link" in sampled.stderr

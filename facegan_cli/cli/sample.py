@@ -21,9 +21,8 @@ from facegan_cli.cli.common import (
 )
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.core.outputs import check_new_folder, staged_folder
+from facegan_cli.core.outputs import check_new_folder, make_out_dir, staged_folder
 from facegan_cli.data.grid import grid_array, save_png, to_uint8
-from facegan_cli.data.prepared import make_out_dir
 from facegan_cli.latent.latents import draw_latents, load_latents, save_latents
 from facegan_cli.latent.outputs import check_new_file, is_image_path
 from facegan_cli.models.loading import load_generator

@@ -110,8 +110,14 @@ def check_new_folder(
 ) -> Path:
     """Check that `path` may become a new output folder of `kind`: absent or empty, or (with --force) ours."""
     path = Path(path)
-    if path.is_symlink() and not path.exists():
-        raise FaceganError(f"{option} {path} is a broken symbolic link.", f"Choose another {option}.")
+    if path.is_symlink():
+        # Replacing would follow the link and delete what it points at, or fail half-way on the link itself.
+        raise FaceganError(
+            f"{option} {path} is a symbolic link (to {os.path.realpath(path)}); facegan writes outputs only into "
+            "real folders.",
+            f"Pass the folder the link points at, or choose another {option}.",
+        )
+    refuse_file_parent(path, option)
     if path.exists() and not path.is_dir():
         raise FaceganError(
             f"{option} {path} is an existing file, not a folder.", f"Choose a folder name for {option}."
@@ -170,6 +176,32 @@ def staged_folder(
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+def refuse_file_parent(path: Path, option: str = "--out") -> None:
+    """Name the file that stands where a folder of `path`'s parents must be (found before any work)."""
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise FaceganError(
+            f"Cannot create {option} {path}: {blocker} is a file, not a folder.",
+            f"Choose an {option} in a folder you can write to.",
+        )
+
+
+def make_out_dir(path: str | os.PathLike[str], option: str = "--out") -> Path:
+    """Create an output folder (and its parents): a parent that is a file, or a folder the user may not
+    write, is the user's error to fix, not a crash."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+        reason = f"{blocker} is a file, not a folder" if blocker is not None else (exc.strerror or str(exc))
+        raise FaceganError(
+            f"Cannot create {option} {path}: {reason}.",
+            f"Choose an {option} in a folder you can write to.",
+        ) from exc
+    return path
 
 
 def _inside(child: Path, parent: Path) -> bool:

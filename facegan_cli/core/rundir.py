@@ -22,7 +22,7 @@ from facegan_cli.core.atomic import clean_partials, write_json
 from facegan_cli.core.checkpoint import FILE_NAME as CHECKPOINT_FILE
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.lock import FolderLock, is_locked, read_holder
-from facegan_cli.core.outputs import refuse_unowned, remove_owned, write_marker
+from facegan_cli.core.outputs import refuse_file_parent, refuse_unowned, remove_owned, write_marker
 
 RUN_KIND = "run"
 _TOP_FILES = frozenset({"config.json", "run.json", "metrics.jsonl"})
@@ -76,10 +76,17 @@ class RunDir:
     def check_new(path: str | os.PathLike[str], force: bool) -> None:
         """Refuse early (before data is loaded) an --out that `create` would refuse."""
         path = Path(path)
+        if path.is_symlink():
+            raise FaceganError(
+                f"--out {path} is a symbolic link (to {os.path.realpath(path)}); a run is written only into a real "
+                "directory.",
+                "Pass the directory the link points at, or choose another --out.",
+            )
         if path.exists() and not path.is_dir():
             raise FaceganError(
                 f"--out {path} is an existing file, not a directory.", "Choose a directory name for --out."
             )
+        refuse_file_parent(path)  # named now, before any data is read
         if path.is_dir() and any(path.iterdir()):
             if not force:
                 raise FaceganError(

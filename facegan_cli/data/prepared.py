@@ -38,7 +38,7 @@ from facegan_cli import __version__
 from facegan_cli.core.atomic import atomic_path, is_partial_name, write_json
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.lock import FolderLock, is_locked
-from facegan_cli.core.outputs import LOCK_NAME, MARKER, read_marker, write_marker
+from facegan_cli.core.outputs import LOCK_NAME, MARKER, make_out_dir, read_marker, write_marker
 from facegan_cli.core.progress import log
 from facegan_cli.data.crops import box_downsample
 from facegan_cli.data.stargan_split import PROTOCOL_SPLITS, protocol_rows
@@ -121,22 +121,6 @@ def digest_file(path: Path, digest: Any) -> Any:
 
 def extra_partial(name: str) -> str:
     return f"{name}.f32.partial"
-
-
-def make_out_dir(path: str | os.PathLike[str], option: str = "--out") -> Path:
-    """Create an output folder (and its parents): a parent that is a file, or a folder the user may not
-    write, is the user's error to fix, not a crash."""
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
-        reason = f"{blocker} is a file, not a folder" if blocker is not None else (exc.strerror or str(exc))
-        raise FaceganError(
-            f"Cannot create {option} {path}: {reason}.",
-            f"Choose an {option} in a folder you can write to.",
-        ) from exc
-    return path
 
 
 def _manifest_extras(path: Path) -> set[str]:

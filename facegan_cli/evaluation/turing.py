@@ -26,9 +26,8 @@ import numpy as np
 from facegan_cli import __version__
 from facegan_cli.core.atomic import write_json, write_text
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.core.outputs import check_new_folder, staged_folder
+from facegan_cli.core.outputs import check_new_folder, make_out_dir, staged_folder
 from facegan_cli.data.grid import save_png
-from facegan_cli.data.prepared import make_out_dir
 from facegan_cli.latent.figure import labelled_grid
 from facegan_cli.latent.images import open_real_images, square_resize
 from facegan_cli.latent.outputs import check_new_file

@@ -1,8 +1,10 @@
 """The face-alignment backend's plumbing, with random-initialised networks (this machine has no network).
 
 The networks are the package's own classes (face_alignment.models.FAN(4) and the S3FD of
-face_alignment.detection.sfd), saved as the state dicts it downloads, under the file names it looks
-for in `torch.hub.get_dir()/checkpoints/`, in a temporary TORCH_HOME. The FAN keeps its random
+face_alignment.detection.sfd), saved as the state dicts it downloads. facegan is given them as the
+user's own networks (--fan-weights, --s3fd-weights, under names of their own); the package itself reads
+the same files under the names it looks for in `torch.hub.get_dir()/checkpoints/`, in a temporary
+TORCH_HOME, for the reference landmarks. The FAN keeps its random
 weights. S3FD's detection heads are set so that what it finds is known: every head reports "no face"
 except the coarsest (stride 128, prior boxes of 512 pixels), whose box regression shrinks its priors
 to 48 x 48. On a 128 x 128 photo that level has 2 x 2 anchors, so S3FD reports one box on the photo,
@@ -71,6 +73,18 @@ def torch_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+OWN_FAN, OWN_S3FD = "my-fan.pth", "my-s3fd.pth"
+
+
+@pytest.fixture(scope="module")
+def own_networks(torch_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same random networks under names of their own, as a user's retrained networks would be."""
+    folder = tmp_path_factory.mktemp("own")
+    for official, own in ((FAN_FILE, OWN_FAN), (S3FD_FILE, OWN_S3FD)):
+        (folder / own).write_bytes((torch_home / "hub" / "checkpoints" / official).read_bytes())
+    return folder
+
+
 @pytest.fixture
 def photos(tmp_path: Path, celebahq_sample: Path) -> Path:
     """Two real faces scaled to 128 x 128 (the content does not matter to the fixed detector)."""
@@ -89,25 +103,24 @@ def _env(monkeypatch: pytest.MonkeyPatch, torch_home: Path, facegan_home: Path) 
 
 
 def test_face_alignment_backend_runs_with_networks_in_the_package_format(
-    cli, photos: Path, torch_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli, photos: Path, torch_home: Path, own_networks: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _env(monkeypatch, torch_home, tmp_path / "home")
     out = tmp_path / "fan"
     result = cli(
         "prepare", "faces", "--src", photos, "--out", out, "--size", 32, "--transform-size", 64,
         "--landmarks", "face-alignment", "--align", "ffhq", "--device", "cpu", "--min-face", 1,
-        "--workers", 2, "--json",
+        "--workers", 2, "--json", "--fan-weights", own_networks / OWN_FAN, "--s3fd-weights", own_networks / OWN_S3FD,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "not the official" in result.stderr  # random weights are used, with a warning
+    assert "not the official one" in " ".join(result.stderr.split())  # own weights are used, with a warning
     data = PreparedDataset.open(out)
     assert data.names == ["0.png", "1.png"]
     backend = data.manifest["alignment"]["landmark_backend"]
     assert backend["backend"] == "face-alignment" and backend["detector"] == "sfd"
-    checkpoints = torch_home / "hub" / "checkpoints"
-    for name in (FAN_FILE, S3FD_FILE):
+    for name, own in ((FAN_FILE, OWN_FAN), (S3FD_FILE, OWN_S3FD)):
         entry = backend["weights"][name]
-        assert entry["official"] is False and Path(entry["path"]) == checkpoints / name
+        assert entry["official"] is False and Path(entry["path"]) == own_networks / own
     np.testing.assert_array_equal(data.extra("faces"), [1, 1])  # the three boxes off the photo dropped
 
     # The landmarks are the package's own for the box on the photo, and the crop follows them.
@@ -142,3 +155,26 @@ def test_missing_weights_fail_at_once_naming_the_files(
     assert "facegan weights import face-alignment-2dfan4" in message and "--landmarks dlib" in message
     assert "Traceback" not in result.output and not (out / "manifest.json").exists()
     assert not any(p.is_file() for p in empty.rglob("*"))  # no partial download left behind
+
+
+def test_files_under_the_official_names_are_verified_before_any_loader_reads_them(
+    cli, photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0.1 handed any file at the official path to the package: random bytes gave an UnpicklingError
+    traceback, and another network was used under the official name."""
+    home = tmp_path / "torch"
+    checkpoints = home / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / FAN_FILE).write_bytes(np.random.default_rng(0).bytes(4096))
+    _random_networks(tmp_path / "real")  # a real network file, but not the official one
+    (checkpoints / S3FD_FILE).write_bytes((tmp_path / "real" / S3FD_FILE).read_bytes())
+    _env(monkeypatch, home, tmp_path / "home")
+    out = tmp_path / "fan"
+    result = cli(
+        "prepare", "faces", "--src", photos, "--out", out, "--size", 32, "--landmarks", "face-alignment",
+        "--device", "cpu", "--workers", 1,
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    message = " ".join(result.stderr.split())
+    assert f"is not {FAN_FILE}" in message and "SHA-256" in message and "Traceback" not in result.output
+    assert "Unpickling" not in result.output and not (out / "manifest.json").exists()

@@ -1,10 +1,14 @@
 """The face-alignment landmark backend (the 1adrianb package): S3FD faces, 2D-FAN 68 points, in batches.
 
-The package downloads its weights into `torch.hub.get_dir()/checkpoints/` (2DFAN4-11f355bf06.pth.tar
-and s3fd-619a316812.pth). A copy in facegan's own cache ($FACEGAN_HOME/weights, see `facegan weights`)
-is linked there so the package finds it; with no file and no network the backend fails at once with a
-message naming both files. Files whose SHA-256 does not match the prefix in their name (a retrained or
-random network) are used, with a warning, and their full hash goes into the dataset's manifest.
+The package reads its weights from `torch.hub.get_dir()/checkpoints/` (2DFAN4-11f355bf06.pth.tar and
+s3fd-619a316812.pth), downloading what is missing. facegan finds, downloads (core.weights) and verifies
+each file BEFORE the package reads it: a file under the official name must match the SHA-256 prefix in
+that name, so random bytes or a swapped file there are refused with a message, never handed to a
+loader. A user's own network (retrained, converted, or random for tests) is passed explicitly
+(`--fan-weights`, `--s3fd-weights`) under a name of its own: it is used unverified, with a warning,
+and its full hash goes into the dataset's manifest. The package is pointed at the chosen files through
+a private hub folder of links, so it never downloads or reads anything else. With no file and no
+network the backend fails at once with a message naming both files.
 
 Detection runs on a batch of images, each downscaled to at most `detect_size` pixels on its long side
 and zero-padded to a common size (padding on the right and bottom leaves coordinates unchanged), so a
@@ -14,8 +18,11 @@ image in one batch.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +31,6 @@ import numpy as np
 
 from facegan_cli.align.landmarks import Face
 from facegan_cli.core import weights as W
-from facegan_cli.core.atomic import atomic_path
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.progress import warn
@@ -32,20 +38,6 @@ from facegan_cli.core.progress import warn
 KEYS = ("face-alignment-2dfan4", "face-alignment-s3fd")
 DETECT_SIZE = 640
 BATCH = {"cuda": 32, "mps": 16, "cpu": 4}
-
-
-def _link_into_hub(found: Path, weights: W.WeightsFile) -> Path:
-    """The torch hub path of `weights`, linking (or copying) facegan's cached copy there if needed."""
-    target = W.torch_hub_checkpoints() / weights.filename
-    if target.is_file() or found == target:
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.symlink(found.resolve(), target)
-    except OSError:
-        with atomic_path(target) as tmp:
-            tmp.write_bytes(found.read_bytes())
-    return target
 
 
 def _missing_error(missing: list[W.WeightsFile], cause: BaseException | None) -> FaceganError:
@@ -62,14 +54,52 @@ def _missing_error(missing: list[W.WeightsFile], cause: BaseException | None) ->
     )
 
 
-def _weights() -> dict[str, Path | None]:
-    """The torch hub path of each weights file that is available, None for the missing ones."""
-    out: dict[str, Path | None] = {}
+def resolve_weights(explicit: dict[str, Path | None] | None = None) -> dict[str, W.Resolved]:
+    """Each network's verified file (or the user's own, unverified), downloading what is missing.
+
+    Raises one FaceganError naming every file that is neither here nor downloadable, and one naming a
+    file under an official name whose hash does not match (core.weights.verify).
+    """
+    explicit = explicit or {}
+    chosen: dict[str, W.Resolved] = {}
+    missing: list[W.WeightsFile] = []
+    cause: BaseException | None = None
     for key in KEYS:
-        weights = W.get(key)
-        found = W.locate(weights)
-        out[key] = None if found is None else _link_into_hub(found, weights)
-    return out
+        try:
+            chosen[key] = W.resolve(key, explicit.get(key))
+        except FaceganError as exc:
+            if W.locate(W.get(key)) is not None or explicit.get(key) is not None:
+                raise  # present but wrong: say that, not "missing"
+            missing.append(W.get(key))
+            cause = exc.__cause__
+    if missing:
+        raise _missing_error(missing, cause)
+    for key, found in chosen.items():
+        if not found.verified:
+            warn(f"{found.path} is your own {W.get(key).filename} network (SHA-256 {found.sha256[:12]}...), not the "
+                 "official one; its landmarks are used as they are and the hash is recorded in the manifest")
+    return chosen
+
+
+@contextlib.contextmanager
+def _private_hub(chosen: dict[str, W.Resolved]) -> Iterator[None]:
+    """torch.hub pointed at a temporary folder holding exactly the chosen files under the package's names."""
+    import torch.hub
+
+    folder = Path(tempfile.mkdtemp(prefix="facegan-fan-hub-"))
+    # torch.hub keeps an explicit set_dir() in _hub_dir (None: follow $TORCH_HOME); restoring get_dir()'s
+    # value instead would pin the current $TORCH_HOME for the rest of the process.
+    previous = getattr(torch.hub, "_hub_dir", None)
+    try:
+        checkpoints = folder / "checkpoints"
+        checkpoints.mkdir()
+        for key, found in chosen.items():
+            os.symlink(found.path.resolve(), checkpoints / W.get(key).filename)
+        torch.hub.set_dir(str(folder))
+        yield
+    finally:
+        torch.hub._hub_dir = previous
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _centred_on(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -86,17 +116,20 @@ class FanDetector:
     name = "face-alignment"
 
     def __init__(
-        self, device: str = "auto", batch_size: int | None = None, detect_size: int = DETECT_SIZE
+        self,
+        device: str = "auto",
+        batch_size: int | None = None,
+        detect_size: int = DETECT_SIZE,
+        weights: dict[str, Path | None] | None = None,
     ) -> None:
+        """`weights` maps "face-alignment-2dfan4" / "face-alignment-s3fd" to a user's own file (optional)."""
         import face_alignment
 
         self.device = resolve_device(device)
         self.batch_size = batch_size or BATCH.get(self.device.type, 4)
         self.detect_size = detect_size
-        paths = _weights()
-        missing = [W.get(key) for key, path in paths.items() if path is None]
-        try:
-            # With every file present this reads them; otherwise the package downloads what is missing.
+        chosen = resolve_weights(weights)
+        with _private_hub(chosen):
             self.model = face_alignment.FaceAlignment(
                 face_alignment.LandmarksType.TWO_D,
                 device=str(self.device),
@@ -105,22 +138,10 @@ class FanDetector:
                 compile=False,
                 max_batch_size=self.batch_size,
             )
-        except Exception as exc:  # URLError, HTTPError, a truncated download: all mean "no weights"
-            if missing:
-                raise _missing_error(missing, exc) from exc
-            raise
-        self.weights = {}
-        for key in KEYS:
-            weights = W.get(key)
-            path = W.torch_hub_checkpoints() / weights.filename
-            sha = W.sha256_of(path)
-            official = sha.startswith(weights.sha256_prefix)
-            if not official:
-                warn(
-                    f"{path} is not the official {weights.filename} (SHA-256 {sha[:12]}...); its landmarks are "
-                    "used as they are and the hash is recorded in the manifest"
-                )
-            self.weights[weights.filename] = {"path": str(path), "sha256": sha, "official": official}
+        self.weights = {
+            W.get(key).filename: {"path": str(found.path), "sha256": found.sha256, "official": found.verified}
+            for key, found in chosen.items()
+        }
 
     def describe(self) -> dict[str, Any]:
         import face_alignment

@@ -57,8 +57,12 @@ class Detector(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
 
-def open_detector(name: str, device: str = "auto", batch_size: int | None = None) -> Detector:
-    """Load the named detecting backend (a FaceganError says what is missing and how to get it)."""
+def open_detector(
+    name: str, device: str = "auto", batch_size: int | None = None, weights: dict[str, Any] | None = None
+) -> Detector:
+    """Load the named detecting backend (a FaceganError says what is missing and how to get it).
+
+    `weights` gives face-alignment's networks as the user's own files (see fan_backend)."""
     if name == "dlib":
         from facegan_cli.align.dlib_backend import DlibDetector
 
@@ -66,5 +70,5 @@ def open_detector(name: str, device: str = "auto", batch_size: int | None = None
     if name == "face-alignment":
         from facegan_cli.align.fan_backend import FanDetector
 
-        return FanDetector(device=device, batch_size=batch_size)
+        return FanDetector(device=device, batch_size=batch_size, weights=weights)
     raise ValueError(f"{name!r} is not a detecting landmark backend; choose one of {', '.join(DETECTORS)}")

@@ -59,7 +59,14 @@ DeviceOpt = Annotated[str, typer.Option("--device", help=DEVICE_HELP, callback=_
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or log lines on stderr.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the Python traceback of an error.")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing output.")]
+FanWeightsOpt = Annotated[Path | None, typer.Option(
+    "--fan-weights", help="--landmarks face-alignment: your own 2D-FAN network (the package's state-dict format) "
+    "instead of the official 2DFAN4-11f355bf06.pth.tar; used unverified, its SHA-256 recorded in the manifest.")]
+S3fdWeightsOpt = Annotated[Path | None, typer.Option(
+    "--s3fd-weights", help="--landmarks face-alignment: your own S3FD detector instead of the official "
+    "s3fd-619a316812.pth; used unverified, its SHA-256 recorded in the manifest.")]
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", help="Replace an existing output, only if facegan wrote it (its marker and nothing foreign inside).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
 
 

@@ -15,9 +15,11 @@ from facegan_cli.align.landmarks import Detector, open_detector, select_faces
 from facegan_cli.cli.common import (
     DebugOpt,
     DeviceOpt,
+    FanWeightsOpt,
     ForceOpt,
     JsonOpt,
     QuietOpt,
+    S3fdWeightsOpt,
     command,
     emit_json,
     emit_paths,
@@ -25,6 +27,7 @@ from facegan_cli.cli.common import (
 )
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.outputs import check_outside_inputs
 from facegan_cli.core.progress import Progress
 from facegan_cli.data.grid import grid_array, save_png, to_uint8
 from facegan_cli.data.imageio import RejectedImage, is_image_name, open_rgb
@@ -102,6 +105,8 @@ def edit(
     align: Annotated[str, typer.Option(
         "--align", help=f"Landmark backend that aligns photos first: {', '.join(ALIGN_CHOICES)} (none: resize "
         "and centre-crop only).")] = "none",
+    fan_weights: FanWeightsOpt = None,
+    s3fd_weights: S3fdWeightsOpt = None,
     force: ForceOpt = False,
     device: DeviceOpt = "auto",
     json_: JsonOpt = False,
@@ -110,6 +115,7 @@ def edit(
 ) -> None:
     if batch_size < 1:
         raise FaceganError(f"--batch-size {batch_size} must be at least 1.", "Use e.g. --batch-size 16.")
+    check_outside_inputs(out, [("--input", input_), ("--ckpt", ckpt)])
     if align not in ALIGN_CHOICES:
         raise FaceganError(f"--align {align!r} is not a backend.", f"Use one of: {', '.join(ALIGN_CHOICES)}.")
     editor = load_editor(ckpt, resolve_device(device))
@@ -132,7 +138,9 @@ def edit(
     existing = [p for p in targets_out if p.exists()]
     if existing and not force:
         raise FaceganError(f"{existing[0]} already exists.", "Choose another --out, or pass --force to replace it.")
-    detector = open_detector(align, device=device) if align != "none" else None  # a missing model fails here
+    own = {"face-alignment-2dfan4": fan_weights, "face-alignment-s3fd": s3fd_weights}
+    # A missing or unverifiable model fails here, before any output.
+    detector = open_detector(align, device=device, weights=own) if align != "none" else None
     out.mkdir(parents=True, exist_ok=True)
     records: list[dict[str, Any]] = []
     with Progress(len(files), "edit", unit="img") as bar:

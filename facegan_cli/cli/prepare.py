@@ -8,7 +8,17 @@ from typing import Annotated, Any
 
 import typer
 
-from facegan_cli.cli.common import DebugOpt, ForceOpt, JsonOpt, QuietOpt, command, emit_json, emit_line
+from facegan_cli.cli.common import (
+    DebugOpt,
+    FanWeightsOpt,
+    ForceOpt,
+    JsonOpt,
+    QuietOpt,
+    S3fdWeightsOpt,
+    command,
+    emit_json,
+    emit_line,
+)
 from facegan_cli.core.outputs import check_outside_inputs
 from facegan_cli.data.export import export_dataset
 from facegan_cli.data.pipeline import default_workers
@@ -412,6 +422,10 @@ MinFaceOpt = Annotated[
         help="Reject faces whose crop square is smaller than this many source pixels. (default: 32)",
     ),
 ]
+def _own_networks(fan: Path | None, s3fd: Path | None) -> dict[str, str]:
+    """Settings entries only when given, so the plan of a prepare without them is unchanged (resume)."""
+    found = {"fan_weights": fan, "s3fd_weights": s3fd}
+    return {key: str(path.resolve()) for key, path in found.items() if path is not None}
 
 
 def _print_aligned(summary: dict[str, Any]) -> None:
@@ -467,6 +481,8 @@ def celeba_hq_command(
     transform_size: TransformOpt = None,
     padding: PaddingOpt = None,
     min_face: MinFaceOpt = None,
+    fan_weights: FanWeightsOpt = None,
+    s3fd_weights: S3fdWeightsOpt = None,
     mapping: Annotated[
         Path | None,
         typer.Option(
@@ -526,6 +542,7 @@ def celeba_hq_command(
         "enable_padding": padding,
         "min_face": min_face,
         "mapping": str(mapping.resolve()) if mapping else None,
+        **_own_networks(fan_weights, s3fd_weights),
         "images": str(images.resolve()) if images else None,
         "celeba": str(celeba_dir.resolve()) if celeba_dir else None,
         "attrs": attrs,
@@ -608,6 +625,8 @@ def faces_command(
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of --random-shift. (default: 0)")] = None,
     min_face: MinFaceOpt = None,
+    fan_weights: FanWeightsOpt = None,
+    s3fd_weights: S3fdWeightsOpt = None,
     levels: Annotated[
         bool | None, typer.Option("--levels/--no-levels", help="Also write every 2x2 box-average level down to 4x4. (default: off)")
     ] = None,
@@ -646,6 +665,7 @@ def faces_command(
         "min_face": min_face,
         "levels": levels,
         "limit": limit,
+        **_own_networks(fan_weights, s3fd_weights),
     }
     settings = resolve_settings(chosen, given, FACES_DEFAULTS)
     summary = prepare_faces(

@@ -108,7 +108,17 @@ def make_job(settings: dict[str, Any]) -> AlignJob:
     )
 
 
-def landmark_stage(job: AlignJob, device: str) -> tuple[Callable | None, int, dict[str, Any]]:
+def fan_weights(settings: dict[str, Any]) -> dict[str, Path | None]:
+    """The user's own face-alignment networks (--fan-weights, --s3fd-weights), by core.weights key."""
+    return {
+        key: Path(settings[name]) if settings.get(name) else None
+        for key, name in (("face-alignment-2dfan4", "fan_weights"), ("face-alignment-s3fd", "s3fd_weights"))
+    }
+
+
+def landmark_stage(
+    job: AlignJob, device: str, settings: dict[str, Any] | None = None
+) -> tuple[Callable | None, int, dict[str, Any]]:
     """Load the landmark backend before anything is written (a missing model fails at once).
 
     Returns the parent-side stage (face-alignment), its batch size, and the backend's provenance.
@@ -121,7 +131,7 @@ def landmark_stage(job: AlignJob, device: str) -> tuple[Callable | None, int, di
         from facegan_cli.align import dlib_backend
 
         return None, 1, dlib_backend.shared().describe()
-    detector = open_detector(job.landmarks, device=device)
+    detector = open_detector(job.landmarks, device=device, weights=fan_weights(settings or {}))
     return FaceStage(detector), getattr(detector, "batch_size", 8), detector.describe()
 
 

@@ -309,7 +309,7 @@ def prepare_celebahq(
         )
     job = make_job(settings)
     items, label_names, provenance = _wild_items(src, settings)
-    stage, stage_batch, backend = landmark_stage(job, device)
+    stage, stage_batch, backend = landmark_stage(job, device, settings)
     alignment = {**describe_job(job), "landmark_backend": backend, "reproduces": REPRODUCES}
     return run_prepare(
         items=items,

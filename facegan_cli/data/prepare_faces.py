@@ -108,7 +108,7 @@ def prepare_faces(
         alignment = {"align": "none", "crop": "short side resized (Lanczos), centre square"}
         return run_prepare(worker=functools.partial(guarded, _square), alignment=alignment, **common)
     job = make_job(settings)
-    stage, stage_batch, backend = landmark_stage(job, device)
+    stage, stage_batch, backend = landmark_stage(job, device, settings)
     return run_prepare(
         worker=align_worker(job),
         stage=stage,

@@ -408,3 +408,13 @@ def test_out_that_is_a_link_or_lies_below_a_file_is_refused_before_any_work(imag
     sampled = runner.invoke(app, ["sample", "--ckpt", str(run), "--out", str(link), "--n", "2", "--force",
                                   "--device", "cpu", "--quiet"])
     assert sampled.exit_code == 1 and "symbolic link" in sampled.stderr
+
+
+def test_root_max_pixels_option_limits_every_decode(images: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FACEGAN_MAX_PIXELS", "0")  # restored after the test: the option writes the variable
+    result = runner.invoke(app, ["--max-pixels", "1000", "train", "dcgan", "--data", str(images), "--out",
+                                 str(tmp_path / "run"), "--steps", "1", *TINY_DCGAN])
+    assert result.exit_code == 1 and "--max-pixels" in " ".join(result.stderr.split())
+    assert not (tmp_path / "run").exists()
+    bad = runner.invoke(app, ["--max-pixels", "lots", "models", "list"])
+    assert bad.exit_code == 2

@@ -37,19 +37,26 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _check_max_pixels(value: str | None) -> str | None:
+    if value is None or value.strip().lower() == "none" or (value.strip().isdecimal()):
+        return value
+    raise typer.BadParameter(f"{value!r} is not a number of pixels: give a whole number, or 0 / none for no limit.")
+
+
 @app.callback()
 def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
-    max_pixels: int | None = typer.Option(
-        None, "--max-pixels", min=0, envvar="FACEGAN_MAX_PIXELS",
+    max_pixels: str | None = typer.Option(
+        None, "--max-pixels", callback=_check_max_pixels,
         help="Largest image (width x height) any command decodes; larger files are rejected as possible "
-        "decompression bombs (default 89,478,485, PIL's limit; 0 = no limit). Also FACEGAN_MAX_PIXELS.",
+        "decompression bombs (default 89,478,485, PIL's limit; 0 or none = no limit). The environment "
+        "variable FACEGAN_MAX_PIXELS sets it too.",
     ),
 ) -> None:
     """facegan: one tool for face GAN datasets, training, sampling, latent tools and evaluation."""
     if max_pixels is not None:
         # Through the environment, so worker processes (forked or forkserver-started) see the same limit.
-        os.environ["FACEGAN_MAX_PIXELS"] = str(max_pixels)
+        os.environ["FACEGAN_MAX_PIXELS"] = max_pixels
 
 
 app.add_typer(prepare.app, name="prepare")

@@ -29,6 +29,7 @@ from facegan_cli.cli import click_api
 from facegan_cli.core import progress
 from facegan_cli.core.device import DEVICE_HELP
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.data.imageio import display_name
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -106,6 +107,8 @@ def _disk_full(exc: BaseException) -> FaceganError | None:
 
 
 def _fail(message: str, fix: str, as_json: bool, exit_status: int = 1) -> None:
+    # display_name: a file name that is not UTF-8 is shown with \xNN escapes, as everywhere else.
+    message, fix = display_name(message), display_name(fix)
     typer.echo(f"Error: {message}" + (f" {fix}" if fix else ""), err=True)
     if as_json:
         emit_json({"error": {"message": message, "fix": fix, "exit_status": exit_status}})

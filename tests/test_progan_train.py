@@ -153,10 +153,10 @@ def test_user_errors(levels: Path, tmp_path: Path) -> None:
                                   *TINY])
     assert bad_res.exit_code == 1 and "32" in bad_res.stderr
     no_out = runner.invoke(app, ["train", "progan", "--data", str(levels)])
-    assert no_out.exit_code == 1 and "--out" in no_out.stderr
+    assert no_out.exit_code == 2 and "--out" in no_out.stderr  # usage errors exit 2, as Typer's own
     bad_phase = runner.invoke(app, ["train", "progan", "--data", str(levels), "--out", out, *TINY,
                                     "--phase-kimg", "0"])
-    assert bad_phase.exit_code == 1 and "--phase-kimg" in bad_phase.stderr
+    assert bad_phase.exit_code == 2 and "--phase-kimg" in bad_phase.stderr
 
 
 def test_help_lists_the_choices() -> None:

@@ -20,8 +20,8 @@ from facegan_cli.cli.common import (
     emit_line,
 )
 from facegan_cli.core.outputs import check_outside_inputs
+from facegan_cli.core.parallel import default_workers
 from facegan_cli.data.export import export_dataset
-from facegan_cli.data.pipeline import default_workers
 from facegan_cli.data.prepare_celeba import CELEBA_DEFAULTS, prepare_celeba
 from facegan_cli.data.recipes import list_recipes, load_recipe, resolve_settings
 from facegan_cli.data.synthetic import write_synthetic

@@ -29,8 +29,8 @@ from facegan_cli import __version__
 from facegan_cli.core.atomic import make_temp_file
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, make_out_dir, staged_folder
+from facegan_cli.core.parallel import ordered_map
 from facegan_cli.core.progress import Progress
-from facegan_cli.data.pipeline import ordered_map
 from facegan_cli.data.sources import open_image_set
 
 FORMATS = ("png", "zip")

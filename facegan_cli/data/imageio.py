@@ -37,7 +37,7 @@ import os
 import stat
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -395,6 +395,14 @@ def load_rgb(
 ) -> np.ndarray:
     """Decode `source` into an H x W x 3 uint8 array (see `open_rgb` for the conversion rules)."""
     return np.asarray(open_rgb(source, name=name, min_size=min_size, member=member), dtype=np.uint8).copy()
+
+
+def guarded(fn: Callable[[Any], Any], task: Any) -> tuple[bool, Any]:
+    """Run one decode task (in a worker): (True, its result) or (False, the reject reason)."""
+    try:
+        return True, fn(task)
+    except RejectedImage as exc:
+        return False, exc.reason
 
 
 def decode_text(raw: bytes) -> tuple[str, bool]:

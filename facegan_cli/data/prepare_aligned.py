@@ -17,7 +17,8 @@ from facegan_cli.align.landmarks import BACKENDS, open_detector
 from facegan_cli.align.warp import WarpSettings
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.data.align_job import AlignJob, AlignTask, FaceStage, align_input, worker_setup
-from facegan_cli.data.pipeline import Item, guarded, open_writer, run_items, summarize
+from facegan_cli.data.imageio import guarded
+from facegan_cli.data.pipeline import Item, open_writer, run_items, summarize
 from facegan_cli.data.prepared import PreparedDataset, PreparedWriter
 from facegan_cli.data.recipes import Recipe
 
@@ -123,7 +124,7 @@ def landmark_stage(
 
     Returns the parent-side stage (face-alignment), its batch size, and the backend's provenance.
     dlib is loaded here too so that a missing model fails before any work; each worker loads its own
-    copy, since workers start clean (see pipeline._context).
+    copy, since workers start clean (see core.parallel._context).
     """
     if job.landmarks == "celeba":
         return None, 1, {"backend": "celeba", "source": "list_landmarks_celeba.txt"}

@@ -14,8 +14,8 @@ from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.progress import warn
 from facegan_cli.data import celeba
 from facegan_cli.data.crops import CROPS, apply_crop
-from facegan_cli.data.imageio import is_image_name, name_bytes, open_rgb
-from facegan_cli.data.pipeline import Item, guarded, open_writer, run_items, summarize
+from facegan_cli.data.imageio import guarded, is_image_name, name_bytes, open_rgb
+from facegan_cli.data.pipeline import Item, open_writer, run_items, summarize
 from facegan_cli.data.prepared import SPLIT_CODES, PreparedWriter, digest_file, normalize_split
 from facegan_cli.data.recipes import Recipe
 

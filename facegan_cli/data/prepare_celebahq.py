@@ -26,8 +26,8 @@ from facegan_cli.core.progress import warn
 from facegan_cli.data import celeba
 from facegan_cli.data.align_job import EXTRAS, AlignTask, describe_job
 from facegan_cli.data.crops import apply_crop
-from facegan_cli.data.imageio import is_image_name, open_rgb
-from facegan_cli.data.pipeline import Item, guarded
+from facegan_cli.data.imageio import guarded, is_image_name, open_rgb
+from facegan_cli.data.pipeline import Item
 from facegan_cli.data.prepare_aligned import (
     align_worker,
     check_settings,

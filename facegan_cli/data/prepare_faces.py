@@ -17,8 +17,8 @@ import numpy as np
 
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.data.align_job import EXTRAS, AlignTask, describe_job
-from facegan_cli.data.imageio import open_rgb
-from facegan_cli.data.pipeline import Item, guarded
+from facegan_cli.data.imageio import guarded, open_rgb
+from facegan_cli.data.pipeline import Item
 from facegan_cli.data.prepare_aligned import (
     align_worker,
     check_settings,

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.parallel import default_workers, ordered_map
 from facegan_cli.core.progress import Progress, warn
 from facegan_cli.data.crops import center_crop, resize_short_side
 from facegan_cli.data.imageio import (
@@ -36,6 +37,7 @@ from facegan_cli.data.imageio import (
     describe_rejects,
     digest_input,
     display_name,
+    guarded,
     is_image_name,
     max_input_bytes,
     max_pixels,
@@ -44,7 +46,6 @@ from facegan_cli.data.imageio import (
     probe_size,
     read_file,
 )
-from facegan_cli.data.pipeline import default_workers, guarded, ordered_map
 from facegan_cli.data.prepared import MANIFEST, PROGRESS, PreparedDataset, normalize_split
 
 # Decoding in worker processes only pays off above this many images.

@@ -32,10 +32,10 @@ import numpy as np
 import torch
 
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.parallel import default_workers, ordered_map
 from facegan_cli.core.progress import Progress, warn
 from facegan_cli.data.grid import to_uint8
-from facegan_cli.data.imageio import describe_rejects, display_name, open_rgb
-from facegan_cli.data.pipeline import default_workers, guarded, ordered_map
+from facegan_cli.data.imageio import describe_rejects, display_name, guarded, open_rgb
 from facegan_cli.data.sources import DecodedImageSet, PreparedImageSet, fit_square, open_image_set
 from facegan_cli.latent.latents import draw_latents
 from facegan_cli.metrics.stats import GaussianStats, load_stats

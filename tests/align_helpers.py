@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from facegan_cli.align.geometry import five_points
-from facegan_cli.data import celeba
+from facegan_cli.prepare import celeba
 
 
 @dataclass(frozen=True)

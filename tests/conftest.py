@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from facegan_cli.data.synthetic import write_synthetic
+from facegan_cli.prepare.synthetic import write_synthetic
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CELEBAHQ_SAMPLE = SHARED_DATA / "celebahq-sample"

@@ -11,10 +11,10 @@ import torch
 from typer.testing import CliRunner
 
 from facegan_cli.cli import app
-from facegan_cli.data.prepare_celeba import CELEBA_DEFAULTS, prepare_celeba
-from facegan_cli.data.recipes import load_recipe
 from facegan_cli.data.sources import open_image_set
 from facegan_cli.models.attr_classifier import AttributeClassifier, load_classifier, stage_count
+from facegan_cli.prepare.celeba_crops import CELEBA_DEFAULTS, prepare_celeba
+from facegan_cli.prepare.recipes import load_recipe
 from facegan_cli.train.classifier_recipe import cosine_lr
 
 runner = CliRunner()

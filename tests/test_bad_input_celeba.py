@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.data import celeba
+from facegan_cli.prepare import celeba
 
 HEADER = " ".join(celeba.LANDMARK_NAMES)
 VALUES = " ".join(["-1"] * 40)

@@ -22,12 +22,12 @@ from typer.testing import Result
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.lock import FolderLock, is_locked
 from facegan_cli.core.outputs import MARKER, read_marker
-from facegan_cli.data.export import ZIP_TAG
-from facegan_cli.data.prepare_celeba import CELEBA_DEFAULTS, prepare_celeba
 from facegan_cli.data.prepared import PreparedDataset, PreparedWriter
-from facegan_cli.data.recipes import load_recipe
-from facegan_cli.data.synthetic import write_synthetic
 from facegan_cli.evaluation.turing import make_sheet
+from facegan_cli.prepare.celeba_crops import CELEBA_DEFAULTS, prepare_celeba
+from facegan_cli.prepare.export import ZIP_TAG
+from facegan_cli.prepare.recipes import load_recipe
+from facegan_cli.prepare.synthetic import write_synthetic
 
 Cli = Callable[..., Result]
 

@@ -23,12 +23,12 @@ import torch
 from typer.testing import CliRunner
 
 from facegan_cli.cli import app
-from facegan_cli.data.prepare_celeba import CELEBA_DEFAULTS, prepare_celeba
-from facegan_cli.data.recipes import load_recipe
-from facegan_cli.data.synthetic import write_synthetic
 from facegan_cli.metrics.attributes import edit_success_rates, load_test_set
 from facegan_cli.models.attr_classifier import load_classifier
 from facegan_cli.models.editing import load_editor
+from facegan_cli.prepare.celeba_crops import CELEBA_DEFAULTS, prepare_celeba
+from facegan_cli.prepare.recipes import load_recipe
+from facegan_cli.prepare.synthetic import write_synthetic
 
 ATTRS = "Black_Hair,Blond_Hair,Brown_Hair,Smiling"
 N_FACES = 1500

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.data import celeba
+from facegan_cli.prepare import celeba
 
 ATTR_SAMPLE = (
     "3\n"

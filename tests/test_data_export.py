@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facegan_cli.data.export import archive_name
-from facegan_cli.data.prepare_celeba import CELEBA_DEFAULTS, prepare_celeba
 from facegan_cli.data.prepared import PreparedDataset
-from facegan_cli.data.recipes import load_recipe
 from facegan_cli.data.sources import open_image_set
+from facegan_cli.prepare.celeba_crops import CELEBA_DEFAULTS, prepare_celeba
+from facegan_cli.prepare.export import archive_name
+from facegan_cli.prepare.recipes import load_recipe
 
 
 @pytest.fixture(scope="module")

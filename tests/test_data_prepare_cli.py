@@ -11,12 +11,12 @@ import pytest
 from PIL import Image
 
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.data import celeba
-from facegan_cli.data import prepare_celeba as job
 from facegan_cli.data.crops import apply_crop, box_downsample
 from facegan_cli.data.imageio import load_rgb
 from facegan_cli.data.prepared import PreparedDataset, PreparedWriter
-from facegan_cli.data.recipes import list_recipes, load_recipe, resolve_settings
+from facegan_cli.prepare import celeba
+from facegan_cli.prepare import celeba_crops as job
+from facegan_cli.prepare.recipes import list_recipes, load_recipe, resolve_settings
 
 
 def test_prepare_celeba_end_to_end(cli_json, synthetic_tree: Path, tmp_path: Path) -> None:

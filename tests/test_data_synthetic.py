@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.data import celeba, synthetic
 from facegan_cli.data.imageio import load_rgb
+from facegan_cli.prepare import celeba, synthetic
 
 N = 30
 

@@ -10,7 +10,7 @@ from PIL import Image
 from test_stargan_edit import run  # noqa: F401  (the tiny trained CCA-GAN checkpoint)
 
 from facegan_cli.align.celeba_crop import CELEBA_ALIGNED_POINTS, STARGAN_BOX, celeba_crop, similarity
-from facegan_cli.data import celeba
+from facegan_cli.prepare import celeba
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:

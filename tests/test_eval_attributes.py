@@ -12,8 +12,6 @@ from metrics_helpers import MetricsWorld, homes, metrics_args, run_cli, world  #
 from PIL import Image
 
 from facegan_cli.cli.evaluate import _render_attributes
-from facegan_cli.data.prepare_celeba import CELEBA_DEFAULTS, prepare_celeba
-from facegan_cli.data.recipes import load_recipe
 from facegan_cli.data.sources import open_image_set
 from facegan_cli.metrics.attributes import (
     Target,
@@ -25,6 +23,8 @@ from facegan_cli.metrics.attributes import (
 )
 from facegan_cli.models.attr_classifier import load_classifier
 from facegan_cli.models.editing import load_editor
+from facegan_cli.prepare.celeba_crops import CELEBA_DEFAULTS, prepare_celeba
+from facegan_cli.prepare.recipes import load_recipe
 
 ATTRS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
 TINY = ["--split-protocol", "celeba", "--g-width", "8", "--d-width", "8", "--g-repeat", "1", "--batch", "4",

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from facegan_cli.cli import app
 from facegan_cli.core.checkpoint import list_checkpoints, load_checkpoint
-from facegan_cli.data.prepare_celeba import CELEBA_DEFAULTS, prepare_celeba
-from facegan_cli.data.recipes import load_recipe
 from facegan_cli.models.loading import load_generator
+from facegan_cli.prepare.celeba_crops import CELEBA_DEFAULTS, prepare_celeba
+from facegan_cli.prepare.recipes import load_recipe
 
 runner = CliRunner()
 

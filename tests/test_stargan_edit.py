@@ -12,10 +12,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from facegan_cli.cli import app
-from facegan_cli.data.prepare_celeba import CELEBA_DEFAULTS, prepare_celeba
-from facegan_cli.data.recipes import load_recipe
 from facegan_cli.models.editing import fit_face, load_editor, parse_assignments
 from facegan_cli.models.stargan import apply_edits, create_labels
+from facegan_cli.prepare.celeba_crops import CELEBA_DEFAULTS, prepare_celeba
+from facegan_cli.prepare.recipes import load_recipe
 
 runner = CliRunner()
 ATTRS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]

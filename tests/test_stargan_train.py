@@ -21,11 +21,11 @@ from typer.testing import CliRunner
 from facegan_cli.cli import app
 from facegan_cli.core.checkpoint import load_checkpoint
 from facegan_cli.data.device_data import DeviceImages, EpochOrder
-from facegan_cli.data.prepare_celeba import CELEBA_DEFAULTS, prepare_celeba
 from facegan_cli.data.prepared import PreparedDataset
-from facegan_cli.data.recipes import load_recipe
 from facegan_cli.data.stargan_split import protocol_rows, stargan_test_mask
 from facegan_cli.models.registry import resolve_config
+from facegan_cli.prepare.celeba_crops import CELEBA_DEFAULTS, prepare_celeba
+from facegan_cli.prepare.recipes import load_recipe
 from facegan_cli.train.loop import LoopSettings, run_training
 from facegan_cli.train.stargan_recipe import StarGANRecipe
 

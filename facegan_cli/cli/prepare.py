@@ -21,10 +21,10 @@ from facegan_cli.cli.common import (
 )
 from facegan_cli.core.outputs import check_outside_inputs
 from facegan_cli.core.parallel import default_workers
-from facegan_cli.data.export import export_dataset
-from facegan_cli.data.prepare_celeba import CELEBA_DEFAULTS, prepare_celeba
-from facegan_cli.data.recipes import list_recipes, load_recipe, resolve_settings
-from facegan_cli.data.synthetic import write_synthetic
+from facegan_cli.prepare.celeba_crops import CELEBA_DEFAULTS, prepare_celeba
+from facegan_cli.prepare.export import export_dataset
+from facegan_cli.prepare.recipes import list_recipes, load_recipe, resolve_settings
+from facegan_cli.prepare.synthetic import write_synthetic
 
 app = typer.Typer(
     help="Prepare datasets: CelebA crops, CelebA-HQ and FFHQ-style aligned faces, synthetic faces, exports for other tools.",
@@ -527,7 +527,7 @@ def celeba_hq_command(
 
     Not reproduced: the original CelebA-HQ adds encrypted per-image "delta" files to this geometry (JPEG-artifact removal and a super-resolution network's output); decoding them needs the exact bytes of its Pillow 3.1.1 / libjpeg 8d pipeline and 2^k pre-padding upscale, so facegan reproduces the geometry, not those bytes. --src CelebAMask-HQ uses the published images themselves.
     """
-    from facegan_cli.data.prepare_celebahq import CELEBAHQ_DEFAULTS, prepare_celebahq
+    from facegan_cli.prepare.celebahq import CELEBAHQ_DEFAULTS, prepare_celebahq
 
     check_outside_inputs(
         out, [("--src", src), ("--images", images), ("--mapping", mapping), ("--celeba", celeba_dir)]
@@ -648,7 +648,7 @@ def faces_command(
 
     The largest face of each photo is kept (--all-faces keeps every one); its 68 landmarks give the oriented square, which is shrunk, padded with blur where it leaves the photo, transformed at --transform-size and reduced with antialiasing. Photos without a face (animals included), with landmarks outside the image, or unreadable are listed in OUT/rejects.tsv; the command fails only when none is usable, or at the first with --strict.
     """
-    from facegan_cli.data.prepare_faces import FACES_DEFAULTS, prepare_faces
+    from facegan_cli.prepare.faces import FACES_DEFAULTS, prepare_faces
 
     check_outside_inputs(out, [("--src", src)])
     chosen = load_recipe(recipe, command="faces")

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.data.align_job import EXTRAS, AlignTask, describe_job
 from facegan_cli.data.imageio import guarded, open_rgb
-from facegan_cli.data.pipeline import Item
-from facegan_cli.data.prepare_aligned import (
+from facegan_cli.data.sources import FolderImageSet, fit_square
+from facegan_cli.prepare.align_job import EXTRAS, AlignTask, describe_job
+from facegan_cli.prepare.aligned import (
     align_worker,
     check_settings,
     landmark_stage,
@@ -27,8 +27,8 @@ from facegan_cli.data.prepare_aligned import (
     parse_shard,
     run_prepare,
 )
-from facegan_cli.data.recipes import Recipe
-from facegan_cli.data.sources import FolderImageSet, fit_square
+from facegan_cli.prepare.pipeline import Item
+from facegan_cli.prepare.recipes import Recipe
 
 FACES_DEFAULTS: dict[str, Any] = {
     "size": 1024,

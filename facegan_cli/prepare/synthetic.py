@@ -29,8 +29,8 @@ from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.outputs import make_out_dir, staged_folder
 from facegan_cli.core.parallel import ordered_map
 from facegan_cli.core.progress import Progress
-from facegan_cli.data import celeba
 from facegan_cli.data.crops import apply_crop
+from facegan_cli.prepare import celeba
 
 # Faces are drawn where img_align_celeba keeps them on average (integer landmarks, as CelebA lists them).
 CANONICAL_LANDMARKS = CELEBA_ALIGNED_POINTS.astype(np.int64)

@@ -23,7 +23,7 @@ from facegan_cli.align.geometry import five_points, oriented_square, points_insi
 from facegan_cli.align.landmarks import Detector, Face, select_faces
 from facegan_cli.align.warp import WarpSettings, align_crop
 from facegan_cli.data.imageio import RejectedImage, load_rgb, open_rgb
-from facegan_cli.data.pipeline import Row
+from facegan_cli.prepare.pipeline import Row
 
 # Per-row arrays an aligning prepare stores beside the images (see prepared.PreparedWriter extras).
 EXTRAS: dict[str, tuple[int, ...]] = {"quads": (4, 2), "landmarks": (5, 2), "faces": ()}

@@ -23,12 +23,12 @@ import numpy as np
 from facegan_cli.align.landmarks import Face
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.progress import warn
-from facegan_cli.data import celeba
-from facegan_cli.data.align_job import EXTRAS, AlignTask, describe_job
 from facegan_cli.data.crops import apply_crop
 from facegan_cli.data.imageio import guarded, is_image_name, open_rgb
-from facegan_cli.data.pipeline import Item
-from facegan_cli.data.prepare_aligned import (
+from facegan_cli.data.prepared import SPLIT_CODES, digest_file, normalize_split
+from facegan_cli.prepare import celeba
+from facegan_cli.prepare.align_job import EXTRAS, AlignTask, describe_job
+from facegan_cli.prepare.aligned import (
     align_worker,
     check_settings,
     landmark_stage,
@@ -36,9 +36,9 @@ from facegan_cli.data.prepare_aligned import (
     parse_shard,
     run_prepare,
 )
-from facegan_cli.data.prepare_celeba import _attribute_table
-from facegan_cli.data.prepared import SPLIT_CODES, digest_file, normalize_split
-from facegan_cli.data.recipes import Recipe
+from facegan_cli.prepare.celeba_crops import _attribute_table
+from facegan_cli.prepare.pipeline import Item
+from facegan_cli.prepare.recipes import Recipe
 
 CELEBAHQ_DEFAULTS: dict[str, Any] = {
     "size": 1024,

@@ -12,12 +12,12 @@ import numpy as np
 
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.progress import warn
-from facegan_cli.data import celeba
 from facegan_cli.data.crops import CROPS, apply_crop
 from facegan_cli.data.imageio import guarded, is_image_name, name_bytes, open_rgb
-from facegan_cli.data.pipeline import Item, open_writer, run_items, summarize
 from facegan_cli.data.prepared import SPLIT_CODES, PreparedWriter, digest_file, normalize_split
-from facegan_cli.data.recipes import Recipe
+from facegan_cli.prepare import celeba
+from facegan_cli.prepare.pipeline import Item, open_writer, run_items, summarize
+from facegan_cli.prepare.recipes import Recipe
 
 # Built-in defaults; a recipe overrides them and command-line options override the recipe.
 CELEBA_DEFAULTS: dict[str, Any] = {

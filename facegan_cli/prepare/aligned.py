@@ -16,11 +16,11 @@ from facegan_cli.align.geometry import MODES
 from facegan_cli.align.landmarks import BACKENDS, open_detector
 from facegan_cli.align.warp import WarpSettings
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.data.align_job import AlignJob, AlignTask, FaceStage, align_input, worker_setup
 from facegan_cli.data.imageio import guarded
-from facegan_cli.data.pipeline import Item, open_writer, run_items, summarize
 from facegan_cli.data.prepared import PreparedDataset, PreparedWriter
-from facegan_cli.data.recipes import Recipe
+from facegan_cli.prepare.align_job import AlignJob, AlignTask, FaceStage, align_input, worker_setup
+from facegan_cli.prepare.pipeline import Item, open_writer, run_items, summarize
+from facegan_cli.prepare.recipes import Recipe
 
 # CelebA-HQ's constants are fractions of a 1024 output; FFHQ's shrink rule is relative to --size.
 PROGAN_REFERENCE_SIZE = 1024

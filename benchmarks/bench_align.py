@@ -1,5 +1,5 @@
 """Face alignment speed: facegan's prepare (all cores) against NVIDIA's FFHQ procedure run as its script
-runs it (one image at a time, one process, PIL; benchmarks/align_reference.py), on the same inputs with
+runs it (one image at a time, one process, PIL; tests/references/align_reference.py), on the same inputs with
 the same outputs, in one run.
 
     nice -n 5 .venv/bin/python benchmarks/bench_align.py --n 46 --size 1024 --transform-size 4096 --interleaved 6
@@ -42,12 +42,13 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's facegan_cli, and tests/references
 
-from benchmarks.align_reference import reference_align, reference_quad  # noqa: E402
-from facegan_cli.data import celeba  # noqa: E402
-from facegan_cli.data.pipeline import default_workers  # noqa: E402
+from references.align_reference import reference_align, reference_quad  # noqa: E402
+
+from facegan_cli.core.parallel import default_workers  # noqa: E402
 from facegan_cli.data.prepared import PreparedDataset  # noqa: E402
+from facegan_cli.prepare import celeba  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "data" / "celebahq-sample"
 
@@ -146,8 +147,8 @@ def interleaved_cpu(
     import cv2
 
     from facegan_cli.align.landmarks import Face
-    from facegan_cli.data.align_job import AlignTask, align_input
-    from facegan_cli.data.prepare_aligned import make_job
+    from facegan_cli.prepare.align_job import AlignTask, align_input
+    from facegan_cli.prepare.aligned import make_job
 
     cv2.setNumThreads(1)
     job = make_job({"align": "ffhq", "size": size, "transform_size": transform, "landmarks": "celeba"})

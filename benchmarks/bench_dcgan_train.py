@@ -4,7 +4,7 @@
 
 Both sides train radford64 at the same batch size on the same synthetic CelebA images:
 - reference: ImageFolder over the 178x218 JPEGs, PIL decoding + Resize/CenterCrop in DataLoader workers,
-  fp32, contiguous NCHW, pytorch/examples' step (benchmarks/dcgan_reference.py);
+  fp32, contiguous NCHW, pytorch/examples' step (tests/references/dcgan_reference.py);
 - facegan: `facegan prepare celeba --crop dcgan` once, then the training loop of `facegan train dcgan`
   (uint8 data on the device, channels_last, bf16 autocast on CUDA, no discarded D gradients).
 Each side runs in its own process so that peak memory is its own. Throughput is measured after one
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's facegan_cli, and tests/references
 
 
 def _peak_memory(device: str) -> dict[str, float]:
@@ -40,8 +40,8 @@ def _peak_memory(device: str) -> dict[str, float]:
 
 def run_reference(args: argparse.Namespace) -> dict:
     import torch
+    from references.dcgan_reference import examples_loader, examples_step
 
-    from benchmarks.dcgan_reference import examples_loader, examples_step
     from facegan_cli.core.device import resolve_device
     from facegan_cli.models.registry import build_discriminator, build_generator, resolve_config
 

@@ -34,16 +34,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_FACES = ROOT.parent / "shared" / "data" / "celebahq-sample"
 OFFICIAL = "pt_inception-2015-12-05-6726825d.pth"
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's facegan_cli, and metrics_helpers
 
 
 def make_images(out: Path, n: int, size: int, seed: int = 0) -> tuple[Path, Path]:
     """Two folders of n/2 JPEGs each: random crops, mirrors and brightness changes of the sample faces."""
     import numpy as np
-    from PIL import Image
-
-    sys.path.insert(0, str(ROOT / "tests"))
     from metrics_helpers import load_faces
+    from PIL import Image
 
     faces = load_faces(SHARED_FACES, side=int(size * 1.15))
     rng = np.random.default_rng(seed)
@@ -68,8 +66,6 @@ def make_weights(out: Path, explicit: Path | None) -> tuple[Path, Path]:
         shutil.copyfile(explicit, hub / OFFICIAL)
         return explicit, out / "torch"
     import torch
-
-    sys.path.insert(0, str(ROOT / "tests"))
     from metrics_helpers import load_faces, random_inception
 
     model = random_inception(load_faces(SHARED_FACES)[:24])

@@ -13,7 +13,7 @@ What it measures, on one machine in one process:
    same number of images at the target resolution from the start (the seed's "about 2x faster").
 3. Step time at 256x256 (or --step-resolution): facegan's step (channels_last, TF32, no discarded D
    gradients, fused Adam, optionally bf16 and torch.compile) against a plain fp32 eager implementation of
-   the same step (benchmarks/progan_reference.py: NCHW, PyTorch's default backend flags).
+   the same step (tests/references/progan_reference.py: NCHW, PyTorch's default backend flags).
 4. bf16 and the gradient penalty: the relative error of the per-image gradient norms under bf16
    autocast against fp32 on the same weights and images, and a short training run in each precision
    from the same start (finite losses, penalty and Wasserstein estimate side by side).
@@ -26,7 +26,6 @@ import argparse
 import contextlib
 import copy
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -35,26 +34,17 @@ from typing import Any
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's facegan_cli, and tests/references
 
-from benchmarks.progan_reference import plain_step  # noqa: E402
+from references.progan_reference import plain_step  # noqa: E402
+
+from benchmarks.common import device_name, timed_steps  # noqa: E402
 from facegan_cli.core.device import Precision, configure_backends, resolve_device  # noqa: E402
 from facegan_cli.data.device_data import DeviceImages, ImageStream  # noqa: E402
 from facegan_cli.models.progan import apply_overrides  # noqa: E402
 from facegan_cli.models.registry import resolve_config  # noqa: E402
 from facegan_cli.train.progan_recipe import ProGANRecipe, gradient_penalty  # noqa: E402
 from facegan_cli.train.recipe import TrainContext  # noqa: E402
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def _recipe(args: argparse.Namespace, device: torch.device, amp: bool, resolution: int) -> ProGANRecipe:
@@ -73,18 +63,6 @@ def _phase_images(recipe: ProGANRecipe, resolution: int, fading: bool) -> int:
     k = resolution.bit_length() - 3  # 4 -> 0, 8 -> 1, ...
     index = 2 * k - 1 if fading else 2 * k
     return index * s.phase_images + s.phase_images // 2
-
-
-def _timed_steps(step: Any, device: torch.device, warmup: int, steps: int) -> float:
-    """Seconds per step after `warmup` untimed steps (cudnn autotuning, compilation, allocator)."""
-    for i in range(warmup):
-        step(i)
-    _sync(device)
-    start = time.perf_counter()
-    for i in range(steps):
-        step(warmup + i)
-    _sync(device)
-    return (time.perf_counter() - start) / steps
 
 
 def throughput(args: argparse.Namespace, device: torch.device, amp: bool) -> list[dict[str, Any]]:
@@ -108,7 +86,7 @@ def throughput(args: argparse.Namespace, device: torch.device, amp: bool) -> lis
                 real = data.batch(stream.indices(i * batch, batch), stream.flips(i * batch, batch))
                 recipe.train_step(real, None, i)
 
-            seconds = _timed_steps(step, device, args.warmup, args.steps)
+            seconds = timed_steps(step, device, args.warmup, args.steps)
             rows.append({"resolution": resolution, "phase": phase.name, "fading": fading, "batch": batch,
                          "amp": amp, "ms_per_step": round(seconds * 1e3, 3),
                          "images_per_s": round(batch / seconds, 3)})
@@ -144,7 +122,7 @@ def _plain_step_seconds(args: argparse.Namespace, device: torch.device, res: int
     opt_g = torch.optim.Adam(G.parameters(), lr=1e-3, betas=(0.0, 0.99), eps=1e-8)
     opt_d = torch.optim.Adam(D.parameters(), lr=1e-3, betas=(0.0, 0.99), eps=1e-8)
     real = torch.rand(batch, 3, res, res, device=device) * 2 - 1
-    seconds = _timed_steps(lambda i: plain_step(G, D, G_ema, opt_g, opt_d, real, 1.0, False, recipe.z_dim),
+    seconds = timed_steps(lambda i: plain_step(G, D, G_ema, opt_g, opt_d, real, 1.0, False, recipe.z_dim),
                            device, args.warmup, args.steps)
     return images, batch, seconds
 
@@ -177,7 +155,7 @@ def step_comparison(args: argparse.Namespace, device: torch.device) -> list[dict
         recipe.begin_step(images)
         real_cl = real.contiguous(memory_format=torch.channels_last)
         t0 = time.perf_counter()
-        seconds = _timed_steps(lambda i, r=recipe, x=real_cl: r.train_step(x, None, i), device,
+        seconds = timed_steps(lambda i, r=recipe, x=real_cl: r.train_step(x, None, i), device,
                                args.warmup + (5 if compiled else 0), args.steps)
         out.append({"variant": name, "resolution": res, "batch": batch, "ms_per_step": round(seconds * 1e3, 3),
                     "speedup": round(plain / seconds, 2), "setup_s": round(time.perf_counter() - t0, 1)})
@@ -260,7 +238,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args()
     device = resolve_device(args.device)
-    report: dict[str, Any] = {"device": _device_name(device), "torch": torch.__version__, "preset": args.preset,
+    report: dict[str, Any] = {"device": device_name(device), "torch": torch.__version__, "preset": args.preset,
                               "max_channels": args.max_channels or 512}
     precisions = [False, True] if args.amp and device.type == "cuda" else [False]
     report["throughput"] = []

@@ -4,10 +4,10 @@
     python3 benchmarks/bench_stargan.py --device cuda --amp --iters 200 --warmup 20
 
 Both sides train StarGAN (128x128, batch 16, n_critic 5, the 5 CelebA attributes, WGAN-GP) from the same
-initial weights on the same images: `--n-faces` synthetic CelebA faces (facegan_cli.data.synthetic), or a
+initial weights on the same images: `--n-faces` synthetic CelebA faces (facegan_cli.prepare.synthetic), or a
 CelebA tree given with --celeba.
 
-- reference (benchmarks/stargan_reference.py): yunjey's solver iteration, plain fp32 eager NCHW, JPEGs
+- reference (tests/references/stargan_reference.py): yunjey's solver iteration, plain fp32 eager NCHW, JPEGs
   decoded with PIL in one DataLoader worker and transformed per iteration, `.item()` on every loss;
 - facegan: the data prepared once (`celeba-128-attrs` recipe: CenterCrop 178, Resize 128), held on the
   device as uint8 with the label rows, batches indexed, converted and flipped there (the training loop's
@@ -24,57 +24,35 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's facegan_cli, and tests/references
 
-from benchmarks.stargan_reference import solver_iteration, yunjey_loader  # noqa: E402
+from references.stargan_reference import solver_iteration, yunjey_loader  # noqa: E402
+
+from benchmarks.common import device_name, timed_steps  # noqa: E402
 from facegan_cli.core.device import Precision, configure_backends, resolve_device  # noqa: E402
 from facegan_cli.data.device_data import DeviceImages, EpochOrder  # noqa: E402
-from facegan_cli.data.prepare_celeba import CELEBA_DEFAULTS, prepare_celeba  # noqa: E402
-from facegan_cli.data.recipes import load_recipe  # noqa: E402
 from facegan_cli.data.sources import open_image_set  # noqa: E402
-from facegan_cli.data.synthetic import write_synthetic  # noqa: E402
 from facegan_cli.models.registry import build_discriminator, build_generator, resolve_config  # noqa: E402
 from facegan_cli.models.stargan import STARGAN_ATTRS  # noqa: E402
+from facegan_cli.prepare.celeba_crops import CELEBA_DEFAULTS, prepare_celeba  # noqa: E402
+from facegan_cli.prepare.recipes import load_recipe  # noqa: E402
+from facegan_cli.prepare.synthetic import write_synthetic  # noqa: E402
 from facegan_cli.train.recipe import TrainContext  # noqa: E402
 from facegan_cli.train.stargan_recipe import StarGANRecipe  # noqa: E402
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
     return resolve_config("stargan", None, {"resolution": args.resolution, "g_width": args.width,
                                             "d_width": args.width, "batch": args.batch, "n_critic": args.n_critic,
                                             "steps": 200_000})
-
-
-def _timed(step: Any, device: torch.device, warmup: int, iters: int) -> float:
-    for i in range(warmup):
-        step(i)
-    _sync(device)
-    start = time.perf_counter()
-    for i in range(warmup, warmup + iters):
-        step(i)
-    _sync(device)
-    return iters / (time.perf_counter() - start)
 
 
 def reference(args: argparse.Namespace, device: torch.device, celeba: Path) -> float:
@@ -94,7 +72,7 @@ def reference(args: argparse.Namespace, device: torch.device, celeba: Path) -> f
             x, label = next(state["it"])
         solver_iteration(G, D, g_opt, d_opt, x.to(device), label, i, args.n_critic)
 
-    return _timed(step, device, args.warmup, args.iters)
+    return 1 / timed_steps(step, device, args.warmup, args.iters)
 
 
 def facegan(args: argparse.Namespace, device: torch.device, prepared: Path) -> float:
@@ -113,7 +91,7 @@ def facegan(args: argparse.Namespace, device: torch.device, prepared: Path) -> f
         real, labels = data.batch_with_labels(order.indices(i), order.flips(i))
         recipe.train_step(real, labels, i)
 
-    return _timed(step, device, args.warmup, args.iters)
+    return 1 / timed_steps(step, device, args.warmup, args.iters)
 
 
 def main() -> None:
@@ -147,7 +125,7 @@ def main() -> None:
         ours = facegan(args, device, prepared)
         print(json.dumps({"side": f"facegan (channels_last, device data{', bf16' if args.amp else ''})",
                           "iters_per_s": round(ours, 4)}), flush=True)
-    result = {"device": _device_name(device), "torch": torch.__version__, "resolution": args.resolution,
+    result = {"device": device_name(device), "torch": torch.__version__, "resolution": args.resolution,
               "batch": args.batch, "n_critic": args.n_critic, "width": args.width, "iters": args.iters,
               "warmup": args.warmup, "amp": args.amp, "reference_iters_per_s": round(ref, 4),
               "facegan_iters_per_s": round(ours, 4), "ratio": round(ours / ref, 3)}

@@ -1,5 +1,5 @@
 """Crop geometry and the crop procedure: the formulas of specs/datasets.md on hand-computed cases, and
-the fast warp against a PIL-only restatement of the FFHQ script (benchmarks/align_reference.py)."""
+the fast warp against a PIL-only restatement of the FFHQ script (tests/references/align_reference.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import scipy.ndimage
 from align_helpers import psnr
 from PIL import Image
+from references.align_reference import reference_align
 
-from benchmarks.align_reference import reference_align
 from facegan_cli.align.geometry import (
     five_points,
     oriented_quad,

@@ -6,8 +6,8 @@ import copy
 
 import pytest
 import torch
+from references.dcgan_reference import examples_step
 
-from benchmarks.dcgan_reference import examples_step
 from facegan_cli.core.device import Precision
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.train.dcgan_recipe import DCGANRecipe

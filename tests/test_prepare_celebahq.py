@@ -12,14 +12,13 @@ import numpy as np
 import pytest
 from align_helpers import psnr, warped_tree
 from PIL import Image
+from references.align_reference import reference_align
 
-from benchmarks.align_reference import reference_align
 from facegan_cli.align.geometry import five_points, oriented_quad
 from facegan_cli.align.warp import WarpSettings, align_crop
-from facegan_cli.data import celeba
-from facegan_cli.data import prepare_aligned as aligned
 from facegan_cli.data.crops import box_downsample
 from facegan_cli.data.prepared import PreparedDataset, PreparedWriter
+from facegan_cli.prepare import aligned, celeba
 
 FAST = ("--size", 256, "--transform-size", 1024)  # the test size; 1024 instead of 4096 for speed
 

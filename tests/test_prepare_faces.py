@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from align_helpers import psnr, sample_face
 from PIL import Image
+from references.align_reference import reference_align
 
-from benchmarks.align_reference import reference_align
 from facegan_cli.align.geometry import five_points, oriented_quad, oriented_square
 from facegan_cli.data.prepared import PreparedDataset
 

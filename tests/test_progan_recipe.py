@@ -6,9 +6,9 @@ import copy
 
 import pytest
 import torch
+from references.progan_reference import plain_step
 from torch.func import functional_call
 
-from benchmarks.progan_reference import plain_step
 from facegan_cli.core.device import Precision
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.models.progan import ProDiscriminator, apply_overrides

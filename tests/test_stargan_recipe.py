@@ -6,7 +6,7 @@ import copy
 
 import pytest
 import torch
-import torch.nn.functional as F
+from references.stargan_reference import solver_iteration
 from torch import nn
 
 from facegan_cli.core.device import Precision
@@ -127,52 +127,12 @@ def test_lr_decay_reaches_zero_at_the_last_step() -> None:
 
 
 def _yunjey_steps(G: nn.Module, D: nn.Module, data: torch.Tensor, labels: torch.Tensor, cfg: dict) -> None:
-    """yunjey/stargan solver.train(), CelebA branch, transcribed (constant rates, no logging)."""
+    """yunjey/stargan solver.train(), CelebA branch (references/stargan_reference.py), at constant rates."""
     g_opt = torch.optim.Adam(G.parameters(), cfg["lr"], [0.5, 0.999])
     d_opt = torch.optim.Adam(D.parameters(), cfg["lr"], [0.5, 0.999])
-
-    def cls_loss(logit: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return F.binary_cross_entropy_with_logits(logit, target, reduction="sum") / logit.size(0)
-
-    def gp(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        weight = torch.ones(y.size())
-        dydx = torch.autograd.grad(outputs=y, inputs=x, grad_outputs=weight, retain_graph=True,
-                                   create_graph=True, only_inputs=True)[0]
-        dydx = dydx.view(dydx.size(0), -1)
-        return torch.mean((torch.sqrt(torch.sum(dydx**2, dim=1)) - 1) ** 2)
-
     for i in range(data.shape[0]):
-        x_real, label_org = data[i], labels[i]
-        rand_idx = torch.randperm(label_org.size(0))
-        label_trg = label_org[rand_idx]
-        c_org, c_trg = label_org.clone(), label_trg.clone()
-        out_src, out_cls = D(x_real)
-        d_loss_real = -torch.mean(out_src)
-        d_loss_cls = cls_loss(out_cls, label_org)
-        x_fake = G(x_real, c_trg)
-        out_src, out_cls = D(x_fake.detach())
-        d_loss_fake = torch.mean(out_src)
-        alpha = torch.rand(x_real.size(0), 1, 1, 1)
-        x_hat = (alpha * x_real.data + (1 - alpha) * x_fake.data).requires_grad_(True)
-        out_src, _ = D(x_hat)
-        d_loss_gp = gp(out_src, x_hat)
-        d_loss = d_loss_real + d_loss_fake + cfg["lambda_cls"] * d_loss_cls + cfg["lambda_gp"] * d_loss_gp
-        g_opt.zero_grad()
-        d_opt.zero_grad()
-        d_loss.backward()
-        d_opt.step()
-        if (i + 1) % cfg["n_critic"] == 0:
-            x_fake = G(x_real, c_trg)
-            out_src, out_cls = D(x_fake)
-            g_loss_fake = -torch.mean(out_src)
-            g_loss_cls = cls_loss(out_cls, label_trg)
-            x_reconst = G(x_fake, c_org)
-            g_loss_rec = torch.mean(torch.abs(x_real - x_reconst))
-            g_loss = g_loss_fake + cfg["lambda_rec"] * g_loss_rec + cfg["lambda_cls"] * g_loss_cls
-            g_opt.zero_grad()
-            d_opt.zero_grad()
-            g_loss.backward()
-            g_opt.step()
+        solver_iteration(G, D, g_opt, d_opt, data[i], labels[i], i, n_critic=cfg["n_critic"],
+                         lambda_cls=cfg["lambda_cls"], lambda_rec=cfg["lambda_rec"], lambda_gp=cfg["lambda_gp"])
 
 
 def _batches(steps: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,7 +27,7 @@ from typer.testing import CliRunner, Result
 
 from facegan_cli.cli import app
 from facegan_cli.core.checkpoint import save_checkpoint
-from facegan_cli.metrics.inception import FIDInception
+from facegan_cli.features.inception import FIDInception
 from facegan_cli.models import registry
 
 OFFICIAL_NAME = "pt_inception-2015-12-05-6726825d.pth"

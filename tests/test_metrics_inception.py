@@ -12,8 +12,7 @@ from metrics_helpers import OFFICIAL_NAME, MetricsWorld, homes, world  # noqa: F
 
 from facegan_cli.core import weights as W
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.metrics.features import InceptionExtractor
-from facegan_cli.metrics.inception import FIDInception, build_inception, fuse_batchnorm
+from facegan_cli.features.inception import FIDInception, InceptionExtractor, build_inception, fuse_batchnorm
 from facegan_cli.metrics.protocols import get_protocol
 
 

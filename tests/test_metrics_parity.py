@@ -30,7 +30,8 @@ from metrics_helpers import (  # noqa: F401
 from PIL import Image
 
 from facegan_cli.core import weights as W
-from facegan_cli.metrics.features import InceptionExtractor, extract
+from facegan_cli.features.inception import InceptionExtractor
+from facegan_cli.metrics.features import extract
 from facegan_cli.metrics.inputs import open_source
 from facegan_cli.metrics.protocols import get_protocol
 from facegan_cli.metrics.stats import FeatureCache

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.metrics.inception import INPUT_SIZE
+from facegan_cli.features.inception import INPUT_SIZE
 
 Prepare = Callable[[torch.Tensor], torch.Tensor]
 

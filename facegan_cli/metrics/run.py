@@ -18,17 +18,19 @@ from facegan_cli.core import weights as W
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.progress import Progress, log, warn
+from facegan_cli.data.sources import ImageSource
+from facegan_cli.features.inception import FEATURE_DIMS, InceptionExtractor
 from facegan_cli.metrics import kid as kid_mod
 from facegan_cli.metrics import msssim as msssim_mod
 from facegan_cli.metrics import swd as swd_mod
-from facegan_cli.metrics.features import FeatureSet, InceptionExtractor, extract
+from facegan_cli.metrics.features import FeatureSet, extract
 from facegan_cli.metrics.frechet import frechet_distance
-from facegan_cli.metrics.inception import FEATURE_DIMS
 from facegan_cli.metrics.inception_score import inception_score
-from facegan_cli.metrics.inputs import GeneratorSource, ImageSource, Input, StatsInput, resolve_inputs
+from facegan_cli.metrics.inputs import Input, StatsInput, resolve_inputs
 from facegan_cli.metrics.prdc import precision_recall_density_coverage
 from facegan_cli.metrics.protocols import DEFAULT_PROTOCOL, get_protocol
 from facegan_cli.metrics.stats import FeatureCache, GaussianStats, gaussian_stats, save_stats
+from facegan_cli.models.sources import GeneratorSource
 
 POOL_DIMS = (64, 192, 768, 2048)
 

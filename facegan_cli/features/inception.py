@@ -6,22 +6,25 @@ original FID code (average pooling that ignores padding in the A/C/E blocks, max
 block). Module names follow torchvision, so `pt_inception-2015-12-05-6726825d.pth` (a plain state dict)
 loads as it is.
 
-`FIDInception.forward` takes a batch already resized to 299x299 and scaled to [-1, 1]; the protocols in
-`features.py` do the resizing and scaling of each reference. It returns the requested taps and stops
-after the last block that any of them needs.
+`FIDInception.forward` takes a batch already resized to 299x299 and scaled to [-1, 1]; it returns the
+requested taps and stops after the last block that any of them needs. `InceptionExtractor` is the network
+frozen on a device (features.base), fed through one protocol (metrics.protocols: the resizing and scaling
+of each reference implementation).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core import weights as W
+from facegan_cli.features.base import FrozenExtractor, TappedNetwork, load_frozen
 
 # Feature taps a caller can ask for, in network order: spatially averaged activations after the first
 # and second max pool (64, 192), before the auxiliary head (768), the final pool (2048), and the 1008
@@ -156,8 +159,10 @@ def _spatial_mean(x: torch.Tensor) -> torch.Tensor:
     return x.mean(dim=(2, 3))
 
 
-class FIDInception(nn.Module):
+class FIDInception(TappedNetwork):
     """Inception v3 as used by FID; `forward(x, taps)` returns {tap: N x dims float32} for the taps."""
+
+    TAPS = TAPS
 
     def __init__(self) -> None:
         super().__init__()
@@ -180,10 +185,7 @@ class FIDInception(nn.Module):
         self.fc = nn.Linear(2048, 1008)
 
     def forward(self, x: torch.Tensor, taps: Sequence[str] = ("2048",)) -> dict[str, torch.Tensor]:
-        unknown = set(taps) - set(TAPS)
-        if unknown:
-            raise ValueError(f"unknown Inception taps {sorted(unknown)}; known: {TAPS}")
-        last = max(TAPS.index(t) for t in taps)
+        last = self.deepest(taps)
         out: dict[str, torch.Tensor] = {}
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
         x = F.max_pool2d(x, kernel_size=3, stride=2)
@@ -210,43 +212,15 @@ class FIDInception(nn.Module):
         return {tap: out[tap].float() for tap in taps}
 
 
-def load_state_dict_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Read a pt_inception-style file: a plain state dict (torch.save), or one nested under 'state_dict'."""
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle, zip and torch errors all mean the same to the user
-        raise FaceganError(
-            f"{path} is not a readable PyTorch weights file ({type(exc).__name__}: {exc}).",
-            "Pass pt_inception-2015-12-05-6726825d.pth as downloaded from pytorch-fid's releases.",
-        ) from exc
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise FaceganError(
-            f"{path} does not hold a state dict of tensors.",
-            "Pass pt_inception-2015-12-05-6726825d.pth (a plain state dict with torchvision key names).",
-        )
-    return state
-
-
 def build_inception(path: str | os.PathLike[str]) -> FIDInception:
-    """The FID Inception network with the weights in `path`, in eval mode on the CPU."""
-    state = load_state_dict_file(path)
-    # torchvision's Inception3 state dicts may carry an AuxLogits head the FID graph does not have.
-    state = {k: v for k, v in state.items() if not k.startswith("AuxLogits.")}
-    with torch.device("meta"):  # no random initialisation of 24M parameters that are replaced at once
-        model = FIDInception()
-    try:
-        model.load_state_dict(state, strict=True, assign=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise FaceganError(
-            f"{path} does not fit the FID Inception network ({first}).",
-            "Pass pt_inception-2015-12-05-6726825d.pth (pytorch-fid) or weights-inception-2015-12-05-6726825d.pth "
-            "(torch-fidelity); other Inception weights give other numbers.",
-        ) from exc
-    return model.eval().requires_grad_(False)
+    """The FID Inception network with the weights in `path`, frozen, on the CPU."""
+    return load_frozen(
+        FIDInception, path, W.get("fid-inception"), "the FID Inception network",
+        "Pass pt_inception-2015-12-05-6726825d.pth (pytorch-fid) or weights-inception-2015-12-05-6726825d.pth "
+        "(torch-fidelity); other Inception weights give other numbers.",
+        # torchvision's Inception3 state dicts may carry an AuxLogits head the FID graph does not have.
+        skip=("AuxLogits.",),
+    )
 
 
 def fuse_batchnorm(model: FIDInception) -> FIDInception:
@@ -270,3 +244,43 @@ def fuse_batchnorm(model: FIDInception) -> FIDInception:
             fused.weight, fused.bias = nn.Parameter(weight, requires_grad=False), nn.Parameter(bias, requires_grad=False)
             module.conv, module.bn = fused, nn.Identity()
     return model.requires_grad_(False)
+
+
+class InputPath(Protocol):
+    """How uint8 images become the network's 299x299 input: one of metrics.protocols' reference protocols."""
+
+    name: str
+    prepare: Callable[[torch.Tensor], torch.Tensor]  # uint8 N x 3 x H x W -> float32 N x 3 x 299 x 299
+
+
+class InceptionExtractor(FrozenExtractor):
+    """The FID Inception network (BatchNorm folded into the convolutions) on a device, fed through one
+    protocol: `extractor(uint8 N x 3 x H x W on the device, taps)` -> {tap: N x dims float32}."""
+
+    weights_key = "fid-inception"
+    taps = FEATURE_DIMS
+
+    def __init__(
+        self,
+        weights: W.Resolved | str | os.PathLike[str] | None,
+        protocol: InputPath,
+        device: torch.device | str = "cpu",
+        batch_size: int = 50,
+        fast: bool = False,
+    ) -> None:
+        super().__init__(weights, device, batch_size, fast)
+        self.protocol = protocol
+
+    @property
+    def input_name(self) -> str:
+        return self.protocol.name
+
+    @property
+    def label(self) -> str:
+        return f"inception {self.protocol.name}"
+
+    def build(self, path: Path) -> FIDInception:
+        return fuse_batchnorm(build_inception(path))
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        return self.protocol.prepare(images)

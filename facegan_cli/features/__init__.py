@@ -1,0 +1,1 @@
+"""Frozen feature extractors with named taps (the FID Inception network; VGG19 for style transfer)."""

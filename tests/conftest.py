@@ -1,14 +1,16 @@
-"""Shared fixtures: a small synthetic CelebA tree, the shared real data, and a CLI runner."""
+"""Shared fixtures: a small synthetic CelebA tree and a prepared set of it, the shared real data, a CLI
+runner, and torch on one thread."""
 
 from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from typer.testing import CliRunner, Result
 
 from facegan_cli.prepare.synthetic import write_synthetic
@@ -25,6 +27,20 @@ def synthetic_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synthetic") / "celeba"
     write_synthetic(root, n=SYNTHETIC_N, seed=0, workers=1)
     return root
+
+
+@pytest.fixture(scope="session")
+def attrs16(synthetic_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic faces as the celeba-128-attrs recipe crops them, at 16x16, with all 40 attributes (the
+    attribute editors' and the classifier's training set); shared by all tests: never modify it in place."""
+    from facegan_cli.prepare.celeba_crops import CELEBA_DEFAULTS, prepare_celeba
+    from facegan_cli.prepare.recipes import load_recipe
+
+    out = tmp_path_factory.mktemp("attrs16") / "attrs16"
+    recipe = load_recipe("celeba-128-attrs")
+    settings = {**CELEBA_DEFAULTS, **recipe.settings, "size": 16, "attrs": "all"}
+    prepare_celeba(synthetic_tree, out, settings, recipe, workers=1)
+    return out
 
 
 @pytest.fixture(scope="session")
@@ -76,3 +92,13 @@ def cli_json(cli: Callable[..., Result]) -> Callable[..., dict[str, Any]]:
         return json.loads(result.stdout)
 
     return invoke
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """torch on one thread during a test (two shared cores: one thread per test process is faster than
+    contending for both). A module asks for it with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)

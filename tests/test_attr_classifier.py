@@ -13,29 +13,13 @@ from typer.testing import CliRunner
 from facegan_cli.cli import app
 from facegan_cli.data.sources import open_image_set
 from facegan_cli.models.attr_classifier import AttributeClassifier, load_classifier, stage_count
-from facegan_cli.prepare.celeba_crops import CELEBA_DEFAULTS, prepare_celeba
-from facegan_cli.prepare.recipes import load_recipe
 from facegan_cli.train.classifier_recipe import cosine_lr
 
 runner = CliRunner()
 ATTRS = ["Black_Hair", "Blond_Hair", "Smiling"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
-@pytest.fixture(scope="module")
-def data16(synthetic_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("clf") / "data16"
-    recipe = load_recipe("celeba-128-attrs")
-    prepare_celeba(synthetic_tree, out, {**CELEBA_DEFAULTS, **recipe.settings, "size": 16, "attrs": "all"}, recipe,
-                   workers=1)
-    return out
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _train(data: Path, out: Path, *extra: object) -> dict:
@@ -60,8 +44,8 @@ def test_architecture_downsamples_to_4x4_and_gives_one_logit_per_attribute() -> 
     assert cosine_lr(1e-3, 5, 10) == pytest.approx(5e-4)
 
 
-def test_trains_reports_heldout_accuracy_and_learns(data16: Path, tmp_path: Path) -> None:
-    doc = _train(data16, tmp_path / "clf", "--steps", "100", "--lr", "3e-3")
+def test_trains_reports_heldout_accuracy_and_learns(attrs16: Path, tmp_path: Path) -> None:
+    doc = _train(attrs16, tmp_path / "clf", "--steps", "100", "--lr", "3e-3")
     assert doc["status"] == "finished" and doc["step"] == 100
     held = doc["heldout"]
     assert held["split"] == "all" and held["n"] == 30 and list(held["attributes"]) == ATTRS
@@ -69,7 +53,7 @@ def test_trains_reports_heldout_accuracy_and_learns(data16: Path, tmp_path: Path
     # The reported accuracy is the checkpoint's on the split, recomputed here from its logits.
     clf = load_classifier(tmp_path / "clf")
     assert clf.attrs == ATTRS and clf.resolution == 16 and not clf.net.training
-    images = open_image_set(data16, split="all")
+    images = open_image_set(attrs16, split="all")
     pixels, rows = images.load_with_indices()
     truth = images.labels[rows][:, [images.label_names.index(a) for a in ATTRS]]
     x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 127.5 - 1
@@ -86,15 +70,15 @@ def test_trains_reports_heldout_accuracy_and_learns(data16: Path, tmp_path: Path
     assert np.mean([x["loss"] for x in lines[-5:]]) < np.mean([x["loss"] for x in lines[:5]])
 
 
-def test_errors_and_sampling_refusal(data16: Path, tmp_path: Path, synthetic_tree: Path) -> None:
+def test_errors_and_sampling_refusal(attrs16: Path, tmp_path: Path, synthetic_tree: Path) -> None:
     folder = runner.invoke(app, ["train", "attr-classifier", "--data", str(synthetic_tree / "img_align_celeba"),
                                  "--out", str(tmp_path / "a"), "--device", "cpu", "--quiet"])
     assert folder.exit_code == 1 and "prepared" in folder.stderr and "Traceback" not in folder.output
-    unknown = runner.invoke(app, ["train", "attr-classifier", "--data", str(data16), "--out", str(tmp_path / "b"),
+    unknown = runner.invoke(app, ["train", "attr-classifier", "--data", str(attrs16), "--out", str(tmp_path / "b"),
                                   "--attrs", "Blue_Hair", "--split-protocol", "celeba", "--steps", "1", "--batch", "8",
                                   "--device", "cpu", "--quiet"])
     assert unknown.exit_code == 1 and "Blue_Hair" in unknown.stderr
-    _train(data16, tmp_path / "c", "--steps", "1")
+    _train(attrs16, tmp_path / "c", "--steps", "1")
     sample = runner.invoke(app, ["sample", "--ckpt", str(tmp_path / "c"), "--n", "2", "--out", str(tmp_path / "s"),
                                  "--device", "cpu"])
     assert sample.exit_code == 1 and "classifier" in sample.stderr and "Traceback" not in sample.output

@@ -19,7 +19,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from facegan_cli.cli import app
@@ -34,6 +33,7 @@ ATTRS = "Black_Hair,Blond_Hair,Brown_Hair,Smiling"
 N_FACES = 1500
 CCAGAN_STEPS = 1500
 runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _invoke(*args: object) -> dict:
@@ -44,7 +44,6 @@ def _invoke(*args: object) -> dict:
 
 @pytest.mark.slow
 def test_ccagan_edits_reach_their_targets(tmp_path: Path) -> None:
-    torch.set_num_threads(1)
     write_synthetic(tmp_path / "celeba", n=N_FACES, seed=0, workers=2)
     recipe = load_recipe("celeba-128-attrs")
     data = tmp_path / "data32"

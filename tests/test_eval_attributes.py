@@ -23,8 +23,6 @@ from facegan_cli.metrics.attributes import (
 )
 from facegan_cli.models.attr_classifier import load_classifier
 from facegan_cli.models.editing import load_editor
-from facegan_cli.prepare.celeba_crops import CELEBA_DEFAULTS, prepare_celeba
-from facegan_cli.prepare.recipes import load_recipe
 
 ATTRS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
 TINY = ["--split-protocol", "celeba", "--g-width", "8", "--d-width", "8", "--g-repeat", "1", "--batch", "4",
@@ -32,12 +30,7 @@ TINY = ["--split-protocol", "celeba", "--g-width", "8", "--d-width", "8", "--g-r
 LIMIT = 6  # the first 6 faces of the synthetic set: 5 with black hair, 1 blond, 4 male
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --- the measures on hand-made tensors -------------------------------------------------------------------
@@ -81,13 +74,10 @@ def test_targets_follow_create_labels_or_explicit_values() -> None:
 
 
 @pytest.fixture(scope="module")
-def setup(synthetic_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A 16x16 prepared set, tiny stargan and ccagan runs (2 steps), and a tiny classifier."""
+def setup(attrs16: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The 16x16 prepared set, tiny stargan and ccagan runs (2 steps) on it, and a tiny classifier."""
     base = tmp_path_factory.mktemp("evalattrs")
-    recipe = load_recipe("celeba-128-attrs")
-    data = base / "data"
-    prepare_celeba(synthetic_tree, data, {**CELEBA_DEFAULTS, **recipe.settings, "size": 16, "attrs": "all"}, recipe,
-                   workers=1)
+    data = attrs16
     runs = {}
     for family in ("stargan", "ccagan"):
         runs[family] = base / family
@@ -178,7 +168,7 @@ def test_errors(setup: dict[str, Path], homes: MetricsWorld) -> None:  # noqa: F
     assert bad_target.exit_code == 1 and "NAME=flip" in bad_target.stderr
     names = run_cli("eval", "attributes", "--ckpt", setup["ccagan"], "--name", "a", "--name", "b", *common)
     assert names.exit_code == 1 and "--name" in names.stderr
-    sample = run_cli("sample", "--ckpt", setup["ccagan"], "--n", 2, "--out", setup["data"].parent / "s", "--device",
+    sample = run_cli("sample", "--ckpt", setup["ccagan"], "--n", 2, "--out", setup["clf"].parent / "s", "--device",
                      "cpu")
     assert sample.exit_code == 1 and "facegan edit" in sample.stderr and "Traceback" not in sample.output
     help_text = run_cli("eval", "attributes", "--help").output

@@ -16,14 +16,7 @@ from facegan_cli.models.progan import ProDiscriminator, ProGenerator, apply_over
 from facegan_cli.models.registry import build_generator, resolve_config
 from facegan_cli.train.progan_recipe import fade_reals
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    # Two shared cores: one thread per test process is faster than contending for both.
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --- equalised learning rate -------------------------------------------------------------------------------

@@ -19,12 +19,7 @@ from facegan_cli.train.recipe import TrainContext
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _config(resolution: int = 16, preset: str = "v2", **extra: object) -> dict:

@@ -26,12 +26,7 @@ TINY = ["--max-channels", "8", "--phase-kimg", "0.032", "--batch", "8", "--devic
         "--no-tensorboard", "--quiet", "--seed", "1"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

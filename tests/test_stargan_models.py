@@ -10,13 +10,7 @@ from facegan_cli.models.attention import CrossChannelAttention, SelfAttention
 from facegan_cli.models.registry import build_discriminator, build_generator, count_parameters, resolve_config
 from facegan_cli.models.stargan import StarDiscriminator, StarGenerator, attention_modules
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize(

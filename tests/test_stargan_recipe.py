@@ -27,12 +27,7 @@ CPU = torch.device("cpu")
 ATTRS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _recipe(family: str = "stargan", **overrides: object) -> StarGANRecipe:

@@ -24,8 +24,6 @@ from facegan_cli.data.device_data import DeviceImages, EpochOrder
 from facegan_cli.data.prepared import PreparedDataset
 from facegan_cli.data.stargan_split import protocol_rows, stargan_test_mask
 from facegan_cli.models.registry import resolve_config
-from facegan_cli.prepare.celeba_crops import CELEBA_DEFAULTS, prepare_celeba
-from facegan_cli.prepare.recipes import load_recipe
 from facegan_cli.train.loop import LoopSettings, run_training
 from facegan_cli.train.stargan_recipe import StarGANRecipe
 
@@ -34,22 +32,7 @@ TINY = ["--split-protocol", "celeba", "--g-width", "8", "--d-width", "8", "--g-r
         "--device", "cpu", "--no-tensorboard", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
-@pytest.fixture(scope="module")
-def attrs16(synthetic_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The synthetic faces as the celeba-128-attrs recipe crops them, at 16x16, with all 40 attributes."""
-    out = tmp_path_factory.mktemp("stargan") / "attrs16"
-    recipe = load_recipe("celeba-128-attrs")
-    settings = {**CELEBA_DEFAULTS, **recipe.settings, "size": 16, "attrs": "all"}
-    prepare_celeba(synthetic_tree, out, settings, recipe, workers=1)
-    return out
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def train(family: str, *args: object) -> object:

@@ -9,8 +9,8 @@ import numpy as np
 from metrics_helpers import MetricsWorld, homes, make_generator, run_cli, world  # noqa: F401
 from PIL import Image
 
+from facegan_cli.core.seeding import draw_latents
 from facegan_cli.data.grid import to_uint8
-from facegan_cli.latent.latents import draw_latents
 from facegan_cli.latent.nearest import SPACES
 from facegan_cli.models.loading import load_generator
 

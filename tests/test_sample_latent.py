@@ -14,10 +14,11 @@ from typer.testing import CliRunner
 from facegan_cli.cli import app
 from facegan_cli.core.checkpoint import load_checkpoint, save_checkpoint
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.seeding import draw_latents
 from facegan_cli.data.grid import to_uint8
 from facegan_cli.latent.arithmetic import jitter, vector_arithmetic
 from facegan_cli.latent.interpolate import interpolate, lerp, slerp
-from facegan_cli.latent.latents import draw_latents, load_latents, resolve_latents
+from facegan_cli.latent.latents import load_latents, resolve_latents
 from facegan_cli.latent.nearest import nearest_neighbours
 from facegan_cli.models import registry
 from facegan_cli.models.loading import load_generator

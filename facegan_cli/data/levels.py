@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.data.sources import ImageSet, PreparedImageSet, open_image_set
+from facegan_cli.data.sources import ImageSource, PreparedSource, open_image_set
 
 
 def box_halvings(images: np.ndarray, factor: int) -> np.ndarray:
@@ -44,7 +44,7 @@ class ImageLevels:
         self.resolutions = sorted(set(resolutions))
         self.top = self.resolutions[-1]
         first = open_image_set(path, split=split)
-        self._prepared = isinstance(first, PreparedImageSet)
+        self._prepared = isinstance(first, PreparedSource)
         if self._prepared:
             held = first.dataset.resolutions  # type: ignore[attr-defined]
             missing = [r for r in self.resolutions if r not in held]
@@ -57,7 +57,7 @@ class ImageLevels:
                     "with --levels (e.g. `facegan prepare celeba --crop progan --size 128 --levels`), or train "
                     "to a --resolution whose levels it holds.",
                 )
-        self.top_set: ImageSet = open_image_set(path, split=split, resolution=self.top)
+        self.top_set: ImageSource = open_image_set(path, split=split, resolution=self.top)
         self._decoded: np.ndarray | None = None
 
     @property

@@ -1,13 +1,24 @@
-"""One reader API over prepared datasets, folders of images and zips (StyleGAN's layout included).
+"""The ONE image-source hierarchy: what training, metrics, latent tools and editing read.
 
-`open_image_set(path, split, resolution)` returns an ImageSet; training and metrics use only
-`len()`, `.resolution`, `.load_array()`, `.labels`, `.label_names`, `.fingerprint` and `.describe()`.
+`open_image_set(path, split, resolution)` returns an `ImageSource`: a prepared dataset, a folder of
+images (recursive), or a zip (StyleGAN's layout included); `ListSource` reads an explicit list of image
+files (e.g. paths on stdin, `-`), and sources outside this package (generator samples, models.sources)
+derive from the same base. Every source offers:
 
-A prepared dataset is sliced from its memory map. Folders and zips are decoded on the fly (the slow
-path) through data.imageio's one decode-and-reject path, under the bad-input policy: unusable files
-(corrupt, FIFOs and devices, broken links, decompression bombs, ...) are skipped, counted in
-`.rejects`, named in a warning, and the rows that were returned are reported by `load_with_indices`.
-A labels.csv that is not UTF-8 is read as Latin-1, with a warning.
+- `len()`, `.resolution`, `.labels` / `.label_names`, `.fingerprint` (equal fingerprints, equal pixels;
+  the metric feature cache and run configs key on it), `.describe()`, `.rejects`, `.used`, `.strict`;
+- random access: `load_with_indices(rows)` / `load_array(rows)` (square images at `.resolution`, with a
+  progress bar and a warning naming skipped files) and `take(rows)` (the same, quietly: MS-SSIM pairs);
+- streaming, one pass at a time: `batches(batch_size, native)` and `stream(...)` (the same with the row
+  numbers of each batch). `native=True` (the Inception metrics) gives every image at its stored size, each
+  resized later by the metric's protocol as the reference packages do with files; `native=False` gives
+  squares of `.resolution`, fitted by `fit_square` (the first image decides a folder's size).
+
+A prepared dataset is sliced from its memory map. Folders, zips and lists are decoded on the fly (the
+slow path) through data.imageio's one decode-and-reject path, in worker processes, under the bad-input
+policy: unusable files (corrupt, FIFOs and devices, broken links, decompression bombs, ...) are skipped,
+counted in `.rejects`, named in a warning, and the rows that were returned are reported; with `strict`
+the first one stops the command. A labels.csv that is not UTF-8 is read as Latin-1, with a warning.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ import io
 import json
 import os
 import zipfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,62 +60,89 @@ from facegan_cli.data.imageio import (
 )
 from facegan_cli.data.prepared import MANIFEST, PROGRESS, PreparedDataset, normalize_split
 
-# Decoding in worker processes only pays off above this many images.
+# Decoding in worker processes only pays off above this many images (random access; a pass always does).
 _PARALLEL_MIN = 64
 # Class labels of dataset.json above this are taken for damage, not classes (one-hot rows would not fit).
 _MAX_CLASSES = 1 << 16
 
+# A batch: one N x H x W x 3 uint8 array, or (native decoding of files) a list of H x W x 3 arrays.
+Batch = np.ndarray | list[np.ndarray]
 
-class ImageSet(abc.ABC):
-    """The interface every image source offers (see the module docstring)."""
+
+class ImageSource(abc.ABC):
+    """A finite, ordered set of images (see the module docstring for what every source offers)."""
 
     kind = "abstract"
 
-    def __init__(self, path: Path, split: str) -> None:
-        self.path = path
-        self.split = split
-        self.rejects: list[tuple[str, str]] = []
+    def __init__(self, label: str | os.PathLike[str], split: str | None = None, strict: bool = False) -> None:
+        self.label = os.fspath(label)  # what messages and result documents call the source
+        self.path = Path(label)
+        self.split = split  # None for sources that are not a dataset on disk (generator samples, arrays)
+        self.strict = strict  # stop at the first unusable image instead of skipping it
+        self.rejects: list[tuple[str, str]] = []  # (source, reason) of every unusable image met
+        self.used = 0  # images yielded by the last pass
 
     @abc.abstractmethod
-    def __len__(self) -> int: ...
+    def __len__(self) -> int:
+        """Images the source holds (before any are rejected)."""
 
     @property
     @abc.abstractmethod
-    def resolution(self) -> int: ...
+    def resolution(self) -> int:
+        """The side of the square images random access and `native=False` passes give."""
 
     @property
-    @abc.abstractmethod
     def labels(self) -> np.ndarray | None:
-        """N x A int8 0/1 attributes of the rows of this set, or None."""
+        """N x A int8 0/1 attributes of the rows of this source, or None."""
+        return None
 
     @property
-    @abc.abstractmethod
-    def label_names(self) -> list[str]: ...
+    def label_names(self) -> list[str]:
+        return []
 
     @property
-    @abc.abstractmethod
-    def fingerprint(self) -> str:
-        """Identifies the content (and split and resolution): equal fingerprints, equal pixels."""
+    def fingerprint(self) -> str | None:
+        """Identifies the content (and split and resolution): equal fingerprints, equal pixels; None when
+        the pixels are not reproducible from the source alone."""
+        return None
 
-    @abc.abstractmethod
     def load_with_indices(self, indices: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        """(N x res x res x 3 uint8 images, the indices they belong to) for the requested rows."""
+        """(N x res x res x 3 uint8 images, the rows they are) for the requested rows (default: all)."""
+        raise FaceganError(f"{self.label} cannot be read at random.", "Pass a folder, zip or prepared dataset.")
 
     def load_array(self, indices: Any = None) -> np.ndarray:
         """The images of `indices` (default: all) as one uint8 array (N, res, res, 3)."""
         return self.load_with_indices(indices)[0]
 
+    def take(self, rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """`load_with_indices` without progress bar or warning, for many small reads (MS-SSIM pairs)."""
+        return self.load_with_indices(np.asarray(rows, dtype=np.int64))
+
+    def stream(
+        self, batch_size: int, native: bool = True, description: str = "images"
+    ) -> Iterator[tuple[Batch, np.ndarray]]:
+        """One pass: every usable image once, in order, `batch_size` at a time, with its row numbers."""
+        self.used = 0
+        n = len(self)
+        with Progress(n, f"{description} {self.path.name}", unit="img") as bar:
+            for start in range(0, n, batch_size):
+                images, rows = self.load_with_indices(np.arange(start, min(start + batch_size, n)))
+                yield images, rows
+                self.used += len(images)
+                bar.advance(len(images))
+
+    def batches(self, batch_size: int, native: bool = True, description: str = "images") -> Iterator[Batch]:
+        """One pass, as `stream` without the row numbers."""
+        for images, _ in self.stream(batch_size, native, description):
+            yield images
+
     def describe(self) -> dict[str, Any]:
-        """What a run's config.json records about its data."""
-        return {
-            "kind": self.kind,
-            "path": str(self.path.resolve()),
-            "split": self.split,
-            "count": len(self),
-            "resolution": self.resolution,
-            "label_names": self.label_names,
-            "fingerprint": self.fingerprint,
-        }
+        """What result documents (metrics, exports) record about the source."""
+        info: dict[str, Any] = {"kind": self.kind, "path": self.label}
+        if self.split is not None:
+            info.update(split=self.split, resolution=self.resolution, label_names=self.label_names)
+        info.update(count=len(self), used=self.used, rejected=len(self.rejects), fingerprint=self.fingerprint)
+        return info
 
 
 def _as_indices(indices: Any, n: int) -> np.ndarray:
@@ -111,11 +150,13 @@ def _as_indices(indices: Any, n: int) -> np.ndarray:
         return np.arange(n, dtype=np.int64)
     out = np.asarray(indices, dtype=np.int64).reshape(-1)
     if out.size and (out.min() < -n or out.max() >= n):
-        raise IndexError(f"index out of range for an image set of {n} images")
+        raise IndexError(f"index out of range for an image source of {n} images")
     return out % n if out.size else out
 
 
-class PreparedImageSet(ImageSet):
+class PreparedSource(ImageSource):
+    """A prepared dataset (split and resolution chosen), sliced from its memory map."""
+
     kind = "prepared"
 
     def __init__(self, dataset: PreparedDataset, split: str, resolution: int | None) -> None:
@@ -181,11 +222,6 @@ def fit_square(image: Image.Image, resolution: int) -> np.ndarray:
     if (w, h) != (resolution, resolution):
         image = center_crop(resize_short_side(image, resolution, Image.LANCZOS), resolution)
     return np.asarray(image, dtype=np.uint8)
-
-
-def _decode_fit(task: tuple[str, str | None, int]) -> np.ndarray:
-    location, member, resolution = task
-    return fit_square(open_rgb(location, member=member), resolution)
 
 
 def _image_size(location: str, member: str | None) -> tuple[int, int] | None:
@@ -258,37 +294,54 @@ def _labels_from_csv(
     return np.asarray(values, dtype=np.int8), [h.strip() for h in header[1:]]
 
 
-class DecodedImageSet(ImageSet):
-    """A folder or a zip: names listed once, images decoded when loaded."""
+def _decode(task: tuple[str, str | None, int | None]) -> np.ndarray:
+    """One file (or zip member) at its stored size (`side` None) or fitted to a side x side square."""
+    location, member, side = task
+    image = open_rgb(location, member=member)
+    return np.asarray(image, dtype=np.uint8) if side is None else fit_square(image, side)
+
+
+class DecodedSource(ImageSource):
+    """Image files decoded when read: a folder, a zip or a list. Names are listed once (`entries`)."""
 
     def __init__(
-        self, path: Path, split: str, entries: list[str], resolution: int | None, workers: int | None
+        self,
+        path: str | os.PathLike[str],
+        split: str,
+        entries: list[str],
+        resolution: int | None,
+        workers: int | None,
+        strict: bool = False,
     ) -> None:
-        super().__init__(path, split)
+        super().__init__(path, split, strict)
         if split not in ("all", "train"):
             raise FaceganError(
                 f"{path} is a plain {self.kind} of images: it has no {split!r} split.",
                 "Use --split all (or train), or prepare a dataset with partitions (`facegan prepare celeba`).",
             )
         if not entries:
-            raise FaceganError(
-                f"No images found in {path} (looked for .jpg, .jpeg, .png, .bmp, .webp, .tif, .gif, any case).",
-                "Point at the folder or zip that holds the images.",
-            )
+            raise FaceganError(self._no_entries(), "Point at the images (a folder, a zip, or a list of files).")
         max_pixels()  # a bad FACEGAN_MAX_PIXELS fails here, once, rather than in every worker
         self.entries = entries
-        self.workers = workers
+        self.workers = workers if workers is not None else default_workers()
         self._resolution = resolution
         self._labels: tuple[np.ndarray, list[str]] | None = self._read_labels()
         self._fingerprint: str | None = None
+
+    def _no_entries(self) -> str:
+        return f"No images found in {self.path} (looked for .jpg, .jpeg, .png, .bmp, .webp, .tif, .gif, any case)."
 
     @abc.abstractmethod
     def _task(self, name: str) -> tuple[str, str | None]:
         """(file path, None) or (zip path, member) of one entry."""
 
-    @abc.abstractmethod
+    def _source_name(self, name: str) -> str:
+        """How rejects.tsv-style lists and messages name one entry."""
+        return f"{self.path}/{name}"
+
     def _side_bytes(self, name: str) -> bytes | None:
         """The bytes of a file beside the images (dataset.json, labels.csv), or None when absent."""
+        return None
 
     def _side_file(self, name: str) -> tuple[str, bool] | None:
         """(text, was UTF-8) of a file beside the images; not UTF-8 is read as Latin-1, with a warning."""
@@ -304,9 +357,13 @@ class DecodedImageSet(ImageSet):
             warn(f"{display_name(self.path)}: {name} is not UTF-8; read it as Latin-1 (save it as UTF-8)")
         return text, utf8
 
-    @abc.abstractmethod
     def _content_digest(self, digest: Any) -> None:
-        """Feed the identity of every entry's content to `digest`."""
+        """Feed the identity of every entry's content to `digest` (files: their names and bytes)."""
+        for name in self.entries:
+            # Names as the file system's bytes (not UTF-8 for some); contents through the reader's own
+            # checks, so a FIFO, device or broken link adds its reject reason instead of blocking or failing.
+            digest.update(name_bytes(f"{name}\n"))
+            digest_input(self._task(name)[0], digest)
 
     def _read_labels(self) -> tuple[np.ndarray, list[str]] | None:
         stylegan, table = self._side_file("dataset.json"), self._side_file("labels.csv")
@@ -359,46 +416,6 @@ class DecodedImageSet(ImageSet):
     def label_names(self) -> list[str]:
         return [] if self._labels is None else self._labels[1]
 
-    def load_with_indices(self, indices: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        wanted = _as_indices(indices, len(self))
-        res = self.resolution
-        tasks = [(*self._task(self.entries[i]), res) for i in wanted]
-        workers = self.workers if self.workers is not None else default_workers()
-        if len(tasks) < _PARALLEL_MIN:
-            workers = 1
-        images, kept, skipped = [], [], []
-        seen = {source for source, _ in self.rejects}
-        with Progress(len(tasks), f"decode {self.path.name}", unit="img") as bar:
-            for i, (ok, payload) in zip(
-                wanted, ordered_map(functools.partial(guarded, _decode_fit), tasks, workers), strict=True
-            ):
-                if ok:
-                    images.append(payload)
-                    kept.append(i)
-                else:
-                    source = (
-                        f"{self.path}/{self.entries[i]}"
-                        if self.kind == "zip"
-                        else str(self.path / self.entries[i])
-                    )
-                    if source not in seen:
-                        self.rejects.append((source, payload))
-                        seen.add(source)
-                    skipped.append((self.entries[i], payload))
-                bar.advance()
-        if skipped:
-            warn(
-                f"{display_name(self.path)}: skipped {len(skipped)} unusable image(s) of {len(tasks)}: "
-                f"{describe_rejects(skipped)}"
-            )
-        if not images:
-            first = f" ({describe_rejects(skipped, shown=1)})" if skipped else ""
-            raise FaceganError(
-                f"No usable image among the {len(tasks)} requested from {display_name(self.path)}{first}.",
-                "Check the files, or ask for a smaller resolution if they were too small.",
-            )
-        return np.stack(images), np.asarray(kept, dtype=np.int64)
-
     @property
     def fingerprint(self) -> str:
         if self._fingerprint is None:
@@ -415,10 +432,96 @@ class DecodedImageSet(ImageSet):
             self._fingerprint = "sha256:" + digest.hexdigest()
         return self._fingerprint
 
-    def describe(self) -> dict[str, Any]:
-        info = super().describe()
-        info["rejected"] = len(self.rejects)
-        return info
+    # --- decoding: every reader below goes through _decoded --------------------------------------------
+
+    def _decoded(
+        self, rows: Sequence[int], native: bool, workers: int, skipped: list[tuple[str, str]]
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """(row, pixels) of every usable row in order; unusable ones are added to `skipped` (entry, reason)
+        and to `.rejects` (once per file), or stop the command with `strict`."""
+        side = None if native else self.resolution
+        tasks = [(*self._task(self.entries[row]), side) for row in rows]
+        seen = {source for source, _ in self.rejects}
+        results = ordered_map(functools.partial(guarded, _decode), tasks, workers)
+        for row, (ok, payload) in zip(rows, results, strict=True):
+            if ok:
+                yield row, payload
+                continue
+            source = self._source_name(self.entries[row])
+            if self.strict:
+                raise FaceganError(
+                    f"{display_name(source)} cannot be used: {payload} (--strict stops at the first unusable "
+                    "image).",
+                    "Fix or remove that file, or run without --strict to skip such files and count them.",
+                )
+            if source not in seen:
+                self.rejects.append((source, payload))
+                seen.add(source)
+            skipped.append((self.entries[row], payload))
+
+    def _random_workers(self, count: int) -> int:
+        return self.workers if count >= _PARALLEL_MIN else 1
+
+    def _stacked(self, rows: Sequence[int], skipped: list[tuple[str, str]], bar: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        kept, images = [], []
+        for row, image in self._decoded(rows, False, self._random_workers(len(rows)), skipped):
+            kept.append(row)
+            images.append(image)
+            if bar is not None:
+                bar.advance()
+        if bar is not None:
+            bar.advance(len(skipped))
+        side = self.resolution
+        stacked = np.stack(images) if images else np.zeros((0, side, side, 3), np.uint8)
+        return stacked, np.asarray(kept, dtype=np.int64)
+
+    def _check_skipped(self, skipped: list[tuple[str, str]], total: int, found: int) -> None:
+        """The warning that names skipped files, and the error when nothing was usable."""
+        if skipped:
+            warn(
+                f"{display_name(self.label)}: skipped {len(skipped)} unusable image(s) of {total}: "
+                f"{describe_rejects(skipped)}"
+            )
+        if not found:
+            first = f" (first problem: {describe_rejects(skipped, shown=1)})" if skipped else ""
+            raise FaceganError(
+                f"No usable image among the {total} requested from {display_name(self.label)}{first}.",
+                "Check that the path points at the images (JPEG, PNG, ...) and that they are not damaged, or "
+                "ask for a smaller resolution if they were too small.",
+            )
+
+    def load_with_indices(self, indices: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        wanted = _as_indices(indices, len(self))
+        skipped: list[tuple[str, str]] = []
+        with Progress(len(wanted), f"decode {self.path.name}", unit="img") as bar:
+            images, kept = self._stacked(list(wanted), skipped, bar)
+        self._check_skipped(skipped, len(wanted), len(kept))
+        return images, kept
+
+    def take(self, rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        return self._stacked(list(rows), [])
+
+    def stream(
+        self, batch_size: int, native: bool = True, description: str = "images"
+    ) -> Iterator[tuple[Batch, np.ndarray]]:
+        self.rejects, self.used = [], 0
+        skipped: list[tuple[str, str]] = []
+        rows = range(len(self))
+        pending: list[np.ndarray] = []
+        kept: list[int] = []
+        with Progress(len(rows), f"{description} {self.path.name}", unit="img") as bar:
+            for row, image in self._decoded(rows, native, self.workers, skipped):
+                pending.append(image)
+                kept.append(row)
+                if len(pending) == batch_size:
+                    yield (pending if native else np.stack(pending)), np.asarray(kept, dtype=np.int64)
+                    self.used += len(pending)
+                    bar.advance(len(pending))
+                    pending, kept = [], []
+            if pending:
+                yield (pending if native else np.stack(pending)), np.asarray(kept, dtype=np.int64)
+                self.used += len(pending)
+        self._check_skipped(skipped, len(self), self.used)
 
 
 def _hidden(parts: tuple[str, ...]) -> bool:
@@ -426,10 +529,12 @@ def _hidden(parts: tuple[str, ...]) -> bool:
     return any(part.startswith(".") or part == "__MACOSX" for part in parts)
 
 
-class FolderImageSet(DecodedImageSet):
+class FolderSource(DecodedSource):
     kind = "folder"
 
-    def __init__(self, path: Path, split: str, resolution: int | None, workers: int | None) -> None:
+    def __init__(
+        self, path: Path, split: str, resolution: int | None, workers: int | None, strict: bool = False
+    ) -> None:
         entries: list[str] = []
         unlisted: list[OSError] = []
         # Symlinked folders are not followed (os.walk's default): no loops, nothing outside `path`.
@@ -440,7 +545,7 @@ class FolderImageSet(DecodedImageSet):
         for exc in unlisted:
             folder = display_name(exc.filename or path)
             warn(f"cannot list {folder} ({exc.strerror or exc}): the images in it are left out")
-        super().__init__(path, split, sorted(entries), resolution, workers)
+        super().__init__(path, split, sorted(entries), resolution, workers, strict)
 
     def _task(self, name: str) -> tuple[str, str | None]:
         return str(self.path / name), None
@@ -450,18 +555,13 @@ class FolderImageSet(DecodedImageSet):
         # is_file() leaves out folders and special files; read_file checks the opened file again (no race).
         return read_file(file) if file.is_file() else None
 
-    def _content_digest(self, digest: Any) -> None:
-        for name in self.entries:
-            # Names as the file system's bytes (not UTF-8 for some); contents through the reader's own
-            # checks, so a FIFO, device or broken link adds its reject reason instead of blocking or failing.
-            digest.update(name_bytes(f"{name}\n"))
-            digest_input(self.path / name, digest)
 
-
-class ZipImageSet(DecodedImageSet):
+class ZipSource(DecodedSource):
     kind = "zip"
 
-    def __init__(self, path: Path, split: str, resolution: int | None, workers: int | None) -> None:
+    def __init__(
+        self, path: Path, split: str, resolution: int | None, workers: int | None, strict: bool = False
+    ) -> None:
         try:
             with zipfile.ZipFile(path) as archive:
                 self._infos = {
@@ -478,7 +578,7 @@ class ZipImageSet(DecodedImageSet):
             raise FaceganError(
                 f"{path} is not a readable zip file ({exc}).", "Check the file or re-create it."
             ) from exc
-        super().__init__(path, split, sorted(self._infos), resolution, workers)
+        super().__init__(path, split, sorted(self._infos), resolution, workers, strict)
 
     def _task(self, name: str) -> tuple[str, str | None]:
         return str(self.path), name
@@ -510,21 +610,47 @@ class ZipImageSet(DecodedImageSet):
             digest.update(f"{name}\t{crc:08x}\t{size}\n".encode())
 
 
+class ListSource(DecodedSource):
+    """An explicit list of image files (e.g. the paths `-` reads from stdin), read in the order given."""
+
+    kind = "list"
+
+    def __init__(
+        self,
+        files: Sequence[str | os.PathLike[str]],
+        label: str = "-",
+        resolution: int | None = None,
+        workers: int | None = None,
+        strict: bool = False,
+    ) -> None:
+        super().__init__(label, "all", [os.fspath(file) for file in files], resolution, workers, strict)
+
+    def _no_entries(self) -> str:
+        return f"{self.label} names no image files."
+
+    def _task(self, name: str) -> tuple[str, str | None]:
+        return name, None
+
+    def _source_name(self, name: str) -> str:
+        return name
+
+
 def open_image_set(
     path: str | os.PathLike[str],
     split: str | None = None,
     resolution: int | None = None,
     workers: int | None = None,
-) -> ImageSet:
+    strict: bool = False,
+) -> ImageSource:
     """A prepared dataset directory, a folder of images (recursive) or a zip of images."""
     path = Path(path)
     split_name = normalize_split(split, protocols=True)
     if path.is_dir():
         if (path / MANIFEST).exists() or (path / PROGRESS).exists():
-            return PreparedImageSet(PreparedDataset.open(path), split_name, resolution)
-        return FolderImageSet(path, split_name, resolution, workers)
+            return PreparedSource(PreparedDataset.open(path), split_name, resolution)
+        return FolderSource(path, split_name, resolution, workers, strict)
     if path.is_file() and zipfile.is_zipfile(path):
-        return ZipImageSet(path, split_name, resolution, workers)
+        return ZipSource(path, split_name, resolution, workers, strict)
     if not path.exists():
         raise FaceganError(
             f"Dataset {path} does not exist.",

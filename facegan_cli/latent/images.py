@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.data.sources import ImageSet, PreparedImageSet, open_image_set
+from facegan_cli.data.sources import ImageSource, PreparedSource, open_image_set
 
 
 def square_resize(pixels: np.ndarray, size: int) -> np.ndarray:
@@ -30,8 +30,8 @@ def square_resize(pixels: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(image.resize((size, size), Image.Resampling.LANCZOS))
 
 
-def _source_names(images: ImageSet) -> list[str]:
-    if isinstance(images, PreparedImageSet):
+def _source_names(images: ImageSource) -> list[str]:
+    if isinstance(images, PreparedSource):
         names = images.dataset.names
         if len(names) == images.dataset.count:
             return [names[int(row)] for row in images.rows]
@@ -44,7 +44,7 @@ def _source_names(images: ImageSet) -> list[str]:
 class RealImages:
     """The rows of an image set at size x size; `names[i]` says where row i came from."""
 
-    def __init__(self, images: ImageSet, size: int | None) -> None:
+    def __init__(self, images: ImageSource, size: int | None) -> None:
         self.images = images
         self.size = size
         self.names = _source_names(images)
@@ -85,7 +85,7 @@ def open_real_images(
             f"{option} {path} does not exist.", "Pass a prepared dataset, a folder or a zip of images."
         )
     images = open_image_set(path)
-    if isinstance(images, PreparedImageSet):
+    if isinstance(images, PreparedSource):
         stored = sorted(images.dataset.resolutions)
         at_least = [r for r in stored if size is not None and r >= size]
         resolution = at_least[0] if at_least else stored[-1]

@@ -1,8 +1,8 @@
-"""Latent vectors: seeded draws, z.npy files, and references to single latents by index or seed.
+"""Latent vectors: z.npy files, and references to single latents by index or seed.
 
-Draws happen on the CPU with their own torch.Generator, so `--seed 0` gives the same latents (and hence
-the same images) on every device and does not disturb the global RNG. A seed reference `s42` means the
-latent `facegan sample --seed 42 --n 1` draws (the first row of `draw_latents(n, z_dim, 42)`).
+Seeded draws are `core.seeding.draw_latents` (on the CPU with their own torch.Generator). A seed
+reference `s42` means the latent `facegan sample --seed 42 --n 1` draws (the first row of
+`draw_latents(n, z_dim, 42)`).
 """
 
 from __future__ import annotations
@@ -16,16 +16,9 @@ import torch
 
 from facegan_cli.core.atomic import atomic_path
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.seeding import draw_latents
 
 _REF = re.compile(r"^(?P<seed>s)?(?P<value>\d+)$", re.IGNORECASE)
-
-
-def draw_latents(n: int, z_dim: int, seed: int) -> torch.Tensor:
-    """n x z_dim standard-normal latents on the CPU, identical for the same (n, z_dim, seed) everywhere."""
-    if n < 0:
-        raise FaceganError(f"Cannot draw {n} latents.", "Ask for a positive number, e.g. --n 64.")
-    generator = torch.Generator(device="cpu").manual_seed(int(seed))
-    return torch.randn(n, z_dim, generator=generator, dtype=torch.float32)
 
 
 def save_latents(z: torch.Tensor, path: str | os.PathLike[str]) -> Path:

@@ -33,9 +33,8 @@ from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.progress import Progress
 from facegan_cli.data.device_data import resize_uint8
 from facegan_cli.data.grid import to_uint8
-from facegan_cli.data.sources import open_image_set
+from facegan_cli.data.sources import Batch, ImageSource, open_image_set
 from facegan_cli.metrics.frechet import frechet_distance
-from facegan_cli.metrics.inputs import Batch, ImageSource
 from facegan_cli.metrics.kid import kernel_inception_distance
 from facegan_cli.metrics.run import Session, Settings
 from facegan_cli.metrics.stats import gaussian_stats
@@ -218,6 +217,8 @@ class AttributeEvaluation:
     kid_seed: int = 2020
 
     def run(self, ckpts: Sequence[Path], names: Sequence[str] | None = None) -> dict[str, Any]:
+        if self.limit is not None and self.limit < 2:
+            raise FaceganError(f"--limit {self.limit} must be at least 2.", "Leave it out to use the whole split.")
         if not ckpts:
             raise FaceganError("No --ckpt given.", "Pass one --ckpt per model to compare (repeat the option).")
         if names and len(names) != len(ckpts):

@@ -31,7 +31,7 @@ from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, make_out_dir, staged_folder
 from facegan_cli.core.parallel import ordered_map
 from facegan_cli.core.progress import Progress
-from facegan_cli.data.sources import open_image_set
+from facegan_cli.data.sources import ImageSource, open_image_set
 
 FORMATS = ("png", "zip")
 _CHUNK = 512
@@ -92,7 +92,7 @@ def _check_zip_out(out: Path, force: bool) -> None:
         )
 
 
-def _write(images: Any, target: Path, archive: zipfile.ZipFile | None, workers: int) -> int:
+def _write(images: ImageSource, target: Path, archive: zipfile.ZipFile | None, workers: int) -> int:
     """Encode every image of `images` into the folder `target` or into `archive`; returns the count."""
     labels = images.labels
     label_rows: list[list[Any]] = []
@@ -159,5 +159,12 @@ def export_dataset(
         "count": count,
         "resolution": images.resolution,
         "labels": images.labels is not None,
-        "source": images.describe(),
+        "source": _provenance(images),
     }
+
+
+def _provenance(images: ImageSource) -> dict[str, Any]:
+    """The source as the summary records it: absolute path, and no pass count (export reads at random)."""
+    source = {**images.describe(), "path": str(images.path.resolve())}
+    source.pop("used")
+    return source

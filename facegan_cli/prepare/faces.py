@@ -17,7 +17,7 @@ import numpy as np
 
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.data.imageio import guarded, open_rgb
-from facegan_cli.data.sources import FolderImageSet, fit_square
+from facegan_cli.data.sources import FolderSource, fit_square
 from facegan_cli.prepare.align_job import EXTRAS, AlignTask, describe_job
 from facegan_cli.prepare.aligned import (
     align_worker,
@@ -55,7 +55,7 @@ def collect_items(src: Path, settings: dict[str, Any]) -> tuple[list[Item], list
     """Every image under `src`, with labels.csv rows when it covers them all."""
     if not src.is_dir():
         raise FaceganError(f"--src {src} is not a directory.", "Point it at a folder of face photos.")
-    folder = FolderImageSet(src, "all", resolution=None, workers=1)
+    folder = FolderSource(src, "all", resolution=None, workers=1)
     labels = folder.labels
     items = []
     for k, entry in enumerate(folder.entries[: settings["limit"] or None]):

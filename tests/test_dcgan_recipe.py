@@ -19,8 +19,8 @@ CPU = torch.device("cpu")
 def _recipe(freeze: bool = True, channels_last: bool = False) -> DCGANRecipe:
     torch.manual_seed(0)
     recipe = DCGANRecipe(resolve_config("dcgan", "radford64", {"width": 8, "g_width": 8, "batch": 16}))
-    recipe.build(TrainContext(CPU, Precision(CPU, channels_last=channels_last)))
-    recipe._d_frozen_in_g_step = freeze
+    recipe.setup(TrainContext(CPU, Precision(CPU, channels_last=channels_last)))
+    recipe.distributed = not freeze  # what switches D's freezing in the G step off (as DDP does)
     return recipe
 
 
@@ -33,7 +33,7 @@ def test_step_matches_pytorch_examples(channels_last: bool) -> None:
     data = torch.rand(3, 16, 3, 64, 64) * 2 - 1
     torch.manual_seed(1)
     for step in range(3):
-        ours.train_step(data[step], None, step)
+        ours.train_step({"images": data[step]}, step)
     torch.manual_seed(1)
     for step in range(3):
         examples_step(G, D, optG, optD, data[step], 100)
@@ -49,7 +49,7 @@ def test_freezing_d_in_g_step_changes_nothing() -> None:
     for recipe in (a, b):
         torch.manual_seed(5)
         for step in range(2):
-            recipe.train_step(data[step], None, step)
+            recipe.train_step({"images": data[step]}, step)
     for name in ("G", "D"):
         for key, value in a.modules[name].state_dict().items():
             torch.testing.assert_close(value, b.modules[name].state_dict()[key], rtol=0, atol=0)

@@ -13,7 +13,8 @@ from facegan_cli.core.device import Precision
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.models.progan import ProDiscriminator, apply_overrides
 from facegan_cli.models.registry import build_generator, resolve_config
-from facegan_cli.train.progan_recipe import ProGANRecipe, gradient_penalty
+from facegan_cli.train.losses import gradient_penalty
+from facegan_cli.train.progan_recipe import ProGANRecipe
 from facegan_cli.train.recipe import TrainContext
 
 CPU = torch.device("cpu")
@@ -32,7 +33,7 @@ def _config(resolution: int = 16, preset: str = "v2", **extra: object) -> dict:
 def _recipe(channels_last: bool = False, **extra: object) -> ProGANRecipe:
     torch.manual_seed(0)
     recipe = ProGANRecipe(_config(**extra))
-    recipe.build(TrainContext(CPU, Precision(CPU, channels_last=channels_last)))
+    recipe.setup(TrainContext(CPU, Precision(CPU, channels_last=channels_last)))
     return recipe
 
 
@@ -47,7 +48,7 @@ def test_gradient_penalty_against_a_jacobian_by_hand() -> None:
     D = _small_d()
     real, fake = torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8)
     mix = torch.rand(4, 1, 1, 1)
-    gp = gradient_penalty(D, real, fake, mix, 0.3)
+    gp = gradient_penalty(lambda x: D(x, 0.3), torch.lerp(real, fake, mix))
     # By hand: the full Jacobian of the 4 scores w.r.t. the 4 mixed images (the stddev layer couples them);
     # the penalty's gradient is that of the summed scores, i.e. the Jacobian summed over scores.
     x_hat = real + mix * (fake - real)
@@ -70,7 +71,7 @@ def test_gradient_penalty_second_derivative_matches_finite_differences() -> None
         def critic(x: torch.Tensor, alpha: float) -> torch.Tensor:
             return functional_call(D, {name: w}, (x, alpha))
 
-        return gradient_penalty(critic, real, fake, mix, 0.3).mean()  # type: ignore[arg-type]
+        return gradient_penalty(lambda x: critic(x, 0.3), torch.lerp(real, fake, mix)).mean()
 
     w = weight.clone().requires_grad_(True)
     (analytic,) = torch.autograd.grad(penalty(w), w)
@@ -103,7 +104,7 @@ def test_step_matches_a_plain_implementation(images: int, channels_last: bool) -
     data = torch.rand(3, 8, 3, phase.resolution, phase.resolution) * 2 - 1
     torch.manual_seed(1)
     for step in range(3):
-        ours.train_step(data[step], None, step)
+        ours.train_step({"images": data[step]}, step)
     torch.manual_seed(1)
     for step in range(3):
         plain_step(G, D, G_ema, opt_g, opt_d, data[step], alpha, fading, ours.z_dim)
@@ -125,7 +126,7 @@ def test_ema_follows_the_generator() -> None:
     before = {k: v.clone() for k, v in recipe.modules["G"].state_dict().items()}
     ema_before = {k: v.clone() for k, v in recipe.modules["G_ema"].state_dict().items()}
     assert all(torch.equal(before[k], ema_before[k]) for k in before)  # G_ema starts as a copy of G
-    recipe.train_step(torch.rand(8, 3, 4, 4) * 2 - 1, None, 0)
+    recipe.train_step({"images": torch.rand(8, 3, 4, 4) * 2 - 1}, 0)
     after, ema = recipe.modules["G"].state_dict(), recipe.modules["G_ema"].state_dict()
     for key in before:
         expected = after[key] + 0.999 * (before[key] - after[key])
@@ -135,7 +136,7 @@ def test_ema_follows_the_generator() -> None:
 
 def test_each_phase_starts_with_fresh_adam_and_its_learning_rate() -> None:
     recipe = _recipe()
-    recipe.train_step(torch.rand(8, 3, 4, 4) * 2 - 1, None, 0)
+    recipe.train_step({"images": torch.rand(8, 3, 4, 4) * 2 - 1}, 0)
     assert len(recipe.optimizers["G"].state) > 0
     recipe.enter_phase(recipe.phase(40))
     assert all(len(opt.state) == 0 for opt in recipe.optimizers.values())
@@ -162,4 +163,4 @@ def test_stddev_group_must_divide_every_minibatch() -> None:
     config = apply_overrides(resolve_config("progan", "paper", {"mbstd_group": 4}), 256, 4)
     recipe = ProGANRecipe(config)
     with pytest.raises(FaceganError, match="14 images per process"):
-        recipe.build(TrainContext(CPU, Precision(CPU)))
+        recipe.setup(TrainContext(CPU, Precision(CPU)))

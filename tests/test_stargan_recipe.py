@@ -12,16 +12,10 @@ from torch import nn
 from facegan_cli.core.device import Precision
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.models.registry import resolve_config
-from facegan_cli.models.stargan import StarDiscriminator
+from facegan_cli.models.stargan import StarDiscriminator, apply_edits, create_labels, instance_statistics
+from facegan_cli.train.losses import gradient_penalty
 from facegan_cli.train.recipe import TrainContext
-from facegan_cli.train.stargan_recipe import (
-    StarGANRecipe,
-    apply_edits,
-    create_labels,
-    decayed_lr,
-    gradient_penalty,
-    instance_statistics,
-)
+from facegan_cli.train.stargan_recipe import StarGANRecipe, decayed_lr
 
 CPU = torch.device("cpu")
 ATTRS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
@@ -35,7 +29,7 @@ def _recipe(family: str = "stargan", **overrides: object) -> StarGANRecipe:
     tiny = {"resolution": 16, "g_width": 8, "d_width": 8, "g_repeat": 1, "d_repeat": 4, "batch": 4, "n_critic": 2}
     config = resolve_config(family, None, {**tiny, **overrides})
     recipe = StarGANRecipe(config, family)
-    recipe.build(TrainContext(CPU, Precision(CPU, channels_last=False)))
+    recipe.setup(TrainContext(CPU, Precision(CPU, channels_last=False)))
     return recipe
 
 
@@ -53,7 +47,7 @@ class _LinearCritic(nn.Module):
 def test_gradient_penalty_of_a_linear_critic() -> None:
     w = torch.randn(3, 4, 4, generator=torch.Generator().manual_seed(0))
     x = torch.randn(5, 3, 4, 4)
-    penalty = gradient_penalty(_LinearCritic(w), x)
+    penalty = gradient_penalty(lambda images: _LinearCritic(w)(images)[0], x).mean()
     torch.testing.assert_close(penalty, (w.norm() - 1) ** 2)
 
 
@@ -68,7 +62,7 @@ def test_gradient_penalty_against_per_image_autograd() -> None:
         (grad,) = torch.autograd.grad(src.sum(), xi)
         norms.append(grad.flatten().norm())
     expected = torch.stack([(n - 1) ** 2 for n in norms]).mean()
-    penalty = gradient_penalty(D, x_hat.clone())
+    penalty = gradient_penalty(lambda images: D(images)[0], x_hat.clone()).mean()
     torch.testing.assert_close(penalty, expected, rtol=1e-5, atol=1e-6)
     # The penalty is differentiable with respect to D's weights (create_graph), as WGAN-GP needs.
     penalty.backward()
@@ -114,7 +108,7 @@ def test_lr_decay_reaches_zero_at_the_last_step() -> None:
     seen = []
     for step in range(6):
         seen.append(recipe.optimizers["D"].param_groups[0]["lr"])
-        recipe.train_step(real, labels, step)
+        recipe.train_step({"images": real, "labels": labels}, step)
     assert seen[0] == 1e-4 and seen[3] == 1e-4
     assert seen[4] == pytest.approx(1e-4 * 2 / 3) and seen[5] == pytest.approx(1e-4 / 3)
     assert recipe.optimizers["D"].param_groups[0]["lr"] == 0.0
@@ -143,7 +137,7 @@ def test_step_matches_yunjey_solver() -> None:
     data, labels = _batches(4)
     torch.manual_seed(7)
     for step in range(4):
-        losses = ours.train_step(data[step], labels[step], step)
+        losses = ours.train_step({"images": data[step], "labels": labels[step]}, step)
     assert float(losses["G_rec"]) > 0 and float(losses["gp"]) > 0
     torch.manual_seed(7)
     _yunjey_steps(G, D, data, labels, ours.config)
@@ -157,19 +151,19 @@ def test_g_updates_every_n_critic_steps_and_rec_ablation() -> None:
     data, labels = _batches(2)
     recipe = _recipe(n_critic=2)
     g0 = copy.deepcopy(recipe.modules["G"].state_dict())
-    recipe.train_step(data[0], labels[0], 0)
+    recipe.train_step({"images": data[0], "labels": labels[0]}, 0)
     assert all(torch.equal(v, recipe.modules["G"].state_dict()[k]) for k, v in g0.items() if "running" not in k)
-    recipe.train_step(data[1], labels[1], 1)
+    recipe.train_step({"images": data[1], "labels": labels[1]}, 1)
     assert not torch.equal(g0["main.0.weight"], recipe.modules["G"].state_dict()["main.0.weight"])
     # --lambda-rec 0: no reconstruction term, so G's first update differs from the default's.
     ablated = _recipe(n_critic=1, lambda_rec=0.0)
     full = _recipe(n_critic=1)
     for recipe in (ablated, full):
         torch.manual_seed(1)
-        out = recipe.train_step(data[0], labels[0], 0)
+        out = recipe.train_step({"images": data[0], "labels": labels[0]}, 0)
     assert float(out["G_rec"]) > 0
     torch.manual_seed(1)
-    assert float(_recipe(n_critic=1, lambda_rec=0.0).train_step(data[0], labels[0], 0)["G_rec"]) == 0.0
+    assert float(_recipe(n_critic=1, lambda_rec=0.0).train_step({"images": data[0], "labels": labels[0]}, 0)["G_rec"]) == 0.0
     assert not torch.equal(ablated.modules["G"].state_dict()["main.0.weight"],
                            full.modules["G"].state_dict()["main.0.weight"])
 
@@ -178,7 +172,7 @@ def test_bce_loss_has_no_penalty() -> None:
     data, labels = _batches(1)
     recipe = _recipe("ccagan", loss="bce", n_critic=1)
     torch.manual_seed(0)
-    losses = recipe.train_step(data[0], labels[0], 0)
+    losses = recipe.train_step({"images": data[0], "labels": labels[0]}, 0)
     assert float(losses["gp"]) == 0.0
     # D's adversarial term is BCE(real, 1) + BCE(fake, 0) over patches: positive, ~2 log 2 at the start.
     assert 0.5 < float(losses["D_adv"]) < 3.0 and torch.isfinite(losses["loss_G"])
@@ -187,7 +181,7 @@ def test_bce_loss_has_no_penalty() -> None:
 def test_sample_grid_uses_instance_statistics_and_changes_nothing() -> None:
     recipe = _recipe()
     data, labels = _batches(1)
-    recipe.set_sample_inputs(data[0], labels[0])
+    recipe.set_sample_inputs({"images": data[0], "labels": labels[0]})
     G = recipe.modules["G"]
     before = copy.deepcopy(G.state_dict())
     grid = recipe.sample(torch.empty(4, 0))

@@ -61,7 +61,7 @@ def test_trains_with_selected_attributes_and_resumes_exactly(attrs16: Path, tmp_
     config = json.loads((straight / "config.json").read_text())
     assert config["family"] == "ccagan" and config["model"]["attrs"] == attrs.split(",")
     assert config["model"]["resolution"] == 16 and config["model"]["d_repeat"] == 4
-    assert config["data"]["split"] == "train"  # --split-protocol celeba
+    assert config["data"]["images"]["split"] == "train"  # --split-protocol celeba
     lines = [json.loads(x) for x in (straight / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines] == [1, 2, 3, 4, 5, 6]
     assert all(x["gp"] > 0 and np.isfinite(x["loss_D"]) for x in lines)
@@ -136,9 +136,9 @@ def test_help_shows_defaults_and_example() -> None:
 class _Spy(StarGANRecipe):
     seen: list[tuple[int, torch.Tensor, torch.Tensor]] = []
 
-    def train_step(self, real, labels, step):  # type: ignore[override]
-        _Spy.seen.append((step, real.clone(), labels.clone()))
-        return super().train_step(real, labels, step)
+    def train_step(self, batch, step):  # type: ignore[override]
+        _Spy.seen.append((step, batch["images"].clone(), batch["labels"].clone()))
+        return super().train_step(batch, step)
 
 
 def test_loop_feeds_each_batch_its_own_label_rows(attrs16: Path, tmp_path: Path) -> None:

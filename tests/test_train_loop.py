@@ -45,7 +45,7 @@ def test_train_writes_run_directory(images: Path, tmp_path: Path) -> None:
     assert report["status"] == "finished" and report["step"] == 4
     config = json.loads((out / "config.json").read_text())
     assert config["family"] == "dcgan" and config["model"]["width"] == 8 and config["model"]["batch"] == 8
-    assert config["data"]["fingerprint"] and config["facegan_version"]
+    assert config["data"]["images"]["fingerprint"] and config["facegan_version"]  # per named stream
     assert [p.name for p in list_checkpoints(out / "checkpoints")] == [
         "ckpt-000000002.safetensors", "ckpt-000000004.safetensors"]
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
@@ -112,11 +112,11 @@ def test_resume_rejects_changed_dataset(images: Path, tmp_path: Path) -> None:
 class _DivergingRecipe(DCGANRecipe):
     """Makes G's weights NaN at step 5, as an exploding learning rate would."""
 
-    def train_step(self, real, labels, step):  # type: ignore[override]
+    def train_step(self, batch, step):  # type: ignore[override]
         if step == 4:
             with torch.no_grad():
                 next(self.modules["G"].parameters()).fill_(float("nan"))
-        return super().train_step(real, labels, step)
+        return super().train_step(batch, step)
 
 
 def test_nan_stops_and_keeps_last_good_checkpoint(images: Path, tmp_path: Path) -> None:

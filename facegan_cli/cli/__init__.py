@@ -1,4 +1,9 @@
-"""The `facegan` command: a Typer app with one group per job."""
+"""The `facegan` command: a Typer app with one group per job.
+
+`build_app()` assembles it from the families registered at that moment (the `train` and `models
+summary` groups have a command per family), so a family registered later (a plugin, a test) gets its
+commands by building the app again. `app` is the one built at import, the console script's entry point.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +12,7 @@ import os
 import typer
 
 from facegan_cli import __version__
-from facegan_cli.cli import (
-    edit,
-    evaluate,
-    latent,
-    metrics,
-    models,
-    prepare,
-    sample,
-    train,
-    train_attrs,
-    train_classifier,
-    weights,
-)
-
-app = typer.Typer(
-    name="facegan",
-    help="Face GANs from the command line: prepare datasets, train, sample, explore latents, evaluate.",
-    no_args_is_help=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+from facegan_cli.cli import edit, evaluate, latent, metrics, models, prepare, sample, train, weights
 
 
 def _version(value: bool) -> None:
@@ -43,7 +27,6 @@ def _check_max_pixels(value: str | None) -> str | None:
     raise typer.BadParameter(f"{value!r} is not a number of pixels: give a whole number, or 0 / none for no limit.")
 
 
-@app.callback()
 def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
     max_pixels: str | None = typer.Option(
@@ -59,14 +42,26 @@ def main(
         os.environ["FACEGAN_MAX_PIXELS"] = max_pixels
 
 
-app.add_typer(prepare.app, name="prepare")
-train_attrs.register()  # adds `train stargan|ccagan|stargan-sagan` to the train group
-train_classifier.register()  # adds `train attr-classifier`
-app.add_typer(train.app, name="train")
-app.command(name="sample", help=sample.HELP, epilog=sample.EPILOG)(sample.sample)
-app.command(name="edit", help=edit.HELP, epilog=edit.EPILOG)(edit.edit)
-app.add_typer(latent.app, name="latent")
-app.add_typer(models.app, name="models")
-app.add_typer(weights.app, name="weights")
-app.add_typer(evaluate.app, name="eval")
-app.add_typer(metrics.app, name="metrics")
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="facegan",
+        help="Face GANs from the command line: prepare datasets, train, sample, explore latents, evaluate.",
+        no_args_is_help=True,
+        context_settings={"help_option_names": ["-h", "--help"]},
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    app.callback()(main)
+    app.add_typer(prepare.app, name="prepare")
+    app.add_typer(train.build(), name="train")
+    app.command(name="sample", help=sample.HELP, epilog=sample.EPILOG)(sample.sample)
+    app.command(name="edit", help=edit.HELP, epilog=edit.EPILOG)(edit.edit)
+    app.add_typer(latent.app, name="latent")
+    app.add_typer(models.build(), name="models")
+    app.add_typer(weights.app, name="weights")
+    app.add_typer(evaluate.app, name="eval")
+    app.add_typer(metrics.app, name="metrics")
+    return app
+
+
+app = build_app()

@@ -15,7 +15,6 @@ import functools
 import json
 import math
 import os
-import re
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -27,19 +26,19 @@ from rich.console import Console
 
 from facegan_cli.cli import click_api
 from facegan_cli.core import progress
-from facegan_cli.core.device import DEVICE_HELP
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.device import DEVICE_HELP, check_device_name
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.data.imageio import display_name
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_DEVICE_SPEC = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-
-
 def _check_device(value: str) -> str:
     """A --device that is not a device name at all is a usage error (exit 2); an unavailable one is not."""
-    if value is not None and not _DEVICE_SPEC.match(value.strip().lower()):
-        raise typer.BadParameter(f"{value!r} is not a device name: use auto, cpu, cuda, cuda:N or mps.")
+    if value is not None:
+        try:
+            check_device_name(value)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
     return value
 
 
@@ -93,6 +92,10 @@ def _stdout_for_results_only() -> Iterator[None]:
         _results.pop()
 
 
+# What the --json option's parameter is called in the commands (Typer's name or an Opt's).
+_JSON_PARAMETERS = ("json", "json_", "json_out", "json_output")
+
+
 def _disk_full(exc: BaseException) -> FaceganError | None:
     """A full disk or quota, wherever it struck, as the user's problem it is."""
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -122,7 +125,7 @@ def command(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         progress.set_quiet(bool(kwargs.get("quiet")))
         debug = _debug_requested(kwargs)
-        as_json = bool(kwargs.get("json_"))
+        as_json = any(bool(kwargs.get(name)) for name in _JSON_PARAMETERS)
         with _stdout_for_results_only():
             try:
                 return fn(*args, **kwargs)
@@ -132,6 +135,10 @@ def command(fn: F) -> F:
                 if as_json:
                     emit_json({"error": {"message": exc.format_message(), "fix": "", "exit_status": exc.exit_code}})
                 raise
+            except UsageProblem as exc:  # the library's word for a usage error: exit 2 as well
+                if as_json:
+                    emit_json({"error": {"message": exc.message, "fix": exc.fix, "exit_status": 2}})
+                raise click_api.UsageError(exc.paragraph(), click_api.get_current_context()) from None
             except FaceganError as exc:
                 if debug:
                     traceback.print_exc()
@@ -188,13 +195,6 @@ def emit_paths(paths: list[Path] | list[str]) -> None:
     """Paths written, one per line on stdout, for shell pipelines."""
     for path in paths:
         emit_line(str(path))
-
-
-def read_path_list(values: list[str]) -> list[str]:
-    """Expand a lone '-' into the newline-separated paths on stdin."""
-    if values == ["-"]:
-        return [line.strip() for line in sys.stdin if line.strip()]
-    return values
 
 
 def parse_index_list(text: str, option: str) -> list[int]:

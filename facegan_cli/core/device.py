@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -17,6 +18,15 @@ import torch
 from facegan_cli.core.errors import FaceganError
 
 DEVICE_HELP = "Where to run: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."
+
+
+_DEVICE_NAME = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def check_device_name(spec: str) -> None:
+    """ValueError for a --device that is not a device name at all (a usage error, unlike an unavailable one)."""
+    if not _DEVICE_NAME.match(str(spec).strip().lower()):
+        raise ValueError(f"{spec!r} is not a device name: use auto, cpu, cuda, cuda:N or mps.")
 
 
 def resolve_device(spec: str = "auto") -> torch.device:

@@ -19,8 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facegan_cli.core.checkpoint import load_checkpoint
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.checkpoint import Checkpoint
+from facegan_cli.core.options import Opt
+from facegan_cli.models.loading import build_from, load_model, load_weights
+from facegan_cli.models.registry import Family, register
+from facegan_cli.models.stargan import STARGAN_ATTRS
 
 CLASSIFIER_FAMILY = "attr-classifier"
 CLASSIFIER_DEFAULTS: dict[str, Any] = {
@@ -95,21 +98,37 @@ class LoadedClassifier:
 
 
 def load_classifier(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> LoadedClassifier:
-    device = torch.device(device)
-    ckpt = load_checkpoint(path)
-    config = ckpt.meta.get("model")
-    if ckpt.meta.get("family") != CLASSIFIER_FAMILY or not isinstance(config, dict):
-        raise FaceganError(
-            f"{ckpt.path} is a {ckpt.meta.get('family') or 'non-facegan'} checkpoint, not an attribute classifier.",
-            "Pass a run of `facegan train attr-classifier` to --classifier.",
-        )
-    net = build_classifier(config)
-    try:
-        net.load_state_dict(ckpt.modules["C"], strict=True)
-    except (KeyError, RuntimeError) as exc:
-        raise FaceganError(
-            f"The weights in {ckpt.path} do not fit the classifier its metadata describes.",
-            "Use a checkpoint written by `facegan train attr-classifier`.",
-        ) from exc
+    """The attribute classifier of a run directory, its checkpoints/ folder or a checkpoint file."""
+    return load_model(path, device, kind="classifier")
+
+
+def classifier_loader(ckpt: Checkpoint, family: Family, device: torch.device) -> LoadedClassifier:
+    config = ckpt.meta["model"]
+    net = load_weights(ckpt, "C", build_from(ckpt, build_classifier, config), family.name)
     net.to(device).eval()
     return LoadedClassifier(net, list(config["attrs"]), int(config["resolution"]), ckpt.step, ckpt.path, device)
+
+
+ARCH_OPTIONS = (
+    Opt("resolution", ("--resolution",), int, None, "Input size, a power of two of at least 8 (default: 128)."),
+    Opt("width", ("--width",), int, None, "First stage's channels (default: 32).", min=1),
+)
+
+
+def configure(config: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    return {**config, **{k: values[k] for k in ("resolution", "width") if values.get(k) is not None}}
+
+
+register(Family(
+    name=CLASSIFIER_FAMILY,
+    kind="classifier",
+    presets={"default": {**CLASSIFIER_DEFAULTS, "attrs": list(STARGAN_ATTRS)}},
+    default_preset="default",
+    describe="Attribute classifier (the judge of attribute edits, StarGAN's evaluation protocol)",
+    recipe="facegan_cli.train.classifier_recipe:ClassifierRecipe",
+    training="facegan_cli.train.classifier_recipe:TRAINING",
+    loader=classifier_loader,
+    arch_options=ARCH_OPTIONS,
+    configure_arch=configure,
+    networks=lambda config: {"classifier": build_classifier(config)},
+))

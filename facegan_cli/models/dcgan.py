@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.options import Opt
 from facegan_cli.models.registry import Family, register
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -173,13 +175,42 @@ def apply_depth(config: dict[str, Any], depth: int | None) -> dict[str, Any]:
     }
 
 
+ARCH_OPTIONS = (
+    Opt("depth", ("--depth",), int, None, "heikka32/radford64: 4 = the 4-layer 512-wide variant (default: 5)."),
+    Opt("width", ("--width",), int, None, "Filters of D's first layer (heikka32: 128).", min=1),
+    Opt("g_width", ("--g-width",), int, None, "Filters of G's last hidden layer (default: the preset's).", min=1),
+    Opt("d_first_bn", ("--d-first-bn/--no-d-first-bn",), bool, None,
+        "BatchNorm on D's first layer (seed 001's literal reading; default: the preset's)."),
+)
+
+
+def configure(config: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """A preset's configuration with the architecture options applied (--depth first, so explicit
+    widths win over what it chose: `--depth 4 --width 256` does what it says)."""
+    try:
+        config = apply_depth(config, values.get("depth"))
+    except ValueError as exc:
+        raise FaceganError(
+            f"--depth {values.get('depth')} does not apply to preset {config['preset']} ({exc}).",
+            "Leave --depth out, or use --depth 4 with heikka32 or radford64.",
+        ) from exc
+    config.update({k: values[k] for k in ("width", "g_width", "d_first_bn") if values.get(k) is not None})
+    return config
+
+
 register(
     Family(
         name="dcgan",
+        kind="generator",
         presets=PRESETS,
         default_preset="radford64",
         build_generator=build_generator,
         build_discriminator=build_discriminator,
         describe="DCGAN (Radford et al.; seeds 001 and 003)",
+        recipe="facegan_cli.train.dcgan_recipe:DCGANRecipe",
+        training="facegan_cli.train.dcgan_recipe:TRAINING",
+        loader="facegan_cli.models.loading:generator_loader",
+        arch_options=ARCH_OPTIONS,
+        configure_arch=configure,
     )
 )

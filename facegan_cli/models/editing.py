@@ -21,14 +21,13 @@ import torch
 from PIL import Image
 from torch import nn
 
-from facegan_cli.core.checkpoint import load_checkpoint
+from facegan_cli.core.checkpoint import Checkpoint
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.data.crops import center_crop, resize_short_side
 from facegan_cli.data.imageio import RejectedImage, open_rgb
-from facegan_cli.models import registry
+from facegan_cli.models.loading import build_from, load_model, load_weights
+from facegan_cli.models.registry import Family
 from facegan_cli.models.stargan import instance_statistics
-
-EDIT_FAMILIES = ("stargan", "ccagan", "stargan-sagan")
 
 
 @dataclass
@@ -60,29 +59,20 @@ class AttributeEditor:
 
 
 def load_editor(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> AttributeEditor:
-    device = torch.device(device)
-    ckpt = load_checkpoint(path)
-    family, config = ckpt.meta.get("family"), ckpt.meta.get("model")
-    if family not in EDIT_FAMILIES or not isinstance(config, dict):
-        raise FaceganError(
-            f"{ckpt.path} is a {family or 'non-facegan'} checkpoint, not an attribute editor.",
-            f"Pass a run of `facegan train {'|'.join(EDIT_FAMILIES)}`.",
-        )
-    G = registry.build_generator(family, config)
-    D = registry.build_discriminator(family, config)
-    for name, net in (("G", G), ("D", D)):
-        if name not in ckpt.modules:
-            raise FaceganError(f"{ckpt.path} holds no {name} weights.", "Use a checkpoint written by `facegan train`.")
-        try:
-            net.load_state_dict(ckpt.modules[name], strict=True)
-        except RuntimeError as exc:
-            raise FaceganError(
-                f"The {name} weights in {ckpt.path} do not fit the {family} model its metadata describes.",
-                "Use a checkpoint written by `facegan train`.",
-            ) from exc
+    """The attribute editor (G and D) of a run directory, its checkpoints/ folder or a checkpoint file."""
+    return load_model(path, device, kind="editor")
+
+
+def editor_loader(ckpt: Checkpoint, family: Family, device: torch.device) -> AttributeEditor:
+    """The loader of the attribute-editing families: G (run with per-image statistics) and D (its attribute
+    head predicts an input's own attributes), D in eval mode."""
+    config = ckpt.meta["model"]
+    G = load_weights(ckpt, "G", build_from(ckpt, family.build_generator, config), family.name)
+    D = load_weights(ckpt, "D", build_from(ckpt, family.build_discriminator, config), family.name)
     G.to(device)
     D.to(device).eval()
-    return AttributeEditor(G, D, family, list(config["attrs"]), int(config["resolution"]), ckpt.step, ckpt.path, device)
+    return AttributeEditor(G, D, family.name, list(config["attrs"]), int(config["resolution"]), ckpt.step, ckpt.path,
+                           device)
 
 
 def fit_face(path: str | os.PathLike[str], resolution: int) -> np.ndarray:

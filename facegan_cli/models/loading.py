@@ -1,8 +1,10 @@
-"""Rebuild a trained generator from a checkpoint file alone, ready to turn latents into images.
+"""Rebuild a trained model from a checkpoint file alone, through its family's loader.
 
-A facegan checkpoint carries `family`, `model` (the resolved configuration) and `generator` (which of its
-modules holds the weights to sample from: "G_ema" where the family keeps an EMA copy, else "G") in its
-metadata, so no run directory or config.json is needed.
+A facegan checkpoint carries `family` and `model` (the resolved configuration) in its metadata, so no run
+directory or config.json is needed: `load_model` finds the family in the registry and calls the loader the
+family names, which returns the model of its kind (a LoadedGenerator for generators: which of its modules
+holds the sampling weights is in the metadata's `generator`, "G_ema" where the family keeps an EMA copy).
+Nothing here names a family.
 """
 
 from __future__ import annotations
@@ -17,13 +19,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from facegan_cli.core.checkpoint import load_checkpoint
+from facegan_cli.core.checkpoint import Checkpoint, load_checkpoint
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.progress import Progress
 from facegan_cli.data.grid import to_uint8
 from facegan_cli.models import registry
-from facegan_cli.models.attr_classifier import CLASSIFIER_FAMILY
-from facegan_cli.models.editing import EDIT_FAMILIES
 
 # The pixel range each output activation produces; families that train on [-1, 1] data use tanh or a
 # linear head, so (-1, 1) is the fallback for names not listed.
@@ -88,65 +88,94 @@ def value_range_of(meta: dict[str, Any], config: dict[str, Any]) -> tuple[float,
     return _OUTPUT_RANGES.get(str(config.get("output", "tanh")), (-1.0, 1.0))
 
 
-def load_generator(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> LoadedGenerator:
-    """Load the sampling generator of a run directory, its checkpoints/ folder or a checkpoint file."""
-    device = torch.device(device)
-    ckpt = load_checkpoint(path)
-    meta = ckpt.meta
-    family, config = meta.get("family"), meta.get("model")
+def family_of(ckpt: Checkpoint) -> tuple[registry.Family, dict[str, Any]]:
+    """The registered family and model configuration a checkpoint's metadata names."""
+    family, config = ckpt.meta.get("family"), ckpt.meta.get("model")
     if not isinstance(family, str) or not isinstance(config, dict):
         raise FaceganError(
-            f"{ckpt.path} is not a facegan generator checkpoint: its metadata names no model family and "
+            f"{ckpt.path} is not a facegan model checkpoint: its metadata names no model family and "
             "configuration.",
             "Pass a checkpoint written by `facegan train ...`.",
         )
-    if family in EDIT_FAMILIES:
+    found = registry.families()
+    if family not in found:
         raise FaceganError(
-            f"{ckpt.path} is a {family} checkpoint: an attribute editor translates images to target attributes "
-            "and draws nothing from latents, so it cannot be sampled.",
-            f"Edit images with it instead: facegan edit --ckpt {ckpt.path} --input FACES --out edited/ "
-            "(or score it with `facegan eval attributes`).",
+            f"{ckpt.path} is a checkpoint of the model family {family!r}, which this facegan does not know.",
+            f"Upgrade facegan, or install the package that adds {family}; known families: {', '.join(sorted(found))}.",
         )
-    if family == CLASSIFIER_FAMILY:
+    return found[family], config
+
+
+def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu", kind: str | None = None) -> Any:
+    """Load a run directory, its checkpoints/ folder or a checkpoint file through its family's loader.
+
+    With `kind`, a checkpoint of another kind is refused with the command that does use it.
+    """
+    device = torch.device(device)
+    ckpt = load_checkpoint(path)
+    family, _config = family_of(ckpt)
+    if kind is not None and family.kind != kind:
         raise FaceganError(
-            f"{ckpt.path} is an attribute classifier checkpoint, not a generator.",
-            "Use it with `facegan eval attributes --classifier`.",
+            f"{ckpt.path} is a {family.name} checkpoint, {family.kind_text}, not {registry.KINDS[kind][0]}, so it "
+            "cannot be used here.",
+            f"Use it with `{registry.KINDS[family.kind][1].format(path=ckpt.path)}`.",
         )
-    if "z_dim" not in config:
+    if not family.loader:
+        raise FaceganError(f"The {family.name} family gives no checkpoint loader.", "This is a facegan bug.")
+    return registry.resolve_reference(family.loader)(ckpt, family, device)
+
+
+def load_generator(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> LoadedGenerator:
+    """Load the sampling generator of a run directory, its checkpoints/ folder or a checkpoint file."""
+    return load_model(path, device, kind="generator")
+
+
+def load_weights(ckpt: Checkpoint, name: str, module: nn.Module, family: str) -> nn.Module:
+    """`module` with the checkpoint's `name` weights, or a FaceganError naming what does not fit."""
+    if name not in ckpt.modules:
         raise FaceganError(
-            f"The model configuration stored in {ckpt.path} has no z_dim, so latents cannot be drawn for it.",
-            "Pass a checkpoint written by `facegan train ...`.",
-        )
-    weights = str(meta.get("generator") or ("G_ema" if "G_ema" in ckpt.modules else "G"))
-    if weights not in ckpt.modules:
-        raise FaceganError(
-            f"Checkpoint {ckpt.path} names generator weights {weights!r} but holds only "
-            f"{', '.join(sorted(ckpt.modules)) or 'no modules'}.",
+            f"Checkpoint {ckpt.path} holds no {name} weights (it holds {', '.join(sorted(ckpt.modules)) or 'none'}).",
             "The file is damaged or was not written by `facegan train`; use another checkpoint of the run.",
         )
     try:
-        module = registry.build_generator(family, config)
+        module.load_state_dict(ckpt.modules[name], strict=True)
+    except RuntimeError as exc:
+        first_line = str(exc).strip().splitlines()[0]
+        raise FaceganError(
+            f"The {name} weights in {ckpt.path} do not fit the {family} model its metadata describes ({first_line}).",
+            "The file was edited or written by another program; use a checkpoint written by `facegan train`.",
+        ) from exc
+    return module
+
+
+def build_from(ckpt: Checkpoint, builder: Any, config: dict[str, Any]) -> nn.Module:
+    """builder(config), with a configuration that cannot be built reported as the checkpoint's problem."""
+    try:
+        return builder(config)
     except (KeyError, ValueError, TypeError) as exc:
         raise FaceganError(
             f"The model configuration stored in {ckpt.path} cannot be built ({type(exc).__name__}: {exc}).",
             "The checkpoint may come from a newer facegan; upgrade facegan or use a checkpoint it wrote.",
         ) from exc
-    try:
-        module.load_state_dict(ckpt.modules[weights], strict=True)
-    except RuntimeError as exc:
-        first_line = str(exc).strip().splitlines()[0]
+
+
+def generator_loader(ckpt: Checkpoint, family: registry.Family, device: torch.device) -> LoadedGenerator:
+    """The loader of generator families: the sampling weights ("G_ema" where kept, else "G") in eval mode."""
+    config = ckpt.meta["model"]
+    if "z_dim" not in config:
         raise FaceganError(
-            f"The {weights} weights in {ckpt.path} do not fit the {family} generator its metadata describes "
-            f"({first_line}).",
-            "The file was edited or written by another program; use a checkpoint written by `facegan train`.",
-        ) from exc
+            f"The model configuration stored in {ckpt.path} has no z_dim, so latents cannot be drawn for it.",
+            "Pass a checkpoint written by `facegan train ...`.",
+        )
+    weights = str(ckpt.meta.get("generator") or ("G_ema" if "G_ema" in ckpt.modules else "G"))
+    module = load_weights(ckpt, weights, build_from(ckpt, family.build_generator, config), family.name)
     module.to(device).eval()
     return LoadedGenerator(
         module=module,
-        family=family,
+        family=family.name,
         config=dict(config),
         z_dim=int(config["z_dim"]),
-        value_range=value_range_of(meta, config),
+        value_range=value_range_of(ckpt.meta, config),
         # A progressive family's checkpoint may be mid-growth: its generator says what it outputs now.
         resolution=int(getattr(module, "output_resolution", None) or config.get("resolution", 0)),
         step=ckpt.step,

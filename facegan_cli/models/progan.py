@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.options import Opt
 from facegan_cli.models.layers import (
     EqualizedConv2d,
     EqualizedLinear,
@@ -347,13 +349,39 @@ def apply_overrides(config: dict[str, Any], resolution: int | None = None, max_c
     return out
 
 
+ARCH_OPTIONS = (
+    Opt("resolution", ("--resolution",), int, None,
+        "Target resolution, a power of two from 4 to 1024 (default: train: the dataset's largest level; "
+        "models summary: the preset's 1024)."),
+    Opt("max_channels", ("--max-channels",), int, None,
+        "Cap on feature maps per layer (default 512; small values for quick tries and tests).", min=1),
+)
+
+
+def configure(config: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """A preset's configuration at --resolution with --max-channels."""
+    try:
+        return apply_overrides(config, values.get("resolution"), values.get("max_channels"))
+    except ValueError as exc:
+        raise FaceganError(
+            f"--resolution {values.get('resolution')} / --max-channels {values.get('max_channels')}: {exc}.",
+            "Use a power of two from 4 to 1024, e.g. --resolution 256.",
+        ) from exc
+
+
 register(
     Family(
         name="progan",
+        kind="generator",
         presets=PRESETS,
         default_preset="v2",
         build_generator=build_generator,
         build_discriminator=build_discriminator,
         describe="Progressive GAN (Karras et al. 2018; seed 002)",
+        recipe="facegan_cli.train.progan_recipe:ProGANRecipe",
+        training="facegan_cli.train.progan_recipe:TRAINING",
+        loader="facegan_cli.models.loading:generator_loader",
+        arch_options=ARCH_OPTIONS,
+        configure_arch=configure,
     )
 )

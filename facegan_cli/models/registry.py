@@ -1,11 +1,22 @@
-"""Model families by name: how to build their networks from a configuration dict.
+"""Model families: each describes itself once, and everything else finds it here by name.
+
+A family module (any module of facegan_cli.models, or of another package announced under the entry
+point group "facegan.families") calls `register(Family(...))` when imported. The entry says what kind of
+model the family trains, how to build its networks from a configuration, its presets, where its
+training recipe and training options live (`recipe`, `training`: "module:attribute" references that
+the train side resolves, since models/ must not import train/), how to load a checkpoint into a usable
+model (`loader`), and the architecture options of `facegan models summary FAMILY`.
 
 A checkpoint stores `family` and `model` (the resolved configuration) in its metadata, so any command
-can rebuild the generator from the file alone through `build_generator`.
+can rebuild what it needs from the file alone. Modules are discovered, not listed: adding a family
+touches nothing here.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,33 +24,97 @@ from typing import Any
 from torch import nn
 
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.options import Opt
+
+# What a trained model of each kind does, and the command that uses it (for messages that redirect).
+KINDS: dict[str, tuple[str, str]] = {
+    "generator": ("a generator (images from latent vectors)", "facegan sample --ckpt {path}"),
+    "translator": ("an image translator (images of one domain to another)", "facegan translate --ckpt {path}"),
+    "editor": ("an attribute editor (faces to target attributes)", "facegan edit --ckpt {path}"),
+    "classifier": ("an attribute classifier", "facegan eval attributes --classifier {path}"),
+    "feature-translator": ("a feature translator", "facegan transfer features --ckpt {path}"),
+}
 
 
 @dataclass(frozen=True)
 class Family:
+    """Everything facegan needs to know about one model family."""
+
     name: str
+    kind: str  # one of KINDS
     presets: dict[str, dict[str, Any]]
     default_preset: str
-    build_generator: Callable[[dict[str, Any]], nn.Module]
-    build_discriminator: Callable[[dict[str, Any]], nn.Module]
+    build_generator: Callable[[dict[str, Any]], nn.Module] | None = None
+    build_discriminator: Callable[[dict[str, Any]], nn.Module] | None = None
     describe: str = ""
+    # "module:attribute" (or the object itself) of: the recipe factory, config -> train.recipe.Recipe ...
+    recipe: str | Callable[..., Any] = ""
+    # ... the train.spec.TrainSpec (options, defaults and configuration of `facegan train FAMILY`) ...
+    training: str | Any = ""
+    # ... and the checkpoint loader, (Checkpoint, torch.device) -> the loaded model of this kind.
+    loader: str | Callable[..., Any] = ""
+    # `facegan models summary FAMILY`: its options, and how their values change a preset's configuration.
+    arch_options: tuple[Opt, ...] = ()
+    configure_arch: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
+    # The networks `models summary` counts, by what they are called there, from a configuration.
+    networks: Callable[[dict[str, Any]], dict[str, nn.Module]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"family {self.name}: unknown kind {self.kind!r} (known: {', '.join(KINDS)})")
+        if self.default_preset not in self.presets:
+            raise ValueError(f"family {self.name}: default preset {self.default_preset!r} is not a preset")
+
+    @property
+    def kind_text(self) -> str:
+        return KINDS[self.kind][0]
+
+    def build_networks(self, config: dict[str, Any]) -> dict[str, nn.Module]:
+        """The networks of a configuration, by name (generator and discriminator unless the family says)."""
+        if self.networks is not None:
+            return self.networks(config)
+        found: dict[str, nn.Module] = {}
+        if self.build_generator is not None:
+            found["generator"] = self.build_generator(config)
+        if self.build_discriminator is not None:
+            found["discriminator"] = self.build_discriminator(config)
+        return found
+
+
+def resolve_reference(reference: str | Any) -> Any:
+    """The object a "module:attribute" reference names (objects are returned as they are)."""
+    if not isinstance(reference, str):
+        return reference
+    module_name, _, attribute = reference.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attribute) if attribute else module
 
 
 _FAMILIES: dict[str, Family] = {}
+_DISCOVERED: list[bool] = []
 
 
 def register(family: Family) -> Family:
+    """Add (or replace) a family; family modules call this when they are imported."""
     _FAMILIES[family.name] = family
     return family
 
 
-def _load_builtin() -> None:
-    # Importing a family module registers it; the list grows by one line per family.
-    from facegan_cli.models import dcgan, progan, stargan  # noqa: F401
+def _discover() -> None:
+    """Import every module of this package and every "facegan.families" entry point, once."""
+    if _DISCOVERED:
+        return
+    _DISCOVERED.append(True)
+    import facegan_cli.models as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{info.name}")
+    for entry in importlib.metadata.entry_points(group="facegan.families"):
+        entry.load()
 
 
 def families() -> dict[str, Family]:
-    _load_builtin()
+    _discover()
     return dict(_FAMILIES)
 
 
@@ -66,11 +141,17 @@ def resolve_config(family: str, preset: str | None, overrides: dict[str, Any] | 
 
 
 def build_generator(family: str, config: dict[str, Any]) -> nn.Module:
-    return get_family(family).build_generator(config)
+    builder = get_family(family).build_generator
+    if builder is None:
+        raise FaceganError(f"The {family} family has no generator.", "Use a family that has one.")
+    return builder(config)
 
 
 def build_discriminator(family: str, config: dict[str, Any]) -> nn.Module:
-    return get_family(family).build_discriminator(config)
+    builder = get_family(family).build_discriminator
+    if builder is None:
+        raise FaceganError(f"The {family} family has no discriminator.", "Use a family that has one.")
+    return builder(config)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -221,9 +221,23 @@ def instance_statistics(net: nn.Module) -> Iterator[nn.Module]:
         net.train(was_training)
 
 
+def auto_d_repeat(resolution: int) -> int:
+    """yunjey's 6 stride-2 D layers, fewer when the resolution is too small for them."""
+    repeat = 6
+    while repeat > 1 and (resolution % 2**repeat or resolution < 2**repeat):
+        repeat -= 1
+    return repeat
+
+
 for _name, _presets, _default, _describe in (
     ("stargan", STARGAN_PRESETS, "yunjey", "StarGAN (Choi et al. 2018; yunjey/stargan): multi-attribute editing"),
     ("ccagan", CCAGAN_PRESETS, "paper", "CCA-GAN (seed 000): StarGAN with cross-channel self-attention"),
     ("stargan-sagan", SAGAN_PRESETS, "yunjey", "StarGAN + SAGAN self-attention (seed 000's baseline)"),
 ):
-    register(Family(_name, _presets, _default, build_generator, build_discriminator, _describe))
+    register(Family(
+        name=_name, kind="editor", presets=_presets, default_preset=_default, build_generator=build_generator,
+        build_discriminator=build_discriminator, describe=_describe,
+        recipe="facegan_cli.train.stargan_recipe:StarGANRecipe",
+        training=f"facegan_cli.train.stargan_recipe:TRAINING_{_name.upper().replace('-', '_')}",
+        loader="facegan_cli.models.editing:editor_loader",
+    ))

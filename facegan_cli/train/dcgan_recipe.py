@@ -8,14 +8,17 @@ reals labelled 0 with 0.05 uniform label noise, and G is trained on fresh latent
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from facegan_cli.models.registry import build_discriminator, build_generator
-from facegan_cli.train.recipe import Recipe, TrainContext, frozen
+from facegan_cli.core.options import Opt
+from facegan_cli.models import dcgan
+from facegan_cli.models.registry import build_discriminator, build_generator, resolve_config
+from facegan_cli.train.losses import bce_fake, bce_real
+from facegan_cli.train.recipe import Recipe, TrainContext
+from facegan_cli.train.spec import DATA_OPTION, SPLIT_OPTION, TrainPlan, TrainSpec
 
 
 class DCGANRecipe(Recipe):
@@ -24,8 +27,6 @@ class DCGANRecipe(Recipe):
 
     def build(self, ctx: TrainContext) -> None:
         cfg = self.config
-        self.device = ctx.device
-        self.precision = ctx.precision
         G = ctx.precision.module(build_generator("dcgan", cfg))
         D = ctx.precision.module(build_discriminator("dcgan", cfg))
         self.modules = {"G": G, "D": D}
@@ -39,23 +40,12 @@ class DCGANRecipe(Recipe):
 
     def wrap_networks(self, wrap: Any) -> None:
         self.G, self.D = wrap(self.G), wrap(self.D)
-        if isinstance(self.D, torch.nn.parallel.DistributedDataParallel):
-            self._d_frozen_in_g_step = False  # DDP expects a gradient for every parameter it wraps
-
-    _d_frozen_in_g_step = True
-
-    def _g_step_discriminator(self) -> contextlib.AbstractContextManager:
-        """During the G update, D's weight gradients are computed by the reference and then thrown away
-        (D.zero_grad() at the next step); not computing them gives the same G update for less work."""
-        if not self._d_frozen_in_g_step:
-            return contextlib.nullcontext()
-        return frozen(self.modules["D"])
 
     def _noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.z_dim, device=self.device)
 
-    def train_step(self, real: torch.Tensor, labels: torch.Tensor | None, step: int) -> dict[str, torch.Tensor]:
-        real = self.precision.tensor(real)
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        real = self.precision.tensor(batch["images"])
         if self.config["arch"] == "keras":
             return self._keras_step(real)
         return self._examples_step(real)
@@ -63,25 +53,21 @@ class DCGANRecipe(Recipe):
     def _examples_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
         G, D, opt_g, opt_d = self.G, self.D, self.optimizers["G"], self.optimizers["D"]
         n = real.shape[0]
-        ones = torch.ones(n, device=real.device)
-        zeros = torch.zeros(n, device=real.device)
 
         opt_d.zero_grad(set_to_none=True)
         with self.precision.autocast():
             out_real = D(real).float()
             fake = G(self._noise(n))
             out_fake = D(fake.detach()).float()
-        loss_d = F.binary_cross_entropy_with_logits(out_real, ones) + F.binary_cross_entropy_with_logits(
-            out_fake, zeros
-        )
+        loss_d = bce_real(out_real) + bce_fake(out_fake)
         loss_d.backward()
         opt_d.step()
 
         opt_g.zero_grad(set_to_none=True)
-        with self._g_step_discriminator():
+        with self.frozen_in_g_step(self.modules["D"]):
             with self.precision.autocast():
                 out_g = D(fake).float()
-            loss_g = F.binary_cross_entropy_with_logits(out_g, ones)
+            loss_g = bce_real(out_g)
             loss_g.backward()
         opt_g.step()
         return {
@@ -105,7 +91,7 @@ class DCGANRecipe(Recipe):
         opt_d.step()
 
         opt_g.zero_grad(set_to_none=True)
-        with self._g_step_discriminator():
+        with self.frozen_in_g_step(self.modules["D"]):
             with self.precision.autocast():
                 logits_g = D(G(self._noise(n))).float()
             loss_g = F.binary_cross_entropy_with_logits(logits_g, torch.zeros(n, device=real.device))
@@ -120,7 +106,34 @@ class DCGANRecipe(Recipe):
 
 
 
-def make_recipe(config: dict[str, Any]) -> Recipe:
-    return DCGANRecipe(config)
+def configure(values: dict[str, Any]) -> TrainPlan:
+    """`facegan train dcgan` option values -> the model configuration, data and length."""
+    config = resolve_config("dcgan", values.get("preset"), {"batch": values.get("batch"), "lr": values.get("lr")})
+    config = dcgan.configure(config, values)
+    if values.get("beta1") is not None:
+        config["betas"] = [values["beta1"], config["betas"][1]]
+    length = {} if values.get("steps") or values.get("epochs") else {"steps": 1000}
+    return TrainPlan(config, {"images": {"path": values["data"], "split": values.get("split", "all")}}, length)
+
+
+TRAINING = TrainSpec(
+    summary="Train a DCGAN (radford64 = pytorch/examples, heikka32 = seed 001, keras64 = seed 003).\n\n"
+    "keras64 follows the Keras CelebA DCGAN example that seed 003 paraphrases (the article names no numbers). "
+    "Ctrl-C saves a checkpoint and exits 0; --resume continues bit for bit.",
+    example="facegan train dcgan --data data/celeba64 --out runs/dcgan --preset radford64 --epochs 5",
+    options=(
+        DATA_OPTION,
+        Opt("batch", ("--batch",), int, None, "Batch size (preset: 128; keras64: 32).", min=1),
+        Opt("lr", ("--lr",), float, None, "Adam learning rate (preset: 2e-4; keras64: 1e-4). With --resume: from "
+            "then on.", positive=True),
+        Opt("beta1", ("--beta1",), float, None, "Adam beta1 (preset: 0.5; keras64: 0.9)."),
+        *dcgan.ARCH_OPTIONS,
+        SPLIT_OPTION,
+    ),
+    configure=configure,
+    loop_defaults={"amp": True},
+    loop_help={"steps": "(default: 1000)"},
+    resumable={"lr": lambda value: {"lr": value}},
+)
 
 

@@ -1,19 +1,15 @@
 """The generic training loop every family shares.
 
-It owns the run directory, data order, device-resident batches, checkpoints (atomic, last K kept),
-exact resume, SIGINT/SIGTERM handling, NaN/inf detection, metrics.jsonl, sample grids at fixed latents,
-progress, TensorBoard and DDP. A family plugs in through a `Recipe` (train/recipe.py) and never
-touches this file.
+It owns the run directory, the data (named streams, see train/streams.py), checkpoints (atomic, last K
+kept), exact resume, SIGINT/SIGTERM handling, NaN/inf detection, metrics.jsonl, sample grids at fixed
+latents, progress, TensorBoard and DDP. A family plugs in through a `Recipe` (train/recipe.py) and
+never touches this file; nothing here names a family.
 
-Two kinds of run share it. A fixed run (DCGAN) reads one resolution with one batch size and orders data
-by step (EpochOrder). A phased run (a recipe whose `phase()` returns phases: ProGAN) changes dataset
+Two kinds of run share it. A fixed run reads its streams at one resolution with one batch size and
+orders data by step. A phased run (a recipe whose `phase()` returns phases: ProGAN) changes dataset
 level and batch size as it goes: the loop counts images seen, stops after `kimg` thousand of them,
-orders data by images seen (ImageStream), keeps the current level on the device, tells the recipe when
-a phase begins, and writes a sample grid at the end of every phase.
-
-A recipe whose `label_names()` lists dataset label columns (the attribute editors) gets those columns
-of each batch's rows with its images: DeviceImages holds them on the device beside the pixels, and the
-same EpochOrder indices select both, so resume stays exact.
+orders data by images seen, keeps the current level on the device, tells the recipe when a phase
+begins, and writes a sample grid at the end of every phase.
 """
 
 from __future__ import annotations
@@ -28,7 +24,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
@@ -36,16 +31,14 @@ from facegan_cli.core.checkpoint import Checkpoint, list_checkpoints, newest_rea
 from facegan_cli.core.device import Precision, configure_backends, resolve_device
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.outputs import check_outside_inputs
-from facegan_cli.core.progress import Progress, log, warn
+from facegan_cli.core.progress import Progress, log
 from facegan_cli.core.rundir import MetricsLog, RunDir
 from facegan_cli.core.seeding import rng_state, seed_everything, set_rng_state
 from facegan_cli.core.signals import StopFlag
-from facegan_cli.data.device_data import DeviceImages, EpochOrder, ImageStream
 from facegan_cli.data.grid import save_grid
-from facegan_cli.data.levels import ImageLevels
-from facegan_cli.data.sources import open_image_set
 from facegan_cli.train import distributed
 from facegan_cli.train.recipe import Phase, Recipe, TrainContext
+from facegan_cli.train.streams import StreamSet, normalize_data_config
 
 RecipeFactory = Callable[[dict[str, Any]], Recipe]
 
@@ -93,13 +86,13 @@ class ResumeChanges:
 
     train: dict[str, Any] = field(default_factory=dict)  # LoopSettings fields: length, logging, checkpoints
     model: dict[str, Any] = field(default_factory=dict)  # recipe settings, e.g. learning rates
-    data_path: str | None = None  # the same dataset at a new place (its fingerprint must match)
+    data: dict[str, str] = field(default_factory=dict)  # stream -> the same dataset at a new place
     data_changed_ok: bool = False  # continue although the data changed since the run started
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {**self.train, **self.model}
-        if self.data_path is not None:
-            out["data"] = self.data_path
+        for stream, path in self.data.items():
+            out["data" if stream == "images" else f"data.{stream}"] = path
         return out
 
 
@@ -111,21 +104,12 @@ def _resume_config(resume: Path, changes: ResumeChanges) -> tuple[RunDir, dict[s
     if "steps" in changes.train and "epochs" not in changes.train:
         config["train"]["epochs"] = None  # --steps replaces an --epochs length
     config["model"].update(changes.model)
-    if changes.data_path is not None:
-        config["data"]["path"] = os.path.abspath(changes.data_path)
+    config["data"] = normalize_data_config(config["data"])
+    for stream, path in changes.data.items():
+        if stream not in config["data"]:
+            raise FaceganError(f"{resume} has no data stream {stream!r}.", "Name the run's own data options.")
+        config["data"][stream]["path"] = os.path.abspath(path)
     return run, config
-
-
-def _content_probe(pixels: np.ndarray) -> str:
-    """A cheap identity of loaded training pixels: their shape and a hash of up to 64 evenly spaced rows.
-
-    Recorded when a run starts and compared on resume, so a dataset edited in place is noticed even when
-    its recorded fingerprint (a prepared dataset's manifest) did not change.
-    """
-    digest = hashlib.sha256(repr(tuple(pixels.shape)).encode())
-    for row in np.unique(np.linspace(0, len(pixels) - 1, num=min(64, len(pixels))).astype(np.int64)):
-        digest.update(np.ascontiguousarray(pixels[row]).tobytes())
-    return "sha256:" + digest.hexdigest()[:32]
 
 
 class _Loop:
@@ -136,7 +120,6 @@ class _Loop:
         self.config = config
         self.run = run
         self.changes = changes or ResumeChanges()
-        self.data_changed: dict[str, Any] | None = None
         self.settings = LoopSettings(**config["train"])
         device = resolve_device(device_spec)
         self.dist = distributed.init_from_env(device)
@@ -147,7 +130,12 @@ class _Loop:
         self.precision = Precision(device, amp=self.settings.amp, channels_last=self.settings.channels_last)
         seed_everything(self.settings.seed + self.dist.rank)  # ranks draw different noise
         self.recipe = factory(config["model"])
-        self.recipe.build(TrainContext(device, self.precision, self.dist.world_size, self.dist.rank))
+        self.recipe.family = config["family"]  # the family this run trains (one recipe may serve several)
+        self.recipe.setup(TrainContext(device, self.precision, self.dist.world_size, self.dist.rank))
+        self.data = StreamSet(
+            self.recipe.streams(), config["data"], self.settings.seed, device, self.recipe.value_range,
+            self.changes.data_changed_ok,
+        )
         distributed.broadcast_modules(self.dist, self.recipe.modules)
         if self.settings.compile:
             self.recipe.wrap_networks(torch.compile)
@@ -183,7 +171,6 @@ class _Loop:
                     "Pass a --batch that is a multiple of --nproc_per_node.",
                 )
         self.global_batch = self.phases[0].batch_size
-        self.images: DeviceImages | None = None  # type: ignore[assignment]
 
     def _all_phases(self) -> list[Phase]:
         """Every phase of the recipe's plan, in order, up to its open-ended last one.
@@ -200,109 +187,26 @@ class _Loop:
             found.append(phase)
         return found
 
-    def _load_levels(self) -> None:
-        data_cfg = self.config["data"]
-        levels = ImageLevels(data_cfg["path"], data_cfg.get("split"), [p.resolution for p in self.phases])
-        self._check_fingerprint(data_cfg, levels.fingerprint, levels.array(levels.top))
-        largest = max(p.batch_size for p in self.phases)
-        if levels.count < largest:
-            raise FaceganError(
-                f"The dataset at {data_cfg['path']} has {levels.count} images, fewer than one batch ({largest}).",
-                "Use a smaller --batch or more images.",
-            )
-        self.levels = levels
-        self.stream = ImageStream(levels.count, self.settings.seed)
-
     def enter_phase(self, phase: Phase) -> None:
         """Make `phase` current: its dataset level on the device, the recipe grown and re-wired for it."""
         self.phase = phase
         self.global_batch = phase.batch_size
-        if self.images is None or self.images.resolution != phase.resolution:
-            self.images = None  # type: ignore[assignment]  # free the old level before loading the next
-            self.images = DeviceImages(self.levels.array(phase.resolution), self.device, self.recipe.value_range)
+        self.data.enter(phase.resolution)
         self.recipe.enter_phase(phase)
         log(f"phase {phase.index}: {phase.name}, batch {phase.batch_size}")
 
     # --- data -------------------------------------------------------------------------------------------
 
-    def _check_fingerprint(self, data_cfg: dict[str, Any], fingerprint: str, pixels: np.ndarray) -> None:
-        """Record the data's identity when a run starts; on resume, refuse data that changed since."""
-        probe = _content_probe(pixels)
-        changed = [
-            what
-            for what, key, now in (("content fingerprint", "fingerprint", fingerprint), ("sampled pixels", "probe", probe))
-            if data_cfg.get(key) and data_cfg[key] != now
-        ]
-        if changed:
-            if not self.changes.data_changed_ok:
-                raise FaceganError(
-                    f"The dataset at {data_cfg['path']} is not the one this run was trained on (its "
-                    f"{' and '.join(changed)} changed since the run started), so the run cannot continue exactly.",
-                    "Point the run at the original data with --data, start a new run, or pass "
-                    "--data-changed-ok to continue on the changed data (recorded in config.json).",
-                )
-            warn(f"the dataset at {data_cfg['path']} changed since the run started ({' and '.join(changed)}); "
-                 "continuing on it as --data-changed-ok asks")
-            self.data_changed = {"fingerprint": [data_cfg.get("fingerprint"), fingerprint],
-                                 "probe": [data_cfg.get("probe"), probe]}
-        data_cfg["fingerprint"] = fingerprint
-        data_cfg["probe"] = probe
-
     def load_data(self) -> None:
         if self.phase is not None:
-            self._load_levels()
+            self.data.load_levels([p.resolution for p in self.phases], max(p.batch_size for p in self.phases))
             return
-        data_cfg = self.config["data"]
-        resolution = int(self.config["model"]["resolution"])
-        try:
-            image_set = open_image_set(data_cfg["path"], split=data_cfg.get("split"), resolution=resolution)
-        except FaceganError:
-            # A prepared set without this level (64x64 CelebA for the 32x32 heikka32 preset, as seed 001
-            # did): take its own resolution and let DeviceImages downsample once, never upsample.
-            image_set = open_image_set(data_cfg["path"], split=data_cfg.get("split"))
-            if image_set.resolution < resolution:
-                raise
-        pixels, rows = image_set.load_with_indices()
-        self._check_fingerprint(data_cfg, image_set.fingerprint, pixels)
-        if len(image_set) < self.global_batch:
-            raise FaceganError(
-                f"The dataset at {data_cfg['path']} has {len(image_set)} images, fewer than one batch "
-                f"({self.global_batch}).",
-                "Use a smaller --batch or more images.",
-            )
-        columns = self._label_columns(image_set, data_cfg["path"])
-        labels = None if columns is None else image_set.labels[rows][:, columns]  # type: ignore[index]
-        self.images = DeviceImages(
-            pixels, self.device, self.recipe.value_range, resolution=resolution, labels=labels
-        )
-        self.order = EpochOrder(self.images.count, self.global_batch, self.settings.seed)
+        self.data.load(int(self.config["model"]["resolution"]), self.global_batch)
         if self.settings.epochs:
-            self.settings.steps = max(1, round(self.settings.epochs * self.order.steps_per_epoch))
+            self.settings.steps = max(1, round(self.settings.epochs * self.data.steps_per_epoch))
             self.config["train"]["steps"] = self.settings.steps
         self.recipe.set_run_length(self.settings.steps)
-        first = torch.arange(min(self.settings.n_samples, self.images.count))
-        self.recipe.set_sample_inputs(*self.images.batch_with_labels(first))
-
-    def _label_columns(self, image_set: Any, path: str) -> list[int] | None:
-        """Indices of the label columns the recipe asks for, or None when it trains without labels."""
-        wanted = self.recipe.label_names()
-        if wanted is None:
-            return None
-        available = list(image_set.label_names) if image_set.labels is not None else []
-        if not available:
-            raise FaceganError(
-                f"{self.recipe.family} trains on attribute labels and the dataset at {path} has none.",
-                "Prepare CelebA with its attributes (`facegan prepare celeba --recipe celeba-128-attrs`), or "
-                "give a folder a labels.csv / dataset.json.",
-            )
-        missing = [name for name in wanted if name not in available]
-        if missing:
-            raise FaceganError(
-                f"The dataset at {path} has no label column {', '.join(missing)} (it has "
-                f"{', '.join(available)}).",
-                "Choose --attrs among those, or prepare the data again with these attributes.",
-            )
-        return [available.index(name) for name in wanted]
+        self.recipe.set_sample_inputs(self.data.first_rows(self.settings.n_samples))
 
     def restore(self) -> tuple[int, int]:
         """Load the newest checkpoint that can be read (a damaged newest one is skipped, with a warning);
@@ -365,18 +269,6 @@ class _Loop:
         path = self.run.samples / (name or f"step-{step:09d}.png")
         return save_grid(images, path, self.recipe.value_range, nrow=self.recipe.grid_columns)
 
-    def _batch(self, step: int, images_seen: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """This rank's share of the next global batch and its labels (None for families without labels)
-        (fixed runs: by step; phased runs: by images seen)."""
-        rank, world, mirror = self.dist.rank, self.dist.world_size, self.settings.mirror
-        if self.phase is None:
-            idx = self.order.indices(step)[rank::world]
-            flips = self.order.flips(step)[rank::world] if mirror else None
-        else:
-            idx = self.stream.indices(images_seen, self.global_batch)[rank::world]
-            flips = self.stream.flips(images_seen, self.global_batch)[rank::world] if mirror else None
-        return self.images.batch_with_labels(idx, flips)
-
     def _next_phase(self, step: int, images_seen: int, z: torch.Tensor) -> None:
         """At a phase boundary: a sample grid of the phase that ended, then enter the next one.
 
@@ -411,8 +303,9 @@ class _Loop:
                 self.recipe.begin_step(images)
                 trained = self.phase
                 batch = self.global_batch
-                real, labels = self._batch(step, images)
-                losses = self.recipe.train_step(real, labels, step)
+                losses = self.recipe.train_step(
+                    self.data.batch(step, images, batch, s.mirror, self.dist.rank, world), step
+                )
                 nonfinite |= ~torch.isfinite(torch.stack([v.float() for v in losses.values()])).all()
                 step += 1
                 images += batch
@@ -431,10 +324,10 @@ class _Loop:
                     rate = (images - images_log) / max(now - t_log, 1e-9)
                     t_log, images_log = now, images
                     if trained is None:
-                        epoch = step / self.order.steps_per_epoch
+                        epoch = step / self.data.steps_per_epoch
                         where: dict[str, Any] = {}
                     else:
-                        epoch = images / self.stream.count
+                        epoch = images / self.data.primary.count
                         where = {"resolution": trained.resolution, "phase": trained.index, "batch": batch}
                     record = {"step": step, "kimg": images / 1000, "epoch": epoch, **where,
                               "images_per_s": round(rate, 2), **{k: float(v) for k, v in losses.items()}}
@@ -566,8 +459,11 @@ def run_training(
     else:
         if out is None:
             raise FaceganError("No output directory given.", "Pass --out RUN_DIR.")
-        data = {**data, "path": os.path.abspath(data["path"])}  # the run must find its data from anywhere
-        check_outside_inputs(out, [("--data", data["path"])])
+        # Paths absolute: the run must find its data from anywhere (and resume where it was moved to).
+        data = {name: {**cfg, "path": os.path.abspath(cfg["path"])} for name, cfg in normalize_data_config(data).items()}
+        check_outside_inputs(
+            out, [("--data" if name == "images" else f"the {name} data", cfg["path"]) for name, cfg in data.items()]
+        )
         RunDir.check_new(out, force)  # before the data is loaded: a refused --out fails at once
         config = {"family": family, "model": model_config, "data": data, "train": asdict(settings)}
         run = RunDir(out)
@@ -595,7 +491,7 @@ def run_training(
                         "resuming from its newest complete checkpoint")
             loop.load_data()
             start, images = loop.restore()
-            _record_changes(config, changes, loop.data_changed, start)
+            _record_changes(config, changes, loop.data.changed, start)
             if loop.dist.is_main:
                 run.update_config(config)
                 run.set_status("running", step=start)
@@ -621,12 +517,12 @@ def run_training(
 
 
 def _record_changes(
-    config: dict[str, Any], changes: ResumeChanges, data_changed: dict[str, Any] | None, step: int
+    config: dict[str, Any], changes: ResumeChanges, data_changed: dict[str, Any], step: int
 ) -> None:
     """Append what this resume changed to config["changes"], so config.json says what ran and from when."""
     applied = changes.summary()
-    if data_changed is not None:
-        applied["data_changed"] = data_changed
+    if data_changed:
+        applied["data_changed"] = data_changed if set(data_changed) != {"images"} else data_changed["images"]
     if applied:
         config.setdefault("changes", []).append({"step": step, "time": time.time(), "set": applied})
         log(f"resumed with changes at step {step}: " + ", ".join(f"{k}={v}" for k, v in changes.summary().items()))

@@ -12,19 +12,23 @@ original's reset rule (a change in floor or ceil of the level of detail) does.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from typing import Any
 
 import torch
-from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.models.layers import at_least_fp32, downsample2x, upsample2x
+from facegan_cli.core.options import Opt
+from facegan_cli.data.sources import open_image_set
+from facegan_cli.models import progan
+from facegan_cli.models.layers import downsample2x, upsample2x
 from facegan_cli.models.progan import ProDiscriminator, ProGenerator, build_discriminator, build_generator
+from facegan_cli.models.registry import resolve_config
+from facegan_cli.train.losses import gradient_penalty
 from facegan_cli.train.progan_schedule import ProganSchedule
 from facegan_cli.train.recipe import Phase, Recipe, TrainContext, frozen
+from facegan_cli.train.spec import DATA_OPTION, SPLIT_OPTION, TrainPlan, TrainSpec
 
 
 def fade_reals(real: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
@@ -32,19 +36,6 @@ def fade_reals(real: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
     if isinstance(alpha, torch.Tensor):
         alpha = alpha.to(real.dtype)
     return torch.lerp(upsample2x(downsample2x(real)), real, alpha)
-
-
-def gradient_penalty(
-    D: nn.Module, real: torch.Tensor, fake: torch.Tensor, mix: torch.Tensor, alpha: torch.Tensor | float,
-    autocast: contextlib.AbstractContextManager | None = None,
-) -> torch.Tensor:
-    """Per-image (||grad D(x_hat)||_2 - 1)^2 at x_hat = lerp(real, fake, mix) (WGAN-GP, Gulrajani et al.)."""
-    mixed = torch.lerp(real, fake, mix).detach().requires_grad_(True)
-    with autocast or contextlib.nullcontext():
-        scores = at_least_fp32(D(mixed, alpha))
-    (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
-    norms = at_least_fp32(grad).square().sum(dim=(1, 2, 3)).sqrt()
-    return (norms - 1.0).square()
 
 
 class ProGANRecipe(Recipe):
@@ -73,8 +64,6 @@ class ProGANRecipe(Recipe):
 
     def build(self, ctx: TrainContext) -> None:
         cfg = self.config
-        self.device = ctx.device
-        self.precision = ctx.precision
         self._check_stddev_groups(ctx.world_size)
         G = ctx.precision.module(build_generator(cfg))
         D = ctx.precision.module(build_discriminator(cfg))
@@ -166,9 +155,9 @@ class ProGANRecipe(Recipe):
     def _noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.z_dim, device=self.device)
 
-    def train_step(self, real: torch.Tensor, labels: torch.Tensor | None, step: int) -> dict[str, torch.Tensor]:
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         cfg, p, alpha = self.config, self.precision, self._alpha
-        real = p.tensor(real)
+        real = p.tensor(batch["images"])
         if self._fading:
             real = fade_reals(real, alpha)
         n = real.shape[0]
@@ -183,7 +172,8 @@ class ProGANRecipe(Recipe):
         with p.autocast():
             d_real = self.d_train(real, alpha).float()
             d_fake = self.d_train(fake, alpha).float()
-        gp = gradient_penalty(self.d_penalty, real, fake, mix, alpha, p.autocast())
+        with p.autocast():
+            gp = gradient_penalty(lambda x: self.d_penalty(x, alpha), torch.lerp(real, fake, mix))
         drift = d_real.square()
         loss_d = (d_fake - d_real + float(cfg["gp_lambda"]) * gp + float(cfg["drift"]) * drift).mean()
         loss_d.backward()
@@ -222,5 +212,80 @@ class ProGANRecipe(Recipe):
 
 
 
-def make_recipe(config: dict[str, Any]) -> Recipe:
-    return ProGANRecipe(config)
+SUMMARY = (
+    "Train a Progressive GAN (Karras et al. 2018; seed 002): grow 4x4 -> --resolution with WGAN-GP.\n\n"
+    "Every phase (4x4, then a fade-in and a stabilisation per doubling) reads its level of a dataset prepared "
+    "with --levels (a folder or zip of images is decoded once and box-halved). WGAN-GP (lambda 10, drift "
+    "0.001), Adam (lr 1e-3, betas 0/0.99, eps 1e-8), equalised learning rate, pixel norm, minibatch stddev, "
+    "generator EMA (samples and checkpoints sample from it). Ctrl-C saves a checkpoint and exits 0; --resume "
+    "continues bit for bit, mid-fade-in included.\n\n"
+    "Where seed 002 is garbled, facegan follows specs/progan.md and the original code: pixel-norm epsilon "
+    "1e-8 (the seed prints 10^8); G's first layer is a dense 512 -> 4x4x512 (the seed's \"Conv 4x4\"); D's "
+    "last conv is 4x4 (the seed's \"Conv 1x1\" cannot hold 4.2M parameters); every D conv is LReLU(0.2) (the "
+    "seed's \"linear\" is a typo); the paper preset's minibatch at 256 is 14 (the seed prints 6); the drift "
+    "term is 0.001 * D(x)^2 (the seed's \"fourth term\"); minibatch stddev groups of 4 (v2) or 16 (paper); "
+    "Adam state is reset at every phase start, as the original."
+)
+
+
+def default_resolution(data: str, split: str) -> int:
+    """The dataset's largest level, when it is a power of two ProGAN can grow to."""
+    found = open_image_set(data, split=split).resolution
+    if found < 4 or found > 1024 or found & (found - 1):
+        raise FaceganError(
+            f"The images in {data} are {found}x{found}, not a power of two from 4 to 1024, so no target "
+            "resolution follows from them.",
+            "Pass --resolution (e.g. --resolution 128), or prepare the data with `facegan prepare celeba "
+            "--crop progan --size 128 --levels`.",
+        )
+    return found
+
+
+def configure(values: dict[str, Any]) -> TrainPlan:
+    """`facegan train progan` option values -> the model configuration, data and length in images."""
+    ema = float(values.get("ema", 0.999))
+    if not 0.0 <= ema < 1.0:
+        raise FaceganError(f"--ema {ema} must be in [0, 1).", "Use e.g. --ema 0.999 (the original's).")
+    split = values.get("split", "all")
+    config = resolve_config("progan", values.get("preset"), {
+        "phase_kimg": values.get("phase_kimg"), "mbstd_group": values.get("mbstd_group"), "ema": ema,
+    })
+    resolution = values.get("resolution") or default_resolution(values["data"], split)
+    config = progan.configure(config, {**values, "resolution": resolution})
+    if values.get("batch") is not None:
+        config["batch_sizes"] = {r: values["batch"] for r in config["batch_sizes"]}
+    if values.get("lr") is not None:
+        config["lr"], config["lr_by_resolution"] = values["lr"], {}
+    kimg = values.get("kimg") or ProganSchedule.from_config(config).schedule_images / 1000
+    return TrainPlan(config, {"images": {"path": values["data"], "split": split}}, {"kimg": kimg})
+
+
+TRAINING = TrainSpec(
+    summary=SUMMARY,
+    example="facegan prepare celeba --src ~/data/CelebA --out data/celeba-progan --crop progan --size 128 "
+    "--levels && facegan train progan --data data/celeba-progan --out runs/progan --preset v2",
+    options=(
+        DATA_OPTION,
+        *progan.ARCH_OPTIONS,
+        Opt("phase_kimg", ("--phase-kimg",), float, None,
+            "Thousands of real images per fade-in and per stabilisation phase (v2: 600; paper: 800).", positive=True),
+        Opt("batch", ("--batch",), int, None, "One minibatch for every resolution (v2: 128 at 4-16, 64, 32, 16, 8, "
+            "4, 4 at 1024; paper: 16, then 14/6/3 at 256/512/1024).", min=1),
+        Opt("lr", ("--lr",), float, None, "Adam learning rate at every resolution (preset: 1e-3; v2 uses 1.5e-3 at "
+            "1024). With --resume: from then on.", positive=True),
+        Opt("mbstd_group", ("--mbstd-group",), int, None,
+            "Minibatch stddev group size (v2: 4; paper: 16, i.e. the whole minibatch); 1 = off.", min=1),
+        Opt("ema", ("--ema",), float, 0.999, "Decay of the generator's moving average used for samples."),
+        SPLIT_OPTION,
+    ),
+    configure=configure,
+    length="kimg",
+    loop_defaults={"log_every": 100, "ckpt_every": 2000, "sample_every": 2000, "mirror": True},
+    loop_help={
+        "kimg": "(default: until the target resolution has been stabilised for one phase; the original v2 "
+        "CelebA-HQ run used 12000)",
+        "sample_every": "(a grid is also written at the end of every phase)",
+        "compile": "(each phase's layers)",
+    },
+    resumable={"lr": lambda value: {"lr": value, "lr_by_resolution": {}}},
+)

@@ -1,4 +1,13 @@
-"""What a model family gives the generic training loop: its networks, optimisers and update step."""
+"""What a model family gives the generic training loop: its data streams, networks, optimisers and step.
+
+A recipe declares the data it trains on as NAMED STREAMS (`streams()`): an `Images` stream per image
+source it reads ({"images"} for DCGAN, {"A", "B"} for unpaired translation), and `Labels` streams that
+ride along an image stream (StarGAN's {"images", "labels"}: the label columns of the same rows, in the
+same order). The loop builds every stream from the run's data (device-resident, deterministically and
+independently ordered, sharded under DDP, fingerprinted into config.json) and calls
+`train_step(batch, step)` with `batch[name]` for every stream. Sample grids that translate real images
+rather than decode latents receive the first rows of every stream once, as a dict too.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +21,27 @@ import torch
 from torch import nn
 
 from facegan_cli.core.device import Precision
+
+
+@dataclass(frozen=True)
+class Images:
+    """An image stream: the run's data source of the same name (config["data"][name]).
+
+    `resolution` None means the model configuration's "resolution" (phased runs: the phase's).
+    """
+
+    resolution: int | None = None
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Label columns (by name, in this order) of the rows of the image stream `of`: float B x len(columns)."""
+
+    of: str
+    columns: tuple[str, ...]
+
+
+Stream = Images | Labels
 
 
 @dataclass(frozen=True)
@@ -43,9 +73,9 @@ class TrainContext:
 class Recipe(ABC):
     """Base class of a family's training recipe.
 
-    The loop owns data order, checkpoints, resume, logging, signals and DDP; a recipe owns networks
-    (`modules`, all saved), optimisers and one update step. `train_step` returns losses as tensors so
-    the loop decides when to synchronise with the device.
+    The loop owns data, checkpoints, resume, logging, signals and DDP; a recipe owns networks (`modules`,
+    all saved), optimisers and one update step. `train_step` returns losses as tensors so the loop decides
+    when to synchronise with the device.
     """
 
     family: str = ""
@@ -56,10 +86,22 @@ class Recipe(ABC):
         self.config = config
         self.modules: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.distributed = False
+
+    def setup(self, ctx: TrainContext) -> None:
+        """Called by the loop: remember the context, then `build`."""
+        self.device = ctx.device
+        self.precision = ctx.precision
+        self.distributed = ctx.world_size > 1
+        self.build(ctx)
 
     @abstractmethod
     def build(self, ctx: TrainContext) -> None:
         """Create `modules` and `optimizers` on ctx.device."""
+
+    def streams(self) -> dict[str, Stream]:
+        """The named data streams `train_step` receives (default: one image stream, "images")."""
+        return {"images": Images()}
 
     @property
     def value_range(self) -> tuple[float, float]:
@@ -67,7 +109,7 @@ class Recipe(ABC):
 
     @property
     def z_dim(self) -> int:
-        return int(self.config["z_dim"])
+        return int(self.config.get("z_dim", 0))
 
     @property
     def batch_size(self) -> int:
@@ -78,8 +120,9 @@ class Recipe(ABC):
         """Replace the networks the step calls by wrapped ones (DDP, torch.compile) (`wrap(module) -> module`)."""
 
     @abstractmethod
-    def train_step(self, real: torch.Tensor, labels: torch.Tensor | None, step: int) -> dict[str, torch.Tensor]:
-        """One update of every network; returns the losses to log, as device tensors."""
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        """One update of every network from this rank's share of the batch of every stream; returns the
+        losses to log, as device tensors."""
 
     def generator(self) -> nn.Module:
         return self.modules[self.generator_key]
@@ -96,7 +139,7 @@ class Recipe(ABC):
             net.train(was_training)
 
     def meta(self) -> dict[str, Any]:
-        """What a checkpoint needs to rebuild the generator on its own."""
+        """What a checkpoint needs to rebuild the trained model on its own."""
         return {"family": self.family, "model": self.config, "generator": self.generator_key}
 
     def phase(self, images_seen: int) -> Phase | None:
@@ -115,21 +158,14 @@ class Recipe(ABC):
         """Called before every training step with the images seen so far (per-image schedules: ProGAN's alpha)."""
         return None
 
-    def label_names(self) -> list[str] | None:
-        """The dataset's label columns (by name, in this order) the family trains on; None: no labels.
-
-        With a list, the loop loads those columns beside the images (same rows, same order, on the
-        device) and `train_step` receives each batch's labels as a float B x len(list) tensor."""
-        return None
-
     def set_run_length(self, steps: int) -> None:
         """Called with the run's total steps once the loop knows them (after --epochs is resolved, and on
         every resume), before the first step: for schedules tied to the end of training (lr decay)."""
         return None
 
-    def set_sample_inputs(self, images: torch.Tensor, labels: torch.Tensor | None) -> None:
-        """Fixed real images (the dataset's first rows, unflipped) and their labels, handed over once
-        before training, for families whose sample grids translate images rather than decode latents."""
+    def set_sample_inputs(self, batch: dict[str, torch.Tensor]) -> None:
+        """The first rows of every stream (unflipped), handed over once before training, for families whose
+        sample grids translate real images rather than decode latents."""
         return None
 
     def extra_state(self) -> dict[str, Any]:
@@ -138,11 +174,16 @@ class Recipe(ABC):
     def load_extra_state(self, state: dict[str, Any]) -> None:
         return None
 
+    def frozen_in_g_step(self, module: nn.Module) -> contextlib.AbstractContextManager:
+        """`module` (a D) without weight gradients during G's update: G's step needs only the gradient
+        through D, and D's own would be discarded work. Not under DDP, which expects a gradient for every
+        parameter it wraps."""
+        return contextlib.nullcontext() if self.distributed else frozen(module)
+
 
 @contextlib.contextmanager
 def frozen(module: nn.Module) -> Iterator[None]:
-    """No weight gradients for `module` inside the block (a D during its G's update: the G step needs only
-    the gradient through D, and computing D's weight gradients would be discarded work)."""
+    """No weight gradients for `module` inside the block."""
     params = [p for p in module.parameters() if p.requires_grad]
     for p in params:
         p.requires_grad_(False)

@@ -17,20 +17,26 @@ which never calls eval(): the running statistics are kept (for checkpoint parity
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.models.registry import build_discriminator, build_generator
-from facegan_cli.models.stargan import apply_edits, create_labels, instance_statistics
-
-__all__ = ["StarGANRecipe", "apply_edits", "classification_loss", "create_labels", "decayed_lr",
-           "gradient_penalty", "instance_statistics", "recipe_factory"]
-from facegan_cli.train.recipe import Recipe, TrainContext, frozen
+from facegan_cli.core.options import Opt
+from facegan_cli.data.sources import open_image_set
+from facegan_cli.models.registry import build_discriminator, build_generator, resolve_config
+from facegan_cli.models.stargan import (
+    CCA_PLACEMENTS,
+    LOSSES,
+    auto_d_repeat,
+    create_labels,
+    instance_statistics,
+)
+from facegan_cli.train.attributes import ATTRS_OPTION, PROTOCOL_OPTION, parse_attrs, protocol_splits
+from facegan_cli.train.losses import bce_fake, bce_real, gradient_penalty
+from facegan_cli.train.recipe import Images, Labels, Recipe, Stream, TrainContext
+from facegan_cli.train.spec import DATA_OPTION, TrainPlan, TrainSpec
 
 SAMPLE_INPUTS = 8  # rows of a training sample grid: input, then one column per attribute target
 
@@ -38,16 +44,6 @@ SAMPLE_INPUTS = 8  # rows of a training sample grid: input, then one column per 
 def classification_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """yunjey's CelebA classification loss: BCE-with-logits summed over attributes, / batch size."""
     return F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="sum") / logits.shape[0]
-
-
-def gradient_penalty(D: nn.Module, x_hat: torch.Tensor) -> torch.Tensor:
-    """mean over images of (||d sum(D_src(x_hat)) / d x_hat||_2 - 1)^2, differentiable (create_graph)."""
-    if not x_hat.requires_grad:
-        x_hat = x_hat.requires_grad_(True)
-    src, _ = D(x_hat)
-    (grad,) = torch.autograd.grad(src, x_hat, grad_outputs=torch.ones_like(src), create_graph=True)
-    norms = grad.float().flatten(1).square().sum(1).sqrt()
-    return (norms - 1.0).square().mean()
 
 
 def decayed_lr(base: float, step: int, total: int, decay_steps: int) -> float:
@@ -66,9 +62,9 @@ def decayed_lr(base: float, step: int, total: int, decay_steps: int) -> float:
 class StarGANRecipe(Recipe):
     generator_key = "G"
 
-    def __init__(self, config: dict[str, Any], family: str = "stargan") -> None:
+    def __init__(self, config: dict[str, Any], family: str = "") -> None:
         super().__init__(config)
-        self.family = family
+        self.family = family  # the loop names the family it trains
         if config["loss"] not in ("wgan-gp", "bce"):
             raise FaceganError(f"Unknown loss {config['loss']!r}.", "Use --loss wgan-gp or --loss bce.")
         self.total_steps = int(config.get("steps") or 0)
@@ -79,8 +75,8 @@ class StarGANRecipe(Recipe):
     def z_dim(self) -> int:
         return 0  # a translation model: the loop's fixed latents are empty, grids use fixed real images
 
-    def label_names(self) -> list[str]:
-        return list(self.config["attrs"])
+    def streams(self) -> dict[str, Stream]:
+        return {"images": Images(), "labels": Labels(of="images", columns=tuple(self.config["attrs"]))}
 
     @property
     def decay_steps(self) -> int:
@@ -94,8 +90,6 @@ class StarGANRecipe(Recipe):
 
     def build(self, ctx: TrainContext) -> None:
         cfg = self.config
-        self.device = ctx.device
-        self.precision = ctx.precision
         G = ctx.precision.module(build_generator(self.family, cfg))
         D = ctx.precision.module(build_discriminator(self.family, cfg))
         self.modules = {"G": G, "D": D}
@@ -108,12 +102,9 @@ class StarGANRecipe(Recipe):
         }
         self._zero = torch.zeros((), device=ctx.device)
         self._last_g = {"loss_G": self._zero, "G_fake": self._zero, "G_rec": self._zero, "G_cls": self._zero}
-        self._freeze_d = True
 
     def wrap_networks(self, wrap: Any) -> None:
         self.G, self.D = wrap(self.G), wrap(self.D)
-        if isinstance(self.D, torch.nn.parallel.DistributedDataParallel):
-            self._freeze_d = False  # DDP expects a gradient for every parameter it wraps
 
     def lr_at(self, step: int) -> tuple[float, float]:
         """(G rate, D rate) for the update after `step` updates."""
@@ -126,9 +117,8 @@ class StarGANRecipe(Recipe):
             for group in opt.param_groups:
                 group["lr"] = lr
 
-    def train_step(self, real: torch.Tensor, labels: torch.Tensor | None, step: int) -> dict[str, torch.Tensor]:
-        if labels is None:
-            raise FaceganError(f"{self.family} needs attribute labels with every batch.", "Train on labelled data.")
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        real, labels = batch["images"], batch["labels"]
         cfg = self.config
         G, D, opt_d = self.G, self.D, self.optimizers["D"]
         wgan = cfg["loss"] == "wgan-gp"
@@ -147,12 +137,11 @@ class StarGANRecipe(Recipe):
         if wgan:
             d_adv = -src_real.mean() + src_fake.mean()
             u = torch.rand(n, 1, 1, 1, device=real.device)
-            x_hat = (u * real.detach() + (1 - u) * fake.detach().to(real.dtype)).requires_grad_(True)
+            x_hat = u * real.detach() + (1 - u) * fake.detach().to(real.dtype)
             with self.precision.autocast():
-                gp = gradient_penalty(self.D_penalty, x_hat)
+                gp = gradient_penalty(lambda x: self.D_penalty(x)[0], x_hat).mean()
         else:
-            d_adv = F.binary_cross_entropy_with_logits(src_real, torch.ones_like(src_real)) + \
-                F.binary_cross_entropy_with_logits(src_fake, torch.zeros_like(src_fake))
+            d_adv = bce_real(src_real) + bce_fake(src_fake)
             gp = self._zero
         loss_d = d_adv + float(cfg["lambda_cls"]) * d_cls + float(cfg["lambda_gp"]) * gp
         opt_d.zero_grad(set_to_none=True)
@@ -169,14 +158,13 @@ class StarGANRecipe(Recipe):
         cfg = self.config
         G, D, opt_g = self.G, self.D, self.optimizers["G"]
         lambda_rec = float(cfg["lambda_rec"])
-        no_d_grads = frozen(self.modules["D"]) if self._freeze_d else contextlib.nullcontext()
-        with no_d_grads:
+        with self.frozen_in_g_step(self.modules["D"]):
             with self.precision.autocast():
                 fake = G(real, c_trg)
                 src, cls = D(fake)
                 rec = G(fake, c_org) if lambda_rec else None
             src = src.float()
-            g_adv = -src.mean() if wgan else F.binary_cross_entropy_with_logits(src, torch.ones_like(src))
+            g_adv = -src.mean() if wgan else bce_real(src)
             g_cls = classification_loss(cls, c_trg)
             g_rec = (real - rec.float()).abs().mean() if rec is not None else self._zero
             loss_g = g_adv + lambda_rec * g_rec + float(cfg["lambda_cls"]) * g_cls
@@ -196,11 +184,9 @@ class StarGANRecipe(Recipe):
 
     # --- sampling --------------------------------------------------------------------------------------
 
-    def set_sample_inputs(self, images: torch.Tensor, labels: torch.Tensor | None) -> None:
-        if labels is None:
-            return
-        k = min(SAMPLE_INPUTS, images.shape[0])
-        self._sample = (images[:k].clone(), labels[:k].float().clone())
+    def set_sample_inputs(self, batch: dict[str, torch.Tensor]) -> None:
+        k = min(SAMPLE_INPUTS, batch["images"].shape[0])
+        self._sample = (batch["images"][:k].clone(), batch["labels"][:k].float().clone())
 
     def translate_grid(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """StarGAN's sample grid as a flat batch: per input, the input then one image per target."""
@@ -223,10 +209,111 @@ class StarGANRecipe(Recipe):
         return {**super().meta(), "value_range": [-1.0, 1.0]}
 
 
-def recipe_factory(family: str) -> Any:
-    """The loop's factory (config -> recipe) for one of the three attribute-editing families."""
+_SUMMARIES = {
+    "stargan": (
+        "Train StarGAN (Choi et al. 2018) as yunjey/stargan: multi-attribute face editing with one G.\n\n"
+        "G(x, c) translates an image to target attributes c (the batch's own labels, permuted); D is a "
+        "PatchGAN with a source and an attribute head. WGAN-GP (lambda 10), 5 D steps per G step, "
+        "lambda_cls 1, lambda_rec 10, Adam 1e-4 (0.5, 0.999), batch 16, 200k steps with the rate decaying "
+        "linearly to exactly 0 over the last half."
+    ),
+    "ccagan": (
+        "Train CCA-GAN (seed 000): StarGAN with a cross-channel self-attention module before every conv of G "
+        "and before D's first conv.\n\nSeed 000's settings: lambda_rec 1, batch 32, 20 epochs (10 at a fixed "
+        "rate, then linear decay to 0), WGAN-GP with 5 D steps per G step (--loss bce is the paper's literal "
+        "log-likelihood loss). --cca-placement encoder|none and --lambda-rec 0 give the ablations. The "
+        "paper's mask vector is constant with CelebA alone and is omitted."
+    ),
+    "stargan-sagan": (
+        "Train StarGAN + SAGAN self-attention (seed 000's baseline): SAGAN's block in G after the first "
+        "up-sampling layer and in D after its second conv; otherwise yunjey/stargan's settings."
+    ),
+}
+_COMMON_HELP = (
+    "Data: a prepared dataset with attribute labels (`facegan prepare celeba --recipe celeba-128-attrs`: "
+    "CenterCrop 178, Resize 128, as yunjey), or a folder/zip with labels.csv. Ctrl-C saves a checkpoint and "
+    "exits 0; --resume continues bit for bit. Sample grids show fixed inputs and one column per attribute "
+    "target (hair colours set exclusively, other attributes flipped)."
+)
+_OPTIONS = (
+    DATA_OPTION,
+    ATTRS_OPTION,
+    Opt("batch", ("--batch",), int, None, "Batch size (stargan: 16; ccagan: 32).", min=1),
+    Opt("lr", ("--lr",), float, None, "G's Adam learning rate (1e-4). With --resume: from then on.", positive=True),
+    Opt("d_lr", ("--d-lr",), float, None, "D's Adam learning rate (1e-4). With --resume: from then on.", positive=True),
+    Opt("beta1", ("--beta1",), float, None, "Adam beta1 (0.5)."),
+    Opt("beta2", ("--beta2",), float, None, "Adam beta2 (0.999)."),
+    Opt("loss", ("--loss",), str, None,
+        f"Adversarial loss: {', '.join(LOSSES)} (default wgan-gp; bce = log-likelihood, no penalty)."),
+    Opt("n_critic", ("--n-critic",), int, None, "D updates per G update (5).", min=1),
+    Opt("lambda_cls", ("--lambda-cls",), float, None, "Attribute loss weight (1).", non_negative=True),
+    Opt("lambda_rec", ("--lambda-rec",), float, None,
+        "Reconstruction loss weight (stargan: 10; ccagan: 1); 0 = the ablation.", non_negative=True),
+    Opt("lambda_gp", ("--lambda-gp",), float, None, "Gradient penalty weight (10).", non_negative=True),
+    Opt("decay_steps", ("--decay-steps",), int, None,
+        "Steps over which the rate decays linearly to 0 at the end (default: half the run).", min=0),
+    Opt("cca_placement", ("--cca-placement",), str, None,
+        "ccagan: CCA modules before every G conv + D's first (all), G's first three + D's (encoder), or none."),
+    Opt("resolution", ("--resolution",), int, None,
+        "Image size (default: the data's, at most 128; smaller data is never upsampled).", min=1),
+    Opt("g_width", ("--g-width",), int, None, "G's first conv width (64).", min=1),
+    Opt("d_width", ("--d-width",), int, None, "D's first conv width (64).", min=1),
+    Opt("g_repeat", ("--g-repeat",), int, None, "G's residual blocks (6).", min=0),
+    Opt("d_repeat", ("--d-repeat",), int, None, "D's stride-2 convs (6; fewer when the resolution needs it).", min=1),
+    PROTOCOL_OPTION,
+    Opt("split", ("--split",), str, None,
+        "An explicit split instead: train, valid, test, all, stargan-train or stargan-test."),
+)
 
-    def make(config: dict[str, Any]) -> Recipe:
-        return StarGANRecipe(config, family)
 
-    return make
+def configure(family: str, values: dict[str, Any]) -> TrainPlan:
+    """`facegan train stargan|ccagan|stargan-sagan` option values -> model configuration, data and length."""
+    loss, placement = values.get("loss"), values.get("cca_placement")
+    if loss is not None and loss not in LOSSES:
+        raise FaceganError(f"Unknown --loss {loss!r}.", f"Use one of: {', '.join(LOSSES)}.")
+    if placement is not None:
+        if family != "ccagan":
+            raise FaceganError(f"--cca-placement applies to ccagan, not {family}.", "Leave it out.")
+        if placement not in CCA_PLACEMENTS:
+            raise FaceganError(f"Unknown --cca-placement {placement!r}.", f"Use one of: {', '.join(CCA_PLACEMENTS)}.")
+    split, _ = protocol_splits(values["data"], values.get("split"), values.get("split_protocol", "stargan"))
+    keys = ("batch", "lr", "d_lr", "loss", "n_critic", "lambda_cls", "lambda_rec", "lambda_gp", "decay_steps",
+            "cca_placement", "g_width", "d_width", "g_repeat")
+    config = resolve_config(family, values.get("preset"),
+                            {"attrs": parse_attrs(values.get("attrs")), **{k: values.get(k) for k in keys}})
+    if values.get("beta1") is not None or values.get("beta2") is not None:
+        config["betas"] = [values.get("beta1") if values.get("beta1") is not None else config["betas"][0],
+                           values.get("beta2") if values.get("beta2") is not None else config["betas"][1]]
+    found = open_image_set(values["data"], split=split).resolution
+    config["resolution"] = values.get("resolution") or min(found, int(config["resolution"]))
+    config["d_repeat"] = values.get("d_repeat") or auto_d_repeat(int(config["resolution"]))
+    res, rep = int(config["resolution"]), int(config["d_repeat"])
+    if res % 2**rep or res < 2**rep:
+        raise FaceganError(f"--resolution {res} does not allow {rep} stride-2 discriminator convs.",
+                           f"Pass --d-repeat {auto_d_repeat(res)} or a resolution divisible by {2**rep}.")
+    if res % 4:
+        raise FaceganError(f"--resolution {res} is not a multiple of 4 (G halves it twice).", "Use e.g. 128.")
+    # Length: --steps or --epochs when given, else the preset's (stargan 200k steps, ccagan 20 epochs).
+    steps, epochs = values.get("steps"), values.get("epochs")
+    if steps is None and epochs is None:
+        steps, epochs = config.get("steps"), config.get("epochs")
+    config["steps"] = steps if epochs is None else None
+    return TrainPlan(config, {"images": {"path": values["data"], "split": split}}, {"steps": steps, "epochs": epochs})
+
+
+def _training(family: str) -> TrainSpec:
+    return TrainSpec(
+        summary=f"{_SUMMARIES[family]}\n\n{_COMMON_HELP}",
+        example=f"facegan prepare celeba --src ~/data/CelebA --out data/celeba-128-attrs --recipe celeba-128-attrs "
+        f"&& facegan train {family} --data data/celeba-128-attrs --out runs/{family}",
+        options=_OPTIONS,
+        configure=lambda values: configure(family, values),
+        loop_defaults={"log_every": 100, "ckpt_every": 5000, "sample_every": 1000, "mirror": True},
+        loop_help={"steps": "(default: the preset's: stargan 200k; ccagan 20 epochs)"},
+        resumable={"lr": lambda value: {"lr": value}, "d_lr": lambda value: {"d_lr": value}},
+    )
+
+
+TRAINING_STARGAN = _training("stargan")
+TRAINING_CCAGAN = _training("ccagan")
+TRAINING_STARGAN_SAGAN = _training("stargan-sagan")

@@ -1,0 +1,1 @@
+"""Applying a trained model to inputs: sampling a generator, editing faces (translating images next)."""

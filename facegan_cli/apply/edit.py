@@ -1,0 +1,146 @@
+"""Edit face attributes of images with a trained attribute editor (`facegan edit`).
+
+Each input becomes the model's square (resized and centre-cropped like the training data, or, with a
+landmark backend, CelebA-aligned from its largest face) and is translated to its own attributes with
+the requested changes, or (no changes asked) to every attribute target as a StarGAN grid. The outputs go
+to a new folder, staged and marked as facegan's (core.outputs), so nothing of the user's is overwritten.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from facegan_cli.align.celeba_crop import celeba_crop
+from facegan_cli.align.geometry import five_points
+from facegan_cli.align.landmarks import Detector, open_detector, select_faces
+from facegan_cli.core.device import resolve_device
+from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, staged_folder
+from facegan_cli.core.progress import Progress
+from facegan_cli.data.grid import grid_array, save_png, to_uint8
+from facegan_cli.data.imageio import RejectedImage, is_image_name, open_rgb
+from facegan_cli.models.editing import describe_attrs, fit_face, load_editor, parse_assignments
+from facegan_cli.models.stargan import apply_edits, create_labels
+
+ALIGN_CHOICES = ("none", "dlib", "face-alignment")
+EDITS_KIND = "edits"  # core.outputs marker: --force replaces only a folder `facegan edit` wrote
+_EDIT_FILE = re.compile(r"^.+\.png$")
+
+
+def owned_by_edits(rel: str) -> bool:
+    return "/" not in rel and bool(_EDIT_FILE.match(rel))
+
+
+def input_files(path: Path) -> list[Path]:
+    """The images of --input: one file, a folder's images, or ('-') the paths on stdin."""
+    if str(path) == "-":
+        files = [Path(line.strip()) for line in sys.stdin if line.strip()]
+        if not files:
+            raise FaceganError("--input - read no paths from stdin.", "Pipe image paths, one per line.")
+        missing = [p for p in files if not p.is_file()]
+        if missing:
+            raise FaceganError(f"{missing[0]} (read from stdin) is not a file.", "Pipe existing image paths.")
+        return files
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if p.is_file() and is_image_name(p.name))
+        if not found:
+            raise FaceganError(f"No images found in {path}.", "Point --input at an image or a folder of images.")
+        return found
+    if not path.is_file():
+        raise FaceganError(f"--input {path} does not exist.", "Point --input at an image or a folder of images.")
+    return [path]
+
+
+def aligned_face(path: Path, resolution: int, detector: Detector) -> np.ndarray:
+    """The largest face of a photo, CelebA-aligned and cropped as the editors' training data."""
+    try:
+        image = np.asarray(open_rgb(path), dtype=np.uint8)
+    except RejectedImage as exc:
+        raise FaceganError(f"Cannot read {path}: {exc.reason}.", "Pass a JPEG/PNG image or a folder of them.") from exc
+    faces = detector.detect(image)
+    if not faces:
+        raise FaceganError(
+            f"No face was found in {path} by the {detector.name} landmark backend.",
+            "Pass a photo with a visible face, try the other --align backend, or --align none for images "
+            "that are already training crops.",
+        )
+    return celeba_crop(image, five_points(select_faces(faces)[0].points), resolution)
+
+
+def edit(
+    ckpt: Path,
+    input_: Path,
+    out: Path,
+    set_: list[str] | None = None,
+    flip: list[str] | None = None,
+    source: str | None = None,
+    batch_size: int = 16,
+    align: str = "none",
+    own_networks: dict[str, Path | None] | None = None,
+    force: bool = False,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Edit (or grid) every input; returns the result document (checkpoint, mode, one record per input)."""
+    if batch_size < 1:
+        raise FaceganError(f"--batch-size {batch_size} must be at least 1.", "Use e.g. --batch-size 16.")
+    check_outside_inputs(out, [("--input", input_), ("--ckpt", ckpt)])
+    if align not in ALIGN_CHOICES:
+        raise FaceganError(f"--align {align!r} is not a backend.", f"Use one of: {', '.join(ALIGN_CHOICES)}.")
+    check_new_folder(out, force, EDITS_KIND, owned_by_edits)
+    editor = load_editor(ckpt, resolve_device(device))
+    settings = parse_assignments(set_ or [])
+    flips = [f.strip() for item in flip or [] for f in item.split(",") if f.strip()]
+    given = parse_assignments([source]) if source else {}
+    unknown = [n for n in [*settings, *flips, *given] if n not in editor.attrs]
+    if unknown:
+        raise FaceganError(
+            f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not among the attributes {editor.path} was "
+            f"trained on ({', '.join(editor.attrs)}).",
+            "Use those names (as in CelebA's list_attr_celeba.txt).",
+        )
+    grid_mode = not settings and not flips
+    files = input_files(input_)
+    names = [f"{p.stem}-grid.png" if grid_mode else f"{p.stem}.png" for p in files]
+    if len(set(names)) != len(names):
+        raise FaceganError(f"Two inputs in {input_} share a file name stem, so their outputs would collide.",
+                           "Rename one of them or edit them separately.")
+    # A missing or unverifiable landmark model fails here, before any output.
+    detector = open_detector(align, device=device, weights=own_networks) if align != "none" else None
+    records: list[dict[str, Any]] = []
+    with staged_folder(out, force, EDITS_KIND, owned_by_edits) as staging, \
+            Progress(len(files), "edit", unit="img") as bar:
+        for start in range(0, len(files), batch_size):
+            chunk = files[start : start + batch_size]
+            faces = [fit_face(p, editor.resolution) if detector is None else aligned_face(p, editor.resolution, detector)
+                     for p in chunk]
+            x = editor.to_tensor(np.stack(faces))
+            c_org = editor.predict(x)
+            for name, value in given.items():
+                c_org[:, editor.attrs.index(name)] = float(value)
+            if grid_mode:
+                targets = create_labels(c_org, editor.attrs)
+                columns = [editor.translate(x, t) for t in targets]
+                for i, path in enumerate(chunk):
+                    row = torch.stack([x[i], *(col[i] for col in columns)])
+                    save_png(grid_array(to_uint8(row, (-1.0, 1.0)), nrow=row.shape[0]), staging / names[start + i])
+                    records.append({"input": str(path), "output": str(out / names[start + i]),
+                                    "source": describe_attrs(editor.attrs, c_org[i]),
+                                    "targets": [describe_attrs(editor.attrs, t[i]) for t in targets]})
+            else:
+                target = apply_edits(c_org, editor.attrs, settings, flips)
+                edited = to_uint8(editor.translate(x, target), (-1.0, 1.0))
+                for i, path in enumerate(chunk):
+                    save_png(edited[i], staging / names[start + i])
+                    records.append({"input": str(path), "output": str(out / names[start + i]),
+                                    "source": describe_attrs(editor.attrs, c_org[i]),
+                                    "target": describe_attrs(editor.attrs, target[i])})
+            bar.advance(len(chunk))
+    return {"checkpoint": str(editor.path), "family": editor.family, "step": editor.step, "attrs": editor.attrs,
+            "source_from": "given+predicted" if given else "predicted", "mode": "grid" if grid_mode else "edit",
+            "edits": records}

@@ -1,0 +1,93 @@
+"""Draw images from a generator checkpoint, as one grid or one file per sample (`facegan sample`)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from facegan_cli.core.device import resolve_device
+from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.outputs import check_new_folder, make_out_dir, staged_folder
+from facegan_cli.core.seeding import draw_latents
+from facegan_cli.data.grid import grid_array, save_png, to_uint8
+from facegan_cli.latent.latents import load_latents, save_latents
+from facegan_cli.latent.outputs import check_new_file, is_image_path
+from facegan_cli.models.loading import load_generator
+
+_SAMPLE_FILE = re.compile(r"^\d+\.png$")
+# The ownership marker's kind: --force replaces only a folder `facegan sample` wrote (core.outputs).
+SAMPLES_KIND = "samples"
+
+
+def owned_by_samples(rel: str) -> bool:
+    """Entries a sample folder holds (paths relative to it), which --force may replace."""
+    return bool(_SAMPLE_FILE.match(rel))
+
+
+def sample(
+    ckpt: str | Path,
+    out: Path,
+    n: int | None = None,
+    seed: int = 0,
+    latents: Path | None = None,
+    save_latents_to: Path | None = None,
+    nrow: int | None = None,
+    batch_size: int = 64,
+    device: str = "auto",
+    force: bool = False,
+) -> dict[str, Any]:
+    """Samples of `ckpt` at drawn (or given) latents into a grid image or a folder; returns what was written.
+
+    A folder is written batch by batch through a staging folder, so tens of thousands of samples (for
+    metrics) never sit in memory and an interrupted run never leaves a folder that looks complete.
+    """
+    grid = is_image_path(out)
+    if grid:
+        check_new_file(out, force)
+    else:
+        check_new_folder(out, force, SAMPLES_KIND, owned_by_samples)
+    if save_latents_to is not None:
+        check_new_file(save_latents_to, force, "--save-latents")
+    make_out_dir(out.parent)  # a parent that is a file is the user's error, found before the generator loads
+    if n is not None and n < 1:
+        raise FaceganError(f"--n {n} must be at least 1.", "Use e.g. --n 64.")
+    generator = load_generator(ckpt, resolve_device(device))
+    if latents is not None:
+        z = load_latents(latents, generator.z_dim)
+        if n is not None:
+            if n > z.shape[0]:
+                raise FaceganError(
+                    f"--n {n} asks for more samples than the {z.shape[0]} rows of {latents}.",
+                    f"Use --n {z.shape[0]} or less, or leave --n out to use every row.",
+                )
+            z = z[:n]
+    else:
+        z = draw_latents(n if n is not None else 64, generator.z_dim, seed)
+
+    written: list[Path] = []
+    if grid:
+        written.append(save_png(grid_array(generator.pixels(z, batch_size, "sampling"), nrow=nrow), out))
+    else:
+        names = [f"{i:0{max(4, len(str(len(z) - 1)))}d}.png" for i in range(len(z))]
+        with staged_folder(out, force, SAMPLES_KIND, owned_by_samples) as staging:
+            done = 0
+            for batch in generator.batches(z, batch_size, "sampling"):
+                for image in to_uint8(batch, generator.value_range):
+                    save_png(image, staging / names[done])
+                    done += 1
+        written += [out / name for name in names]
+    if save_latents_to is not None:
+        written.append(save_latents(z, save_latents_to))
+    return {
+        "checkpoint": generator.path,
+        "step": generator.step,
+        "generator": generator.weights,
+        "n": len(z),
+        "seed": None if latents is not None else seed,
+        "latents": latents,
+        "resolution": generator.resolution,
+        "out": out,
+        "files": written,
+        "saved_latents": save_latents_to,
+    }

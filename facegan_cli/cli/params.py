@@ -1,0 +1,116 @@
+"""Options described as data (core.options.Opt) turned into Typer commands.
+
+Families declare their options next to their code; the shared loop options are declared once in
+train/spec.py. This module is the only place that makes Typer parameters of them, and builds a command
+whose signature is the list of options, so each family's command shows its own defaults in --help.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from facegan_cli.cli.click_api import ParameterSource, get_current_context
+from facegan_cli.cli.common import command
+from facegan_cli.core.device import DEVICE_HELP, check_device_name
+from facegan_cli.core.options import Opt
+
+
+def _positive(value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"{value} is not a positive finite number.")
+    return value
+
+
+def _non_negative(value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise typer.BadParameter(f"{value} is not a finite number >= 0.")
+    return value
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str | None], str | None]:
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in choices:
+            raise typer.BadParameter(f"{value!r} is not one of: {', '.join(choices)}.")
+        return value
+
+    return check
+
+
+def _checked(check: Callable[[Any], None]) -> Callable[[Any], Any]:
+    def callback(value: Any) -> Any:
+        if value is not None:
+            try:
+                check(value)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc)) from None
+        return value
+
+    return callback
+
+
+def parameter(opt: Opt) -> inspect.Parameter:
+    """The Typer parameter of one option (keyword-only, annotated with its typer.Option)."""
+    kind = opt.type
+    optional = opt.default is None
+    annotation_type: Any = (kind | None) if optional else kind
+    extra: dict[str, Any] = {}
+    if opt.min is not None and kind in (int, float):
+        extra["min"] = opt.min
+    if opt.positive:
+        extra["callback"] = _positive
+    elif opt.non_negative:
+        extra["callback"] = _non_negative
+    elif opt.choices:
+        extra["callback"] = _choice(opt.choices)
+    elif opt.check is not None:
+        extra["callback"] = _checked(opt.check)
+    help_text = opt.help
+    if opt.choices and not all(choice in help_text for choice in opt.choices):
+        help_text = f"{help_text} One of: {', '.join(opt.choices)}."
+    option = typer.Option(*opt.flags, help=help_text, hidden=opt.hidden, **extra)
+    return inspect.Parameter(
+        opt.name, inspect.Parameter.KEYWORD_ONLY, default=opt.default, annotation=Annotated[annotation_type, option]
+    )
+
+
+# Options every command of a kind takes, as data like the rest (their parameters come from `parameter`).
+OUT = Opt("out", ("--out",), Path, None, "Run directory to create.")
+RESUME = Opt("resume", ("--resume",), Path, None, "Continue this run directory exactly where it stopped.")
+FORCE = Opt("force", ("--force",), bool, False,
+            "Replace an existing output, only if facegan wrote it (its marker and nothing foreign inside).")
+DEVICE = Opt("device", ("--device",), str, "auto", DEVICE_HELP, check=check_device_name)
+JSON = Opt("json", ("--json",), bool, False, "Print exactly one JSON document on stdout.")
+QUIET = Opt("quiet", ("--quiet", "-q"), bool, False, "No progress bars or log lines on stderr.")
+DEBUG = Opt("debug", ("--debug",), bool, False, "Show the Python traceback of an error.")
+OUTPUT_OPTIONS = (JSON, QUIET, DEBUG)
+
+
+def build_command(name: str, options: Sequence[Opt], run: Callable[[dict[str, Any]], None]) -> Callable[..., None]:
+    """A function Typer can register: its signature is `options`; calling it calls run(values)."""
+    seen: set[str] = set()
+    unique = [opt for opt in options if not (opt.name in seen or seen.add(opt.name))]  # type: ignore[func-returns-value]
+    params = [parameter(opt) for opt in unique]
+
+    def invoke(**values: Any) -> None:
+        run(values)
+
+    invoke.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    invoke.__annotations__ = {p.name: p.annotation for p in params}
+    invoke.__name__ = name.replace("-", "_")
+    return command(invoke)
+
+
+def given_on_command_line() -> dict[str, Any]:
+    """The options of the running command that the user typed (or set through the environment)."""
+    ctx = get_current_context()
+    return {
+        name: value
+        for name, value in ctx.params.items()
+        if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    }

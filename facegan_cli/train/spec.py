@@ -1,0 +1,173 @@
+"""How a family is trained from the command line: its options, and the options every family shares.
+
+A family's recipe module defines a `TrainSpec`: its own options (architecture, optimiser, data), its
+defaults of the shared loop options, how option values become a model configuration and data streams
+(`configure`), which options a resume may change, and an optional report after training. The registry
+entry points at it ("module:attribute"); `facegan train FAMILY` is built from it, and `train_family` /
+`resume_family` below are what the command calls, so a script can do the same with a dict of values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from facegan_cli.core.errors import FaceganError, UsageProblem
+from facegan_cli.core.options import Opt
+from facegan_cli.models import registry
+from facegan_cli.train.loop import LoopSettings, ResumeChanges, TrainResult, run_training
+
+# The options of the generic loop, declared once; a family's TrainSpec.loop_defaults sets its defaults.
+LOOP_OPTIONS: tuple[Opt, ...] = (
+    Opt("steps", ("--steps",), int, None, "Total optimisation steps. With --resume: train longer.", min=1),
+    Opt("epochs", ("--epochs",), float, None, "Train this many epochs instead of --steps.", positive=True),
+    Opt("kimg", ("--kimg",), float, None, "Length of training in thousands of images. With --resume: train longer.",
+        positive=True),
+    Opt("seed", ("--seed",), int, 0, "Seed of weights, noise and data order."),
+    Opt("log_every", ("--log-every",), int, 50, "Steps between metrics.jsonl lines.", min=1),
+    Opt("ckpt_every", ("--ckpt-every",), int, 500, "Steps between checkpoints.", min=1),
+    Opt("sample_every", ("--sample-every",), int, 500, "Steps between sample grids.", min=1),
+    Opt("keep", ("--keep",), int, 3, "Checkpoints kept (newest).", min=1),
+    Opt("mirror", ("--mirror/--no-mirror",), bool, False, "Random horizontal flips (done on the device)."),
+    Opt("amp", ("--amp/--no-amp",), bool, False, "bf16 autocast on CUDA (ignored on CPU)."),
+    Opt("channels_last", ("--channels-last/--no-channels-last",), bool, True,
+        "channels_last memory format (CPU and CUDA)."),
+    Opt("compile", ("--compile/--no-compile",), bool, False, "torch.compile the networks."),
+    Opt("tensorboard", ("--tensorboard/--no-tensorboard",), bool, None, "Log to TensorBoard (default: if installed)."),
+)
+# The data option of single-stream families (a family with other streams declares its own).
+DATA_OPTION = Opt("data", ("--data",), Path, None,
+                  "Prepared dataset dir, image folder or zip (not needed with --resume; with it: where the same "
+                  "data now is, if it moved).")
+SPLIT_OPTION = Opt("split", ("--split",), str, "all", "Split of a prepared dataset: train, valid, test or all.")
+# What a resume may change of the loop: the run's length and its bookkeeping (recorded in config.json).
+RESUMABLE_LOOP = ("steps", "epochs", "kimg", "log_every", "ckpt_every", "sample_every", "keep", "tensorboard")
+_SETTING_NAMES = {f.name for f in fields(LoopSettings)}
+
+
+@dataclass
+class TrainPlan:
+    """What `configure` makes of the option values: the model configuration, the data of every stream
+    ({"path", "split"} by stream name), and loop settings the family decides (a preset's length)."""
+
+    model: dict[str, Any]
+    data: dict[str, dict[str, Any]]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """`facegan train FAMILY`, as data (see the module docstring)."""
+
+    summary: str  # the command's help
+    example: str  # one command line, shown as the help's epilog
+    options: tuple[Opt, ...]  # the family's own options, in help order
+    configure: Callable[[dict[str, Any]], TrainPlan]
+    data_options: dict[str, str] = field(default_factory=lambda: {"images": "data"})  # stream -> option name
+    length: str = "steps"  # "steps" (--steps/--epochs) or "kimg" (phased runs)
+    loop_defaults: dict[str, Any] = field(default_factory=dict)
+    loop_help: dict[str, str] = field(default_factory=dict)  # what a shared option means for this family
+    resumable: dict[str, Callable[[Any], dict[str, Any]]] = field(default_factory=dict)  # option -> config
+    # Extra fields of the result document, from the finished run (e.g. the classifier's held-out accuracy);
+    # called with the result and the --device.
+    report: Callable[[TrainResult, str], dict[str, Any]] | None = None
+
+    def loop_options(self) -> list[Opt]:
+        """The shared loop options with this family's defaults (only the length options it uses)."""
+        skip = {"kimg"} if self.length == "steps" else {"steps", "epochs"}
+        return [
+            opt.with_default(
+                self.loop_defaults.get(opt.name, opt.default),
+                f"{opt.help} {self.loop_help[opt.name]}" if opt.name in self.loop_help else None,
+            )
+            for opt in LOOP_OPTIONS
+            if opt.name not in skip
+        ]
+
+
+def training_spec(family: str) -> TrainSpec | None:
+    """The TrainSpec a family's registry entry points at (None: the family is not trained by facegan)."""
+    entry = registry.get_family(family)
+    if not entry.training:
+        return None
+    return registry.resolve_reference(entry.training)
+
+
+def recipe_factory(family: str) -> Callable[[dict[str, Any]], Any]:
+    return registry.resolve_reference(registry.get_family(family).recipe)
+
+
+def loop_settings(values: dict[str, Any], decided: dict[str, Any] | None = None) -> LoopSettings:
+    """LoopSettings from option values, then the settings the family decided (its TrainPlan.settings)."""
+    chosen = {name: values[name] for name in _SETTING_NAMES if values.get(name) is not None}
+    chosen.update(decided or {})
+    chosen["steps"] = chosen.get("steps") or 0
+    return LoopSettings(**chosen)
+
+
+def train_family(family: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Train `family` from option values (what `facegan train FAMILY` parsed); returns the result document."""
+    spec = training_spec(family)
+    if spec is None:
+        raise FaceganError(f"The {family} family is not trained by facegan.", "Pick a family from `facegan models list`.")
+    missing = [f"--{name.replace('_', '-')}" for name in (*spec.data_options.values(), "out") if values.get(name) is None]
+    if missing:
+        raise UsageProblem(
+            f"`facegan train {family}` needs {' and '.join(missing)} (or --resume RUN_DIR).",
+            f"Example: {spec.example}",
+        )
+    plan = spec.configure(values)
+    result = run_training(
+        recipe_factory(family), family, plan.model, plan.data, loop_settings(values, plan.settings),
+        Path(values["out"]), force=bool(values.get("force")), device=values.get("device") or "auto",
+    )
+    return _report(spec, result, values.get("device") or "auto")
+
+
+def resume_family(family: str, run_dir: Path, given: dict[str, Any], device: str = "auto") -> dict[str, Any]:
+    """Continue `run_dir` exactly where it stopped, applying (and recording) the options `given` on the
+    command line that a resume can honour; any other option is refused, never silently ignored."""
+    spec = training_spec(family)
+    if spec is None:
+        raise FaceganError(f"The {family} family is not trained by facegan.", "Pick a family from `facegan models list`.")
+    changes = resume_changes(spec, given)
+    result = run_training(
+        recipe_factory(family), family, {}, {}, loop_settings({}), None, resume=run_dir, device=device,
+        changes=changes,
+    )
+    return _report(spec, result, device)
+
+
+_ANY_TIME = ("resume", "device", "json", "quiet", "debug", "data_changed_ok")
+
+
+def resume_changes(spec: TrainSpec, given: dict[str, Any]) -> ResumeChanges:
+    """The changes a resume applies for the options `given` (by option name); UsageProblem for the rest."""
+    data_names = {option: stream for stream, option in spec.data_options.items()}
+    refused = [n for n in given if n not in (*RESUMABLE_LOOP, *_ANY_TIME, *spec.resumable, *data_names)]
+    if refused:
+        names = ", ".join(f"--{n.replace('_', '-')}" for n in refused)
+        allowed = ", ".join(f"--{n.replace('_', '-')}" for n in (*RESUMABLE_LOOP, *spec.resumable))
+        raise UsageProblem(
+            f"{names} cannot change when a run is resumed: --resume continues the run exactly, with the settings "
+            f"in its config.json. A resume may change {allowed}, and name where the same data now is.",
+            f"Leave {names} out, or start a new run with --out.",
+        )
+    changes = ResumeChanges(data_changed_ok=bool(given.get("data_changed_ok")))
+    for name, value in given.items():
+        if name in RESUMABLE_LOOP:
+            changes.train[name] = value
+        elif name in spec.resumable:
+            changes.model.update(spec.resumable[name](value))
+        elif name in data_names:
+            changes.data[data_names[name]] = str(value)
+    return changes
+
+
+def _report(spec: TrainSpec, result: TrainResult, device: str) -> dict[str, Any]:
+    doc = result.to_json()
+    if spec.report is not None and result.rank == 0:
+        doc.update(spec.report(result, device))
+    return doc

@@ -20,40 +20,15 @@ from facegan_cli.cli.common import (
     emit_paths,
     result_console,
 )
-from facegan_cli.cli.metrics import Protocol
-from facegan_cli.core.device import resolve_device
-from facegan_cli.core.errors import FaceganError
-from facegan_cli.evaluation.turing import ImagePool, RaterScore, make_sheet, score
-from facegan_cli.latent.latents import draw_latents
+from facegan_cli.cli.options import metric_options
+from facegan_cli.evaluation.turing import RaterScore, score, turing_sheet
 from facegan_cli.metrics.attributes import AttributeEvaluation, parse_targets
 from facegan_cli.metrics.run import Settings
-from facegan_cli.models.loading import load_generator
 
 app = typer.Typer(
     help="Evaluation kits: the visual Turing test of seed 001, and attribute editing (seed 000 Table 1).",
     no_args_is_help=True,
 )
-
-
-def _fake_pool(
-    fake: Path | None, fake_ckpt: Path | None, n: int, seed: int, device: str, batch_size: int
-) -> ImagePool | Path:
-    if fake_ckpt is None:
-        if fake is None:
-            raise FaceganError(
-                "No fake images: neither --fake nor --fake-ckpt was given.",
-                "Pass a folder of generated images with --fake, or a checkpoint with --fake-ckpt.",
-            )
-        return fake
-    if fake is not None:
-        raise FaceganError(
-            "Both --fake and --fake-ckpt were given; the fakes must come from one of them.",
-            "Drop one of the two options.",
-        )
-    generator = load_generator(fake_ckpt, resolve_device(device))
-    pixels = generator.pixels(draw_latents(n, generator.z_dim, seed), batch_size, "generating fakes")
-    names = [f"{generator.path.absolute()}#seed={seed}:{i}" for i in range(n)]
-    return ImagePool.from_array(pixels, names)
 
 
 @app.command(
@@ -95,20 +70,9 @@ def turing(
     force: ForceOpt = False,
 ) -> None:
     """Make a shuffled, numbered sheet of n real and n fake images and a separate answer key."""
-    fakes = _fake_pool(fake, fake_ckpt, n, seed, device, batch_size)
-    sheet = make_sheet(real, fakes, n, out, seed=seed, key=key, size=size, force=force)
+    sheet = turing_sheet(real, out, fake, fake_ckpt, n, seed, key, size, batch_size, device, force)
     if json_out:
-        emit_json(
-            {
-                "sheet": sheet.folder,
-                "key": sheet.key,
-                "contact_sheet": sheet.contact_sheet,
-                "answers_template": sheet.answers_template,
-                "images": len(sheet.images),
-                "n_real": sheet.labels.count("real"),
-                "n_fake": sheet.labels.count("fake"),
-            }
-        )
+        emit_json(sheet.document())
     else:
         emit_paths([sheet.folder, sheet.contact_sheet, sheet.answers_template, sheet.key])
 
@@ -142,23 +106,10 @@ def score_cmd(
     """Accuracy and false-positive rate (share of fakes called real) per rater and overall."""
     report = score(key, answers)
     if json_out:
-        emit_json(
-            {
-                "key": key,
-                "raters": [r.as_dict() for r in report.raters],
-                "overall": report.overall.as_dict(),
-            }
-        )
+        emit_json({"key": key, "raters": [r.as_dict() for r in report.raters], "overall": report.overall.as_dict()})
         return
     table = Table(title=f"visual Turing test ({key})")
-    for column in (
-        "rater",
-        "n",
-        "accuracy",
-        "FPR (fake called real)",
-        "fakes called real",
-        "reals called fake",
-    ):
+    for column in ("rater", "n", "accuracy", "FPR (fake called real)", "fakes called real", "reals called fake"):
         table.add_column(column, justify="left" if column == "rater" else "right")
     for result in report.raters:
         _row(table, result)
@@ -215,7 +166,9 @@ def _render_attributes(doc: dict) -> None:
     "--split stargan-test --classifier runs/attr-clf --json\n\n"
     "Example (the seed's columns): --targets Black_Hair,Blond_Hair,Brown_Hair,Male=flip,Young=0"))
 @command
+@metric_options("protocol", "inception_weights", "no_cache", "device", "json_out", "quiet", "debug")
 def attributes(
+    settings: Settings, json_out: bool,
     ckpt: Annotated[list[Path], typer.Option("--ckpt", help="An editing run (stargan, ccagan, stargan-sagan); repeat "
                                              "for one row per model.")],
     data: Annotated[Path, typer.Option("--data", help="The prepared dataset with attribute labels.")],
@@ -231,28 +184,13 @@ def attributes(
     limit: Annotated[int | None, typer.Option("--limit", help="Use only the first N test images.")] = None,
     kid_subsets: Annotated[int, typer.Option("--kid-subsets", help="KID subsets.")] = 100,
     kid_subset_size: Annotated[int, typer.Option("--kid-subset-size", help="KID samples per subset (capped).")] = 1000,
-    protocol: Annotated[Protocol, typer.Option("--protocol", help="FID/KID input path: pytorch-fid (bilinear), "
-                                               "torch-fidelity (TF1 bilinear) or clean (PIL bicubic).")] = Protocol.pytorch_fid,
-    inception_weights: Annotated[Path | None, typer.Option(
-        "--inception-weights", help="FID Inception weights instead of the cached official file.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per editor forward pass.")] = 16,
     inception_batch: Annotated[int | None, typer.Option(
         "--inception-batch", help="Images per Inception pass (default: 50 on the CPU, 250 on a GPU).")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not cache the real images' features.")] = False,
-    device: DeviceOpt = "auto",
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
-    if limit is not None and limit < 2:
-        raise FaceganError(f"--limit {limit} must be at least 2.", "Leave it out to use the whole split.")
-    settings = Settings(protocol=protocol.value, inception_weights=inception_weights, device=device,
-                        batch_size=inception_batch, cache=not no_cache)
+    settings.batch_size = inception_batch
     evaluation = AttributeEvaluation(
         settings, data, split, parse_targets(targets) if targets else None, classifier, face_fraction, limit,
         batch_size, kid_subsets, kid_subset_size)
     doc = evaluation.run(ckpt, name)
-    if json_out:
-        emit_json(doc)
-        return
-    _render_attributes(doc)
+    emit_json(doc) if json_out else _render_attributes(doc)

@@ -210,6 +210,7 @@ def compute_kid(
     subset_size: int = 1000,
     kid_seed: int = 2020,
 ) -> dict[str, Any]:
+    kid_mod.check_subsets(subsets, subset_size)  # before minutes of feature extraction, not after
     session = Session(settings)
     inputs = session.inputs(paths, ckpt, (2, 2))
     tap = _tap_for(dims)

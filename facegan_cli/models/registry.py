@@ -100,6 +100,11 @@ def register(family: Family) -> Family:
     return family
 
 
+def unregister(name: str) -> None:
+    """Remove a family (a plugin unloaded, a test's family after the test)."""
+    _FAMILIES.pop(name, None)
+
+
 def _discover() -> None:
     """Import every module of this package and every "facegan.families" entry point, once."""
     if _DISCOVERED:

@@ -13,7 +13,6 @@ import contextlib
 import errno
 import functools
 import json
-import math
 import os
 import sys
 import traceback
@@ -39,19 +38,6 @@ def _check_device(value: str) -> str:
             check_device_name(value)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
-    return value
-
-
-def check_positive(value: float | None) -> float | None:
-    """Callback of rate-like options: a positive, finite number (nan, inf, 0 and negatives are usage errors)."""
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise typer.BadParameter(f"{value} is not a positive finite number.")
-    return value
-
-
-def check_non_negative(value: float | None) -> float | None:
-    if value is not None and not (math.isfinite(value) and value >= 0):
-        raise typer.BadParameter(f"{value} is not a finite number >= 0.")
     return value
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -17,10 +18,18 @@ from facegan_cli.align.landmarks import BACKENDS, open_detector
 from facegan_cli.align.warp import WarpSettings
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.data.imageio import guarded
-from facegan_cli.data.prepared import PreparedDataset, PreparedWriter
-from facegan_cli.prepare.align_job import AlignJob, AlignTask, FaceStage, align_input, worker_setup
-from facegan_cli.prepare.pipeline import Item, open_writer, run_items, summarize
-from facegan_cli.prepare.recipes import Recipe
+from facegan_cli.data.prepared import PreparedDataset
+from facegan_cli.prepare.align_job import (
+    EXTRAS,
+    AlignJob,
+    AlignTask,
+    FaceStage,
+    align_input,
+    describe_job,
+    worker_setup,
+)
+from facegan_cli.prepare.pipeline import Collected, Item, PrepareJob, run_job
+from facegan_cli.prepare.recipes import Recipe, check_sizes
 
 # CelebA-HQ's constants are fractions of a 1024 output; FFHQ's shrink rule is relative to --size.
 PROGAN_REFERENCE_SIZE = 1024
@@ -62,15 +71,7 @@ def shard_range(total: int, shard: tuple[int, int] | None) -> tuple[int, int]:
 
 def check_settings(settings: dict[str, Any]) -> None:
     """FaceganError for values no option parser catches (recipes can hold anything)."""
-    for key in ("size", "transform_size", "limit"):
-        value = settings.get(key)
-        if value is not None and (not isinstance(value, int) or value < 1):
-            option = f"--{key.replace('_', '-')}"
-            raise FaceganError(
-                f"{option} must be a positive integer, not {value!r}.", f"Pass e.g. {option} 256."
-            )
-    if settings["size"] < 4:
-        raise FaceganError(f"--size {settings['size']} is too small.", "Use 4 or more (1024 is CelebA-HQ's).")
+    check_sizes(settings, ("size", "transform_size", "limit"), 256, "1024 is CelebA-HQ's")
     align = settings.get("align", "progan")
     if align not in (*MODES, "none"):
         raise FaceganError(f"Unknown --align {align!r}.", "Use progan, ffhq or none.")
@@ -165,92 +166,104 @@ def face_counts(out: Path) -> dict[str, int]:
     return {"several_faces": len(several)}
 
 
-def run_prepare(
-    *,
+def _job(
+    command: str, settings: dict[str, Any], recipe: Recipe, inputs: Collected, src: Path, worker: Callable, **more: Any
+) -> PrepareJob:
+    return PrepareJob(
+        command,
+        settings,
+        recipe,
+        inputs,
+        worker,
+        source_label=str(src),
+        description=f"{command} {settings['size']}",
+        # dlib and OpenCV keep thread pools that a forked child would inherit locked (see core.parallel).
+        clean=True,
+        setup=worker_setup,
+        hint=NOTHING_USABLE_HINT,
+        **more,
+    )
+
+
+def face_job(
     command: str,
-    out: Path,
-    items: list[Item],
-    label_names: list[str],
     settings: dict[str, Any],
     recipe: Recipe,
-    provenance: dict[str, Any],
-    worker: Callable[[Any], tuple[bool, Any]],
-    source_label: str,
-    workers: int,
-    resume: bool,
-    force: bool,
-    strict: bool,
-    name: str | None,
-    shard: tuple[int, int] | None,
-    stage: Callable | None = None,
-    stage_batch: int = 8,
-    extras: dict[str, tuple[int, ...]] | None = None,
-    alignment: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Write `items` (this shard of them) into the prepared dataset `out`; returns the summary."""
+    inputs: Collected,
+    src: Path,
+    device: str,
+    **alignment: Any,
+) -> PrepareJob:
+    """Each input aligned from its landmarks (given, or detected by the --landmarks backend, which is
+    loaded now: a missing model fails before anything is written); quads and landmarks kept per row."""
+    job = make_job(settings)
+    stage, stage_batch, backend = landmark_stage(job, device, settings)
+    described = {**describe_job(job), "landmark_backend": backend, **alignment}
+    return _job(
+        command,
+        settings,
+        recipe,
+        inputs,
+        src,
+        align_worker(job),
+        stage=stage,
+        stage_batch=stage_batch,
+        extras=EXTRAS,
+        manifest={"alignment": described},
+    )
+
+
+def resize_job(
+    command: str,
+    settings: dict[str, Any],
+    recipe: Recipe,
+    inputs: Collected,
+    src: Path,
+    resize: Callable[[Any], np.ndarray],
+    alignment: dict[str, Any],
+) -> PrepareJob:
+    """Inputs that are already aligned, only resized by `resize` (no landmarks)."""
+    worker = functools.partial(guarded, resize)
+    return _job(command, settings, recipe, inputs, src, worker, manifest={"alignment": alignment})
+
+
+def run_sharded(job: PrepareJob, out: Path, shard: tuple[int, int] | None, **options: Any) -> dict[str, Any]:
+    """Run this shard of `job`'s inputs into the prepared dataset `out` (see pipeline.run_job); returns the
+    summary, with the count of several-face images when faces were aligned."""
+    items = job.inputs.items
     total = len(items)
     start, stop = shard_range(total, shard)
-    items = items[start:stop]
+    items = job.inputs.items = items[start:stop]
     if not items:
         raise FaceganError(
             f"Shard {shard[0]}/{shard[1]} of {total} inputs is empty." if shard else "No inputs to prepare.",
             "Use fewer shards than inputs." if shard else "Check --src and the options that select inputs.",
         )
-    plan = {
-        "command": command,
-        "settings": settings,
-        "inputs": inputs_digest(items),
-        "shard": list(shard) if shard else None,
-    }
-    writer = PreparedWriter(
-        out,
-        resolution=settings["size"],
-        plan=plan,
-        total_inputs=len(items),
-        label_names=label_names,
-        levels=bool(settings.get("levels")),
-        resume=resume,
-        force=force,
-        extras=extras,
-    )
-    state, done = open_writer(writer, len(items))
-    if done is not None:
-        return done
-    with writer:
-        run_items(
-            writer,
-            items,
-            worker,
-            workers=workers,
-            strict=strict,
-            source_label=source_label,
-            description=f"{command} {settings['size']}",
-            stage=stage,
-            stage_batch=stage_batch,
-            # dlib and OpenCV keep thread pools that a forked child would inherit locked (see pipeline).
-            clean=True,
-            setup=worker_setup,
-            hint=NOTHING_USABLE_HINT,
-        )
-        provenance.update(inputs=len(items), accepted=writer.count, rejected=writer.rejected)
-        if shard:
-            provenance["shard"] = {"index": shard[0], "count": shard[1], "inputs": [start, stop], "of": total}
-        fields: dict[str, Any] = {
-            "name": name or out.name,
-            "recipe": recipe.describe(),
-            "settings": settings,
-            "sources": [provenance],
-        }
-        if alignment:
-            fields["alignment"] = alignment
-        manifest = writer.finish(fields)
-    summary = summarize(manifest, out, state)
-    if extras:
+    job.plan = {"inputs": inputs_digest(items), "shard": list(shard) if shard else None}
+    if shard:
+        job.inputs.provenance["shard"] = {"index": shard[0], "count": shard[1], "inputs": [start, stop], "of": total}
+    summary = run_job(job, out, **options)
+    if job.extras and summary["state"] != "complete":
         summary["faces"] = face_counts(out)
     return summary
 
 
-def source_dir(src: Path, what: str) -> Path:
-    if not src.is_dir():
-        raise FaceganError(f"--src {src} is not a directory.", f"Point it at {what}.")
-    return src
+def prepare_aligned(
+    src: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    settings: dict[str, Any],
+    recipe: Recipe,
+    build: Callable[[Path, dict[str, Any], Recipe, str], PrepareJob],
+    *,
+    device: str = "auto",
+    shard: str | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Check `settings`, let `build(src, settings, recipe, device)` collect the inputs into a job, and run
+    the block `shard` ("i/n") of it; returns the summary document (see pipeline.summarize). `device` runs
+    the landmark networks; `options` are pipeline.run_job's (workers, resume, force, strict, name)."""
+    settings = dict(settings)
+    check_settings(settings)
+    shard_spec = parse_shard(shard)
+    job = build(Path(src), settings, recipe, device)
+    return run_sharded(job, Path(out), shard_spec, **options)

@@ -13,15 +13,19 @@ hold decimal coordinates (another detector's sub-pixel points); CelebA's own are
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.progress import warn
 from facegan_cli.data.imageio import decode_text
+from facegan_cli.data.prepared import digest_file
 
 ATTR_FILE = "list_attr_celeba.txt"
 PARTITION_FILE = "list_eval_partition.txt"
@@ -377,3 +381,38 @@ def partition_codes(
             "Use the list_eval_partition.txt of the same CelebA download as the images and annotations.",
         )
     return [table[name] for name in files], path
+
+
+def attribute_table(
+    root: str | os.PathLike[str], attrs: str, path: Path | None = None
+) -> tuple[Attributes | None, Path | None]:
+    """The columns --attrs keeps ("all", "none", or names like Male,Young) of the attribute file (default:
+    root's list_attr_celeba.txt), and the file read; (None, None) for "none"."""
+    spec = attrs.strip()
+    if spec.lower() == "none":
+        return None, None
+    try:
+        path = path or find_annotation(root, ATTR_FILE)
+        table = parse_attributes(path)
+    except FaceganError as exc:
+        raise FaceganError(
+            exc.message, exc.fix + " Or pass --attrs none to prepare the images without labels."
+        ) from exc
+    if spec.lower() != "all":
+        table = table.select([name.strip() for name in spec.split(",") if name.strip()])
+    return table, path
+
+
+def provenance(kind: str, src: Path, images: Path, annotations: Iterable[Path | None]) -> dict[str, Any]:
+    """The manifest's `sources` entry of a CelebA-style input: the folders read, and the path and SHA-256
+    of each annotation file read."""
+    return {
+        "kind": kind,
+        "path": str(src.resolve()),
+        "images": str(images.resolve()),
+        "annotations": {
+            path.name: {"path": str(path.resolve()), "sha256": digest_file(path, hashlib.sha256()).hexdigest()}
+            for path in annotations
+            if path is not None
+        },
+    }

@@ -14,10 +14,10 @@ from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.progress import warn
 from facegan_cli.data.crops import CROPS, apply_crop
 from facegan_cli.data.imageio import guarded, is_image_name, name_bytes, open_rgb
-from facegan_cli.data.prepared import SPLIT_CODES, PreparedWriter, digest_file, normalize_split
+from facegan_cli.data.prepared import SPLIT_CODES, normalize_split
 from facegan_cli.prepare import celeba
-from facegan_cli.prepare.pipeline import Item, open_writer, run_items, summarize
-from facegan_cli.prepare.recipes import Recipe
+from facegan_cli.prepare.pipeline import Collected, Item, PrepareJob, run_job
+from facegan_cli.prepare.recipes import Recipe, check_sizes
 
 # Built-in defaults; a recipe overrides them and command-line options override the recipe.
 CELEBA_DEFAULTS: dict[str, Any] = {
@@ -41,35 +41,11 @@ def _process(task: tuple[str, str, int, int | None, bool]) -> np.ndarray:
 def _validate(settings: dict[str, Any]) -> None:
     if settings["crop"] not in CROPS:
         raise FaceganError(f"Unknown crop {settings['crop']!r}.", f"Use one of {', '.join(CROPS)}.")
-    for key in ("size", "crop_size", "limit"):
-        value = settings[key]
-        if value is not None and (not isinstance(value, int) or value < 1):
-            option = f"--{key.replace('_', '-')}"
-            raise FaceganError(
-                f"{option} must be a positive integer, not {value!r}.", f"Pass e.g. {option} 64."
-            )
-    if settings["size"] < 4:
-        raise FaceganError(f"--size {settings['size']} is too small.", "Use 4 or more (64 is DCGAN's).")
+    check_sizes(settings, ("size", "crop_size", "limit"), 64, "64 is DCGAN's")
     settings["split"] = normalize_split(settings["split"])
 
 
-def _attribute_table(src: Path, attrs: str) -> tuple[celeba.Attributes | None, Path | None]:
-    spec = attrs.strip()
-    if spec.lower() == "none":
-        return None, None
-    try:
-        path = celeba.find_annotation(src, celeba.ATTR_FILE)
-        table = celeba.parse_attributes(path)
-    except FaceganError as exc:
-        raise FaceganError(
-            exc.message, exc.fix + " Or pass --attrs none to prepare the images without labels."
-        ) from exc
-    if spec.lower() != "all":
-        table = table.select([name.strip() for name in spec.split(",") if name.strip()])
-    return table, path
-
-
-def collect_items(src: Path, settings: dict[str, Any]) -> tuple[list[Item], list[str], dict[str, Any]]:
+def collect_items(src: Path, settings: dict[str, Any]) -> Collected:
     """The inputs in CelebA order, with labels and partition codes, and the source's provenance."""
     if not src.is_dir():
         raise FaceganError(
@@ -80,26 +56,16 @@ def collect_items(src: Path, settings: dict[str, Any]) -> tuple[list[Item], list
     images_dir = Path(settings["images"]) if settings["images"] else celeba.find_images_dir(src)
     if not images_dir.is_dir():
         raise FaceganError(f"--images {images_dir} is not a directory.", "Pass the folder of aligned images.")
-    table, attr_path = _attribute_table(src, settings["attrs"])
+    table, attr_path = celeba.attribute_table(src, settings["attrs"])
     if table is not None:
         files = table.files
     else:
         files = sorted(name for name in os.listdir(images_dir) if is_image_name(name))
 
     split = settings["split"]
-    partition_path = celeba.find_annotation(src, celeba.PARTITION_FILE, required=split != "all")
-    if partition_path is not None:
-        partition = celeba.parse_partition(partition_path)
-        missing = [name for name in files if name not in partition]
-        if missing:
-            raise FaceganError(
-                f"{partition_path} has no row for {missing[0]} ({len(missing)} images in all).",
-                "Use the list_eval_partition.txt of the same CelebA download as the images and attributes.",
-            )
-        codes = [partition[name] for name in files]
-    else:
+    codes, partition_path = celeba.partition_codes(src, files, required=split != "all")
+    if partition_path is None:
         warn(f"no {celeba.PARTITION_FILE} in {src}: every image is marked as train")
-        codes = [0] * len(files)
 
     items = []
     for k, name in enumerate(files):
@@ -122,18 +88,8 @@ def collect_items(src: Path, settings: dict[str, Any]) -> tuple[list[Item], list
             f"No images listed for split {split!r} in {src}.",
             "Check --split and that the partition file belongs to this CelebA copy.",
         )
-    annotations = {
-        path.name: {"path": str(path.resolve()), "sha256": digest_file(path, hashlib.sha256()).hexdigest()}
-        for path in (attr_path, partition_path)
-        if path
-    }
-    provenance = {
-        "kind": "celeba",
-        "path": str(src.resolve()),
-        "images": str(images_dir.resolve()),
-        "annotations": annotations,
-    }
-    return items, (table.names if table is not None else []), provenance
+    provenance = celeba.provenance("celeba", src, images_dir, (attr_path, partition_path))
+    return Collected(items, table.names if table is not None else [], provenance)
 
 
 def prepare_celeba(
@@ -141,54 +97,27 @@ def prepare_celeba(
     out: str | os.PathLike[str],
     settings: dict[str, Any],
     recipe: Recipe,
-    *,
-    workers: int,
-    resume: bool = False,
-    force: bool = False,
-    strict: bool = False,
-    name: str | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
-    """Run the whole prepare; returns the summary document (see pipeline.summarize)."""
+    """Run the whole prepare; returns the summary document (see pipeline.summarize). `options` are
+    pipeline.run_job's: workers, resume, force, strict, name."""
     src, out = Path(src), Path(out)
     settings = dict(settings)
     _validate(settings)
-    items, label_names, provenance = collect_items(src, settings)
-    inputs = hashlib.sha256()
-    for item in items:
-        inputs.update(name_bytes(f"{item.name}\t{item.split}\t"))
+    inputs = collect_items(src, settings)
+    digest = hashlib.sha256()
+    for item in inputs.items:
+        digest.update(name_bytes(f"{item.name}\t{item.split}\t"))
         if item.labels is not None:
-            inputs.update(item.labels.tobytes())
-    plan = {"command": "celeba", "settings": settings, "inputs": inputs.hexdigest()}
-    writer = PreparedWriter(
-        out,
-        resolution=settings["size"],
-        plan=plan,
-        total_inputs=len(items),
-        label_names=label_names,
-        levels=settings["levels"],
-        resume=resume,
-        force=force,
+            digest.update(item.labels.tobytes())
+    job = PrepareJob(
+        "celeba",
+        settings,
+        recipe,
+        inputs,
+        functools.partial(guarded, _process),
+        source_label=str(src),
+        description=f"celeba {settings['crop']} {settings['size']}",
+        plan={"inputs": digest.hexdigest()},
     )
-    state, done = open_writer(writer, len(items))
-    if done is not None:
-        return done
-    with writer:
-        run_items(
-            writer,
-            items,
-            functools.partial(guarded, _process),
-            workers=workers,
-            strict=strict,
-            source_label=str(src),
-            description=f"celeba {settings['crop']} {settings['size']}",
-        )
-        provenance.update(inputs=len(items), accepted=writer.count, rejected=writer.rejected)
-        manifest = writer.finish(
-            {
-                "name": name or out.name,
-                "recipe": recipe.describe(),
-                "settings": settings,
-                "sources": [provenance],
-            }
-        )
-    return summarize(manifest, out, state)
+    return run_job(job, out, **options)

@@ -11,8 +11,6 @@ Attributes and partitions come from CelebA's files (looked up by the CelebA file
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import os
 import re
 from pathlib import Path
@@ -24,20 +22,12 @@ from facegan_cli.align.landmarks import Face
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.progress import warn
 from facegan_cli.data.crops import apply_crop
-from facegan_cli.data.imageio import guarded, is_image_name, open_rgb
-from facegan_cli.data.prepared import SPLIT_CODES, digest_file, normalize_split
+from facegan_cli.data.imageio import is_image_name, open_rgb
+from facegan_cli.data.prepared import SPLIT_CODES, normalize_split
 from facegan_cli.prepare import celeba
-from facegan_cli.prepare.align_job import EXTRAS, AlignTask, describe_job
-from facegan_cli.prepare.aligned import (
-    align_worker,
-    check_settings,
-    landmark_stage,
-    make_job,
-    parse_shard,
-    run_prepare,
-)
-from facegan_cli.prepare.celeba_crops import _attribute_table
-from facegan_cli.prepare.pipeline import Item
+from facegan_cli.prepare.align_job import AlignTask
+from facegan_cli.prepare.aligned import face_job, prepare_aligned, resize_job
+from facegan_cli.prepare.pipeline import Collected, Item, PrepareJob
 from facegan_cli.prepare.recipes import Recipe
 
 CELEBAHQ_DEFAULTS: dict[str, Any] = {
@@ -55,19 +45,6 @@ CELEBAHQ_DEFAULTS: dict[str, Any] = {
     "split": "all",
     "limit": None,
 }
-
-
-def _annotation(path: Path | None) -> dict[str, Any]:
-    return (
-        {}
-        if path is None
-        else {
-            path.name: {
-                "path": str(path.resolve()),
-                "sha256": digest_file(path, hashlib.sha256()).hexdigest(),
-            }
-        }
-    )
 
 
 def _row_labels(table: celeba.Attributes | None, files: list[str], where: Path) -> list[np.ndarray | None]:
@@ -106,7 +83,7 @@ def _select(files: list[str], codes: list[int], settings: dict[str, Any]) -> lis
     return keep
 
 
-def _wild_items(src: Path, settings: dict[str, Any]) -> tuple[list[Item], list[str], dict[str, Any]]:
+def _wild_items(src: Path, settings: dict[str, Any]) -> Collected:
     """In-the-wild CelebA: files, their given landmarks (--landmarks celeba), labels and partitions."""
     if settings["images"]:
         images_dir = Path(settings["images"])
@@ -131,7 +108,7 @@ def _wild_items(src: Path, settings: dict[str, Any]) -> tuple[list[Item], list[s
         landmarks_path = celeba.find_annotation(src, celeba.LANDMARKS_FILE)
         names, points = celeba.parse_landmarks(landmarks_path)
         given = dict(zip(names, points))
-    table, attr_path = _attribute_table(src, settings["attrs"])
+    table, attr_path = celeba.attribute_table(src, settings["attrs"])
     mapping_path = Path(settings["mapping"]) if settings["mapping"] else None
     if mapping_path is not None:
         mapping = _mapping_rows(mapping_path)
@@ -160,21 +137,12 @@ def _wild_items(src: Path, settings: dict[str, Any]) -> tuple[list[Item], list[s
         faces = (Face.from_points(given[name]),) if given else None
         task = AlignTask(str(path), len(items), faces)
         items.append(Item(source=str(path), name=name, task=task, labels=labels[k], split=codes[k]))
-    provenance = {
-        "kind": "celeba-in-the-wild",
-        "path": str(src.resolve()),
-        "images": str(images_dir.resolve()),
-        "annotations": {
-            **_annotation(landmarks_path),
-            **_annotation(attr_path),
-            **_annotation(partition_path),
-            **_annotation(mapping_path),
-        },
-    }
-    return items, (table.names if table is not None else []), provenance
+    annotations = (landmarks_path, attr_path, partition_path, mapping_path)
+    provenance = celeba.provenance("celeba-in-the-wild", src, images_dir, annotations)
+    return Collected(items, table.names if table is not None else [], provenance)
 
 
-def _aligned_items(src: Path, settings: dict[str, Any]) -> tuple[list[Item], list[str], dict[str, Any]]:
+def _aligned_items(src: Path, settings: dict[str, Any]) -> Collected:
     """CelebAMask-HQ: CelebA-HQ-img/{idx}.jpg, labels through the mapping (or its own attribute file)."""
     folder = Path(settings["images"]) if settings["images"] else src / celeba.HQ_IMAGES_DIR
     if not folder.is_dir():
@@ -198,13 +166,10 @@ def _aligned_items(src: Path, settings: dict[str, Any]) -> tuple[list[Item], lis
     table = None
     if settings["attrs"].strip().lower() != "none":
         if annotations_root is not None and celeba_names:
-            table, attr_path = _attribute_table(annotations_root, settings["attrs"])
+            table, attr_path = celeba.attribute_table(annotations_root, settings["attrs"])
             labels = _row_labels(table, celeba_names, annotations_root)
         elif (src / celeba.HQ_ATTR_FILE).is_file():
-            attr_path = src / celeba.HQ_ATTR_FILE
-            table = celeba.parse_attributes(attr_path)
-            if settings["attrs"].strip().lower() != "all":
-                table = table.select([n.strip() for n in settings["attrs"].split(",") if n.strip()])
+            table, attr_path = celeba.attribute_table(src, settings["attrs"], src / celeba.HQ_ATTR_FILE)
             labels = _row_labels(table, hq_names, src)
         else:
             raise FaceganError(
@@ -232,17 +197,9 @@ def _aligned_items(src: Path, settings: dict[str, Any]) -> tuple[list[Item], lis
         path = celeba.resolve_image(folder, hq_names[k])
         name = celeba_names[k] if celeba_names else hq_names[k]
         items.append(Item(str(path), name, (str(path), settings["size"]), labels[k], codes[k]))
-    provenance = {
-        "kind": "celebamask-hq",
-        "path": str(src.resolve()),
-        "images": str(folder.resolve()),
-        "annotations": {
-            **_annotation(attr_path),
-            **_annotation(partition_path),
-            **_annotation(mapping_path if mapping else None),
-        },
-    }
-    return items, (table.names if table is not None else []), provenance
+    annotations = (attr_path, partition_path, mapping_path if mapping else None)
+    provenance = celeba.provenance("celebamask-hq", src, folder, annotations)
+    return Collected(items, table.names if table is not None else [], provenance)
 
 
 def _resize(task: tuple[str, int]) -> np.ndarray:
@@ -256,72 +213,24 @@ def is_celebamask_hq(src: Path) -> bool:
 
 
 def prepare_celebahq(
-    src: str | os.PathLike[str],
-    out: str | os.PathLike[str],
-    settings: dict[str, Any],
-    recipe: Recipe,
-    *,
-    workers: int,
-    device: str = "auto",
-    shard: str | None = None,
-    resume: bool = False,
-    force: bool = False,
-    strict: bool = False,
-    name: str | None = None,
+    src: str | os.PathLike[str], out: str | os.PathLike[str], settings: dict[str, Any], recipe: Recipe, **options: Any
 ) -> dict[str, Any]:
-    """Run the whole prepare; returns the summary document (see pipeline.summarize)."""
-    src, out = Path(src), Path(out)
-    settings = dict(settings)
-    check_settings(settings)
+    """Run the whole prepare; returns the summary document. `options`: see aligned.prepare_aligned."""
+    return prepare_aligned(src, out, settings, recipe, _job, **options)
+
+
+def _job(src: Path, settings: dict[str, Any], recipe: Recipe, device: str) -> PrepareJob:
     settings["split"] = normalize_split(settings["split"])
-    shard_spec = parse_shard(shard)
     if not src.is_dir():
         raise FaceganError(
             f"--src {src} is not a directory.",
             "Point it at the CelebA folder (img_celeba/ and Anno/) or at CelebAMask-HQ (CelebA-HQ-img/).",
         )
-    common = {
-        "command": "celeba-hq",
-        "out": out,
-        "settings": settings,
-        "recipe": recipe,
-        "source_label": str(src),
-        "workers": workers,
-        "resume": resume,
-        "force": force,
-        "strict": strict,
-        "name": name,
-        "shard": shard_spec,
-    }
     if is_celebamask_hq(src):
-        items, label_names, provenance = _aligned_items(src, settings)
-        alignment = {
-            "align": "none",
-            "source": "CelebAMask-HQ images, already aligned; resized with PIL Lanczos",
-        }
-        return run_prepare(
-            items=items,
-            label_names=label_names,
-            provenance=provenance,
-            worker=functools.partial(guarded, _resize),
-            alignment=alignment,
-            **common,
-        )
-    job = make_job(settings)
-    items, label_names, provenance = _wild_items(src, settings)
-    stage, stage_batch, backend = landmark_stage(job, device, settings)
-    alignment = {**describe_job(job), "landmark_backend": backend, "reproduces": REPRODUCES}
-    return run_prepare(
-        items=items,
-        label_names=label_names,
-        provenance=provenance,
-        worker=align_worker(job),
-        stage=stage,
-        stage_batch=stage_batch,
-        extras=EXTRAS,
-        alignment=alignment,
-        **common,
-    )
+        alignment = {"align": "none", "source": "CelebAMask-HQ images, already aligned; resized with PIL Lanczos"}
+        return resize_job("celeba-hq", settings, recipe, _aligned_items(src, settings), src, _resize, alignment)
+    inputs = _wild_items(src, settings)
+    return face_job("celeba-hq", settings, recipe, inputs, src, device, reproduces=REPRODUCES)
 
 
 REPRODUCES = (

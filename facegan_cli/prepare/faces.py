@@ -8,7 +8,6 @@ and centre-cropped, for folders that are already aligned.
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -16,18 +15,11 @@ from typing import Any
 import numpy as np
 
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.data.imageio import guarded, open_rgb
+from facegan_cli.data.imageio import open_rgb
 from facegan_cli.data.sources import FolderSource, fit_square
-from facegan_cli.prepare.align_job import EXTRAS, AlignTask, describe_job
-from facegan_cli.prepare.aligned import (
-    align_worker,
-    check_settings,
-    landmark_stage,
-    make_job,
-    parse_shard,
-    run_prepare,
-)
-from facegan_cli.prepare.pipeline import Item
+from facegan_cli.prepare.align_job import AlignTask
+from facegan_cli.prepare.aligned import face_job, prepare_aligned, resize_job
+from facegan_cli.prepare.pipeline import Collected, Item, PrepareJob
 from facegan_cli.prepare.recipes import Recipe
 
 FACES_DEFAULTS: dict[str, Any] = {
@@ -51,7 +43,7 @@ def _square(task: tuple[str, int]) -> np.ndarray:
     return fit_square(open_rgb(path), size)
 
 
-def collect_items(src: Path, settings: dict[str, Any]) -> tuple[list[Item], list[str], dict[str, Any]]:
+def collect_items(src: Path, settings: dict[str, Any]) -> Collected:
     """Every image under `src`, with labels.csv rows when it covers them all."""
     if not src.is_dir():
         raise FaceganError(f"--src {src} is not a directory.", "Point it at a folder of face photos.")
@@ -65,55 +57,19 @@ def collect_items(src: Path, settings: dict[str, Any]) -> tuple[list[Item], list
     provenance = {"kind": "folder", "path": str(src.resolve()), "images": len(folder.entries)}
     if labels is not None:
         provenance["labels"] = str((src / "labels.csv").resolve())
-    return items, folder.label_names, provenance
+    return Collected(items, folder.label_names, provenance)
 
 
 def prepare_faces(
-    src: str | os.PathLike[str],
-    out: str | os.PathLike[str],
-    settings: dict[str, Any],
-    recipe: Recipe,
-    *,
-    workers: int,
-    device: str = "auto",
-    shard: str | None = None,
-    resume: bool = False,
-    force: bool = False,
-    strict: bool = False,
-    name: str | None = None,
+    src: str | os.PathLike[str], out: str | os.PathLike[str], settings: dict[str, Any], recipe: Recipe, **options: Any
 ) -> dict[str, Any]:
-    """Run the whole prepare; returns the summary document (see pipeline.summarize)."""
-    src, out = Path(src), Path(out)
-    settings = dict(settings)
-    check_settings(settings)
-    shard_spec = parse_shard(shard)
-    items, label_names, provenance = collect_items(src, settings)
-    common: dict[str, Any] = {
-        "command": "faces",
-        "out": out,
-        "items": items,
-        "label_names": label_names,
-        "settings": settings,
-        "recipe": recipe,
-        "provenance": provenance,
-        "source_label": str(src),
-        "workers": workers,
-        "resume": resume,
-        "force": force,
-        "strict": strict,
-        "name": name,
-        "shard": shard_spec,
-    }
+    """Run the whole prepare; returns the summary document. `options`: see aligned.prepare_aligned."""
+    return prepare_aligned(src, out, settings, recipe, _job, **options)
+
+
+def _job(src: Path, settings: dict[str, Any], recipe: Recipe, device: str) -> PrepareJob:
+    inputs = collect_items(src, settings)
     if settings["align"] == "none":
         alignment = {"align": "none", "crop": "short side resized (Lanczos), centre square"}
-        return run_prepare(worker=functools.partial(guarded, _square), alignment=alignment, **common)
-    job = make_job(settings)
-    stage, stage_batch, backend = landmark_stage(job, device, settings)
-    return run_prepare(
-        worker=align_worker(job),
-        stage=stage,
-        stage_batch=stage_batch,
-        extras=EXTRAS,
-        alignment={**describe_job(job), "landmark_backend": backend},
-        **common,
-    )
+        return resize_job("faces", settings, recipe, inputs, src, _square, alignment)
+    return face_job("faces", settings, recipe, inputs, src, device)

@@ -1,6 +1,7 @@
-"""The parallel, ordered, resumable loop shared by every `facegan prepare` command.
+"""The parallel, ordered, resumable run shared by every `facegan prepare` command that writes a dataset.
 
-Workers decode and crop; the parent process only appends results to the PreparedWriter, in input
+A command collects its inputs (`Collected`), describes the work (`PrepareJob`: the worker, the plan that
+--resume checks, what the manifest records) and hands it to `run_job`. Workers decode and crop; the parent process only appends results to the PreparedWriter, in input
 order, so the output does not depend on the number of workers. A worker returns one image, or a list
 of `Row`s when an input yields several (every face of a photo). An optional `stage` runs in the parent
 on consecutive batches of tasks before they reach the workers (e.g. a landmark network on the GPU,
@@ -12,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.parallel import ordered_map
 from facegan_cli.core.progress import Progress, log
 from facegan_cli.data.prepared import MANIFEST, PreparedWriter
+from facegan_cli.prepare.recipes import Recipe
 
 T = TypeVar("T")
 
@@ -112,6 +114,85 @@ def run_items(
             or "Check that --src points at the right images, or relax the settings that rejected them "
             "(e.g. a smaller --size or --allow-upscale for 'too small').",
         )
+
+
+@dataclass
+class Collected:
+    """What a prepare command found: its inputs in output order, their label names, and where they came
+    from (the manifest's `sources` entry)."""
+
+    items: list[Item]
+    label_names: list[str]
+    provenance: dict[str, Any]
+
+
+@dataclass
+class PrepareJob:
+    """One prepare, ready for `run_job`."""
+
+    command: str
+    settings: dict[str, Any]
+    recipe: Recipe
+    inputs: Collected
+    worker: Callable[[Any], tuple[bool, Any]]  # task -> (True, pixels or rows) or (False, reject reason)
+    source_label: str  # how messages name the input
+    description: str  # the progress bar's
+    plan: dict[str, Any] = field(default_factory=dict)  # what else decides the output (for --resume)
+    manifest: dict[str, Any] = field(default_factory=dict)  # more manifest fields (e.g. "alignment")
+    extras: dict[str, tuple[int, ...]] | None = None  # per-row arrays beside the images (quads, landmarks)
+    stage: Callable[[list[Any]], list[Any]] | None = None  # see run_items
+    stage_batch: int = 32
+    clean: bool = False
+    setup: Callable[[], None] | None = None
+    hint: str | None = None
+
+
+def run_job(
+    job: PrepareJob,
+    out: Path,
+    *,
+    workers: int,
+    resume: bool = False,
+    force: bool = False,
+    strict: bool = False,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """Write the inputs of `job` into the prepared dataset `out` (resumably); returns the summary."""
+    items, settings = job.inputs.items, job.settings
+    writer = PreparedWriter(
+        out,
+        resolution=settings["size"],
+        plan={"command": job.command, "settings": settings, **job.plan},
+        total_inputs=len(items),
+        label_names=job.inputs.label_names,
+        levels=bool(settings.get("levels")),
+        resume=resume,
+        force=force,
+        extras=job.extras,
+    )
+    state, done = open_writer(writer, len(items))
+    if done is not None:
+        return done
+    with writer:
+        run_items(
+            writer,
+            items,
+            job.worker,
+            workers=workers,
+            strict=strict,
+            source_label=job.source_label,
+            description=job.description,
+            stage=job.stage,
+            stage_batch=job.stage_batch,
+            clean=job.clean,
+            setup=job.setup,
+            hint=job.hint,
+        )
+        provenance = {**job.inputs.provenance, "inputs": len(items), "accepted": writer.count}
+        provenance["rejected"] = writer.rejected
+        fields = {"name": name or out.name, "recipe": job.recipe.describe(), "settings": settings}
+        manifest = writer.finish({**fields, "sources": [provenance], **job.manifest})
+    return summarize(manifest, out, state)
 
 
 def open_writer(writer: PreparedWriter, total: int) -> tuple[str, dict[str, Any] | None]:

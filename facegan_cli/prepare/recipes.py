@@ -105,3 +105,17 @@ def resolve_settings(recipe: Recipe, given: dict[str, Any], defaults: dict[str, 
     resolved.update(recipe.settings)
     resolved.update({key: value for key, value in given.items() if value is not None})
     return resolved
+
+
+def check_sizes(settings: dict[str, Any], keys: tuple[str, ...], example: int, reference: str) -> None:
+    """FaceganError for values no option parser catches (recipes can hold anything): each of `keys` must
+    be a positive integer (or None), and `size` at least 4; `example` and `reference` go into the fix."""
+    for key in keys:
+        value = settings.get(key)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            option = f"--{key.replace('_', '-')}"
+            raise FaceganError(
+                f"{option} must be a positive integer, not {value!r}.", f"Pass e.g. {option} {example}."
+            )
+    if settings["size"] < 4:
+        raise FaceganError(f"--size {settings['size']} is too small.", f"Use 4 or more ({reference}).")

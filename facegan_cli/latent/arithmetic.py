@@ -7,9 +7,16 @@ and show variations of that one result by adding uniform noise of scale +-0.25 t
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 import torch
 
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.latent.figure import check_figure_outputs, labelled_grid, write_figure
+from facegan_cli.latent.latents import open_generator, resolve_latents
 
 
 def _check_group(name: str, z: torch.Tensor) -> None:
@@ -45,3 +52,56 @@ def jitter(z: torch.Tensor, scale: float, count: int, seed: int) -> torch.Tensor
     generator = torch.Generator(device="cpu").manual_seed(int(seed))
     noise = torch.rand(z.shape[0], count, z.shape[1], generator=generator, dtype=torch.float32)
     return z.unsqueeze(1).cpu() + (noise * 2.0 - 1.0) * scale
+
+
+def arithmetic_figure(
+    ckpt: str | os.PathLike[str],
+    a: Sequence[str],
+    b: Sequence[str],
+    c: Sequence[str],
+    out: str | os.PathLike[str],
+    latents: str | os.PathLike[str] | None = None,
+    average_a: bool = False,
+    jitter_scale: float = 0.0,
+    variations: int = 8,
+    seed: int = 0,
+    save_latents_to: str | os.PathLike[str] | None = None,
+    batch_size: int = 64,
+    device: str = "auto",
+    force: bool = False,
+) -> dict[str, Any]:
+    """`facegan latent arithmetic`: a figure of groups a, b, c (latent references, each with its mean), the
+    results and (with `jitter_scale`) their noisy variations, written to `out`; the result document.
+    `save_latents_to` gets the results' latents, then every variation, result by result."""
+    groups = {"a": list(a), "b": list(b), "c": list(c)}
+    check_figure_outputs(out, force, save_latents_to)
+    generator, saved = open_generator(ckpt, latents, device)
+    za, zb, zc = (resolve_latents(groups[g], generator.z_dim, saved, f"--{g}") for g in "abc")
+    results = vector_arithmetic(za, zb, zc, average_a)
+
+    # One batch through the generator: exemplars, group means, results, then variations.
+    parts = [za, zb, zc, torch.stack([za.mean(0), zb.mean(0), zc.mean(0)]), results]
+    varied = jitter(results, jitter_scale, variations, seed) if jitter_scale > 0 else None
+    if varied is not None:
+        parts.append(varied.reshape(-1, generator.z_dim))
+    pixels = generator.pixels(torch.cat(parts), batch_size, "arithmetic")
+    sizes = [len(za), len(zb), len(zc), 3, len(results)]
+    ia, ib, ic, im, ir = np.split(pixels[: sum(sizes)], np.cumsum(sizes)[:-1])
+
+    rows = [np.concatenate([ia, im[0:1]]) if average_a else ia, np.concatenate([ib, im[1:2]]),
+            np.concatenate([ic, im[2:3]]), ir]
+    captions = [groups["a"] + (["mean"] if average_a else []), groups["b"] + ["mean"], groups["c"] + ["mean"],
+                ["result"] if average_a else [f"from {ref}" for ref in groups["a"]]]
+    labels = ["a", "b", "c", "mean(a) - mean(b) + mean(c)" if average_a else "a - mean(b) + mean(c)"]
+    if varied is not None:
+        pv = pixels[sum(sizes) :].reshape(len(results), variations, *pixels.shape[1:])
+        rows += list(pv)
+        labels += [f"+/-{jitter_scale:g} noise"] * len(results)
+        captions += [[""] * variations] * len(results)
+    saved_z = results if varied is None else torch.cat([results, varied.reshape(-1, generator.z_dim)])
+    files = write_figure(labelled_grid(rows, row_labels=labels, captions=captions), out, saved_z, save_latents_to)
+    return {
+        "checkpoint": generator.path, "mode": "average-a" if average_a else "per-exemplar", **groups,
+        "results": len(results), "jitter": jitter_scale, "variations": variations if varied is not None else 0,
+        "out": out, "files": files,
+    }

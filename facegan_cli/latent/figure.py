@@ -6,8 +6,17 @@ contact sheet. Labels are drawn with PIL's built-in font, so no font file has to
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
+import torch
 from PIL import Image, ImageDraw, ImageFont
+
+from facegan_cli.core.errors import FaceganError
+from facegan_cli.data.grid import save_png
+from facegan_cli.latent.latents import save_latents
+from facegan_cli.latent.outputs import check_new_file, is_image_path
 
 _BACKGROUND = 255
 _INK = (0, 0, 0)
@@ -90,3 +99,29 @@ def labelled_grid(
             x = label_col + padding + i * (cell_w + padding) + (cell_w - tw) // 2
             draw.text((x, padding + r * line_h + h + 1), text, fill=_INK, font=font)
     return np.asarray(image)
+
+
+def check_figure_outputs(
+    out: str | os.PathLike[str], force: bool, save_latents_to: str | os.PathLike[str] | None = None
+) -> None:
+    """Before any work: `out` names a new image file (or one --force may replace), and so does the
+    latents file when one is asked for."""
+    if not is_image_path(out):
+        raise FaceganError(
+            f"--out {out} is not an image file name; this command writes one figure.",
+            "End --out with .png, .jpg or .webp.",
+        )
+    check_new_file(out, force)
+    if save_latents_to is not None:
+        check_new_file(save_latents_to, force, "--save-latents")
+
+
+def write_figure(
+    figure: np.ndarray, out: str | os.PathLike[str], z: torch.Tensor | None = None,
+    save_latents_to: str | os.PathLike[str] | None = None,
+) -> list[Path]:
+    """Write the figure (and, when asked, its latents as .npy); the files written."""
+    written = [save_png(figure, out)]
+    if save_latents_to is not None and z is not None:
+        written.append(save_latents(z, save_latents_to))
+    return written

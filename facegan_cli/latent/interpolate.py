@@ -8,10 +8,15 @@ circle instead. Both are computed in float64 so the endpoints come back bit for 
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.latent.figure import check_figure_outputs, labelled_grid, write_figure
+from facegan_cli.latent.latents import open_generator, resolve_latents
 
 METHODS = ("lerp", "slerp")
 
@@ -86,3 +91,31 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, method: str = "ler
         raise FaceganError(f"--method {method!r} is not an interpolation method.", "Use lerp or slerp.")
     t = torch.linspace(0.0, 1.0, steps, dtype=torch.float64)
     return (lerp if method == "lerp" else slerp)(a, b, t)
+
+
+def interpolation_figure(
+    ckpt: str | os.PathLike[str],
+    pairs: Sequence[tuple[str, str]],
+    out: str | os.PathLike[str],
+    latents: str | os.PathLike[str] | None = None,
+    steps: int = 10,
+    method: str = "lerp",
+    save_latents_to: str | os.PathLike[str] | None = None,
+    batch_size: int = 64,
+    device: str = "auto",
+    force: bool = False,
+) -> dict[str, Any]:
+    """`facegan latent interpolate`: a figure with one row of `steps` images per pair of latent references
+    (latent.latents), written to `out`; the result document."""
+    check_figure_outputs(out, force, save_latents_to)
+    generator, saved = open_generator(ckpt, latents, device)
+    paths = [interpolate(*resolve_latents([a, b], generator.z_dim, saved, "--pairs"), steps, method) for a, b in pairs]
+    z = torch.cat(paths)
+    pixels = generator.pixels(z, batch_size, "interpolating")
+    rows = [pixels[i * steps : (i + 1) * steps] for i in range(len(pairs))]
+    figure = labelled_grid(rows, row_labels=[f"{a} -> {b}" for a, b in pairs])
+    files = write_figure(figure, out, z, save_latents_to)
+    return {
+        "checkpoint": generator.path, "method": method, "steps": steps, "pairs": [list(pair) for pair in pairs],
+        "out": out, "files": files,
+    }

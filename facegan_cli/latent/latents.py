@@ -15,8 +15,10 @@ import numpy as np
 import torch
 
 from facegan_cli.core.atomic import atomic_path
+from facegan_cli.core.device import resolve_device
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.seeding import draw_latents
+from facegan_cli.models.loading import LoadedGenerator, load_generator
 
 _REF = re.compile(r"^(?P<seed>s)?(?P<value>\d+)$", re.IGNORECASE)
 
@@ -89,3 +91,35 @@ def resolve_latents(
     if not refs:
         raise FaceganError(f"{option} names no latents.", f"Give at least one index or seed to {option}.")
     return torch.stack([resolve_latent(ref, z_dim, saved, option) for ref in refs])
+
+
+def parse_refs(text: str, option: str) -> list[str]:
+    """'3,17,s22' -> ['3', '17', 's22']: latent references as a command line writes them."""
+    refs = [part.strip() for part in text.split(",") if part.strip()]
+    if not refs:
+        raise FaceganError(f"{option} is empty.", f"Write it like {option} 3,17,22 (indices) or s1,s2 (seeds).")
+    return refs
+
+
+def parse_pairs(values: list[str]) -> list[tuple[str, str]]:
+    """['0:5,3:9', 's1:s2'] -> [('0', '5'), ('3', '9'), ('s1', 's2')]: --pairs, comma-separated or repeated."""
+    pairs = []
+    for text in values:
+        for item in (part.strip() for part in text.split(",")):
+            ends = item.split(":")
+            if len(ends) != 2 or not all(end.strip() for end in ends):
+                raise FaceganError(
+                    f"--pairs item {item!r} is not START:END.", "Write pairs like --pairs 0:5,3:9 or --pairs s1:s2."
+                )
+            pairs.append((ends[0].strip(), ends[1].strip()))
+    if not pairs:
+        raise FaceganError("--pairs names no pair.", "Write pairs like --pairs 0:5,3:9.")
+    return pairs
+
+
+def open_generator(
+    ckpt: str | os.PathLike[str], latents: str | os.PathLike[str] | None = None, device: str = "auto"
+) -> tuple[LoadedGenerator, torch.Tensor | None]:
+    """A generator checkpoint on `device`, and the latents file its references index into (if any)."""
+    generator = load_generator(ckpt, resolve_device(device))
+    return generator, load_latents(latents, generator.z_dim) if latents is not None else None

@@ -14,7 +14,8 @@ re-measured exactly, and a running top-k is kept, so memory stays at one batch w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,10 @@ import torch.nn.functional as F
 from facegan_cli.core.device import parity_mode
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.progress import Progress
+from facegan_cli.core.seeding import draw_latents
+from facegan_cli.latent.figure import check_figure_outputs, labelled_grid, write_figure
+from facegan_cli.latent.images import open_real_images, square_resize
+from facegan_cli.latent.latents import open_generator, resolve_latents
 
 FeatureFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -43,13 +48,14 @@ def pixel_space(size: int, device: torch.device) -> FeatureFn:
 
 
 def inception_space(size: int, device: torch.device, weights: Path | None = None) -> FeatureFn:
-    """pool3 features of the FID Inception network; `weights` as the metrics' --inception-weights."""
-    # Imported here: the metrics package (and its network) loads only when this space is asked for.
-    from facegan_cli.core.weights import resolve
-    from facegan_cli.metrics.features import pool3_feature_fn
+    """pool3 features of the FID Inception network under pytorch-fid's protocol (the metrics' network and
+    weights); `weights` as the metrics' --inception-weights."""
+    # Imported here: the network's modules load only when this space is asked for.
+    from facegan_cli.features.inception import InceptionExtractor
     from facegan_cli.metrics.protocols import get_protocol
 
-    return pool3_feature_fn(device, resolve("fid-inception", weights), get_protocol("pytorch-fid"))
+    extractor = InceptionExtractor(weights, get_protocol("pytorch-fid"), device)
+    return lambda batch: extractor(batch.permute(0, 3, 1, 2).contiguous(), ("2048",))["2048"]
 
 
 SPACES: dict[str, Callable[..., FeatureFn]] = {"pixel": pixel_space, "inception": inception_space}
@@ -140,3 +146,59 @@ def nearest_neighbours(
         space=space,
         searched=seen,
     )
+
+
+def nearest_figure(
+    ckpt: str | os.PathLike[str],
+    data: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    k: int = 5,
+    n: int = 8,
+    seed: int = 0,
+    latents: str | os.PathLike[str] | None = None,
+    indices: Sequence[str] | None = None,
+    space: str = "pixel",
+    inception_weights: Path | None = None,
+    size: int | None = None,
+    batch_size: int = 256,
+    device: str = "auto",
+    force: bool = False,
+) -> dict[str, Any]:
+    """`facegan latent nearest`: the k nearest training images (`data`) of generated samples, one figure row
+    per sample, written to `out`; the result document. The samples are the latents `indices` names (latent
+    references), else every row of `latents`, else `n` latents drawn with `seed`."""
+    check_figure_outputs(out, force)
+    if space not in SPACES:
+        raise FaceganError(f"--space {space!r} is not a feature space.", f"Use one of: {', '.join(SPACES)}.")
+    generator, saved = open_generator(ckpt, latents, device)
+    if indices is not None:
+        refs, z = list(indices), resolve_latents(list(indices), generator.z_dim, saved, "--indices")
+    elif saved is not None:
+        refs, z = [str(i) for i in range(saved.shape[0])], saved
+    else:
+        if n < 1:
+            raise FaceganError(f"--n {n} must be at least 1.", "Use e.g. --n 8.")
+        refs, z = [f"{i}" for i in range(n)], draw_latents(n, generator.z_dim, seed)
+    side = size or generator.resolution
+    queries = generator.pixels(z, batch_size, "sampling")
+    training = open_real_images(data, side)
+    options = {"weights": inception_weights} if space == "inception" else {}
+    found = nearest_neighbours(
+        queries, training.batches(batch_size), k, space, side, generator.device, total=len(training),
+        space_options=options,
+    )
+    rows, captions, report = [], [], []
+    for q, ref in enumerate(refs):
+        neighbours, _ = training.load(found.indices[q])
+        # The sample shown at the comparison size, so that a figure row holds images of one size.
+        rows.append(np.concatenate([square_resize(queries[q], side)[None], neighbours]))
+        captions.append(["sample"] + [f"{d:.3g}" for d in found.distances[q]])
+        report.append({"latent": ref, "neighbours": [
+            {"index": int(i), "source": training.names[int(i)], "distance": float(d)}
+            for i, d in zip(found.indices[q], found.distances[q])
+        ]})
+    write_figure(labelled_grid(rows, row_labels=[f"z {ref}" for ref in refs], captions=captions), out)
+    return {
+        "checkpoint": generator.path, "data": data, "seed": seed if indices is None and saved is None else None,
+        "space": space, "size": side, "searched": found.searched, "k": k, "out": out, "queries": report,
+    }

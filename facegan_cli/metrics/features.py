@@ -9,20 +9,16 @@ before the previous one's features are copied back (features.base).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.progress import warn
-from facegan_cli.core.weights import Resolved
 from facegan_cli.data.sources import DecodedSource, ImageSource
 from facegan_cli.features.base import FrozenExtractor
-from facegan_cli.features.inception import InceptionExtractor
-from facegan_cli.metrics.protocols import Protocol
 from facegan_cli.metrics.stats import FeatureCache
 
 
@@ -84,12 +80,3 @@ def extract(
         meta = {"used": source.used, "rejects": source.rejects, "label": source.label}
         cache.store(fingerprint, *extractor.identity, computed, meta)
     return FeatureSet({t: computed[t] for t in taps}, source.describe())
-
-
-def pool3_feature_fn(
-    device: torch.device, weights: Resolved, protocol: Protocol
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """uint8 N x H x W x 3 images on `device` -> N x 2048 pool3 features: a feature space for
-    `latent nearest --space inception` (same network and protocol as the metrics)."""
-    extractor = InceptionExtractor(weights, protocol, device)
-    return lambda batch: extractor(batch.permute(0, 3, 1, 2).contiguous(), ("2048",))["2048"]

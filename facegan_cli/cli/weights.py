@@ -20,16 +20,12 @@ KeyArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(W.KNOWN)}.")]
 @command
 def list_(json_: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False) -> None:
     """List known weights, their file names, URLs and where a local copy was found."""
-    rows = []
-    for w in W.KNOWN.values():
-        found = W.locate(w)
-        rows.append({"key": w.key, "file": w.filename, "url": w.url, "used_by": w.used_by,
-                     "path": str(found) if found else None})
+    doc = W.listing()
     if json_:
-        emit_json({"cache": str(W.cache_dir()), "weights": rows})
+        emit_json(doc)
         return
     table = Table("key", "file", "local copy", "used by")
-    for r in rows:
+    for r in doc["weights"]:
         table.add_row(r["key"], r["file"], r["path"] or "[red]missing[/red]", r["used_by"])
     result_console().print(table)
 
@@ -62,9 +58,5 @@ def verify(
     json_: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False,
 ) -> None:
     """Check that a weights file is the expected one (SHA-256 prefix); exit 1 if not."""
-    w = W.get(key)
-    target = path or W.locate(w)
-    if target is None:
-        raise W.missing_error(w)
-    sha = W.verify(w, target)
+    target, sha = W.check(key, path)
     emit_json({"key": key, "path": str(target), "sha256": sha, "ok": True}) if json_ else emit_line(f"{target} {sha}")

@@ -15,6 +15,7 @@ import shutil
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from facegan_cli.core.atomic import atomic_path
 from facegan_cli.core.errors import FaceganError
@@ -116,6 +117,25 @@ def locate(weights: WeightsFile) -> Path | None:
         if path.is_file():
             return path
     return None
+
+
+def listing() -> dict[str, Any]:
+    """`facegan weights list`: the cache folder, and per known file its key, name, URL, use and local copy."""
+    rows = []
+    for w in KNOWN.values():
+        found = locate(w)
+        rows.append({"key": w.key, "file": w.filename, "url": w.url, "used_by": w.used_by,
+                     "path": str(found) if found else None})
+    return {"cache": str(cache_dir()), "weights": rows}
+
+
+def check(key: str, path: Path | None = None) -> tuple[Path, str]:
+    """`facegan weights verify`: (the file checked, its SHA-256); `path` defaults to the local copy."""
+    weights = get(key)
+    target = path or locate(weights)
+    if target is None:
+        raise missing_error(weights)
+    return target, verify(weights, target)
 
 
 def missing_error(weights: WeightsFile) -> FaceganError:

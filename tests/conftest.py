@@ -30,16 +30,44 @@ def synthetic_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def attrs16(synthetic_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The synthetic faces as the celeba-128-attrs recipe crops them, at 16x16, with all 40 attributes (the
-    attribute editors' and the classifier's training set); shared by all tests: never modify it in place."""
+def prepare_synthetic(synthetic_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """`prepare_synthetic(recipe, out=None, **settings)`: the synthetic tree prepared with that recipe's crop
+    and CELEBA_DEFAULTS updated by `settings` (only those: not the recipe's own defaults), one worker, into
+    `out` (default: a new folder `ds`); returns the prepared folder."""
     from facegan_cli.prepare.celeba_crops import CELEBA_DEFAULTS, prepare_celeba
     from facegan_cli.prepare.recipes import load_recipe
 
-    out = tmp_path_factory.mktemp("attrs16") / "attrs16"
-    recipe = load_recipe("celeba-128-attrs")
-    settings = {**CELEBA_DEFAULTS, **recipe.settings, "size": 16, "attrs": "all"}
-    prepare_celeba(synthetic_tree, out, settings, recipe, workers=1)
+    def prepare(recipe: str, out: Path | None = None, **settings: Any) -> Path:
+        out = out or tmp_path_factory.mktemp("prepared") / "ds"
+        prepare_celeba(synthetic_tree, out, {**CELEBA_DEFAULTS, **settings}, load_recipe(recipe), workers=1)
+        return out
+
+    return prepare
+
+
+@pytest.fixture(scope="session")
+def attrs16(prepare_synthetic: Callable[..., Path]) -> Path:
+    """The synthetic faces as the celeba-128-attrs recipe crops them, at 16x16, with all 40 attributes (the
+    attribute editors' and the classifier's training set); shared by all tests: never modify it in place."""
+    from facegan_cli.prepare.recipes import load_recipe
+
+    settings = {**load_recipe("celeba-128-attrs").settings, "size": 16, "attrs": "all"}
+    return prepare_synthetic("celeba-128-attrs", **settings)
+
+
+@pytest.fixture(scope="session")
+def ccagan_run(attrs16: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny CCA-GAN run (2 steps, widths 8) trained on attrs16's 5 default attributes: the checkpoint the
+    `facegan edit` tests use; shared by all tests: never modify it in place."""
+    from facegan_cli.cli import app
+
+    out = tmp_path_factory.mktemp("edit") / "run"
+    result = CliRunner().invoke(app, [
+        "train", "ccagan", "--data", str(attrs16), "--out", str(out), "--steps", "2", "--split-protocol", "celeba",
+        "--g-width", "8", "--d-width", "8", "--g-repeat", "1", "--batch", "4", "--n-critic", "1", "--device", "cpu",
+        "--no-tensorboard", "--quiet",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
     return out
 
 
@@ -59,13 +87,22 @@ def non_faces() -> Path:
     return NON_FACES
 
 
+def _copy_tree(synthetic_tree: Path, images: str, root: Path) -> Path:
+    for part in (images, "Anno", "Eval"):
+        shutil.copytree(synthetic_tree / part, root / part)
+    return root
+
+
 @pytest.fixture
 def tree_copy(synthetic_tree: Path, tmp_path: Path) -> Path:
     """A private copy of the synthetic tree (aligned images and annotations) that a test may damage."""
-    root = tmp_path / "celeba"
-    for part in ("img_align_celeba", "Anno", "Eval"):
-        shutil.copytree(synthetic_tree / part, root / part)
-    return root
+    return _copy_tree(synthetic_tree, "img_align_celeba", tmp_path / "celeba")
+
+
+@pytest.fixture
+def wild_copy(synthetic_tree: Path, tmp_path: Path) -> Path:
+    """A private copy of the synthetic tree's in-the-wild images and annotations (tests may damage it)."""
+    return _copy_tree(synthetic_tree, "img_celeba", tmp_path / "celeba")
 
 
 @pytest.fixture

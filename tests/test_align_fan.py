@@ -16,11 +16,13 @@ package's landmarks for the one on it, and crop with them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from typer.testing import Result
 
 from facegan_cli.align.geometry import five_points, oriented_quad
 from facegan_cli.data.prepared import PreparedDataset
@@ -138,16 +140,21 @@ def test_face_alignment_backend_runs_with_networks_in_the_package_format(
         np.testing.assert_allclose(data.extra("quads")[k], oriented_quad(points, "ffhq"), atol=1e-2)
 
 
+def _prepare_with_fan(cli: Callable[..., Result], photos: Path, out: Path) -> Result:
+    """`prepare faces` with face-alignment landmarks, on the CPU, one worker."""
+    return cli(
+        "prepare", "faces", "--src", photos, "--out", out, "--size", 32, "--landmarks", "face-alignment",
+        "--device", "cpu", "--workers", 1,
+    )  # fmt: skip
+
+
 def test_missing_weights_fail_at_once_naming_the_files(
     cli, photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     empty = tmp_path / "torch"
     _env(monkeypatch, empty, tmp_path / "home")
     out = tmp_path / "fan"
-    result = cli(
-        "prepare", "faces", "--src", photos, "--out", out, "--size", 32, "--landmarks", "face-alignment",
-        "--device", "cpu", "--workers", 1,
-    )  # fmt: skip
+    result = _prepare_with_fan(cli, photos, out)
     assert result.exit_code == 1
     message = " ".join(result.stderr.split())
     for name in (FAN_FILE, S3FD_FILE):
@@ -170,10 +177,7 @@ def test_files_under_the_official_names_are_verified_before_any_loader_reads_the
     (checkpoints / S3FD_FILE).write_bytes((tmp_path / "real" / S3FD_FILE).read_bytes())
     _env(monkeypatch, home, tmp_path / "home")
     out = tmp_path / "fan"
-    result = cli(
-        "prepare", "faces", "--src", photos, "--out", out, "--size", 32, "--landmarks", "face-alignment",
-        "--device", "cpu", "--workers", 1,
-    )  # fmt: skip
+    result = _prepare_with_fan(cli, photos, out)
     assert result.exit_code == 1, result.output
     message = " ".join(result.stderr.split())
     assert f"is not {FAN_FILE}" in message and "SHA-256" in message and "Traceback" not in result.output

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from test_sample_latent import make_run
+from train_helpers import make_run
 from typer.testing import Result
 
 from facegan_cli.core.errors import FaceganError
@@ -24,9 +24,7 @@ from facegan_cli.core.lock import FolderLock, is_locked
 from facegan_cli.core.outputs import MARKER, read_marker
 from facegan_cli.data.prepared import PreparedDataset, PreparedWriter
 from facegan_cli.evaluation.turing import make_sheet
-from facegan_cli.prepare.celeba_crops import CELEBA_DEFAULTS, prepare_celeba
 from facegan_cli.prepare.export import ZIP_TAG
-from facegan_cli.prepare.recipes import load_recipe
 from facegan_cli.prepare.synthetic import write_synthetic
 
 Cli = Callable[..., Result]
@@ -69,11 +67,8 @@ def _prepare_args(src: Path, out: Path, *extra: object) -> tuple[object, ...]:
 
 
 @pytest.fixture(scope="module")
-def prepared(synthetic_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("outputs-src") / "ds"
-    settings = {**CELEBA_DEFAULTS, "size": 8, "attrs": "Male"}
-    prepare_celeba(synthetic_tree, out, settings, load_recipe("celeba-64"), workers=1)
-    return out
+def prepared(prepare_synthetic: Callable[..., Path]) -> Path:
+    return prepare_synthetic("celeba-64", size=8, attrs="Male")
 
 
 # ----- prepare export ------------------------------------------------------------------------------

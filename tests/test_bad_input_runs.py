@@ -420,25 +420,21 @@ def test_root_max_pixels_option_limits_every_decode(images: Path, tmp_path: Path
     assert bad.exit_code == 2
 
 
-def test_disk_full_during_prepare_fails_cleanly_and_resumes(synthetic_tree: Path, tmp_path: Path, monkeypatch) -> None:
+def test_disk_full_during_prepare_fails_cleanly_and_resumes(synthetic_tree: Path, tmp_path: Path) -> None:
     """0.1: "internal error"; now the one-paragraph message, and the output never looks complete."""
+    from prepare_helpers import writer_fails
+
     from facegan_cli.data.prepared import PreparedWriter
 
-    original, calls = PreparedWriter.add, []
+    def disk_full(writer: PreparedWriter) -> OSError:
+        return OSError(errno.ENOSPC, "No space left on device", str(writer.out / "images-32.u8.partial"))
 
-    def add_until_full(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(1)
-        if len(calls) > 5:
-            raise OSError(errno.ENOSPC, "No space left on device", str(self.out / "images-32.u8.partial"))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(PreparedWriter, "add", add_until_full)
     out = tmp_path / "prepared"
     args = ["prepare", "celeba", "--src", str(synthetic_tree), "--out", str(out), "--size", "32", "--workers", "1"]
-    result = runner.invoke(app, args)
+    with writer_fails(6, disk_full):
+        result = runner.invoke(app, args)
     assert result.exit_code == 1 and "disk is full" in result.stderr and "internal error" not in result.stderr
     assert not (out / "manifest.json").exists()
-    monkeypatch.setattr(PreparedWriter, "add", original)
     resumed = runner.invoke(app, [*args, "--resume", "--quiet"])
     assert resumed.exit_code == 0, resumed.output
     assert (out / "manifest.json").exists()

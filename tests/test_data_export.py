@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,17 +13,12 @@ from PIL import Image
 
 from facegan_cli.data.prepared import PreparedDataset
 from facegan_cli.data.sources import open_image_set
-from facegan_cli.prepare.celeba_crops import CELEBA_DEFAULTS, prepare_celeba
 from facegan_cli.prepare.export import archive_name
-from facegan_cli.prepare.recipes import load_recipe
 
 
 @pytest.fixture(scope="module")
-def prepared(synthetic_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("export-src") / "ds"
-    settings = {**CELEBA_DEFAULTS, "size": 16, "attrs": "Male,Smiling"}
-    prepare_celeba(synthetic_tree, out, settings, load_recipe("celeba-64"), workers=1)
-    return out
+def prepared(prepare_synthetic: Callable[..., Path]) -> Path:
+    return prepare_synthetic("celeba-64", size=16, attrs="Male,Smiling")
 
 
 def test_png_export_is_a_flat_folder_of_exact_pixels(cli_json, prepared: Path, tmp_path: Path) -> None:

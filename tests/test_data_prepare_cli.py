@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from prepare_helpers import count_calls, interrupt, writer_fails
 
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.data.crops import apply_crop, box_downsample
 from facegan_cli.data.imageio import load_rgb
-from facegan_cli.data.prepared import PreparedDataset, PreparedWriter
+from facegan_cli.data.prepared import PreparedDataset
 from facegan_cli.prepare import celeba
 from facegan_cli.prepare import celeba_crops as job
 from facegan_cli.prepare.recipes import list_recipes, load_recipe, resolve_settings
@@ -288,34 +289,18 @@ def test_resume_after_interrupt_redoes_nothing(
     assert straight.exit_code == 0
 
     out = tmp_path / "ds"
-    real_add = PreparedWriter.add
-    calls = {"add": 0, "decode": 0}
-
-    def add_then_interrupt(self, *a, **k):
-        calls["add"] += 1
-        if calls["add"] == 12:
-            raise KeyboardInterrupt  # Ctrl-C in the middle of the run
-        return real_add(self, *a, **k)
-
-    monkeypatch.setattr(PreparedWriter, "add", add_then_interrupt)
-    interrupted = cli(*args, "--out", out)
+    with writer_fails(12, interrupt):  # Ctrl-C in the middle of the run
+        interrupted = cli(*args, "--out", out)
     assert interrupted.exit_code == 130
     assert (out / "progress.json").exists() and not (out / "manifest.json").exists()
-    monkeypatch.setattr(PreparedWriter, "add", real_add)
 
     refused = cli(*args, "--out", out)
     assert refused.exit_code == 1 and "--resume" in refused.stderr
 
-    real_process = job._process
-
-    def counting_process(task):
-        calls["decode"] += 1
-        return real_process(task)
-
-    monkeypatch.setattr(job, "_process", counting_process)
+    decoded = count_calls(monkeypatch, job, "_process")
     resumed = cli(*args, "--out", out, "--resume", "--json", "--quiet")
     assert resumed.exit_code == 0, resumed.output
-    assert calls["decode"] == 30 - 11  # the 11 images written before Ctrl-C are not decoded again
+    assert len(decoded) == 30 - 11  # the 11 images written before Ctrl-C are not decoded again
     assert json.loads(resumed.stdout)["fingerprint"] == json.loads(straight.stdout)["fingerprint"]
     assert (out / "images-16.u8").read_bytes() == (tmp_path / "straight" / "images-16.u8").read_bytes()
     assert not (out / "progress.json").exists()

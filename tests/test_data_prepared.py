@@ -29,15 +29,9 @@ def _inputs() -> list[tuple[str, np.ndarray | None, np.ndarray, int]]:
 
 
 def _writer(out: Path, **kwargs: object) -> PreparedWriter:
-    return PreparedWriter(
-        out,
-        resolution=RES,
-        plan={"test": 1},
-        total_inputs=N_INPUTS,
-        label_names=LABELS,
-        levels=True,
-        **kwargs,
-    )
+    """The writer of this file's inputs; keyword arguments add to (or replace) its settings."""
+    settings = {"resolution": RES, "plan": {"test": 1}, "total_inputs": N_INPUTS, "label_names": LABELS, "levels": True}
+    return PreparedWriter(out, **{**settings, **kwargs})
 
 
 def _feed(writer: PreparedWriter, rows: list, stop: int | None = None) -> None:
@@ -190,15 +184,7 @@ def test_interrupted_prepare_needs_resume_or_force(tmp_path: Path) -> None:
     with pytest.raises(FaceganError) as info:
         _writer(out).open()
     assert "--resume" in info.value.paragraph()
-    changed = PreparedWriter(
-        out,
-        resolution=RES,
-        plan={"test": 3},
-        total_inputs=N_INPUTS,
-        label_names=LABELS,
-        levels=True,
-        resume=True,
-    )
+    changed = _writer(out, plan={"test": 3}, resume=True)
     with pytest.raises(FaceganError, match="other settings"):
         changed.open()
 

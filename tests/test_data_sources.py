@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,16 +15,11 @@ from PIL import Image
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.data.prepared import PreparedDataset
 from facegan_cli.data.sources import fit_square, open_image_set
-from facegan_cli.prepare.celeba_crops import CELEBA_DEFAULTS, prepare_celeba
-from facegan_cli.prepare.recipes import load_recipe
 
 
 @pytest.fixture(scope="module")
-def prepared(synthetic_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("prepared") / "ds"
-    settings = {**CELEBA_DEFAULTS, "size": 16, "levels": True}
-    prepare_celeba(synthetic_tree, out, settings, load_recipe("celeba-64"), workers=1)
-    return out
+def prepared(prepare_synthetic: Callable[..., Path]) -> Path:
+    return prepare_synthetic("celeba-64", size=16, levels=True)
 
 
 def test_prepared_set_slices_the_memmap(prepared: Path) -> None:

@@ -6,21 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from align_helpers import psnr
 from PIL import Image
-from test_stargan_edit import run  # noqa: F401  (the tiny trained CCA-GAN checkpoint)
 
 from facegan_cli.align.celeba_crop import CELEBA_ALIGNED_POINTS, STARGAN_BOX, celeba_crop, similarity
 from facegan_cli.prepare import celeba
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
-def _central(a: np.ndarray, fraction: float = 0.8) -> np.ndarray:
-    margin = round(a.shape[0] * (1 - fraction) / 2)
-    return a[margin : a.shape[0] - margin, margin : a.shape[1] - margin]
 
 
 def test_similarity_recovers_a_known_transform() -> None:
@@ -55,27 +45,27 @@ def test_in_the_wild_photos_align_like_their_aligned_versions(synthetic_tree: Pa
         crop = np.asarray(Image.open(synthetic_tree / "img_align_celeba" / name).convert("RGB"))
         a = celeba_crop(photo, wild[k], 64)
         b = celeba_crop(crop, aligned[k], 64)
-        values.append(_psnr(_central(a), _central(b)))
+        values.append(psnr(a, b))  # over the central 80%
     print("wild vs aligned PSNR (dB):", [round(v, 1) for v in values])
     assert min(values) >= 25, values
 
 
 def test_edit_aligns_a_real_photo_and_rejects_an_animal(
-    cli, run: Path, celebahq_sample: Path, non_faces: Path, tmp_path: Path  # noqa: F811
+    cli, ccagan_run: Path, celebahq_sample: Path, non_faces: Path, tmp_path: Path
 ) -> None:
     photo = sorted(celebahq_sample.glob("*.jpg"))[0]
     small = tmp_path / "photo.jpg"
     Image.open(photo).convert("RGB").resize((384, 384), Image.LANCZOS).save(small, quality=95)
     out = tmp_path / "out"
-    result = cli("edit", "--ckpt", run, "--input", small, "--align", "dlib", "--flip", "Male", "--out", out,
+    result = cli("edit", "--ckpt", ccagan_run, "--input", small, "--align", "dlib", "--flip", "Male", "--out", out,
                  "--device", "cpu")
     assert result.exit_code == 0, result.output
     edited = np.asarray(Image.open(out / "photo.png"))
     assert edited.shape == (16, 16, 3)
     animal = sorted(non_faces.glob("*.jpg"))[0]
-    result = cli("edit", "--ckpt", run, "--input", animal, "--align", "dlib", "--flip", "Male", "--out",
+    result = cli("edit", "--ckpt", ccagan_run, "--input", animal, "--align", "dlib", "--flip", "Male", "--out",
                  tmp_path / "animal", "--device", "cpu")
     assert result.exit_code == 1 and "No face was found" in result.stderr and animal.name in result.stderr
     assert "Traceback" not in result.output
-    result = cli("edit", "--ckpt", run, "--input", small, "--align", "opencv", "--out", tmp_path / "x")
+    result = cli("edit", "--ckpt", ccagan_run, "--input", small, "--align", "opencv", "--out", tmp_path / "x")
     assert result.exit_code == 1 and "--align" in result.stderr

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from align_helpers import psnr, warped_tree
 from PIL import Image
+from prepare_helpers import count_calls, interrupt, writer_fails
 from references.align_reference import reference_align
 
 from facegan_cli.align.geometry import five_points, oriented_quad
 from facegan_cli.align.warp import WarpSettings, align_crop
 from facegan_cli.data.crops import box_downsample
-from facegan_cli.data.prepared import PreparedDataset, PreparedWriter
+from facegan_cli.data.prepared import PreparedDataset
 from facegan_cli.prepare import aligned, celeba
 
 FAST = ("--size", 256, "--transform-size", 1024)  # the issue's test size; 1024 instead of 4096 for speed
@@ -27,15 +27,6 @@ FAST = ("--size", 256, "--transform-size", 1024)  # the issue's test size; 1024 
 def warped(tmp_path_factory: pytest.TempPathFactory, celebahq_sample: Path) -> tuple[Path, list[dict]]:
     """Four real faces, each rotated (up to 25 degrees), scaled (0.5-1.5) and placed on a larger canvas."""
     return warped_tree(tmp_path_factory.mktemp("wild") / "celeba", celebahq_sample, count=4, seed=11)
-
-
-@pytest.fixture
-def wild_copy(synthetic_tree: Path, tmp_path: Path) -> Path:
-    """A private copy of the synthetic tree's in-the-wild images and annotations (tests may damage it)."""
-    root = tmp_path / "celeba"
-    for part in ("img_celeba", "Anno", "Eval"):
-        shutil.copytree(synthetic_tree / part, root / part)
-    return root
 
 
 def test_celeba_landmarks_return_the_crop_of_the_unwarped_face(cli_json, warped, tmp_path: Path) -> None:
@@ -337,29 +328,13 @@ def test_resume_after_interrupt_and_shards(cli, synthetic_tree: Path, tmp_path: 
     straight = cli(*args, "--out", tmp_path / "straight", "--json", "--quiet")
     assert straight.exit_code == 0
     out = tmp_path / "ds"
-    real_add = PreparedWriter.add
-    calls = {"add": 0, "align": 0}
-
-    def add_then_interrupt(self, *a, **k):
-        calls["add"] += 1
-        if calls["add"] == 12:
-            raise KeyboardInterrupt
-        return real_add(self, *a, **k)
-
-    monkeypatch.setattr(PreparedWriter, "add", add_then_interrupt)
-    assert cli(*args, "--out", out).exit_code == 130
+    with writer_fails(12, interrupt):
+        assert cli(*args, "--out", out).exit_code == 130
     assert (out / "progress.json").exists() and not (out / "manifest.json").exists()
-    monkeypatch.setattr(PreparedWriter, "add", real_add)
-    real_align = aligned.align_input
-
-    def counting(job, task):
-        calls["align"] += 1
-        return real_align(job, task)
-
-    monkeypatch.setattr(aligned, "align_input", counting)
+    aligned_inputs = count_calls(monkeypatch, aligned, "align_input")
     resumed = cli(*args, "--out", out, "--resume", "--json", "--quiet")
     assert resumed.exit_code == 0, resumed.output
-    assert calls["align"] == 30 - 11
+    assert len(aligned_inputs) == 30 - 11
     assert json.loads(resumed.stdout)["fingerprint"] == json.loads(straight.stdout)["fingerprint"]
     assert (out / "quads.npy").read_bytes() == (tmp_path / "straight" / "quads.npy").read_bytes()
 

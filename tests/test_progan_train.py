@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,6 @@ from typer.testing import CliRunner
 from facegan_cli.cli import app
 from facegan_cli.core.checkpoint import list_checkpoints, load_checkpoint
 from facegan_cli.models.loading import load_generator
-from facegan_cli.prepare.celeba_crops import CELEBA_DEFAULTS, prepare_celeba
-from facegan_cli.prepare.recipes import load_recipe
 
 runner = CliRunner()
 
@@ -30,12 +29,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def levels(synthetic_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def levels(prepare_synthetic: Callable[..., Path]) -> Path:
     """The synthetic faces as `prepare celeba --crop progan --size 16 --levels` writes them (16, 8, 4)."""
-    out = tmp_path_factory.mktemp("progan") / "levels"
-    settings = {**CELEBA_DEFAULTS, "size": 16, "levels": True, "crop": "progan"}
-    prepare_celeba(synthetic_tree, out, settings, load_recipe("celeba-progan"), workers=1)
-    return out
+    return prepare_synthetic("celeba-progan", size=16, levels=True, crop="progan")
 
 
 @pytest.fixture(scope="module")
@@ -121,10 +117,8 @@ def test_resume_mid_fade_in_is_bit_exact(levels: Path, tmp_path: Path) -> None:
     assert state["optimizers"]["G"]["state"]
 
 
-def test_missing_levels_say_how_to_prepare(synthetic_tree: Path, tmp_path: Path) -> None:
-    flat = tmp_path / "flat"
-    settings = {**CELEBA_DEFAULTS, "size": 16, "levels": False, "crop": "progan"}
-    prepare_celeba(synthetic_tree, flat, settings, load_recipe("celeba-progan"), workers=1)
+def test_missing_levels_say_how_to_prepare(prepare_synthetic: Callable[..., Path], tmp_path: Path) -> None:
+    flat = prepare_synthetic("celeba-progan", tmp_path / "flat", size=16, levels=False, crop="progan")
     result = runner.invoke(app, ["train", "progan", "--data", str(flat), "--out", str(tmp_path / "r"), *TINY])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "--levels" in result.stderr and "missing 4, 8" in result.stderr

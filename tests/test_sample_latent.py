@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from train_helpers import TINY_HEIKKA32, make_run
 from typer.testing import CliRunner
 
 from facegan_cli.cli import app
@@ -24,25 +25,6 @@ from facegan_cli.models import registry
 from facegan_cli.models.loading import load_generator
 
 runner = CliRunner()
-
-# heikka32's architecture at a fraction of its width: 32x32 tanh images, 100-d z, milliseconds per batch.
-TINY = {"g_width": 8, "width": 8}
-
-
-def make_run(root: Path, ema: bool = False, output: str = "tanh") -> Path:
-    """A run directory with one checkpoint written the way the training loop writes them."""
-    torch.manual_seed(1)
-    config = registry.resolve_config("dcgan", "heikka32", {**TINY, "output": output})
-    modules = {
-        "G": registry.build_generator("dcgan", config).state_dict(),
-        "D": registry.build_discriminator("dcgan", config).state_dict(),
-    }
-    if ema:
-        modules["G_ema"] = registry.build_generator("dcgan", config).state_dict()
-    meta = {"family": "dcgan", "model": config, "generator": "G_ema" if ema else "G"}
-    save_checkpoint(root / "checkpoints", 7, modules=modules, meta=meta, state={"step": 7})
-    return root
-
 
 @pytest.fixture()
 def run_dir(tmp_path: Path) -> Path:
@@ -106,7 +88,7 @@ def test_sigmoid_generator_range(tmp_path: Path) -> None:
 
 
 def test_weights_that_do_not_fit_are_a_clear_error(tmp_path: Path) -> None:
-    config = registry.resolve_config("dcgan", "heikka32", TINY)
+    config = registry.resolve_config("dcgan", "heikka32", TINY_HEIKKA32)
     wider = registry.build_generator("dcgan", {**config, "g_width": 16})
     save_checkpoint(
         tmp_path / "bad",

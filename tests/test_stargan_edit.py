@@ -21,17 +21,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def run(attrs16: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny CCA-GAN (2 steps) trained on the 16x16 prepared set's 5 default attributes."""
-    out = tmp_path_factory.mktemp("edit") / "run"
-    result = runner.invoke(app, ["train", "ccagan", "--data", str(attrs16), "--out", str(out), "--steps", "2",
-                                 "--split-protocol", "celeba", "--g-width", "8", "--d-width", "8", "--g-repeat", "1", "--batch", "4", "--n-critic",
-                                 "1", "--device", "cpu", "--no-tensorboard", "--quiet"])
-    assert result.exit_code == 0, result.output
-    return out
-
-
-@pytest.fixture(scope="module")
 def faces(synthetic_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two CelebA-shaped (178x218) synthetic photos and one image already 16x16."""
     folder = tmp_path_factory.mktemp("faces")
@@ -56,15 +45,15 @@ def test_fit_face_resizes_short_side_and_centre_crops(faces: Path) -> None:
     assert np.array_equal(fit_face(faces / "small.png", 16), np.full((16, 16, 3), 90, dtype=np.uint8))
 
 
-def test_set_and_flip_edit_each_input(run: Path, faces: Path, tmp_path: Path) -> None:
+def test_set_and_flip_edit_each_input(ccagan_run: Path, faces: Path, tmp_path: Path) -> None:
     out = tmp_path / "edited"
-    result = runner.invoke(app, ["edit", "--ckpt", str(run), "--input", str(faces), "--out", str(out), "--set",
+    result = runner.invoke(app, ["edit", "--ckpt", str(ccagan_run), "--input", str(faces), "--out", str(out), "--set",
                                  "Blond_Hair=1", "--flip", "Male", "--device", "cpu", "--json", "--quiet"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["family"] == "ccagan" and report["attrs"] == ATTRS and report["mode"] == "edit"
     assert [Path(e["output"]).name for e in report["edits"]] == ["000001.png", "000002.png", "small.png"]
-    editor = load_editor(run)
+    editor = load_editor(ccagan_run)
     x = editor.to_tensor(np.stack([fit_face(faces / n, 16) for n in ("000001.jpg", "000002.jpg", "small.png")]))
     c_org = editor.predict(x)
     target = apply_edits(c_org, ATTRS, {"Blond_Hair": 1}, ["Male"])
@@ -75,14 +64,14 @@ def test_set_and_flip_edit_each_input(run: Path, faces: Path, tmp_path: Path) ->
         assert entry["target"]["Brown_Hair"] == 0 and entry["target"]["Male"] == 1 - entry["source"]["Male"]
         assert entry["target"]["Young"] == entry["source"]["Young"]
         assert np.array_equal(_png(Path(entry["output"])), expected[i].numpy())
-    again = runner.invoke(app, ["edit", "--ckpt", str(run), "--input", str(faces), "--out", str(out), "--flip", "Male",
+    again = runner.invoke(app, ["edit", "--ckpt", str(ccagan_run), "--input", str(faces), "--out", str(out), "--flip", "Male",
                                 "--device", "cpu", "--quiet"])
     assert again.exit_code == 1 and "--force" in again.stderr and "Traceback" not in again.output
 
 
-def test_grid_without_edits_and_given_source(run: Path, faces: Path, tmp_path: Path) -> None:
+def test_grid_without_edits_and_given_source(ccagan_run: Path, faces: Path, tmp_path: Path) -> None:
     out = tmp_path / "grids"
-    result = runner.invoke(app, ["edit", "--ckpt", str(run), "--input", str(faces / "000002.jpg"), "--out", str(out),
+    result = runner.invoke(app, ["edit", "--ckpt", str(ccagan_run), "--input", str(faces / "000002.jpg"), "--out", str(out),
                                  "--source", "Black_Hair=1,Blond_Hair=0,Brown_Hair=0,Male=1,Young=0",
                                  "--device", "cpu", "--json", "--quiet"])
     assert result.exit_code == 0, result.output
@@ -96,19 +85,19 @@ def test_grid_without_edits_and_given_source(run: Path, faces: Path, tmp_path: P
     assert not np.array_equal(grid[2:18, 20:36], grid[2:18, 38:54])  # black-hair and blond-hair targets differ
 
 
-def test_edit_errors(run: Path, faces: Path, tmp_path: Path) -> None:
-    unknown = runner.invoke(app, ["edit", "--ckpt", str(run), "--input", str(faces), "--out", str(tmp_path / "a"),
+def test_edit_errors(ccagan_run: Path, faces: Path, tmp_path: Path) -> None:
+    unknown = runner.invoke(app, ["edit", "--ckpt", str(ccagan_run), "--input", str(faces), "--out", str(tmp_path / "a"),
                                   "--flip", "Smiling", "--device", "cpu"])
     assert unknown.exit_code == 1 and "Smiling" in unknown.stderr and "Black_Hair" in unknown.stderr
-    bad = runner.invoke(app, ["edit", "--ckpt", str(run), "--input", str(faces), "--out", str(tmp_path / "b"),
+    bad = runner.invoke(app, ["edit", "--ckpt", str(ccagan_run), "--input", str(faces), "--out", str(tmp_path / "b"),
                               "--set", "Male=yes", "--device", "cpu"])
     assert bad.exit_code == 1 and "NAME=0" in bad.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
-    nothing = runner.invoke(app, ["edit", "--ckpt", str(run), "--input", str(empty), "--out", str(tmp_path / "c"),
+    nothing = runner.invoke(app, ["edit", "--ckpt", str(ccagan_run), "--input", str(empty), "--out", str(tmp_path / "c"),
                                   "--device", "cpu"])
     assert nothing.exit_code == 1 and "No images" in nothing.stderr
-    piped = runner.invoke(app, ["edit", "--ckpt", str(run), "--input", "-", "--out", str(tmp_path / "d"), "--flip",
+    piped = runner.invoke(app, ["edit", "--ckpt", str(ccagan_run), "--input", "-", "--out", str(tmp_path / "d"), "--flip",
                                 "Young", "--device", "cpu", "--quiet"], input=f"{faces / '000001.jpg'}\n")
     assert piped.exit_code == 0, piped.output
     assert piped.stdout.split() == [str(tmp_path / "d" / "000001.png")] and (tmp_path / "d" / "000001.png").exists()

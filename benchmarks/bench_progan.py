@@ -43,7 +43,8 @@ from facegan_cli.core.device import Precision, configure_backends, resolve_devic
 from facegan_cli.data.device_data import DeviceImages, ImageStream  # noqa: E402
 from facegan_cli.models.progan import apply_overrides  # noqa: E402
 from facegan_cli.models.registry import resolve_config  # noqa: E402
-from facegan_cli.train.progan_recipe import ProGANRecipe, gradient_penalty  # noqa: E402
+from facegan_cli.train.losses import gradient_penalty  # noqa: E402
+from facegan_cli.train.progan_recipe import ProGANRecipe  # noqa: E402
 from facegan_cli.train.recipe import TrainContext  # noqa: E402
 
 
@@ -53,7 +54,7 @@ def _recipe(args: argparse.Namespace, device: torch.device, amp: bool, resolutio
     if args.batch:
         config["batch_sizes"] = {r: args.batch for r in config["batch_sizes"]}
     recipe = ProGANRecipe(config)
-    recipe.build(TrainContext(device, Precision(device, amp=amp, channels_last=True)))
+    recipe.setup(TrainContext(device, Precision(device, amp=amp, channels_last=True)))
     return recipe
 
 
@@ -84,7 +85,7 @@ def throughput(args: argparse.Namespace, device: torch.device, amp: bool) -> lis
 
             def step(i: int, data: DeviceImages = data, stream: ImageStream = stream, batch: int = batch) -> None:
                 real = data.batch(stream.indices(i * batch, batch), stream.flips(i * batch, batch))
-                recipe.train_step(real, None, i)
+                recipe.train_step({"images": real}, i)
 
             seconds = timed_steps(step, device, args.warmup, args.steps)
             rows.append({"resolution": resolution, "phase": phase.name, "fading": fading, "batch": batch,
@@ -155,7 +156,7 @@ def step_comparison(args: argparse.Namespace, device: torch.device) -> list[dict
         recipe.begin_step(images)
         real_cl = real.contiguous(memory_format=torch.channels_last)
         t0 = time.perf_counter()
-        seconds = timed_steps(lambda i, r=recipe, x=real_cl: r.train_step(x, None, i), device,
+        seconds = timed_steps(lambda i, r=recipe, x=real_cl: r.train_step({"images": x}, i), device,
                                args.warmup + (5 if compiled else 0), args.steps)
         out.append({"variant": name, "resolution": res, "batch": batch, "ms_per_step": round(seconds * 1e3, 3),
                     "speedup": round(plain / seconds, 2), "setup_s": round(time.perf_counter() - t0, 1)})
@@ -181,9 +182,14 @@ def bf16_penalty(args: argparse.Namespace, device: torch.device) -> dict[str, An
         with torch.no_grad():
             fake = recipe.G(torch.randn(n, recipe.z_dim, device=device)).float()
         mix = torch.rand(n, 1, 1, 1, device=device)
-        gp32 = gradient_penalty(recipe.D, real, fake, mix, recipe._alpha).detach()
-        bf16 = torch.autocast("cuda", dtype=torch.bfloat16)
-        gp16 = gradient_penalty(recipe.D, real, fake, mix, recipe._alpha, bf16).detach()
+        mixed = torch.lerp(real, fake, mix)
+
+        def critic_bf16(x: torch.Tensor, D: Any = recipe.D, alpha: torch.Tensor = recipe._alpha) -> torch.Tensor:
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                return D(x, alpha)
+
+        gp32 = gradient_penalty(lambda x, D=recipe.D, alpha=recipe._alpha: D(x, alpha), mixed).detach()
+        gp16 = gradient_penalty(critic_bf16, mixed).detach()
         dev32, dev16 = gp32.sqrt(), gp16.sqrt()  # |gradient norm - 1| per image
         result[f"{res}x{res}"] = {
             "gp_fp32": round(float(gp32.mean()), 5), "gp_bf16": round(float(gp16.mean()), 5),
@@ -207,7 +213,7 @@ def bf16_penalty(args: argparse.Namespace, device: torch.device) -> dict[str, An
         history = []
         for i in range(args.stability_steps):
             rows = torch.arange(i * n, (i + 1) * n, device=device) % smooth.shape[0]
-            losses = recipe.train_step(smooth[rows], None, i)
+            losses = recipe.train_step({"images": smooth[rows]}, i)
             history.append({k: float(v) for k, v in losses.items()})
         last = history[-20:]
         runs["bf16" if amp else "fp32"] = {

@@ -80,7 +80,7 @@ def facegan(args: argparse.Namespace, device: torch.device, prepared: Path) -> f
     torch.manual_seed(0)
     config = _config(args)
     recipe = StarGANRecipe(copy.deepcopy(config), "stargan")
-    recipe.build(TrainContext(device, Precision(device, amp=args.amp, channels_last=True)))
+    recipe.setup(TrainContext(device, Precision(device, amp=args.amp, channels_last=True)))
     images = open_image_set(prepared, split="all", resolution=args.resolution)
     pixels, rows = images.load_with_indices()
     columns = [images.label_names.index(a) for a in STARGAN_ATTRS]
@@ -89,7 +89,7 @@ def facegan(args: argparse.Namespace, device: torch.device, prepared: Path) -> f
 
     def step(i: int) -> None:
         real, labels = data.batch_with_labels(order.indices(i), order.flips(i))
-        recipe.train_step(real, labels, i)
+        recipe.train_step({"images": real, "labels": labels}, i)
 
     return 1 / timed_steps(step, device, args.warmup, args.iters)
 

@@ -1,13 +1,20 @@
-"""`facegan prepare` commands: build prepared datasets, synthetic faces, and exports for other tools."""
+"""`facegan prepare` commands: build prepared datasets, synthetic faces, and exports for other tools.
+
+Each command parses its options, makes one library call (prepare.commands.run_prepare, prepare.export,
+prepare.recipes) and renders the summary it returns.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from facegan_cli.align.geometry import MODES
+from facegan_cli.align.landmarks import BACKENDS, DETECTORS
 from facegan_cli.cli.common import (
     DebugOpt,
     FanWeightsOpt,
@@ -19,12 +26,11 @@ from facegan_cli.cli.common import (
     emit_json,
     emit_line,
 )
-from facegan_cli.core.outputs import check_outside_inputs
-from facegan_cli.core.parallel import default_workers
-from facegan_cli.prepare.celeba_crops import CELEBA_DEFAULTS, prepare_celeba
-from facegan_cli.prepare.export import export_dataset
-from facegan_cli.prepare.recipes import list_recipes, load_recipe, resolve_settings
-from facegan_cli.prepare.synthetic import write_synthetic
+from facegan_cli.data.crops import CROPS
+from facegan_cli.data.prepared import SPLIT_CODES
+from facegan_cli.prepare.commands import run_prepare
+from facegan_cli.prepare.export import FORMATS, export_dataset
+from facegan_cli.prepare.recipes import describe_recipes
 
 app = typer.Typer(
     help="Prepare datasets: CelebA crops, CelebA-HQ and FFHQ-style aligned faces, synthetic faces, exports for other tools.",
@@ -32,356 +38,49 @@ app = typer.Typer(
 )
 
 
-class Crop(str, Enum):
-    dcgan = "dcgan"
-    stargan = "stargan"
-    progan = "progan"
-    none = "none"
+def _choices(name: str, values: Iterable[str]) -> Any:
+    """A choice type for Typer whose members are `values`, spelled as on the command line."""
+    return Enum(name, {value.replace("-", "_"): value for value in values}, type=str)
 
 
-class Split(str, Enum):
-    train = "train"
-    valid = "valid"
-    test = "test"
-    all = "all"
+Crop = _choices("Crop", CROPS)
+Split = _choices("Split", (*SPLIT_CODES, "all"))
+Layout = _choices("Layout", ("celeba", "folder"))
+ImageFormat = _choices("ImageFormat", ("png", "jpg"))
+ExportFormat = _choices("ExportFormat", FORMATS)
+Landmarks = _choices("Landmarks", BACKENDS)
+Detect = _choices("Detect", DETECTORS)
+AlignHQ = _choices("AlignHQ", MODES)
+AlignFaces = _choices("AlignFaces", ("ffhq", "progan", "none"))
 
 
-class Layout(str, Enum):
-    celeba = "celeba"
-    folder = "folder"
+# ----- options more than one command takes ------------------------------------------------------------
 
-
-class ImageFormat(str, Enum):
-    png = "png"
-    jpg = "jpg"
-
-
-class ExportFormat(str, Enum):
-    png = "png"
-    zip = "zip"
-
-
+OutOpt = Annotated[Path, typer.Option("--out", help="Directory to write the prepared dataset to.")]
+RecipeOpt = Annotated[
+    str,
+    typer.Option(
+        "--recipe",
+        help="Dataset recipe in data_recipes/ giving the defaults below (`facegan prepare recipes` lists "
+        "them), or a .toml path.",
+    ),
+]
+AttrsOpt = Annotated[
+    str | None,
+    typer.Option("--attrs", help="Attributes to keep: all, none, or names like Male,Young. (default: recipe; all)"),
+]
+SplitOpt = Annotated[
+    Split | None, typer.Option("--split", help="Partition to keep (list_eval_partition). (default: recipe; all)")
+]
+LimitOpt = Annotated[int | None, typer.Option("--limit", min=1, help="Keep only the first N images (quick tries).")]
+NameOpt = Annotated[str | None, typer.Option("--name", help="Dataset name in the manifest. (default: OUT's name)")]
 WorkersOpt = Annotated[
     int | None, typer.Option("--workers", "-j", min=1, help="Worker processes. (default: the CPUs available)")
 ]
-
-
-def _value(option: Any) -> Any:
-    return option.value if isinstance(option, Enum) else option
-
-
-def _print_prepared(summary: dict[str, Any]) -> None:
-    """Human-readable result lines on stdout: the dataset path first, for shell pipelines."""
-    emit_line(summary["out"])
-    sizes = " ".join(f"{r}x{r}" for r in summary["resolutions"])
-    emit_line(f"images: {summary['count']} ({sizes})")
-    splits = summary["splits"]
-    emit_line(f"splits: train {splits['train']}, valid {splits['valid']}, test {splits['test']}")
-    emit_line(f"labels: {len(summary['label_names'])} attributes")
-    emit_line(f"rejected: {summary['rejected']} (listed in {summary['rejects_file']})")
-    emit_line(f"fingerprint: {summary['fingerprint']}")
-
-
-@app.command(
-    "celeba",
-    epilog="Example: facegan prepare celeba --src ~/data/CelebA --out data/celeba-64 --crop dcgan --size 64",
-)
-@command
-def celeba_command(
-    src: Annotated[
-        Path, typer.Option("--src", help="CelebA folder: img_align_celeba/, Anno/, Eval/ (or flattened).")
-    ],
-    out: Annotated[Path, typer.Option("--out", help="Directory to write the prepared dataset to.")],
-    recipe: Annotated[
-        str,
-        typer.Option(
-            "--recipe",
-            help="Dataset recipe in data_recipes/ giving the defaults below "
-            "(celeba-64, celeba-32, celeba-128-attrs, celeba-progan) or a .toml path.",
-        ),
-    ] = "celeba-64",
-    size: Annotated[
-        int | None, typer.Option("--size", help="Output size in pixels. (default: recipe; 64)")
-    ] = None,
-    crop: Annotated[
-        Crop | None,
-        typer.Option(
-            "--crop",
-            help="dcgan: Resize+CenterCrop (pytorch/examples); stargan: CenterCrop 178 then "
-            "Resize; progan: the 128 box at (89,121) then down; none: resize square images. "
-            " (default: recipe; dcgan)",
-        ),
-    ] = None,
-    crop_size: Annotated[
-        int | None,
-        typer.Option(
-            "--crop-size",
-            help="Square taken before the final resize to --size (dcgan: --size; "
-            "stargan: 178; progan: 128). celeba-32 uses 64.",
-        ),
-    ] = None,
-    attrs: Annotated[
-        str | None,
-        typer.Option(
-            "--attrs", help="Attributes to keep: all, none, or names like Male,Young. (default: recipe; all)"
-        ),
-    ] = None,
-    split: Annotated[
-        Split | None,
-        typer.Option("--split", help="Partition to keep (list_eval_partition). (default: recipe; all)"),
-    ] = None,
-    levels: Annotated[
-        bool | None,
-        typer.Option(
-            "--levels/--no-levels",
-            help="Also write every 2x2 box-average level down to 4x4 (ProGAN). (default: recipe; off)",
-        ),
-    ] = None,
-    allow_upscale: Annotated[
-        bool | None,
-        typer.Option(
-            "--allow-upscale/--no-allow-upscale",
-            help="Enlarge inputs smaller than the output instead of rejecting them. (default: off)",
-        ),
-    ] = None,
-    images: Annotated[
-        Path | None, typer.Option("--images", help="Folder of the images. (default: SRC/img_align_celeba)")
-    ] = None,
-    limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="Keep only the first N images (quick tries).")
-    ] = None,
-    name: Annotated[
-        str | None, typer.Option("--name", help="Dataset name in the manifest. (default: OUT's name)")
-    ] = None,
-    workers: WorkersOpt = None,
-    resume: Annotated[
-        bool,
-        typer.Option(
-            "--resume", help="Continue an interrupted prepare in OUT without redoing finished work."
-        ),
-    ] = False,
-    force: ForceOpt = False,
-    strict: Annotated[
-        bool, typer.Option("--strict", help="Fail (exit 1) on the first unusable image.")
-    ] = False,
-    json_output: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-) -> None:
-    """Crop and resize aligned CelebA into a prepared dataset (uint8 arrays, labels, partitions).
-
-    Unusable images (corrupt, truncated, not an image, too small) are skipped and listed in OUT/rejects.tsv; the command fails only when none is usable, or at the first one with --strict. Options left out take the recipe's value.
-    """
-    # An --out that is, holds or lies inside an input: --force could delete the input, and a re-run would
-    # read the output as input.
-    check_outside_inputs(out, [("--src", src), ("--images", images)])
-    chosen = load_recipe(recipe, command="celeba")
-    given = {
-        "size": size,
-        "crop": _value(crop),
-        "crop_size": crop_size,
-        "attrs": attrs,
-        "split": _value(split),
-        "levels": levels,
-        "allow_upscale": allow_upscale,
-        "images": str(images.resolve()) if images else None,
-        "limit": limit,
-    }
-    settings = resolve_settings(chosen, given, CELEBA_DEFAULTS)
-    summary = prepare_celeba(
-        src,
-        out,
-        settings,
-        chosen,
-        workers=workers or default_workers(),
-        resume=resume,
-        force=force,
-        strict=strict,
-        name=name,
-    )
-    if json_output:
-        emit_json(summary)
-    else:
-        _print_prepared(summary)
-
-
-SYNTHETIC_DEFAULTS: dict[str, Any] = {
-    "n": 2000,
-    "layout": "celeba",
-    "seed": 0,
-    "size": 128,
-    "format": "png",
-    "quality": 95,
-}
-
-
-@app.command(
-    "synthetic",
-    epilog="Example: facegan prepare synthetic --out data/synthetic && "
-    "facegan prepare celeba --src data/synthetic --out data/synthetic-64 --crop dcgan --size 64",
-)
-@command
-def synthetic_command(
-    out: Annotated[Path, typer.Option("--out", help="Directory to write the faces to.")],
-    n: Annotated[
-        int | None, typer.Option("--n", min=1, help="Number of faces. (default: recipe; 2000)")
-    ] = None,
-    layout: Annotated[
-        Layout | None,
-        typer.Option(
-            "--layout",
-            help="celeba: the full CelebA tree (aligned and in-the-wild JPEGs, Anno/, Eval/); "
-            "folder: square images + labels.csv. (default: recipe; celeba)",
-        ),
-    ] = None,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="Random seed; equal seeds give equal files. (default: 0)")
-    ] = None,
-    size: Annotated[
-        int | None, typer.Option("--size", min=4, help="Image size of --layout folder. (default: 128)")
-    ] = None,
-    image_format: Annotated[
-        ImageFormat | None, typer.Option("--format", help="Image format of --layout folder. (default: png)")
-    ] = None,
-    quality: Annotated[
-        int | None, typer.Option("--quality", min=1, max=100, help="JPEG quality. (default: 95)")
-    ] = None,
-    recipe: Annotated[str, typer.Option("--recipe", help="Recipe giving the defaults.")] = "synthetic",
-    workers: WorkersOpt = None,
-    force: ForceOpt = False,
-    json_output: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-) -> None:
-    """Draw deterministic cartoon faces with known attributes and exact 5-point landmarks.
-
-    Modelled attributes: hair colour (Black/Blond/Brown/Gray_Hair, exclusive), Male (short hair, beards), Young, Smiling, Mouth_Slightly_Open, Eyeglasses, No_Beard, Oval_Face, Pale_Skin, Wearing_Lipstick; the other CelebA attributes are written as -1.
-    """
-    chosen = load_recipe(recipe, command="synthetic")
-    given = {
-        "n": n,
-        "layout": _value(layout),
-        "seed": seed,
-        "size": size,
-        "format": _value(image_format),
-        "quality": quality,
-    }
-    settings = resolve_settings(chosen, given, SYNTHETIC_DEFAULTS)
-    summary = write_synthetic(
-        out,
-        n=settings["n"],
-        seed=settings["seed"],
-        layout=settings["layout"],
-        size=settings["size"],
-        fmt=settings["format"],
-        quality=settings["quality"],
-        workers=workers or default_workers(),
-        force=force,
-    )
-    if json_output:
-        emit_json(summary)
-    else:
-        emit_line(summary["out"])
-        emit_line(f"faces: {summary['n']} ({summary['layout']} layout, seed {summary['seed']})")
-        if summary["partition"]:
-            part = summary["partition"]
-            emit_line(f"partition: train {part['train']}, valid {part['valid']}, test {part['test']}")
-
-
-@app.command(
-    "export",
-    epilog="Example: facegan prepare export data/celeba-64 --out celeba-64.zip --format zip",
-)
-@command
-def export_command(
-    dataset: Annotated[
-        Path, typer.Argument(help="Prepared dataset directory (or a folder / zip of images).")
-    ],
-    out: Annotated[Path, typer.Option("--out", help="Output folder (png) or .zip file (zip).")],
-    export_format: Annotated[
-        ExportFormat,
-        typer.Option(
-            "--format",
-            help="png: flat folder img00000000.png (pytorch-fid); zip: StyleGAN "
-            "dataset_tool layout 00000/img00000000.png + dataset.json.",
-        ),
-    ] = ExportFormat.png,
-    split: Annotated[Split, typer.Option("--split", help="Partition to export.")] = Split.all,
-    res: Annotated[
-        int | None, typer.Option("--res", help="Resolution level to export. (default: the largest)")
-    ] = None,
-    workers: WorkersOpt = None,
-    force: ForceOpt = False,
-    json_output: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-) -> None:
-    """Write a dataset's images (and labels) as PNG files or a StyleGAN-style zip."""
-    summary = export_dataset(
-        dataset,
-        out,
-        fmt=export_format.value,
-        split=split.value,
-        resolution=res,
-        workers=workers or default_workers(),
-        force=force,
-    )
-    if json_output:
-        emit_json(summary)
-    else:
-        emit_line(summary["out"])
-        emit_line(
-            f"images: {summary['count']} ({summary['resolution']}x{summary['resolution']}, {summary['format']})"
-        )
-
-
-@app.command("recipes", epilog="Example: facegan prepare recipes --json")
-@command
-def recipes_command(json_output: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False) -> None:
-    """List the dataset recipes (data_recipes/*.toml) and their settings."""
-    rows = []
-    for recipe_name in list_recipes():
-        recipe = load_recipe(recipe_name)
-        rows.append(
-            {
-                "name": recipe.name,
-                "command": recipe.command,
-                "description": recipe.description,
-                "settings": recipe.settings,
-            }
-        )
-    if json_output:
-        emit_json(rows)
-    else:
-        for row in rows:
-            emit_line(f"{row['name']}\tprepare {row['command']}\t{row['description']}")
-
-
-# ----- aligned faces: celeba-hq and faces ------------------------------------------------------
-
-
-class Landmarks(str, Enum):
-    celeba = "celeba"
-    face_alignment = "face-alignment"
-    dlib = "dlib"
-
-
-class Detect(str, Enum):
-    face_alignment = "face-alignment"
-    dlib = "dlib"
-
-
-class AlignHQ(str, Enum):
-    progan = "progan"
-    ffhq = "ffhq"
-
-
-class AlignFaces(str, Enum):
-    ffhq = "ffhq"
-    progan = "progan"
-    none = "none"
-
-
+ResumeOpt = Annotated[
+    bool, typer.Option("--resume", help="Continue an interrupted prepare in OUT without redoing finished work.")
+]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Fail (exit 1) on the first unusable image.")]
 DeviceOpt = Annotated[
     str,
     typer.Option(
@@ -417,22 +116,199 @@ PaddingOpt = Annotated[
 MinFaceOpt = Annotated[
     float | None,
     typer.Option(
-        "--min-face",
-        min=0,
-        help="Reject faces whose crop square is smaller than this many source pixels. (default: 32)",
+        "--min-face", min=0, help="Reject faces whose crop square is smaller than this many source pixels. (default: 32)"
     ),
 ]
-def _own_networks(fan: Path | None, s3fd: Path | None) -> dict[str, str]:
-    """Settings entries only when given, so the plan of a prepare without them is unchanged (resume)."""
-    found = {"fan_weights": fan, "s3fd_weights": s3fd}
-    return {key: str(path.resolve()) for key, path in found.items() if path is not None}
 
 
-def _print_aligned(summary: dict[str, Any]) -> None:
-    _print_prepared(summary)
-    faces = summary.get("faces") or {}
+# ----- rendering -----------------------------------------------------------------------------------------
+
+
+def _render(summary: Any, json_output: bool, lines: Callable[[Any], list[str]]) -> None:
+    """The summary as one JSON document, or as result lines on stdout (the output path first)."""
+    if json_output:
+        emit_json(summary)
+        return
+    for line in lines(summary):
+        emit_line(line)
+
+
+def _dataset_lines(summary: dict[str, Any]) -> list[str]:
+    splits, faces = summary["splits"], summary.get("faces") or {}
+    lines = [
+        summary["out"],
+        f"images: {summary['count']} ({' '.join(f'{r}x{r}' for r in summary['resolutions'])})",
+        f"splits: train {splits['train']}, valid {splits['valid']}, test {splits['test']}",
+        f"labels: {len(summary['label_names'])} attributes",
+        f"rejected: {summary['rejected']} (listed in {summary['rejects_file']})",
+        f"fingerprint: {summary['fingerprint']}",
+    ]
     if "several_faces" in faces:
-        emit_line(f"several faces: {faces['several_faces']} images (the largest face kept unless --all-faces)")
+        lines.append(f"several faces: {faces['several_faces']} images (the largest face kept unless --all-faces)")
+    return lines
+
+
+def _synthetic_lines(summary: dict[str, Any]) -> list[str]:
+    lines = [summary["out"], f"faces: {summary['n']} ({summary['layout']} layout, seed {summary['seed']})"]
+    if summary["partition"]:
+        part = summary["partition"]
+        lines.append(f"partition: train {part['train']}, valid {part['valid']}, test {part['test']}")
+    return lines
+
+
+def _export_lines(summary: dict[str, Any]) -> list[str]:
+    res = summary["resolution"]
+    return [summary["out"], f"images: {summary['count']} ({res}x{res}, {summary['format']})"]
+
+
+def _recipe_lines(rows: list[dict[str, Any]]) -> list[str]:
+    return [f"{row['name']}\tprepare {row['command']}\t{row['description']}" for row in rows]
+
+
+# ----- commands --------------------------------------------------------------------------------------------
+
+
+@app.command(
+    "celeba",
+    epilog="Example: facegan prepare celeba --src ~/data/CelebA --out data/celeba-64 --crop dcgan --size 64",
+)
+@command
+def celeba_command(
+    src: Annotated[
+        Path, typer.Option("--src", help="CelebA folder: img_align_celeba/, Anno/, Eval/ (or flattened).")
+    ],
+    out: OutOpt,
+    recipe: RecipeOpt = "celeba-64",
+    size: Annotated[int | None, typer.Option("--size", help="Output size in pixels. (default: recipe; 64)")] = None,
+    crop: Annotated[
+        Crop | None,
+        typer.Option(
+            "--crop",
+            help="dcgan: Resize+CenterCrop (pytorch/examples); stargan: CenterCrop 178 then "
+            "Resize; progan: the 128 box at (89,121) then down; none: resize square images. "
+            " (default: recipe; dcgan)",
+        ),
+    ] = None,
+    crop_size: Annotated[
+        int | None,
+        typer.Option(
+            "--crop-size",
+            help="Square taken before the final resize to --size (dcgan: --size; "
+            "stargan: 178; progan: 128). celeba-32 uses 64.",
+        ),
+    ] = None,
+    attrs: AttrsOpt = None,
+    split: SplitOpt = None,
+    levels: Annotated[
+        bool | None,
+        typer.Option(
+            "--levels/--no-levels",
+            help="Also write every 2x2 box-average level down to 4x4 (ProGAN). (default: recipe; off)",
+        ),
+    ] = None,
+    allow_upscale: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-upscale/--no-allow-upscale",
+            help="Enlarge inputs smaller than the output instead of rejecting them. (default: off)",
+        ),
+    ] = None,
+    images: Annotated[
+        Path | None, typer.Option("--images", help="Folder of the images. (default: SRC/img_align_celeba)")
+    ] = None,
+    limit: LimitOpt = None,
+    name: NameOpt = None,
+    workers: WorkersOpt = None,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
+    strict: StrictOpt = False,
+    json_output: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Crop and resize aligned CelebA into a prepared dataset (uint8 arrays, labels, partitions).
+
+    Unusable images (corrupt, truncated, not an image, too small) are skipped and listed in OUT/rejects.tsv; the command fails only when none is usable, or at the first one with --strict. Options left out take the recipe's value.
+    """
+    given = dict(size=size, crop=crop, crop_size=crop_size, attrs=attrs, split=split, levels=levels,
+                 allow_upscale=allow_upscale, images=images, limit=limit)  # fmt: skip
+    summary = run_prepare("celeba", out, src=src, inputs=[("--images", images)], recipe=recipe, given=given,
+                          workers=workers, resume=resume, force=force, strict=strict, name=name)  # fmt: skip
+    _render(summary, json_output, _dataset_lines)
+
+
+@app.command(
+    "synthetic",
+    epilog="Example: facegan prepare synthetic --out data/synthetic && "
+    "facegan prepare celeba --src data/synthetic --out data/synthetic-64 --crop dcgan --size 64",
+)
+@command
+def synthetic_command(
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the faces to.")],
+    n: Annotated[int | None, typer.Option("--n", min=1, help="Number of faces. (default: recipe; 2000)")] = None,
+    layout: Annotated[
+        Layout | None,
+        typer.Option(
+            "--layout",
+            help="celeba: the full CelebA tree (aligned and in-the-wild JPEGs, Anno/, Eval/); "
+            "folder: square images + labels.csv. (default: recipe; celeba)",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Random seed; equal seeds give equal files. (default: 0)")
+    ] = None,
+    size: Annotated[int | None, typer.Option("--size", min=4, help="Image size of --layout folder. (default: 128)")] = None,
+    image_format: Annotated[
+        ImageFormat | None, typer.Option("--format", help="Image format of --layout folder. (default: png)")
+    ] = None,
+    quality: Annotated[int | None, typer.Option("--quality", min=1, max=100, help="JPEG quality. (default: 95)")] = None,
+    recipe: RecipeOpt = "synthetic",
+    workers: WorkersOpt = None,
+    force: ForceOpt = False,
+    json_output: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Draw deterministic cartoon faces with known attributes and exact 5-point landmarks.
+
+    Modelled attributes: hair colour (Black/Blond/Brown/Gray_Hair, exclusive), Male (short hair, beards), Young, Smiling, Mouth_Slightly_Open, Eyeglasses, No_Beard, Oval_Face, Pale_Skin, Wearing_Lipstick; the other CelebA attributes are written as -1.
+    """
+    given = dict(n=n, layout=layout, seed=seed, size=size, format=image_format, quality=quality)
+    summary = run_prepare("synthetic", out, recipe=recipe, given=given, workers=workers, force=force)
+    _render(summary, json_output, _synthetic_lines)
+
+
+@app.command("export", epilog="Example: facegan prepare export data/celeba-64 --out celeba-64.zip --format zip")
+@command
+def export_command(
+    dataset: Annotated[Path, typer.Argument(help="Prepared dataset directory (or a folder / zip of images).")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (png) or .zip file (zip).")],
+    export_format: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="png: flat folder img00000000.png (pytorch-fid); zip: StyleGAN "
+            "dataset_tool layout 00000/img00000000.png + dataset.json.",
+        ),
+    ] = ExportFormat.png,
+    split: Annotated[Split, typer.Option("--split", help="Partition to export.")] = Split.all,
+    res: Annotated[int | None, typer.Option("--res", help="Resolution level to export. (default: the largest)")] = None,
+    workers: WorkersOpt = None,
+    force: ForceOpt = False,
+    json_output: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write a dataset's images (and labels) as PNG files or a StyleGAN-style zip."""
+    summary = export_dataset(dataset, out, export_format.value, split.value, res, workers, force)
+    _render(summary, json_output, _export_lines)
+
+
+@app.command("recipes", epilog="Example: facegan prepare recipes --json")
+@command
+def recipes_command(json_output: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False) -> None:
+    """List the dataset recipes (data_recipes/*.toml) and their settings."""
+    _render(describe_recipes(), json_output, _recipe_lines)
 
 
 @app.command(
@@ -450,10 +326,8 @@ def celeba_hq_command(
             "(CelebA-HQ-img/, CelebA-HQ-to-CelebA-mapping.txt) whose images are already aligned.",
         ),
     ],
-    out: Annotated[Path, typer.Option("--out", help="Directory to write the prepared dataset to.")],
-    recipe: Annotated[
-        str, typer.Option("--recipe", help="Dataset recipe in data_recipes/ giving the defaults, or a .toml path.")
-    ] = "celeba-hq",
+    out: OutOpt,
+    recipe: RecipeOpt = "celeba-hq",
     size: Annotated[int | None, typer.Option("--size", help="Output size in pixels. (default: recipe; 1024)")] = None,
     levels: Annotated[
         bool | None,
@@ -503,20 +377,16 @@ def celeba_hq_command(
             "through the mapping (default: CelebAMask-HQ-attribute-anno.txt, all train).",
         ),
     ] = None,
-    attrs: Annotated[
-        str | None, typer.Option("--attrs", help="Attributes to keep: all, none, or names like Male,Young. (default: all)")
-    ] = None,
-    split: Annotated[Split | None, typer.Option("--split", help="Partition to keep. (default: all)")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Keep only the first N images (quick tries).")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Dataset name in the manifest. (default: OUT's name)")] = None,
+    attrs: AttrsOpt = None,
+    split: SplitOpt = None,
+    limit: LimitOpt = None,
+    name: NameOpt = None,
     workers: WorkersOpt = None,
     shard: ShardOpt = None,
     device: DeviceOpt = "auto",
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue an interrupted prepare in OUT without redoing finished work.")
-    ] = False,
+    resume: ResumeOpt = False,
     force: ForceOpt = False,
-    strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 1) on the first unusable image.")] = False,
+    strict: StrictOpt = False,
     json_output: JsonOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -527,46 +397,13 @@ def celeba_hq_command(
 
     Not reproduced: the original CelebA-HQ adds encrypted per-image "delta" files to this geometry (JPEG-artifact removal and a super-resolution network's output); decoding them needs the exact bytes of its Pillow 3.1.1 / libjpeg 8d pipeline and 2^k pre-padding upscale, so facegan reproduces the geometry, not those bytes. --src CelebAMask-HQ uses the published images themselves.
     """
-    from facegan_cli.prepare.celebahq import CELEBAHQ_DEFAULTS, prepare_celebahq
-
-    check_outside_inputs(
-        out, [("--src", src), ("--images", images), ("--mapping", mapping), ("--celeba", celeba_dir)]
-    )
-    chosen = load_recipe(recipe, command="celeba-hq")
-    given = {
-        "size": size,
-        "levels": levels,
-        "landmarks": _value(landmarks),
-        "align": _value(align),
-        "transform_size": transform_size,
-        "enable_padding": padding,
-        "min_face": min_face,
-        "mapping": str(mapping.resolve()) if mapping else None,
-        **_own_networks(fan_weights, s3fd_weights),
-        "images": str(images.resolve()) if images else None,
-        "celeba": str(celeba_dir.resolve()) if celeba_dir else None,
-        "attrs": attrs,
-        "split": _value(split),
-        "limit": limit,
-    }
-    settings = resolve_settings(chosen, given, CELEBAHQ_DEFAULTS)
-    summary = prepare_celebahq(
-        src,
-        out,
-        settings,
-        chosen,
-        workers=workers or default_workers(),
-        device=device,
-        shard=shard,
-        resume=resume,
-        force=force,
-        strict=strict,
-        name=name,
-    )
-    if json_output:
-        emit_json(summary)
-    else:
-        _print_aligned(summary)
+    given = dict(size=size, levels=levels, landmarks=landmarks, align=align, transform_size=transform_size,
+                 enable_padding=padding, min_face=min_face, mapping=mapping, fan_weights=fan_weights,
+                 s3fd_weights=s3fd_weights, images=images, celeba=celeba_dir, attrs=attrs, split=split, limit=limit)  # fmt: skip
+    inputs = [("--images", images), ("--mapping", mapping), ("--celeba", celeba_dir)]
+    summary = run_prepare("celeba-hq", out, src=src, inputs=inputs, recipe=recipe, given=given, workers=workers,
+                          device=device, shard=shard, resume=resume, force=force, strict=strict, name=name)  # fmt: skip
+    _render(summary, json_output, _dataset_lines)
 
 
 @app.command(
@@ -576,11 +413,11 @@ def celeba_hq_command(
 )
 @command
 def faces_command(
-    src: Annotated[Path, typer.Option("--src", help="Folder of face photos (searched recursively; labels.csv used if present).")],
-    out: Annotated[Path, typer.Option("--out", help="Directory to write the prepared dataset to.")],
-    recipe: Annotated[
-        str, typer.Option("--recipe", help="Dataset recipe in data_recipes/ giving the defaults, or a .toml path.")
-    ] = "faces-ffhq",
+    src: Annotated[
+        Path, typer.Option("--src", help="Folder of face photos (searched recursively; labels.csv used if present).")
+    ],
+    out: OutOpt,
+    recipe: RecipeOpt = "faces-ffhq",
     size: Annotated[int | None, typer.Option("--size", help="Output size in pixels. (default: recipe; 1024)")] = None,
     align: Annotated[
         AlignFaces | None,
@@ -628,18 +465,17 @@ def faces_command(
     fan_weights: FanWeightsOpt = None,
     s3fd_weights: S3fdWeightsOpt = None,
     levels: Annotated[
-        bool | None, typer.Option("--levels/--no-levels", help="Also write every 2x2 box-average level down to 4x4. (default: off)")
+        bool | None,
+        typer.Option("--levels/--no-levels", help="Also write every 2x2 box-average level down to 4x4. (default: off)"),
     ] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Keep only the first N images (quick tries).")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Dataset name in the manifest. (default: OUT's name)")] = None,
+    limit: LimitOpt = None,
+    name: NameOpt = None,
     workers: WorkersOpt = None,
     shard: ShardOpt = None,
     device: DeviceOpt = "auto",
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue an interrupted prepare in OUT without redoing finished work.")
-    ] = False,
+    resume: ResumeOpt = False,
     force: ForceOpt = False,
-    strict: Annotated[bool, typer.Option("--strict", help="Fail (exit 1) on the first unusable image.")] = False,
+    strict: StrictOpt = False,
     json_output: JsonOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -648,40 +484,9 @@ def faces_command(
 
     The largest face of each photo is kept (--all-faces keeps every one); its 68 landmarks give the oriented square, which is shrunk, padded with blur where it leaves the photo, transformed at --transform-size and reduced with antialiasing. Photos without a face (animals included), with landmarks outside the image, or unreadable are listed in OUT/rejects.tsv; the command fails only when none is usable, or at the first with --strict.
     """
-    from facegan_cli.prepare.faces import FACES_DEFAULTS, prepare_faces
-
-    check_outside_inputs(out, [("--src", src)])
-    chosen = load_recipe(recipe, command="faces")
-    given = {
-        "size": size,
-        "align": _value(align),
-        "landmarks": _value(landmarks),
-        "all_faces": all_faces,
-        "transform_size": transform_size,
-        "enable_padding": padding,
-        "rotate_level": rotate_level,
-        "random_shift": random_shift,
-        "seed": seed,
-        "min_face": min_face,
-        "levels": levels,
-        "limit": limit,
-        **_own_networks(fan_weights, s3fd_weights),
-    }
-    settings = resolve_settings(chosen, given, FACES_DEFAULTS)
-    summary = prepare_faces(
-        src,
-        out,
-        settings,
-        chosen,
-        workers=workers or default_workers(),
-        device=device,
-        shard=shard,
-        resume=resume,
-        force=force,
-        strict=strict,
-        name=name,
-    )
-    if json_output:
-        emit_json(summary)
-    else:
-        _print_aligned(summary)
+    given = dict(size=size, align=align, landmarks=landmarks, all_faces=all_faces, transform_size=transform_size,
+                 enable_padding=padding, rotate_level=rotate_level, random_shift=random_shift, seed=seed,
+                 min_face=min_face, levels=levels, limit=limit, fan_weights=fan_weights, s3fd_weights=s3fd_weights)  # fmt: skip
+    summary = run_prepare("faces", out, src=src, recipe=recipe, given=given, workers=workers, device=device,
+                          shard=shard, resume=resume, force=force, strict=strict, name=name)  # fmt: skip
+    _render(summary, json_output, _dataset_lines)

@@ -29,7 +29,7 @@ from facegan_cli import __version__
 from facegan_cli.core.atomic import make_temp_file
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, make_out_dir, staged_folder
-from facegan_cli.core.parallel import ordered_map
+from facegan_cli.core.parallel import default_workers, ordered_map
 from facegan_cli.core.progress import Progress
 from facegan_cli.data.sources import ImageSource, open_image_set
 
@@ -124,11 +124,13 @@ def export_dataset(
     fmt: str = "png",
     split: str = "all",
     resolution: int | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
-    """Write the images (and labels) of `src` to `out`; returns the summary document."""
+    """Write the images (and labels) of `src` to `out` (`workers`: default the CPUs available); returns the
+    summary document."""
     out = Path(out)
+    workers = workers or default_workers()
     if fmt not in FORMATS:
         raise FaceganError(f"Unknown export format {fmt!r}.", "Use png or zip.")
     # An export into (or around) its own source would replace the images it is reading.

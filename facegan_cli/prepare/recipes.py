@@ -47,6 +47,17 @@ def list_recipes(command: str | None = None) -> list[str]:
     return names
 
 
+def describe_recipes() -> list[dict[str, Any]]:
+    """Every recipe of data_recipes/: name, command, description and settings (`facegan prepare recipes`)."""
+    rows = []
+    for name in list_recipes():
+        recipe = load_recipe(name)
+        rows.append(
+            {"name": recipe.name, "command": recipe.command, "description": recipe.description, "settings": recipe.settings}
+        )
+    return rows
+
+
 def _resolve(name_or_path: str) -> Path:
     candidate = Path(name_or_path)
     if candidate.suffix == ".toml" and candidate.is_file():

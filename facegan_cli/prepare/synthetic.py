@@ -546,6 +546,16 @@ def owned_entry(rel: str) -> bool:
     return folder in ("", celeba.ALIGNED_DIR, celeba.WILD_DIR) and bool(_FACE_FILE.match(name))
 
 
+# Built-in defaults of `facegan prepare synthetic`; a recipe overrides them, command-line options the recipe.
+SYNTHETIC_DEFAULTS: dict[str, Any] = {"n": 2000, "layout": "celeba", "seed": 0, "size": 128, "format": "png", "quality": 95}
+
+
+def prepare_synthetic(out: str | os.PathLike[str], settings: dict[str, Any], **options: Any) -> dict[str, Any]:
+    """`write_synthetic` with resolved settings (SYNTHETIC_DEFAULTS' keys); `options`: workers, force."""
+    keys = ("n", "seed", "layout", "size", "quality")
+    return write_synthetic(out, **{key: settings[key] for key in keys}, fmt=settings["format"], **options)
+
+
 def write_synthetic(
     out: str | os.PathLike[str],
     n: int = 2000,

@@ -8,19 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from facegan_cli.cli.common import (
-    DebugOpt,
-    DeviceOpt,
-    ForceOpt,
-    JsonOpt,
-    QuietOpt,
-    SeedOpt,
-    command,
-    emit_json,
-    emit_paths,
-    result_console,
-)
-from facegan_cli.cli.options import metric_options
+from facegan_cli.cli.common import SeedOpt, emit_json, emit_paths, result_console
+from facegan_cli.cli.options import OUTPUT, shared_command
 from facegan_cli.evaluation.turing import RaterScore, score, turing_sheet
 from facegan_cli.metrics.attributes import AttributeEvaluation, parse_targets
 from facegan_cli.metrics.run import Settings
@@ -30,14 +19,21 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-
-@app.command(
-    "turing",
-    epilog="Example: facegan eval turing --real data/faces32 --fake samples/ --n 50 --out sheet/\n\n"
+_EXAMPLES = {
+    "turing": "Example: facegan eval turing --real data/faces32 --fake samples/ --n 50 --out sheet/\n\n"
     "Give raters the sheet/ folder (numbered images, sheet.png, answers.txt); keep sheet.key.json.",
-)
-@command
+    "score": "Example: facegan eval score --key sheet.key.json --answers alice.txt --answers bob.txt\n\n"
+    "Answers files: one line per image, 'NUMBER real|fake' (or r|f), e.g. '007 fake'; '#' starts a comment.",
+    "attributes": "Example: facegan eval attributes --ckpt runs/stargan --ckpt runs/ccagan --data "
+    "data/celeba-128-attrs --split stargan-test --classifier runs/attr-clf --json\n\n"
+    "Example (the seed's columns): --targets Black_Hair,Blond_Hair,Brown_Hair,Male=flip,Young=0",
+}
+
+
+
+@shared_command(app, "turing", *OUTPUT, "force", epilog=_EXAMPLES["turing"])
 def turing(
+    device: str, json_out: bool, force: bool,
     real: Annotated[
         Path, typer.Option("--real", help="Real images: a folder of images or a prepared dataset.")
     ],
@@ -63,14 +59,12 @@ def turing(
     batch_size: Annotated[
         int, typer.Option("--batch-size", help="Images per forward pass with --fake-ckpt.")
     ] = 64,
-    device: DeviceOpt = "auto",
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-    force: ForceOpt = False,
 ) -> None:
     """Make a shuffled, numbered sheet of n real and n fake images and a separate answer key."""
-    sheet = turing_sheet(real, out, fake, fake_ckpt, n, seed, key, size, batch_size, device, force)
+    sheet = turing_sheet(
+        real, out, fake=fake, fake_ckpt=fake_ckpt, n=n, seed=seed, key=key, size=size, batch_size=batch_size,
+        device=device, force=force,
+    )
     if json_out:
         emit_json(sheet.document())
     else:
@@ -88,20 +82,13 @@ def _row(table: Table, result: RaterScore) -> None:
     )
 
 
-@app.command(
-    "score",
-    epilog="Example: facegan eval score --key sheet.key.json --answers alice.txt --answers bob.txt\n\n"
-    "Answers files: one line per image, 'NUMBER real|fake' (or r|f), e.g. '007 fake'; '#' starts a comment.",
-)
-@command
+@shared_command(app, "score", "json_out", "quiet", "debug", epilog=_EXAMPLES["score"])
 def score_cmd(
+    json_out: bool,
     key: Annotated[Path, typer.Option("--key", help="The answer key written by `facegan eval turing`.")],
     answers: Annotated[
         list[Path], typer.Option("--answers", help="One rater's answers file; repeat per rater.")
     ],
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Accuracy and false-positive rate (share of fakes called real) per rater and overall."""
     report = score(key, answers)
@@ -161,12 +148,8 @@ def _render_attributes(doc: dict) -> None:
     console.print(table)
 
 
-@app.command("attributes", help=_ATTR_HELP, epilog=(
-    "Example: facegan eval attributes --ckpt runs/stargan --ckpt runs/ccagan --data data/celeba-128-attrs "
-    "--split stargan-test --classifier runs/attr-clf --json\n\n"
-    "Example (the seed's columns): --targets Black_Hair,Blond_Hair,Brown_Hair,Male=flip,Young=0"))
-@command
-@metric_options("protocol", "inception_weights", "no_cache", "device", "json_out", "quiet", "debug")
+@shared_command(app, "attributes", "protocol", "inception_weights", "no_cache", *OUTPUT, help=_ATTR_HELP,
+                epilog=_EXAMPLES["attributes"])
 def attributes(
     settings: Settings, json_out: bool,
     ckpt: Annotated[list[Path], typer.Option("--ckpt", help="An editing run (stargan, ccagan, stargan-sagan); repeat "

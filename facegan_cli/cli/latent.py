@@ -12,18 +12,8 @@ from typing import Annotated
 
 import typer
 
-from facegan_cli.cli.common import (
-    DebugOpt,
-    DeviceOpt,
-    ForceOpt,
-    JsonOpt,
-    QuietOpt,
-    SeedOpt,
-    command,
-    emit_json,
-    emit_line,
-    emit_paths,
-)
+from facegan_cli.cli.common import SeedOpt, emit_json, emit_line, emit_paths
+from facegan_cli.cli.options import OUTPUT, shared_command
 from facegan_cli.latent.arithmetic import arithmetic_figure
 from facegan_cli.latent.interpolate import interpolation_figure
 from facegan_cli.latent.latents import parse_pairs, parse_refs
@@ -50,19 +40,24 @@ SaveLatentsOpt = Annotated[
 ]
 BatchOpt = Annotated[int, typer.Option("--batch-size", help="Images generated per forward pass.")]
 
+_EXAMPLES = {
+    "interpolate": "Example: facegan latent interpolate --ckpt runs/dcgan --latents z.npy --pairs 0:5,3:9 --steps 10 "
+    "--method slerp --out interp.png",
+    "arithmetic": "Example: facegan latent arithmetic --ckpt runs/dcgan --latents z.npy --a 3,17,22,40 --b 5,9,11,30 "
+    "--c 2,8,13,19 --out bald-woman.png",
+    "nearest": "Example: facegan latent nearest --ckpt runs/dcgan --data data/celeba64 --n 8 -k 5 --out nearest.png"
+    "\n\nExample: facegan latent nearest --ckpt runs/dcgan --data data/celeba64 --space inception --out nn.png",
+}
+
 
 class Method(str, Enum):
     lerp = "lerp"
     slerp = "slerp"
 
 
-@app.command(
-    "interpolate",
-    epilog="Example: facegan latent interpolate --ckpt runs/dcgan --latents z.npy --pairs 0:5,3:9 "
-    "--steps 10 --method slerp --out interp.png",
-)
-@command
+@shared_command(app, "interpolate", *OUTPUT, "force", epilog=_EXAMPLES["interpolate"])
 def interpolate(
+    device: str, json_out: bool, force: bool,
     ckpt: CkptOpt,
     pairs: Annotated[
         list[str],
@@ -77,26 +72,18 @@ def interpolate(
     ] = Method.lerp,
     save_latents_to: SaveLatentsOpt = None,
     batch_size: BatchOpt = 64,
-    device: DeviceOpt = "auto",
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-    force: ForceOpt = False,
 ) -> None:
     """Walk between latents, one figure row per pair."""
     doc = interpolation_figure(
-        ckpt, parse_pairs(pairs), out, latents, steps, method.value, save_latents_to, batch_size, device, force
+        ckpt, parse_pairs(pairs), out, latents=latents, steps=steps, method=method.value,
+        save_latents_to=save_latents_to, batch_size=batch_size, device=device, force=force,
     )
     emit_json(doc) if json_out else emit_paths(doc["files"])
 
 
-@app.command(
-    "arithmetic",
-    epilog="Example: facegan latent arithmetic --ckpt runs/dcgan --latents z.npy --a 3,17,22,40 "
-    "--b 5,9,11,30 --c 2,8,13,19 --out bald-woman.png",
-)
-@command
+@shared_command(app, "arithmetic", *OUTPUT, "force", epilog=_EXAMPLES["arithmetic"])
 def arithmetic(
+    device: str, json_out: bool, force: bool,
     ckpt: CkptOpt,
     a: Annotated[str, typer.Option("--a", help=f"Group a, comma-separated (e.g. bald men). {REF_HELP}")],
     b: Annotated[str, typer.Option("--b", help="Group b, subtracted as its mean (e.g. neutral men).")],
@@ -126,28 +113,20 @@ def arithmetic(
         ),
     ] = None,
     batch_size: BatchOpt = 64,
-    device: DeviceOpt = "auto",
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-    force: ForceOpt = False,
 ) -> None:
     """Vector arithmetic: z - mean(b) + mean(c) for each z in a (seed 001), or on mean(a) (--average-a)."""
     a_refs, b_refs, c_refs = parse_refs(a, "--a"), parse_refs(b, "--b"), parse_refs(c, "--c")
     doc = arithmetic_figure(
-        ckpt, a_refs, b_refs, c_refs, out, latents, average_a, jitter_scale, variations, seed, save_latents_to,
-        batch_size, device, force,
+        ckpt, a_refs, b_refs, c_refs, out, latents=latents, average_a=average_a, jitter_scale=jitter_scale,
+        variations=variations, seed=seed, save_latents_to=save_latents_to, batch_size=batch_size, device=device,
+        force=force,
     )
     emit_json(doc) if json_out else emit_paths(doc["files"])
 
 
-@app.command(
-    "nearest",
-    epilog="Example: facegan latent nearest --ckpt runs/dcgan --data data/celeba64 --n 8 -k 5 --out nearest.png\n\n"
-    "Example: facegan latent nearest --ckpt runs/dcgan --data data/celeba64 --space inception --out nn.png",
-)
-@command
+@shared_command(app, "nearest", *OUTPUT, "force", epilog=_EXAMPLES["nearest"])
 def nearest(
+    device: str, json_out: bool, force: bool,
     ckpt: CkptOpt,
     data: Annotated[
         Path, typer.Option("--data", help="Training images: a prepared dataset or a folder of images.")
@@ -182,11 +161,6 @@ def nearest(
         typer.Option("--size", help="Side length images are compared at (default: the generator's)."),
     ] = None,
     batch_size: BatchOpt = 256,
-    device: DeviceOpt = "auto",
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-    force: ForceOpt = False,
 ) -> None:
     """The k nearest training images of generated samples (the memorisation check), one row per sample.
 
@@ -195,7 +169,8 @@ def nearest(
     """
     refs = parse_refs(indices, "--indices") if indices is not None else None
     doc = nearest_figure(
-        ckpt, data, out, k, n, seed, latents, refs, space, inception_weights, size, batch_size, device, force
+        ckpt, data, out, k=k, n=n, seed=seed, latents=latents, indices=refs, space=space,
+        inception_weights=inception_weights, size=size, batch_size=batch_size, device=device, force=force,
     )
     if json_out:
         emit_json(doc)

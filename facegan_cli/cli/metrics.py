@@ -15,8 +15,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from facegan_cli.cli.common import ForceOpt, command, emit_json, emit_line, result_console
-from facegan_cli.cli.options import GENERATED, INCEPTION, READING, metric_options
+from facegan_cli.cli.common import emit_json, emit_line, result_console
+from facegan_cli.cli.options import GENERATED, INCEPTION, READING, shared_command
 from facegan_cli.metrics import run
 from facegan_cli.metrics.frechet import METHODS
 from facegan_cli.metrics.run import Settings
@@ -77,9 +77,7 @@ def _render(doc: dict[str, Any], json_out: bool) -> None:
     result_console().print(table)
 
 
-@app.command("fid", epilog=_EXAMPLES["fid"])
-@command
-@metric_options(*GENERATED, "dims", *INCEPTION, *READING,
+@shared_command(app, "fid", *GENERATED, "dims", *INCEPTION, *READING, epilog=_EXAMPLES["fid"],
                 dims=(None, "Feature layer: 2048 (pool3), 768, 192 or 64 (default: 2048, or that of a .npz)."))
 def fid(
     settings: Settings, inputs: list[Path] | None, ckpt: Path | None, dims: int | None, json_out: bool,
@@ -91,9 +89,7 @@ def fid(
     _render(run.compute_fid(settings, inputs or [], ckpt, dims, matrix_sqrt.value), json_out)
 
 
-@app.command("kid", epilog=_EXAMPLES["kid"])
-@command
-@metric_options(*GENERATED, "dims", *INCEPTION, *READING)
+@shared_command(app, "kid", *GENERATED, "dims", *INCEPTION, *READING, epilog=_EXAMPLES["kid"])
 def kid(
     settings: Settings, inputs: list[Path] | None, ckpt: Path | None, dims: int, json_out: bool,
     subsets: Annotated[int, typer.Option(help="Random subsets the MMD is averaged over.")] = 100,
@@ -104,9 +100,7 @@ def kid(
     _render(run.compute_kid(settings, inputs or [], ckpt, dims, subsets, subset_size, subset_seed), json_out)
 
 
-@app.command("is", epilog=_EXAMPLES["is"])
-@command
-@metric_options(*GENERATED, *INCEPTION, *READING)
+@shared_command(app, "is", *GENERATED, *INCEPTION, *READING, epilog=_EXAMPLES["is"])
 def is_(
     settings: Settings, inputs: list[Path] | None, ckpt: Path | None, json_out: bool,
     splits: Annotated[int, typer.Option(help="Chunks the score is averaged over.")] = 10,
@@ -117,9 +111,7 @@ def is_(
     _render(run.compute_is(settings, inputs or [], ckpt, splits, shuffle_seed, not no_shuffle), json_out)
 
 
-@app.command("pr", epilog=_EXAMPLES["pr"])
-@command
-@metric_options(*GENERATED, *INCEPTION, *READING)
+@shared_command(app, "pr", *GENERATED, *INCEPTION, *READING, epilog=_EXAMPLES["pr"])
 def pr(
     settings: Settings, inputs: list[Path] | None, ckpt: Path | None, json_out: bool,
     k_pr: Annotated[int, typer.Option(help="Neighbourhood size of precision and recall.")] = 3,
@@ -129,18 +121,14 @@ def pr(
     _render(run.compute_pr(settings, inputs or [], ckpt, k_pr, k_dc), json_out)
 
 
-@app.command("swd", epilog=_EXAMPLES["swd"])
-@command
-@metric_options(*GENERATED, *READING,
+@shared_command(app, "swd", *GENERATED, *READING, epilog=_EXAMPLES["swd"],
                 n=(16_384, "Images per set (generated with --ckpt; at most this many from a folder)."))
 def swd(settings: Settings, inputs: list[Path] | None, ckpt: Path | None, json_out: bool) -> None:
     """Sliced Wasserstein distance between Laplacian pyramids (ProGAN), x1e3 per level and averaged."""
     _render(run.compute_swd(settings, inputs or [], ckpt), json_out)
 
 
-@app.command("msssim", epilog=_EXAMPLES["msssim"])
-@command
-@metric_options("inputs", "ckpt", "seed", *READING)
+@shared_command(app, "msssim", "inputs", "ckpt", "seed", *READING, epilog=_EXAMPLES["msssim"])
 def msssim(
     settings: Settings, inputs: list[Path] | None, ckpt: Path | None, json_out: bool,
     pairs: Annotated[int, typer.Option(help=(
@@ -154,14 +142,11 @@ def msssim(
     _render(run.compute_msssim(settings, inputs or [], ckpt, pairs), json_out)
 
 
-@app.command("stats", epilog=_EXAMPLES["stats"])
-@command
-@metric_options("dims", *INCEPTION, *READING)
+@shared_command(app, "stats", "dims", *INCEPTION, *READING, "force", epilog=_EXAMPLES["stats"])
 def stats(
-    settings: Settings, dims: int, json_out: bool,
+    settings: Settings, dims: int, json_out: bool, force: bool,
     src: Annotated[Path, typer.Argument(help="A folder or zip of images, or a prepared dataset (see --split).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The .npz to write (pytorch-fid's format).")],
-    force: ForceOpt = False,
 ) -> None:
     """Precompute FID statistics (mu, sigma) of a real set, readable by pytorch-fid and clean-fid."""
     doc = run.compute_stats(settings, src, out, dims, force)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from facegan_cli.cli.common import DebugOpt, DeviceOpt, JsonOpt, QuietOpt
+from facegan_cli.cli.common import DebugOpt, DeviceOpt, ForceOpt, JsonOpt, QuietOpt, command
 from facegan_cli.metrics.protocols import PROTOCOLS
 from facegan_cli.metrics.run import Settings
 
@@ -20,10 +20,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # ---------------------------------------------------------------------------------------------------------
 # Metric options: what `facegan metrics ...` and `facegan eval attributes` share (inputs, the Inception
-# network and its protocol, reading, the device and the output switches). A command takes the ones it names
-# in `@metric_options(...)`, with its own default where it differs (its --help shows it). Their values reach
-# the command as one `settings: metrics.run.Settings`, except the ones its own signature names (e.g. inputs,
-# ckpt, dims, json_out), which it receives as themselves.
+# network and its protocol, reading), and the device, output switches and --force that the metrics, eval and
+# latent commands share. A command takes the ones it names in `@shared_options(...)`, with its own default
+# where it differs (its --help shows it). A command receives the values of the options its own signature
+# names (e.g. inputs, ckpt, dims, json_out, device) as themselves; a `settings` parameter receives the metric
+# options as one metrics.run.Settings; the rest (--quiet, --debug) only `cli.common.command` reads.
 # ---------------------------------------------------------------------------------------------------------
 
 
@@ -45,7 +46,7 @@ class _Option:
     help: str
 
 
-METRIC_OPTIONS: dict[str, _Option | tuple[Any, Any]] = {
+SHARED_OPTIONS: dict[str, _Option | tuple[Any, Any]] = {
     "inputs": (Annotated[list[Path] | None, typer.Argument(
         help="Folders or zips of images, prepared datasets (see --split), or .npz statistics (fid only).",
         show_default=False)], None),
@@ -76,17 +77,19 @@ METRIC_OPTIONS: dict[str, _Option | tuple[Any, Any]] = {
     "json_out": (JsonOpt, False),
     "quiet": (QuietOpt, False),
     "debug": (DebugOpt, False),
+    "force": (ForceOpt, False),
 }
 # The usual selections, in the order --help lists them.
 GENERATED = ("inputs", "ckpt", "n", "seed")
 INCEPTION = ("protocol", "inception_weights", "no_cache", "fast")
-READING = ("split", "batch_size", "workers", "strict", "device", "json_out", "quiet", "debug")
+OUTPUT = ("device", "json_out", "quiet", "debug")
+READING = ("split", "batch_size", "workers", "strict", *OUTPUT)
 _UNSET = object()
 
 
-def _metric_parameter(name: str, override: Any = _UNSET) -> inspect.Parameter:
-    """The Typer parameter of one metric option; `override`: the command's default, or (default, help)."""
-    spec = METRIC_OPTIONS[name]
+def _shared_parameter(name: str, override: Any = _UNSET) -> inspect.Parameter:
+    """The Typer parameter of one shared option; `override`: the command's default, or (default, help)."""
+    spec = SHARED_OPTIONS[name]
     default, help_text = override if isinstance(override, tuple) else (override, None)
     if isinstance(spec, _Option):
         annotation = Annotated[spec.kind, typer.Option(spec.flag, help=help_text or spec.help)]
@@ -106,14 +109,14 @@ def metric_settings(values: dict[str, Any]) -> Settings:
     return Settings(**given)
 
 
-def metric_options(*names: str, **overrides: Any) -> Callable[[F], F]:
-    """Give a command the metric options `names`; `overrides` maps a name to the command's own default,
+def shared_options(*names: str, **overrides: Any) -> Callable[[F], F]:
+    """Give a command the shared options `names`; `overrides` maps a name to the command's own default,
     or to (default, help) where the help says something else for it."""
 
     def decorate(fn: F) -> F:
         own = inspect.signature(fn, eval_str=True).parameters
         params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for n, p in own.items() if n not in (*names, "settings")]
-        params += [_metric_parameter(name, overrides.get(name, _UNSET)) for name in names]
+        params += [_shared_parameter(name, overrides.get(name, _UNSET)) for name in names]
 
         @functools.wraps(fn)
         def wrapper(**values: Any) -> Any:
@@ -125,5 +128,17 @@ def metric_options(*names: str, **overrides: Any) -> Callable[[F], F]:
         wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         wrapper.__annotations__ = {p.name: p.annotation for p in params}
         return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def shared_command(
+    app: typer.Typer, name: str, *names: str, epilog: str | None = None, help: str | None = None, **overrides: Any
+) -> Callable[[F], F]:
+    """Register a command on `app` (Typer's app.command, with cli.common.command's error handling and
+    output rules) that takes the shared options `names` (see `shared_options`)."""
+
+    def decorate(fn: F) -> F:
+        return app.command(name, epilog=epilog, help=help)(command(shared_options(*names, **overrides)(fn)))
 
     return decorate

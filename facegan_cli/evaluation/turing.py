@@ -217,6 +217,7 @@ def generated_pool(
 def turing_sheet(
     real: str | os.PathLike[str],
     out: str | os.PathLike[str],
+    *,
     fake: str | os.PathLike[str] | None = None,
     fake_ckpt: str | os.PathLike[str] | None = None,
     n: int = 50,

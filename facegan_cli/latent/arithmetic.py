@@ -60,6 +60,7 @@ def arithmetic_figure(
     b: Sequence[str],
     c: Sequence[str],
     out: str | os.PathLike[str],
+    *,
     latents: str | os.PathLike[str] | None = None,
     average_a: bool = False,
     jitter_scale: float = 0.0,

@@ -97,6 +97,7 @@ def interpolation_figure(
     ckpt: str | os.PathLike[str],
     pairs: Sequence[tuple[str, str]],
     out: str | os.PathLike[str],
+    *,
     latents: str | os.PathLike[str] | None = None,
     steps: int = 10,
     method: str = "lerp",

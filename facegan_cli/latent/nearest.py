@@ -149,20 +149,10 @@ def nearest_neighbours(
 
 
 def nearest_figure(
-    ckpt: str | os.PathLike[str],
-    data: str | os.PathLike[str],
-    out: str | os.PathLike[str],
-    k: int = 5,
-    n: int = 8,
-    seed: int = 0,
-    latents: str | os.PathLike[str] | None = None,
-    indices: Sequence[str] | None = None,
-    space: str = "pixel",
-    inception_weights: Path | None = None,
-    size: int | None = None,
-    batch_size: int = 256,
-    device: str = "auto",
-    force: bool = False,
+    ckpt: str | os.PathLike[str], data: str | os.PathLike[str], out: str | os.PathLike[str], *, k: int = 5,
+    n: int = 8, seed: int = 0, latents: str | os.PathLike[str] | None = None, indices: Sequence[str] | None = None,
+    space: str = "pixel", inception_weights: Path | None = None, size: int | None = None, batch_size: int = 256,
+    device: str = "auto", force: bool = False,
 ) -> dict[str, Any]:
     """`facegan latent nearest`: the k nearest training images (`data`) of generated samples, one figure row
     per sample, written to `out`; the result document. The samples are the latents `indices` names (latent

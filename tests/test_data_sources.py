@@ -14,7 +14,7 @@ from PIL import Image
 
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.data.prepared import PreparedDataset
-from facegan_cli.data.sources import fit_square, open_image_set
+from facegan_cli.data.sources import ListSource, fit_square, open_image_set
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +124,24 @@ def test_unknown_paths_fail_clearly(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(FaceganError, match="No images found"):
         open_image_set(tmp_path / "empty")
+
+
+def test_list_source_reads_the_files_given_in_order(tmp_path: Path) -> None:
+    """`-` on stdin gives a list of files: read in that order, through the same decode-and-reject path."""
+    for name, grey in (("b.png", 10), ("a.png", 200)):
+        Image.new("RGB", (20, 16), (grey, grey, grey)).save(tmp_path / name)
+    (tmp_path / "empty.png").write_bytes(b"")
+    files = [tmp_path / "b.png", tmp_path / "empty.png", tmp_path / "a.png"]
+    images = ListSource(files, workers=1)
+    assert images.kind == "list" and len(images) == 3 and images.resolution == 16 and images.labels is None
+    batch, kept = images.load_with_indices()
+    assert list(kept) == [0, 2] and batch.shape == (2, 16, 16, 3)
+    assert batch[0, 0, 0, 0] == 10 and batch[1, 0, 0, 0] == 200
+    assert images.rejects == [(str(tmp_path / "empty.png"), "zero-byte file")]
+    (native,) = list(images.batches(8, native=True))
+    assert [image.shape for image in native] == [(16, 20, 3), (16, 20, 3)] and images.used == 2
+    assert images.fingerprint == ListSource(files).fingerprint != ListSource(files[::-1]).fingerprint
+    with pytest.raises(FaceganError, match="empty.png cannot be used: zero-byte file"):
+        list(ListSource(files, workers=1, strict=True).batches(8))
+    with pytest.raises(FaceganError, match="names no image files"):
+        ListSource([])

@@ -150,6 +150,11 @@ class FrozenExtractor(abc.ABC):
     # What every extractor has.
 
     @property
+    def weights_file(self) -> W.WeightsFile:
+        """The official file the weights stand for (its name and URL go into error messages)."""
+        return W.get(self.weights_key)
+
+    @property
     def identity(self) -> tuple[str, str]:
         """What the features depend on besides the pixels: (input normalisation, weights SHA-256)."""
         return self.input_name, self.weights.sha256

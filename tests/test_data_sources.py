@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import zipfile
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from PIL import Image
 
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.data.prepared import PreparedDataset
-from facegan_cli.data.sources import ListSource, fit_square, open_image_set
+from facegan_cli.data.sources import ListSource, fit_square, open_image_list, open_image_set
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +146,20 @@ def test_list_source_reads_the_files_given_in_order(tmp_path: Path) -> None:
         list(ListSource(files, workers=1, strict=True).batches(8))
     with pytest.raises(FaceganError, match="names no image files"):
         ListSource([])
+
+
+def test_open_image_list_takes_a_file_a_folder_or_paths_on_stdin(tmp_path: Path) -> None:
+    for name in ("b.png", "a.JPG"):
+        Image.new("RGB", (8, 8)).save(tmp_path / name, format="PNG")
+    (tmp_path / "notes.txt").write_text("not listed")
+    (tmp_path / "sub").mkdir()
+    assert open_image_list(tmp_path).entries == [str(tmp_path / "a.JPG"), str(tmp_path / "b.png")]
+    assert open_image_list(tmp_path / "b.png").entries == [str(tmp_path / "b.png")]
+    listed = open_image_list("-", stdin=io.StringIO(f"{tmp_path / 'b.png'}\n\n{tmp_path / 'a.JPG'}\n"))
+    assert listed.label == "-" and listed.entries == [str(tmp_path / "b.png"), str(tmp_path / "a.JPG")]
+    with pytest.raises(FaceganError, match="is not a file"):
+        open_image_list("-", stdin=io.StringIO(f"{tmp_path / 'gone.png'}\n"))
+    with pytest.raises(FaceganError, match="read no paths"):
+        open_image_list("-", stdin=io.StringIO(""))
+    with pytest.raises(FaceganError, match="No images found"):
+        open_image_list(tmp_path / "sub")

@@ -3,7 +3,8 @@
 `open_image_set(path, split, resolution)` returns an `ImageSource`: a prepared dataset, a folder of
 images (recursive), or a zip (StyleGAN's layout included); `ListSource` reads an explicit list of image
 files (e.g. paths on stdin, `-`), and sources outside this package (generator samples, models.sources)
-derive from the same base. Every source offers:
+derive from the same base; `open_image_list(path)` resolves an --input (a file, a folder's images, or `-`)
+into a ListSource. Every source offers:
 
 - `len()`, `.resolution`, `.labels` / `.label_names`, `.fingerprint` (equal fingerprints, equal pixels;
   the metric feature cache and run configs key on it), `.describe()`, `.rejects`, `.used`, `.strict`;
@@ -30,10 +31,11 @@ import hashlib
 import io
 import json
 import os
+import sys
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 from PIL import Image
@@ -633,6 +635,30 @@ class ListSource(DecodedSource):
 
     def _source_name(self, name: str) -> str:
         return name
+
+
+def open_image_list(
+    path: str | os.PathLike[str], option: str = "--input", stdin: TextIO | None = None, **options: Any
+) -> ListSource:
+    """The images an `option` names: one file, a folder's images (its own level, sorted), or, for '-', the
+    paths on stdin (one a line); `options` go to ListSource (resolution, workers, strict)."""
+    if os.fspath(path) == "-":
+        files = [line.strip() for line in (stdin or sys.stdin) if line.strip()]
+        if not files:
+            raise FaceganError(f"{option} - read no paths from stdin.", "Pipe image paths, one per line.")
+        missing = [file for file in files if not Path(file).is_file()]
+        if missing:
+            raise FaceganError(f"{missing[0]} (read from stdin) is not a file.", "Pipe existing image paths.")
+        return ListSource(files, "-", **options)
+    path = Path(path)
+    if path.is_dir():
+        found = sorted(child for child in path.iterdir() if child.is_file() and is_image_name(child.name))
+        if not found:
+            raise FaceganError(f"No images found in {path}.", f"Point {option} at an image or a folder of images.")
+        return ListSource(found, str(path), **options)
+    if not path.is_file():
+        raise FaceganError(f"{option} {path} does not exist.", f"Point {option} at an image or a folder of images.")
+    return ListSource([path], str(path), **options)
 
 
 def open_image_set(

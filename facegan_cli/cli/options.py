@@ -21,10 +21,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 # ---------------------------------------------------------------------------------------------------------
 # Metric options: what `facegan metrics ...` and `facegan eval attributes` share (inputs, the Inception
 # network and its protocol, reading), and the device, output switches and --force that the metrics, eval and
-# latent commands share. A command takes the ones it names in `@shared_options(...)`, with its own default
-# where it differs (its --help shows it). A command receives the values of the options its own signature
-# names (e.g. inputs, ckpt, dims, json_out, device) as themselves; a `settings` parameter receives the metric
-# options as one metrics.run.Settings; the rest (--quiet, --debug) only `cli.common.command` reads.
+# latent commands share. A command registered with `@shared_command(app, NAME, *names)` (or decorated with
+# `@shared_options(*names)`) takes those options, with its own default where it differs (its --help shows
+# it). It receives the values of the options its own signature names (e.g. inputs, ckpt, dims, json_out,
+# device) as themselves; a `settings` parameter receives the metric options as one metrics.run.Settings;
+# the rest (--quiet, --debug) only `cli.common.command` reads.
 # ---------------------------------------------------------------------------------------------------------
 
 

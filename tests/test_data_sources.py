@@ -31,6 +31,7 @@ def test_prepared_set_slices_the_memmap(prepared: Path) -> None:
     np.testing.assert_array_equal(images.load_array([2, 0]), data.images()[[2, 0]])
     assert images.labels.shape == (30, 40) and images.label_names == data.label_names
     assert images.fingerprint == data.fingerprint
+    assert images.source_names() == data.names  # names.txt: the CelebA file of each row
     info = images.describe()
     assert {"kind", "path", "count", "resolution", "fingerprint"} <= set(info) and info["count"] == 30
 
@@ -81,6 +82,7 @@ def test_folder_with_bad_files_skips_and_counts(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("not listed")
     images = open_image_set(tmp_path, resolution=16, workers=1)
     assert images.entries == ["a.PNG", "c.png", "d.jpg", "e.jpeg", "sub/b.jpg"]
+    assert images.source_names()[-1] == str(tmp_path.absolute() / "sub" / "b.jpg")
     batch, kept = images.load_with_indices()
     assert batch.shape == (2, 16, 16, 3) and list(kept) == [0, 4]
     assert (batch[0] == [200, 10, 10]).all() and (batch[1] == 90).all()

@@ -7,7 +7,8 @@ derive from the same base; `open_image_list(path)` resolves an --input (a file, 
 into a ListSource. Every source offers:
 
 - `len()`, `.resolution`, `.labels` / `.label_names`, `.fingerprint` (equal fingerprints, equal pixels;
-  the metric feature cache and run configs key on it), `.describe()`, `.rejects`, `.used`, `.strict`;
+  the metric feature cache and run configs key on it), `.describe()`, `.source_names()` (where each row
+  came from), `.rejects`, `.used`, `.strict`;
 - random access: `load_with_indices(rows)` / `load_array(rows)` (square images at `.resolution`, with a
   progress bar and a warning naming skipped files) and `take(rows)` (the same, quietly: MS-SSIM pairs);
 - streaming, one pass at a time: `batches(batch_size, native)` and `stream(...)` (the same with the row
@@ -108,6 +109,10 @@ class ImageSource(abc.ABC):
         the pixels are not reproducible from the source alone."""
         return None
 
+    def source_names(self) -> list[str]:
+        """Where each row came from (an absolute file path, or DATASET[row]), for reports and answer keys."""
+        return [f"{self.path.absolute()}[{row}]" for row in range(len(self))]
+
     def load_with_indices(self, indices: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """(N x res x res x 3 uint8 images, the rows they are) for the requested rows (default: all)."""
         raise FaceganError(f"{self.label} cannot be read at random.", "Pass a folder, zip or prepared dataset.")
@@ -206,6 +211,12 @@ class PreparedSource(ImageSource):
         # A split or a lower level is other data: give it its own identity (metric caches key on this).
         digest = hashlib.sha256(f"{base}|split={self.split}|res={self._resolution}".encode())
         return "sha256:" + digest.hexdigest()
+
+    def source_names(self) -> list[str]:
+        names = self.dataset.names
+        if len(names) == self.dataset.count:  # names.txt: the file each row was prepared from
+            return [names[int(row)] for row in self.rows]
+        return [f"{self.dataset.path.absolute()}[{int(row)}]" for row in self.rows]
 
     def load_with_indices(self, indices: Any = None) -> tuple[np.ndarray, np.ndarray]:
         wanted = _as_indices(indices, len(self))
@@ -344,6 +355,10 @@ class DecodedSource(ImageSource):
     def _side_bytes(self, name: str) -> bytes | None:
         """The bytes of a file beside the images (dataset.json, labels.csv), or None when absent."""
         return None
+
+    def source_names(self) -> list[str]:
+        root = self.path.absolute()
+        return [f"{root}/{entry}" for entry in self.entries]
 
     def _side_file(self, name: str) -> tuple[str, bool] | None:
         """(text, was UTF-8) of a file beside the images; not UTF-8 is read as Latin-1, with a warning."""
@@ -635,6 +650,9 @@ class ListSource(DecodedSource):
 
     def _source_name(self, name: str) -> str:
         return name
+
+    def source_names(self) -> list[str]:
+        return [str(Path(entry).absolute()) for entry in self.entries]
 
 
 def open_image_list(

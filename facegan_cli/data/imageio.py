@@ -1,8 +1,8 @@
 """Robust image reading and decoding: every input becomes an RGB uint8 array or a `RejectedImage`.
 
-This is the ONE decode-and-reject path of facegan: prepare, the training readers (data.sources) and the
-metrics inputs (metrics.inputs) all read files and zip members through `open_rgb` / `load_rgb`, so a
-file is rejected with the same reason whoever meets it.
+This is the ONE decode-and-reject path of facegan: the prepare jobs and every image source (data.sources,
+which training, metrics, latent tools and editing read) read files and zip members through `open_rgb` /
+`load_rgb` (in workers through `guarded`), so a file is rejected with the same reason whoever meets it.
 
 The bad-input policy of specs/datasets.md lives here: EXIF orientation is applied; CMYK, palette,
 16-bit, grayscale and alpha images are converted to RGB; corrupt, truncated, zero-byte and non-image

@@ -9,7 +9,6 @@ to a new folder, staged and marked as facegan's (core.outputs), so nothing of th
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,8 @@ from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, staged_folder
 from facegan_cli.core.progress import Progress
 from facegan_cli.data.grid import grid_array, save_png, to_uint8
-from facegan_cli.data.imageio import RejectedImage, is_image_name, open_rgb
+from facegan_cli.data.imageio import RejectedImage, open_rgb
+from facegan_cli.data.sources import open_image_list
 from facegan_cli.models.editing import describe_attrs, fit_face, load_editor, parse_assignments
 from facegan_cli.models.stargan import apply_edits, create_labels
 
@@ -35,26 +35,6 @@ _EDIT_FILE = re.compile(r"^.+\.png$")
 
 def owned_by_edits(rel: str) -> bool:
     return "/" not in rel and bool(_EDIT_FILE.match(rel))
-
-
-def input_files(path: Path) -> list[Path]:
-    """The images of --input: one file, a folder's images, or ('-') the paths on stdin."""
-    if str(path) == "-":
-        files = [Path(line.strip()) for line in sys.stdin if line.strip()]
-        if not files:
-            raise FaceganError("--input - read no paths from stdin.", "Pipe image paths, one per line.")
-        missing = [p for p in files if not p.is_file()]
-        if missing:
-            raise FaceganError(f"{missing[0]} (read from stdin) is not a file.", "Pipe existing image paths.")
-        return files
-    if path.is_dir():
-        found = sorted(p for p in path.iterdir() if p.is_file() and is_image_name(p.name))
-        if not found:
-            raise FaceganError(f"No images found in {path}.", "Point --input at an image or a folder of images.")
-        return found
-    if not path.is_file():
-        raise FaceganError(f"--input {path} does not exist.", "Point --input at an image or a folder of images.")
-    return [path]
 
 
 def aligned_face(path: Path, resolution: int, detector: Detector) -> np.ndarray:
@@ -105,7 +85,7 @@ def edit(
             "Use those names (as in CelebA's list_attr_celeba.txt).",
         )
     grid_mode = not settings and not flips
-    files = input_files(input_)
+    files = [Path(entry) for entry in open_image_list(input_).entries]
     names = [f"{p.stem}-grid.png" if grid_mode else f"{p.stem}.png" for p in files]
     if len(set(names)) != len(names):
         raise FaceganError(f"Two inputs in {input_} share a file name stem, so their outputs would collide.",

@@ -6,13 +6,14 @@ import dataclasses
 import functools
 import inspect
 from collections.abc import Callable
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from facegan_cli.cli.common import DebugOpt, DeviceOpt, ForceOpt, JsonOpt, QuietOpt, command
+from facegan_cli.cli.common import command
+from facegan_cli.cli.params import DEBUG, DEVICE, FORCE, JSON, QUIET, parameter
+from facegan_cli.core.options import Opt
 from facegan_cli.metrics.protocols import PROTOCOLS
 from facegan_cli.metrics.run import Settings
 
@@ -29,56 +30,38 @@ F = TypeVar("F", bound=Callable[..., Any])
 # ---------------------------------------------------------------------------------------------------------
 
 
-class Protocol(str, Enum):
-    pytorch_fid = "pytorch-fid"
-    torch_fidelity = "torch-fidelity"
-    clean = "clean"
-
-
-# The choices above are the library's, spelled out for --help; keep them in step.
-assert {p.value for p in Protocol} == set(PROTOCOLS)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Option:
-    kind: Any
-    default: Any
-    flag: str
-    help: str
-
-
-SHARED_OPTIONS: dict[str, _Option | tuple[Any, Any]] = {
+SHARED_OPTIONS: dict[str, Opt | tuple[Any, Any]] = {
     "inputs": (Annotated[list[Path] | None, typer.Argument(
         help="Folders or zips of images, prepared datasets (see --split), or .npz statistics (fid only).",
         show_default=False)], None),
-    "ckpt": _Option(Path | None, None, "--ckpt",
-                    "Also score a generator: run directory, checkpoints/ folder or .safetensors file."),
-    "n": _Option(int, 50_000, "--n", "Samples to generate with --ckpt."),
-    "seed": _Option(int, 0, "--seed", "Seed of the --ckpt latents (and of the metric's own draws)."),
-    "dims": _Option(int | None, 2048, "--dims", "Feature layer: 2048, 768, 192 or 64."),
-    "protocol": _Option(Protocol, Protocol.pytorch_fid, "--protocol",
-                        "Which reference to reproduce: pytorch-fid (bilinear, the default), torch-fidelity (TF1 "
-                        "bilinear) or clean (clean-fid's PIL bicubic). Recorded in every result."),
-    "inception_weights": _Option(Path | None, None, "--inception-weights",
-                                 "FID Inception weights to use instead of the cached pt_inception-2015-12-05-6726825d"
-                                 ".pth. A file with the official name (or torch-fidelity's) is SHA-256 checked; under "
-                                 "any other name it is used as given, and its SHA-256 is reported."),
-    "split": _Option(str | None, None, "--split", "Split of prepared datasets: train, valid, test or all."),
-    "batch_size": _Option(int | None, None, "--batch-size",
-                          "Images per forward pass (default: 50 on the CPU, 250 on a GPU)."),
-    "workers": _Option(int | None, None, "--workers",
-                       "Processes decoding images (default: every CPU with a GPU; on the CPU 1, i.e. decoding in "
-                       "the main process, which leaves the cores to the network)."),
-    "strict": _Option(bool, False, "--strict", "Fail on the first unusable image instead of skipping it."),
-    "no_cache": _Option(bool, False, "--no-cache",
-                        "Neither read nor write the feature cache under $FACEGAN_HOME/features."),
-    "fast": _Option(bool, False, "--fast",
-                    "Allow TF32 on CUDA: faster, but no longer float32-faithful to the references."),
-    "device": (DeviceOpt, "auto"),
-    "json_out": (JsonOpt, False),
-    "quiet": (QuietOpt, False),
-    "debug": (DebugOpt, False),
-    "force": (ForceOpt, False),
+    "ckpt": Opt("ckpt", ("--ckpt",), Path, None,
+                "Also score a generator: run directory, checkpoints/ folder or .safetensors file."),
+    "n": Opt("n", ("--n",), int, 50_000, "Samples to generate with --ckpt."),
+    "seed": Opt("seed", ("--seed",), int, 0, "Seed of the --ckpt latents (and of the metric's own draws)."),
+    "dims": Opt("dims", ("--dims",), int, 2048, "Feature layer: 2048, 768, 192 or 64."),
+    "protocol": Opt("protocol", ("--protocol",), str, "pytorch-fid",
+                    "Which reference to reproduce: pytorch-fid (bilinear, the default), torch-fidelity (TF1 "
+                    "bilinear) or clean (clean-fid's PIL bicubic). Recorded in every result.", choices=tuple(PROTOCOLS)),
+    "inception_weights": Opt("inception_weights", ("--inception-weights",), Path, None,
+                             "FID Inception weights to use instead of the cached pt_inception-2015-12-05-6726825d.pth. "
+                             "A file with the official name (or torch-fidelity's) is SHA-256 checked; under any other "
+                             "name it is used as given, and its SHA-256 is reported."),
+    "split": Opt("split", ("--split",), str, None, "Split of prepared datasets: train, valid, test or all."),
+    "batch_size": Opt("batch_size", ("--batch-size",), int, None,
+                      "Images per forward pass (default: 50 on the CPU, 250 on a GPU)."),
+    "workers": Opt("workers", ("--workers",), int, None,
+                   "Processes decoding images (default: every CPU with a GPU; on the CPU 1, i.e. decoding in the main "
+                   "process, which leaves the cores to the network)."),
+    "strict": Opt("strict", ("--strict",), bool, False, "Fail on the first unusable image instead of skipping it."),
+    "no_cache": Opt("no_cache", ("--no-cache",), bool, False,
+                    "Neither read nor write the feature cache under $FACEGAN_HOME/features."),
+    "fast": Opt("fast", ("--fast",), bool, False,
+                "Allow TF32 on CUDA: faster, but no longer float32-faithful to the references."),
+    "device": DEVICE,
+    "json_out": dataclasses.replace(JSON, name="json_out"),
+    "quiet": QUIET,
+    "debug": DEBUG,
+    "force": FORCE,
 }
 # The usual selections, in the order --help lists them.
 GENERATED = ("inputs", "ckpt", "n", "seed")
@@ -92,11 +75,9 @@ def _shared_parameter(name: str, override: Any = _UNSET) -> inspect.Parameter:
     """The Typer parameter of one shared option; `override`: the command's default, or (default, help)."""
     spec = SHARED_OPTIONS[name]
     default, help_text = override if isinstance(override, tuple) else (override, None)
-    if isinstance(spec, _Option):
-        annotation = Annotated[spec.kind, typer.Option(spec.flag, help=help_text or spec.help)]
-        fallback = spec.default
-    else:
-        annotation, fallback = spec
+    if isinstance(spec, Opt):
+        return parameter(spec if override is _UNSET else spec.with_default(default, help_text))
+    annotation, fallback = spec
     default = fallback if override is _UNSET else default
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 

@@ -215,7 +215,7 @@ def test_resume_finds_a_moved_dataset_and_refuses_other_data(images: Path, tmp_p
     shutil.copytree(images, data)
     monkeypatch.chdir(tmp_path)
     run = new_run(Path("faces"), tmp_path / "run")  # a relative --data is stored absolute
-    assert json.loads((run / "config.json").read_text())["data"]["path"] == str(data)
+    assert json.loads((run / "config.json").read_text())["data"]["images"]["path"] == str(data)
     moved = tmp_path / "elsewhere" / "faces"
     moved.parent.mkdir()
     data.rename(moved)
@@ -224,7 +224,7 @@ def test_resume_finds_a_moved_dataset_and_refuses_other_data(images: Path, tmp_p
     found = resume(run, "--steps", 3, "--data", moved)
     assert found.exit_code == 0, found.output
     config = json.loads((run / "config.json").read_text())
-    assert config["data"]["path"] == str(moved) and config["changes"][-1]["set"]["data"] == str(moved)
+    assert config["data"]["images"]["path"] == str(moved) and config["changes"][-1]["set"]["data"] == str(moved)
     other = write_image_folder(tmp_path / "other", n=16, seed=7)
     refused = resume(run, "--steps", 4, "--data", other)
     assert refused.exit_code == 1 and "fingerprint" in refused.stderr and "--data-changed-ok" in refused.stderr
@@ -283,8 +283,8 @@ class _PoisonedBatchNorm(DCGANRecipe):
 
     at = 3
 
-    def train_step(self, real, labels, step):  # type: ignore[override]
-        losses = super().train_step(real, labels, step)
+    def train_step(self, batch, step):  # type: ignore[override]
+        losses = super().train_step(batch, step)
         if step + 1 == self.at:
             bn = next(m for m in self.modules["G"].modules() if isinstance(m, torch.nn.BatchNorm2d))
             bn.running_var.fill_(float("inf"))

@@ -31,17 +31,21 @@ from facegan_cli.data.imageio import display_name
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-def _check_device(value: str) -> str:
-    """A --device that is not a device name at all is a usage error (exit 2); an unavailable one is not."""
-    if value is not None:
-        try:
-            check_device_name(value)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from None
-    return value
+def checked(check: Callable[[Any], None]) -> Callable[[Any], Any]:
+    """A Typer callback from a library check: its ValueError becomes a usage error (exit 2) naming the value."""
+
+    def callback(value: Any) -> Any:
+        if value is not None:
+            try:
+                check(value)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc)) from None
+        return value
+
+    return callback
 
 
-DeviceOpt = Annotated[str, typer.Option("--device", help=DEVICE_HELP, callback=_check_device)]
+DeviceOpt = Annotated[str, typer.Option("--device", help=DEVICE_HELP, callback=checked(check_device_name))]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or log lines on stderr.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the Python traceback of an error.")]

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from facegan_cli.cli.click_api import ParameterSource, get_current_context
-from facegan_cli.cli.common import command
+from facegan_cli.cli.common import checked, command
 from facegan_cli.core.device import DEVICE_HELP, check_device_name
 from facegan_cli.core.options import Opt
 
@@ -42,18 +42,6 @@ def _choice(choices: tuple[str, ...]) -> Callable[[str | None], str | None]:
     return check
 
 
-def _checked(check: Callable[[Any], None]) -> Callable[[Any], Any]:
-    def callback(value: Any) -> Any:
-        if value is not None:
-            try:
-                check(value)
-            except ValueError as exc:
-                raise typer.BadParameter(str(exc)) from None
-        return value
-
-    return callback
-
-
 def parameter(opt: Opt) -> inspect.Parameter:
     """The Typer parameter of one option (keyword-only, annotated with its typer.Option)."""
     kind = opt.type
@@ -69,7 +57,7 @@ def parameter(opt: Opt) -> inspect.Parameter:
     elif opt.choices:
         extra["callback"] = _choice(opt.choices)
     elif opt.check is not None:
-        extra["callback"] = _checked(opt.check)
+        extra["callback"] = checked(opt.check)
     help_text = opt.help
     if opt.choices and not all(choice in help_text for choice in opt.choices):
         help_text = f"{help_text} One of: {', '.join(opt.choices)}."

@@ -28,9 +28,12 @@ class Images:
     """An image stream: the run's data source of the same name (config["data"][name]).
 
     `resolution` None means the model configuration's "resolution" (phased runs: the phase's).
+    `order_of` names another image stream whose order (rows and flips) this one follows, for paired
+    data (row i of both is one pair; both sources must hold the same number of images).
     """
 
     resolution: int | None = None
+    order_of: str | None = None
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,8 @@ class StreamSet:
         for name, spec in streams.items():
             if isinstance(spec, Labels) and spec.of not in self.sources:
                 raise ValueError(f"labels stream {name!r} rides along {spec.of!r}, which is not an image stream")
+            if isinstance(spec, Images) and spec.order_of is not None and spec.order_of not in self.sources:
+                raise ValueError(f"stream {name!r} follows the order of {spec.order_of!r}, which is not an image stream")
 
     @property
     def primary(self) -> _ImageSource:
@@ -148,6 +150,21 @@ class StreamSet:
                     columns = self._label_columns(image_set, spec, source.config["path"])
                     values = np.asarray(image_set.labels[rows][:, columns], dtype=np.float32)  # type: ignore[index]
                     source.labels[name] = torch.from_numpy(values.reshape(len(rows), -1)).to(self.device)
+        self._share_orders()
+
+    def _share_orders(self) -> None:
+        """Paired streams (Images.order_of) take their leader's order, so row i of both stays one pair."""
+        for name, spec in self.streams.items():
+            if not (isinstance(spec, Images) and spec.order_of is not None):
+                continue
+            follower, leader = self.sources[name], self.sources[spec.order_of]
+            if follower.count != leader.count:
+                raise FaceganError(
+                    f"The paired data of {name} ({follower.config['path']}) holds {follower.count} images and that "
+                    f"of {spec.order_of} ({leader.config['path']}) {leader.count}, so they cannot be paired row by row.",
+                    "Give two sources of the same images in the same order (e.g. `facegan prepare pairs`).",
+                )
+            follower.order, follower.stream = leader.order, leader.stream
 
     @staticmethod
     def _open(cfg: dict[str, Any], resolution: int) -> Any:
@@ -200,6 +217,7 @@ class StreamSet:
                 )
             source.levels = levels
             source.stream = ImageStream(levels.count, source.seed)
+        self._share_orders()
         for spec in self.streams.values():
             if isinstance(spec, Labels):
                 raise FaceganError("Label streams are not supported in phased runs.", "This is a facegan bug.")

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from facegan_cli.core import distributed
 from facegan_cli.core.checkpoint import Checkpoint, list_checkpoints, newest_readable, save_checkpoint
 from facegan_cli.core.device import Precision, configure_backends, resolve_device
 from facegan_cli.core.errors import FaceganError
@@ -36,7 +37,6 @@ from facegan_cli.core.rundir import MetricsLog, RunDir
 from facegan_cli.core.seeding import rng_state, seed_everything, set_rng_state
 from facegan_cli.core.signals import StopFlag
 from facegan_cli.data.grid import save_grid
-from facegan_cli.train import distributed
 from facegan_cli.train.recipe import Phase, Recipe, TrainContext
 from facegan_cli.train.streams import StreamSet, normalize_data_config
 
@@ -123,8 +123,7 @@ class _Loop:
         self.settings = LoopSettings(**config["train"])
         device = resolve_device(device_spec)
         self.dist = distributed.init_from_env(device)
-        if self.dist.enabled and device.type == "cuda":
-            device = torch.device("cuda", self.dist.local_rank)
+        device = distributed.rank_device(self.dist, device)
         self.device = device
         configure_backends(device)
         self.precision = Precision(device, amp=self.settings.amp, channels_last=self.settings.channels_last)

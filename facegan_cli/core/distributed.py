@@ -1,11 +1,19 @@
-"""torch.distributed set-up for `torchrun`: the same command runs single-process or as one DDP rank."""
+"""torch.distributed set-up for `torchrun`: the same command runs single-process or as one rank of several.
+
+Training (train/loop.py) runs DDP on it; metrics and sampling shard their work with it: `shard` gives each
+rank whole batches of the rows (so every batch is the one a single process would compute), and
+`all_gather_rows` puts the ranks' results back together in row order on every rank.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -35,9 +43,34 @@ def init_from_env(device: torch.device) -> DistInfo:
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
-            torch.cuda.set_device(device)
+            torch.cuda.set_device(rank_device(DistInfo(rank, world_size, local_rank), device))
         dist.init_process_group(backend=backend)
     return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank)
+
+
+def rank_device(info: DistInfo, device: torch.device) -> torch.device:
+    """The device of this rank: under torchrun each rank of a node takes the GPU of its local rank."""
+    if info.enabled and device.type == "cuda":
+        return torch.device("cuda", info.local_rank)
+    return device
+
+
+def env_rank() -> int:
+    """The rank torchrun gave this process (0 outside torchrun), known before any process group exists."""
+    return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+
+
+@contextlib.contextmanager
+def process_group(device: torch.device) -> Iterator[DistInfo]:
+    """The process group of one command (one process without torchrun), left cleanly at its end: the
+    barrier of `shutdown` after success, none after an error (the peers may never arrive)."""
+    info = init_from_env(device)
+    clean = False
+    try:
+        yield info
+        clean = True
+    finally:
+        shutdown(info, clean)
 
 
 def shutdown(info: DistInfo, clean: bool = True) -> None:
@@ -103,3 +136,46 @@ def broadcast_modules(info: DistInfo, modules: dict[str, torch.nn.Module]) -> No
     for module in modules.values():
         for tensor in [*module.parameters(), *module.buffers()]:
             dist.broadcast(tensor.data, src=0)
+
+
+def broadcast_object(info: DistInfo, obj: Any) -> Any:
+    """Rank 0's `obj` on every rank (a small picklable value: a flag, names, a path)."""
+    if not info.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0, device=_collective_device())
+    return box[0]
+
+
+def shard(n: int, batch_size: int, info: DistInfo) -> range:
+    """The rows of `n` this rank works on: a contiguous run of whole `batch_size` batches (the last batch
+    may be short), so each rank computes exactly the batches one process would, and rank order is row
+    order. All rows without torchrun."""
+    if not info.enabled:
+        return range(n)
+    batches = -(-n // batch_size)
+    first = info.rank * batches // info.world_size
+    last = (info.rank + 1) * batches // info.world_size
+    return range(min(first * batch_size, n), min(last * batch_size, n))
+
+
+def all_gather_rows(info: DistInfo, rows: np.ndarray) -> np.ndarray:
+    """Every rank's `rows` (N_r x ..., one dtype and trailing shape on all ranks), concatenated in rank
+    order, on every rank. Tensors travel through the backend's own collective (NCCL on the GPU), padded
+    to the longest share."""
+    if not info.enabled:
+        return rows
+    counts = gather_objects(info, int(rows.shape[0]))
+    device = _collective_device()
+    padded = torch.zeros((max(counts), *rows.shape[1:]), dtype=torch.from_numpy(rows[:0]).dtype, device=device)
+    padded[: rows.shape[0]] = torch.from_numpy(np.ascontiguousarray(rows)).to(device)
+    parts = [torch.empty_like(padded) for _ in range(info.world_size)]
+    dist.all_gather(parts, padded)
+    return np.concatenate([part[:count].cpu().numpy() for part, count in zip(parts, counts, strict=True)])
+
+
+def _collective_device() -> torch.device:
+    # NCCL moves only CUDA tensors (on this rank's current GPU); gloo only CPU ones.
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")

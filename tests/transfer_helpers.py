@@ -1,0 +1,92 @@
+"""Shared material of the style/feature-transfer tests: a random-initialised VGG19 in torchvision's file
+format, and small real pictures.
+
+The real vgg19-dcbb9e9d.pth is not on this machine (no network), so the tests build the same network with
+seeded random weights, initialised as torchvision initialises VGG (Kaiming normal, fan-out, zero biases:
+activations keep their scale through the 16 convolutions, so features of real faces vary as real VGG
+features do), and save its state dict under torchvision's keys (`features.N.weight` / `.bias`). The
+classifier's keys are left out to keep the file at 80 MB instead of 548 MB: facegan skips them on load, and
+a test checks that a file holding them loads too. facegan gets the file through `weights=` /
+`--vgg-weights` under a name of its own (used unverified, hashed).
+
+Images are read in place from ../shared/data (never copied into the repository), decoded at reduced size.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from facegan_cli.features.vgg19 import VGG19
+
+TEST_NAME = "random-vgg19.pth"
+OFFICIAL_NAME = "vgg19-dcbb9e9d.pth"
+STYLES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "styles"
+
+_BUILT: dict[str, Path] = {}
+
+
+def random_vgg19(seed: int = 0, pool: str = "max") -> VGG19:
+    """VGG19 features with torchvision's initialisation, seeded."""
+    torch.manual_seed(seed)
+    net = VGG19(pool)
+    for module in net.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            torch.nn.init.zeros_(module.bias)
+    return net.eval()
+
+
+def vgg_weights_file(base: Path) -> Path:
+    """The random VGG19 saved once per session under TEST_NAME in `base`."""
+    key = str(base)
+    if key not in _BUILT:
+        path = base / "vgg" / TEST_NAME
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(random_vgg19().state_dict(), path)
+        _BUILT[key] = path
+    return _BUILT[key]
+
+
+@pytest.fixture(scope="session", name="vgg_file")
+def vgg_file_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's random VGG19 file (import `vgg_file_fixture` into a test module to use `vgg_file`)."""
+    return vgg_weights_file(tmp_path_factory.getbasetemp())
+
+
+def load_image(path: Path, side: int) -> np.ndarray:
+    """A picture as side x side x 3 uint8: short side resized (JPEG draft decoding first), centre-cropped."""
+    with Image.open(path) as img:
+        img.draft("RGB", (side * 2, side * 2))
+        img = img.convert("RGB")
+        w, h = img.size
+        scale = side / min(w, h)
+        img = img.resize((max(side, round(w * scale)), max(side, round(h * scale))), Image.Resampling.LANCZOS)
+        w, h = img.size
+        left, top = (w - side) // 2, (h - side) // 2
+        return np.asarray(img.crop((left, top, left + side, top + side)))
+
+
+def as_tensor(pixels: np.ndarray | list[np.ndarray]) -> torch.Tensor:
+    """uint8 (N x) H x W x 3 -> float N x 3 x H x W in [0, 1]."""
+    array = np.stack(pixels) if isinstance(pixels, list) else pixels
+    if array.ndim == 3:
+        array = array[None]
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).float() / 255.0
+
+
+def faces(folder: Path, n: int, side: int) -> torch.Tensor:
+    """The first `n` faces of `folder` as float N x 3 x side x side in [0, 1]."""
+    return as_tensor([load_image(p, side) for p in sorted(folder.glob("*.jpg"))[:n]])
+
+
+def style(name: str, side: int) -> torch.Tensor:
+    """One of ../shared/data/styles as float 1 x 3 x side x side in [0, 1]."""
+    path = STYLES / name
+    if not path.is_file():
+        pytest.skip(f"{path} is not available")
+    return as_tensor(load_image(path, side))

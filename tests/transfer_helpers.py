@@ -76,7 +76,7 @@ def as_tensor(pixels: np.ndarray | list[np.ndarray]) -> torch.Tensor:
     array = np.stack(pixels) if isinstance(pixels, list) else pixels
     if array.ndim == 3:
         array = array[None]
-    return torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).float() / 255.0
+    return torch.from_numpy(np.array(array)).permute(0, 3, 1, 2).float() / 255.0
 
 
 def faces(folder: Path, n: int, side: int) -> torch.Tensor:

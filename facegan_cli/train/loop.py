@@ -204,6 +204,7 @@ class _Loop:
         if self.settings.epochs:
             self.settings.steps = max(1, round(self.settings.epochs * self.data.steps_per_epoch))
             self.config["train"]["steps"] = self.settings.steps
+        self.recipe.set_epoch_length(self.data.steps_per_epoch)
         self.recipe.set_run_length(self.settings.steps)
         self.recipe.set_sample_inputs(self.data.first_rows(self.settings.n_samples))
 

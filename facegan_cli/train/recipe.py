@@ -166,6 +166,11 @@ class Recipe(ABC):
         every resume), before the first step: for schedules tied to the end of training (lr decay)."""
         return None
 
+    def set_epoch_length(self, steps: int) -> None:
+        """Called with the steps of one epoch (one pass over the largest stream) once the data is loaded, on
+        every start and resume, before the first step: for schedules counted in epochs."""
+        return None
+
     def set_sample_inputs(self, batch: dict[str, torch.Tensor]) -> None:
         """The first rows of every stream (unflipped), handed over once before training, for families whose
         sample grids translate real images rather than decode latents."""

@@ -66,6 +66,8 @@ class TrainSpec:
     options: tuple[Opt, ...]  # the family's own options, in help order
     configure: Callable[[dict[str, Any]], TrainPlan]
     data_options: dict[str, str] = field(default_factory=lambda: {"images": "data"})  # stream -> option name
+    # An option that gives every stream's data at once (a folder of one folder per stream), instead of them.
+    data_root_option: str | None = None
     length: str = "steps"  # "steps" (--steps/--epochs) or "kimg" (phased runs)
     loop_defaults: dict[str, Any] = field(default_factory=dict)
     loop_help: dict[str, str] = field(default_factory=dict)  # what a shared option means for this family
@@ -112,7 +114,9 @@ def train_family(family: str, values: dict[str, Any]) -> dict[str, Any]:
     spec = training_spec(family)
     if spec is None:
         raise FaceganError(f"The {family} family is not trained by facegan.", "Pick a family from `facegan models list`.")
-    missing = [f"--{name.replace('_', '-')}" for name in (*spec.data_options.values(), "out") if values.get(name) is None]
+    data_given = spec.data_root_option is not None and values.get(spec.data_root_option) is not None
+    needed = ("out",) if data_given else (*spec.data_options.values(), "out")
+    missing = [f"--{name.replace('_', '-')}" for name in needed if values.get(name) is None]
     if missing:
         raise UsageProblem(
             f"`facegan train {family}` needs {' and '.join(missing)} (or --resume RUN_DIR).",

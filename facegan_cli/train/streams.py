@@ -134,7 +134,9 @@ class StreamSet:
     def load(self, resolution: int, batch: int) -> None:
         """Decode every image stream at `resolution`, move it to the device, and order it in `batch`es."""
         for source in self.sources.values():
-            image_set = self._open(source.config, resolution)
+            own = self.streams[source.name]
+            held = (own.resolution if isinstance(own, Images) else None) or resolution  # a stream's own size
+            image_set = self._open(source.config, held)
             pixels, rows = image_set.load_with_indices()
             self._check_identity(source, image_set.fingerprint, pixels)
             if len(pixels) < batch:
@@ -143,7 +145,7 @@ class StreamSet:
                     f"({batch}).",
                     "Use a smaller --batch or more images.",
                 )
-            source.images = DeviceImages(pixels, self.device, self.value_range, resolution=resolution)
+            source.images = DeviceImages(pixels, self.device, self.value_range, resolution=held)
             source.order = EpochOrder(source.images.count, batch, source.seed)
             for name, spec in self.streams.items():
                 if isinstance(spec, Labels) and spec.of == source.name:
@@ -198,9 +200,11 @@ class StreamSet:
 
     @property
     def steps_per_epoch(self) -> int:
-        order = self.primary.order
-        assert order is not None
-        return order.steps_per_epoch
+        """Steps of one pass over the largest independently ordered stream (one stream: its size / batch;
+        unpaired domains: the larger, as junyanz's unaligned data counts an epoch)."""
+        orders = [source.order for source in self.sources.values() if source.order is not None]
+        assert orders
+        return max(order.steps_per_epoch for order in orders)
 
     # --- phased runs ------------------------------------------------------------------------------------
 

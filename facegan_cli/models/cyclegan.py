@@ -1,0 +1,287 @@
+"""CycleGAN (Zhu et al. 2017) as junyanz/pytorch-CycleGAN-and-pix2pix, and seed 004's changes (specs/cyclegan.md).
+
+G = ResnetGenerator: ReflPad3, Conv7(3->ngf), IN, ReLU; two stride-2 Conv3 downsamplings; n_blocks residual
+blocks [ReflPad1, Conv3, IN, ReLU, ReflPad1, Conv3, IN] + skip; two ConvTranspose3 (s2, p1, op1)
+upsamplings; ReflPad3, Conv7(ngf->3), Tanh. InstanceNorm without affine parameters or running statistics,
+so every conv has a bias; no dropout. D = the 70x70 PatchGAN (NLayerDiscriminator, n_layers 3): Conv4 s2
+(no norm), LReLU 0.2; two Conv4 s2 + IN + LReLU; Conv4 s1 + IN + LReLU; Conv4 s1 to one channel.
+Weights N(0, 0.02), biases 0 (junyanz's init_weights 'normal').
+
+The module trees and their state-dict keys are junyanz's (`model.N...`, `conv_block.N...`), so a baseline
+facegan network and a junyanz one load each other's weights.
+
+Seed 004's options, each composable and off in the baseline:
+  upsample  deconv (junyanz) | nearest | bilinear: resize-convolution, Upsample x2 -> ReflectionPad2d(1) ->
+            Conv3 (stride 1), as junyanz's docs/qa.md recipe; the parameter count does not change.
+  padding   zero (junyanz: the stride-2 downsampling convs pad with zeros) | reflect (ReflectionPad2d(1)
+            before them, and the resize-convolutions reflect-pad too). The 7x7 convs and the residual
+            blocks reflect-pad in both; D keeps zero padding (spec DEFAULT).
+  pack      PacGAN: D reads `pack` images stacked along the channels (3 * pack input channels).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from facegan_cli.core.checkpoint import Checkpoint
+from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.options import Opt
+from facegan_cli.models.loading import build_from, load_weights
+from facegan_cli.models.registry import Family, register
+from facegan_cli.models.translation import Translator
+
+GAN_MODES = ("lsgan", "vanilla", "wgangp")
+UPSAMPLES = ("deconv", "nearest", "bilinear")
+PADDINGS = ("zero", "reflect")
+IDENTITY_MODES = ("cyclegan", "thesis")
+
+# junyanz's defaults (train_options.py, base_options.py, cycle_gan_model.py): the baseline.
+_JUNYANZ: dict[str, Any] = {
+    "ngf": 64, "ndf": 64, "n_blocks": 9, "n_layers_d": 3, "upsample": "deconv", "padding": "zero", "pack": 1,
+    "init_gain": 0.02, "gan_mode": "lsgan", "lambda_gp": 10.0, "lambda_a": 10.0, "lambda_b": 10.0,
+    "lambda_identity": 0.5, "identity_mode": "cyclegan", "lambda_tv": 0.0, "d_noise_std": 0.0, "pool_size": 50,
+    "lr": 2e-4, "betas": [0.5, 0.999], "n_epochs": 100, "n_epochs_decay": 100, "batch": 1,
+    "output": "tanh",
+}
+PRESETS: dict[str, dict[str, Any]] = {
+    # junyanz's CycleGAN: Resize 286 (bicubic) -> RandomCrop 256 -> flip; 9 blocks; batch 1; 200 epochs.
+    "junyanz256": {**_JUNYANZ, "resolution": 256, "load_size": 286},
+    # Seed 004 at 64x64 (T:685-704): 6 blocks, nearest resize-convolution, reflection padding, annealed white
+    # noise on D's inputs (sigma 0.1 -> 0, DEFAULT), TV loss (0.1, DEFAULT); LSGAN and the 50-image pool as J.
+    "thesis64": {**_JUNYANZ, "resolution": 64, "load_size": 64, "n_blocks": 6, "upsample": "nearest",
+                 "padding": "reflect", "d_noise_std": 0.1, "lambda_tv": 0.1},
+}
+
+
+def _norm(channels: int) -> nn.InstanceNorm2d:
+    # junyanz's get_norm_layer('instance'): no affine parameters, no running statistics.
+    return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+
+
+class ResnetBlock(nn.Module):
+    """x + [ReflPad1, Conv3, IN, ReLU, ReflPad1, Conv3, IN](x)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.conv_block = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, padding=0, bias=True), _norm(dim), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, padding=0, bias=True), _norm(dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv_block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """junyanz's ResnetGenerator (instance norm, no dropout) with seed 004's upsampling and padding options."""
+
+    def __init__(
+        self, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, n_blocks: int = 9, upsample: str = "deconv",
+        padding: str = "zero",
+    ) -> None:
+        super().__init__()
+        if upsample not in UPSAMPLES:
+            raise ValueError(f"upsample {upsample!r} is not one of {UPSAMPLES}")
+        if padding not in PADDINGS:
+            raise ValueError(f"padding {padding!r} is not one of {PADDINGS}")
+        if n_blocks < 0:
+            raise ValueError(f"n_blocks {n_blocks} is negative")
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, padding=0, bias=True),
+                                   _norm(ngf), nn.ReLU(True)]
+        for i in range(2):
+            cin, cout = ngf * 2**i, ngf * 2 ** (i + 1)
+            if padding == "reflect":
+                layers += [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3, stride=2, padding=0, bias=True)]
+            else:
+                layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=True)]
+            layers += [_norm(cout), nn.ReLU(True)]
+        layers += [ResnetBlock(ngf * 4) for _ in range(n_blocks)]
+        for i in range(2):
+            cin, cout = ngf * 2 ** (2 - i), ngf * 2 ** (1 - i)
+            if upsample == "deconv":
+                layers += [nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1, bias=True)]
+            else:
+                # Resize-convolution (Odena et al. 2016): no uneven overlap, so no checkerboard.
+                layers += [nn.Upsample(scale_factor=2, mode=upsample, **({} if upsample == "nearest" else
+                                                                          {"align_corners": False}))]
+                if padding == "reflect":
+                    layers += [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3, stride=1, padding=0, bias=True)]
+                else:
+                    layers += [nn.Conv2d(cin, cout, 3, stride=1, padding=1, bias=True)]
+            layers += [_norm(cout), nn.ReLU(True)]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7, padding=0), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class NLayerDiscriminator(nn.Module):
+    """junyanz's PatchGAN: n_layers stride-2 convs (the first without norm), one stride-1 conv, a 1-channel
+    stride-1 conv; 4x4 kernels, padding 1, LeakyReLU 0.2, no sigmoid (70x70 receptive field for 3 layers)."""
+
+    def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3) -> None:
+        super().__init__()
+        if n_layers < 1:
+            raise ValueError(f"n_layers {n_layers} must be at least 1")
+        layers: list[nn.Module] = [nn.Conv2d(input_nc, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+        mult = 1
+        for n in range(1, n_layers):
+            prev, mult = mult, min(2**n, 8)
+            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=2, padding=1, bias=True), _norm(ndf * mult),
+                       nn.LeakyReLU(0.2, True)]
+        prev, mult = mult, min(2**n_layers, 8)
+        layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=1, padding=1, bias=True), _norm(ndf * mult),
+                   nn.LeakyReLU(0.2, True), nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
+    """junyanz's init_weights('normal', gain): conv and linear weights N(0, gain), their biases 0,
+    BatchNorm weights N(1, gain) and biases 0; in module order (nn.Module.apply: children first)."""
+
+    def init(m: nn.Module) -> None:
+        name = type(m).__name__
+        if getattr(m, "weight", None) is not None and ("Conv" in name or "Linear" in name):
+            nn.init.normal_(m.weight, 0.0, gain)
+            if getattr(m, "bias", None) is not None:
+                nn.init.constant_(m.bias, 0.0)
+        elif "BatchNorm2d" in name:
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.constant_(m.bias, 0.0)
+
+    with torch.no_grad():
+        net.apply(init)
+    return net
+
+
+def build_generator(config: dict[str, Any]) -> ResnetGenerator:
+    return ResnetGenerator(3, 3, int(config["ngf"]), int(config["n_blocks"]), str(config["upsample"]),
+                           str(config["padding"]))
+
+
+def build_discriminator(config: dict[str, Any]) -> NLayerDiscriminator:
+    return NLayerDiscriminator(3 * int(config.get("pack", 1)), int(config["ndf"]), int(config["n_layers_d"]))
+
+
+def pack_images(x: torch.Tensor, m: int) -> torch.Tensor:
+    """PacGAN: B x 3 x H x W -> B/m x 3m x H x W, consecutive images stacked along the channels (the
+    TF original's concat on the last, channel, axis of NHWC)."""
+    if m == 1:
+        return x
+    b, c, h, w = x.shape
+    if b % m:
+        raise ValueError(f"a batch of {b} images does not pack into groups of {m}")
+    return x.reshape(b // m, c * m, h, w)
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """ValueError for a configuration junyanz's networks cannot be built or trained with."""
+    for key, allowed in (("upsample", UPSAMPLES), ("padding", PADDINGS), ("gan_mode", GAN_MODES),
+                         ("identity_mode", IDENTITY_MODES)):
+        if config.get(key) not in allowed:
+            raise ValueError(f"{key} {config.get(key)!r} is not one of: {', '.join(allowed)}")
+    res = int(config["resolution"])
+    if res % 4 or res < 16:
+        raise ValueError(f"resolution {res} is not a multiple of 4 of at least 16 (G halves it twice)")
+    # D's n stride-2 convs then two 4x4 stride-1 convs (padding 1) each take one pixel off.
+    side = res
+    for _ in range(int(config["n_layers_d"])):
+        side = (side + 2 - 4) // 2 + 1
+    if side - 2 < 1:
+        raise ValueError(f"resolution {res} is too small for a {config['n_layers_d']}-layer PatchGAN")
+
+
+ARCH_OPTIONS = (
+    Opt("resolution", ("--resolution",), int, None, "Image (crop) size, a multiple of 4 (junyanz256: 256; thesis64: 64)."),
+    Opt("n_blocks", ("--n-blocks",), int, None,
+        "Residual blocks of G: 9 (junyanz256, for 256 px and up) or 6 (thesis64, for 128 px and below).", min=0),
+    Opt("ngf", ("--ngf",), int, None, "G's first-layer filters (64).", min=1),
+    Opt("ndf", ("--ndf",), int, None, "D's first-layer filters (64).", min=1),
+    Opt("n_layers_d", ("--n-layers-d",), int, None,
+        "D's stride-2 convs: 3 = the 70x70 PatchGAN; 2 = 34x34 (a local D at 64 px).", min=1),
+    Opt("upsample", ("--upsample",), str, None,
+        "G's upsampling: deconv (transposed conv, junyanz) or resize-convolution nearest|bilinear (seed 004; no "
+        "checkerboard artifacts).", choices=UPSAMPLES),
+    Opt("padding", ("--padding",), str, None,
+        "Padding of G's stride-2 and resize convs: zero (junyanz) or reflect (seed 004).", choices=PADDINGS),
+    Opt("pack", ("--pack",), int, None, "PacGAN: images D judges together, stacked on its channels (1 = off; "
+        "seed 004: 2). The batch must be a multiple of it.", min=1),
+)
+_ARCH_KEYS = tuple(opt.name for opt in ARCH_OPTIONS)
+
+
+def configure_arch(config: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """A preset's configuration with the architecture options given applied."""
+    out = {**config, **{k: values[k] for k in _ARCH_KEYS if values.get(k) is not None}}
+    if values.get("resolution") is not None:
+        out["load_size"] = max(int(out["load_size"]), int(values["resolution"]))
+    try:
+        check_config(out)
+    except ValueError as exc:
+        raise FaceganError(f"This CycleGAN configuration cannot be built: {exc}.", "Change the option named.") from exc
+    return out
+
+
+class CycleGANTranslator(Translator):
+    """G_A (A -> B), G_B (B -> A) and the discriminators D_A (judges B) and D_B (judges A) of a checkpoint."""
+
+    def __init__(self, nets: dict[str, nn.Module], family: str, config: dict[str, Any], step: int, path: Any,
+                 device: torch.device) -> None:
+        super().__init__(family, config, int(config["resolution"]), step, path, device)
+        self.nets = nets
+
+    @property
+    def pack(self) -> int:
+        return int(self.config.get("pack", 1))
+
+    def translate(self, images: torch.Tensor, direction: str) -> torch.Tensor:
+        net = self.nets["G_A" if direction == "a2b" else "G_B"]
+        with torch.no_grad():
+            return net(images.to(self.device, torch.float32)).float()
+
+    def judged_real(self, images: torch.Tensor, domain: str) -> torch.Tensor:
+        net = self.nets["D_B" if domain == "A" else "D_A"]
+        m = self.pack
+        usable = images.shape[0] - images.shape[0] % m
+        with torch.no_grad():
+            scores = net(pack_images(images[:usable].to(self.device, torch.float32), m)).float()
+        return real_decision(scores.flatten(1).mean(1), str(self.config["gan_mode"]))
+
+
+def real_decision(mean_scores: torch.Tensor, gan_mode: str) -> torch.Tensor:
+    """Per image: does a mean patch score say 'real'? LSGAN's targets are 1 and 0, so > 0.5; vanilla's
+    scores are logits, so sigmoid > 0.5, i.e. > 0; a WGAN critic has no threshold, so its sign."""
+    return mean_scores > (0.5 if gan_mode == "lsgan" else 0.0)
+
+
+def translator_loader(ckpt: Checkpoint, family: Family, device: torch.device) -> CycleGANTranslator:
+    """The loader of the cycle-gan family: both generators and both discriminators, eval mode."""
+    config = ckpt.meta["model"]
+    nets = {}
+    for name, builder in (("G_A", build_generator), ("G_B", build_generator), ("D_A", build_discriminator),
+                          ("D_B", build_discriminator)):
+        nets[name] = load_weights(ckpt, name, build_from(ckpt, builder, config), family.name).to(device).eval()
+    return CycleGANTranslator(nets, family.name, dict(config), ckpt.step, ckpt.path, device)
+
+
+register(Family(
+    name="cycle-gan",
+    kind="translator",
+    presets=PRESETS,
+    default_preset="junyanz256",
+    build_generator=build_generator,
+    build_discriminator=build_discriminator,
+    describe="CycleGAN (Zhu et al. 2017; junyanz) and seed 004's variants: unpaired photo <-> painting",
+    recipe="facegan_cli.train.cyclegan_recipe:CycleGANRecipe",
+    training="facegan_cli.train.cyclegan_recipe:TRAINING",
+    loader=translator_loader,
+    arch_options=ARCH_OPTIONS,
+    configure_arch=configure_arch,
+))

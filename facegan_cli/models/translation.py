@@ -1,0 +1,97 @@
+"""What a loaded image translator offers, whatever its family (every family of kind "translator").
+
+A translator maps images of domain A to domain B (`a2b`) and back (`b2a`). `facegan translate`,
+`facegan eval translation` and the metrics' translated inputs (models.sources.TranslatorSource) use only
+this interface, so a new translator family (the CycleGAN baseline, its latent VAE variant, ...) needs
+nothing but a loader that returns one of these.
+
+Images are float tensors N x 3 x H x W in [-1, 1] on the translator's device; outputs are float32 in
+[-1, 1]. Inputs are fitted to `input_size(...)` by the caller (fully convolutional translators take any
+size that is a multiple of `size_multiple`; translators with dense layers only `resolution`).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from facegan_cli.core.errors import FaceganError
+
+DIRECTIONS = ("a2b", "b2a")
+# Which domain a direction reads and which it writes.
+SOURCE_DOMAIN = {"a2b": "A", "b2a": "B"}
+TARGET_DOMAIN = {"a2b": "B", "b2a": "A"}
+
+
+def check_direction(direction: str) -> str:
+    if direction not in DIRECTIONS:
+        raise FaceganError(f"--direction {direction!r} is not a direction.", "Use a2b or b2a.")
+    return direction
+
+
+def to_model_input(pixels: np.ndarray, device: torch.device) -> torch.Tensor:
+    """N x H x W x 3 uint8 -> N x 3 x H x W float in [-1, 1] on `device` (Normalize(0.5, 0.5) of ToTensor)."""
+    t = torch.from_numpy(np.ascontiguousarray(pixels)).to(device).permute(0, 3, 1, 2).float()
+    return t / 127.5 - 1.0
+
+
+@dataclass
+class Translator(abc.ABC):
+    """A trained translator in inference mode (see the module docstring)."""
+
+    family: str
+    config: dict[str, Any]
+    resolution: int  # the square it was trained on
+    step: int
+    path: Path
+    device: torch.device
+
+    value_range = (-1.0, 1.0)
+    size_multiple = 4  # inputs of other sizes must be multiples of this (0: only `resolution`)
+
+    def input_size(self, size: int | None) -> int:
+        """The square side inputs are fitted to: `size` when given and allowed, else `resolution`."""
+        if size is None or size == self.resolution:
+            return self.resolution
+        if not self.size_multiple:
+            raise FaceganError(
+                f"{self.path} ({self.family}) translates only {self.resolution}x{self.resolution} images, not "
+                f"{size}x{size}.",
+                "Leave --size out.",
+            )
+        if size < 4 * self.size_multiple or size % self.size_multiple:
+            raise FaceganError(
+                f"--size {size} is not a multiple of {self.size_multiple} of at least {4 * self.size_multiple}.",
+                f"Use e.g. --size {self.resolution}.",
+            )
+        return size
+
+    @abc.abstractmethod
+    def translate(self, images: torch.Tensor, direction: str) -> torch.Tensor:
+        """G(x) for a2b, F(y) for b2a."""
+
+    def reconstruct(self, translated: torch.Tensor, direction: str) -> torch.Tensor:
+        """The way back: F(G(x)) from G(x) for a2b (the cycle), G(F(y)) from F(y) for b2a."""
+        return self.translate(translated, "b2a" if direction == "a2b" else "a2b")
+
+    @abc.abstractmethod
+    def judged_real(self, images: torch.Tensor, domain: str) -> torch.Tensor:
+        """Bool per image (per pack of images for packed discriminators): does the discriminator of `domain`
+        call it real? Without any input noise (the held-out 'adversarial accuracy')."""
+
+    @property
+    def pack(self) -> int:
+        """Images the discriminators judge together (PacGAN); judged_real returns one answer per pack."""
+        return 1
+
+    def batches(self, images: torch.Tensor, direction: str, batch_size: int) -> torch.Tensor:
+        """translate() batch by batch, without gradients; float32 on the translator's device."""
+        with torch.no_grad():
+            parts = [self.translate(images[i : i + batch_size].to(self.device), direction)
+                     for i in range(0, images.shape[0], batch_size)]
+        return torch.cat(parts) if parts else images.new_zeros((0, *images.shape[1:]))

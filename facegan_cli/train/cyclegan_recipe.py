@@ -1,0 +1,502 @@
+"""CycleGAN's update step as junyanz's CycleGANModel.optimize_parameters, with seed 004's options.
+
+Every step (specs/cyclegan.md, J = junyanz/pytorch-CycleGAN-and-pix2pix):
+  data      A and B batches (independent orders) at `data_resolution`; on the device, Resize to `load_size`
+            (bicubic, only ever upwards: larger data was reduced once when loaded) and a random crop of
+            `resolution` per image, offsets from the run's CPU generator (saved in every checkpoint, so a
+            resumed run crops exactly as the straight one). Flips are the loop's (--mirror, on by default).
+  forward   fake_B = G_A(A), rec_A = G_B(fake_B), fake_A = G_B(B), rec_B = G_A(fake_A).
+  G update  (D weights frozen) GAN(D_A(fake_B), real) + GAN(D_B(fake_A), real) + lambda_A |rec_A - A|
+            + lambda_B |rec_B - B| + identity + lambda_TV (TV(fake_B) + TV(fake_A)); one Adam for both Gs.
+            identity, mode cyclegan (J): lambda_B lambda_idt |G_A(B) - B| + lambda_A lambda_idt |G_B(A) - A|;
+            mode thesis (seed 004's equation, T:632): lambda_A lambda_idt |G_A(A) - A| + lambda_B lambda_idt
+            |G_B(B) - B|, which keeps each input close to its own translation.
+  D update  D_A: 0.5 [GAN(D_A(B), real) + GAN(D_A(pool_B(fake_B)), fake)], then D_B likewise with pool_A;
+            one Adam for both Ds; WGAN-GP adds lambda_gp times the gradient penalty (J's cycle_gan_model
+            has none: --lambda-gp 0 is J exactly).
+  GAN       lsgan: MSE to 1/0 (J's default); vanilla: BCE with logits; wgangp: -mean / +mean.
+  pools     J's ImagePool(50) per domain: fills with the first 50 fakes, then per image, with probability
+            1/2 returns a stored fake and stores the new one in its place (Python's `random`, as J, so the
+            same seed makes the same choices). Both pools are saved in every checkpoint.
+  noise     seed 004's white noise on every D input (real and pooled fake, in the D and the G pass), sigma
+            falling linearly from d_noise_std to 0 over the n_epochs + n_epochs_decay epochs of the schedule
+            (DEFAULT; the thesis gives no value).
+  PacGAN    with pack m, D reads m consecutive images of a batch stacked on its channels (pool first).
+  lr        J's linear rule by epoch: lr * (1 - max(0, epoch + 1 - n_epochs) / (n_epochs_decay + 1)), epoch
+            counted from 0 (an epoch = one pass over the larger domain), so a resumed run has the rate the
+            straight run had; never 0.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facegan_cli.core.errors import FaceganError, UsageProblem
+from facegan_cli.core.options import Opt
+from facegan_cli.data.sources import open_image_set
+from facegan_cli.models.cyclegan import ARCH_OPTIONS as CYCLEGAN_ARCH
+from facegan_cli.models.cyclegan import (
+    GAN_MODES,
+    IDENTITY_MODES,
+    build_discriminator,
+    build_generator,
+    check_config,
+    init_weights,
+    pack_images,
+)
+from facegan_cli.models.registry import resolve_config
+from facegan_cli.train.losses import gradient_penalty
+from facegan_cli.train.recipe import Images, Recipe, Stream, TrainContext
+from facegan_cli.train.spec import TrainPlan, TrainSpec
+
+SAMPLE_ROWS = 8  # rows of a training grid: A, G_A(A), G_B(G_A(A)), B, G_B(B), G_A(G_B(B))
+
+
+# --- losses ----------------------------------------------------------------------------------------------
+
+
+def gan_loss(prediction: torch.Tensor, target_is_real: bool, mode: str) -> torch.Tensor:
+    """J's GANLoss: lsgan = MSE to 1 or 0, vanilla = BCE with logits, wgangp = -mean (real) / mean (fake)."""
+    prediction = prediction.float()
+    if mode == "lsgan":
+        return F.mse_loss(prediction, torch.full_like(prediction, 1.0 if target_is_real else 0.0))
+    if mode == "vanilla":
+        return F.binary_cross_entropy_with_logits(prediction, torch.full_like(prediction, 1.0 if target_is_real else 0.0))
+    if mode == "wgangp":
+        return -prediction.mean() if target_is_real else prediction.mean()
+    raise ValueError(f"unknown gan mode {mode!r}")
+
+
+def total_variation(images: torch.Tensor) -> torch.Tensor:
+    """Seed 004's TV loss (DTN form): mean over channels and pixels of sqrt(dx^2 + dy^2 + 1e-8), with dx and
+    dy the differences to the right and lower neighbour (the last row and column have none)."""
+    y = images.float()
+    dx = y[:, :, :-1, 1:] - y[:, :, :-1, :-1]
+    dy = y[:, :, 1:, :-1] - y[:, :, :-1, :-1]
+    return torch.sqrt(dx.square() + dy.square() + 1e-8).mean()
+
+
+def lr_factor(step: int, epoch_steps: int, n_epochs: int, n_epochs_decay: int) -> float:
+    """J's 'linear' policy for the update after `step` updates: 1 for the first n_epochs epochs, then
+    falling by 1 / (n_epochs_decay + 1) per epoch (epoch 0-based, J's epoch_count 1)."""
+    epoch = step // max(1, epoch_steps)
+    return 1.0 - max(0, epoch + 1 - n_epochs) / float(n_epochs_decay + 1)
+
+
+# --- the history buffer ----------------------------------------------------------------------------------
+
+
+class ImagePool:
+    """J's ImagePool(size) (util/image_pool.py) on the device: a preallocated buffer, Python `random` for the
+    choices (as J, and restored with the run's other generators on resume), and its content in checkpoints."""
+
+    def __init__(self, size: int) -> None:
+        self.size = int(size)
+        self.count = 0
+        self.images: torch.Tensor | None = None
+
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        if self.size == 0:
+            return images
+        out = []
+        for image in images.detach().float():
+            if self.images is None:
+                self.images = torch.empty((self.size, *image.shape), dtype=torch.float32, device=image.device)
+            if self.count < self.size:
+                self.images[self.count] = image
+                self.count += 1
+                out.append(image)
+            elif random.uniform(0, 1) > 0.5:
+                slot = random.randint(0, self.size - 1)
+                out.append(self.images[slot].clone())
+                self.images[slot] = image
+            else:
+                out.append(image)
+        return torch.stack(out)
+
+    def state(self) -> dict[str, Any]:
+        stored = self.images[: self.count].cpu() if self.images is not None and self.count else torch.zeros(0)
+        return {"size": self.size, "count": self.count, "images": stored}
+
+    def load(self, state: dict[str, Any], device: torch.device) -> None:
+        self.count = int(state["count"])
+        stored = state["images"]
+        if self.count:
+            self.images = torch.empty((self.size, *stored.shape[1:]), dtype=torch.float32, device=device)
+            self.images[: self.count] = stored.to(device)
+
+
+# --- the recipe ------------------------------------------------------------------------------------------
+
+
+class CycleGANRecipe(Recipe):
+    family = "cycle-gan"
+    generator_key = "G_A"
+    grid_columns = 6
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        check_config(config)
+        self.pool_A = ImagePool(int(config["pool_size"]))  # fakes of domain A (G_B's), for D_B
+        self.pool_B = ImagePool(int(config["pool_size"]))  # fakes of domain B (G_A's), for D_A
+        self.epoch_steps = 1
+        self._sample: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    @property
+    def z_dim(self) -> int:
+        return 0  # a translation model: the loop's latents are empty; grids translate fixed real images
+
+    @property
+    def pack(self) -> int:
+        return int(self.config.get("pack", 1))
+
+    def streams(self) -> dict[str, Stream]:
+        held = int(self.config["data_resolution"])
+        return {"A": Images(resolution=held), "B": Images(resolution=held)}
+
+    def set_epoch_length(self, steps: int) -> None:
+        self.epoch_steps = int(steps)
+
+    def build(self, ctx: TrainContext) -> None:
+        cfg = self.config
+        gain = float(cfg["init_gain"])
+        # J's order of construction and initialisation: G_A, G_B, D_A, D_B (the same seed, the same weights).
+        nets = {}
+        for name, builder in (("G_A", build_generator), ("G_B", build_generator), ("D_A", build_discriminator),
+                              ("D_B", build_discriminator)):
+            nets[name] = ctx.precision.module(init_weights(builder(cfg), gain))
+        self.modules = dict(nets)
+        self.nets: dict[str, nn.Module] = dict(nets)  # what the step calls (DDP / compile may wrap these)
+        self.D_penalty = dict(nets)  # the penalty differentiates twice: never through torch.compile
+        betas = tuple(cfg["betas"])
+        lr = float(cfg["lr"])
+        self.optimizers = {
+            "G": torch.optim.Adam(itertools.chain(nets["G_A"].parameters(), nets["G_B"].parameters()), lr=lr,
+                                  betas=betas),
+            "D": torch.optim.Adam(itertools.chain(nets["D_A"].parameters(), nets["D_B"].parameters()), lr=lr,
+                                  betas=betas),
+        }
+
+    def wrap_networks(self, wrap: Any) -> None:
+        self.nets = {name: wrap(net) for name, net in self.nets.items()}
+
+    # --- schedules -----------------------------------------------------------------------------------------
+
+    def lr_at(self, step: int) -> float:
+        cfg = self.config
+        return float(cfg["lr"]) * lr_factor(step, self.epoch_steps, int(cfg["n_epochs"]), int(cfg["n_epochs_decay"]))
+
+    def noise_std(self, step: int) -> float:
+        """The std of the white noise on D's inputs at `step`: d_noise_std falling linearly to 0 over the
+        schedule's n_epochs + n_epochs_decay epochs (so, like the rate, it depends on the step alone, and a
+        run lengthened on resume keeps the noise it had)."""
+        sigma = float(self.config["d_noise_std"])
+        horizon = (int(self.config["n_epochs"]) + int(self.config["n_epochs_decay"])) * self.epoch_steps
+        if sigma <= 0 or horizon <= 0:
+            return 0.0
+        return sigma * max(0.0, 1.0 - step / horizon)
+
+    # --- data ------------------------------------------------------------------------------------------------
+
+    def fit(self, images: torch.Tensor, random_crop: bool = True) -> torch.Tensor:
+        """J's Resize(load_size, bicubic) then RandomCrop(resolution) (CenterCrop with random_crop False),
+        on the device."""
+        load, crop = int(self.config["load_size"]), int(self.config["resolution"])
+        if images.shape[-1] != load:
+            images = F.interpolate(images, size=(load, load), mode="bicubic", align_corners=False).clamp_(-1.0, 1.0)
+        if load == crop:
+            return images
+        n = images.shape[0]
+        if random_crop:
+            offsets = torch.randint(0, load - crop + 1, (n, 2)).tolist()  # CPU generator: no device sync
+        else:
+            offsets = [[(load - crop) // 2] * 2] * n
+        return torch.stack([images[i, :, y : y + crop, x : x + crop] for i, (y, x) in enumerate(offsets)])
+
+    # --- the step ----------------------------------------------------------------------------------------
+
+    def _d_input(self, images: torch.Tensor, sigma: float) -> torch.Tensor:
+        if sigma > 0:
+            images = images + sigma * torch.randn_like(images)
+        return self.precision.tensor(pack_images(images, self.pack))
+
+    def _set_lr(self, step: int) -> None:
+        lr = self.lr_at(step)
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        mode = str(cfg["gan_mode"])
+        G_A, G_B, D_A, D_B = (self.nets[k] for k in ("G_A", "G_B", "D_A", "D_B"))
+        self._set_lr(step)
+        sigma = self.noise_std(step)
+        real_A = self.precision.tensor(self.fit(batch["A"]))
+        real_B = self.precision.tensor(self.fit(batch["B"]))
+        lambda_a, lambda_b = float(cfg["lambda_a"]), float(cfg["lambda_b"])
+        lambda_idt = float(cfg["lambda_identity"])
+
+        with self.precision.autocast():
+            fake_B = G_A(real_A)
+            rec_A = G_B(fake_B)
+            fake_A = G_B(real_B)
+            rec_B = G_A(fake_A)
+
+        # G_A and G_B, the discriminators frozen.
+        opt_g = self.optimizers["G"]
+        with self.frozen_in_g_step(self.modules["D_A"]), self.frozen_in_g_step(self.modules["D_B"]):
+            zero = torch.zeros((), device=real_A.device)
+            if lambda_idt > 0 and cfg["identity_mode"] == "cyclegan":
+                with self.precision.autocast():
+                    idt_A = G_A(real_B)
+                    idt_B = G_B(real_A)
+                loss_idt_A = F.l1_loss(idt_A.float(), real_B.float()) * lambda_b * lambda_idt
+                loss_idt_B = F.l1_loss(idt_B.float(), real_A.float()) * lambda_a * lambda_idt
+            elif lambda_idt > 0:  # thesis: each input close to its own translation
+                loss_idt_A = F.l1_loss(fake_B.float(), real_A.float()) * lambda_a * lambda_idt
+                loss_idt_B = F.l1_loss(fake_A.float(), real_B.float()) * lambda_b * lambda_idt
+            else:
+                loss_idt_A = loss_idt_B = zero
+            with self.precision.autocast():
+                pred_A = D_A(self._d_input(fake_B, sigma))
+                pred_B = D_B(self._d_input(fake_A, sigma))
+            loss_G_A = gan_loss(pred_A, True, mode)
+            loss_G_B = gan_loss(pred_B, True, mode)
+            loss_cycle_A = F.l1_loss(rec_A.float(), real_A.float()) * lambda_a
+            loss_cycle_B = F.l1_loss(rec_B.float(), real_B.float()) * lambda_b
+            # J's sum, in J's order (float sums are order-sensitive; the parity test compares bits).
+            loss_G = loss_G_A + loss_G_B + loss_cycle_A + loss_cycle_B + loss_idt_A + loss_idt_B
+            lambda_tv = float(cfg["lambda_tv"])
+            loss_tv = lambda_tv * (total_variation(fake_B) + total_variation(fake_A)) if lambda_tv > 0 else zero
+            if lambda_tv > 0:
+                loss_G = loss_G + loss_tv
+            opt_g.zero_grad(set_to_none=True)
+            loss_G.backward()
+        opt_g.step()
+
+        # D_A and D_B, from the history buffers.
+        opt_d = self.optimizers["D"]
+        opt_d.zero_grad(set_to_none=True)
+        loss_D_A, gp_A = self._d_loss("D_A", real_B, self.pool_B.query(fake_B), sigma, mode)
+        loss_D_A.backward()
+        loss_D_B, gp_B = self._d_loss("D_B", real_A, self.pool_A.query(fake_A), sigma, mode)
+        loss_D_B.backward()
+        opt_d.step()
+        self._set_lr(step + 1)
+        return {
+            "loss_G": loss_G.detach(), "G_A": loss_G_A.detach(), "G_B": loss_G_B.detach(),
+            "cycle_A": loss_cycle_A.detach(), "cycle_B": loss_cycle_B.detach(), "idt_A": loss_idt_A.detach(),
+            "idt_B": loss_idt_B.detach(), "tv": loss_tv.detach(), "D_A": loss_D_A.detach(), "D_B": loss_D_B.detach(),
+            "gp": (gp_A + gp_B).detach(),
+        }
+
+    def _d_loss(self, name: str, real: torch.Tensor, fake: torch.Tensor, sigma: float, mode: str
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        D = self.nets[name]
+        fake = self.precision.tensor(fake.to(real.dtype))
+        real_in, fake_in = self._d_input(real, sigma), self._d_input(fake, sigma)
+        with self.precision.autocast():
+            pred_real = D(real_in)
+            pred_fake = D(fake_in)
+        loss = (gan_loss(pred_real, True, mode) + gan_loss(pred_fake, False, mode)) * 0.5
+        lambda_gp = float(self.config["lambda_gp"])
+        if mode == "wgangp" and lambda_gp > 0:
+            u = torch.rand(real_in.shape[0], 1, 1, 1, device=real_in.device)
+            mixed = u * real_in.detach() + (1 - u) * fake_in.detach()
+            with self.precision.autocast():
+                gp = gradient_penalty(self.D_penalty[name], mixed).mean()
+            return loss + lambda_gp * gp, gp
+        return loss, torch.zeros((), device=real.device)
+
+    # --- state -------------------------------------------------------------------------------------------
+
+    def extra_state(self) -> dict[str, Any]:
+        # The history buffers: an exact resume continues with the fakes the straight run would hold.
+        return {"pool_A": self.pool_A.state(), "pool_B": self.pool_B.state()}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        for name, pool in (("pool_A", self.pool_A), ("pool_B", self.pool_B)):
+            if name in state:
+                pool.load(state[name], self.device)
+
+    # --- sampling ----------------------------------------------------------------------------------------
+
+    def set_sample_inputs(self, batch: dict[str, torch.Tensor]) -> None:
+        k = min(SAMPLE_ROWS, batch["A"].shape[0], batch["B"].shape[0])
+        self._sample = (self.fit(batch["A"][:k], False).clone(), self.fit(batch["B"][:k], False).clone())
+
+    @torch.no_grad()
+    def sample(self, z: torch.Tensor) -> torch.Tensor:
+        """Per row: A, G_A(A), G_B(G_A(A)), B, G_B(B), G_A(G_B(B))."""
+        if self._sample is None:
+            raise FaceganError("No sample images were handed to the recipe.", "This is a facegan bug.")
+        a, b = (self.precision.tensor(x) for x in self._sample)
+        G_A, G_B = self.modules["G_A"], self.modules["G_B"]
+        with self.precision.autocast():
+            fake_b = G_A(a)
+            rec_a = G_B(fake_b)
+            fake_a = G_B(b)
+            rec_b = G_A(fake_a)
+        columns = [a, fake_b, rec_a, b, fake_a, rec_b]
+        return torch.stack([c.float() for c in columns], dim=1).flatten(0, 1)
+
+    def meta(self) -> dict[str, Any]:
+        return {**super().meta(), "value_range": [-1.0, 1.0]}
+
+
+# --- `facegan train cycle-gan` ------------------------------------------------------------------------------
+
+JUNYANZ_DIRS = {"train": ("trainA", "trainB"), "test": ("testA", "testB")}
+
+
+def junyanz_streams(root: Path, split: str) -> dict[str, dict[str, Any]]:
+    """junyanz's unaligned layout, ROOT/trainA + ROOT/trainB (or testA + testB), as the data of streams A and B."""
+    if split not in JUNYANZ_DIRS:
+        raise FaceganError(f"--split {split!r}: junyanz's layout has train and test.", "Use --split train or test.")
+    root = Path(root)
+    if not root.is_dir():
+        raise FaceganError(f"--data {root} is not a folder.", "Point --data at a folder holding trainA/ and trainB/.")
+    found = {}
+    for stream, name in zip(("A", "B"), JUNYANZ_DIRS[split]):
+        if not (root / name).is_dir():
+            raise FaceganError(
+                f"--data {root} has no {name}/ folder, so it is not in junyanz's layout (trainA/, trainB/, testA/, "
+                "testB/).",
+                "Give the two domains with --data-a and --data-b instead (folders, zips or prepared datasets).",
+            )
+        found[stream] = {"path": str(root / name), "split": "all"}
+    return found
+
+
+def data_streams(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The A and B data of `facegan train cycle-gan` (and `eval translation`): --data ROOT or --data-a/--data-b."""
+    root, a, b = values.get("data"), values.get("data_a"), values.get("data_b")
+    if root is not None and (a is not None or b is not None):
+        raise UsageProblem("--data ROOT gives both domains; it cannot be combined with --data-a/--data-b.",
+                           "Use either --data ROOT (junyanz's layout) or --data-a and --data-b.")
+    if root is not None:
+        return junyanz_streams(root, values.get("split") or "train")
+    if a is None or b is None:
+        raise UsageProblem("Both domains are needed: --data-a and --data-b (or --data ROOT in junyanz's layout).",
+                           "Example: --data-a photos/ --data-b paintings/")
+    split = values.get("split") or "all"
+    return {"A": {"path": str(a), "split": split}, "B": {"path": str(b), "split": split}}
+
+
+_CONFIG_KEYS = ("batch", "lr", "gan_mode", "lambda_a", "lambda_b", "lambda_identity", "identity_mode", "lambda_tv",
+                "lambda_gp", "d_noise_std", "pool_size", "n_epochs", "n_epochs_decay", "load_size", "init_gain",
+                *(opt.name for opt in CYCLEGAN_ARCH))
+
+
+def configure(values: dict[str, Any]) -> TrainPlan:
+    """`facegan train cycle-gan` option values -> the model configuration, the A and B data, and the length."""
+    data = data_streams(values)
+    config = resolve_config("cycle-gan", values.get("preset"), {k: values.get(k) for k in _CONFIG_KEYS})
+    if values.get("beta1") is not None or values.get("beta2") is not None:
+        config["betas"] = [values.get("beta1") if values.get("beta1") is not None else config["betas"][0],
+                           values.get("beta2") if values.get("beta2") is not None else config["betas"][1]]
+    preset = resolve_config("cycle-gan", values.get("preset"))
+    if values.get("resolution") is not None and values.get("load_size") is None:
+        # Keep the preset's jitter ratio (junyanz: 286/256, e.g. 143 for 128 crops; thesis64: none).
+        config["load_size"] = round(int(values["resolution"]) * preset["load_size"] / preset["resolution"])
+    crop, load = int(config["resolution"]), int(config["load_size"])
+    if load < crop:
+        raise FaceganError(f"--load-size {load} is smaller than the {crop}x{crop} crops.",
+                           f"Pass --load-size {crop} or more (junyanz: 286 for 256 crops).")
+    try:
+        check_config(config)
+    except ValueError as exc:
+        raise FaceganError(f"This CycleGAN configuration cannot be trained: {exc}.", "Change the option named.") from exc
+    if int(config["batch"]) % int(config["pack"]):
+        raise FaceganError(f"--batch {config['batch']} is not a multiple of --pack {config['pack']}: PacGAN packs "
+                           "whole groups of images.", f"Pass --batch {config['pack']} (or a multiple of it).")
+    # The data stays on the device at the load size, or smaller when the images are (then upsampled per batch,
+    # as J's Resize does): never below the crop.
+    sizes = {stream: open_image_set(cfg["path"], split=cfg["split"]).resolution for stream, cfg in data.items()}
+    config["data_resolution"] = min(load, *sizes.values())
+    small = {s: r for s, r in sizes.items() if r < crop}
+    if small:
+        stream, res = next(iter(small.items()))
+        raise FaceganError(
+            f"The {stream} data at {data[stream]['path']} holds {res}x{res} images, smaller than the {crop}x{crop} "
+            f"crops of this run (preset {config['preset']}).",
+            f"Pass --resolution {res - res % 4} (--preset thesis64 is made for 64x64 images), or use larger images.",
+        )
+    steps, epochs = values.get("steps"), values.get("epochs")
+    length = {} if steps or epochs else {"epochs": float(config["n_epochs"]) + float(config["n_epochs_decay"])}
+    return TrainPlan(config, data, length)
+
+
+_DATA_OPTIONS = (
+    Opt("data_a", ("--data-a",), Path, None, "Domain A images (e.g. photos): a folder, zip or prepared dataset. With "
+        "--resume: where the same data now is."),
+    Opt("data_b", ("--data-b",), Path, None, "Domain B images (e.g. paintings), as --data-a."),
+    Opt("data", ("--data",), Path, None, "Instead of --data-a/--data-b: a dataset in junyanz's layout (ROOT/trainA, "
+        "ROOT/trainB; --split test reads testA/testB)."),
+    Opt("split", ("--split",), str, None, "junyanz's layout: train (default) or test; prepared datasets: train, "
+        "valid, test or all (default)."),
+)
+_OPTIONS = (
+    *_DATA_OPTIONS,
+    Opt("batch", ("--batch",), int, None, "Batch size (J: 1).", min=1),
+    Opt("lr", ("--lr",), float, None, "Adam learning rate of both optimisers (2e-4). With --resume: from then on "
+        "(the linear decay applies to it).", positive=True),
+    Opt("beta1", ("--beta1",), float, None, "Adam beta1 (0.5)."),
+    Opt("beta2", ("--beta2",), float, None, "Adam beta2 (0.999)."),
+    Opt("n_epochs", ("--n-epochs",), int, None, "Epochs at the initial rate (J: 100); an epoch is one pass over "
+        "the larger domain.", min=0),
+    Opt("n_epochs_decay", ("--n-epochs-decay",), int, None, "Epochs of linear decay after them (J: 100).", min=0),
+    Opt("gan_mode", ("--gan-mode",), str, None, "Adversarial loss: lsgan (J's and seed 004's), vanilla or wgangp.",
+        choices=GAN_MODES),
+    Opt("lambda_gp", ("--lambda-gp",), float, None, "wgangp: gradient penalty weight (10; 0 = J's cycle_gan_model, "
+        "which has none).", non_negative=True),
+    Opt("lambda_a", ("--lambda-a",), float, None, "Cycle loss weight A -> B -> A (10).", non_negative=True),
+    Opt("lambda_b", ("--lambda-b",), float, None, "Cycle loss weight B -> A -> B (10).", non_negative=True),
+    Opt("lambda_identity", ("--lambda-identity",), float, None,
+        "Identity loss weight relative to the cycle weights (J: 0.5, i.e. 5; 0 = off).", non_negative=True),
+    Opt("identity_mode", ("--identity-mode",), str, None,
+        "cyclegan: |G_A(B) - B| and |G_B(A) - A| (J, the paper; default); thesis: |G_A(A) - A| and |G_B(B) - B| as "
+        "seed 004's equation writes it.", choices=IDENTITY_MODES),
+    Opt("lambda_tv", ("--lambda-tv",), float, None, "Total variation loss weight on G_A(A) and G_B(B) (J: 0; "
+        "thesis64: 0.1, our DEFAULT: the thesis gives none).", non_negative=True),
+    Opt("d_noise_std", ("--d-noise-std",), float, None, "White noise on D's inputs, its std falling linearly to 0 "
+        "over the n_epochs + n_epochs_decay epochs (J: 0; thesis64: 0.1, our DEFAULT: the thesis gives none).", non_negative=True),
+    Opt("pool_size", ("--pool-size",), int, None, "History buffer of fakes per domain (50; 0 = off).", min=0),
+    Opt("load_size", ("--load-size",), int, None,
+        "Images are resized to this before the random crop of --resolution (J: 286 for 256).", min=4),
+    Opt("init_gain", ("--init-gain",), float, None, "Std of the N(0, std) initial weights (0.02).", positive=True),
+    *CYCLEGAN_ARCH,
+)
+
+TRAINING = TrainSpec(
+    summary=(
+        "Train CycleGAN (Zhu et al. 2017) as junyanz/pytorch-CycleGAN-and-pix2pix, or with seed 004's changes: "
+        "unpaired translation between two image domains (photos <-> paintings).\n\n"
+        "junyanz256 is junyanz's default (Resize 286, random crop 256, flips, 9 residual blocks, LSGAN, identity "
+        "0.5, 50-image pools, batch 1, Adam 2e-4 for 100 epochs then linear decay over 100). thesis64 is seed "
+        "004 at 64x64: 6 blocks, nearest resize-convolution, reflection padding, annealed noise on D's inputs "
+        "and a TV loss (the last two weights are our defaults: the thesis gives none). Every variant is also an "
+        "option: --upsample, --padding, --d-noise-std, --lambda-tv, --identity-mode, --pack (PacGAN). "
+        "Use 9 blocks for 256 px and up, 6 for 128 px and below.\n\n"
+        "Data: --data-a/--data-b (folders, zips, prepared datasets) or --data ROOT in junyanz's layout "
+        "(trainA/ trainB/). Ctrl-C saves a checkpoint (with both history buffers) and exits 0; --resume continues "
+        "bit for bit, with the learning rate the schedule gives at that step (--lr changes its base). Sample "
+        "grids: per row A, G_A(A), G_B(G_A(A)), B, G_B(B), G_A(G_B(B)). Translate with `facegan translate`."
+    ),
+    example="facegan train cycle-gan --data datasets/photo2painting --out runs/cyclegan --preset thesis64",
+    options=_OPTIONS,
+    configure=configure,
+    data_options={"A": "data_a", "B": "data_b"},
+    data_root_option="data",
+    loop_defaults={"mirror": True, "amp": True, "log_every": 100, "ckpt_every": 5000, "sample_every": 1000},
+    loop_help={"epochs": "(default: --n-epochs + --n-epochs-decay, J's 200)"},
+    resumable={"lr": lambda value: {"lr": value}},
+)

@@ -1,14 +1,24 @@
-"""Draw images from a generator checkpoint, as one grid or one file per sample (`facegan sample`)."""
+"""Draw images from a generator checkpoint, as one grid or one file per sample (`facegan sample`).
+
+Under torchrun each rank generates its share of whole batches (core.distributed.shard), so every image
+is the one a single process would draw: a folder's files are written by the rank that made them into one
+staging folder, which rank 0 renames once every rank is done; a grid is gathered and written by rank 0.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from facegan_cli.core import distributed
 from facegan_cli.core.device import resolve_device
+from facegan_cli.core.distributed import DistInfo
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.outputs import check_new_folder, make_out_dir, staged_folder
+from facegan_cli.core.progress import set_quiet
 from facegan_cli.core.seeding import draw_latents
 from facegan_cli.data.grid import grid_array, save_png, to_uint8
 from facegan_cli.latent.latents import load_latents, save_latents
@@ -23,6 +33,21 @@ SAMPLES_KIND = "samples"
 def owned_by_samples(rel: str) -> bool:
     """Entries a sample folder holds (paths relative to it), which --force may replace."""
     return bool(_SAMPLE_FILE.match(rel))
+
+
+@contextlib.contextmanager
+def _shared_staging(out: Path, force: bool, info: DistInfo) -> Iterator[Path]:
+    """One staging folder for every rank: rank 0 makes it and names it to the others; after the body it
+    waits until every rank has written its files, and only then gives the folder its real name."""
+    if not info.is_main:
+        staging = Path(distributed.broadcast_object(info, None))
+        yield staging
+        distributed.barrier(info)
+        return
+    with staged_folder(out, force, SAMPLES_KIND, owned_by_samples) as staging:
+        distributed.broadcast_object(info, str(staging))
+        yield staging
+        distributed.barrier(info)
 
 
 def sample(
@@ -41,7 +66,18 @@ def sample(
 
     A folder is written batch by batch through a staging folder, so tens of thousands of samples (for
     metrics) never sit in memory and an interrupted run never leaves a folder that looks complete.
+    Under torchrun the ranks share the work (see the module docstring).
     """
+    with distributed.process_group(resolve_device(device)) as info:
+        if not info.is_main:
+            set_quiet(True)  # one progress bar: rank 0's
+        return _sample(ckpt, out, n, seed, latents, save_latents_to, nrow, batch_size, device, force, info)
+
+
+def _sample(
+    ckpt: str | Path, out: Path, n: int | None, seed: int, latents: Path | None, save_latents_to: Path | None,
+    nrow: int | None, batch_size: int, device: str, force: bool, info: DistInfo,
+) -> dict[str, Any]:
     grid = is_image_path(out)
     if grid:
         check_new_file(out, force)
@@ -52,7 +88,7 @@ def sample(
     make_out_dir(out.parent)  # a parent that is a file is the user's error, found before the generator loads
     if n is not None and n < 1:
         raise FaceganError(f"--n {n} must be at least 1.", "Use e.g. --n 64.")
-    generator = load_generator(ckpt, resolve_device(device))
+    generator = load_generator(ckpt, distributed.rank_device(info, resolve_device(device)))
     if latents is not None:
         z = load_latents(latents, generator.z_dim)
         if n is not None:
@@ -65,20 +101,28 @@ def sample(
     else:
         z = draw_latents(n if n is not None else 64, generator.z_dim, seed)
 
+    if batch_size < 1:
+        raise FaceganError(f"--batch-size {batch_size} must be at least 1.", "Use e.g. --batch-size 64.")
+    mine = distributed.shard(len(z), batch_size, info)  # every row without torchrun
     written: list[Path] = []
     if grid:
-        written.append(save_png(grid_array(generator.pixels(z, batch_size, "sampling"), nrow=nrow), out))
+        pixels = distributed.all_gather_rows(info, generator.pixels(z[mine.start : mine.stop], batch_size, "sampling"))
+        if info.is_main:
+            save_png(grid_array(pixels, nrow=nrow), out)
+        written.append(out)
     else:
         names = [f"{i:0{max(4, len(str(len(z) - 1)))}d}.png" for i in range(len(z))]
-        with staged_folder(out, force, SAMPLES_KIND, owned_by_samples) as staging:
-            done = 0
-            for batch in generator.batches(z, batch_size, "sampling"):
+        with _shared_staging(out, force, info) as staging:
+            done = mine.start
+            for batch in generator.batches(z[mine.start : mine.stop], batch_size, "sampling"):
                 for image in to_uint8(batch, generator.value_range):
                     save_png(image, staging / names[done])
                     done += 1
         written += [out / name for name in names]
     if save_latents_to is not None:
-        written.append(save_latents(z, save_latents_to))
+        if info.is_main:
+            save_latents(z, save_latents_to)
+        written.append(save_latents_to)
     return {
         "checkpoint": generator.path,
         "step": generator.step,

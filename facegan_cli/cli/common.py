@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import io
 import json
 import os
 import sys
@@ -24,7 +25,7 @@ import typer
 from rich.console import Console
 
 from facegan_cli.cli import click_api
-from facegan_cli.core import progress
+from facegan_cli.core import distributed, progress
 from facegan_cli.core.device import DEVICE_HELP, check_device_name
 from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.data.imageio import display_name
@@ -74,7 +75,8 @@ def result_stream() -> Any:
 
 @contextlib.contextmanager
 def _stdout_for_results_only() -> Iterator[None]:
-    _results.append(sys.stdout)
+    # Under torchrun every rank runs the command and computes the same result; rank 0 alone prints it.
+    _results.append(sys.stdout if distributed.env_rank() == 0 else io.StringIO())
     try:
         with contextlib.redirect_stdout(sys.stderr):
             yield

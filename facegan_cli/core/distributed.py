@@ -63,14 +63,17 @@ def env_rank() -> int:
 @contextlib.contextmanager
 def process_group(device: torch.device) -> Iterator[DistInfo]:
     """The process group of one command (one process without torchrun), left cleanly at its end: the
-    barrier of `shutdown` after success, none after an error (the peers may never arrive)."""
+    barrier of `shutdown` after success, none after an error (the peers may never arrive). Inside a group
+    that already exists (a script running several commands in one), it is that group, left as it is."""
+    joined = dist.is_available() and dist.is_initialized()
     info = init_from_env(device)
     clean = False
     try:
         yield info
         clean = True
     finally:
-        shutdown(info, clean)
+        if not joined:
+            shutdown(info, clean)
 
 
 def shutdown(info: DistInfo, clean: bool = True) -> None:
@@ -172,6 +175,26 @@ def all_gather_rows(info: DistInfo, rows: np.ndarray) -> np.ndarray:
     parts = [torch.empty_like(padded) for _ in range(info.world_size)]
     dist.all_gather(parts, padded)
     return np.concatenate([part[:count].cpu().numpy() for part, count in zip(parts, counts, strict=True)])
+
+
+def broadcast_rows(info: DistInfo, rows: np.ndarray) -> np.ndarray:
+    """Rank 0's `rows` on every rank (the others pass any array of the same dtype and trailing shape)."""
+    if not info.enabled:
+        return rows
+    count = broadcast_object(info, int(rows.shape[0]))
+    device = _collective_device()
+    out = torch.empty((count, *rows.shape[1:]), dtype=torch.from_numpy(rows[:0]).dtype, device=device)
+    if info.is_main:
+        out.copy_(torch.from_numpy(np.ascontiguousarray(rows)))
+    dist.broadcast(out, src=0)
+    return out.cpu().numpy()
+
+
+def current() -> DistInfo:
+    """The process group this process is in now (`init_from_env` made it), or a single process."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return DistInfo()
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
 def _collective_device() -> torch.device:

@@ -12,9 +12,10 @@ into a ListSource. Every source offers:
 - random access: `load_with_indices(rows)` / `load_array(rows)` (square images at `.resolution`, with a
   progress bar and a warning naming skipped files) and `take(rows)` (the same, quietly: MS-SSIM pairs);
 - streaming, one pass at a time: `batches(batch_size, native)` and `stream(...)` (the same with the row
-  numbers of each batch). `native=True` (the Inception metrics) gives every image at its stored size, each
-  resized later by the metric's protocol as the reference packages do with files; `native=False` gives
-  squares of `.resolution`, fitted by `fit_square` (the first image decides a folder's size).
+  numbers of each batch), over every row or over `rows` only (one rank's share under torchrun).
+  `native=True` (the Inception metrics) gives every image at its stored size, each resized later by the
+  metric's protocol as the reference packages do with files; `native=False` gives squares of
+  `.resolution`, fitted by `fit_square` (the first image decides a folder's size).
 
 A prepared dataset is sliced from its memory map. Folders, zips and lists are decoded on the fly (the
 slow path) through data.imageio's one decode-and-reject path, in worker processes, under the bad-input
@@ -126,21 +127,24 @@ class ImageSource(abc.ABC):
         return self.load_with_indices(np.asarray(rows, dtype=np.int64))
 
     def stream(
-        self, batch_size: int, native: bool = True, description: str = "images"
+        self, batch_size: int, native: bool = True, description: str = "images", rows: Sequence[int] | None = None
     ) -> Iterator[tuple[Batch, np.ndarray]]:
-        """One pass: every usable image once, in order, `batch_size` at a time, with its row numbers."""
+        """One pass: every usable image of `rows` (default: all) once, in order, `batch_size` at a time,
+        with its row numbers."""
         self.used = 0
-        n = len(self)
-        with Progress(n, f"{description} {self.path.name}", unit="img") as bar:
-            for start in range(0, n, batch_size):
-                images, rows = self.load_with_indices(np.arange(start, min(start + batch_size, n)))
-                yield images, rows
+        wanted = np.arange(len(self)) if rows is None else np.asarray(rows, dtype=np.int64)
+        with Progress(len(wanted), f"{description} {self.path.name}", unit="img") as bar:
+            for start in range(0, len(wanted), batch_size):
+                images, kept = self.load_with_indices(wanted[start : start + batch_size])
+                yield images, kept
                 self.used += len(images)
                 bar.advance(len(images))
 
-    def batches(self, batch_size: int, native: bool = True, description: str = "images") -> Iterator[Batch]:
+    def batches(
+        self, batch_size: int, native: bool = True, description: str = "images", rows: Sequence[int] | None = None
+    ) -> Iterator[Batch]:
         """One pass, as `stream` without the row numbers."""
-        for images, _ in self.stream(batch_size, native, description):
+        for images, _ in self.stream(batch_size, native, description, rows):
             yield images
 
     def describe(self) -> dict[str, Any]:
@@ -519,11 +523,12 @@ class DecodedSource(ImageSource):
         return self._stacked(list(rows), [])
 
     def stream(
-        self, batch_size: int, native: bool = True, description: str = "images"
+        self, batch_size: int, native: bool = True, description: str = "images", rows: Sequence[int] | None = None
     ) -> Iterator[tuple[Batch, np.ndarray]]:
         self.rejects, self.used = [], 0
         skipped: list[tuple[str, str]] = []
-        rows = range(len(self))
+        share = rows is not None  # one rank's share: a share without usable images is not yet an error
+        rows = range(len(self)) if rows is None else [int(row) for row in rows]
         pending: list[np.ndarray] = []
         kept: list[int] = []
         with Progress(len(rows), f"{description} {self.path.name}", unit="img") as bar:
@@ -538,7 +543,7 @@ class DecodedSource(ImageSource):
             if pending:
                 yield (pending if native else np.stack(pending)), np.asarray(kept, dtype=np.int64)
                 self.used += len(pending)
-        self._check_skipped(skipped, len(self), self.used)
+        self._check_skipped(skipped, len(rows), self.used or share)
 
 
 def _hidden(parts: tuple[str, ...]) -> bool:

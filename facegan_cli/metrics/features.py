@@ -5,6 +5,10 @@ overlapped with the network (data.pipeline), uint8 pixels sent to the device and
 references ship float32 tensors at full resolution), BatchNorm folded into the convolutions, channels_last
 convolutions, TF32 off so float32 stays float32 (unless `fast`), and on CUDA the next batch queued
 before the previous one's features are copied back (features.base).
+
+Under torchrun (`dist`) each rank decodes or generates and featurises its own share of whole batches
+(core.distributed.shard: the very batches one process would compute), and every rank ends with all the
+features in row order; rank 0 alone reads and writes the cache and tells the others what it found.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from facegan_cli.core import distributed
+from facegan_cli.core.distributed import DistInfo
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.progress import warn
 from facegan_cli.data.sources import DecodedSource, ImageSource
@@ -49,10 +55,20 @@ def _replay(source: ImageSource, meta: dict[str, Any]) -> None:
         warn(f"{source.label}: skipped {len(source.rejects)} unusable file(s) (from the feature cache)")
 
 
-def source_features(source: ImageSource, extractor: FrozenExtractor, taps: Sequence[str]) -> dict[str, np.ndarray]:
-    """Every tap for every usable image of `source`, in order (images at their stored sizes)."""
-    batches = source.batches(extractor.batch_size, native=True, description=extractor.label)
+def source_features(
+    source: ImageSource, extractor: FrozenExtractor, taps: Sequence[str], dist: DistInfo | None = None
+) -> dict[str, np.ndarray]:
+    """Every tap for every usable image of `source`, in order (images at their stored sizes); under
+    torchrun each rank computes its share and all of them are gathered on every rank."""
+    info = dist or DistInfo()
+    share = {"rows": distributed.shard(len(source), extractor.batch_size, info)} if info.enabled else {}
+    batches = source.batches(extractor.batch_size, native=True, description=extractor.label, **share)
     found = extractor.features(batches, taps)
+    if info.enabled:
+        found = {tap: distributed.all_gather_rows(info, values) for tap, values in found.items()}
+        outcomes = distributed.gather_objects(info, (source.used, source.rejects))
+        source.used = sum(used for used, _ in outcomes)
+        source.rejects = [reject for _, rejects in outcomes for reject in rejects]  # rank order = row order
     if not len(next(iter(found.values()))):
         raise FaceganError(f"{source.label} yielded no images.", "Check the input.")
     return found
@@ -63,20 +79,28 @@ def extract(
     extractor: FrozenExtractor,
     taps: Sequence[str],
     cache: FeatureCache | None = None,
+    dist: DistInfo | None = None,
 ) -> FeatureSet:
-    """The features of `source` for `taps`: from the cache when its content was seen, else computed."""
+    """The features of `source` for `taps`: from the cache when its content was seen, else computed
+    (sharded across the ranks of `dist` under torchrun)."""
+    info = dist or DistInfo()
     taps = extractor.check_taps(taps)
     fingerprint = source.fingerprint if cache is not None else None
     stored: dict[str, np.ndarray] = {}
-    if cache is not None and fingerprint is not None:
+    meta: dict[str, Any] = {}
+    if cache is not None and fingerprint is not None and info.is_main:
         stored, meta = cache.load(fingerprint, *extractor.identity)
-        if stored and all(t in stored for t in taps):
-            _replay(source, meta)
-            return FeatureSet({t: stored[t] for t in taps}, source.describe(), cached=True)
+    if distributed.broadcast_object(info, bool(stored) and all(t in stored for t in taps)):
+        if info.enabled:
+            meta = distributed.broadcast_object(info, meta if info.is_main else None)
+            stored = {t: distributed.broadcast_rows(info, stored.get(t, np.zeros((0, extractor.taps[t]), np.float32)))
+                      for t in taps}
+        _replay(source, meta)
+        return FeatureSet({t: stored[t] for t in taps}, source.describe(), cached=True)
     # Compute what was asked and what the entry already held, so the entry grows instead of splitting.
-    wanted = list(dict.fromkeys([*taps, *stored]))
-    computed = source_features(source, extractor, wanted)
-    if cache is not None and fingerprint is not None:
+    wanted = distributed.broadcast_object(info, list(dict.fromkeys([*taps, *stored])))
+    computed = source_features(source, extractor, wanted, info)
+    if cache is not None and fingerprint is not None and info.is_main:
         meta = {"used": source.used, "rejects": source.rejects, "label": source.label}
         cache.store(fingerprint, *extractor.identity, computed, meta)
     return FeatureSet({t: computed[t] for t in taps}, source.describe())

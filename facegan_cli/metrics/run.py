@@ -3,21 +3,29 @@
 Each returns the result document the CLI prints (`--json` prints it as it is): the metric, its value(s),
 the protocol that produced them, sample counts, feature dims, the weights' SHA-256, the inputs, seconds
 and the warnings that change how the number should be read.
+
+Under torchrun every command runs on all ranks (`_one_process_group`): each rank generates, decodes and
+featurises its share of whole batches, the features are gathered on every rank in row order, and every
+rank computes the same number from them; the CLI prints rank 0's document only, and only rank 0 writes
+files (the stats .npz, the feature cache).
 """
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
+from facegan_cli.core import distributed
 from facegan_cli.core import weights as W
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.core.progress import Progress, log, warn
+from facegan_cli.core.progress import Progress, log, set_quiet, warn
 from facegan_cli.data.sources import ImageSource
 from facegan_cli.features.inception import FEATURE_DIMS, InceptionExtractor
 from facegan_cli.metrics import kid as kid_mod
@@ -33,6 +41,7 @@ from facegan_cli.metrics.stats import FeatureCache, GaussianStats, gaussian_stat
 from facegan_cli.models.sources import GeneratorSource
 
 POOL_DIMS = (64, 192, 768, 2048)
+Result = TypeVar("Result")
 
 
 @dataclass
@@ -59,7 +68,8 @@ class Session:
         self.settings = settings
         self.started = time.perf_counter()
         self.warnings: list[str] = []
-        self.device = resolve_device(settings.device)
+        self.dist = distributed.current()  # several ranks only inside a command's `_one_process_group`
+        self.device = distributed.rank_device(self.dist, resolve_device(settings.device))
         self.protocol = get_protocol(settings.protocol)
         self._extractor: InceptionExtractor | None = None
 
@@ -78,7 +88,8 @@ class Session:
         return 1 if self.device.type == "cpu" else None
 
     def warn(self, message: str) -> None:
-        warn(message)
+        if self.dist.is_main:  # every rank finds the same; one says it
+            warn(message)
         self.warnings.append(message)
 
     def inputs(self, paths: list[Path], ckpt: Path | None, wanted: tuple[int, int], allow_stats: bool = False) -> list[Input]:
@@ -104,7 +115,7 @@ class Session:
 
     def features(self, source: ImageSource, taps: list[str]) -> FeatureSet:
         cache = FeatureCache() if self.settings.cache else None
-        found = extract(source, self.extractor, taps, cache)
+        found = extract(source, self.extractor, taps, cache, self.dist)
         if found.cached:
             log(f"{source.label}: features from the cache")
         return found
@@ -125,6 +136,20 @@ class Session:
         doc["seconds"] = round(time.perf_counter() - self.started, 3)
         doc["warnings"] = self.warnings
         return doc
+
+
+def _one_process_group(compute: Callable[..., Result]) -> Callable[..., Result]:
+    """Run a metric command in the process group torchrun describes (a no-op without torchrun), leaving it
+    cleanly at the end; ranks other than 0 show no progress (their warnings still show)."""
+
+    @functools.wraps(compute)
+    def run(settings: Settings, *args: Any, **kwargs: Any) -> Result:
+        with distributed.process_group(resolve_device(settings.device)) as info:
+            if not info.is_main:
+                set_quiet(True)
+            return compute(settings, *args, **kwargs)
+
+    return run
 
 
 def _input_doc(item: Input, found: FeatureSet | None = None) -> dict[str, Any]:
@@ -174,6 +199,7 @@ def _stats_of(session: Session, item: Input, dims: int) -> tuple[GaussianStats, 
     return stats, _input_doc(item, found)
 
 
+@_one_process_group
 def compute_fid(
     settings: Settings, paths: list[Path], ckpt: Path | None = None, dims: int | None = None, matrix_sqrt: str = "eig"
 ) -> dict[str, Any]:
@@ -201,6 +227,7 @@ def _features_of_all(session: Session, inputs: list[Input], tap: str) -> list[Fe
     return [session.features(item, [tap]) for item in inputs if isinstance(item, ImageSource)]
 
 
+@_one_process_group
 def compute_kid(
     settings: Settings,
     paths: list[Path],
@@ -226,6 +253,7 @@ def compute_kid(
     )
 
 
+@_one_process_group
 def compute_is(
     settings: Settings, paths: list[Path], ckpt: Path | None = None, splits: int = 10, is_seed: int = 2020,
     shuffle: bool = True,
@@ -240,6 +268,7 @@ def compute_is(
     )
 
 
+@_one_process_group
 def compute_pr(
     settings: Settings, paths: list[Path], ckpt: Path | None = None, k_pr: int = 3, k_dc: int = 5
 ) -> dict[str, Any]:
@@ -253,6 +282,7 @@ def compute_pr(
     )
 
 
+@_one_process_group
 def compute_stats(settings: Settings, path: Path, out: Path, dims: int = 2048, force: bool = False) -> dict[str, Any]:
     session = Session(settings)
     if out.exists() and not force:
@@ -265,7 +295,8 @@ def compute_stats(settings: Settings, path: Path, out: Path, dims: int = 2048, f
         "protocol": session.protocol.name, "weights_sha256": session.weights_sha256, "source": doc,
         "facegan": "metrics stats",
     }
-    save_stats(stats, out)
+    if session.dist.is_main:
+        save_stats(stats, out)
     return session.document("stats", float(stats.n or 0), {"n": stats.n}, n1=stats.n, dims=dims, out=str(out), inputs=[doc])
 
 
@@ -279,23 +310,32 @@ def _square_size(inputs: list[ImageSource]) -> int:
     return int(sizes.pop())  # type: ignore[arg-type]
 
 
+@_one_process_group
 def compute_swd(settings: Settings, paths: list[Path], ckpt: Path | None = None) -> dict[str, Any]:
     session = Session(settings)
     inputs = session.inputs(paths, ckpt, (2, 2))
     sources = [i for i in inputs if isinstance(i, ImageSource)]
     size = _square_size(sources)
     limit = settings.n
+    info = session.dist
+    # Under torchrun: each rank's whole batches of the first `limit` images of each set.
+    shares = [distributed.shard(min(len(source), limit), session.batch_size, info) for source in sources]
 
-    def stream(source: ImageSource) -> Any:
+    def stream(source: ImageSource, share: range) -> Any:
         taken = 0
-        for batch in source.batches(session.batch_size, native=False, description="swd"):
+        rows = {"rows": share} if info.enabled else {}
+        for batch in source.batches(session.batch_size, native=False, description="swd", **rows):
             if taken >= limit:
                 break
             batch = np.asarray(batch)[: limit - taken]
             taken += len(batch)
             yield batch
 
-    result = swd_mod.swd(stream(sources[0]), stream(sources[1]), size, settings.seed, session.device)
+    result = swd_mod.swd(
+        stream(sources[0], shares[0]), stream(sources[1], shares[1]), size, settings.seed, session.device,
+        skip=(shares[0].start, shares[1].start),
+        gather=functools.partial(distributed.all_gather_rows, info) if info.enabled else None,
+    )
     values = {f"swd_{res}": v for res, v in zip(result["levels"], result["per_level"])}
     values["swd_avg"] = result["average"]
     return session.document(
@@ -304,6 +344,7 @@ def compute_swd(settings: Settings, paths: list[Path], ckpt: Path | None = None)
     )
 
 
+@_one_process_group
 def compute_msssim(settings: Settings, paths: list[Path], ckpt: Path | None = None, pairs: int = 10_000) -> dict[str, Any]:
     session = Session(settings)
     if pairs < 1:
@@ -318,10 +359,12 @@ def compute_msssim(settings: Settings, paths: list[Path], ckpt: Path | None = No
             f"{side}x{side} images are below pytorch-msssim's {msssim_mod.min_side()} px minimum: the coarse scales "
             "skip smoothing and the value is comparable only with facegan's at this size"
         )
-    scores: list[np.ndarray] = []
+    scores: list[np.ndarray] = [np.zeros(0)]
+    info = session.dist
     if isinstance(source, GeneratorSource):
-        batch_size = max(2, session.batch_size - session.batch_size % 2)
-        for batch in source.batches(batch_size, native=False, description="ms-ssim"):
+        batch_size = max(2, session.batch_size - session.batch_size % 2)  # even: a batch holds whole pairs
+        share = {"rows": distributed.shard(len(source), batch_size, info)} if info.enabled else {}
+        for batch in source.batches(batch_size, native=False, description="ms-ssim", **share):
             batch = np.asarray(batch)
             scores.append(msssim_mod.pair_scores(batch[0::2], batch[1::2], session.device))
     else:
@@ -329,8 +372,9 @@ def compute_msssim(settings: Settings, paths: list[Path], ckpt: Path | None = No
             raise FaceganError(f"{source.label} holds {len(source)} image(s); MS-SSIM compares pairs.", "Give more images.")
         rows = msssim_mod.random_pairs(len(source), pairs, settings.seed)
         chunk = max(1, session.batch_size)
-        with Progress(pairs, f"ms-ssim {Path(source.label).name}", unit="pair") as bar:
-            for start in range(0, pairs, chunk):
+        mine = distributed.shard(pairs, chunk, info)  # whole chunks of the pairs all ranks drew alike
+        with Progress(len(mine), f"ms-ssim {Path(source.label).name}", unit="pair") as bar:
+            for start in range(mine.start, mine.stop, chunk):
                 part = rows[start : start + chunk]
                 images, kept = source.take(np.unique(part))  # each image decoded once per chunk
                 lookup = {int(r): k for k, r in enumerate(kept)}
@@ -341,7 +385,7 @@ def compute_msssim(settings: Settings, paths: list[Path], ckpt: Path | None = No
                 bar.advance(len(part))
         if source.rejects:
             session.warn(f"{source.label}: {len(source.rejects)} unusable file(s); pairs holding one were skipped")
-    values = np.concatenate(scores) if scores else np.zeros(0)
+    values = distributed.all_gather_rows(info, np.concatenate(scores))
     if values.size == 0:
         raise FaceganError(f"No image pair of {source.label} could be compared.", "Check the images.")
     mean = float(values.mean())

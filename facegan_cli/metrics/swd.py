@@ -15,13 +15,14 @@ images (ProGAN's assumption); the larger one is cut to the size of the smaller.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.progress import Progress
 
 NHOOD = 7
 NHOODS_PER_IMAGE = 128
@@ -102,6 +103,24 @@ class DescriptorSet:
         self.parts: list[list[torch.Tensor]] = [[] for _ in self.levels]
         self.count = 0
 
+    def skip(self, images: int) -> None:
+        """Draw and drop the patch positions of `images` images: the next image added gets the patches it
+        would get after them (a rank's share begins after the images of the ranks before it)."""
+        half = NHOOD // 2
+        for side, rng in zip(self.levels, self.rngs, strict=True):
+            left = images * NHOODS_PER_IMAGE
+            while left > 0:  # in slices: the positions of tens of thousands of images need not sit in memory
+                count = min(left, 1 << 20)
+                rng.randint(half, [side - half, side - half], size=(count, 2))
+                left -= count
+
+    def gather(self, rows_of_all: Callable[[np.ndarray], np.ndarray]) -> None:
+        """Replace this share's descriptors by every share's, in order (`rows_of_all`: the ranks' rows)."""
+        for i, parts in enumerate(self.parts):
+            local = torch.cat(parts).numpy() if parts else np.zeros((0, 3, NHOOD, NHOOD), np.float32)
+            self.parts[i] = [torch.from_numpy(rows_of_all(local))]
+        self.count = self.parts[0][0].shape[0] // NHOODS_PER_IMAGE
+
     def add(self, images: np.ndarray, device: torch.device) -> None:
         """Add a uint8 N x S x S x 3 batch."""
         if images.shape[1:3] != (self.size, self.size):
@@ -144,21 +163,35 @@ def swd(
     size: int,
     seed: int = 0,
     device: torch.device | str = "cpu",
+    skip: tuple[int, int] = (0, 0),
+    gather: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> dict[str, object]:
-    """SWD x1e3 per level and their average between two streams of uint8 N x S x S x 3 batches."""
+    """SWD x1e3 per level and their average between two streams of uint8 N x S x S x 3 batches.
+
+    Under torchrun each rank streams its share of both sets: `skip` says how many images of each set come
+    before its share, and `gather` joins the ranks' descriptors (in rank order) before they are compared,
+    so every rank computes the number one process would.
+    """
     device = torch.device(device)
     sets = []
     for offset, stream in enumerate((real, fake)):
         descriptors = DescriptorSet(size, seed + offset)
+        descriptors.skip(skip[offset])
         for batch in stream:
             descriptors.add(batch, device)
+        if gather is not None:
+            descriptors.gather(gather)
         sets.append(descriptors)
     images = min(s.count for s in sets)
     if images < 1:
         raise FaceganError("SWD got an empty image set.", "Give images in both inputs.")
     real_desc, fake_desc = (s.finalize(images, device) for s in sets)
     rng = np.random.RandomState(seed + 2)
-    per_level = [sliced_wasserstein(a, b, rng) * 1e3 for a, b in zip(real_desc, fake_desc)]
+    per_level = []
+    with Progress(len(real_desc), "swd: sliced distances", unit="level") as bar:
+        for a, b in zip(real_desc, fake_desc):
+            per_level.append(sliced_wasserstein(a, b, rng) * 1e3)
+            bar.advance()
     return {
         "levels": sets[0].levels,
         "per_level": per_level,

@@ -7,10 +7,11 @@ saved samples would. (Translator sources, images -> images, will join it here.)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.seeding import draw_latents
@@ -38,13 +39,15 @@ class GeneratorSource(ImageSource):
         return self.generator.resolution
 
     def stream(
-        self, batch_size: int, native: bool = True, description: str = "images"
+        self, batch_size: int, native: bool = True, description: str = "images", rows: Sequence[int] | None = None
     ) -> Iterator[tuple[Batch, np.ndarray]]:
         self.used = 0
-        z = draw_latents(self.n, self.generator.z_dim, self.seed)
+        # Every latent is drawn and the rows picked from them, so sample i is the same whoever draws it.
+        wanted = np.arange(self.n) if rows is None else np.asarray(rows, dtype=np.int64)
+        z = draw_latents(self.n, self.generator.z_dim, self.seed)[torch.from_numpy(wanted)]
         for images in self.generator.batches(z, batch_size, f"{description} (generating)"):
             pixels = to_uint8(images, self.generator.value_range)
-            yield pixels, np.arange(self.used, self.used + len(pixels))
+            yield pixels, wanted[self.used : self.used + len(pixels)]
             self.used += len(pixels)
 
     def describe(self) -> dict[str, Any]:

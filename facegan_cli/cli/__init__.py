@@ -13,6 +13,7 @@ import typer
 
 from facegan_cli import __version__
 from facegan_cli.cli import edit, evaluate, latent, metrics, models, prepare, sample, train, weights
+from facegan_cli.cli import transfer as transfer_cli
 
 
 def _version(value: bool) -> None:
@@ -61,6 +62,7 @@ def build_app() -> typer.Typer:
     app.add_typer(weights.app, name="weights")
     app.add_typer(evaluate.app, name="eval")
     app.add_typer(metrics.app, name="metrics")
+    app.add_typer(transfer_cli.app, name="transfer")
     return app
 
 

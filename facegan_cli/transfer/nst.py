@@ -403,6 +403,22 @@ def transfer_style(
     groups: dict[tuple[int, int], list[int]] = {}
     for i, (_, tensor) in enumerate(pictures):
         groups.setdefault(tuple(tensor.shape[-2:]), []).append(i)
+    chunks = [rows[i : i + settings.batch_size] for rows in groups.values()
+              for i in range(0, len(rows), settings.batch_size)]
+    # The style images at the scale of each content size, checked before any output.
+    scaled: dict[tuple[int, int], list[torch.Tensor]] = {}
+    for shape in groups:
+        scaled[shape] = [_fit_style(s, round(min(shape) * settings.style_scale)) for s in style_pictures]
+        for path, tensor in zip(styles, scaled[shape], strict=True):
+            if settings.norm == "thesis" and tuple(tensor.shape[-2:]) != shape:
+                raise FaceganError(
+                    f"The style image {display_name(path)} is {tensor.shape[-1]}x{tensor.shape[-2]} at --style-scale "
+                    f"{settings.style_scale:g} and the content {shape[1]}x{shape[0]}: another size, which the thesis "
+                    "convention cannot compare (its E_l = sum (G - S)^2 / (4 C^2 M^4) takes unnormalised Gram "
+                    "matrices of maps of the same size).",
+                    "Crop the style image to the content's aspect ratio and keep --style-scale 1, or use --norm "
+                    "tutorial or gatys (Gram matrices normalised by size).",
+                )
     generator = torch.Generator().manual_seed(settings.seed)
     records: list[dict[str, Any] | None] = [None] * len(pictures)
     evaluations = 0
@@ -410,14 +426,11 @@ def transfer_style(
     out = Path(out)
     log(f"style transfer: {len(pictures)} image(s) at short side {size}, preset {settings.preset}, "
         f"{settings.optimizer} for {settings.steps} steps on {torch_device}")
-    chunks = [rows[i : i + settings.batch_size] for rows in groups.values()
-              for i in range(0, len(rows), settings.batch_size)]
     with staged_folder(out, force, STYLE_KIND, owned_by_style) as staging, \
             Progress(settings.steps * len(chunks), "style transfer", unit="step") as bar:
         for rows in chunks:
             batch = torch.cat([pictures[i][1] for i in rows]).to(torch_device)
-            short = min(batch.shape[-2:])
-            style_tensors = [_fit_style(s, round(short * settings.style_scale)) for s in style_pictures]
+            style_tensors = scaled[tuple(batch.shape[-2:])]
             stems = [pictures[i][0].stem for i in rows]
 
             def on_eval(count: int, image: torch.Tensor, terms: Any, stems: list[str] = stems) -> None:

@@ -15,6 +15,12 @@ with L-BFGS (as the PyTorch tutorial's closure does) and after every step with A
 `steps` counts evaluations of the objective for L-BFGS (the references' `num_steps` / `max_iter` count
 closure calls; facegan stops at exactly `steps`) and updates for Adam.
 
+Both optimisers minimise the summed total divided by its initial value (a constant): the loss
+conventions differ by orders of magnitude (Gatys's weights were set for Caffe-scaled features, and give
+values around 1e-4 on torchvision's normalisation), and L-BFGS's absolute tolerances (1e-7 on the gradient,
+1e-9 on the change, 1e-10 on the curvature pairs) or Adam's epsilon would otherwise stop or stall a
+well-posed problem. The minimiser is the same; every loss reported is the unscaled one.
+
 The optimised variable may be a view of the image (`to_image`): pixels scaled to 0-255 (LFT synthesis
 takes its learning rate on that scale) or one luminance channel (colour preservation).
 """
@@ -25,6 +31,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from facegan_cli.core.errors import FaceganError
@@ -51,8 +58,8 @@ class LossTerms:
 
     def summary(self) -> str:
         """Mean per image, for progress bars."""
-        style = sum((v for v in self.style.values()), torch.zeros_like(self.content))
-        return f"content {float(self.content.mean()):.4g} style {float(style.mean()):.4g}"
+        style = sum((v.detach() for v in self.style.values()), torch.zeros_like(self.content.detach()))
+        return f"content {float(self.content.detach().mean()):.4g} style {float(style.mean()):.4g}"
 
 
 @dataclass
@@ -145,11 +152,13 @@ def optimize(
     start = time.perf_counter()
     initial = measured()
     evaluations = 0
+    first = float(initial.total.sum())
+    scale = 1.0 / first if np.isfinite(first) and first > 0 else 1.0
 
     def evaluate() -> torch.Tensor:
         nonlocal evaluations
         terms = objective(view(x))
-        loss = terms.total.sum()
+        loss = terms.total.sum() * scale
         loss.backward()
         evaluations += 1
         if on_eval is not None:

@@ -14,6 +14,7 @@ import typer
 from facegan_cli import __version__
 from facegan_cli.cli import edit, evaluate, latent, metrics, models, prepare, sample, train, weights
 from facegan_cli.cli import transfer as transfer_cli
+from facegan_cli.cli import translate as translate_cli
 
 
 def _version(value: bool) -> None:
@@ -57,6 +58,7 @@ def build_app() -> typer.Typer:
     app.add_typer(train.build(), name="train")
     app.command(name="sample", help=sample.HELP, epilog=sample.EPILOG)(sample.sample)
     app.command(name="edit", help=edit.HELP, epilog=edit.EPILOG)(edit.edit)
+    app.command(name="translate", help=translate_cli.HELP, epilog=translate_cli.EPILOG)(translate_cli.translate)
     app.add_typer(latent.app, name="latent")
     app.add_typer(models.build(), name="models")
     app.add_typer(weights.app, name="weights")

@@ -10,12 +10,15 @@ from rich.table import Table
 
 from facegan_cli.cli.common import SeedOpt, emit_json, emit_paths, result_console
 from facegan_cli.cli.options import OUTPUT, shared_command
+from facegan_cli.evaluation.translation import TranslationEvaluation
 from facegan_cli.evaluation.turing import RaterScore, score, turing_sheet
 from facegan_cli.metrics.attributes import AttributeEvaluation, parse_targets
 from facegan_cli.metrics.run import Settings
+from facegan_cli.models.translation import DIRECTIONS
 
 app = typer.Typer(
-    help="Evaluation kits: the visual Turing test of seed 001, and attribute editing (seed 000 Table 1).",
+    help="Evaluation kits: the visual Turing test of seed 001, attribute editing (seed 000 Table 1), and image "
+    "translation (seed 004).",
     no_args_is_help=True,
 )
 
@@ -177,3 +180,76 @@ def attributes(
         batch_size, kid_subsets, kid_subset_size)
     doc = evaluation.run(ckpt, name)
     emit_json(doc) if json_out else _render_attributes(doc)
+
+
+_TRANSLATION_HELP = (
+    "How well a translator (cycle-gan, cycle-gan-vae) translates held-out images, per direction: seed 004's "
+    "adversarial accuracy (the target domain's discriminator calling real target images real and translations "
+    "fake; near 0.5 = fooled) and reconstruction error (mean |F(G(x)) - x|, [-1, 1] units); FID and KID of the "
+    "translations against the real target domain (the metrics' Inception network and --protocol; with small test "
+    "sets read KID, FID is biased upwards); and, where the true translations exist (junyanz-layout data with "
+    "truth/, e.g. `facegan prepare synthetic --style painting`, or --truth-a/--truth-b), L1 and PSNR to them next "
+    "to those of the untranslated inputs."
+)
+_EXAMPLES["translation"] = (
+    "Example: facegan eval translation --ckpt runs/cyclegan --data data/photo2painting --split test --json\n\n"
+    "Example: facegan eval translation --ckpt runs/cyclegan --data-a photos/ --data-b paintings/ --direction a2b"
+)
+
+
+def _render_translation(doc: dict) -> None:
+    directions = list(doc["directions"])
+    table = Table(title=f"translation ({doc['family']} step {doc['step']}, {doc['resolution']}x{doc['resolution']})")
+    table.add_column("measure", no_wrap=True)
+    for name in directions:
+        table.add_column(name, justify="right", no_wrap=True)
+    rows = [("images translated", lambda d: str(d["n_translated"])),
+            ("adversarial accuracy", lambda d: _num(d["adversarial_accuracy"])),
+            ("  reals called real", lambda d: _num(d["real_judged_real"])),
+            ("  translations called fake", lambda d: _num(d["fake_judged_fake"])),
+            ("reconstruction L1", lambda d: _num(d["reconstruction_l1"], 4))]
+    if "kid_mean" in doc["directions"][directions[0]]:
+        rows += [("KID", lambda d: f"{d['kid_mean']:.4f}±{d['kid_std']:.4f}"), ("FID", lambda d: _num(d["fid"], 2))]
+    if any(d["pairs"] for d in doc["directions"].values()):
+        for key, label, digits in (("l1", "L1 to truth", 4), ("input_l1", "  untranslated input", 4),
+                                   ("psnr", "PSNR to truth (dB)", 2), ("input_psnr", "  untranslated input", 2)):
+            rows.append((label, lambda d, k=key, n=digits: _num(d["pairs"][k], n) if d["pairs"] else "-"))
+    for label, fmt in rows:
+        table.add_row(label, *(fmt(doc["directions"][name]) for name in directions))
+    result_console().print(table)
+
+
+@shared_command(app, "translation", "protocol", "inception_weights", "no_cache", "workers", "strict", *OUTPUT,
+                help=_TRANSLATION_HELP,
+                epilog=_EXAMPLES["translation"])
+def translation(
+    settings: Settings, json_out: bool,
+    ckpt: Annotated[Path, typer.Option("--ckpt", help="A translator run (cycle-gan, cycle-gan-vae).")],
+    data_a: Annotated[Path | None, typer.Option("--data-a", help="Held-out domain A images.")] = None,
+    data_b: Annotated[Path | None, typer.Option("--data-b", help="Held-out domain B images.")] = None,
+    data: Annotated[Path | None, typer.Option(
+        "--data", help="Instead: a dataset in junyanz's layout (testA/, testB/; truth/ when it has one).")] = None,
+    split: Annotated[str | None, typer.Option(
+        "--split", help="junyanz's layout: test (default) or train; prepared datasets: their split.")] = None,
+    truth_a: Annotated[Path | None, typer.Option(
+        "--truth-a", help="The true B-domain image of every --data-a image (same file names).")] = None,
+    truth_b: Annotated[Path | None, typer.Option(
+        "--truth-b", help="The true A-domain image of every --data-b image (same file names).")] = None,
+    direction: Annotated[str | None, typer.Option(
+        "--direction", help="Evaluate only a2b or b2a (default: both).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Use only the first N images of each domain.")] = None,
+    no_inception: Annotated[bool, typer.Option(
+        "--no-inception", help="Leave out FID and KID (no Inception network needed).")] = False,
+    kid_subsets: Annotated[int, typer.Option("--kid-subsets", help="KID subsets.")] = 100,
+    kid_subset_size: Annotated[int, typer.Option(
+        "--kid-subset-size", help="KID samples per subset (capped by the test sets).")] = 100,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per translator pass.")] = 16,
+    inception_batch: Annotated[int | None, typer.Option(
+        "--inception-batch", help="Images per Inception pass (default: 50 on the CPU, 250 on a GPU).")] = None,
+) -> None:
+    settings.batch_size = inception_batch
+    evaluation = TranslationEvaluation(
+        settings, data_a, data_b, data, split, truth_a, truth_b, (direction,) if direction else DIRECTIONS, limit,
+        batch_size, not no_inception, kid_subsets, kid_subset_size)
+    doc = evaluation.run(ckpt)
+    emit_json(doc) if json_out else _render_translation(doc)

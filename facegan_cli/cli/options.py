@@ -35,8 +35,15 @@ SHARED_OPTIONS: dict[str, Opt | tuple[Any, Any]] = {
         help="Folders or zips of images, prepared datasets (see --split), or .npz statistics (fid only).",
         show_default=False)], None),
     "ckpt": Opt("ckpt", ("--ckpt",), Path, None,
-                "Also score a generator: run directory, checkpoints/ folder or .safetensors file."),
-    "n": Opt("n", ("--n",), int, 50_000, "Samples to generate with --ckpt."),
+                "Also score a generator (or a translator's translations, see --translate): run directory, "
+                "checkpoints/ folder or .safetensors file."),
+    "n": Opt("n", ("--n",), int, 50_000, "Samples to generate with --ckpt (a translator: at most this many of "
+             "--translate's images)."),
+    "translate": Opt("translate", ("--translate",), Path, None,
+                     "With a translator --ckpt (cycle-gan): the images it translates for the metric (a folder, zip or "
+                     "prepared dataset; --split applies)."),
+    "direction": Opt("direction", ("--direction",), str, "a2b", "With --translate: a2b or b2a.",
+                     choices=("a2b", "b2a")),
     "seed": Opt("seed", ("--seed",), int, 0, "Seed of the --ckpt latents (and of the metric's own draws)."),
     "dims": Opt("dims", ("--dims",), int, 2048, "Feature layer: 2048, 768, 192 or 64."),
     "protocol": Opt("protocol", ("--protocol",), str, "pytorch-fid",
@@ -64,7 +71,7 @@ SHARED_OPTIONS: dict[str, Opt | tuple[Any, Any]] = {
     "force": FORCE,
 }
 # The usual selections, in the order --help lists them.
-GENERATED = ("inputs", "ckpt", "n", "seed")
+GENERATED = ("inputs", "ckpt", "n", "seed", "translate", "direction")
 INCEPTION = ("protocol", "inception_weights", "no_cache", "fast")
 OUTPUT = ("device", "json_out", "quiet", "debug")
 READING = ("split", "batch_size", "workers", "strict", *OUTPUT)

@@ -31,6 +31,7 @@ from facegan_cli.data.prepared import SPLIT_CODES
 from facegan_cli.prepare.commands import run_prepare
 from facegan_cli.prepare.export import FORMATS, export_dataset
 from facegan_cli.prepare.recipes import describe_recipes
+from facegan_cli.prepare.synthetic import STYLES as SYNTHETIC_STYLES
 
 app = typer.Typer(
     help="Prepare datasets: CelebA crops, CelebA-HQ and FFHQ-style aligned faces, synthetic faces, exports for other tools.",
@@ -47,6 +48,7 @@ Crop = _choices("Crop", CROPS)
 Split = _choices("Split", (*SPLIT_CODES, "all"))
 Layout = _choices("Layout", ("celeba", "folder"))
 ImageFormat = _choices("ImageFormat", ("png", "jpg"))
+SyntheticStyle = _choices("SyntheticStyle", SYNTHETIC_STYLES)
 ExportFormat = _choices("ExportFormat", FORMATS)
 Landmarks = _choices("Landmarks", BACKENDS)
 Detect = _choices("Detect", DETECTORS)
@@ -150,6 +152,8 @@ def _dataset_lines(summary: dict[str, Any]) -> list[str]:
 
 def _synthetic_lines(summary: dict[str, Any]) -> list[str]:
     lines = [summary["out"], f"faces: {summary['n']} ({summary['layout']} layout, seed {summary['seed']})"]
+    if summary.get("counts"):
+        lines.append("domains: " + ", ".join(f"{folder} {count}" for folder, count in summary["counts"].items()))
     if summary["partition"]:
         part = summary["partition"]
         lines.append(f"partition: train {part['train']}, valid {part['valid']}, test {part['test']}")
@@ -262,6 +266,15 @@ def synthetic_command(
         ImageFormat | None, typer.Option("--format", help="Image format of --layout folder. (default: png)")
     ] = None,
     quality: Annotated[int | None, typer.Option("--quality", min=1, max=100, help="JPEG quality. (default: 95)")] = None,
+    style: Annotated[
+        SyntheticStyle | None,
+        typer.Option(
+            "--style",
+            help="photo: the faces as they are; painting: two unpaired domains for translation in junyanz's "
+            "layout (trainA/ photos, trainB/ paintings of other faces, testA/ testB/ of held-out identities, "
+            "truth/ the true other-domain image of each file; --layout does not apply). (default: photo)",
+        ),
+    ] = None,
     recipe: RecipeOpt = "synthetic",
     workers: WorkersOpt = None,
     force: ForceOpt = False,
@@ -273,7 +286,7 @@ def synthetic_command(
 
     Modelled attributes: hair colour (Black/Blond/Brown/Gray_Hair, exclusive), Male (short hair, beards), Young, Smiling, Mouth_Slightly_Open, Eyeglasses, No_Beard, Oval_Face, Pale_Skin, Wearing_Lipstick; the other CelebA attributes are written as -1.
     """
-    given = dict(n=n, layout=layout, seed=seed, size=size, format=image_format, quality=quality)
+    given = dict(n=n, layout=layout, seed=seed, size=size, format=image_format, quality=quality, style=style)
     summary = run_prepare("synthetic", out, recipe=recipe, given=given, workers=workers, force=force)
     _render(summary, json_output, _synthetic_lines)
 

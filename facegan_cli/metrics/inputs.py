@@ -1,9 +1,9 @@
 """What a metric reads: its positional paths, `--ckpt` samples and stats files, resolved into sources.
 
 Image inputs are sources of the one hierarchy of `facegan_cli.data.sources` (folders, zips, prepared
-datasets) and `facegan_cli.models.sources.GeneratorSource` (a checkpoint's samples); they read files
-through the project's one decode-and-reject path, skip and count unusable images (`rejects`), or stop
-the command with `strict`. Two deliberate differences from the references' file handling, both
+datasets) and of `facegan_cli.models.sources` (a generator checkpoint's samples, a translator's
+translations); they read files through the project's one decode-and-reject path, skip and count unusable
+images (`rejects`), or stop the command with `strict`. Two deliberate differences from the references' file handling, both
 invisible on ordinary RGB JPEG/PNG folders: folders are read recursively with every image suffix in any
 case (pytorch-fid and torch-fidelity read only the top level, some lower-case suffixes), and EXIF
 rotation and 16-bit scaling are applied (the references' PIL `convert("RGB")` ignores the first and
@@ -21,8 +21,7 @@ import torch
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.data.sources import ImageSource, open_image_set
 from facegan_cli.metrics.stats import GaussianStats, load_stats
-from facegan_cli.models.loading import load_generator
-from facegan_cli.models.sources import GeneratorSource
+from facegan_cli.models.sources import checkpoint_source
 
 
 class StatsInput:
@@ -74,8 +73,11 @@ def resolve_inputs(
     workers: int | None = None,
     strict: bool = False,
     allow_stats: bool = False,
+    translate: Path | None = None,
+    direction: str = "a2b",
 ) -> list[Input]:
-    """The inputs of a metric: the positional paths, then the --ckpt samples; between wanted[0] and [1]."""
+    """The inputs of a metric: the positional paths, then the --ckpt samples (a generator's, or a translator's
+    translations of `translate` in `direction`); between wanted[0] and [1]."""
     total = len(paths) + (ckpt is not None)
     low, high = wanted
     if not low <= total <= high:
@@ -88,5 +90,9 @@ def resolve_inputs(
         )
     inputs: list[Input] = [open_source(p, split, None, workers, strict, allow_stats) for p in paths]
     if ckpt is not None:
-        inputs.append(GeneratorSource(load_generator(ckpt, device), n, seed))
+        inputs.append(checkpoint_source(ckpt, device, n=n, seed=seed, translate=translate, direction=direction,
+                                        split=split, workers=workers, strict=strict))
+    elif translate is not None:
+        raise FaceganError(f"--translate {translate} needs the translator that translates it.",
+                           "Pass the translator's run as --ckpt.")
     return inputs

@@ -59,6 +59,8 @@ class Settings:
     split: str | None = None
     n: int = 50_000
     seed: int = 0
+    translate: Path | None = None  # with a translator --ckpt: the images it translates
+    direction: str = "a2b"
 
 
 class Session:
@@ -96,7 +98,8 @@ class Session:
         s = self.settings
         return resolve_inputs(
             paths, ckpt, wanted=wanted, n=s.n, seed=s.seed, device=self.device, split=s.split,
-            workers=self.workers, strict=s.strict, allow_stats=allow_stats,
+            workers=self.workers, strict=s.strict, allow_stats=allow_stats, translate=s.translate,
+            direction=s.direction,
         )
 
     @property

@@ -250,6 +250,8 @@ class CycleGANTranslator(Translator):
         net = self.nets["D_B" if domain == "A" else "D_A"]
         m = self.pack
         usable = images.shape[0] - images.shape[0] % m
+        if usable == 0:
+            return torch.zeros(0, dtype=torch.bool)
         with torch.no_grad():
             scores = net(pack_images(images[:usable].to(self.device, torch.float32), m)).float()
         return real_decision(scores.flatten(1).mean(1), str(self.config["gan_mode"]))

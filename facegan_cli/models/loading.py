@@ -106,18 +106,22 @@ def family_of(ckpt: Checkpoint) -> tuple[registry.Family, dict[str, Any]]:
     return found[family], config
 
 
-def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu", kind: str | None = None) -> Any:
+def load_model(
+    path: str | os.PathLike[str], device: torch.device | str = "cpu", kind: str | tuple[str, ...] | None = None
+) -> Any:
     """Load a run directory, its checkpoints/ folder or a checkpoint file through its family's loader.
 
-    With `kind`, a checkpoint of another kind is refused with the command that does use it.
+    With `kind` (one kind, or the kinds a command can use), a checkpoint of another kind is refused with
+    the command that does use it.
     """
     device = torch.device(device)
     ckpt = load_checkpoint(path)
     family, _config = family_of(ckpt)
-    if kind is not None and family.kind != kind:
+    kinds = (kind,) if isinstance(kind, str) else kind
+    if kinds is not None and family.kind not in kinds:
+        wanted = " or ".join(registry.KINDS[k][0] for k in kinds)
         raise FaceganError(
-            f"{ckpt.path} is a {family.name} checkpoint, {family.kind_text}, not {registry.KINDS[kind][0]}, so it "
-            "cannot be used here.",
+            f"{ckpt.path} is a {family.name} checkpoint, {family.kind_text}, not {wanted}, so it cannot be used here.",
             f"Use it with `{registry.KINDS[family.kind][1].format(path=ckpt.path)}`.",
         )
     if not family.loader:

@@ -2,12 +2,15 @@
 
 `GeneratorSource`: `n` samples of a generator checkpoint from latents drawn with `seed`, generated batch
 by batch and quantised to uint8 exactly as writing them to PNG would, so a checkpoint scores what its
-saved samples would. (Translator sources, images -> images, will join it here.)
+saved samples would. `TranslatorSource`: the translations of an image source through a translator
+checkpoint in one direction, quantised the same way. `checkpoint_source` makes either from a --ckpt.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,9 +18,12 @@ import torch
 
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.seeding import draw_latents
+from facegan_cli.data.device_data import resize_uint8
+from facegan_cli.data.domains import open_domain
 from facegan_cli.data.grid import to_uint8
 from facegan_cli.data.sources import Batch, ImageSource
-from facegan_cli.models.loading import LoadedGenerator
+from facegan_cli.models.loading import LoadedGenerator, load_model
+from facegan_cli.models.translation import Translator, check_direction, to_model_input
 
 
 class GeneratorSource(ImageSource):
@@ -58,3 +64,82 @@ class GeneratorSource(ImageSource):
             "weights": self.generator.weights,
             "seed": self.seed,
         }
+
+
+class TranslatorSource(ImageSource):
+    """The first `n` images of `source` translated in `direction` (a2b or b2a), at the translator's size:
+    streamed batch by batch (inputs fitted as `facegan translate` fits them), not read at random."""
+
+    kind = "translator"
+
+    def __init__(self, translator: Translator, source: ImageSource, direction: str, n: int | None = None) -> None:
+        super().__init__(translator.path)
+        check_direction(direction)
+        if n is not None and n < 1:
+            raise FaceganError(f"--n {n}: translations need at least one image.", "Leave --n out to translate all.")
+        self.translator, self.source, self.direction = translator, source, direction
+        self.n = len(source) if n is None else min(n, len(source))
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def resolution(self) -> int:
+        return self.translator.resolution
+
+    def stream(
+        self, batch_size: int, native: bool = True, description: str = "images", rows: Sequence[int] | None = None
+    ) -> Iterator[tuple[Batch, np.ndarray]]:
+        self.used = 0
+        wanted = np.arange(self.n) if rows is None else np.asarray(rows, dtype=np.int64)
+        side = self.resolution
+        for pixels, kept in self.source.stream(batch_size, False, f"{description} (translating)", wanted):
+            pixels = np.asarray(pixels)
+            if pixels.shape[1] != side:
+                t = torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2)
+                pixels = resize_uint8(t, side).permute(0, 2, 3, 1).numpy()
+            x = to_model_input(pixels, self.translator.device)
+            with torch.no_grad():
+                out = self.translator.translate(x, self.direction)
+            yield to_uint8(out, self.translator.value_range), kept
+            self.used += len(kept)
+        self.rejects = self.source.rejects
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "family": self.translator.family,
+            "step": self.translator.step,
+            "direction": self.direction,
+            "source": self.source.describe(),
+        }
+
+
+def checkpoint_source(
+    ckpt: str | os.PathLike[str],
+    device: torch.device,
+    *,
+    n: int,
+    seed: int,
+    translate: str | os.PathLike[str] | None = None,
+    direction: str = "a2b",
+    split: str | None = None,
+    workers: int | None = None,
+    strict: bool = False,
+) -> ImageSource:
+    """A --ckpt as a metric input: a generator's `n` samples from `seed`, or (with `translate`, the images to
+    translate: a folder, zip or prepared dataset) a translator's translations of them in `direction`."""
+    model = load_model(ckpt, device, kind=("generator", "translator"))
+    if isinstance(model, Translator):
+        if translate is None:
+            raise FaceganError(
+                f"{model.path} is a {model.family} checkpoint, an image translator: it makes images only from "
+                "images.",
+                "Name the images to translate with --translate SOURCE (and --direction a2b|b2a).",
+            )
+        return TranslatorSource(model, open_domain(Path(translate), split, model.resolution, workers, strict),
+                                direction, n)
+    if translate is not None:
+        raise FaceganError(f"--translate was given, but {model.path} is a generator, which translates nothing.",
+                           "Leave --translate out, or pass a translator checkpoint (cycle-gan) as --ckpt.")
+    return GeneratorSource(model, n, seed)

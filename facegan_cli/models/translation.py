@@ -13,6 +13,7 @@ size that is a multiple of `size_multiple`; translators with dense layers only `
 from __future__ import annotations
 
 import abc
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.models.loading import load_model
 
 DIRECTIONS = ("a2b", "b2a")
 # Which domain a direction reads and which it writes.
@@ -95,3 +97,9 @@ class Translator(abc.ABC):
             parts = [self.translate(images[i : i + batch_size].to(self.device), direction)
                      for i in range(0, images.shape[0], batch_size)]
         return torch.cat(parts) if parts else images.new_zeros((0, *images.shape[1:]))
+
+
+def load_translator(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> Translator:
+    """The translator of a run directory, its checkpoints/ folder or a checkpoint file (any translator family;
+    a checkpoint of another kind is refused with the command that uses it)."""
+    return load_model(path, device, kind="translator")

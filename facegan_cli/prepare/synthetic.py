@@ -6,6 +6,13 @@ frame on every side; `img_align_celeba/` gets the aligned frame (downsampled 2x2
 a similarity transform of the extended canvas (rotation, scale, shift), so its 5 landmarks are exactly
 the transformed aligned ones (rounded to integers, as CelebA's files are).
 
+`style="painting"` writes the faces as two unpaired domains for image translation instead (junyanz's
+layout: trainA/ photos, trainB/ paintings of other faces, testA/, testB/ of held-out identities), plus
+truth/, the true other-domain image of every file (truth/testA/NAME is the painting of testA/NAME), so
+translation can be scored against ground truth offline. The painting (`paint`) is a fixed, learnable
+restyling of the square image: a warm oil palette (contrast curve and colour mix), diagonal brush strokes,
+dark outlines where the luminance changes, and a canvas weave.
+
 Coordinates: landmarks are pixel indices as in CelebA's files; pixel i covers [i, i+1) in continuous
 coordinates, so its centre is i + 0.5. The in-the-wild landmarks are q = s R(angle) p + t on indices.
 """
@@ -30,6 +37,7 @@ from facegan_cli.core.outputs import make_out_dir, staged_folder
 from facegan_cli.core.parallel import ordered_map
 from facegan_cli.core.progress import Progress
 from facegan_cli.data.crops import apply_crop
+from facegan_cli.data.domains import DOMAIN_FOLDERS, TRUTH
 from facegan_cli.prepare import celeba
 
 # Faces are drawn where img_align_celeba keeps them on average (integer landmarks, as CelebA lists them).
@@ -469,6 +477,56 @@ def _render_folder(task: tuple[int, int, int, str, int, int, str]) -> dict[str, 
     return {"file": name, "labels": [int(values[k]) for k in MODELLED_ATTRIBUTES]}
 
 
+# The painting style: a warm palette (linear RGB mix after a contrast curve) ...
+PAINT_MIX = np.array([[0.70, 0.32, 0.06], [0.20, 0.60, 0.12], [0.10, 0.24, 0.42]])
+PAINT_OFFSET = np.array([0.07, 0.05, 0.03])
+DOMAIN_DIRS = {(split, domain): folder for split, pair in DOMAIN_FOLDERS.items() for domain, folder in zip("AB", pair)}
+STYLES = ("photo", "painting")
+
+
+def paint(pixels: np.ndarray) -> np.ndarray:
+    """The painting of a square H x W x 3 uint8 image (the same image always gives the same painting).
+
+    Palette: a contrast curve, then each colour a fixed mix of the three (warm, earthy, less blue). Strokes:
+    the mean along the down-right diagonal over max(3, side/16) pixels. Outlines: darker (up to 55%) where
+    the luminance gradient is strong. Canvas: a +-4% weave of period max(4, side/10) pixels.
+    """
+    x = pixels.astype(np.float64) / 255.0
+    n = x.shape[0]
+    x = 0.5 + 0.5 * np.tanh(2.2 * (x - 0.5)) / np.tanh(1.1)
+    x = x @ PAINT_MIX.T + PAINT_OFFSET
+    r = max(3, (n // 16) | 1) // 2
+    padded = np.pad(x, ((r, r), (r, r), (0, 0)), mode="edge")
+    x = sum(padded[r + k : r + k + n, r + k : r + k + n] for k in range(-r, r + 1)) / (2 * r + 1)
+    gy, gx = np.gradient(x @ np.array([0.299, 0.587, 0.114]))
+    strength = np.clip(4.0 * np.sqrt(gx**2 + gy**2) * (n / 64), 0.0, 1.0)
+    x = x * (1.0 - 0.55 * strength)[..., None]
+    wave = 2 * np.pi * np.arange(n) / max(4.0, n / 10)
+    x = x * (1.0 + 0.04 * np.outer(np.sin(wave), np.cos(wave)))[..., None]
+    return (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def domain_of(spec: FaceSpec) -> tuple[str, str]:
+    """(split, domain) of a face: held-out identities (the test partition) are the test split; within a
+    split, even faces are photos (A), odd ones paintings (B), so the two training domains share no face."""
+    return "test" if spec.partition == 2 else "train", "A" if spec.index % 2 == 0 else "B"
+
+
+def _render_domains(task: tuple[int, int, int, str, int]) -> dict[str, Any]:
+    seed, index, n, root, size = task
+    spec = face_spec(seed, index, n)
+    aligned, _ = render(spec)
+    photo = apply_crop(aligned, "stargan", size, allow_upscale=True)
+    painting = paint(photo)
+    split, domain = domain_of(spec)
+    folder = DOMAIN_DIRS[(split, domain)]
+    name = f"{index + 1:06d}.png"
+    own, other = (photo, painting) if domain == "A" else (painting, photo)
+    Image.fromarray(own).save(Path(root) / folder / name)
+    Image.fromarray(other).save(Path(root) / TRUTH / folder / name)
+    return {"file": name, "folder": folder}
+
+
 def _table(count: int, header: str, rows: list[str]) -> str:
     return f"{count}\n{header}\n" + "".join(f"{row}\n" for row in rows)
 
@@ -537,23 +595,28 @@ _ANNOTATIONS = {
 }
 
 
+_DOMAIN_FOLDERS = {*DOMAIN_DIRS.values(), TRUTH, *(f"{TRUTH}/{d}" for d in DOMAIN_DIRS.values())}
+
+
 def owned_entry(rel: str) -> bool:
-    """Entries (paths relative to OUT) that `prepare synthetic` writes, in either layout: what --force
-    may replace. A --force from one layout to the other replaces the earlier set too."""
-    if rel in _OWNED_NAMES or rel in _ANNOTATIONS:
+    """Entries (paths relative to OUT) that `prepare synthetic` writes, in any layout: what --force
+    may replace. A --force from one layout to another replaces the earlier set too."""
+    if rel in _OWNED_NAMES or rel in _ANNOTATIONS or rel.rstrip("/") in _DOMAIN_FOLDERS:
         return True
     folder, _, name = rel.rpartition("/")
-    return folder in ("", celeba.ALIGNED_DIR, celeba.WILD_DIR) and bool(_FACE_FILE.match(name))
+    return folder in ("", celeba.ALIGNED_DIR, celeba.WILD_DIR, *_DOMAIN_FOLDERS) and bool(_FACE_FILE.match(name))
 
 
 # Built-in defaults of `facegan prepare synthetic`; a recipe overrides them, command-line options the recipe.
-SYNTHETIC_DEFAULTS: dict[str, Any] = {"n": 2000, "layout": "celeba", "seed": 0, "size": 128, "format": "png", "quality": 95}
+SYNTHETIC_DEFAULTS: dict[str, Any] = {"n": 2000, "layout": "celeba", "seed": 0, "size": 128, "format": "png", "quality": 95,
+                                      "style": "photo"}
 
 
 def prepare_synthetic(out: str | os.PathLike[str], settings: dict[str, Any], **options: Any) -> dict[str, Any]:
     """`write_synthetic` with resolved settings (SYNTHETIC_DEFAULTS' keys); `options`: workers, force."""
     keys = ("n", "seed", "layout", "size", "quality")
-    return write_synthetic(out, **{key: settings[key] for key in keys}, fmt=settings["format"], **options)
+    return write_synthetic(out, **{key: settings[key] for key in keys}, fmt=settings["format"],
+                           style=settings.get("style", "photo"), **options)
 
 
 def write_synthetic(
@@ -566,8 +629,10 @@ def write_synthetic(
     quality: int = 95,
     workers: int = 1,
     force: bool = False,
+    style: str = "photo",
 ) -> dict[str, Any]:
-    """Write `n` synthetic faces; returns the summary (also saved as OUT/synthetic.json).
+    """Write `n` synthetic faces; returns the summary (also saved as OUT/synthetic.json). `style` painting:
+    photo and painting domains in junyanz's layout with their true pairs (then `layout` does not apply).
 
     The tree is built in a marked staging folder beside OUT and renamed to OUT when complete, so OUT never
     holds half a set; --force replaces only a folder this command wrote (core.outputs' marker).
@@ -579,9 +644,48 @@ def write_synthetic(
         raise FaceganError(f"Unknown --layout {layout!r}.", "Use celeba or folder.")
     if fmt not in ("png", "jpg"):
         raise FaceganError(f"Unknown --format {fmt!r}.", "Use png or jpg.")
+    if style not in STYLES:
+        raise FaceganError(f"Unknown --style {style!r}.", f"Use one of: {', '.join(STYLES)}.")
+    if style == "painting":
+        _, _, n_test = split_sizes(n)
+        if n - n_test < 2 or n_test < 2:
+            raise FaceganError(f"--n {n} faces leave no photo and painting in each of train and test.",
+                               "Pass --n 20 or more.")
     make_out_dir(out.parent)
     with staged_folder(out, force, SYNTHETIC_KIND, owned_entry) as staging:
-        summary = _write_into(staging, out, n, seed, layout, size, fmt, quality, workers)
+        if style == "painting":
+            summary = _write_domains(staging, out, n, seed, size, workers)
+        else:
+            summary = _write_into(staging, out, n, seed, layout, size, fmt, quality, workers)
+    return summary
+
+
+def _write_domains(staging: Path, out: Path, n: int, seed: int, size: int, workers: int) -> dict[str, Any]:
+    """The photo and painting domains in junyanz's layout and their true pairs under truth/."""
+    for folder in DOMAIN_DIRS.values():
+        (staging / folder).mkdir()
+        (staging / TRUTH / folder).mkdir(parents=True)
+    counts = dict.fromkeys(DOMAIN_DIRS.values(), 0)
+    with Progress(n, "synthetic photos and paintings", unit="face") as bar:
+        for record in ordered_map(_render_domains, [(seed, i, n, str(staging), size) for i in range(n)], workers):
+            counts[record["folder"]] += 1
+            bar.advance()
+    summary = {
+        "generator": "facegan prepare synthetic",
+        "facegan_version": __version__,
+        "out": str(out),
+        "layout": "domains",
+        "style": "painting",
+        "n": n,
+        "seed": seed,
+        "size": size,
+        "format": "png",
+        "domains": {"A": "photo", "B": "painting"},
+        "counts": counts,
+        "truth": f"{TRUTH}/FOLDER/NAME is the other domain's image of FOLDER/NAME (the true translation)",
+        "partition": None,
+    }
+    write_json(staging / "synthetic.json", summary)
     return summary
 
 

@@ -38,8 +38,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facegan_cli.core.errors import FaceganError, UsageProblem
+from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.options import Opt
+from facegan_cli.data.domains import resolve_domains
 from facegan_cli.data.sources import open_image_set
 from facegan_cli.models.cyclegan import ARCH_OPTIONS as CYCLEGAN_ARCH
 from facegan_cli.models.cyclegan import (
@@ -354,43 +355,6 @@ class CycleGANRecipe(Recipe):
 
 # --- `facegan train cycle-gan` ------------------------------------------------------------------------------
 
-JUNYANZ_DIRS = {"train": ("trainA", "trainB"), "test": ("testA", "testB")}
-
-
-def junyanz_streams(root: Path, split: str) -> dict[str, dict[str, Any]]:
-    """junyanz's unaligned layout, ROOT/trainA + ROOT/trainB (or testA + testB), as the data of streams A and B."""
-    if split not in JUNYANZ_DIRS:
-        raise FaceganError(f"--split {split!r}: junyanz's layout has train and test.", "Use --split train or test.")
-    root = Path(root)
-    if not root.is_dir():
-        raise FaceganError(f"--data {root} is not a folder.", "Point --data at a folder holding trainA/ and trainB/.")
-    found = {}
-    for stream, name in zip(("A", "B"), JUNYANZ_DIRS[split]):
-        if not (root / name).is_dir():
-            raise FaceganError(
-                f"--data {root} has no {name}/ folder, so it is not in junyanz's layout (trainA/, trainB/, testA/, "
-                "testB/).",
-                "Give the two domains with --data-a and --data-b instead (folders, zips or prepared datasets).",
-            )
-        found[stream] = {"path": str(root / name), "split": "all"}
-    return found
-
-
-def data_streams(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The A and B data of `facegan train cycle-gan` (and `eval translation`): --data ROOT or --data-a/--data-b."""
-    root, a, b = values.get("data"), values.get("data_a"), values.get("data_b")
-    if root is not None and (a is not None or b is not None):
-        raise UsageProblem("--data ROOT gives both domains; it cannot be combined with --data-a/--data-b.",
-                           "Use either --data ROOT (junyanz's layout) or --data-a and --data-b.")
-    if root is not None:
-        return junyanz_streams(root, values.get("split") or "train")
-    if a is None or b is None:
-        raise UsageProblem("Both domains are needed: --data-a and --data-b (or --data ROOT in junyanz's layout).",
-                           "Example: --data-a photos/ --data-b paintings/")
-    split = values.get("split") or "all"
-    return {"A": {"path": str(a), "split": split}, "B": {"path": str(b), "split": split}}
-
-
 _CONFIG_KEYS = ("batch", "lr", "gan_mode", "lambda_a", "lambda_b", "lambda_identity", "identity_mode", "lambda_tv",
                 "lambda_gp", "d_noise_std", "pool_size", "n_epochs", "n_epochs_decay", "load_size", "init_gain",
                 *(opt.name for opt in CYCLEGAN_ARCH))
@@ -398,7 +362,7 @@ _CONFIG_KEYS = ("batch", "lr", "gan_mode", "lambda_a", "lambda_b", "lambda_ident
 
 def configure(values: dict[str, Any]) -> TrainPlan:
     """`facegan train cycle-gan` option values -> the model configuration, the A and B data, and the length."""
-    data = data_streams(values)
+    data = resolve_domains(values.get("data"), values.get("data_a"), values.get("data_b"), values.get("split"))
     config = resolve_config("cycle-gan", values.get("preset"), {k: values.get(k) for k in _CONFIG_KEYS})
     if values.get("beta1") is not None or values.get("beta2") is not None:
         config["betas"] = [values.get("beta1") if values.get("beta1") is not None else config["betas"][0],

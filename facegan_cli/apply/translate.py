@@ -1,0 +1,108 @@
+"""Translate images with a trained translator, in one direction (`facegan translate`).
+
+Each input (an image, a folder's images, or paths on stdin) is fitted to the translator's square (short
+side resized, centre crop; or, with a landmark backend, the largest face CelebA-aligned as `facegan edit`
+does) and translated A -> B or B -> A. The output is OUT/NAME.png, or with `grid` OUT/NAME-grid.png: the
+input, its translation and its reconstruction (translated back), side by side. OUT is a new folder, staged
+and marked as facegan's (core.outputs), so nothing of the user's is overwritten.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from facegan_cli.align.landmarks import open_detector
+from facegan_cli.apply.edit import ALIGN_CHOICES, aligned_face
+from facegan_cli.core.device import resolve_device
+from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, staged_folder
+from facegan_cli.core.progress import Progress
+from facegan_cli.data.grid import grid_array, save_png, to_uint8
+from facegan_cli.data.sources import open_image_list
+from facegan_cli.models.editing import fit_face
+from facegan_cli.models.translation import (
+    SOURCE_DOMAIN,
+    TARGET_DOMAIN,
+    check_direction,
+    load_translator,
+    to_model_input,
+)
+
+TRANSLATIONS_KIND = "translations"  # core.outputs marker: --force replaces only a folder `facegan translate` wrote
+_OUTPUT_FILE = re.compile(r"^.+\.png$")
+
+
+def owned_by_translations(rel: str) -> bool:
+    return "/" not in rel and bool(_OUTPUT_FILE.match(rel))
+
+
+def input_files(inputs: Sequence[Path]) -> list[Path]:
+    """Every image the inputs name (files, folders' images, '-' for paths on stdin), in order, once each."""
+    if not inputs:
+        raise FaceganError("No input given.", "Name an image, a folder of images, or - to read paths from stdin.")
+    files: list[Path] = []
+    for item in inputs:
+        files += [Path(entry) for entry in open_image_list(item, option="INPUT").entries]
+    return list(dict.fromkeys(files))
+
+
+def translate(
+    ckpt: Path,
+    inputs: Sequence[Path],
+    out: Path,
+    direction: str = "a2b",
+    grid: bool = False,
+    size: int | None = None,
+    batch_size: int = 16,
+    align: str = "none",
+    own_networks: dict[str, Path | None] | None = None,
+    force: bool = False,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Translate every input; returns the result document (checkpoint, direction, one record per input)."""
+    check_direction(direction)
+    if batch_size < 1:
+        raise FaceganError(f"--batch-size {batch_size} must be at least 1.", "Use e.g. --batch-size 16.")
+    if align not in ALIGN_CHOICES:
+        raise FaceganError(f"--align {align!r} is not a backend.", f"Use one of: {', '.join(ALIGN_CHOICES)}.")
+    check_outside_inputs(out, [*(("INPUT", p) for p in inputs if str(p) != "-"), ("--ckpt", ckpt)])
+    check_new_folder(out, force, TRANSLATIONS_KIND, owned_by_translations)
+    translator = load_translator(ckpt, resolve_device(device))
+    side = translator.input_size(size)
+    files = input_files(inputs)
+    names = [f"{p.stem}-grid.png" if grid else f"{p.stem}.png" for p in files]
+    if len(set(names)) != len(names):
+        raise FaceganError("Two inputs share a file name stem, so their outputs would collide.",
+                           "Rename one of them or translate them separately.")
+    # A missing or unverifiable landmark model fails here, before any output.
+    detector = open_detector(align, device=device, weights=own_networks) if align != "none" else None
+    records: list[dict[str, Any]] = []
+    with staged_folder(out, force, TRANSLATIONS_KIND, owned_by_translations) as staging, \
+            Progress(len(files), f"translate {direction}", unit="img") as bar:
+        for start in range(0, len(files), batch_size):
+            chunk = files[start : start + batch_size]
+            faces = [fit_face(p, side) if detector is None else aligned_face(p, side, detector) for p in chunk]
+            x = to_model_input(np.stack(faces), translator.device)
+            with torch.no_grad():
+                fake = translator.translate(x, direction)
+                rec = translator.reconstruct(fake, direction) if grid else None
+            outputs = to_uint8(fake, translator.value_range)
+            recs = to_uint8(rec, translator.value_range) if rec is not None else None
+            for i, path in enumerate(chunk):
+                name = names[start + i]
+                if recs is not None:
+                    row = np.stack([faces[i], outputs[i], recs[i]])
+                    save_png(grid_array(row, nrow=3), staging / name)
+                else:
+                    save_png(outputs[i], staging / name)
+                records.append({"input": str(path), "output": str(out / name)})
+            bar.advance(len(chunk))
+    return {"checkpoint": str(translator.path), "family": translator.family, "step": translator.step,
+            "direction": direction, "from": SOURCE_DOMAIN[direction], "to": TARGET_DOMAIN[direction],
+            "size": side, "grid": "input | translation | reconstruction" if grid else None, "outputs": records}

@@ -25,6 +25,7 @@ from facegan_cli.core.lock import FolderLock, is_locked, read_holder
 from facegan_cli.core.outputs import refuse_file_parent, refuse_unowned, remove_owned, write_marker
 
 RUN_KIND = "run"
+BEST = "best"  # checkpoints/best: the generator of the best --eval evaluation so far
 _TOP_FILES = frozenset({"config.json", "run.json", "metrics.jsonl"})
 _SUBFOLDERS = {
     "checkpoints": CHECKPOINT_FILE,
@@ -40,6 +41,9 @@ def owned_by_run(rel: str) -> bool:
     folder, _, name = rel.partition("/")
     if folder not in _SUBFOLDERS:
         return False
+    if folder == "checkpoints" and name.startswith(f"{BEST}/"):
+        inner = name[len(BEST) + 1 :]
+        return inner == "" or bool(CHECKPOINT_FILE.match(inner))
     return name == "" or bool(_SUBFOLDERS[folder].match(name))
 
 
@@ -55,6 +59,10 @@ class RunDir:
     @property
     def checkpoints(self) -> Path:
         return self.path / "checkpoints"
+
+    @property
+    def best(self) -> Path:
+        return self.checkpoints / BEST
 
     @property
     def samples(self) -> Path:
@@ -128,7 +136,7 @@ class RunDir:
             )
         if lock:
             run._acquire()
-            for folder in (run.path, run.checkpoints, run.samples):
+            for folder in (run.path, run.checkpoints, run.best, run.samples):
                 clean_partials(folder)
         return run
 
@@ -173,6 +181,20 @@ class RunDir:
         if status.get("status") == "running":
             return {**status, "holder": read_holder(self.path)}
         return status
+
+    def metric_records(self) -> list[dict[str, Any]]:
+        """The lines of metrics.jsonl, in order (a line cut by a crash, or not a JSON object, is skipped)."""
+        if not self.metrics_path.is_file():
+            return []
+        records = []
+        for line in self.metrics_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+        return records
 
     def truncate_metrics(self, after_step: int) -> None:
         """On resume, drop metric lines logged after the checkpoint we continue from."""

@@ -37,6 +37,7 @@ from facegan_cli.core.rundir import MetricsLog, RunDir
 from facegan_cli.core.seeding import rng_state, seed_everything, set_rng_state
 from facegan_cli.core.signals import StopFlag
 from facegan_cli.data.grid import save_grid
+from facegan_cli.metrics.in_training import DEFAULT_N, TrainingEvaluator, keep_best, prune_best
 from facegan_cli.train.recipe import Phase, Recipe, TrainContext
 from facegan_cli.train.streams import StreamSet, normalize_data_config
 
@@ -61,6 +62,11 @@ class LoopSettings:
     compile: bool = False
     tensorboard: bool | None = None  # None: on when the tensorboard package is installed
     kimg: float | None = None  # length of a phased run, in thousands of training images
+    eval: str | None = None  # metrics computed while training, e.g. "fid,kid" (metrics/in_training.py)
+    eval_every: int | None = None  # steps between evaluations (None: ckpt_every); the last step is one too
+    eval_ref: str | None = None  # their reference: a dataset, an image folder or zip, or a stats .npz
+    eval_n: int = DEFAULT_N  # samples per evaluation
+    eval_weights: str | None = None  # FID Inception weights (None: the official file)
 
 
 @dataclass
@@ -131,6 +137,8 @@ class _Loop:
         self.recipe = factory(config["model"])
         self.recipe.family = config["family"]  # the family this run trains (one recipe may serve several)
         self.recipe.setup(TrainContext(device, self.precision, self.dist.world_size, self.dist.rank))
+        self.evaluator = self._evaluator() if self.settings.eval else None
+        self.saved_step = 0  # the newest checkpoint's step (checkpoints/best stays consistent with it)
         self.data = StreamSet(
             self.recipe.streams(), config["data"], self.settings.seed, device, self.recipe.value_range,
             self.changes.data_changed_ok,
@@ -237,8 +245,12 @@ class _Loop:
             )
         set_rng_state(rngs[self.dist.rank])
         self.recipe.load_extra_state(state.get("recipe", {}))
+        self.saved_step = ckpt.step
         if self.dist.is_main:
             self.run.truncate_metrics(ckpt.step)
+            if self.evaluator is not None:  # the best so far is that of the evaluations kept
+                self.evaluator.restore(self.run.metric_records())
+                prune_best(self.run.best, ckpt.step, resumed=True)
         log(f"resumed {self.run.path} at step {ckpt.step}")
         return ckpt.step, images_seen
 
@@ -258,9 +270,44 @@ class _Loop:
             "recipe": self.recipe.extra_state(),
         }
         modules = {n: m.state_dict() for n, m in self.recipe.modules.items()}
-        return save_checkpoint(
-            self.run.checkpoints, step, modules, self.recipe.meta(), state, keep=self.settings.keep
+        path = save_checkpoint(self.run.checkpoints, step, modules, self.recipe.meta(), state, keep=self.settings.keep)
+        self.saved_step = step
+        if self.evaluator is not None:
+            prune_best(self.run.best, step)
+        return path
+
+    # --- metrics while training (--eval) ---------------------------------------------------------------
+
+    def _evaluator(self) -> TrainingEvaluator:
+        if self.recipe.z_dim <= 0:
+            raise FaceganError(
+                f"--eval scores samples drawn from latents, and the {self.recipe.family} family draws none.",
+                "Leave --eval out; evaluate this family with its own commands (see `facegan metrics --help`).",
+            )
+        s = self.settings
+        return TrainingEvaluator(s.eval or "", s.eval_ref, s.eval_n, s.seed, self.device, self.dist, s.eval_weights)
+
+    def evaluate(self, step: int, images: int, metrics: MetricsLog | None, board: Any) -> None:
+        """The --eval metrics of the generator now; every rank samples and featurises its share, rank 0
+        writes the line and keeps the generator in checkpoints/best when it is the best so far."""
+        assert self.evaluator is not None
+        distributed.sync_buffers(self.dist, self.recipe.modules)  # every rank samples rank 0's generator
+        resolution = self.phase.resolution if self.phase is not None else int(self.config["model"]["resolution"])
+        record, best = self.evaluator.evaluate(
+            self.recipe.sample, self.recipe.z_dim, self.recipe.value_range, resolution, step, images / 1000
         )
+        if metrics is None:
+            return
+        metrics.write(record)
+        if board is not None:
+            for key in self.evaluator.metrics:
+                board.add_scalar(f"eval/{key}", record[key], step)
+        log(f"step {step}: " + ", ".join(f"{k} {record[k]:.4g}" for k in self.evaluator.metrics)
+            + (" (best so far)" if best else ""))
+        if best:
+            key = self.recipe.generator_key
+            generator = {key: self.recipe.modules[key].state_dict()}  # what sampling and metrics load
+            keep_best(self.run.best, step, generator, self.recipe.meta(), self.saved_step)
 
     def grid(self, step: int, z: torch.Tensor, name: str | None = None) -> Path | None:
         if not self.dist.is_main:
@@ -339,6 +386,8 @@ class _Loop:
                     bar.advance(0, info=" ".join(f"{k} {float(v):.3f}" for k, v in losses.items()))
                 if step % s.sample_every == 0 or finished or stop_now:
                     last_grid = self.grid(step, fixed_z) or last_grid
+                if self.evaluator is not None and (step % (s.eval_every or s.ckpt_every) == 0 or finished):
+                    self.evaluate(step, images, metrics, board)  # before the step's checkpoint: see prune_best
                 if at_ckpt or stop_now:
                     last_ckpt = self.save(step, images) or last_ckpt
                 bar.advance(batch if phased else 1)
@@ -461,6 +510,9 @@ def run_training(
             raise FaceganError("No output directory given.", "Pass --out RUN_DIR.")
         # Paths absolute: the run must find its data from anywhere (and resume where it was moved to).
         data = {name: {**cfg, "path": os.path.abspath(cfg["path"])} for name, cfg in normalize_data_config(data).items()}
+        for name in ("eval_ref", "eval_weights"):
+            if getattr(settings, name) is not None:
+                setattr(settings, name, os.path.abspath(getattr(settings, name)))
         check_outside_inputs(
             out, [("--data" if name == "images" else f"the {name} data", cfg["path"]) for name, cfg in data.items()]
         )

@@ -16,6 +16,8 @@ from typing import Any
 
 from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.options import Opt
+from facegan_cli.metrics.in_training import DEFAULT_N as DEFAULT_EVAL_N
+from facegan_cli.metrics.in_training import check_metrics
 from facegan_cli.models import registry
 from facegan_cli.train.loop import LoopSettings, ResumeChanges, TrainResult, run_training
 
@@ -36,6 +38,20 @@ LOOP_OPTIONS: tuple[Opt, ...] = (
         "channels_last memory format (CPU and CUDA)."),
     Opt("compile", ("--compile/--no-compile",), bool, False, "torch.compile the networks."),
     Opt("tensorboard", ("--tensorboard/--no-tensorboard",), bool, None, "Log to TensorBoard (default: if installed)."),
+    Opt("eval", ("--eval",), str, None,
+        "Metrics computed while training on the sampling (EMA where kept) generator, on every rank: fid, kid or "
+        "fid,kid. Written to metrics.jsonl and TensorBoard; the first keeps the best generator in "
+        "checkpoints/best. Generator families only.", check=check_metrics),
+    Opt("eval_every", ("--eval-every",), int, None,
+        "Steps between --eval evaluations (default: --ckpt-every); the last step is evaluated too.", min=1),
+    Opt("eval_ref", ("--eval-ref",), Path, None,
+        "The reference of --eval: a prepared dataset (every split), a folder or zip of images, or a `facegan "
+        "metrics stats` .npz (FID only). Its features are computed once and cached."),
+    Opt("eval_n", ("--eval-n",), int, DEFAULT_EVAL_N,
+        "Samples per evaluation, the same latents every time: above the 2048 feature dimensions, so the FID is "
+        "stable from one evaluation to the next (biased upwards next to published FID-50k numbers).", min=2),
+    Opt("eval_weights", ("--eval-inception-weights",), Path, None,
+        "FID Inception weights for --eval instead of the official pt_inception-2015-12-05-6726825d.pth."),
 )
 # The data option of single-stream families (a family with other streams declares its own).
 DATA_OPTION = Opt("data", ("--data",), Path, None,
@@ -43,7 +59,8 @@ DATA_OPTION = Opt("data", ("--data",), Path, None,
                   "data now is, if it moved).")
 SPLIT_OPTION = Opt("split", ("--split",), str, "all", "Split of a prepared dataset: train, valid, test or all.")
 # What a resume may change of the loop: the run's length and its bookkeeping (recorded in config.json).
-RESUMABLE_LOOP = ("steps", "epochs", "kimg", "log_every", "ckpt_every", "sample_every", "keep", "tensorboard")
+RESUMABLE_LOOP = ("steps", "epochs", "kimg", "log_every", "ckpt_every", "sample_every", "keep", "tensorboard",
+                  "eval_every")
 _SETTING_NAMES = {f.name for f in fields(LoopSettings)}
 
 
@@ -122,12 +139,32 @@ def train_family(family: str, values: dict[str, Any]) -> dict[str, Any]:
             f"`facegan train {family}` needs {' and '.join(missing)} (or --resume RUN_DIR).",
             f"Example: {spec.example}",
         )
+    _check_eval(family, values)
     plan = spec.configure(values)
     result = run_training(
         recipe_factory(family), family, plan.model, plan.data, loop_settings(values, plan.settings),
         Path(values["out"]), force=bool(values.get("force")), device=values.get("device") or "auto",
     )
     return _report(spec, result, values.get("device") or "auto")
+
+
+def _check_eval(family: str, values: dict[str, Any]) -> None:
+    """--eval is for generator families and needs its reference; its companions mean nothing without it."""
+    if values.get("eval") is None:
+        given = [f"--{name.replace('_', '-')}" for name in ("eval_every", "eval_ref", "eval_weights") if values.get(name)]
+        if given:
+            raise UsageProblem(f"{', '.join(given)} only configure(s) --eval, which was not given.", "Add e.g. --eval fid.")
+        return
+    kind = registry.get_family(family).kind
+    if kind != "generator":
+        raise UsageProblem(
+            f"--eval scores a generator's samples drawn from latents; {family} is {registry.KINDS[kind][0]}, which "
+            "draws none.",
+            f"Leave --eval out and evaluate the trained model with `{registry.KINDS[kind][1].format(path='RUN')}`.",
+        )
+    if values.get("eval_ref") is None:
+        raise UsageProblem("--eval needs --eval-ref: the reference images (or their `metrics stats` .npz).",
+                           "Pass e.g. --eval-ref data/celeba64.")
 
 
 def resume_family(family: str, run_dir: Path, given: dict[str, Any], device: str = "auto") -> dict[str, Any]:

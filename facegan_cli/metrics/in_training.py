@@ -1,0 +1,248 @@
+"""FID and KID of a generator while it trains: `facegan train ... --eval fid,kid --eval-every N --eval-ref REF`.
+
+The training loop calls `TrainingEvaluator.evaluate` at its evaluation steps, on every rank, with the
+recipe's own sampling function (`Recipe.sample`: the EMA generator where the family keeps one, in eval
+mode). What makes the numbers of one run comparable with each other:
+
+- the same `eval_n` latents (drawn from the run's seed) at every evaluation, so the difference between
+  two evaluations is the generator's, not the draw's; a resumed run draws them again, identically;
+- the reference (REF: a prepared dataset, a folder or zip of images, or a `metrics stats` .npz) is
+  featurised once: through the content-keyed feature cache of `facegan metrics` (so a resumed run, a
+  second run and `metrics fid` on the same set reuse it), then kept in memory for the run;
+- generation and feature extraction are sharded across the ranks exactly as `facegan metrics` shards
+  them (metrics.features), so the number does not depend on the number of processes.
+
+The first metric listed decides which checkpoint is the best (lower is better for both).
+
+Why 5,000 samples by default (`DEFAULT_N`): pool3 features have 2,048 dimensions, and with fewer samples
+than that the covariance is rank-deficient and the FID is dominated by that deficit (`metrics fid` warns);
+5,000 is the smallest round number comfortably above it (2.4 samples per dimension). FID computed from N
+samples is biased upwards by an amount that shrinks like 1/N (Chong & Forsyth, "Effectively Unbiased FID",
+CVPR 2020): with the same N and the same latents at every evaluation the bias is the same at every step,
+so the curve and the choice of the best checkpoint are not affected by it, while each evaluation costs a
+tenth of the 50,000 samples that published numbers use. Values at 5,000 are therefore higher than, and not
+comparable with, published FID-50k numbers: score the best checkpoint with `facegan metrics fid --ckpt
+RUN/checkpoints/best --n 50000` for those.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from facegan_cli.core import weights as W
+from facegan_cli.core.checkpoint import list_checkpoints, save_checkpoint
+from facegan_cli.core.distributed import DistInfo
+from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.progress import log, warn
+from facegan_cli.features.inception import InceptionExtractor
+from facegan_cli.metrics import kid as kid_mod
+from facegan_cli.metrics.features import extract
+from facegan_cli.metrics.frechet import frechet_distance
+from facegan_cli.metrics.inputs import StatsInput, open_source
+from facegan_cli.metrics.protocols import DEFAULT_PROTOCOL, get_protocol
+from facegan_cli.metrics.stats import FeatureCache, GaussianStats, gaussian_stats
+from facegan_cli.models.loading import LoadedGenerator
+from facegan_cli.models.sources import GeneratorSource
+
+METRICS = ("fid", "kid")
+DEFAULT_N = 5000
+TAP = "2048"  # pool3, as `facegan metrics fid` and `kid` by default
+KID_SUBSETS, KID_SUBSET_SIZE, KID_SEED = 100, 1000, 2020  # `facegan metrics kid`'s defaults (torch-fidelity's)
+
+
+def parse_metrics(text: str) -> tuple[str, ...]:
+    """'fid,kid' -> ("fid", "kid"); ValueError naming what is not a metric facegan computes while training."""
+    names = tuple(dict.fromkeys(part.strip().lower() for part in str(text).split(",") if part.strip()))
+    unknown = [name for name in names if name not in METRICS]
+    if unknown or not names:
+        raise ValueError(
+            f"{', '.join(unknown) or repr(text)} is not a metric computed while training; choose from {', '.join(METRICS)} "
+            "(comma-separated, the first one decides the best checkpoint)"
+        )
+    return names
+
+
+def check_metrics(text: str) -> None:
+    """The --eval option's check (a ValueError becomes a usage error)."""
+    parse_metrics(text)
+
+
+def evaluation_lines(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The lines of metrics.jsonl an evaluation wrote (they carry `eval_n`; loss lines do not)."""
+    return [record for record in records if "eval_n" in record]
+
+
+class _Sampling(nn.Module):
+    """A recipe's sampling function as the module a LoadedGenerator calls."""
+
+    def __init__(self, sample: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self._sample = sample
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self._sample(z)
+
+
+class TrainingEvaluator:
+    """The --eval metrics of one training run (see the module docstring)."""
+
+    def __init__(
+        self,
+        metrics: str,
+        ref: str | Path | None,
+        n: int,
+        seed: int,
+        device: torch.device,
+        dist: DistInfo | None = None,
+        weights: str | Path | None = None,
+    ) -> None:
+        try:
+            self.metrics = parse_metrics(metrics)
+        except ValueError as exc:
+            raise FaceganError(f"--eval {metrics}: {exc}.", "Pass e.g. --eval fid or --eval fid,kid.") from exc
+        if ref is None:
+            raise FaceganError(
+                f"--eval {','.join(self.metrics)} compares the generator with reference images, and no --eval-ref "
+                "was given.",
+                "Pass --eval-ref with a prepared dataset, a folder or zip of images, or a `facegan metrics stats` .npz.",
+            )
+        if n < 2:
+            raise FaceganError(f"--eval-n {n}: a covariance needs at least 2 samples.", f"Use the default {DEFAULT_N}.")
+        self.n, self.seed, self.device = int(n), int(seed), device
+        self.dist = dist or DistInfo()
+        self.weights = None if weights is None else Path(weights)
+        self.protocol = get_protocol(DEFAULT_PROTOCOL)
+        self.batch_size = 50 if device.type == "cpu" else 250  # as `facegan metrics`
+        # Opened now, so that a missing or unusable reference stops the run before it trains.
+        self.ref = open_source(Path(ref), workers=1 if device.type == "cpu" else None, allow_stats=True)
+        if isinstance(self.ref, StatsInput):
+            self._check_stats(self.ref)
+        self.best: float | None = None
+        self._extractor: InceptionExtractor | None = None
+        self._ref_features: np.ndarray | None = None
+        self._ref_stats: GaussianStats | None = self.ref.stats if isinstance(self.ref, StatsInput) else None
+        if self.n < 2048 and self.dist.is_main:
+            warn(f"--eval-n {self.n} is below the 2048 feature dimensions: the FIDs of this run are biased upwards "
+                 "(comparable with each other, not with other numbers)")
+
+    @property
+    def key(self) -> str:
+        """The metric that decides the best checkpoint."""
+        return self.metrics[0]
+
+    def _check_stats(self, item: StatsInput) -> None:
+        if "kid" in self.metrics:
+            raise FaceganError(
+                f"--eval-ref {item.label} is a statistics file (a mean and a covariance); KID needs the reference "
+                "images themselves.",
+                "Pass the images (a prepared dataset, a folder or a zip) as --eval-ref, or drop kid from --eval.",
+            )
+        if item.stats.dims != int(TAP):
+            raise FaceganError(
+                f"--eval-ref {item.label} holds {item.stats.dims}-dimensional statistics; training evaluation uses the "
+                f"{TAP}-dimensional pool3 features.",
+                f"Compute them with `facegan metrics stats REF --out {item.path.name}` (default --dims {TAP}).",
+            )
+        protocol = item.stats.meta.get("protocol")
+        if protocol is not None and protocol != self.protocol.name:
+            raise FaceganError(
+                f"--eval-ref {item.label} was computed with the {protocol} protocol; training evaluation uses "
+                f"{self.protocol.name}.",
+                f"Compute the statistics with `facegan metrics stats REF --out {item.path.name}` (default protocol).",
+            )
+
+    @property
+    def extractor(self) -> InceptionExtractor:
+        if self._extractor is None:
+            resolved = W.resolve("fid-inception", self.weights)
+            if not resolved.verified and self.dist.is_main:
+                warn(f"{resolved.path} is not the official FID Inception file: this run's FIDs compare only with "
+                     "numbers from the same file")
+            self._extractor = InceptionExtractor(resolved, self.protocol, self.device, self.batch_size)
+        return self._extractor
+
+    def restore(self, records: Iterable[dict[str, Any]]) -> None:
+        """Take up the best value of the evaluations a resumed run kept (metrics.jsonl up to its checkpoint)."""
+        values = [float(r[self.key]) for r in evaluation_lines(records) if self.key in r]
+        self.best = min(values) if values else None
+
+    def _reference(self) -> None:
+        """The reference's features and statistics, once per run: from the feature cache when it has them."""
+        assert not isinstance(self.ref, StatsInput)
+        found = extract(self.ref, self.extractor, [TAP], FeatureCache(), self.dist)
+        if found.cached:
+            log(f"--eval-ref {self.ref.label}: features from the cache")
+        self._ref_features = found.taps[TAP]
+        self._ref_stats = gaussian_stats(self._ref_features, self.device)
+
+    def evaluate(
+        self, sample: Callable[[torch.Tensor], torch.Tensor], z_dim: int, value_range: tuple[float, float],
+        resolution: int, step: int, kimg: float,
+    ) -> tuple[dict[str, Any], bool]:
+        """The metrics of the generator `sample` draws from (call on every rank): the metrics.jsonl record,
+        and whether it is the best so far by the first metric."""
+        started = time.perf_counter()
+        if self._ref_stats is None or ("kid" in self.metrics and self._ref_features is None):
+            self._reference()
+        generator = LoadedGenerator(
+            module=_Sampling(sample), family="training", config={}, z_dim=z_dim, value_range=value_range,
+            resolution=resolution, step=step, path=Path(f"step {step}"), weights="sample", device=self.device,
+        )
+        fake = extract(GeneratorSource(generator, self.n, self.seed), self.extractor, [TAP], None, self.dist).taps[TAP]
+        record: dict[str, Any] = {"step": step, "kimg": kimg, "eval_n": self.n}
+        if "fid" in self.metrics:
+            assert self._ref_stats is not None
+            stats = gaussian_stats(fake, self.device)
+            ref = self._ref_stats
+            record["fid"] = frechet_distance(ref.mu, ref.sigma, stats.mu, stats.sigma, "eig", self.device)
+        if "kid" in self.metrics:
+            assert self._ref_features is not None
+            mean, std, _ = kid_mod.kernel_inception_distance(
+                self._ref_features, fake, KID_SUBSETS, KID_SUBSET_SIZE, KID_SEED, device=self.device
+            )
+            record.update(kid=mean, kid_std=std)
+        record["eval_seconds"] = round(time.perf_counter() - started, 3)
+        value = float(record[self.key])
+        improved = self.best is None or value < self.best
+        if improved:
+            self.best = value
+        return record, improved
+
+
+def _step_of(path: Path) -> int:
+    return int(path.name.split("-", 1)[1].split(".", 1)[0])  # ckpt-000001000.safetensors
+
+
+def keep_best(
+    best_dir: Path, step: int, modules: dict[str, dict[str, torch.Tensor]], meta: dict[str, Any], saved_step: int
+) -> Path:
+    """Write the generator of `step` into checkpoints/best (where `facegan sample --ckpt RUN/checkpoints/best`
+    finds it as the newest file), then prune the folder (see `prune_best`)."""
+    path = save_checkpoint(best_dir, step, modules, meta, None, keep=0)
+    prune_best(best_dir, saved_step)
+    return path
+
+
+def prune_best(best_dir: Path, saved_step: int, resumed: bool = False) -> None:
+    """Keep in checkpoints/best the newest best and the newest one from no later than the run's newest
+    regular checkpoint (`saved_step`): a run killed now resumes from that checkpoint, whose best is the
+    latter. On resume (`resumed`) the bests from after `saved_step` belong to steps that are trained (and
+    evaluated) again, and go."""
+    found = [(_step_of(path), path) for path in list_checkpoints(best_dir)]
+    if resumed:
+        for step, path in found:
+            if step > saved_step:
+                path.unlink()
+        found = [(step, path) for step, path in found if step <= saved_step]
+    keep = {path for _, path in found[-1:]}  # the newest
+    keep |= {path for _, path in [(step, path) for step, path in found if step <= saved_step][-1:]}
+    for _, path in found:
+        if path not in keep:
+            path.unlink()

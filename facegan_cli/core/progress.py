@@ -1,7 +1,9 @@
 """The single progress helper of the library: a rich bar on stderr, silent when asked or not a TTY.
 
 Library code calls `track(...)` or `Progress(...)`; only this module knows about rich, so the library
-stays usable from notebooks and scripts.
+stays usable from notebooks and scripts. A bar opened while another is shown (an evaluation inside the
+training bar, the generation inside a metric) joins that display as one more line, rather than starting
+a second live display that would fight the first for the terminal.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from rich.progress import Progress as _RichProgress
 T = TypeVar("T")
 
 _quiet = False
+_shown: list[_RichProgress] = []  # the live display now on screen (at most one), which nested bars join
 
 
 def set_quiet(quiet: bool) -> None:
@@ -63,7 +66,10 @@ class Progress:
         self._enabled = bars_enabled()
         self._unit = unit
         self._bar: _RichProgress | None = None
-        if self._enabled:
+        self._joined = bool(_shown)
+        if self._enabled and self._joined:
+            self._bar = _shown[-1]
+        elif self._enabled:
             self._bar = _RichProgress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -76,22 +82,29 @@ class Progress:
                 console=_stderr_console(),
                 transient=False,
             )
+        if self._bar is not None:
             self._task = self._bar.add_task(description, total=total, completed=start, rate="", info="")
 
     def __enter__(self) -> Progress:
-        if self._bar is not None:
+        if self._bar is not None and not self._joined:
             self._bar.start()
+            _shown.append(self._bar)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+        if self._bar is None:
+            return
+        if self._joined:
+            self._bar.remove_task(self._task)  # the nested line goes; the outer bar stays
+            return
+        self._bar.stop()
+        _shown.remove(self._bar)
 
     def advance(self, n: int = 1, info: str | None = None) -> None:
         if self._bar is None:
             return
         self._bar.advance(self._task, n)
-        task = self._bar.tasks[0]
+        task = next(t for t in self._bar.tasks if t.id == self._task)
         speed = task.speed
         fields = {"rate": f"{speed:.1f} {self._unit}/s" if speed else ""}
         if info is not None:

@@ -12,7 +12,7 @@ import os
 import typer
 
 from facegan_cli import __version__
-from facegan_cli.cli import edit, evaluate, latent, metrics, models, prepare, sample, train, weights
+from facegan_cli.cli import edit, evaluate, latent, metrics, models, prepare, runs, sample, train, weights
 from facegan_cli.cli import transfer as transfer_cli
 from facegan_cli.cli import translate as translate_cli
 
@@ -64,6 +64,7 @@ def build_app() -> typer.Typer:
     app.add_typer(weights.app, name="weights")
     app.add_typer(evaluate.app, name="eval")
     app.add_typer(metrics.app, name="metrics")
+    app.add_typer(runs.app, name="runs")
     app.add_typer(transfer_cli.app, name="transfer")
     return app
 

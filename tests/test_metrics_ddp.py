@@ -4,8 +4,8 @@ Each rank generates, decodes and featurises its share of whole batches and the f
 the numbers are not merely close: the test asks for 1e-6 and the images for equal bytes. The sharded code
 paths covered: Inception features of a generator and of folders (FID, KID, IS, stats; computed, and read
 from rank 0's feature cache), SWD's descriptors (the random patches of the images before a rank's share
-skipped), MS-SSIM's generated and random pairs, a sample grid gathered by rank 0, a sample folder staged
-by every rank and renamed by rank 0, and the CLI printing one document (rank 0's).
+skipped), MS-SSIM's generated and random pairs, a sample grid gathered by rank 0, sample and translate
+folders staged by every rank and renamed by rank 0, and the CLI printing one document (rank 0's).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from PIL import Image
 
 from facegan_cli.core import distributed
 from facegan_cli.core.distributed import DistInfo
+from facegan_cli.prepare import synthetic
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 DRIVER = Path(__file__).with_name("ddp_metrics_driver.py")
@@ -109,3 +110,22 @@ def test_torchrun_cli_prints_one_result_and_samples_the_same_folder(
     for name in names[1:]:  # the PNGs
         assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]  # the staging folder was renamed
+
+
+def test_translate_under_torchrun_writes_what_one_process_writes(tmp_path: Path, cli: Any) -> None:
+    """`facegan translate` shards its inputs by whole batches; rank 0 renames the shared staging folder."""
+    painting = tmp_path / "synth"
+    synthetic.write_synthetic(painting, n=20, size=16, style="painting")
+    run = tmp_path / "run"
+    trained = cli("train", "cycle-gan", "--data", painting, "--out", run, "--steps", "1", "--preset", "thesis64",
+                  "--resolution", "16", "--ngf", "8", "--ndf", "8", "--n-blocks", "1", "--n-layers-d", "2",
+                  "--device", "cpu", "--no-tensorboard", "--quiet")
+    assert trained.exit_code == 0, trained.output
+    args = ["translate", "--ckpt", str(run), str(painting / "trainA"), "--batch-size", "2", "--grid", "--device", "cpu"]
+    assert cli(*args, "--out", tmp_path / "one", "--quiet").exit_code == 0
+    proc = torchrun("-m", "facegan_cli", *args, "--out", str(tmp_path / "two"), "--json", "--quiet", home=tmp_path / "h")
+    doc = json.loads(proc.stdout)  # one document, listing every input's output
+    names = sorted(p.name for p in (tmp_path / "one").iterdir() if p.suffix == ".png")
+    assert len(names) >= 5 and sorted(Path(r["output"]).name for r in doc["outputs"]) == names
+    for name in names:
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name

@@ -7,9 +7,7 @@ staging folder, which rank 0 renames once every rank is done; a grid is gathered
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +15,7 @@ from facegan_cli.core import distributed
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.distributed import DistInfo
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.core.outputs import check_new_folder, make_out_dir, staged_folder
+from facegan_cli.core.outputs import check_new_folder, make_out_dir, shared_staged_folder
 from facegan_cli.core.progress import set_quiet
 from facegan_cli.core.seeding import draw_latents
 from facegan_cli.data.grid import grid_array, save_png, to_uint8
@@ -33,21 +31,6 @@ SAMPLES_KIND = "samples"
 def owned_by_samples(rel: str) -> bool:
     """Entries a sample folder holds (paths relative to it), which --force may replace."""
     return bool(_SAMPLE_FILE.match(rel))
-
-
-@contextlib.contextmanager
-def _shared_staging(out: Path, force: bool, info: DistInfo) -> Iterator[Path]:
-    """One staging folder for every rank: rank 0 makes it and names it to the others; after the body it
-    waits until every rank has written its files, and only then gives the folder its real name."""
-    if not info.is_main:
-        staging = Path(distributed.broadcast_object(info, None))
-        yield staging
-        distributed.barrier(info)
-        return
-    with staged_folder(out, force, SAMPLES_KIND, owned_by_samples) as staging:
-        distributed.broadcast_object(info, str(staging))
-        yield staging
-        distributed.barrier(info)
 
 
 def sample(
@@ -112,7 +95,7 @@ def _sample(
         written.append(out)
     else:
         names = [f"{i:0{max(4, len(str(len(z) - 1)))}d}.png" for i in range(len(z))]
-        with _shared_staging(out, force, info) as staging:
+        with shared_staged_folder(out, force, SAMPLES_KIND, owned_by_samples, info) as staging:
             done = mine.start
             for batch in generator.batches(z[mine.start : mine.stop], batch_size, "sampling"):
                 for image in to_uint8(batch, generator.value_range):

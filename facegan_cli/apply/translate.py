@@ -4,7 +4,9 @@ Each input (an image, a folder's images, or paths on stdin) is fitted to the tra
 side resized, centre crop; or, with a landmark backend, the largest face CelebA-aligned as `facegan edit`
 does) and translated A -> B or B -> A. The output is OUT/NAME.png, or with `grid` OUT/NAME-grid.png: the
 input, its translation and its reconstruction (translated back), side by side. OUT is a new folder, staged
-and marked as facegan's (core.outputs), so nothing of the user's is overwritten.
+and marked as facegan's (core.outputs), so nothing of the user's is overwritten. Under torchrun each rank
+translates its share of whole batches (core.distributed.shard) into the one staging folder, which rank 0
+renames once every rank is done.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import torch
 
 from facegan_cli.align.landmarks import open_detector
 from facegan_cli.apply.edit import ALIGN_CHOICES, aligned_face
+from facegan_cli.core import distributed
 from facegan_cli.core.device import resolve_device
+from facegan_cli.core.distributed import DistInfo
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, staged_folder
-from facegan_cli.core.progress import Progress
+from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, shared_staged_folder
+from facegan_cli.core.progress import Progress, set_quiet
 from facegan_cli.data.grid import grid_array, save_png, to_uint8
 from facegan_cli.data.sources import open_image_list
 from facegan_cli.models.editing import fit_face
@@ -66,6 +70,17 @@ def translate(
     device: str = "auto",
 ) -> dict[str, Any]:
     """Translate every input; returns the result document (checkpoint, direction, one record per input)."""
+    with distributed.process_group(resolve_device(device)) as info:
+        if not info.is_main:
+            set_quiet(True)  # one progress bar: rank 0's
+        return _translate(ckpt, inputs, out, direction, grid, size, batch_size, align, own_networks, force, device,
+                          info)
+
+
+def _translate(
+    ckpt: Path, inputs: Sequence[Path], out: Path, direction: str, grid: bool, size: int | None, batch_size: int,
+    align: str, own_networks: dict[str, Path | None] | None, force: bool, device: str, info: DistInfo,
+) -> dict[str, Any]:
     check_direction(direction)
     if batch_size < 1:
         raise FaceganError(f"--batch-size {batch_size} must be at least 1.", "Use e.g. --batch-size 16.")
@@ -73,7 +88,8 @@ def translate(
         raise FaceganError(f"--align {align!r} is not a backend.", f"Use one of: {', '.join(ALIGN_CHOICES)}.")
     check_outside_inputs(out, [*(("INPUT", p) for p in inputs if str(p) != "-"), ("--ckpt", ckpt)])
     check_new_folder(out, force, TRANSLATIONS_KIND, owned_by_translations)
-    translator = load_translator(ckpt, resolve_device(device))
+    device = str(distributed.rank_device(info, resolve_device(device)))
+    translator = load_translator(ckpt, device)
     side = translator.input_size(size)
     files = input_files(inputs)
     names = [f"{p.stem}-grid.png" if grid else f"{p.stem}.png" for p in files]
@@ -82,10 +98,11 @@ def translate(
                            "Rename one of them or translate them separately.")
     # A missing or unverifiable landmark model fails here, before any output.
     detector = open_detector(align, device=device, weights=own_networks) if align != "none" else None
-    records: list[dict[str, Any]] = []
-    with staged_folder(out, force, TRANSLATIONS_KIND, owned_by_translations) as staging, \
-            Progress(len(files), f"translate {direction}", unit="img") as bar:
-        for start in range(0, len(files), batch_size):
+    records = [{"input": str(path), "output": str(out / name)} for path, name in zip(files, names)]
+    mine = distributed.shard(len(files), batch_size, info)  # every input without torchrun
+    with shared_staged_folder(out, force, TRANSLATIONS_KIND, owned_by_translations, info) as staging, \
+            Progress(len(mine), f"translate {direction}", unit="img") as bar:
+        for start in range(mine.start, mine.stop, batch_size):
             chunk = files[start : start + batch_size]
             faces = [fit_face(p, side) if detector is None else aligned_face(p, side, detector) for p in chunk]
             x = to_model_input(np.stack(faces), translator.device)
@@ -94,14 +111,13 @@ def translate(
                 rec = translator.reconstruct(fake, direction) if grid else None
             outputs = to_uint8(fake, translator.value_range)
             recs = to_uint8(rec, translator.value_range) if rec is not None else None
-            for i, path in enumerate(chunk):
+            for i in range(len(chunk)):
                 name = names[start + i]
                 if recs is not None:
                     row = np.stack([faces[i], outputs[i], recs[i]])
                     save_png(grid_array(row, nrow=3), staging / name)
                 else:
                     save_png(outputs[i], staging / name)
-                records.append({"input": str(path), "output": str(out / name)})
             bar.advance(len(chunk))
     return {"checkpoint": str(translator.path), "family": translator.family, "step": translator.step,
             "direction": direction, "from": SOURCE_DOMAIN[direction], "to": TARGET_DOMAIN[direction],

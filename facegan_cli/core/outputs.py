@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from facegan_cli import __version__
+from facegan_cli.core import distributed
 from facegan_cli.core.atomic import is_partial_name, make_temp_dir, write_json
+from facegan_cli.core.distributed import DistInfo
 from facegan_cli.core.errors import FaceganError
 
 MARKER = ".facegan-output.json"
@@ -176,6 +178,25 @@ def staged_folder(
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+@contextmanager
+def shared_staged_folder(
+    target: str | os.PathLike[str], force: bool, kind: str, owned: Owned, info: DistInfo, option: str = "--out"
+) -> Iterator[Path]:
+    """`staged_folder` for the ranks of a torchrun command that write one folder together: rank 0 makes the
+    staging folder and names it to the others, every rank writes its files into it, and rank 0 gives it
+    its real name only after all of them have finished (a barrier), so the folder still appears once and
+    complete. One process: exactly `staged_folder`."""
+    if not info.is_main:
+        staging = Path(distributed.broadcast_object(info, None))
+        yield staging
+        distributed.barrier(info)
+        return
+    with staged_folder(target, force, kind, owned, option) as staging:
+        distributed.broadcast_object(info, str(staging))
+        yield staging
+        distributed.barrier(info)
 
 
 def refuse_file_parent(path: Path, option: str = "--out") -> None:

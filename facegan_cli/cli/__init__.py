@@ -13,6 +13,7 @@ import typer
 
 from facegan_cli import __version__
 from facegan_cli.cli import edit, evaluate, latent, metrics, models, prepare, runs, sample, train, weights
+from facegan_cli.cli import explain as explain_cli
 from facegan_cli.cli import transfer as transfer_cli
 from facegan_cli.cli import translate as translate_cli
 
@@ -66,6 +67,7 @@ def build_app() -> typer.Typer:
     app.add_typer(metrics.app, name="metrics")
     app.add_typer(runs.app, name="runs")
     app.add_typer(transfer_cli.app, name="transfer")
+    app.command(name="explain", help=explain_cli.HELP, epilog=explain_cli.EPILOG)(explain_cli.explain)
     return app
 
 

@@ -68,7 +68,8 @@ def test_taps_equal_torchvision_features(vgg_file: Path, pool: str) -> None:
         for tap in taps:
             want = reference[: TAP_INDEX[tap] + 1](normalized)
             assert got[tap].shape == want.shape
-            torch.testing.assert_close(got[tap], want, rtol=1e-5, atol=1e-5)
+            # channels_last vs NCHW kernels: float32 rounding, relative to the map's scale
+            torch.testing.assert_close(got[tap], want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
     # At 64x64 the blocks are 64, 32, 16, 8, 4 px (spec section 1).
     with torch.no_grad():
         sides = [extractor(torch.rand(1, 3, 64, 64), [f"relu{b}_1"])[f"relu{b}_1"].shape[-1] for b in range(1, 6)]

@@ -21,7 +21,7 @@ import pytest
 import torch
 from PIL import Image
 
-from facegan_cli.features.vgg19 import VGG19
+from facegan_cli.features.vgg19 import IMAGENET_MEAN, IMAGENET_STD, VGG19
 
 TEST_NAME = "random-vgg19.pth"
 OFFICIAL_NAME = "vgg19-dcbb9e9d.pth"
@@ -30,14 +30,34 @@ STYLES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "style
 _BUILT: dict[str, Path] = {}
 
 
+def pink_noise(n: int, side: int, seed: int) -> torch.Tensor:
+    """n images N x 3 x side x side in [0, 1] with a 1/f amplitude spectrum, as natural images have."""
+    g = torch.Generator().manual_seed(seed)
+    freq = torch.fft.fftfreq(side)
+    radius = torch.sqrt(freq[:, None] ** 2 + freq[None, :] ** 2).clamp(min=1.0 / side)
+    phase = torch.rand(n, 3, side, side, generator=g) * 2 * torch.pi
+    images = torch.fft.ifft2(torch.polar(1.0 / radius.expand(n, 3, side, side), phase)).real
+    low, high = images.amin(dim=(1, 2, 3), keepdim=True), images.amax(dim=(1, 2, 3), keepdim=True)
+    return (images - low) / (high - low)
+
+
 def random_vgg19(seed: int = 0, pool: str = "max") -> VGG19:
-    """VGG19 features with torchvision's initialisation, seeded."""
+    """VGG19 features with torchvision's initialisation (Kaiming normal, fan-out, zero biases), seeded, then
+    each convolution scaled so that its post-ReLU activations have an RMS of 1 on 1/f-noise images. Without
+    that the activations shrink layer by layer (relu5_1 ends near 0.05 on faces), unlike a trained VGG19's."""
     torch.manual_seed(seed)
     net = VGG19(pool)
     for module in net.modules():
         if isinstance(module, torch.nn.Conv2d):
             torch.nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
             torch.nn.init.zeros_(module.bias)
+    x = pink_noise(8, 64, seed)
+    x = (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    with torch.no_grad():
+        for layer in net.features:
+            if isinstance(layer, torch.nn.Conv2d):
+                layer.weight.div_(torch.relu(layer(x)).square().mean().sqrt())  # zero bias: scales linearly
+            x = layer(x)
     return net.eval()
 
 

@@ -503,3 +503,35 @@ def faces_command(
     summary = run_prepare("faces", out, src=src, recipe=recipe, given=given, workers=workers, device=device,
                           shard=shard, resume=resume, force=force, strict=strict, name=name)  # fmt: skip
     _render(summary, json_output, _dataset_lines)
+
+
+@app.command(
+    "pairs",
+    epilog="Example: facegan prepare pairs --a photos/ --b paintings/ --out data/pairs --size 64 --test 30",
+)
+@command
+def pairs_command(
+    a: Annotated[Path, typer.Option("--a", help="Folder of side A (e.g. photos).")],
+    b: Annotated[Path, typer.Option("--b", help="Folder of side B (e.g. their paintings), the same file names.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the pairs to (created).")],
+    size: Annotated[int | None, typer.Option(
+        "--size", min=1, help="Resize (short side) and centre-crop both images to N x N. (default: keep them)")] = None,
+    test: Annotated[int | None, typer.Option(
+        "--test", min=0, help="Held-out pairs (testA/ testB/). (default: 10%)")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the train/test draw.")] = 0,
+    workers: WorkersOpt = None,
+    strict: StrictOpt = False,
+    force: ForceOpt = False,
+    json_output: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Pair two folders by file name (a/NAME.jpg with b/NAME.png) for supervised translation (Latent Features
+    Transfer): PNGs in junyanz's layout (trainA/ trainB/ testA/ testB/, the same names on both sides), pairs.json
+    and rejects.tsv. Files without a partner are listed, pairs with an unusable file skipped (--strict: stop)."""
+    from facegan_cli.prepare.pairs import prepare_pairs  # imported on use, as the other jobs
+
+    summary = prepare_pairs(a, b, out, size=size, test=test, seed=seed, workers=workers, strict=strict, force=force)
+    _render(summary, json_output, lambda s: [
+        s["out"], f"pairs: {s['pairs']} (train {s['train']}, test {s['test']}), rejected {s['rejected']}, unmatched "
+        f"{len(s['unmatched']['a'])} in --a and {len(s['unmatched']['b'])} in --b"])

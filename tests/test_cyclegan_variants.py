@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from transfer_helpers import vgg_file_fixture  # noqa: F401
 
 from facegan_cli.models import cyclegan_vae, vae
 from facegan_cli.models.registry import count_parameters, resolve_config
@@ -109,3 +110,35 @@ def test_vae_then_latent_cyclegan_train_resume_and_translate(cli, domains: Path,
     assert json.loads(evaluated.stdout)["directions"]["a2b"]["pairs"]["n"] == 2
     not_vae = cli("train", "cycle-gan-vae", "--vae", cg_run, "--data", domains, "--out", tmp_path / "y", *RUN)
     assert not_vae.exit_code == 1 and "not a VAE" in not_vae.stderr
+
+
+def test_nst_losses_vanish_at_their_targets(vgg_file: Path) -> None:
+    from facegan_cli.features.vgg19 import VGG19Extractor
+    from facegan_cli.train.cyclegan_recipe import NSTLosses
+
+    nst = NSTLosses(VGG19Extractor(vgg_file, "cpu", pool="avg"))
+    x, y = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    content, style = nst(x, x, y)
+    assert float(content) == 0.0 and float(style) > 0
+    content, style = nst(y, x, y)
+    assert float(content) > 0 and float(style) == pytest.approx(0.0, abs=1e-12)
+    out = x.clone().requires_grad_(True)
+    sum(nst(out, y, y)).backward()
+    assert out.grad is not None and out.grad.abs().sum() > 0  # the terms train G through the frozen VGG19
+
+
+def test_nst_variant_trains_calibrates_and_resumes(cli, domains: Path, vgg_file: Path, tmp_path: Path) -> None:
+    args = ["--data", domains, "--preset", "thesis64", "--resolution", "16", "--ngf", "4", "--ndf", "4",
+            "--n-blocks", "1", "--n-layers-d", "2", "--identity-mode", "nst", "--vgg-weights", vgg_file,
+            "--pool-size", "2"]
+    run = _same_as_straight(cli, "cycle-gan", args, tmp_path, steps=4, split=2)
+    from facegan_cli.core.checkpoint import load_checkpoint
+
+    weights = load_checkpoint(run).load_state()["recipe"]["nst_weights"]
+    assert len(weights) == 2 and all(w > 0 for w in weights)
+    first = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    assert 0.2 < first["idt_A"] < 3  # each of the two calibrated terms about 0.5 at the start
+    model = json.loads((run / "config.json").read_text())["model"]
+    assert model["identity_mode"] == "nst" and model["vgg_sha256"] and model["lambda_content"] is None
+    stray = cli("train", "cycle-gan", "--data", domains, "--lambda-style", "3", "--out", tmp_path / "z", *RUN)
+    assert stray.exit_code == 1 and "--identity-mode nst" in stray.stderr

@@ -36,7 +36,7 @@ from facegan_cli.models.translation import Translator
 GAN_MODES = ("lsgan", "vanilla", "wgangp")
 UPSAMPLES = ("deconv", "nearest", "bilinear")
 PADDINGS = ("zero", "reflect")
-IDENTITY_MODES = ("cyclegan", "thesis")
+IDENTITY_MODES = ("cyclegan", "thesis", "nst")
 
 # junyanz's defaults (train_options.py, base_options.py, cycle_gan_model.py): the baseline.
 _JUNYANZ: dict[str, Any] = {
@@ -44,7 +44,9 @@ _JUNYANZ: dict[str, Any] = {
     "init_gain": 0.02, "gan_mode": "lsgan", "lambda_gp": 10.0, "lambda_a": 10.0, "lambda_b": 10.0,
     "lambda_identity": 0.5, "identity_mode": "cyclegan", "lambda_tv": 0.0, "d_noise_std": 0.0, "pool_size": 50,
     "lr": 2e-4, "betas": [0.5, 0.999], "n_epochs": 100, "n_epochs_decay": 100, "batch": 1,
-    "output": "tanh",
+    # CycleGAN+NST (identity_mode nst): VGG19 content (conv3_2) and style (conv1_1..conv5_1) terms, post-ReLU,
+    # average pooling (T:697); None weights: calibrated at the start of training (spec DEFAULT).
+    "lambda_content": None, "lambda_style": None, "vgg_pool": "avg", "output": "tanh",
 }
 PRESETS: dict[str, dict[str, Any]] = {
     # junyanz's CycleGAN: Resize 286 (bicubic) -> RandomCrop 256 -> flip; 9 blocks; batch 1; 200 epochs.

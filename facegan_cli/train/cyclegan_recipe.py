@@ -10,7 +10,13 @@ Every step (specs/cyclegan.md, J = junyanz/pytorch-CycleGAN-and-pix2pix):
             + lambda_B |rec_B - B| + identity + lambda_TV (TV(fake_B) + TV(fake_A)); one Adam for both Gs.
             identity, mode cyclegan (J): lambda_B lambda_idt |G_A(B) - B| + lambda_A lambda_idt |G_B(A) - A|;
             mode thesis (seed 004's equation, T:632): lambda_A lambda_idt |G_A(A) - A| + lambda_B lambda_idt
-            |G_B(B) - B|, which keeps each input close to its own translation.
+            |G_B(B) - B|, which keeps each input close to its own translation; mode nst (CycleGAN+NST,
+            T:660-664): lambda_c Lc(G_A(A), A) + lambda_s Ls(G_A(A), B) + the same for G_B, with VGG19's
+            content (conv3_2) and style (conv1_1..conv5_1, weights 1/5) losses in the thesis's convention
+            (1/2 sum (F - P)^2; sum (G - S)^2 / (4 C^2 (HW)^2)), average-pooled post-ReLU features of
+            (x + 1) / 2, the style target the real B image of the step; lambda_c and lambda_s, when not
+            given, make each term 0.5 (the cyclegan identity term's 5 x 0.1) on the first sample images
+            at initialisation (spec DEFAULT), and are kept in the checkpoints.
   D update  D_A: 0.5 [GAN(D_A(B), real) + GAN(D_A(pool_B(fake_B)), fake)], then D_B likewise with pool_A;
             one Adam for both Ds; WGAN-GP adds lambda_gp times the gradient penalty (J's cycle_gan_model
             has none: --lambda-gp 0 is J exactly).
@@ -38,10 +44,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facegan_cli.core import weights as W
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.options import Opt
 from facegan_cli.data.domains import resolve_domains
 from facegan_cli.data.sources import open_image_set
+from facegan_cli.features.vgg19 import POOLS, VGG19Extractor, layer_tap
 from facegan_cli.models.cyclegan import ARCH_OPTIONS as CYCLEGAN_ARCH
 from facegan_cli.models.cyclegan import (
     GAN_MODES,
@@ -56,6 +64,7 @@ from facegan_cli.models.registry import resolve_config
 from facegan_cli.train.losses import gradient_penalty
 from facegan_cli.train.recipe import Images, Recipe, Stream, TrainContext
 from facegan_cli.train.spec import TrainPlan, TrainSpec
+from facegan_cli.transfer.losses import content_error, gram, style_error
 
 SAMPLE_ROWS = 8  # rows of a training grid: A, G_A(A), G_B(G_A(A)), B, G_B(B), G_A(G_B(B))
 
@@ -89,6 +98,52 @@ def lr_factor(step: int, epoch_steps: int, n_epochs: int, n_epochs_decay: int) -
     falling by 1 / (n_epochs_decay + 1) per epoch (epoch 0-based, J's epoch_count 1)."""
     epoch = step // max(1, epoch_steps)
     return 1.0 - max(0, epoch + 1 - n_epochs) / float(n_epochs_decay + 1)
+
+
+NST_CONTENT = "conv3_2"
+NST_STYLE = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+NST_TERM = 0.5  # what each calibrated term weighs at initialisation: J's identity term, 5 x an L1 of about 0.1
+
+
+class NSTLosses:
+    """Seed 004's content and style terms through a frozen VGG19 (see the module docstring)."""
+
+    def __init__(self, extractor: VGG19Extractor) -> None:
+        self.vgg = extractor
+        self.content_tap = layer_tap(NST_CONTENT)
+        self.style_taps = [layer_tap(layer) for layer in NST_STYLE]
+
+    def _features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.vgg((images.float() + 1.0) / 2.0, [self.content_tap, *self.style_taps])
+
+    def __call__(self, output: torch.Tensor, content: torch.Tensor, style: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(content loss, style loss), each the per-image value averaged over the batch."""
+        with torch.no_grad():
+            target_c = self._features(content)[self.content_tap]
+            target_s = self._features(style)
+        found = self._features(output)
+        lc = content_error(found[self.content_tap], target_c, "thesis").mean()
+        ls = 0.0
+        for tap in self.style_taps:
+            f = found[tap]
+            ls = ls + style_error(gram(f, "thesis"), gram(target_s[tap], "thesis"), "thesis",
+                                  f.shape[2] * f.shape[3]).mean() / len(self.style_taps)
+        return lc, ls  # type: ignore[return-value]
+
+
+def nst_extractor(config: dict[str, Any], device: torch.device) -> VGG19Extractor:
+    """The VGG19 of a CycleGAN+NST run: the file it recorded (its SHA-256 checked), on `device`."""
+    extractor = VGG19Extractor(config.get("vgg_weights"), device, pool=str(config["vgg_pool"]))
+    recorded = config.get("vgg_sha256")
+    if recorded and extractor.weights.sha256 != recorded:
+        raise FaceganError(
+            f"The VGG19 weights {extractor.weights.path} (SHA-256 {extractor.weights.sha256[:12]}...) are not the ones "
+            f"this run was trained with (SHA-256 {str(recorded)[:12]}...).",
+            "Resume where the run's VGG19 file is (facegan's cache, or the --vgg-weights file it was given).",
+        )
+    _ = extractor.model  # weights that do not fit fail now, before any step
+    return extractor
 
 
 # --- the history buffer ----------------------------------------------------------------------------------
@@ -149,6 +204,8 @@ class CycleGANRecipe(Recipe):
         self.pool_B = ImagePool(int(config["pool_size"]))  # fakes of domain B (G_A's), for D_A
         self.epoch_steps = 1
         self._sample: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.nst: NSTLosses | None = None
+        self.nst_weights = (config.get("lambda_content"), config.get("lambda_style"))
 
     @property
     def z_dim(self) -> int:
@@ -184,6 +241,8 @@ class CycleGANRecipe(Recipe):
             "D": torch.optim.Adam(itertools.chain(nets["D_A"].parameters(), nets["D_B"].parameters()), lr=lr,
                                   betas=betas),
         }
+        if cfg["identity_mode"] == "nst":
+            self.nst = NSTLosses(nst_extractor(cfg, ctx.device))
 
     def wrap_networks(self, wrap: Any) -> None:
         self.nets = {name: wrap(net) for name, net in self.nets.items()}
@@ -261,6 +320,12 @@ class CycleGANRecipe(Recipe):
                     idt_B = G_B(real_A)
                 loss_idt_A = F.l1_loss(idt_A.float(), real_B.float()) * lambda_b * lambda_idt
                 loss_idt_B = F.l1_loss(idt_B.float(), real_A.float()) * lambda_a * lambda_idt
+            elif self.nst is not None:  # CycleGAN+NST: content of the input, style of the other domain
+                lambda_c, lambda_s = self.nst_weights
+                content_A, style_A = self.nst(fake_B, real_A, real_B)
+                content_B, style_B = self.nst(fake_A, real_B, real_A)
+                loss_idt_A = lambda_c * content_A + lambda_s * style_A
+                loss_idt_B = lambda_c * content_B + lambda_s * style_B
             elif lambda_idt > 0:  # thesis: each input close to its own translation
                 loss_idt_A = F.l1_loss(fake_B.float(), real_A.float()) * lambda_a * lambda_idt
                 loss_idt_B = F.l1_loss(fake_A.float(), real_B.float()) * lambda_b * lambda_idt
@@ -321,18 +386,40 @@ class CycleGANRecipe(Recipe):
 
     def extra_state(self) -> dict[str, Any]:
         # The history buffers: an exact resume continues with the fakes the straight run would hold.
-        return {"pool_A": self.pool_A.state(), "pool_B": self.pool_B.state()}
+        state: dict[str, Any] = {"pool_A": self.pool_A.state(), "pool_B": self.pool_B.state()}
+        if self.nst is not None:
+            state["nst_weights"] = list(self.nst_weights)
+        return state
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         for name, pool in (("pool_A", self.pool_A), ("pool_B", self.pool_B)):
             if name in state:
                 pool.load(state[name], self.device)
+        if "nst_weights" in state:  # calibrated at the start of the run, not on the resumed networks
+            self.nst_weights = tuple(float(w) for w in state["nst_weights"])
 
     # --- sampling ----------------------------------------------------------------------------------------
 
     def set_sample_inputs(self, batch: dict[str, torch.Tensor]) -> None:
         k = min(SAMPLE_ROWS, batch["A"].shape[0], batch["B"].shape[0])
         self._sample = (self.fit(batch["A"][:k], False).clone(), self.fit(batch["B"][:k], False).clone())
+        if self.nst is not None:
+            self._calibrate_nst(*self._sample)
+
+    def _calibrate_nst(self, a: torch.Tensor, b: torch.Tensor) -> None:
+        """lambda_c and lambda_s not given: each NST term weighs NST_TERM on the sample images through the
+        initial generators (the same images on every rank, so DDP ranks agree)."""
+        if None not in self.nst_weights:
+            return
+        assert self.nst is not None
+        with torch.no_grad():
+            fake_b, fake_a = self.modules["G_A"](self.precision.tensor(a)), self.modules["G_B"](self.precision.tensor(b))
+            c_a, s_a = self.nst(fake_b, a, b)
+            c_b, s_b = self.nst(fake_a, b, a)
+        content, style = float(c_a + c_b) / 2, float(s_a + s_b) / 2
+        given_c, given_s = self.nst_weights
+        self.nst_weights = (given_c if given_c is not None else NST_TERM / max(content, 1e-12),
+                            given_s if given_s is not None else NST_TERM / max(style, 1e-12))
 
     @torch.no_grad()
     def sample(self, z: torch.Tensor) -> torch.Tensor:
@@ -382,6 +469,19 @@ def configure(values: dict[str, Any]) -> TrainPlan:
     if int(config["batch"]) % int(config["pack"]):
         raise FaceganError(f"--batch {config['batch']} is not a multiple of --pack {config['pack']}: PacGAN packs "
                            "whole groups of images.", f"Pass --batch {config['pack']} (or a multiple of it).")
+    nst_options = [f"--{k.replace('_', '-')}" for k in ("lambda_content", "lambda_style", "vgg_weights", "vgg_pool")
+                   if values.get(k) is not None]
+    if config["identity_mode"] == "nst":
+        # The VGG19 file is resolved now: missing weights fail before any data is read, naming the file.
+        resolved = W.resolve("vgg19", Path(values["vgg_weights"]) if values.get("vgg_weights") else None)
+        config.update(vgg_weights=str(resolved.path.resolve()) if values.get("vgg_weights") else None,
+                      vgg_sha256=resolved.sha256, lambda_content=values.get("lambda_content"),
+                      lambda_style=values.get("lambda_style"))
+        if values.get("vgg_pool") is not None:
+            config["vgg_pool"] = values["vgg_pool"]
+    elif nst_options:
+        raise FaceganError(f"{', '.join(nst_options)} apply to --identity-mode nst (CycleGAN+NST).",
+                           "Add --identity-mode nst, or leave them out.")
     # The data stays on the device at the load size, or smaller when the images are (then upsampled per batch,
     # as J's Resize does): never below the crop.
     sizes = {stream: open_image_set(cfg["path"], split=cfg["split"]).resolution for stream, cfg in data.items()}
@@ -428,7 +528,16 @@ _OPTIONS = (
         "Identity loss weight relative to the cycle weights (J: 0.5, i.e. 5; 0 = off).", non_negative=True),
     Opt("identity_mode", ("--identity-mode",), str, None,
         "cyclegan: |G_A(B) - B| and |G_B(A) - A| (J, the paper; default); thesis: |G_A(A) - A| and |G_B(B) - B| as "
-        "seed 004's equation writes it.", choices=IDENTITY_MODES),
+        "seed 004's equation writes it; nst: CycleGAN+NST, VGG19 content of the input (conv3_2) and style of the "
+        "other domain's real image (conv1_1..conv5_1) instead.", choices=IDENTITY_MODES),
+    Opt("lambda_content", ("--lambda-content",), float, None, "nst: content weight (default: calibrated so the "
+        "term is 0.5 on the first sample images at initialisation; the thesis gives none).", non_negative=True),
+    Opt("lambda_style", ("--lambda-style",), float, None, "nst: style weight (default: calibrated likewise).",
+        non_negative=True),
+    Opt("vgg_weights", ("--vgg-weights",), Path, None, "nst: a local VGG19 file instead of the cached "
+        "vgg19-dcbb9e9d.pth (verified under that name; under another, used as given and its SHA-256 recorded)."),
+    Opt("vgg_pool", ("--vgg-pool",), str, None, "nst: VGG19's pooling, avg (the thesis, default) or max.",
+        choices=POOLS),
     Opt("lambda_tv", ("--lambda-tv",), float, None, "Total variation loss weight on G_A(A) and G_B(B) (J: 0; "
         "thesis64: 0.1, our DEFAULT: the thesis gives none).", non_negative=True),
     Opt("d_noise_std", ("--d-noise-std",), float, None, "White noise on D's inputs, its std falling linearly to 0 "

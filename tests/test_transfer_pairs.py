@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facegan_cli.prepare.pairs import match_names, held_out_count
+from facegan_cli.prepare.pairs import held_out_count, match_names
 
 
 def _folder(root: Path, names: list[str], suffix: str, seed: int, size: tuple[int, int] = (40, 30)) -> Path:

@@ -110,3 +110,25 @@ def style(name: str, side: int) -> torch.Tensor:
     if not path.is_file():
         pytest.skip(f"{path} is not available")
     return as_tensor(load_image(path, side))
+
+
+def paint(pixels: np.ndarray) -> np.ndarray:
+    """A deterministic restyling of H x W x 3 uint8 pixels, the "painting" of paired test data: a mode filter
+    (flat brush areas), 3-bit posterisation and a warm palette."""
+    from PIL import ImageFilter, ImageOps
+
+    flat = ImageOps.posterize(Image.fromarray(pixels).filter(ImageFilter.ModeFilter(3)), 3)
+    warm = np.asarray(flat, dtype=np.float64) @ np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.1, 0.2, 0.5]]).T
+    return np.clip(warm + [20, 10, 0], 0, 255).astype(np.uint8)
+
+
+def write_pairs(faces_dir: Path, root: Path, n: int, side: int) -> tuple[Path, Path]:
+    """Folders a/ (the first n faces, JPEG) and b/ (their paintings, PNG) under root, paired by name."""
+    a, b = root / "a", root / "b"
+    a.mkdir(parents=True)
+    b.mkdir(parents=True)
+    for path in sorted(faces_dir.glob("*.jpg"))[:n]:
+        face = load_image(path, side)
+        Image.fromarray(face).save(a / f"{path.stem}.jpg", quality=95)
+        Image.fromarray(paint(face)).save(b / f"{path.stem}.png")
+    return a, b

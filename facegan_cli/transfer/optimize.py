@@ -10,16 +10,17 @@ translated features of Latent Features Transfer give), the layers, the loss conv
     total   = content + sum_l style[l]
 
 `optimize` minimises the sum of the images' totals (the images are independent problems solved as one
-batch) over the pixels, with L-BFGS or Adam, clamping the pixels to their range: before every evaluation
-with L-BFGS (as the PyTorch tutorial's closure does) and after every step with Adam, and once at the end.
+batch) over the pixels, with L-BFGS, Adam or plain SGD, clamping the pixels to their range: before every evaluation
+with L-BFGS (as the PyTorch tutorial's closure does) and after every step otherwise, and once at the end.
 `steps` counts evaluations of the objective for L-BFGS (the references' `num_steps` / `max_iter` count
-closure calls; facegan stops at exactly `steps`) and updates for Adam.
+closure calls; facegan stops at exactly `steps`) and updates otherwise.
 
-Both optimisers minimise the summed total divided by its initial value (a constant): the loss
-conventions differ by orders of magnitude (Gatys's weights were set for Caffe-scaled features, and give
-values around 1e-4 on torchvision's normalisation), and L-BFGS's absolute tolerances (1e-7 on the gradient,
-1e-9 on the change, 1e-10 on the curvature pairs) or Adam's epsilon would otherwise stop or stall a
-well-posed problem. The minimiser is the same; every loss reported is the unscaled one.
+The optimisers minimise the summed total divided by its initial value (a constant): the loss conventions
+differ by orders of magnitude (Gatys's weights were set for Caffe-scaled features, and give values around
+1e-4 on torchvision's normalisation), and L-BFGS's absolute thresholds (1e-10 on the curvature pairs) or
+Adam's epsilon would otherwise stall a well-posed problem; L-BFGS's early exits (its tolerances on the
+gradient and the change) are off, so it always makes its `steps` evaluations. The minimiser is the same;
+every loss reported is the unscaled one.
 
 The optimised variable may be a view of the image (`to_image`): pixels scaled to 0-255 (LFT synthesis
 takes its learning rate on that scale) or one luminance channel (colour preservation).
@@ -38,7 +39,7 @@ from facegan_cli.core.errors import FaceganError
 from facegan_cli.features.vgg19 import VGG19Extractor
 from facegan_cli.transfer.losses import content_error, gram, style_error
 
-OPTIMIZERS = ("lbfgs", "adam")
+OPTIMIZERS = ("lbfgs", "adam", "sgd")
 LBFGS_MAX_ITER = 20  # torch.optim.LBFGS's default evaluations per step(), as both references use it
 
 
@@ -166,7 +167,10 @@ def optimize(
         return loss
 
     if optimizer == "lbfgs":
-        opt: torch.optim.Optimizer = torch.optim.LBFGS([x], lr=lr, max_iter=LBFGS_MAX_ITER)
+        # No early exits: `steps` is the budget, whatever the pixel scale (the default tolerances, 1e-7 on the
+        # gradient and 1e-9 on the change, are absolute, and stop at once on 0-255 pixels).
+        opt: torch.optim.Optimizer = torch.optim.LBFGS([x], lr=lr, max_iter=LBFGS_MAX_ITER, tolerance_grad=0.0,
+                                                       tolerance_change=0.0)
 
         def closure() -> torch.Tensor:
             with torch.no_grad():
@@ -181,7 +185,7 @@ def optimize(
             group["max_eval"] = group["max_iter"] * 5 // 4
             opt.step(closure)  # type: ignore[arg-type]
     else:
-        opt = torch.optim.Adam([x], lr=lr)
+        opt = torch.optim.Adam([x], lr=lr) if optimizer == "adam" else torch.optim.SGD([x], lr=lr)
         for _ in range(steps):
             opt.zero_grad()
             evaluate()

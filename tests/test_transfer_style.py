@@ -18,8 +18,8 @@ from transfer_helpers import STYLES, load_image, vgg_file_fixture  # noqa: F401 
 
 from facegan_cli.features.vgg19 import IMAGENET_MEAN, IMAGENET_STD, VGG19Extractor
 from facegan_cli.transfer.nst import (
-    _fit_style,
     build_objective,
+    fit_style,
     read_contents,
     read_picture,
     resolve_settings,
@@ -52,7 +52,7 @@ def test_steps_0_reports_the_initial_losses_of_the_tutorial(cli_json, vgg_file: 
     assert doc["vgg19"]["verified"] is False and len(doc["vgg19"]["sha256"]) == 64
     # The tutorial's own model on the same tensors (the content as facegan resized it, the style likewise).
     contents = read_contents(face_dir, 32)
-    painting = _fit_style(read_picture(udnie, "--style"), 32)
+    painting = fit_style(read_picture(udnie, "--style"), 32)
     state = torch.load(vgg_file, weights_only=True)
     cnn = torchvision.models.vgg19(weights=None).features
     cnn.load_state_dict({k[len("features."):]: v for k, v in state.items()})
@@ -206,7 +206,7 @@ def test_style_loss_falls_tenfold_in_100_steps_at_128px(cli_json, vgg_file: Path
                        "--size", 128, "--steps", 100, *_args(vgg_file))
         painting = torch.from_numpy(load_image(STYLES / name, 128).copy()).permute(2, 0, 1)[None].float() / 255
         contents = torch.cat([t for _, t in read_contents(faces, 128)])
-        objective, _ = build_objective(extractor, settings, contents, [_fit_style(read_picture(STYLES / name,
+        objective, _ = build_objective(extractor, settings, contents, [fit_style(read_picture(STYLES / name,
                                                                                   "--style"), 128)])
         painting_content = objective.measure(painting.expand_as(contents)).content
         for i, record in enumerate(doc["images"]):
@@ -217,3 +217,17 @@ def test_style_loss_falls_tenfold_in_100_steps_at_128px(cli_json, vgg_file: Path
                   f"{float(painting_content[i]):.4g}); {doc['seconds']:.0f} s for the batch of 2")
             assert last["style_total"] < first["style_total"] / 10
             assert np.isfinite(last["content"]) and last["content"] < float(painting_content[i])
+
+
+def test_lbfgs_takes_a_batch_in_any_memory_layout(vgg_file: Path, celebahq_sample: Path) -> None:
+    """Images decoded as H x W x C and permuted are channels_last in memory: L-BFGS (which flattens the
+    gradient with .view) still optimises them, for exactly the evaluations asked."""
+    from transfer_helpers import faces, style
+
+    from facegan_cli.transfer.nst import transfer_batch
+
+    x = faces(celebahq_sample, 2, 32)
+    assert not x.is_contiguous()
+    result = transfer_batch(VGG19Extractor(vgg_file), resolve_settings("tutorial", steps=3), x, [style("candy.jpg", 32)])
+    assert result.evaluations == 3 and result.images.shape == x.shape
+    assert result.final.record(1)["total"] < result.initial.record(1)["total"]

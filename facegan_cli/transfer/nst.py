@@ -371,7 +371,8 @@ def with_chroma(grey: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     return yiq_to_rgb(torch.cat([grey[:, :1], rgb_to_yiq(content)[:, 1:]], dim=1)).clamp(0, 1)
 
 
-def _fit_style(style: Image.Image, short_side: int) -> torch.Tensor:
+def fit_style(style: Image.Image, short_side: int) -> torch.Tensor:
+    """A style picture at its scale: short side `short_side`, aspect kept, as float 1 x 3 x h x w in [0, 1]."""
     return to_unit(resize_short_side(style, max(1, short_side), Image.BICUBIC))
 
 
@@ -408,7 +409,7 @@ def transfer_style(
     # The style images at the scale of each content size, checked before any output.
     scaled: dict[tuple[int, int], list[torch.Tensor]] = {}
     for shape in groups:
-        scaled[shape] = [_fit_style(s, round(min(shape) * settings.style_scale)) for s in style_pictures]
+        scaled[shape] = [fit_style(s, round(min(shape) * settings.style_scale)) for s in style_pictures]
         for path, tensor in zip(styles, scaled[shape], strict=True):
             if settings.norm == "thesis" and tuple(tensor.shape[-2:]) != shape:
                 raise FaceganError(

@@ -141,7 +141,8 @@ def optimize(
     if optimizer not in OPTIMIZERS:
         raise FaceganError(f"--optimizer {optimizer!r} is not an optimiser here.", f"Use one of: {', '.join(OPTIMIZERS)}.")
     view = to_image or (lambda v: v)
-    x = variable.detach().clone().clamp_(0.0, limit).requires_grad_(True)
+    # A contiguous variable: its gradient then has the same layout (L-BFGS flattens it with .view).
+    x = variable.detach().clone(memory_format=torch.contiguous_format).clamp_(0.0, limit).requires_grad_(True)
     measure = getattr(objective, "measure", None)
 
     def measured() -> LossTerms:

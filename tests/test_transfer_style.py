@@ -231,3 +231,34 @@ def test_lbfgs_takes_a_batch_in_any_memory_layout(vgg_file: Path, celebahq_sampl
     result = transfer_batch(VGG19Extractor(vgg_file), resolve_settings("tutorial", steps=3), x, [style("candy.jpg", 32)])
     assert result.evaluations == 3 and result.images.shape == x.shape
     assert result.final.record(1)["total"] < result.initial.record(1)["total"]
+
+
+def test_missing_weights_without_network_and_content_from_stdin(cli, vgg_file: Path, face_dir: Path,
+                                                                tmp_path: Path, monkeypatch) -> None:
+    import urllib.request
+
+    from typer.testing import CliRunner
+
+    from facegan_cli.cli import app
+
+    monkeypatch.setenv("FACEGAN_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise OSError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    result = cli("transfer", "style", "--content", face_dir, "--style", STYLES / "udnie.jpg", "--out", tmp_path / "o",
+                 "--device", "cpu")
+    assert result.exit_code == 1 and not (tmp_path / "o").exists()
+    for part in ("vgg19-dcbb9e9d.pth", "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+                 "facegan weights import vgg19"):
+        assert part in result.stderr
+    # Paths on stdin ('-'), as `ls *.png | facegan transfer style --content - ...`.
+    listed = "\n".join(str(p) for p in sorted(face_dir.iterdir())[:2]) + "\n"
+    piped = CliRunner().invoke(app, ["transfer", "style", "--content", "-", "--style", str(STYLES / "udnie.jpg"),
+                                     "--out", str(tmp_path / "piped"), "--size", "32", "--steps", "0",
+                                     "--vgg-weights", str(vgg_file), "--device", "cpu", "--json", "--quiet"],
+                               input=listed)
+    assert piped.exit_code == 0, piped.output
+    assert [r["input"] for r in json.loads(piped.stdout)["images"]] == listed.split()

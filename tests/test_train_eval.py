@@ -54,6 +54,8 @@ def test_eval_lines_best_checkpoint_and_resumes(
     assert done.exit_code == 0, done.output + done.stderr
     expected = lines(full)
     evals = evaluation_lines(expected)
+    (cached,) = (tmp_path / "home" / "features").glob("*.npz")  # the reference's features, stored once
+    stored = cached.stat().st_mtime_ns
     assert [e["step"] for e in evals] == [2, 4] and all(e["eval_n"] == 4 for e in evals)
     assert all(e["fid"] > 0 and "kid" in e and "kid_std" in e for e in evals)
     # The best generator is kept: that of the lowest FID (the first metric), with the step's weights.
@@ -94,6 +96,8 @@ def test_eval_lines_best_checkpoint_and_resumes(
     assert again.exit_code == 0, again.output + again.stderr
     assert lines(killed) == expected
     assert [p.name for p in list_checkpoints(killed / "checkpoints" / "best")] == [best.name]
+    # Four more runs and resumes read the reference from the cache: never featurised (or written) again.
+    assert [p.stat().st_mtime_ns for p in (tmp_path / "home" / "features").glob("*.npz")] == [stored]
 
 
 def test_best_folder_follows_the_newest_checkpoint(tmp_path: Path) -> None:

@@ -28,6 +28,8 @@ Every step (specs/cyclegan.md, J = junyanz/pytorch-CycleGAN-and-pix2pix):
             falling linearly from d_noise_std to 0 over the n_epochs + n_epochs_decay epochs of the schedule
             (DEFAULT; the thesis gives no value).
   PacGAN    with pack m, D reads m consecutive images of a batch stacked on its channels (pool first).
+  DDP       under torchrun each process keeps its own pools of its own fakes; checkpoints hold rank 0's, so a
+            multi-process run resumes with rank 0's pools on every rank (bit-exact with one process only).
   lr        J's linear rule by epoch: lr * (1 - max(0, epoch + 1 - n_epochs) / (n_epochs_decay + 1)), epoch
             counted from 0 (an epoch = one pass over the larger domain), so a resumed run has the rate the
             straight run had; never 0.

@@ -52,7 +52,8 @@ _BASE: dict[str, Any] = {
 PRESETS: dict[str, dict[str, Any]] = {
     # Adam on the translators' weights (DEFAULT, recommended: the thesis names no optimiser).
     "adam64": {**_BASE, "optimizer": "adam", "lr": 1e-3},
-    # The thesis's learning rate of 2, read as plain SGD (T:697).
+    # The thesis's learning rate of 2, read as plain SGD (T:697). With the 1/2-sum content loss as written it
+    # diverges within a few steps (the loss grows about 1e4 times per step at 32 px); kept to reproduce it.
     "thesis64": {**_BASE, "optimizer": "sgd", "lr": 2.0},
 }
 

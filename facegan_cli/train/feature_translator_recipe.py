@@ -312,7 +312,8 @@ TRAINING = TrainSpec(
     "go through one translator each (three convolutions, each followed by an InstanceNorm, LeakyReLU after the first two); the loss to "
     "the paired target's features is alpha * sum a_l E_l + beta * 1/2 sum (F - P)^2 with the thesis's E_l, "
     "a = 0.5,1,1.5,3,4, alpha/beta = 1e-5. Presets: adam64 (Adam 1e-3, DEFAULT) and thesis64 (SGD at lr 2, the "
-    "thesis's rate); 64x64, batch 8, 500 epochs then 100 of linear decay. With a test split in --data, the "
+    "thesis's rate, which diverges with this loss within a few steps: kept to reproduce it, the NaN stop ends "
+    "such a run); 64x64, batch 8, 500 epochs then 100 of linear decay. With a test split in --data, the "
     "finished run reports held-out translated vs untranslated feature losses. Ctrl-C saves; --resume continues "
     "exactly. Use the result with `facegan transfer features --ckpt RUN INPUT... --out OUT`.",
     example="facegan train feature-translator --data pairs/ --direction a2b --out runs/lft-a2b",

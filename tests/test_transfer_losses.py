@@ -38,13 +38,26 @@ def pictures(celebahq_sample: Path) -> tuple[torch.Tensor, torch.Tensor, torch.T
 
 def _torchvision_features(vgg_file: Path, pool: str) -> torch.nn.Sequential:
     state = torch.load(vgg_file, weights_only=True)
-    net = torchvision.models.vgg19(weights=None).features
-    net.load_state_dict({k[len("features."):]: v for k, v in state.items()})
+    with torch.device("meta"):  # no random initialisation of the 143M parameters (the classifier's too)
+        net = torchvision.models.vgg19(weights=None).features
+    net.load_state_dict({k[len("features."):]: v for k, v in state.items()}, assign=True)
     if pool == "avg":
         for i, layer in enumerate(net):
             if isinstance(layer, torch.nn.MaxPool2d):
                 net[i] = torch.nn.AvgPool2d(2, 2)
     return net.eval().requires_grad_(False)
+
+
+def _taps(cnn: torch.nn.Sequential, x: torch.Tensor, names: list[str]) -> list[torch.Tensor]:
+    """The reference network's maps at `names` (torchvision indices), in one pass of ImageNet-normalised x."""
+    x = (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    found: dict[int, torch.Tensor] = {}
+    wanted = {TAP_INDEX[name] for name in names}
+    for index, layer in enumerate(cnn[: max(wanted) + 1]):
+        x = layer(x)
+        if index in wanted:
+            found[index] = x
+    return [found[TAP_INDEX[name]] for name in names]
 
 
 def _close(ours: float, theirs: float) -> None:
@@ -79,8 +92,7 @@ def test_gatys_preset_equals_gatys_notebook_losses(vgg_file: Path, pictures) -> 
     cnn = _torchvision_features(vgg_file, "max")  # the notebook's VGG() pools by max unless told otherwise
 
     def r_layers(x: torch.Tensor, names: list[str]) -> list[torch.Tensor]:
-        x = (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-        return [cnn[: TAP_INDEX[name] + 1](x) for name in names]
+        return _taps(cnn, x, names)
 
     style_names = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
     with torch.no_grad():
@@ -106,18 +118,15 @@ def test_thesis_preset_equals_the_thesis_E_l(vgg_file: Path, pictures) -> None:
     terms = objective.measure(image)
     cnn = _torchvision_features(vgg_file, "avg")
 
-    def tap(x: torch.Tensor, name: str) -> torch.Tensor:
-        x = (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-        return cnn[: TAP_INDEX[name] + 1](x)
-
+    names = ["relu" + layer[4:] for layer in settings.style_layers]
     with torch.no_grad():
+        style_maps = _taps(cnn, square, names)
         for i in range(content.shape[0]):
             record = terms.record(i)
-            for layer in settings.style_layers:
-                name = "relu" + layer[4:]
-                e = ref.thesis_E(tap(image[i : i + 1], name), tap(square, name))
-                _close(record["style"][layer], settings.style_weight * 0.2 * float(e))
-            c = ref.thesis_content(tap(image[i : i + 1], "relu3_2"), tap(content[i : i + 1], "relu3_2"))
+            image_maps = _taps(cnn, image[i : i + 1], [*names, "relu3_2"])
+            for layer, f, s in zip(settings.style_layers, image_maps, style_maps, strict=False):
+                _close(record["style"][layer], settings.style_weight * 0.2 * float(ref.thesis_E(f, s)))
+            c = ref.thesis_content(image_maps[-1], _taps(cnn, content[i : i + 1], ["relu3_2"])[0])
             _close(record["content"], float(c))
 
 

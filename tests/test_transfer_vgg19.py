@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
-from transfer_helpers import OFFICIAL_NAME, random_vgg19, vgg_file_fixture  # noqa: F401 (fixture)
+from transfer_helpers import OFFICIAL_NAME, vgg_file_fixture  # noqa: F401 (fixture)
 
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.weights import sha256_of
@@ -155,7 +155,3 @@ def test_files_that_do_not_fit(vgg_file: Path, tmp_path: Path) -> None:
     with pytest.raises(FaceganError, match="pool"):
         VGG19Extractor(vgg_file, pool="median")
 
-
-def test_random_network_is_seeded() -> None:
-    a, b = random_vgg19(3), random_vgg19(3)
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))

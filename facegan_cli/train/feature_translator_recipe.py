@@ -144,7 +144,8 @@ class FeatureTranslatorRecipe(Recipe):
             with torch.no_grad():
                 targets = net(extract(self.vgg, source, self.taps))
             steps = int(self.config.get("sample_steps", 20))
-            made = synthesize(self.vgg, targets, self.config, source, steps, "adam", 2.0).images
+            with torch.enable_grad():  # the synthesis differentiates w.r.t. the image, whatever the caller's mode
+                made = synthesize(self.vgg, targets, self.config, source, steps, "adam", 2.0).images
         finally:
             net.train(was_training)
         return torch.stack([source, made, target], dim=1).flatten(0, 1).float()

@@ -159,9 +159,10 @@ def optimize(
 
     def evaluate() -> torch.Tensor:
         nonlocal evaluations
-        terms = objective(view(x))
-        loss = terms.total.sum() * scale
-        loss.backward()
+        with torch.enable_grad():  # the image's gradient is needed even when the caller runs under no_grad
+            terms = objective(view(x))
+            loss = terms.total.sum() * scale
+            loss.backward()
         evaluations += 1
         if on_eval is not None:
             on_eval(evaluations, view(x.detach()), terms)

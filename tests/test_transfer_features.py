@@ -221,3 +221,15 @@ def test_translator_learns_synthetic_paintings(cli, cli_json, vgg_file: Path, tm
     assert held["B"].endswith("truth/testA") and held["pairs"] == 10
     for term in ("loss", "content", "style"):
         assert held["translated"][term] < held["untranslated"][term]
+
+
+def test_thesis_learning_rate_diverges_and_the_loop_stops_it(cli, vgg_file: Path, pairs: Path, tmp_path: Path) -> None:
+    """thesis64 (plain SGD at the thesis's lr 2) grows the loss about 1e4x per step with the loss as written:
+    the generic loop's NaN/inf stop ends the run as failed, naming the checkpoint that is left."""
+    run = tmp_path / "sgd"
+    result = cli(*_train(vgg_file, "--data", pairs, "--out", run, "--preset", "thesis64", "--steps", 40,
+                         "--log-every", 1, "--ckpt-every", 2, "--quiet"))
+    assert result.exit_code == 1 and "NaN or infinite" in result.stderr, result.output
+    assert json.loads((run / "run.json").read_text())["status"] == "failed"
+    losses = [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert losses[1] > 100 * losses[0]

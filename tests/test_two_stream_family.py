@@ -90,6 +90,7 @@ TRAINING = TrainSpec(
     options=(Opt("data_a", ("--data-a",), Path, None, "Domain A images."),
              Opt("data_b", ("--data-b",), Path, None, "Domain B images.")),
     configure=configure,
+    recipe=ToyRecipe,
     data_options={"A": "data_a", "B": "data_b"},
     loop_defaults={"steps": 6, "ckpt_every": 2, "log_every": 1, "sample_every": 100},
 )
@@ -99,7 +100,7 @@ TRAINING = TrainSpec(
 def cli() -> Iterator[Any]:
     registry.register(registry.Family(
         name=FAMILY, kind="generator", presets={"tiny": PRESET}, default_preset="tiny", build_generator=build,
-        describe="a toy family with two image domains", recipe=ToyRecipe, training=TRAINING, loader=generator_loader,
+        describe="a toy family with two image domains", training=TRAINING, loader=generator_loader,
     ))
     from facegan_cli.cli import build_app
 

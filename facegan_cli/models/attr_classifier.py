@@ -21,7 +21,7 @@ from torch import nn
 
 from facegan_cli.core.checkpoint import Checkpoint
 from facegan_cli.core.options import Opt
-from facegan_cli.models.loading import build_from, load_model, load_weights
+from facegan_cli.models.loading import load_model, load_network
 from facegan_cli.models.registry import Family, register
 from facegan_cli.models.stargan import STARGAN_ATTRS
 
@@ -104,8 +104,7 @@ def load_classifier(path: str | os.PathLike[str], device: torch.device | str = "
 
 def classifier_loader(ckpt: Checkpoint, family: Family, device: torch.device) -> LoadedClassifier:
     config = ckpt.meta["model"]
-    net = load_weights(ckpt, "C", build_from(ckpt, build_classifier, config), family.name)
-    net.to(device).eval()
+    net = load_network(ckpt, "C", build_classifier, config, family.name, device)
     return LoadedClassifier(net, list(config["attrs"]), int(config["resolution"]), ckpt.step, ckpt.path, device)
 
 
@@ -115,20 +114,14 @@ ARCH_OPTIONS = (
 )
 
 
-def configure(config: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    return {**config, **{k: values[k] for k in ("resolution", "width") if values.get(k) is not None}}
-
-
 register(Family(
     name=CLASSIFIER_FAMILY,
     kind="classifier",
     presets={"default": {**CLASSIFIER_DEFAULTS, "attrs": list(STARGAN_ATTRS)}},
     default_preset="default",
     describe="Attribute classifier (the judge of attribute edits, StarGAN's evaluation protocol)",
-    recipe="facegan_cli.train.classifier_recipe:ClassifierRecipe",
     training="facegan_cli.train.classifier_recipe:TRAINING",
     loader=classifier_loader,
     arch_options=ARCH_OPTIONS,
-    configure_arch=configure,
     networks=lambda config: {"classifier": build_classifier(config)},
 ))

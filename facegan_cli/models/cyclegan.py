@@ -29,8 +29,8 @@ from torch import nn
 from facegan_cli.core.checkpoint import Checkpoint
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.options import Opt
-from facegan_cli.models.loading import build_from, load_weights
-from facegan_cli.models.registry import Family, register
+from facegan_cli.models.loading import load_network
+from facegan_cli.models.registry import Family, register, with_values
 from facegan_cli.models.translation import Translator
 
 GAN_MODES = ("lsgan", "vanilla", "wgangp")
@@ -216,12 +216,11 @@ ARCH_OPTIONS = (
     Opt("pack", ("--pack",), int, None, "PacGAN: images D judges together, stacked on its channels (1 = off; "
         "seed 004: 2). The batch must be a multiple of it.", min=1),
 )
-_ARCH_KEYS = tuple(opt.name for opt in ARCH_OPTIONS)
 
 
 def configure_arch(config: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     """A preset's configuration with the architecture options given applied."""
-    out = {**config, **{k: values[k] for k in _ARCH_KEYS if values.get(k) is not None}}
+    out = with_values(config, values, ARCH_OPTIONS)
     if values.get("resolution") is not None:
         out["load_size"] = max(int(out["load_size"]), int(values["resolution"]))
     try:
@@ -268,10 +267,9 @@ def real_decision(mean_scores: torch.Tensor, gan_mode: str) -> torch.Tensor:
 def translator_loader(ckpt: Checkpoint, family: Family, device: torch.device) -> CycleGANTranslator:
     """The loader of the cycle-gan family: both generators and both discriminators, eval mode."""
     config = ckpt.meta["model"]
-    nets = {}
-    for name, builder in (("G_A", build_generator), ("G_B", build_generator), ("D_A", build_discriminator),
-                          ("D_B", build_discriminator)):
-        nets[name] = load_weights(ckpt, name, build_from(ckpt, builder, config), family.name).to(device).eval()
+    nets = {name: load_network(ckpt, name, builder, config, family.name, device)
+            for name, builder in (("G_A", build_generator), ("G_B", build_generator), ("D_A", build_discriminator),
+                                  ("D_B", build_discriminator))}
     return CycleGANTranslator(nets, family.name, dict(config), ckpt.step, ckpt.path, device)
 
 
@@ -283,7 +281,6 @@ register(Family(
     build_generator=build_generator,
     build_discriminator=build_discriminator,
     describe="CycleGAN (Zhu et al. 2017; junyanz) and seed 004's variants: unpaired photo <-> painting",
-    recipe="facegan_cli.train.cyclegan_recipe:CycleGANRecipe",
     training="facegan_cli.train.cyclegan_recipe:TRAINING",
     loader=translator_loader,
     arch_options=ARCH_OPTIONS,

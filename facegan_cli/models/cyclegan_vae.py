@@ -17,7 +17,7 @@ from torch import nn
 from facegan_cli.core.checkpoint import Checkpoint
 from facegan_cli.core.options import Opt
 from facegan_cli.models.cyclegan import real_decision
-from facegan_cli.models.loading import build_from, load_weights
+from facegan_cli.models.loading import load_network
 from facegan_cli.models.registry import Family, register
 from facegan_cli.models.translation import Translator
 from facegan_cli.models.vae import build_decoder, build_encoder
@@ -111,8 +111,7 @@ def translator_loader(ckpt: Checkpoint, family: Family, device: torch.device) ->
     for enc, dec in vae_module_names(vae_config).values():
         builders[enc] = (build_encoder, vae_config)
         builders[dec] = (build_decoder, vae_config)
-    nets = {name: load_weights(ckpt, name, build_from(ckpt, builder, cfg), family.name).to(device).eval()
-            for name, (builder, cfg) in builders.items()}
+    nets = {name: load_network(ckpt, name, builder, cfg, family.name, device) for name, (builder, cfg) in builders.items()}
     return LatentCycleTranslator(nets, family.name, dict(config), ckpt.step, ckpt.path, device)
 
 
@@ -124,9 +123,7 @@ register(Family(
     build_generator=build_translator,
     build_discriminator=build_critic,
     describe="CycleGAN+VAE (seed 004): a CycleGAN between the codes of a frozen VAE (`facegan train vae`)",
-    recipe="facegan_cli.train.cyclegan_vae_recipe:LatentCycleGANRecipe",
     training="facegan_cli.train.cyclegan_vae_recipe:TRAINING",
     loader=translator_loader,
     arch_options=(Opt("z_dim", ("--z-dim",), int, None, "Code size (vae: 128).", min=1),),
-    configure_arch=lambda config, values: {**config, **({"z_dim": values["z_dim"]} if values.get("z_dim") else {})},
 ))

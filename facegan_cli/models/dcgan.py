@@ -207,9 +207,7 @@ register(
         build_generator=build_generator,
         build_discriminator=build_discriminator,
         describe="DCGAN (Radford et al.; seeds 001 and 003)",
-        recipe="facegan_cli.train.dcgan_recipe:DCGANRecipe",
         training="facegan_cli.train.dcgan_recipe:TRAINING",
-        loader="facegan_cli.models.loading:generator_loader",
         arch_options=ARCH_OPTIONS,
         configure_arch=configure,
     )

@@ -33,7 +33,7 @@ from facegan_cli.core.checkpoint import Checkpoint
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.options import Opt
 from facegan_cli.features.vgg19 import TAP_CHANNELS, layer_tap
-from facegan_cli.models.loading import build_from, load_model, load_weights
+from facegan_cli.models.loading import load_model, load_network
 from facegan_cli.models.registry import Family, register
 
 FAMILY = "feature-translator"
@@ -164,8 +164,7 @@ class LoadedFeatureTranslator:
 
 def feature_translator_loader(ckpt: Checkpoint, family: Family, device: torch.device) -> LoadedFeatureTranslator:
     config = ckpt.meta["model"]
-    module = load_weights(ckpt, "T", build_from(ckpt, build_translator, config), family.name)
-    module.to(device).eval()
+    module = load_network(ckpt, "T", build_translator, config, family.name, device)
     return LoadedFeatureTranslator(module, dict(config), ckpt.step, ckpt.path, device)
 
 
@@ -184,10 +183,6 @@ ARCH_OPTIONS = (
 )
 
 
-def configure_arch(config: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    return {**config, **{o.name: values[o.name] for o in ARCH_OPTIONS if values.get(o.name) is not None}}
-
-
 def _networks(config: dict[str, Any]) -> dict[str, nn.Module]:
     model = build_translator(config)
     found: dict[str, nn.Module] = {"translators": model}
@@ -201,10 +196,8 @@ register(Family(
     presets=PRESETS,
     default_preset="adam64",
     describe="Latent Features Transfer (seed 004): per-feature VGG19 translators trained on paired images",
-    recipe="facegan_cli.train.feature_translator_recipe:FeatureTranslatorRecipe",
     training="facegan_cli.train.feature_translator_recipe:TRAINING",
     loader=feature_translator_loader,
     arch_options=ARCH_OPTIONS,
-    configure_arch=configure_arch,
     networks=_networks,
 ))

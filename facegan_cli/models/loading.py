@@ -124,9 +124,9 @@ def load_model(
             f"{ckpt.path} is a {family.name} checkpoint, {family.kind_text}, not {wanted}, so it cannot be used here.",
             f"Use it with `{registry.KINDS[family.kind][1].format(path=ckpt.path)}`.",
         )
-    if not family.loader:
+    if not family.checkpoint_loader:
         raise FaceganError(f"The {family.name} family gives no checkpoint loader.", "This is a facegan bug.")
-    return registry.resolve_reference(family.loader)(ckpt, family, device)
+    return registry.resolve_reference(family.checkpoint_loader)(ckpt, family, device)
 
 
 def load_generator(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> LoadedGenerator:
@@ -163,6 +163,13 @@ def build_from(ckpt: Checkpoint, builder: Any, config: dict[str, Any]) -> nn.Mod
         ) from exc
 
 
+def load_network(
+    ckpt: Checkpoint, name: str, builder: Any, config: dict[str, Any], family: str, device: torch.device
+) -> nn.Module:
+    """The checkpoint's `name` module, built from `config` by `builder`, on `device` in eval mode."""
+    return load_weights(ckpt, name, build_from(ckpt, builder, config), family).to(device).eval()
+
+
 def generator_loader(ckpt: Checkpoint, family: registry.Family, device: torch.device) -> LoadedGenerator:
     """The loader of generator families: the sampling weights ("G_ema" where kept, else "G") in eval mode."""
     config = ckpt.meta["model"]
@@ -172,8 +179,7 @@ def generator_loader(ckpt: Checkpoint, family: registry.Family, device: torch.de
             "Pass a checkpoint written by `facegan train ...`.",
         )
     weights = str(ckpt.meta.get("generator") or ("G_ema" if "G_ema" in ckpt.modules else "G"))
-    module = load_weights(ckpt, weights, build_from(ckpt, family.build_generator, config), family.name)
-    module.to(device).eval()
+    module = load_network(ckpt, weights, family.build_generator, config, family.name, device)
     return LoadedGenerator(
         module=module,
         family=family.name,

@@ -378,9 +378,7 @@ register(
         build_generator=build_generator,
         build_discriminator=build_discriminator,
         describe="Progressive GAN (Karras et al. 2018; seed 002)",
-        recipe="facegan_cli.train.progan_recipe:ProGANRecipe",
         training="facegan_cli.train.progan_recipe:TRAINING",
-        loader="facegan_cli.models.loading:generator_loader",
         arch_options=ARCH_OPTIONS,
         configure_arch=configure,
     )

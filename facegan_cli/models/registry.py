@@ -3,9 +3,10 @@
 A family module (any module of facegan_cli.models, or of another package announced under the entry
 point group "facegan.families") calls `register(Family(...))` when imported. The entry says what kind of
 model the family trains, how to build its networks from a configuration, its presets, where its
-training recipe and training options live (`recipe`, `training`: "module:attribute" references that
-the train side resolves, since models/ must not import train/), how to load a checkpoint into a usable
-model (`loader`), and the architecture options of `facegan models summary FAMILY`.
+training options live (`training`: a "module:attribute" reference to its train.spec.TrainSpec, which
+names the recipe; the train side resolves it, since models/ must not import train/), how to load a
+checkpoint into a usable model (`loader`; the kind's own loader where one serves every family of the
+kind), and the architecture options of `facegan models summary FAMILY`.
 
 A checkpoint stores `family` and `model` (the resolved configuration) in its metadata, so any command
 can rebuild what it needs from the file alone. Modules are discovered, not listed: adding a family
@@ -34,6 +35,12 @@ KINDS: dict[str, tuple[str, str]] = {
     "classifier": ("an attribute classifier", "facegan eval attributes --classifier {path}"),
     "feature-translator": ("a feature translator", "facegan transfer features --ckpt {path}"),
 }
+# The checkpoint loader of the kinds whose families all load the same way (the family's own builders and
+# the kind's model class); a family of another kind names its own.
+KIND_LOADERS: dict[str, str] = {
+    "generator": "facegan_cli.models.loading:generator_loader",
+    "editor": "facegan_cli.models.editing:editor_loader",
+}
 
 
 @dataclass(frozen=True)
@@ -47,13 +54,14 @@ class Family:
     build_generator: Callable[[dict[str, Any]], nn.Module] | None = None
     build_discriminator: Callable[[dict[str, Any]], nn.Module] | None = None
     describe: str = ""
-    # "module:attribute" (or the object itself) of: the recipe factory, config -> train.recipe.Recipe ...
-    recipe: str | Callable[..., Any] = ""
-    # ... the train.spec.TrainSpec (options, defaults and configuration of `facegan train FAMILY`) ...
+    # "module:attribute" (or the object itself) of: the train.spec.TrainSpec (options, defaults,
+    # configuration and recipe of `facegan train FAMILY`) ...
     training: str | Any = ""
-    # ... and the checkpoint loader, (Checkpoint, torch.device) -> the loaded model of this kind.
+    # ... and the checkpoint loader, (Checkpoint, Family, torch.device) -> the loaded model of this kind
+    # (default: KIND_LOADERS[kind]).
     loader: str | Callable[..., Any] = ""
-    # `facegan models summary FAMILY`: its options, and how their values change a preset's configuration.
+    # `facegan models summary FAMILY`: its options, and how their values change a preset's configuration
+    # (default: the values given replace the preset's, by option name).
     arch_options: tuple[Opt, ...] = ()
     configure_arch: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
     # The networks `models summary` counts, by what they are called there, from a configuration.
@@ -69,6 +77,17 @@ class Family:
     def kind_text(self) -> str:
         return KINDS[self.kind][0]
 
+    @property
+    def checkpoint_loader(self) -> str | Callable[..., Any]:
+        """The family's loader, or its kind's ("" where neither is given)."""
+        return self.loader or KIND_LOADERS.get(self.kind, "")
+
+    def configure(self, config: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+        """A preset's configuration with the architecture option values given (None: not given)."""
+        if self.configure_arch is not None:
+            return self.configure_arch(config, values)
+        return with_values(config, values, self.arch_options)
+
     def build_networks(self, config: dict[str, Any]) -> dict[str, nn.Module]:
         """The networks of a configuration, by name (generator and discriminator unless the family says)."""
         if self.networks is not None:
@@ -79,6 +98,11 @@ class Family:
         if self.build_discriminator is not None:
             found["discriminator"] = self.build_discriminator(config)
         return found
+
+
+def with_values(config: dict[str, Any], values: dict[str, Any], options: tuple[Opt, ...]) -> dict[str, Any]:
+    """`config` with the values given of `options` (None: not given) in place of its own, by option name."""
+    return {**config, **{o.name: values[o.name] for o in options if values.get(o.name) is not None}}
 
 
 def resolve_reference(reference: str | Any) -> Any:

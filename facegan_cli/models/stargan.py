@@ -237,7 +237,5 @@ for _name, _presets, _default, _describe in (
     register(Family(
         name=_name, kind="editor", presets=_presets, default_preset=_default, build_generator=build_generator,
         build_discriminator=build_discriminator, describe=_describe,
-        recipe="facegan_cli.train.stargan_recipe:StarGANRecipe",
         training=f"facegan_cli.train.stargan_recipe:TRAINING_{_name.upper().replace('-', '_')}",
-        loader="facegan_cli.models.editing:editor_loader",
     ))

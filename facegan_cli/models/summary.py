@@ -110,8 +110,7 @@ def summarize(family: str, preset: str | None, values: dict[str, Any], layers: b
         if values.get(opt.name) is not None and opt.min is not None and values[opt.name] < opt.min:
             raise FaceganError(f"{opt.flag} {values[opt.name]} must be at least {opt.min}.", f"Pass a valid {opt.flag}.")
     config = registry.resolve_config(family, preset)
-    if entry.configure_arch is not None:
-        config = entry.configure_arch(config, values)
+    config = entry.configure(config, values)
     try:
         networks = entry.build_networks(config)
     except (KeyError, ValueError) as exc:

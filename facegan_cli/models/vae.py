@@ -96,10 +96,6 @@ ARCH_OPTIONS = (
 )
 
 
-def configure_arch(config: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    return {**config, **{k: values[k] for k in ("resolution", "z_dim", "width") if values.get(k) is not None}}
-
-
 register(Family(
     name="vae",
     kind="generator",
@@ -107,10 +103,7 @@ register(Family(
     default_preset="thesis64",
     build_generator=build_decoder,
     describe="VAE over two image domains (seed 004's CycleGAN+VAE, stage 1); samples decode N(0, I) codes",
-    recipe="facegan_cli.train.vae_recipe:VAERecipe",
     training="facegan_cli.train.vae_recipe:TRAINING",
-    loader="facegan_cli.models.loading:generator_loader",
     arch_options=ARCH_OPTIONS,
-    configure_arch=configure_arch,
     networks=lambda config: {"encoder": build_encoder(config), "decoder": build_decoder(config)},
 ))

@@ -194,6 +194,7 @@ TRAINING = TrainSpec(
         Opt("eval_split", ("--eval-split",), str, None, "Explicit held-out split instead."),
     ),
     configure=configure,
+    recipe=ClassifierRecipe,
     loop_defaults={"log_every": 100, "ckpt_every": 1000, "sample_every": 1000, "keep": 2, "mirror": True,
                    "tensorboard": False},
     loop_help={"steps": f"(default: {CLASSIFIER_DEFAULTS['steps']})"},

@@ -569,6 +569,7 @@ TRAINING = TrainSpec(
     example="facegan train cycle-gan --data datasets/photo2painting --out runs/cyclegan --preset thesis64",
     options=_OPTIONS,
     configure=configure,
+    recipe=CycleGANRecipe,
     data_options={"A": "data_a", "B": "data_b"},
     data_root_option="data",
     loop_defaults={"mirror": True, "amp": True, "log_every": 100, "ckpt_every": 5000, "sample_every": 1000},

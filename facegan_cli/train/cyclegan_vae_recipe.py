@@ -225,6 +225,7 @@ TRAINING = TrainSpec(
         Opt("n_epochs_decay", ("--n-epochs-decay",), int, None, "Epochs of linear decay (100).", min=0),
     ),
     configure=configure,
+    recipe=LatentCycleGANRecipe,
     data_options={"A": "data_a", "B": "data_b"},
     data_root_option="data",
     loop_defaults={"mirror": True, "log_every": 100, "ckpt_every": 5000, "sample_every": 1000},

@@ -131,6 +131,7 @@ TRAINING = TrainSpec(
         SPLIT_OPTION,
     ),
     configure=configure,
+    recipe=DCGANRecipe,
     loop_defaults={"amp": True},
     loop_help={"steps": "(default: 1000)"},
     resumable={"lr": lambda value: {"lr": value}},

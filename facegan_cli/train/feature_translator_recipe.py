@@ -320,6 +320,7 @@ TRAINING = TrainSpec(
     example="facegan train feature-translator --data pairs/ --direction a2b --out runs/lft-a2b",
     options=OPTIONS,
     configure=configure,
+    recipe=FeatureTranslatorRecipe,
     data_options={"A": "data_a", "B": "data_b"},
     data_root_option="data",
     loop_defaults={"log_every": 50, "ckpt_every": 1000, "sample_every": 2000, "keep": 2, "mirror": False,

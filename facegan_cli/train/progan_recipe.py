@@ -279,6 +279,7 @@ TRAINING = TrainSpec(
         SPLIT_OPTION,
     ),
     configure=configure,
+    recipe=ProGANRecipe,
     length="kimg",
     loop_defaults={"log_every": 100, "ckpt_every": 2000, "sample_every": 2000, "mirror": True},
     loop_help={

@@ -82,6 +82,7 @@ class TrainSpec:
     example: str  # one command line, shown as the help's epilog
     options: tuple[Opt, ...]  # the family's own options, in help order
     configure: Callable[[dict[str, Any]], TrainPlan]
+    recipe: Callable[[dict[str, Any]], Any]  # the model configuration -> the family's train.recipe.Recipe
     data_options: dict[str, str] = field(default_factory=lambda: {"images": "data"})  # stream -> option name
     # An option that gives every stream's data at once (a folder of one folder per stream), instead of them.
     data_root_option: str | None = None
@@ -114,10 +115,6 @@ def training_spec(family: str) -> TrainSpec | None:
     return registry.resolve_reference(entry.training)
 
 
-def recipe_factory(family: str) -> Callable[[dict[str, Any]], Any]:
-    return registry.resolve_reference(registry.get_family(family).recipe)
-
-
 def loop_settings(values: dict[str, Any], decided: dict[str, Any] | None = None) -> LoopSettings:
     """LoopSettings from option values, then the settings the family decided (its TrainPlan.settings)."""
     chosen = {name: values[name] for name in _SETTING_NAMES if values.get(name) is not None}
@@ -142,7 +139,7 @@ def train_family(family: str, values: dict[str, Any]) -> dict[str, Any]:
     _check_eval(family, values)
     plan = spec.configure(values)
     result = run_training(
-        recipe_factory(family), family, plan.model, plan.data, loop_settings(values, plan.settings),
+        spec.recipe, family, plan.model, plan.data, loop_settings(values, plan.settings),
         Path(values["out"]), force=bool(values.get("force")), device=values.get("device") or "auto",
     )
     return _report(spec, result, values.get("device") or "auto")
@@ -175,7 +172,7 @@ def resume_family(family: str, run_dir: Path, given: dict[str, Any], device: str
         raise FaceganError(f"The {family} family is not trained by facegan.", "Pick a family from `facegan models list`.")
     changes = resume_changes(spec, given)
     result = run_training(
-        recipe_factory(family), family, {}, {}, loop_settings({}), None, resume=run_dir, device=device,
+        spec.recipe, family, {}, {}, loop_settings({}), None, resume=run_dir, device=device,
         changes=changes,
     )
     return _report(spec, result, device)

@@ -308,6 +308,7 @@ def _training(family: str) -> TrainSpec:
         f"&& facegan train {family} --data data/celeba-128-attrs --out runs/{family}",
         options=_OPTIONS,
         configure=lambda values: configure(family, values),
+        recipe=StarGANRecipe,
         loop_defaults={"log_every": 100, "ckpt_every": 5000, "sample_every": 1000, "mirror": True},
         loop_help={"steps": "(default: the preset's: stargan 200k; ccagan 20 epochs)"},
         resumable={"lr": lambda value: {"lr": value}, "d_lr": lambda value: {"d_lr": value}},

@@ -142,6 +142,7 @@ TRAINING = TrainSpec(
         Opt("width", ("--width",), int, None, "Encoder's first conv width (32).", min=1),
     ),
     configure=configure,
+    recipe=VAERecipe,
     data_options={"A": "data_a", "B": "data_b"},
     data_root_option="data",
     loop_defaults={"mirror": True, "log_every": 100, "ckpt_every": 2000, "sample_every": 1000},

@@ -1,9 +1,9 @@
-"""Shared CLI plumbing: the common options, error handling and result output.
+"""Shared CLI plumbing: error handling and result output.
 
 Every command is wrapped by `command(...)`, which turns a FaceganError into one paragraph on stderr and
 exit status 1 (a traceback only with --debug), applies --quiet, and keeps stdout for results alone:
 while a command runs, anything a library prints to `sys.stdout` (torch.hub's download notes, say) goes
-to stderr, and results reach the real stdout only through `emit_json`, `emit_paths`, `emit_line` and
+to stderr, and results reach the real stdout only through `emit_json`, `emit_result`, `emit_line` and
 `result_console`. With --json a failure prints one JSON error document on stdout as well.
 """
 
@@ -17,48 +17,20 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from facegan_cli.cli import click_api
 from facegan_cli.core import distributed, progress
-from facegan_cli.core.device import DEVICE_HELP, check_device_name
 from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.data.imageio import display_name
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-def checked(check: Callable[[Any], None]) -> Callable[[Any], Any]:
-    """A Typer callback from a library check: its ValueError becomes a usage error (exit 2) naming the value."""
-
-    def callback(value: Any) -> Any:
-        if value is not None:
-            try:
-                check(value)
-            except ValueError as exc:
-                raise typer.BadParameter(str(exc)) from None
-        return value
-
-    return callback
-
-
-DeviceOpt = Annotated[str, typer.Option("--device", help=DEVICE_HELP, callback=checked(check_device_name))]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or log lines on stderr.")]
-DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the Python traceback of an error.")]
-FanWeightsOpt = Annotated[Path | None, typer.Option(
-    "--fan-weights", help="--landmarks face-alignment: your own 2D-FAN network (the package's state-dict format) "
-    "instead of the official 2DFAN4-11f355bf06.pth.tar; used unverified, its SHA-256 recorded in the manifest.")]
-S3fdWeightsOpt = Annotated[Path | None, typer.Option(
-    "--s3fd-weights", help="--landmarks face-alignment: your own S3FD detector instead of the official "
-    "s3fd-619a316812.pth; used unverified, its SHA-256 recorded in the manifest.")]
-ForceOpt = Annotated[bool, typer.Option(
-    "--force", help="Replace an existing output, only if facegan wrote it (its marker and nothing foreign inside).")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
 
 
 def _debug_requested(kwargs: dict[str, Any]) -> bool:
@@ -175,6 +147,18 @@ def result_console() -> Console:
     return Console(file=result_stream())
 
 
+def result_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[str]] = (), left: int | None = None,
+                 no_wrap: bool = False, **options: Any) -> Table:
+    """A result table: the first `left` columns (all by default) left-aligned, the others (numbers) right-aligned;
+    `options` go to rich's Table."""
+    table = Table(title=title, **options)
+    for k, column in enumerate(columns):
+        table.add_column(column, justify="left" if left is None or k < left else "right", no_wrap=no_wrap)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
@@ -183,20 +167,10 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def emit_paths(paths: list[Path] | list[str]) -> None:
-    """Paths written, one per line on stdout, for shell pipelines."""
-    for path in paths:
-        emit_line(str(path))
-
-
-def parse_index_list(text: str, option: str) -> list[int]:
-    """'3,17,22' -> [3, 17, 22], with an error that names the option."""
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError as exc:
-        raise FaceganError(
-            f"{option} {text!r} is not a comma-separated list of integers.", f"Write it like {option} 3,17,22."
-        ) from exc
-    if not values:
-        raise FaceganError(f"{option} is empty.", f"Write it like {option} 3,17,22.")
-    return values
+def emit_result(doc: Any, as_json: bool, lines: Callable[[Any], Iterable[object]]) -> None:
+    """A command's result: its one JSON document with --json, otherwise lines(doc) on stdout (paths first)."""
+    if as_json:
+        emit_json(doc)
+        return
+    for line in lines(doc):
+        emit_line(str(line))

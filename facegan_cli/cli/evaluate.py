@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from facegan_cli.cli.common import SeedOpt, emit_json, emit_paths, result_console
-from facegan_cli.cli.options import OUTPUT, shared_command
+from facegan_cli.cli.common import emit_json, emit_result, result_console, result_table
+from facegan_cli.cli.options import OUTPUT, REPORT, SeedOpt, shared_command
 from facegan_cli.evaluation.translation import TranslationEvaluation
 from facegan_cli.evaluation.turing import RaterScore, score, turing_sheet
 from facegan_cli.metrics.attributes import AttributeEvaluation, parse_targets
@@ -37,74 +36,48 @@ _EXAMPLES = {
 @shared_command(app, "turing", *OUTPUT, "force", epilog=_EXAMPLES["turing"])
 def turing(
     device: str, json_out: bool, force: bool,
-    real: Annotated[
-        Path, typer.Option("--real", help="Real images: a folder of images or a prepared dataset.")
-    ],
-    out: Annotated[
-        Path,
-        typer.Option("--out", "-o", help="Folder for the raters: numbered images, sheet.png, answers.txt."),
-    ],
+    real: Annotated[Path, typer.Option("--real", help="Real images: a folder of images or a prepared dataset.")],
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="Folder for the raters: numbered images, sheet.png, answers.txt.")],
     fake: Annotated[Path | None, typer.Option("--fake", help="Generated images: a folder of images.")] = None,
-    fake_ckpt: Annotated[
-        Path | None,
-        typer.Option("--fake-ckpt", help="Or generate the fakes from this checkpoint (seeded by --seed)."),
-    ] = None,
+    fake_ckpt: Annotated[Path | None, typer.Option(
+        "--fake-ckpt", help="Or generate the fakes from this checkpoint (seeded by --seed).")] = None,
     n: Annotated[int, typer.Option("--n", help="Real images and fake images on the sheet (2n in all).")] = 50,
-    key: Annotated[
-        Path | None,
-        typer.Option("--key", help="Where the answer key goes (default: OUT.key.json beside OUT)."),
-    ] = None,
+    key: Annotated[Path | None, typer.Option(
+        "--key", help="Where the answer key goes (default: OUT.key.json beside OUT).")] = None,
     seed: SeedOpt = 0,
-    size: Annotated[
-        int | None,
-        typer.Option("--size", help="Resize every image to N x N (centre crop) (default: keep sizes)."),
-    ] = None,
-    batch_size: Annotated[
-        int, typer.Option("--batch-size", help="Images per forward pass with --fake-ckpt.")
-    ] = 64,
+    size: Annotated[int | None, typer.Option(
+        "--size", help="Resize every image to N x N (centre crop) (default: keep sizes).")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass with --fake-ckpt.")] = 64,
 ) -> None:
     """Make a shuffled, numbered sheet of n real and n fake images and a separate answer key."""
     sheet = turing_sheet(
         real, out, fake=fake, fake_ckpt=fake_ckpt, n=n, seed=seed, key=key, size=size, batch_size=batch_size,
         device=device, force=force,
     )
-    if json_out:
-        emit_json(sheet.document())
-    else:
-        emit_paths([sheet.folder, sheet.contact_sheet, sheet.answers_template, sheet.key])
+    emit_result(sheet.document(), json_out, lambda _: [sheet.folder, sheet.contact_sheet, sheet.answers_template,
+                                                     sheet.key])
 
 
-def _row(table: Table, result: RaterScore) -> None:
-    table.add_row(
-        result.rater,
-        str(result.n),
-        f"{result.accuracy:.3f}",
-        f"{result.false_positive_rate:.3f}",
-        f"{result.fakes_called_real}/{result.fakes}",
-        f"{result.reals_called_fake}/{result.reals}",
-    )
+def _row(result: RaterScore) -> tuple[str, ...]:
+    return (result.rater, str(result.n), f"{result.accuracy:.3f}", f"{result.false_positive_rate:.3f}",
+            f"{result.fakes_called_real}/{result.fakes}", f"{result.reals_called_fake}/{result.reals}")
 
 
-@shared_command(app, "score", "json_out", "quiet", "debug", epilog=_EXAMPLES["score"])
+@shared_command(app, "score", *REPORT, epilog=_EXAMPLES["score"])
 def score_cmd(
     json_out: bool,
     key: Annotated[Path, typer.Option("--key", help="The answer key written by `facegan eval turing`.")],
-    answers: Annotated[
-        list[Path], typer.Option("--answers", help="One rater's answers file; repeat per rater.")
-    ],
+    answers: Annotated[list[Path], typer.Option("--answers", help="One rater's answers file; repeat per rater.")],
 ) -> None:
     """Accuracy and false-positive rate (share of fakes called real) per rater and overall."""
     report = score(key, answers)
     if json_out:
         emit_json({"key": key, "raters": [r.as_dict() for r in report.raters], "overall": report.overall.as_dict()})
         return
-    table = Table(title=f"visual Turing test ({key})")
-    for column in ("rater", "n", "accuracy", "FPR (fake called real)", "fakes called real", "reals called fake"):
-        table.add_column(column, justify="left" if column == "rater" else "right")
-    for result in report.raters:
-        _row(table, result)
-    _row(table, report.overall)
-    result_console().print(table)
+    columns = ("rater", "n", "accuracy", "FPR (fake called real)", "fakes called real", "reals called fake")
+    rows = [_row(result) for result in (*report.raters, report.overall)]
+    result_console().print(result_table(f"visual Turing test ({key})", columns, rows, left=1))
 
 
 _ATTR_HELP = (
@@ -130,11 +103,8 @@ def _num(value: object, digits: int = 3) -> str:
 
 def _render_attributes(doc: dict) -> None:
     keys = doc["targets"]
-    table = Table(title=f"attribute editing ({doc['split']}, {doc['n_test']} test images, {doc['protocol']} protocol)")
-    table.add_column("metric", no_wrap=True)
-    table.add_column("model", no_wrap=True)
-    for key in keys:
-        table.add_column(key, justify="right", no_wrap=True)
+    table = result_table(f"attribute editing ({doc['split']}, {doc['n_test']} test images, {doc['protocol']} protocol)",
+                         ("metric", "model", *keys), left=2, no_wrap=True)
     measures = [("FID", lambda c: _num(c["fid"], 2)),
                 ("KID", lambda c: "-" if c["kid_mean"] is None else f"{c['kid_mean']:.4f}±{c['kid_std']:.4f}"),
                 ("L1 outside face", lambda c: _num(c["l1_outside"], 4))]
@@ -151,7 +121,7 @@ def _render_attributes(doc: dict) -> None:
     console.print(table)
 
 
-@shared_command(app, "attributes", "protocol", "inception_weights", "no_cache", *OUTPUT, help=_ATTR_HELP,
+@shared_command(app, "attributes", "inception_batch", "protocol", "inception_weights", "no_cache", *OUTPUT, help=_ATTR_HELP,
                 epilog=_EXAMPLES["attributes"])
 def attributes(
     settings: Settings, json_out: bool,
@@ -171,10 +141,7 @@ def attributes(
     kid_subsets: Annotated[int, typer.Option("--kid-subsets", help="KID subsets.")] = 100,
     kid_subset_size: Annotated[int, typer.Option("--kid-subset-size", help="KID samples per subset (capped).")] = 1000,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per editor forward pass.")] = 16,
-    inception_batch: Annotated[int | None, typer.Option(
-        "--inception-batch", help="Images per Inception pass (default: 50 on the CPU, 250 on a GPU).")] = None,
 ) -> None:
-    settings.batch_size = inception_batch
     evaluation = AttributeEvaluation(
         settings, data, split, parse_targets(targets) if targets else None, classifier, face_fraction, limit,
         batch_size, kid_subsets, kid_subset_size)
@@ -199,10 +166,8 @@ _EXAMPLES["translation"] = (
 
 def _render_translation(doc: dict) -> None:
     directions = list(doc["directions"])
-    table = Table(title=f"translation ({doc['family']} step {doc['step']}, {doc['resolution']}x{doc['resolution']})")
-    table.add_column("measure", no_wrap=True)
-    for name in directions:
-        table.add_column(name, justify="right", no_wrap=True)
+    table = result_table(f"translation ({doc['family']} step {doc['step']}, {doc['resolution']}x{doc['resolution']})",
+                         ("measure", *directions), left=1, no_wrap=True)
     rows = [("images translated", lambda d: str(d["n_translated"])),
             ("adversarial accuracy", lambda d: _num(d["adversarial_accuracy"])),
             ("  reals called real", lambda d: _num(d["real_judged_real"])),
@@ -219,7 +184,7 @@ def _render_translation(doc: dict) -> None:
     result_console().print(table)
 
 
-@shared_command(app, "translation", "protocol", "inception_weights", "no_cache", "workers", "strict", *OUTPUT,
+@shared_command(app, "translation", "inception_batch", "protocol", "inception_weights", "no_cache", "workers", "strict", *OUTPUT,
                 help=_TRANSLATION_HELP,
                 epilog=_EXAMPLES["translation"])
 def translation(
@@ -244,10 +209,7 @@ def translation(
     kid_subset_size: Annotated[int, typer.Option(
         "--kid-subset-size", help="KID samples per subset (capped by the test sets).")] = 100,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per translator pass.")] = 16,
-    inception_batch: Annotated[int | None, typer.Option(
-        "--inception-batch", help="Images per Inception pass (default: 50 on the CPU, 250 on a GPU).")] = None,
 ) -> None:
-    settings.batch_size = inception_batch
     evaluation = TranslationEvaluation(
         settings, data_a, data_b, data, split, truth_a, truth_b, (direction,) if direction else DIRECTIONS, limit,
         batch_size, not no_inception, kid_subsets, kid_subset_size)

@@ -8,16 +8,8 @@ from typing import Annotated
 
 import typer
 
-from facegan_cli.cli.common import (
-    DebugOpt,
-    DeviceOpt,
-    ForceOpt,
-    JsonOpt,
-    QuietOpt,
-    command,
-    emit_json,
-    emit_line,
-)
+from facegan_cli.cli.common import command, emit_result
+from facegan_cli.cli.options import REPORT, FigureOpt, shared_options
 from facegan_cli.core.errors import UsageProblem
 from facegan_cli.transfer.explain import REDUCTIONS, color_change_figure, guided_backprop_figure
 
@@ -38,9 +30,11 @@ EPILOG = (
 
 
 @command
+@shared_options("device", "force", *REPORT)
 def explain(
+    device: str, force: bool, json_out: bool,
     input_: Annotated[Path, typer.Option("--input", help="An image, a folder of images, or - for paths on stdin.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="The figure to write (.png, .jpg or .webp).")],
+    out: FigureOpt,
     ckpt: Annotated[Path | None, typer.Option(
         "--ckpt", help="Run directory, checkpoints folder or checkpoint file whose discriminator is explained.")] = None,
     layer: Annotated[str | None, typer.Option("--layer", help="Module of the discriminator (e.g. main.5).")] = None,
@@ -57,11 +51,6 @@ def explain(
         "compare models. Draws the colour-change heat map instead.")] = None,
     scale: Annotated[float | None, typer.Option(
         "--scale", help="Heat map: the change drawn as white (default: the figure's largest).")] = None,
-    device: DeviceOpt = "auto",
-    force: ForceOpt = False,
-    json_: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     if edited:
         if ckpt is not None or layer is not None or filters is not None or net is not None or plain:
@@ -76,7 +65,4 @@ def explain(
             raise UsageProblem("--scale belongs to the heat map (--edited).", "Leave --scale out.")
         doc = guided_backprop_figure(ckpt, input_, out, layer=layer, filters=filters, net_name=net, reduce=reduce,
                                      plain=plain, device=device, force=force)
-    if json_:
-        emit_json(doc)
-    else:
-        emit_line(doc["out"])
+    emit_result(doc, json_out, lambda d: [d["out"]])

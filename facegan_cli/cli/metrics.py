@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from facegan_cli.cli.common import emit_json, emit_line, result_console
+from facegan_cli.cli.common import emit_json, emit_line, result_console, result_table
 from facegan_cli.cli.options import GENERATED, INCEPTION, READING, shared_command
 from facegan_cli.metrics import run
 from facegan_cli.metrics.frechet import METHODS
@@ -58,11 +57,8 @@ def _render(doc: dict[str, Any], json_out: bool) -> None:
     if json_out:
         emit_json(doc)
         return
-    table = Table(title=f"{doc['metric']} ({doc.get('protocol', '')})", show_header=True)
-    table.add_column("", justify="left")
-    table.add_column("value", justify="right")
-    for name, value in doc["values"].items():
-        table.add_row(name, _fmt(value))
+    rows = [(name, _fmt(value)) for name, value in doc["values"].items()]
+    table = result_table(f"{doc['metric']} ({doc.get('protocol', '')})", ("", "value"), rows, left=1)
     for key in ("n1", "n2", "dims", "pairs", "subset_size", "splits"):
         if doc.get(key) is not None:
             table.add_row(key, _fmt(doc[key]))

@@ -6,9 +6,9 @@ import inspect
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from facegan_cli.cli.common import DebugOpt, JsonOpt, QuietOpt, command, emit_json, result_console
+from facegan_cli.cli.common import command, emit_json, result_console, result_table
+from facegan_cli.cli.options import REPORT, shared_options
 from facegan_cli.cli.params import OUTPUT_OPTIONS, build_command
 from facegan_cli.core.options import Opt
 from facegan_cli.models.summary import arch_options, list_families, summarize
@@ -21,18 +21,16 @@ SUMMARY_HELP = (
 
 
 @command
-def list_models(json_out: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False) -> None:
+@shared_options(*REPORT)
+def list_models(json_out: bool) -> None:
     """List the model families, their kinds and presets (the default preset first)."""
     entries = list_families()
     if json_out:
         emit_json({"families": entries})
         return
-    table = Table(title="facegan model families")
-    for column in ("family", "kind", "presets (default first)", "description"):
-        table.add_column(column)
-    for entry in entries:
-        table.add_row(entry["family"], entry["kind"], ", ".join(entry["presets"]), entry["description"])
-    result_console().print(table)
+    rows = [(e["family"], e["kind"], ", ".join(e["presets"]), e["description"]) for e in entries]
+    columns = ("family", "kind", "presets (default first)", "description")
+    result_console().print(result_table("facegan model families", columns, rows))
 
 
 def _render(doc: dict[str, Any]) -> None:
@@ -41,12 +39,8 @@ def _render(doc: dict[str, Any]) -> None:
     counts = ", ".join(f"{role} {doc[role]['parameters']:,} parameters" for role in roles)
     console.print(f"{doc['family']} {doc['preset']}: {counts}")
     for role in roles:
-        table = Table(title=role)
-        for column in ("layer", "type", "output (C x H x W)"):
-            table.add_column(column)
-        table.add_column("parameters", justify="right")
-        for name, kind, shape, params in doc[role]["layers"]:
-            table.add_row(name, kind, shape, f"{params:,}")
+        rows = [(name, kind, shape, f"{params:,}") for name, kind, shape, params in doc[role]["layers"]]
+        table = result_table(role, ("layer", "type", "output (C x H x W)", "parameters"), rows, left=3)
         table.add_row("total", "", "", f"{doc[role]['parameters']:,}", style="bold")
         console.print(table)
 

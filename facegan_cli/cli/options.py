@@ -1,4 +1,11 @@
-"""Options declared once and shared by every command that takes them."""
+"""Options declared once and shared by every command that takes them.
+
+A command registered with `@shared_command(app, NAME, *names)` (or decorated with `@shared_options(*names)`)
+takes its own options, then the shared options `names`, with its own default where it differs (its --help
+shows it). It receives the values of the shared options its own signature names (e.g. inputs, ckpt, dims,
+json_out, device) as themselves; a `settings` parameter receives the metric options as one
+metrics.run.Settings; the rest (--quiet, --debug) only `cli.common.command` reads.
+"""
 
 from __future__ import annotations
 
@@ -11,69 +18,83 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from facegan_cli.apply.edit import ALIGN_CHOICES
 from facegan_cli.cli.common import command
-from facegan_cli.cli.params import DEBUG, DEVICE, FORCE, JSON, QUIET, parameter
+from facegan_cli.cli.params import DEBUG, DEVICE, FORCE, JSON, QUIET, native, parameter, with_signature
 from facegan_cli.core.options import Opt
 from facegan_cli.metrics.protocols import PROTOCOLS
 from facegan_cli.metrics.run import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# ---------------------------------------------------------------------------------------------------------
-# Metric options: what `facegan metrics ...` and `facegan eval attributes` share (inputs, the Inception
-# network and its protocol, reading), and the device, output switches and --force that the metrics, eval and
-# latent commands share. A command registered with `@shared_command(app, NAME, *names)` (or decorated with
-# `@shared_options(*names)`) takes those options, with its own default where it differs (its --help shows
-# it). It receives the values of the options its own signature names (e.g. inputs, ckpt, dims, json_out,
-# device) as themselves; a `settings` parameter receives the metric options as one metrics.run.Settings;
-# the rest (--quiet, --debug) only `cli.common.command` reads.
-# ---------------------------------------------------------------------------------------------------------
+# Face alignment of photos before a network sees them: `facegan edit`, `translate` and `prepare`.
+ALIGN = Opt("align", ("--align",), str, "none", f"Landmark backend that aligns photos first: "
+            f"{', '.join(ALIGN_CHOICES)} (none: resize and centre-crop only).")
+FAN_WEIGHTS = Opt("fan_weights", ("--fan-weights",), Path, None,
+                  "--landmarks face-alignment: your own 2D-FAN network (the package's state-dict format) instead of "
+                  "the official 2DFAN4-11f355bf06.pth.tar; used unverified, its SHA-256 recorded in the manifest.")
+S3FD_WEIGHTS = Opt("s3fd_weights", ("--s3fd-weights",), Path, None, "--landmarks face-alignment: your own S3FD "
+                   "detector instead of the official s3fd-619a316812.pth; used unverified, its SHA-256 recorded in "
+                   "the manifest.")
+VGG_WEIGHTS = Opt("vgg_weights", ("--vgg-weights",), Path, None, "A local VGG19 file instead of the cached "
+                  "vgg19-dcbb9e9d.pth: under that name it is SHA-256 verified; under another name it is your own "
+                  "network in torchvision's format (used as given, its SHA-256 reported).")
+JSON_OUT = dataclasses.replace(JSON, name="json_out")
+# A generator checkpoint and its batch, as `facegan sample` and `facegan latent ...` take them.
+GeneratorOpt = Annotated[Path, typer.Option(
+    "--ckpt", help="Run directory, its checkpoints/ folder or a .safetensors checkpoint file.")]
+GeneratedBatchOpt = Annotated[int, typer.Option("--batch-size", help="Images generated per forward pass.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
+FigureOpt = Annotated[Path, typer.Option("--out", "-o", help="The figure to write (.png, .jpg or .webp).")]
 
 
-SHARED_OPTIONS: dict[str, Opt | tuple[Any, Any]] = {
-    "inputs": (Annotated[list[Path] | None, typer.Argument(
+def weights_given(fan_weights: Path | None, s3fd_weights: Path | None) -> dict[str, Path | None]:
+    """--fan-weights and --s3fd-weights by the weights key whose official file each replaces."""
+    return {"face-alignment-2dfan4": fan_weights, "face-alignment-s3fd": s3fd_weights}
+
+# The metric options: what `facegan metrics ...` and the eval commands share (inputs, the Inception network
+# and its protocol, reading), then what the commands that run a network or write files share.
+SHARED_OPTIONS: dict[str, Opt | inspect.Parameter] = {opt.name: opt for opt in (
+    native("inputs", Annotated[list[Path] | None, typer.Argument(
         help="Folders or zips of images, prepared datasets (see --split), or .npz statistics (fid only).",
         show_default=False)], None),
-    "ckpt": Opt("ckpt", ("--ckpt",), Path, None,
-                "Also score a generator (or a translator's translations, see --translate): run directory, "
-                "checkpoints/ folder or .safetensors file."),
-    "n": Opt("n", ("--n",), int, 50_000, "Samples to generate with --ckpt (a translator: at most this many of "
-             "--translate's images)."),
-    "translate": Opt("translate", ("--translate",), Path, None,
-                     "With a translator --ckpt (cycle-gan): the images it translates for the metric (a folder, zip or "
-                     "prepared dataset; --split applies)."),
-    "direction": Opt("direction", ("--direction",), str, "a2b", "With --translate: a2b or b2a.",
-                     choices=("a2b", "b2a")),
-    "seed": Opt("seed", ("--seed",), int, 0, "Seed of the --ckpt latents (and of the metric's own draws)."),
-    "dims": Opt("dims", ("--dims",), int, 2048, "Feature layer: 2048, 768, 192 or 64."),
-    "protocol": Opt("protocol", ("--protocol",), str, "pytorch-fid",
-                    "Which reference to reproduce: pytorch-fid (bilinear, the default), torch-fidelity (TF1 "
-                    "bilinear) or clean (clean-fid's PIL bicubic). Recorded in every result.", choices=tuple(PROTOCOLS)),
-    "inception_weights": Opt("inception_weights", ("--inception-weights",), Path, None,
-                             "FID Inception weights to use instead of the cached pt_inception-2015-12-05-6726825d.pth. "
-                             "A file with the official name (or torch-fidelity's) is SHA-256 checked; under any other "
-                             "name it is used as given, and its SHA-256 is reported."),
-    "split": Opt("split", ("--split",), str, None, "Split of prepared datasets: train, valid, test or all."),
-    "batch_size": Opt("batch_size", ("--batch-size",), int, None,
-                      "Images per forward pass (default: 50 on the CPU, 250 on a GPU)."),
-    "workers": Opt("workers", ("--workers",), int, None,
-                   "Processes decoding images (default: every CPU with a GPU; on the CPU 1, i.e. decoding in the main "
-                   "process, which leaves the cores to the network)."),
-    "strict": Opt("strict", ("--strict",), bool, False, "Fail on the first unusable image instead of skipping it."),
-    "no_cache": Opt("no_cache", ("--no-cache",), bool, False,
-                    "Neither read nor write the feature cache under $FACEGAN_HOME/features."),
-    "fast": Opt("fast", ("--fast",), bool, False,
-                "Allow TF32 on CUDA: faster, but no longer float32-faithful to the references."),
-    "device": DEVICE,
-    "json_out": dataclasses.replace(JSON, name="json_out"),
-    "quiet": QUIET,
-    "debug": DEBUG,
-    "force": FORCE,
-}
+    Opt("ckpt", ("--ckpt",), Path, None, "Also score a generator (or a translator's translations, see "
+        "--translate): run directory, checkpoints/ folder or .safetensors file."),
+    Opt("n", ("--n",), int, 50_000, "Samples to generate with --ckpt (a translator: at most this many of "
+        "--translate's images)."),
+    Opt("translate", ("--translate",), Path, None, "With a translator --ckpt (cycle-gan): the images it "
+        "translates for the metric (a folder, zip or prepared dataset; --split applies)."),
+    Opt("direction", ("--direction",), str, "a2b", "With --translate: a2b or b2a.", choices=("a2b", "b2a")),
+    Opt("seed", ("--seed",), int, 0, "Seed of the --ckpt latents (and of the metric's own draws)."),
+    Opt("dims", ("--dims",), int, 2048, "Feature layer: 2048, 768, 192 or 64."),
+    Opt("protocol", ("--protocol",), str, "pytorch-fid", "Which reference to reproduce: pytorch-fid (bilinear, "
+        "the default), torch-fidelity (TF1 bilinear) or clean (clean-fid's PIL bicubic). Recorded in every "
+        "result.", choices=tuple(PROTOCOLS)),
+    Opt("inception_weights", ("--inception-weights",), Path, None, "FID Inception weights to use instead of the "
+        "cached pt_inception-2015-12-05-6726825d.pth. A file with the official name (or torch-fidelity's) is "
+        "SHA-256 checked; under any other name it is used as given, and its SHA-256 is reported."),
+    # The eval commands' name for the metrics' --batch-size (theirs is the batch of the network evaluated).
+    Opt("inception_batch", ("--inception-batch",), int, None,
+        "Images per Inception pass (default: 50 on the CPU, 250 on a GPU)."),
+    Opt("split", ("--split",), str, None, "Split of prepared datasets: train, valid, test or all."),
+    Opt("batch_size", ("--batch-size",), int, None, "Images per forward pass (default: 50 on the CPU, 250 on a GPU)."),
+    Opt("workers", ("--workers",), int, None, "Processes decoding images (default: every CPU with a GPU; on the "
+        "CPU 1, i.e. decoding in the main process, which leaves the cores to the network)."),
+    Opt("strict", ("--strict",), bool, False, "Fail on the first unusable image instead of skipping it."),
+    Opt("no_cache", ("--no-cache",), bool, False, "Neither read nor write the feature cache under "
+        "$FACEGAN_HOME/features."),
+    Opt("fast", ("--fast",), bool, False, "Allow TF32 on CUDA: faster, but no longer float32-faithful to the "
+        "references."),
+    DEVICE, JSON_OUT, QUIET, DEBUG, FORCE, ALIGN, FAN_WEIGHTS, S3FD_WEIGHTS, VGG_WEIGHTS,
+)}
+
 # The usual selections, in the order --help lists them.
 GENERATED = ("inputs", "ckpt", "n", "seed", "translate", "direction")
 INCEPTION = ("protocol", "inception_weights", "no_cache", "fast")
-OUTPUT = ("device", "json_out", "quiet", "debug")
+REPORT = ("json_out", "quiet", "debug")
+OUTPUT = ("device", *REPORT)
+# Photos aligned by their landmarks first (edit, translate).
+ALIGNED = ("align", "fan_weights", "s3fd_weights")
 READING = ("split", "batch_size", "workers", "strict", *OUTPUT)
 _UNSET = object()
 
@@ -82,17 +103,18 @@ def _shared_parameter(name: str, override: Any = _UNSET) -> inspect.Parameter:
     """The Typer parameter of one shared option; `override`: the command's default, or (default, help)."""
     spec = SHARED_OPTIONS[name]
     default, help_text = override if isinstance(override, tuple) else (override, None)
-    if isinstance(spec, Opt):
-        return parameter(spec if override is _UNSET else spec.with_default(default, help_text))
-    annotation, fallback = spec
-    default = fallback if override is _UNSET else default
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+    if override is _UNSET:
+        return parameter(spec)
+    return spec.replace(default=default) if isinstance(spec, inspect.Parameter) else parameter(
+        spec.with_default(default, help_text))
 
 
 def metric_settings(values: dict[str, Any]) -> Settings:
     """metrics.run.Settings from the parsed metric options (those it has a field for)."""
     fields = {f.name for f in dataclasses.fields(Settings)}
     given = {k: getattr(v, "value", v) for k, v in values.items() if k in fields}
+    if "inception_batch" in values:
+        given["batch_size"] = values["inception_batch"]
     if "no_cache" in values:
         given["cache"] = not values["no_cache"]
     return Settings(**given)
@@ -114,9 +136,7 @@ def shared_options(*names: str, **overrides: Any) -> Callable[[F], F]:
                 passed["settings"] = metric_settings({k: v for k, v in values.items() if k in names})
             return fn(**passed)
 
-        wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-        wrapper.__annotations__ = {p.name: p.annotation for p in params}
-        return wrapper  # type: ignore[return-value]
+        return with_signature(wrapper, params)  # type: ignore[return-value]
 
     return decorate
 

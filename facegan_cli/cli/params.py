@@ -3,6 +3,9 @@
 Families declare their options next to their code; the shared loop options are declared once in
 train/spec.py. This module is the only place that makes Typer parameters of them, and builds a command
 whose signature is the list of options, so each family's command shows its own defaults in --help.
+An Opt whose default is `...` is required; one whose type is an Enum of strings shows its members in
+--help. What an Opt does not describe (arguments, repeatable options, ranges with a maximum) is given
+as a Typer parameter (`native`) in the same list.
 """
 
 from __future__ import annotations
@@ -11,14 +14,30 @@ import inspect
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from facegan_cli.cli.click_api import ParameterSource, get_current_context
-from facegan_cli.cli.common import checked, command
+from facegan_cli.cli.common import command
 from facegan_cli.core.device import DEVICE_HELP, check_device_name
 from facegan_cli.core.options import Opt
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def checked(check: Callable[[Any], None]) -> Callable[[Any], Any]:
+    """A Typer callback from a library check: its ValueError becomes a usage error (exit 2) naming the value."""
+
+    def callback(value: Any) -> Any:
+        if value is not None:
+            try:
+                check(value)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc)) from None
+        return value
+
+    return callback
 
 
 def _positive(value: float | None) -> float | None:
@@ -42,8 +61,15 @@ def _choice(choices: tuple[str, ...]) -> Callable[[str | None], str | None]:
     return check
 
 
-def parameter(opt: Opt) -> inspect.Parameter:
+def native(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
+    """A Typer parameter declared in Typer's own terms (annotation: Annotated[type, typer.Option/Argument])."""
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+def parameter(opt: Opt | inspect.Parameter) -> inspect.Parameter:
     """The Typer parameter of one option (keyword-only, annotated with its typer.Option)."""
+    if isinstance(opt, inspect.Parameter):
+        return opt
     kind = opt.type
     optional = opt.default is None
     annotation_type: Any = (kind | None) if optional else kind
@@ -62,9 +88,8 @@ def parameter(opt: Opt) -> inspect.Parameter:
     if opt.choices and not all(choice in help_text for choice in opt.choices):
         help_text = f"{help_text} One of: {', '.join(opt.choices)}."
     option = typer.Option(*opt.flags, help=help_text, hidden=opt.hidden, **extra)
-    return inspect.Parameter(
-        opt.name, inspect.Parameter.KEYWORD_ONLY, default=opt.default, annotation=Annotated[annotation_type, option]
-    )
+    default = inspect.Parameter.empty if opt.default is ... else opt.default
+    return native(opt.name, Annotated[annotation_type, option], default)
 
 
 # Options every command of a kind takes, as data like the rest (their parameters come from `parameter`).
@@ -79,19 +104,38 @@ DEBUG = Opt("debug", ("--debug",), bool, False, "Show the Python traceback of an
 OUTPUT_OPTIONS = (JSON, QUIET, DEBUG)
 
 
-def build_command(name: str, options: Sequence[Opt], run: Callable[[dict[str, Any]], None]) -> Callable[..., None]:
-    """A function Typer can register: its signature is `options`; calling it calls run(values)."""
+def with_signature(fn: F, params: Sequence[inspect.Parameter]) -> F:
+    """`fn` as Typer sees a function whose parameters are `params`."""
+    fn.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    fn.__annotations__ = {p.name: p.annotation for p in params}
+    return fn
+
+
+def build_command(
+    name: str, options: Sequence[Opt | inspect.Parameter], run: Callable[[dict[str, Any]], None]
+) -> Callable[..., None]:
+    """A function Typer can register: its signature is `options`; calling it calls run(values).
+    Its help, unless the registration gives one, is run's docstring."""
     seen: set[str] = set()
     unique = [opt for opt in options if not (opt.name in seen or seen.add(opt.name))]  # type: ignore[func-returns-value]
-    params = [parameter(opt) for opt in unique]
 
     def invoke(**values: Any) -> None:
         run(values)
 
-    invoke.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    invoke.__annotations__ = {p.name: p.annotation for p in params}
-    invoke.__name__ = name.replace("-", "_")
-    return command(invoke)
+    invoke.__name__, invoke.__doc__ = name.replace("-", "_"), run.__doc__
+    return command(with_signature(invoke, [parameter(opt) for opt in unique]))
+
+
+def declared_command(
+    app: typer.Typer, name: str, options: Sequence[Opt | inspect.Parameter], epilog: str | None = None
+) -> Callable[[Callable[[dict[str, Any]], None]], Callable[[dict[str, Any]], None]]:
+    """Register the decorated run(values) on `app` as command `name` taking `options` (see build_command)."""
+
+    def decorate(run: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+        app.command(name, epilog=epilog)(build_command(name, options, run))
+        return run
+
+    return decorate
 
 
 def given_on_command_line() -> dict[str, Any]:

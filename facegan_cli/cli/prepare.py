@@ -1,7 +1,8 @@
 """`facegan prepare` commands: build prepared datasets, synthetic faces, and exports for other tools.
 
-Each command parses its options, makes one library call (prepare.commands.run_prepare, prepare.export,
-prepare.recipes) and renders the summary it returns.
+Each command is a list of option declarations (the options several commands take are declared once, below)
+and a function that makes one library call (prepare.commands.run_prepare, prepare.export, prepare.pairs,
+prepare.recipes) with the parsed values and renders the summary it returns.
 """
 
 from __future__ import annotations
@@ -15,17 +16,10 @@ import typer
 
 from facegan_cli.align.geometry import MODES
 from facegan_cli.align.landmarks import BACKENDS, DETECTORS
-from facegan_cli.cli.common import (
-    DebugOpt,
-    FanWeightsOpt,
-    ForceOpt,
-    JsonOpt,
-    QuietOpt,
-    S3fdWeightsOpt,
-    command,
-    emit_json,
-    emit_line,
-)
+from facegan_cli.cli.common import emit_result
+from facegan_cli.cli.options import FAN_WEIGHTS, S3FD_WEIGHTS
+from facegan_cli.cli.params import FORCE, OUTPUT_OPTIONS, declared_command, native
+from facegan_cli.core.options import Opt
 from facegan_cli.data.crops import CROPS
 from facegan_cli.data.prepared import SPLIT_CODES
 from facegan_cli.prepare.commands import run_prepare
@@ -44,95 +38,57 @@ def _choices(name: str, values: Iterable[str]) -> Any:
     return Enum(name, {value.replace("-", "_"): value for value in values}, type=str)
 
 
-Crop = _choices("Crop", CROPS)
 Split = _choices("Split", (*SPLIT_CODES, "all"))
-Layout = _choices("Layout", ("celeba", "folder"))
-ImageFormat = _choices("ImageFormat", ("png", "jpg"))
-SyntheticStyle = _choices("SyntheticStyle", SYNTHETIC_STYLES)
 ExportFormat = _choices("ExportFormat", FORMATS)
-Landmarks = _choices("Landmarks", BACKENDS)
-Detect = _choices("Detect", DETECTORS)
-AlignHQ = _choices("AlignHQ", MODES)
-AlignFaces = _choices("AlignFaces", ("ffhq", "progan", "none"))
-
 
 # ----- options more than one command takes ------------------------------------------------------------
 
-OutOpt = Annotated[Path, typer.Option("--out", help="Directory to write the prepared dataset to.")]
-RecipeOpt = Annotated[
-    str,
-    typer.Option(
-        "--recipe",
-        help="Dataset recipe in data_recipes/ giving the defaults below (`facegan prepare recipes` lists "
-        "them), or a .toml path.",
-    ),
-]
-AttrsOpt = Annotated[
-    str | None,
-    typer.Option("--attrs", help="Attributes to keep: all, none, or names like Male,Young. (default: recipe; all)"),
-]
-SplitOpt = Annotated[
-    Split | None, typer.Option("--split", help="Partition to keep (list_eval_partition). (default: recipe; all)")
-]
-LimitOpt = Annotated[int | None, typer.Option("--limit", min=1, help="Keep only the first N images (quick tries).")]
-NameOpt = Annotated[str | None, typer.Option("--name", help="Dataset name in the manifest. (default: OUT's name)")]
-WorkersOpt = Annotated[
-    int | None, typer.Option("--workers", "-j", min=1, help="Worker processes. (default: the CPUs available)")
-]
-ResumeOpt = Annotated[
-    bool, typer.Option("--resume", help="Continue an interrupted prepare in OUT without redoing finished work.")
-]
-StrictOpt = Annotated[bool, typer.Option("--strict", help="Fail (exit 1) on the first unusable image.")]
-DeviceOpt = Annotated[
-    str,
-    typer.Option(
-        "--device",
-        help="Where the face-alignment networks run: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps.",
-    ),
-]
-ShardOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--shard",
-        help="Prepare only block i of n (0 <= i < n) of the inputs, e.g. 0/4 on one machine, 1/4 on the "
-        "next; each shard is a dataset of its own, in input order.",
-    ),
-]
-TransformOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--transform-size",
-        min=4,
-        help="Side of the supersampled quad transform before the antialiased reduction to --size; "
-        "smaller is faster and a little softer. (default: recipe; 4096 as the originals)",
-    ),
-]
-PaddingOpt = Annotated[
-    bool | None,
-    typer.Option(
-        "--padding/--no-padding",
-        help="Reflect-pad (with blur and median blend) where the crop leaves the image, as the "
-        "originals; without it such areas are black (FFHQ's enable_padding). (default: on)",
-    ),
-]
-MinFaceOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--min-face", min=0, help="Reject faces whose crop square is smaller than this many source pixels. (default: 32)"
-    ),
-]
+OUT = Opt("out", ("--out",), Path, ..., "Directory to write the prepared dataset to.")
+RECIPE = Opt("recipe", ("--recipe",), str, None, "Dataset recipe in data_recipes/ giving the defaults below "
+             "(`facegan prepare recipes` lists them), or a .toml path.")
+ATTRS = Opt("attrs", ("--attrs",), str, None, "Attributes to keep: all, none, or names like Male,Young. "
+            "(default: recipe; all)")
+SPLIT = Opt("split", ("--split",), Split, None, "Partition to keep (list_eval_partition). (default: recipe; all)")
+LIMIT = Opt("limit", ("--limit",), int, None, "Keep only the first N images (quick tries).", min=1)
+NAME = Opt("name", ("--name",), str, None, "Dataset name in the manifest. (default: OUT's name)")
+WORKERS = Opt("workers", ("--workers", "-j"), int, None, "Worker processes. (default: the CPUs available)", min=1)
+RESUME = Opt("resume", ("--resume",), bool, False,
+             "Continue an interrupted prepare in OUT without redoing finished work.")
+STRICT = Opt("strict", ("--strict",), bool, False, "Fail (exit 1) on the first unusable image.")
+DEVICE = Opt("device", ("--device",), str, "auto",
+             "Where the face-alignment networks run: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps.")
+SHARD = Opt("shard", ("--shard",), str, None, "Prepare only block i of n (0 <= i < n) of the inputs, e.g. 0/4 on "
+            "one machine, 1/4 on the next; each shard is a dataset of its own, in input order.")
+TRANSFORM_SIZE = Opt("transform_size", ("--transform-size",), int, None, "Side of the supersampled quad transform "
+                     "before the antialiased reduction to --size; smaller is faster and a little softer. (default: "
+                     "recipe; 4096 as the originals)", min=4)
+PADDING = Opt("enable_padding", ("--padding/--no-padding",), bool, None, "Reflect-pad (with blur and median "
+              "blend) where the crop leaves the image, as the originals; without it such areas are black (FFHQ's "
+              "enable_padding). (default: on)")
+MIN_FACE = Opt("min_face", ("--min-face",), float, None,
+               "Reject faces whose crop square is smaller than this many source pixels. (default: 32)", min=0)
+# The options of the run (where, how, how to report) rather than settings of the dataset; JOB's go to the job.
+JOB = ("name", "device", "shard", "resume", "force", "strict")
+RUN = ("out", "src", "recipe", "workers", *JOB, *(opt.name for opt in OUTPUT_OPTIONS))
+
+
+def _size(default: str) -> Opt:
+    return Opt("size", ("--size",), int, None, f"Output size in pixels. (default: recipe; {default})")
+
+
+def _levels(text: str) -> Opt:
+    return Opt("levels", ("--levels/--no-levels",), bool, None, f"Also write every 2x2 box-average level down to 4x4{text}")
+
+
+def _src(text: str) -> Opt:
+    return Opt("src", ("--src",), Path, ..., text)
+
+
+def _choice(name: str, flag: str, values: Iterable[str], text: str) -> Opt:
+    return Opt(name, (flag,), _choices(name.title(), values), None, text)
 
 
 # ----- rendering -----------------------------------------------------------------------------------------
-
-
-def _render(summary: Any, json_output: bool, lines: Callable[[Any], list[str]]) -> None:
-    """The summary as one JSON document, or as result lines on stdout (the output path first)."""
-    if json_output:
-        emit_json(summary)
-        return
-    for line in lines(summary):
-        emit_line(line)
 
 
 def _dataset_lines(summary: dict[str, Any]) -> list[str]:
@@ -160,378 +116,167 @@ def _synthetic_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _export_lines(summary: dict[str, Any]) -> list[str]:
-    res = summary["resolution"]
-    return [summary["out"], f"images: {summary['count']} ({res}x{res}, {summary['format']})"]
-
-
-def _recipe_lines(rows: list[dict[str, Any]]) -> list[str]:
-    return [f"{row['name']}\tprepare {row['command']}\t{row['description']}" for row in rows]
+def _prepare(job: str, values: dict[str, Any], inputs: tuple[str, ...] = (),
+             lines: Callable[[Any], list[str]] = _dataset_lines) -> None:
+    """Run a `run_prepare` job: the options that are not about the run are the job's settings (None: not
+    given); `inputs` name the options besides --src that are input paths (the output must keep clear of them)."""
+    given = {key: value for key, value in values.items() if key not in RUN}
+    summary = run_prepare(job, values["out"], src=values.get("src"), recipe=values["recipe"], given=given,
+                          inputs=[(f"--{key}", values[key]) for key in inputs], workers=values["workers"],
+                          **{key: values[key] for key in JOB if key in values})
+    emit_result(summary, values["json"], lines)
 
 
 # ----- commands --------------------------------------------------------------------------------------------
 
 
-@app.command(
-    "celeba",
-    epilog="Example: facegan prepare celeba --src ~/data/CelebA --out data/celeba-64 --crop dcgan --size 64",
-)
-@command
-def celeba_command(
-    src: Annotated[
-        Path, typer.Option("--src", help="CelebA folder: img_align_celeba/, Anno/, Eval/ (or flattened).")
-    ],
-    out: OutOpt,
-    recipe: RecipeOpt = "celeba-64",
-    size: Annotated[int | None, typer.Option("--size", help="Output size in pixels. (default: recipe; 64)")] = None,
-    crop: Annotated[
-        Crop | None,
-        typer.Option(
-            "--crop",
-            help="dcgan: Resize+CenterCrop (pytorch/examples); stargan: CenterCrop 178 then "
-            "Resize; progan: the 128 box at (89,121) then down; none: resize square images. "
-            " (default: recipe; dcgan)",
-        ),
-    ] = None,
-    crop_size: Annotated[
-        int | None,
-        typer.Option(
-            "--crop-size",
-            help="Square taken before the final resize to --size (dcgan: --size; "
-            "stargan: 178; progan: 128). celeba-32 uses 64.",
-        ),
-    ] = None,
-    attrs: AttrsOpt = None,
-    split: SplitOpt = None,
-    levels: Annotated[
-        bool | None,
-        typer.Option(
-            "--levels/--no-levels",
-            help="Also write every 2x2 box-average level down to 4x4 (ProGAN). (default: recipe; off)",
-        ),
-    ] = None,
-    allow_upscale: Annotated[
-        bool | None,
-        typer.Option(
-            "--allow-upscale/--no-allow-upscale",
-            help="Enlarge inputs smaller than the output instead of rejecting them. (default: off)",
-        ),
-    ] = None,
-    images: Annotated[
-        Path | None, typer.Option("--images", help="Folder of the images. (default: SRC/img_align_celeba)")
-    ] = None,
-    limit: LimitOpt = None,
-    name: NameOpt = None,
-    workers: WorkersOpt = None,
-    resume: ResumeOpt = False,
-    force: ForceOpt = False,
-    strict: StrictOpt = False,
-    json_output: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-) -> None:
+@declared_command(app, "celeba", [
+    _src("CelebA folder: img_align_celeba/, Anno/, Eval/ (or flattened)."), OUT, RECIPE.with_default("celeba-64"),
+    _size("64"),
+    _choice("crop", "--crop", CROPS, "dcgan: Resize+CenterCrop (pytorch/examples); stargan: CenterCrop 178 then "
+            "Resize; progan: the 128 box at (89,121) then down; none: resize square images.  (default: recipe; dcgan)"),
+    Opt("crop_size", ("--crop-size",), int, None, "Square taken before the final resize to --size (dcgan: --size; "
+        "stargan: 178; progan: 128). celeba-32 uses 64."),
+    ATTRS, SPLIT, _levels(" (ProGAN). (default: recipe; off)"),
+    Opt("allow_upscale", ("--allow-upscale/--no-allow-upscale",), bool, None,
+        "Enlarge inputs smaller than the output instead of rejecting them. (default: off)"),
+    Opt("images", ("--images",), Path, None, "Folder of the images. (default: SRC/img_align_celeba)"),
+    LIMIT, NAME, WORKERS, RESUME, FORCE, STRICT, *OUTPUT_OPTIONS,
+], epilog="Example: facegan prepare celeba --src ~/data/CelebA --out data/celeba-64 --crop dcgan --size 64")
+def celeba(values: dict[str, Any]) -> None:
     """Crop and resize aligned CelebA into a prepared dataset (uint8 arrays, labels, partitions).
 
     Unusable images (corrupt, truncated, not an image, too small) are skipped and listed in OUT/rejects.tsv; the command fails only when none is usable, or at the first one with --strict. Options left out take the recipe's value.
     """
-    given = dict(size=size, crop=crop, crop_size=crop_size, attrs=attrs, split=split, levels=levels,
-                 allow_upscale=allow_upscale, images=images, limit=limit)  # fmt: skip
-    summary = run_prepare("celeba", out, src=src, inputs=[("--images", images)], recipe=recipe, given=given,
-                          workers=workers, resume=resume, force=force, strict=strict, name=name)  # fmt: skip
-    _render(summary, json_output, _dataset_lines)
+    _prepare("celeba", values, inputs=("images",))
 
 
-@app.command(
-    "synthetic",
-    epilog="Example: facegan prepare synthetic --out data/synthetic && "
-    "facegan prepare celeba --src data/synthetic --out data/synthetic-64 --crop dcgan --size 64",
-)
-@command
-def synthetic_command(
-    out: Annotated[Path, typer.Option("--out", help="Directory to write the faces to.")],
-    n: Annotated[int | None, typer.Option("--n", min=1, help="Number of faces. (default: recipe; 2000)")] = None,
-    layout: Annotated[
-        Layout | None,
-        typer.Option(
-            "--layout",
-            help="celeba: the full CelebA tree (aligned and in-the-wild JPEGs, Anno/, Eval/); "
-            "folder: square images + labels.csv. (default: recipe; celeba)",
-        ),
-    ] = None,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="Random seed; equal seeds give equal files. (default: 0)")
-    ] = None,
-    size: Annotated[int | None, typer.Option("--size", min=4, help="Image size of --layout folder. (default: 128)")] = None,
-    image_format: Annotated[
-        ImageFormat | None, typer.Option("--format", help="Image format of --layout folder. (default: png)")
-    ] = None,
-    quality: Annotated[int | None, typer.Option("--quality", min=1, max=100, help="JPEG quality. (default: 95)")] = None,
-    style: Annotated[
-        SyntheticStyle | None,
-        typer.Option(
-            "--style",
-            help="photo: the faces as they are; painting: two unpaired domains for translation in junyanz's "
-            "layout (trainA/ photos, trainB/ paintings of other faces, testA/ testB/ of held-out identities, "
-            "truth/ the true other-domain image of each file; --layout does not apply). (default: photo)",
-        ),
-    ] = None,
-    recipe: RecipeOpt = "synthetic",
-    workers: WorkersOpt = None,
-    force: ForceOpt = False,
-    json_output: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-) -> None:
+@declared_command(app, "synthetic", [
+    OUT.with_default(..., "Directory to write the faces to."),
+    Opt("n", ("--n",), int, None, "Number of faces. (default: recipe; 2000)", min=1),
+    _choice("layout", "--layout", ("celeba", "folder"), "celeba: the full CelebA tree (aligned and in-the-wild "
+            "JPEGs, Anno/, Eval/); folder: square images + labels.csv. (default: recipe; celeba)"),
+    Opt("seed", ("--seed",), int, None, "Random seed; equal seeds give equal files. (default: 0)"),
+    Opt("size", ("--size",), int, None, "Image size of --layout folder. (default: 128)", min=4),
+    _choice("format", "--format", ("png", "jpg"), "Image format of --layout folder. (default: png)"),
+    native("quality", Annotated[int | None, typer.Option(
+        "--quality", min=1, max=100, help="JPEG quality. (default: 95)")], None),
+    _choice("style", "--style", SYNTHETIC_STYLES, "photo: the faces as they are; painting: two unpaired domains "
+            "for translation in junyanz's layout (trainA/ photos, trainB/ paintings of other faces, testA/ testB/ "
+            "of held-out identities, truth/ the true other-domain image of each file; --layout does not apply). "
+            "(default: photo)"),
+    RECIPE.with_default("synthetic"), WORKERS, FORCE, *OUTPUT_OPTIONS,
+], epilog="Example: facegan prepare synthetic --out data/synthetic && "
+   "facegan prepare celeba --src data/synthetic --out data/synthetic-64 --crop dcgan --size 64")
+def synthetic(values: dict[str, Any]) -> None:
     """Draw deterministic cartoon faces with known attributes and exact 5-point landmarks.
 
     Modelled attributes: hair colour (Black/Blond/Brown/Gray_Hair, exclusive), Male (short hair, beards), Young, Smiling, Mouth_Slightly_Open, Eyeglasses, No_Beard, Oval_Face, Pale_Skin, Wearing_Lipstick; the other CelebA attributes are written as -1.
     """
-    given = dict(n=n, layout=layout, seed=seed, size=size, format=image_format, quality=quality, style=style)
-    summary = run_prepare("synthetic", out, recipe=recipe, given=given, workers=workers, force=force)
-    _render(summary, json_output, _synthetic_lines)
+    _prepare("synthetic", values, lines=_synthetic_lines)
 
 
-@app.command("export", epilog="Example: facegan prepare export data/celeba-64 --out celeba-64.zip --format zip")
-@command
-def export_command(
-    dataset: Annotated[Path, typer.Argument(help="Prepared dataset directory (or a folder / zip of images).")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder (png) or .zip file (zip).")],
-    export_format: Annotated[
-        ExportFormat,
-        typer.Option(
-            "--format",
-            help="png: flat folder img00000000.png (pytorch-fid); zip: StyleGAN "
-            "dataset_tool layout 00000/img00000000.png + dataset.json.",
-        ),
-    ] = ExportFormat.png,
-    split: Annotated[Split, typer.Option("--split", help="Partition to export.")] = Split.all,
-    res: Annotated[int | None, typer.Option("--res", help="Resolution level to export. (default: the largest)")] = None,
-    workers: WorkersOpt = None,
-    force: ForceOpt = False,
-    json_output: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-) -> None:
+@declared_command(app, "export", [
+    native("dataset", Annotated[Path, typer.Argument(
+        help="Prepared dataset directory (or a folder / zip of images).")]),
+    OUT.with_default(..., "Output folder (png) or .zip file (zip)."),
+    Opt("format", ("--format",), ExportFormat, ExportFormat.png, "png: flat folder img00000000.png (pytorch-fid); "
+        "zip: StyleGAN dataset_tool layout 00000/img00000000.png + dataset.json."),
+    Opt("split", ("--split",), Split, Split.all, "Partition to export."),
+    Opt("res", ("--res",), int, None, "Resolution level to export. (default: the largest)"),
+    WORKERS, FORCE, *OUTPUT_OPTIONS,
+], epilog="Example: facegan prepare export data/celeba-64 --out celeba-64.zip --format zip")
+def export(values: dict[str, Any]) -> None:
     """Write a dataset's images (and labels) as PNG files or a StyleGAN-style zip."""
-    summary = export_dataset(dataset, out, export_format.value, split.value, res, workers, force)
-    _render(summary, json_output, _export_lines)
+    summary = export_dataset(values["dataset"], values["out"], values["format"].value, values["split"].value,
+                             values["res"], values["workers"], values["force"])
+    emit_result(summary, values["json"], lambda s: [s["out"], f"images: {s['count']} ({s['resolution']}x"
+                                                    f"{s['resolution']}, {s['format']})"])
 
 
-@app.command("recipes", epilog="Example: facegan prepare recipes --json")
-@command
-def recipes_command(json_output: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False) -> None:
+@declared_command(app, "recipes", OUTPUT_OPTIONS, epilog="Example: facegan prepare recipes --json")
+def recipes(values: dict[str, Any]) -> None:
     """List the dataset recipes (data_recipes/*.toml) and their settings."""
-    _render(describe_recipes(), json_output, _recipe_lines)
+    emit_result(describe_recipes(), values["json"],
+                lambda rows: [f"{row['name']}\tprepare {row['command']}\t{row['description']}" for row in rows])
 
 
-@app.command(
-    "celeba-hq",
-    epilog="Example: facegan prepare celeba-hq --src ~/data/CelebA --out data/celeba-hq "
-    "--mapping ~/data/CelebAMask-HQ/CelebA-HQ-to-CelebA-mapping.txt --size 1024 --levels",
-)
-@command
-def celeba_hq_command(
-    src: Annotated[
-        Path,
-        typer.Option(
-            "--src",
-            help="In-the-wild CelebA (img_celeba/, Anno/, Eval/; or flattened), or CelebAMask-HQ "
-            "(CelebA-HQ-img/, CelebA-HQ-to-CelebA-mapping.txt) whose images are already aligned.",
-        ),
-    ],
-    out: OutOpt,
-    recipe: RecipeOpt = "celeba-hq",
-    size: Annotated[int | None, typer.Option("--size", help="Output size in pixels. (default: recipe; 1024)")] = None,
-    levels: Annotated[
-        bool | None,
-        typer.Option(
-            "--levels/--no-levels",
-            help="Also write every 2x2 box-average level down to 4x4, as ProGAN reads them. (default: recipe; on)",
-        ),
-    ] = None,
-    landmarks: Annotated[
-        Landmarks | None,
-        typer.Option(
-            "--landmarks",
-            help="celeba: the 5 points of list_landmarks_celeba.txt; face-alignment or dlib: detect 68 "
-            "points (largest face) and reduce them to those 5. (default: recipe; celeba)",
-        ),
-    ] = None,
-    align: Annotated[
-        AlignHQ | None,
-        typer.Option(
-            "--align",
-            help="progan: the CelebA-HQ oriented crop; ffhq: FFHQ's (no half-pixel offset, shrink relative "
-            "to --size). (default: recipe; progan)",
-        ),
-    ] = None,
-    transform_size: TransformOpt = None,
-    padding: PaddingOpt = None,
-    min_face: MinFaceOpt = None,
-    fan_weights: FanWeightsOpt = None,
-    s3fd_weights: S3fdWeightsOpt = None,
-    mapping: Annotated[
-        Path | None,
-        typer.Option(
-            "--mapping",
-            help="CelebA-HQ-to-CelebA-mapping.txt (header optional): prepare the 30,000 CelebA-HQ images in "
-            "its order instead of all of CelebA. With CelebAMask-HQ it is read from --src by default.",
-        ),
-    ] = None,
-    images: Annotated[
-        Path | None,
-        typer.Option("--images", help="Folder of the images. (default: SRC/img_celeba or SRC/CelebA-HQ-img)"),
-    ] = None,
-    celeba_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--celeba",
-            help="With CelebAMask-HQ: the CelebA folder whose attributes and partitions are attached "
-            "through the mapping (default: CelebAMask-HQ-attribute-anno.txt, all train).",
-        ),
-    ] = None,
-    attrs: AttrsOpt = None,
-    split: SplitOpt = None,
-    limit: LimitOpt = None,
-    name: NameOpt = None,
-    workers: WorkersOpt = None,
-    shard: ShardOpt = None,
-    device: DeviceOpt = "auto",
-    resume: ResumeOpt = False,
-    force: ForceOpt = False,
-    strict: StrictOpt = False,
-    json_output: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-) -> None:
+@declared_command(app, "celeba-hq", [
+    _src("In-the-wild CelebA (img_celeba/, Anno/, Eval/; or flattened), or CelebAMask-HQ (CelebA-HQ-img/, "
+         "CelebA-HQ-to-CelebA-mapping.txt) whose images are already aligned."),
+    OUT, RECIPE.with_default("celeba-hq"), _size("1024"),
+    _levels(", as ProGAN reads them. (default: recipe; on)"),
+    _choice("landmarks", "--landmarks", BACKENDS, "celeba: the 5 points of list_landmarks_celeba.txt; "
+            "face-alignment or dlib: detect 68 points (largest face) and reduce them to those 5. (default: recipe; "
+            "celeba)"),
+    _choice("align", "--align", MODES, "progan: the CelebA-HQ oriented crop; ffhq: FFHQ's (no half-pixel offset, "
+            "shrink relative to --size). (default: recipe; progan)"),
+    TRANSFORM_SIZE, PADDING, MIN_FACE, FAN_WEIGHTS, S3FD_WEIGHTS,
+    Opt("mapping", ("--mapping",), Path, None, "CelebA-HQ-to-CelebA-mapping.txt (header optional): prepare the "
+        "30,000 CelebA-HQ images in its order instead of all of CelebA. With CelebAMask-HQ it is read from --src "
+        "by default."),
+    Opt("images", ("--images",), Path, None, "Folder of the images. (default: SRC/img_celeba or SRC/CelebA-HQ-img)"),
+    Opt("celeba", ("--celeba",), Path, None, "With CelebAMask-HQ: the CelebA folder whose attributes and partitions "
+        "are attached through the mapping (default: CelebAMask-HQ-attribute-anno.txt, all train)."),
+    ATTRS, SPLIT, LIMIT, NAME, WORKERS, SHARD, DEVICE, RESUME, FORCE, STRICT, *OUTPUT_OPTIONS,
+], epilog="Example: facegan prepare celeba-hq --src ~/data/CelebA --out data/celeba-hq "
+   "--mapping ~/data/CelebAMask-HQ/CelebA-HQ-to-CelebA-mapping.txt --size 1024 --levels")
+def celeba_hq(values: dict[str, Any]) -> None:
     """Align in-the-wild CelebA with the CelebA-HQ geometry (or resize CelebAMask-HQ) into a prepared dataset.
 
     Each image is cropped to the oriented square of Karras et al. from its landmarks: shrunk when large, reflect-padded with blur and median blend where the square leaves the photo, transformed at --transform-size and reduced with antialiasing; --levels adds ProGAN's 2x2 box-average pyramid. Attributes and partitions are carried over; every face's crop quad and landmarks are saved (quads.npy, landmarks.npy). Unusable inputs (corrupt, no face, landmarks outside the image, face too small) are listed in OUT/rejects.tsv; the command fails only when none is usable, or at the first with --strict.
 
     Not reproduced: the original CelebA-HQ adds encrypted per-image "delta" files to this geometry (JPEG-artifact removal and a super-resolution network's output); decoding them needs the exact bytes of its Pillow 3.1.1 / libjpeg 8d pipeline and 2^k pre-padding upscale, so facegan reproduces the geometry, not those bytes. --src CelebAMask-HQ uses the published images themselves.
     """
-    given = dict(size=size, levels=levels, landmarks=landmarks, align=align, transform_size=transform_size,
-                 enable_padding=padding, min_face=min_face, mapping=mapping, fan_weights=fan_weights,
-                 s3fd_weights=s3fd_weights, images=images, celeba=celeba_dir, attrs=attrs, split=split, limit=limit)  # fmt: skip
-    inputs = [("--images", images), ("--mapping", mapping), ("--celeba", celeba_dir)]
-    summary = run_prepare("celeba-hq", out, src=src, inputs=inputs, recipe=recipe, given=given, workers=workers,
-                          device=device, shard=shard, resume=resume, force=force, strict=strict, name=name)  # fmt: skip
-    _render(summary, json_output, _dataset_lines)
+    _prepare("celeba-hq", values, inputs=("images", "mapping", "celeba"))
 
 
-@app.command(
-    "faces",
-    epilog="Example: facegan prepare faces --src ~/photos --out data/faces-256 --size 256 --align ffhq "
-    "--landmarks dlib --all-faces",
-)
-@command
-def faces_command(
-    src: Annotated[
-        Path, typer.Option("--src", help="Folder of face photos (searched recursively; labels.csv used if present).")
-    ],
-    out: OutOpt,
-    recipe: RecipeOpt = "faces-ffhq",
-    size: Annotated[int | None, typer.Option("--size", help="Output size in pixels. (default: recipe; 1024)")] = None,
-    align: Annotated[
-        AlignFaces | None,
-        typer.Option(
-            "--align",
-            help="ffhq: FFHQ's crop (recreate_aligned_images); progan: CelebA-HQ's; none: no landmarks, "
-            "short side resized and centre-cropped (already aligned folders). (default: recipe; ffhq)",
-        ),
-    ] = None,
-    landmarks: Annotated[
-        Detect | None,
-        typer.Option(
-            "--landmarks",
-            help="face-alignment: S3FD + 2D-FAN (weights from the torch hub cache; batched on --device); "
-            "dlib: HOG + CNN check + 68-point predictor, offline (extra \\[dlib]). (default: recipe; face-alignment)",
-        ),
-    ] = None,
-    all_faces: Annotated[
-        bool | None,
-        typer.Option(
-            "--all-faces/--largest-face",
-            help="Keep every face of a photo (rows NAME#0, NAME#1, ... largest first) instead of the largest. (default: largest)",
-        ),
-    ] = None,
-    transform_size: TransformOpt = None,
-    padding: PaddingOpt = None,
-    rotate_level: Annotated[
-        bool | None,
-        typer.Option(
-            "--rotate-level/--no-rotate-level",
-            help="Rotate the crop so the eyes are level (FFHQ's rotate_level); off keeps it axis-aligned. (default: on)",
-        ),
-    ] = None,
-    random_shift: Annotated[
-        float | None,
-        typer.Option(
-            "--random-shift",
-            min=0.0,
-            help="Move each crop centre by this fraction of its size times N(0,1) (FFHQ's random_shift; "
-            "seeded by --seed and the image's position). (default: 0)",
-        ),
-    ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed of --random-shift. (default: 0)")] = None,
-    min_face: MinFaceOpt = None,
-    fan_weights: FanWeightsOpt = None,
-    s3fd_weights: S3fdWeightsOpt = None,
-    levels: Annotated[
-        bool | None,
-        typer.Option("--levels/--no-levels", help="Also write every 2x2 box-average level down to 4x4. (default: off)"),
-    ] = None,
-    limit: LimitOpt = None,
-    name: NameOpt = None,
-    workers: WorkersOpt = None,
-    shard: ShardOpt = None,
-    device: DeviceOpt = "auto",
-    resume: ResumeOpt = False,
-    force: ForceOpt = False,
-    strict: StrictOpt = False,
-    json_output: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-) -> None:
+@declared_command(app, "faces", [
+    _src("Folder of face photos (searched recursively; labels.csv used if present)."),
+    OUT, RECIPE.with_default("faces-ffhq"), _size("1024"),
+    _choice("align", "--align", ("ffhq", "progan", "none"), "ffhq: FFHQ's crop (recreate_aligned_images); progan: "
+            "CelebA-HQ's; none: no landmarks, short side resized and centre-cropped (already aligned folders). "
+            "(default: recipe; ffhq)"),
+    _choice("landmarks", "--landmarks", DETECTORS, "face-alignment: S3FD + 2D-FAN (weights from the torch hub cache; "
+            "batched on --device); dlib: HOG + CNN check + 68-point predictor, offline (extra \\[dlib]). (default: "
+            "recipe; face-alignment)"),
+    Opt("all_faces", ("--all-faces/--largest-face",), bool, None, "Keep every face of a photo (rows NAME#0, NAME#1, "
+        "... largest first) instead of the largest. (default: largest)"),
+    TRANSFORM_SIZE, PADDING,
+    Opt("rotate_level", ("--rotate-level/--no-rotate-level",), bool, None, "Rotate the crop so the eyes are level "
+        "(FFHQ's rotate_level); off keeps it axis-aligned. (default: on)"),
+    Opt("random_shift", ("--random-shift",), float, None, "Move each crop centre by this fraction of its size times "
+        "N(0,1) (FFHQ's random_shift; seeded by --seed and the image's position). (default: 0)", min=0.0),
+    Opt("seed", ("--seed",), int, None, "Seed of --random-shift. (default: 0)"),
+    MIN_FACE, FAN_WEIGHTS, S3FD_WEIGHTS, _levels(". (default: off)"),
+    LIMIT, NAME, WORKERS, SHARD, DEVICE, RESUME, FORCE, STRICT, *OUTPUT_OPTIONS,
+], epilog="Example: facegan prepare faces --src ~/photos --out data/faces-256 --size 256 --align ffhq "
+   "--landmarks dlib --all-faces")
+def faces(values: dict[str, Any]) -> None:
     """Detect faces in any folder of photos and align them like FFHQ (or CelebA-HQ) into a prepared dataset.
 
     The largest face of each photo is kept (--all-faces keeps every one); its 68 landmarks give the oriented square, which is shrunk, padded with blur where it leaves the photo, transformed at --transform-size and reduced with antialiasing. Photos without a face (animals included), with landmarks outside the image, or unreadable are listed in OUT/rejects.tsv; the command fails only when none is usable, or at the first with --strict.
     """
-    given = dict(size=size, align=align, landmarks=landmarks, all_faces=all_faces, transform_size=transform_size,
-                 enable_padding=padding, rotate_level=rotate_level, random_shift=random_shift, seed=seed,
-                 min_face=min_face, levels=levels, limit=limit, fan_weights=fan_weights, s3fd_weights=s3fd_weights)  # fmt: skip
-    summary = run_prepare("faces", out, src=src, recipe=recipe, given=given, workers=workers, device=device,
-                          shard=shard, resume=resume, force=force, strict=strict, name=name)  # fmt: skip
-    _render(summary, json_output, _dataset_lines)
+    _prepare("faces", values)
 
 
-@app.command(
-    "pairs",
-    epilog="Example: facegan prepare pairs --a photos/ --b paintings/ --out data/pairs --size 64 --test 30",
-)
-@command
-def pairs_command(
-    a: Annotated[Path, typer.Option("--a", help="Folder of side A (e.g. photos).")],
-    b: Annotated[Path, typer.Option("--b", help="Folder of side B (e.g. their paintings), the same file names.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the pairs to (created).")],
-    size: Annotated[int | None, typer.Option(
-        "--size", min=1, help="Resize (short side) and centre-crop both images to N x N. (default: keep them)")] = None,
-    test: Annotated[int | None, typer.Option(
-        "--test", min=0, help="Held-out pairs (testA/ testB/). (default: 10%)")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the train/test draw.")] = 0,
-    workers: WorkersOpt = None,
-    strict: StrictOpt = False,
-    force: ForceOpt = False,
-    json_output: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-) -> None:
+@declared_command(app, "pairs", [
+    Opt("a", ("--a",), Path, ..., "Folder of side A (e.g. photos)."),
+    Opt("b", ("--b",), Path, ..., "Folder of side B (e.g. their paintings), the same file names."),
+    OUT.with_default(..., "Folder to write the pairs to (created)."),
+    Opt("size", ("--size",), int, None, "Resize (short side) and centre-crop both images to N x N. (default: keep "
+        "them)", min=1),
+    Opt("test", ("--test",), int, None, "Held-out pairs (testA/ testB/). (default: 10%)", min=0),
+    Opt("seed", ("--seed",), int, 0, "Seed of the train/test draw."), WORKERS, STRICT, FORCE, *OUTPUT_OPTIONS,
+], epilog="Example: facegan prepare pairs --a photos/ --b paintings/ --out data/pairs --size 64 --test 30")
+def pairs(values: dict[str, Any]) -> None:
     """Pair two folders by file name (a/NAME.jpg with b/NAME.png) for supervised translation (Latent Features
     Transfer): PNGs in junyanz's layout (trainA/ trainB/ testA/ testB/, the same names on both sides), pairs.json
     and rejects.tsv. Files without a partner are listed, pairs with an unusable file skipped (--strict: stop)."""
     from facegan_cli.prepare.pairs import prepare_pairs  # imported on use, as the other jobs
 
-    summary = prepare_pairs(a, b, out, size=size, test=test, seed=seed, workers=workers, strict=strict, force=force)
-    _render(summary, json_output, lambda s: [
+    summary = prepare_pairs(**{key: values[key] for key in ("a", "b", "out", "size", "test", "seed", "workers",
+                                                            "strict", "force")})
+    emit_result(summary, values["json"], lambda s: [
         s["out"], f"pairs: {s['pairs']} (train {s['train']}, test {s['test']}), rejected {s['rejected']}, unmatched "
         f"{len(s['unmatched']['a'])} in --a and {len(s['unmatched']['b'])} in --b"])

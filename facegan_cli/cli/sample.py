@@ -8,17 +8,8 @@ from typing import Annotated
 import typer
 
 from facegan_cli.apply.sample import sample as sample_images
-from facegan_cli.cli.common import (
-    DebugOpt,
-    DeviceOpt,
-    ForceOpt,
-    JsonOpt,
-    QuietOpt,
-    SeedOpt,
-    command,
-    emit_json,
-    emit_paths,
-)
+from facegan_cli.cli.common import command, emit_result
+from facegan_cli.cli.options import OUTPUT, GeneratedBatchOpt, GeneratorOpt, SeedOpt, shared_options
 
 HELP = (
     "Draw samples from a generator checkpoint (the EMA generator where the family keeps one): a grid when "
@@ -30,45 +21,22 @@ EPILOG = (
     "Example: facegan sample --ckpt runs/dcgan --latents z.npy --out samples/"
 )
 
-CkptOpt = Annotated[
-    Path,
-    typer.Option("--ckpt", help="Run directory, its checkpoints/ folder or a .safetensors checkpoint file."),
-]
-LatentsInOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--latents", help="Use the rows of this z.npy (from --save-latents) instead of drawing new ones."
-    ),
-]
-SaveLatentsOpt = Annotated[
-    Path | None, typer.Option("--save-latents", help="Also write the latents used as an N x z_dim .npy file.")
-]
-BatchOpt = Annotated[int, typer.Option("--batch-size", help="Images generated per forward pass.")]
-
 
 @command
+@shared_options(*OUTPUT, "force")
 def sample(
-    ckpt: CkptOpt,
+    device: str, json_out: bool, force: bool,
+    ckpt: GeneratorOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="A grid image (.png/.jpg/.webp) or a folder.")],
-    n: Annotated[
-        int | None, typer.Option("--n", help="Number of samples (default: 64, or every row of --latents).")
-    ] = None,
+    n: Annotated[int | None, typer.Option("--n", help="Number of samples (default: 64, or every row of --latents).")] = None,
     seed: SeedOpt = 0,
-    latents: LatentsInOpt = None,
-    save_latents_to: SaveLatentsOpt = None,
-    nrow: Annotated[
-        int | None, typer.Option("--nrow", help="Images per grid row (default: square-ish).")
-    ] = None,
-    batch_size: BatchOpt = 64,
-    device: DeviceOpt = "auto",
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-    force: ForceOpt = False,
+    latents: Annotated[Path | None, typer.Option(
+        "--latents", help="Use the rows of this z.npy (from --save-latents) instead of drawing new ones.")] = None,
+    save_latents_to: Annotated[Path | None, typer.Option(
+        "--save-latents", help="Also write the latents used as an N x z_dim .npy file.")] = None,
+    nrow: Annotated[int | None, typer.Option("--nrow", help="Images per grid row (default: square-ish).")] = None,
+    batch_size: GeneratedBatchOpt = 64,
 ) -> None:
     """Draw samples from a generator checkpoint."""
     doc = sample_images(ckpt, out, n, seed, latents, save_latents_to, nrow, batch_size, device, force)
-    if json_out:
-        emit_json(doc)
-    else:
-        emit_paths(doc["files"])
+    emit_result(doc, json_out, lambda d: d["files"])

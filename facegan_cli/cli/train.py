@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from rich.table import Table
 
-from facegan_cli.cli.common import emit_json, emit_line, result_console
+from facegan_cli.cli.common import emit_json, emit_line, result_console, result_table
 from facegan_cli.cli.params import (
     DEVICE,
     FORCE,
@@ -46,12 +45,7 @@ def render(doc: dict[str, Any], as_json: bool) -> None:
         if doc.get(key):
             emit_line(str(doc[key]))
     for spec in tables:
-        table = Table(title=spec["title"])
-        for k, column in enumerate(spec["columns"]):
-            table.add_column(column, justify="left" if k == 0 else "right")
-        for row in spec["rows"]:
-            table.add_row(*row)
-        result_console().print(table)
+        result_console().print(result_table(spec["title"], spec["columns"], spec["rows"], left=1))
 
 
 def options_of(family: registry.Family, spec: TrainSpec) -> list[Opt]:

@@ -7,16 +7,8 @@ from typing import Annotated
 
 import typer
 
-from facegan_cli.cli.common import (
-    DebugOpt,
-    DeviceOpt,
-    ForceOpt,
-    JsonOpt,
-    QuietOpt,
-    command,
-    emit_json,
-    emit_line,
-)
+from facegan_cli.cli.common import emit_result
+from facegan_cli.cli.options import OUTPUT, shared_command
 from facegan_cli.features.vgg19 import ACTIVATIONS, POOLS
 from facegan_cli.transfer.lft import INITS as LFT_INITS
 from facegan_cli.transfer.lft import SYNTH_OPTIMIZERS, transfer_features
@@ -30,10 +22,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-VggWeightsOpt = Annotated[Path | None, typer.Option(
-    "--vgg-weights", help="A local VGG19 file instead of the cached vgg19-dcbb9e9d.pth: under that name it is "
-    "SHA-256 verified; under another name it is your own network in torchvision's format (used as given, its "
-    "SHA-256 reported).")]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder for the results (created; written complete or not "
+                                      "at all).")]
 
 STYLE_HELP = (
     "Neural style transfer (Gatys et al.): optimise each content image so that its VGG19 features keep the "
@@ -57,15 +47,14 @@ STYLE_EPILOG = (
 )
 
 
-@app.command("style", help=STYLE_HELP, epilog=STYLE_EPILOG)
-@command
+@shared_command(app, "style", "vgg_weights", "force", *OUTPUT, help=STYLE_HELP, epilog=STYLE_EPILOG)
 def style(
+    vgg_weights: Path | None, force: bool, device: str, json_out: bool,
     content: Annotated[Path, typer.Option(
         "--content", help="A content image, a folder of images, or - for image paths on stdin.")],
     style_images: Annotated[list[Path], typer.Option(
         "--style", help="A style image; repeat to blend several (see --style-blend).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the results (created; written complete or "
-                                      "not at all).")],
+    out: OutOpt,
     preset: Annotated[str, typer.Option("--preset", help=f"One of: {', '.join(PRESETS)}.")] = "tutorial",
     content_weight: Annotated[float | None, typer.Option(
         "--content-weight", help="Weight of the content loss (alpha; default: the preset's).")] = None,
@@ -102,12 +91,6 @@ def style(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the noise initialisations.")] = 0,
     save_every: Annotated[int | None, typer.Option(
         "--save-every", help="Also write the images every N steps into OUT/steps/.")] = None,
-    vgg_weights: VggWeightsOpt = None,
-    force: ForceOpt = False,
-    device: DeviceOpt = "auto",
-    json_: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     settings = resolve_settings(
         preset, content_weight=content_weight, style_weight=style_weight, layer_weights=layer_weights,
@@ -118,13 +101,9 @@ def style(
     )
     doc = transfer_style(content, style_images, out, settings, vgg_weights=vgg_weights, device=device,
                          save_every=save_every, force=force)
-    if json_:
-        emit_json(doc)
-        return
-    for record in doc["images"]:
-        first, last = record["initial"], record["final"]
-        emit_line(f"{record['output']}  content {first['content']:.4g} -> {last['content']:.4g}  "
-                  f"style {first['style_total']:.4g} -> {last['style_total']:.4g}")
+    emit_result(doc, json_out, lambda d: [
+        f"{r['output']}  content {r['initial']['content']:.4g} -> {r['final']['content']:.4g}  "
+        f"style {r['initial']['style_total']:.4g} -> {r['final']['style_total']:.4g}" for r in d["images"]])
 
 
 FEATURES_HELP = (
@@ -144,15 +123,14 @@ FEATURES_EPILOG = (
 )
 
 
-@app.command("features", help=FEATURES_HELP, epilog=FEATURES_EPILOG)
-@command
+@shared_command(app, "features", "vgg_weights", "force", *OUTPUT, help=FEATURES_HELP, epilog=FEATURES_EPILOG)
 def features(
+    vgg_weights: Path | None, force: bool, device: str, json_out: bool,
     inputs: Annotated[list[Path], typer.Argument(
         help="Images, folders of images, or - for image paths on stdin.", show_default=False)],
     ckpt: Annotated[Path, typer.Option(
         "--ckpt", help="A feature-translator run directory, its checkpoints/ folder or a checkpoint file.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the results (created; written complete or "
-                                      "not at all).")],
+    out: OutOpt,
     init: Annotated[str, typer.Option(
         "--init", help=f"Starting image: {', '.join(LFT_INITS)}.")] = "input+noise",
     steps: Annotated[int, typer.Option("--steps", help="Optimisation steps (0 only measures the losses).")] = 100,
@@ -170,21 +148,11 @@ def features(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images optimised together.")] = 8,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the noise.")] = 0,
     grid: Annotated[bool, typer.Option("--grid", help="Also write OUT/grid.png.")] = False,
-    vgg_weights: VggWeightsOpt = None,
-    force: ForceOpt = False,
-    device: DeviceOpt = "auto",
-    json_: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     doc = transfer_features(
         ckpt, inputs, out, init=init, steps=steps, optimizer=optimizer, lr=lr, alpha=alpha, beta=beta,
         noise_std=noise_std, mean_domain=mean_domain, batch_size=batch_size, seed=seed, grid=grid,
         vgg_weights=vgg_weights, device=device, force=force,
     )
-    if json_:
-        emit_json(doc)
-        return
-    for record in doc["images"]:
-        first, last = record["initial"], record["final"]
-        emit_line(f"{record['output']}  loss {first['total']:.4g} -> {last['total']:.4g}")
+    emit_result(doc, json_out, lambda d: [
+        f"{r['output']}  loss {r['initial']['total']:.4g} -> {r['final']['total']:.4g}" for r in d["images"]])

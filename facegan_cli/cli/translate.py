@@ -7,20 +7,9 @@ from typing import Annotated
 
 import typer
 
-from facegan_cli.apply.edit import ALIGN_CHOICES
 from facegan_cli.apply.translate import translate as translate_images
-from facegan_cli.cli.common import (
-    DebugOpt,
-    DeviceOpt,
-    FanWeightsOpt,
-    ForceOpt,
-    JsonOpt,
-    QuietOpt,
-    S3fdWeightsOpt,
-    command,
-    emit_json,
-    emit_paths,
-)
+from facegan_cli.cli.common import command, emit_result
+from facegan_cli.cli.options import ALIGNED, OUTPUT, shared_options, weights_given
 from facegan_cli.models.translation import DIRECTIONS
 
 HELP = (
@@ -39,7 +28,9 @@ EPILOG = (
 
 
 @command
+@shared_options(*ALIGNED, "force", *OUTPUT)
 def translate(
+    align: str, fan_weights: Path | None, s3fd_weights: Path | None, force: bool, device: str, json_out: bool,
     inputs: Annotated[list[Path], typer.Argument(help="Images, folders of images, or - for paths on stdin.",
                                                  show_default=False)],
     ckpt: Annotated[Path, typer.Option("--ckpt", help="Run directory, checkpoints folder or checkpoint file.")],
@@ -50,20 +41,7 @@ def translate(
     size: Annotated[int | None, typer.Option(
         "--size", help="Square side to translate at (default: the model's training size).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 16,
-    align: Annotated[str, typer.Option(
-        "--align", help=f"Landmark backend that aligns photos first: {', '.join(ALIGN_CHOICES)} (none: resize "
-        "and centre-crop only).")] = "none",
-    fan_weights: FanWeightsOpt = None,
-    s3fd_weights: S3fdWeightsOpt = None,
-    force: ForceOpt = False,
-    device: DeviceOpt = "auto",
-    json_: JsonOpt = False,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
-    own = {"face-alignment-2dfan4": fan_weights, "face-alignment-s3fd": s3fd_weights}
-    doc = translate_images(ckpt, inputs, out, direction, grid, size, batch_size, align, own, force, device)
-    if json_:
-        emit_json(doc)
-    else:
-        emit_paths([record["output"] for record in doc["outputs"]])
+    doc = translate_images(ckpt, inputs, out, direction, grid, size, batch_size, align,
+                           weights_given(fan_weights, s3fd_weights), force, device)
+    emit_result(doc, json_out, lambda d: [record["output"] for record in d["outputs"]])

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from facegan_cli.cli.common import DebugOpt, JsonOpt, QuietOpt, command, emit_json, emit_line, result_console
+from facegan_cli.cli.common import emit_json, emit_line, result_console, result_table
+from facegan_cli.cli.options import REPORT, shared_command
 from facegan_cli.core import weights as W
 
 app = typer.Typer(help="Manage pretrained weights (FID Inception, VGG19, face-alignment).", no_args_is_help=True)
@@ -16,47 +16,38 @@ app = typer.Typer(help="Manage pretrained weights (FID Inception, VGG19, face-al
 KeyArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(W.KNOWN)}.")]
 
 
-@app.command("list", epilog="Example: facegan weights list --json")
-@command
-def list_(json_: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False) -> None:
+@shared_command(app, "list", *REPORT, epilog="Example: facegan weights list --json")
+def list_(json_out: bool) -> None:
     """List known weights, their file names, URLs and where a local copy was found."""
     doc = W.listing()
-    if json_:
+    if json_out:
         emit_json(doc)
         return
-    table = Table("key", "file", "local copy", "used by")
-    for r in doc["weights"]:
-        table.add_row(r["key"], r["file"], r["path"] or "[red]missing[/red]", r["used_by"])
-    result_console().print(table)
+    rows = [(r["key"], r["file"], r["path"] or "[red]missing[/red]", r["used_by"]) for r in doc["weights"]]
+    result_console().print(result_table(None, ("key", "file", "local copy", "used by"), rows))
 
 
-@app.command("fetch", epilog="Example: facegan weights fetch fid-inception")
-@command
-def fetch(key: KeyArg, json_: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False) -> None:
+@shared_command(app, "fetch", *REPORT, epilog="Example: facegan weights fetch fid-inception")
+def fetch(json_out: bool, key: KeyArg) -> None:
     """Download weights into $FACEGAN_HOME/weights (reusing a torch hub copy if present) and verify them."""
     path = W.require(key)
-    emit_json({"key": key, "path": str(path)}) if json_ else emit_line(str(path))
+    emit_json({"key": key, "path": str(path)}) if json_out else emit_line(str(path))
 
 
-@app.command("import", epilog="Example: facegan weights import fid-inception ~/Downloads/pt_inception-2015-12-05-6726825d.pth")
-@command
+@shared_command(app, "import", *REPORT, epilog="Example: facegan weights import fid-inception ~/Downloads/pt_inception-2015-12-05-6726825d.pth")
 def import_(
-    key: KeyArg,
-    path: Annotated[Path, typer.Argument(help="A downloaded copy of the file.")],
-    json_: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False,
+    json_out: bool, key: KeyArg, path: Annotated[Path, typer.Argument(help="A downloaded copy of the file.")]
 ) -> None:
     """Verify a downloaded file's SHA-256 prefix and copy it into the cache."""
     target = W.import_file(W.get(key), path)
-    emit_json({"key": key, "path": str(target)}) if json_ else emit_line(str(target))
+    emit_json({"key": key, "path": str(target)}) if json_out else emit_line(str(target))
 
 
-@app.command("verify", epilog="Example: facegan weights verify fid-inception")
-@command
+@shared_command(app, "verify", *REPORT, epilog="Example: facegan weights verify fid-inception")
 def verify(
-    key: KeyArg,
+    json_out: bool, key: KeyArg,
     path: Annotated[Path | None, typer.Argument(help="File to check (default: the cached copy).")] = None,
-    json_: JsonOpt = False, quiet: QuietOpt = False, debug: DebugOpt = False,
 ) -> None:
     """Check that a weights file is the expected one (SHA-256 prefix); exit 1 if not."""
     target, sha = W.check(key, path)
-    emit_json({"key": key, "path": str(target), "sha256": sha, "ok": True}) if json_ else emit_line(f"{target} {sha}")
+    emit_json({"key": key, "path": str(target), "sha256": sha, "ok": True}) if json_out else emit_line(f"{target} {sha}")

@@ -82,17 +82,6 @@ class VAERecipe(Recipe):
         opt.step()
         return {"loss": loss.detach(), "recon": rec_loss.detach(), "kl": kl.detach()}
 
-    @torch.no_grad()
-    def sample(self, z: torch.Tensor) -> torch.Tensor:
-        """Decoded N(0, I) codes (the loop's fixed latents), in eval mode (BatchNorm's running statistics)."""
-        net = self.modules[self.generator_key]
-        was = net.training
-        net.eval()
-        try:
-            return net(z).float()
-        finally:
-            net.train(was)
-
     def meta(self) -> dict[str, Any]:
         return {**super().meta(), "value_range": [-1.0, 1.0]}
 

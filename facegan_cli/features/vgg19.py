@@ -169,3 +169,21 @@ class VGG19Extractor(FrozenExtractor):
             return [layer_tap(layer, act) for layer in layers]
         except ValueError as exc:
             raise FaceganError(f"Unknown VGG19 layer: {exc}.", "Name layers like conv3_2 or relu4_1.") from None
+
+
+def recorded_extractor(
+    weights: str | os.PathLike[str] | None, device: torch.device | str, pool: str, recorded: str | None,
+    trained: str, fix: str,
+) -> VGG19Extractor:
+    """The VGG19 a run trained with: its weights must have the SHA-256 the run `recorded` (`trained` says
+    what was trained with them, `fix` where the right file is). Weights that do not fit fail now, before
+    any step or output."""
+    extractor = VGG19Extractor(weights, device, pool=pool)
+    if recorded and extractor.weights.sha256 != recorded:
+        raise FaceganError(
+            f"The VGG19 weights {extractor.weights.path} (SHA-256 {extractor.weights.sha256[:12]}...) are not the ones "
+            f"{trained} (SHA-256 {str(recorded)[:12]}...): its features would not mean the same.",
+            fix,
+        )
+    _ = extractor.model
+    return extractor

@@ -37,7 +37,7 @@ from facegan_cli.data.crops import center_crop, resize_short_side
 from facegan_cli.data.grid import grid_array, save_png, to_uint8
 from facegan_cli.data.imageio import RejectedImage, display_name, open_rgb
 from facegan_cli.data.sources import open_image_list
-from facegan_cli.features.vgg19 import VGG19Extractor, layer_tap
+from facegan_cli.features.vgg19 import VGG19Extractor, layer_tap, recorded_extractor
 from facegan_cli.transfer.losses import content_error, gram, style_error
 from facegan_cli.transfer.optimize import LossTerms, Objective, Optimized, optimize
 
@@ -293,13 +293,5 @@ def trained_extractor(
     config: Mapping[str, Any], vgg_weights: str | os.PathLike[str] | None, device: torch.device,
 ) -> VGG19Extractor:
     """The VGG19 a translator was trained on: the weights must have the SHA-256 its run recorded."""
-    extractor = VGG19Extractor(vgg_weights, device, pool=str(config["pool"]))
-    recorded = config.get("vgg_sha256")
-    if recorded and extractor.weights.sha256 != recorded:
-        raise FaceganError(
-            f"The VGG19 weights {extractor.weights.path} (SHA-256 {extractor.weights.sha256[:12]}...) are not the ones "
-            f"this translator was trained on (SHA-256 {str(recorded)[:12]}...): its features would not mean the same.",
-            "Pass the training run's VGG19 file with --vgg-weights.",
-        )
-    _ = extractor.model  # weights that do not fit fail now, before any output
-    return extractor
+    return recorded_extractor(vgg_weights, device, str(config["pool"]), config.get("vgg_sha256"),
+                              "this translator was trained on", "Pass the training run's VGG19 file with --vgg-weights.")

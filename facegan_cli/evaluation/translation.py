@@ -136,13 +136,7 @@ class TranslationEvaluation:
         if self.inception:
             doc["protocol"] = session.protocol.name
             doc["kid"] = {"subsets": self.kid_subsets, "subset_size": self.kid_subset_size, "seed": self.kid_seed}
-            if session.weights_sha256 is not None:
-                w = session.extractor.weights
-                doc.update(weights_sha256=w.sha256, weights_path=str(w.path), weights_verified=w.verified)
-        doc["device"] = str(session.device)
-        doc["seconds"] = round(time.perf_counter() - started, 3)
-        doc["warnings"] = session.warnings
-        return doc
+        return session.finish(doc, started)
 
     def _load(self, path: str, split: str, side: int, truth: Path | None, session: Session) -> Domain:
         source = open_domain(path, split, side, session.workers, self.settings.strict)

@@ -249,13 +249,7 @@ class AttributeEvaluation:
                                                      "resolution": clf.resolution},
             "rows": rows,
         }
-        if session.weights_sha256 is not None:
-            w = session.extractor.weights
-            doc.update(weights_sha256=w.sha256, weights_path=str(w.path), weights_verified=w.verified)
-        doc["device"] = str(session.device)
-        doc["seconds"] = round(time.perf_counter() - started, 3)
-        doc["warnings"] = session.warnings
-        return doc
+        return session.finish(doc, started)
 
     def _row(self, session: Session, editor: AttributeEditor, test: TestSet, clf: LoadedClassifier | None,
              real_features: dict[int, np.ndarray], label: str) -> dict[str, Any]:

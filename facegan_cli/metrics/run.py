@@ -129,14 +129,17 @@ class Session:
         return None if self._extractor is None else self._extractor.weights.sha256
 
     def document(self, metric: str, value: float, values: dict[str, Any], **fields: Any) -> dict[str, Any]:
-        doc: dict[str, Any] = {"metric": metric, "value": value, "values": values}
-        doc.update(fields)
+        return self.finish({"metric": metric, "value": value, "values": values, **fields})
+
+    def finish(self, doc: dict[str, Any], started: float | None = None) -> dict[str, Any]:
+        """`doc` with what every result document ends with: the protocol and the weights when a network was
+        used, the device, the seconds since `started` (default: since the session began) and the warnings."""
         if self._extractor is not None:
             w = self._extractor.weights
             doc.setdefault("protocol", self.protocol.name)
             doc.update(weights_sha256=w.sha256, weights_path=str(w.path), weights_verified=w.verified)
         doc["device"] = str(self.device)
-        doc["seconds"] = round(time.perf_counter() - self.started, 3)
+        doc["seconds"] = round(time.perf_counter() - (self.started if started is None else started), 3)
         doc["warnings"] = self.warnings
         return doc
 

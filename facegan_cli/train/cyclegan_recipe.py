@@ -51,7 +51,7 @@ from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.options import Opt
 from facegan_cli.data.domains import resolve_domains
 from facegan_cli.data.sources import open_image_set
-from facegan_cli.features.vgg19 import POOLS, VGG19Extractor, layer_tap
+from facegan_cli.features.vgg19 import POOLS, VGG19Extractor, layer_tap, recorded_extractor
 from facegan_cli.models.cyclegan import ARCH_OPTIONS as CYCLEGAN_ARCH
 from facegan_cli.models.cyclegan import (
     GAN_MODES,
@@ -136,16 +136,11 @@ class NSTLosses:
 
 def nst_extractor(config: dict[str, Any], device: torch.device) -> VGG19Extractor:
     """The VGG19 of a CycleGAN+NST run: the file it recorded (its SHA-256 checked), on `device`."""
-    extractor = VGG19Extractor(config.get("vgg_weights"), device, pool=str(config["vgg_pool"]))
-    recorded = config.get("vgg_sha256")
-    if recorded and extractor.weights.sha256 != recorded:
-        raise FaceganError(
-            f"The VGG19 weights {extractor.weights.path} (SHA-256 {extractor.weights.sha256[:12]}...) are not the ones "
-            f"this run was trained with (SHA-256 {str(recorded)[:12]}...).",
-            "Resume where the run's VGG19 file is (facegan's cache, or the --vgg-weights file it was given).",
-        )
-    _ = extractor.model  # weights that do not fit fail now, before any step
-    return extractor
+    return recorded_extractor(
+        config.get("vgg_weights"), device, str(config["vgg_pool"]), config.get("vgg_sha256"),
+        "this run was trained with",
+        "Resume where the run's VGG19 file is (facegan's cache, or the --vgg-weights file it was given).",
+    )
 
 
 # --- the history buffer ----------------------------------------------------------------------------------
@@ -194,24 +189,97 @@ class ImagePool:
 # --- the recipe ------------------------------------------------------------------------------------------
 
 
-class CycleGANRecipe(Recipe):
-    family = "cycle-gan"
+def cycle(
+    G_A: nn.Module, G_B: nn.Module, real_A: torch.Tensor, real_B: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """fake_B = G_A(A), rec_A = G_B(fake_B), fake_A = G_B(B), rec_B = G_A(fake_A), in J's order (the order
+    of the calls is the order of the random numbers a network may draw)."""
+    fake_B = G_A(real_A)
+    rec_A = G_B(fake_B)
+    fake_A = G_B(real_B)
+    return fake_B, rec_A, fake_A, G_A(fake_A)
+
+
+class CycleRecipe(Recipe):
+    """junyanz's CycleGAN training, on images (cycle-gan) or on codes (cycle-gan-vae): G_A, G_B, D_A, D_B
+    with one Adam per pair at J's linear decay by epoch, a history pool of fakes per domain (saved with
+    the checkpoint), and fixed sample inputs of both domains."""
+
     generator_key = "G_A"
     grid_columns = 6
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
-        check_config(config)
         self.pool_A = ImagePool(int(config["pool_size"]))  # fakes of domain A (G_B's), for D_B
         self.pool_B = ImagePool(int(config["pool_size"]))  # fakes of domain B (G_A's), for D_A
         self.epoch_steps = 1
         self._sample: tuple[torch.Tensor, torch.Tensor] | None = None
-        self.nst: NSTLosses | None = None
-        self.nst_weights = (config.get("lambda_content"), config.get("lambda_style"))
 
     @property
     def z_dim(self) -> int:
         return 0  # a translation model: the loop's latents are empty; grids translate fixed real images
+
+    def set_epoch_length(self, steps: int) -> None:
+        self.epoch_steps = int(steps)
+
+    def set_networks(self, nets: dict[str, nn.Module]) -> None:
+        """The four trained networks (what the step calls; DDP / compile may wrap them) and their optimisers."""
+        self.nets: dict[str, nn.Module] = dict(nets)
+        betas, lr = tuple(self.config["betas"]), float(self.config["lr"])
+        self.optimizers = {
+            "G": torch.optim.Adam(itertools.chain(nets["G_A"].parameters(), nets["G_B"].parameters()), lr=lr,
+                                  betas=betas),
+            "D": torch.optim.Adam(itertools.chain(nets["D_A"].parameters(), nets["D_B"].parameters()), lr=lr,
+                                  betas=betas),
+        }
+
+    def wrap_networks(self, wrap: Any) -> None:
+        self.nets = {name: wrap(net) for name, net in self.nets.items()}
+
+    def lr_at(self, step: int) -> float:
+        cfg = self.config
+        return float(cfg["lr"]) * lr_factor(step, self.epoch_steps, int(cfg["n_epochs"]), int(cfg["n_epochs_decay"]))
+
+    def _set_lr(self, step: int) -> None:
+        lr = self.lr_at(step)
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def extra_state(self) -> dict[str, Any]:
+        # The history buffers: an exact resume continues with the fakes the straight run would hold.
+        return {"pool_A": self.pool_A.state(), "pool_B": self.pool_B.state()}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        for name, pool in (("pool_A", self.pool_A), ("pool_B", self.pool_B)):
+            if name in state:
+                pool.load(state[name], self.device)
+
+    def sample_input(self, images: torch.Tensor) -> torch.Tensor:
+        """A sample grid's input from the images of a stream (default: as they are)."""
+        return images
+
+    def set_sample_inputs(self, batch: dict[str, torch.Tensor]) -> None:
+        k = min(SAMPLE_ROWS, batch["A"].shape[0], batch["B"].shape[0])
+        self._sample = (self.sample_input(batch["A"][:k]).clone(), self.sample_input(batch["B"][:k]).clone())
+
+    def sample_pair(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._sample is None:
+            raise FaceganError("No sample images were handed to the recipe.", "This is a facegan bug.")
+        return self._sample
+
+    def meta(self) -> dict[str, Any]:
+        return {**super().meta(), "value_range": [-1.0, 1.0]}
+
+
+class CycleGANRecipe(CycleRecipe):
+    family = "cycle-gan"
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        check_config(config)
+        super().__init__(config)
+        self.nst: NSTLosses | None = None
+        self.nst_weights = (config.get("lambda_content"), config.get("lambda_style"))
 
     @property
     def pack(self) -> int:
@@ -220,9 +288,6 @@ class CycleGANRecipe(Recipe):
     def streams(self) -> dict[str, Stream]:
         held = int(self.config["data_resolution"])
         return {"A": Images(resolution=held), "B": Images(resolution=held)}
-
-    def set_epoch_length(self, steps: int) -> None:
-        self.epoch_steps = int(steps)
 
     def build(self, ctx: TrainContext) -> None:
         cfg = self.config
@@ -233,27 +298,12 @@ class CycleGANRecipe(Recipe):
                               ("D_B", build_discriminator)):
             nets[name] = ctx.precision.module(init_weights(builder(cfg), gain))
         self.modules = dict(nets)
-        self.nets: dict[str, nn.Module] = dict(nets)  # what the step calls (DDP / compile may wrap these)
+        self.set_networks(nets)
         self.D_penalty = dict(nets)  # the penalty differentiates twice: never through torch.compile
-        betas = tuple(cfg["betas"])
-        lr = float(cfg["lr"])
-        self.optimizers = {
-            "G": torch.optim.Adam(itertools.chain(nets["G_A"].parameters(), nets["G_B"].parameters()), lr=lr,
-                                  betas=betas),
-            "D": torch.optim.Adam(itertools.chain(nets["D_A"].parameters(), nets["D_B"].parameters()), lr=lr,
-                                  betas=betas),
-        }
         if cfg["identity_mode"] == "nst":
             self.nst = NSTLosses(nst_extractor(cfg, ctx.device))
 
-    def wrap_networks(self, wrap: Any) -> None:
-        self.nets = {name: wrap(net) for name, net in self.nets.items()}
-
     # --- schedules -----------------------------------------------------------------------------------------
-
-    def lr_at(self, step: int) -> float:
-        cfg = self.config
-        return float(cfg["lr"]) * lr_factor(step, self.epoch_steps, int(cfg["n_epochs"]), int(cfg["n_epochs_decay"]))
 
     def noise_std(self, step: int) -> float:
         """The std of the white noise on D's inputs at `step`: d_noise_std falling linearly to 0 over the
@@ -289,12 +339,6 @@ class CycleGANRecipe(Recipe):
             images = images + sigma * torch.randn_like(images)
         return self.precision.tensor(pack_images(images, self.pack))
 
-    def _set_lr(self, step: int) -> None:
-        lr = self.lr_at(step)
-        for opt in self.optimizers.values():
-            for group in opt.param_groups:
-                group["lr"] = lr
-
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         cfg = self.config
         mode = str(cfg["gan_mode"])
@@ -307,10 +351,7 @@ class CycleGANRecipe(Recipe):
         lambda_idt = float(cfg["lambda_identity"])
 
         with self.precision.autocast():
-            fake_B = G_A(real_A)
-            rec_A = G_B(fake_B)
-            fake_A = G_B(real_B)
-            rec_B = G_A(fake_A)
+            fake_B, rec_A, fake_A, rec_B = cycle(G_A, G_B, real_A, real_B)
 
         # G_A and G_B, the discriminators frozen.
         opt_g = self.optimizers["G"]
@@ -387,24 +428,23 @@ class CycleGANRecipe(Recipe):
     # --- state -------------------------------------------------------------------------------------------
 
     def extra_state(self) -> dict[str, Any]:
-        # The history buffers: an exact resume continues with the fakes the straight run would hold.
-        state: dict[str, Any] = {"pool_A": self.pool_A.state(), "pool_B": self.pool_B.state()}
+        state = super().extra_state()
         if self.nst is not None:
             state["nst_weights"] = list(self.nst_weights)
         return state
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        for name, pool in (("pool_A", self.pool_A), ("pool_B", self.pool_B)):
-            if name in state:
-                pool.load(state[name], self.device)
+        super().load_extra_state(state)
         if "nst_weights" in state:  # calibrated at the start of the run, not on the resumed networks
             self.nst_weights = tuple(float(w) for w in state["nst_weights"])
 
     # --- sampling ----------------------------------------------------------------------------------------
 
+    def sample_input(self, images: torch.Tensor) -> torch.Tensor:
+        return self.fit(images, False)  # centre crops
+
     def set_sample_inputs(self, batch: dict[str, torch.Tensor]) -> None:
-        k = min(SAMPLE_ROWS, batch["A"].shape[0], batch["B"].shape[0])
-        self._sample = (self.fit(batch["A"][:k], False).clone(), self.fit(batch["B"][:k], False).clone())
+        super().set_sample_inputs(batch)
         if self.nst is not None:
             self._calibrate_nst(*self._sample)
 
@@ -426,20 +466,11 @@ class CycleGANRecipe(Recipe):
     @torch.no_grad()
     def sample(self, z: torch.Tensor) -> torch.Tensor:
         """Per row: A, G_A(A), G_B(G_A(A)), B, G_B(B), G_A(G_B(B))."""
-        if self._sample is None:
-            raise FaceganError("No sample images were handed to the recipe.", "This is a facegan bug.")
-        a, b = (self.precision.tensor(x) for x in self._sample)
-        G_A, G_B = self.modules["G_A"], self.modules["G_B"]
+        a, b = (self.precision.tensor(x) for x in self.sample_pair())
         with self.precision.autocast():
-            fake_b = G_A(a)
-            rec_a = G_B(fake_b)
-            fake_a = G_B(b)
-            rec_b = G_A(fake_a)
+            fake_b, rec_a, fake_a, rec_b = cycle(self.modules["G_A"], self.modules["G_B"], a, b)
         columns = [a, fake_b, rec_a, b, fake_a, rec_b]
         return torch.stack([c.float() for c in columns], dim=1).flatten(0, 1)
-
-    def meta(self) -> dict[str, Any]:
-        return {**super().meta(), "value_range": [-1.0, 1.0]}
 
 
 # --- `facegan train cycle-gan` ------------------------------------------------------------------------------

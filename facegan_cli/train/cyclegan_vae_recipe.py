@@ -10,7 +10,6 @@ decay by epoch.
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from typing import Any
 
@@ -28,35 +27,22 @@ from facegan_cli.models.cyclegan_vae import build_critic, build_translator, vae_
 from facegan_cli.models.loading import family_of
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.models.vae import build_decoder, build_encoder
-from facegan_cli.train.cyclegan_recipe import ImagePool, gan_loss, lr_factor
-from facegan_cli.train.recipe import Images, Recipe, Stream, TrainContext
+from facegan_cli.train.cyclegan_recipe import CycleRecipe, cycle, gan_loss
+from facegan_cli.train.recipe import Images, Stream, TrainContext
 from facegan_cli.train.spec import TrainPlan, TrainSpec
 
-SAMPLE_ROWS = 8
 
+class LatentCycleGANRecipe(CycleRecipe):
+    """The CycleGAN on codes; its pools hold codes (pool_A: domain A codes made by G_B, for D_B)."""
 
-class LatentCycleGANRecipe(Recipe):
     family = "cycle-gan-vae"
-    generator_key = "G_A"
-    grid_columns = 6
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
-        self.pool_A = ImagePool(int(config["pool_size"]))  # codes of domain A made by G_B, for D_B
-        self.pool_B = ImagePool(int(config["pool_size"]))
-        self.epoch_steps = 1
         self.names = vae_module_names(config["vae_config"])
-        self._sample: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    @property
-    def z_dim(self) -> int:
-        return 0  # grids translate fixed real images
 
     def streams(self) -> dict[str, Stream]:
         return {"A": Images(), "B": Images()}
-
-    def set_epoch_length(self, steps: int) -> None:
-        self.epoch_steps = int(steps)
 
     def build(self, ctx: TrainContext) -> None:
         cfg = self.config
@@ -76,27 +62,12 @@ class LatentCycleGANRecipe(Recipe):
         nets = {name: init_weights(builder(cfg), gain).to(ctx.device) for name, builder in
                 (("G_A", build_translator), ("G_B", build_translator), ("D_A", build_critic), ("D_B", build_critic))}
         self.modules = {**nets, **frozen}
-        self.nets: dict[str, nn.Module] = dict(nets)
-        betas, lr = tuple(cfg["betas"]), float(cfg["lr"])
-        self.optimizers = {
-            "G": torch.optim.Adam(itertools.chain(nets["G_A"].parameters(), nets["G_B"].parameters()), lr=lr, betas=betas),
-            "D": torch.optim.Adam(itertools.chain(nets["D_A"].parameters(), nets["D_B"].parameters()), lr=lr, betas=betas),
-        }
-
-    def wrap_networks(self, wrap: Any) -> None:
-        self.nets = {name: wrap(net) for name, net in self.nets.items()}
+        self.set_networks(nets)
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor, domain: str) -> torch.Tensor:
         with self.precision.autocast():
             return self.modules[self.names[domain][0]](self.precision.tensor(images))[0].float()
-
-    def _set_lr(self, step: int) -> None:
-        cfg = self.config
-        lr = float(cfg["lr"]) * lr_factor(step, self.epoch_steps, int(cfg["n_epochs"]), int(cfg["n_epochs_decay"]))
-        for opt in self.optimizers.values():
-            for group in opt.param_groups:
-                group["lr"] = lr
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         cfg = self.config
@@ -107,10 +78,7 @@ class LatentCycleGANRecipe(Recipe):
         self._set_lr(step)
         z, w = self.encode(batch["A"], "A"), self.encode(batch["B"], "B")
         lambda_a, lambda_b, lambda_idt = (float(cfg[k]) for k in ("lambda_a", "lambda_b", "lambda_identity"))
-        fake_w = G_A(z)
-        rec_z = G_B(fake_w)
-        fake_z = G_B(w)
-        rec_w = G_A(fake_z)
+        fake_w, rec_z, fake_z, rec_w = cycle(G_A, G_B, z, w)
         opt_g = self.optimizers["G"]
         with self.frozen_in_g_step(self.modules["D_A"]), self.frozen_in_g_step(self.modules["D_B"]):
             zero = torch.zeros((), device=z.device)
@@ -138,34 +106,20 @@ class LatentCycleGANRecipe(Recipe):
                 "cycle_A": cycle_A.detach(), "cycle_B": cycle_B.detach(), "idt_A": idt_A.detach(),
                 "idt_B": idt_B.detach(), "D_A": loss_D_A.detach(), "D_B": loss_D_B.detach()}
 
-    def extra_state(self) -> dict[str, Any]:
-        return {"pool_A": self.pool_A.state(), "pool_B": self.pool_B.state()}
-
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self._vae_ready = True  # the checkpoint's frozen VAE weights were restored with the other modules
-        for name, pool in (("pool_A", self.pool_A), ("pool_B", self.pool_B)):
-            if name in state:
-                pool.load(state[name], self.device)
-
-    def set_sample_inputs(self, batch: dict[str, torch.Tensor]) -> None:
-        k = min(SAMPLE_ROWS, batch["A"].shape[0], batch["B"].shape[0])
-        self._sample = (batch["A"][:k].clone(), batch["B"][:k].clone())
+        super().load_extra_state(state)
 
     @torch.no_grad()
     def sample(self, z: torch.Tensor) -> torch.Tensor:
         """Per row: A, Dec(G_A(z)), Dec(G_B(G_A(z))), B, Dec(G_B(w)), Dec(G_A(G_B(w)))."""
-        if self._sample is None:
-            raise FaceganError("No sample images were handed to the recipe.", "This is a facegan bug.")
-        a, b = self._sample
-        G_A, G_B = self.modules["G_A"], self.modules["G_B"]
+        a, b = self.sample_pair()
         za, wb = self.encode(a, "A"), self.encode(b, "B")
         dec_a, dec_b = self.modules[self.names["A"][1]], self.modules[self.names["B"][1]]
         with self.precision.autocast():
-            columns = [a, dec_b(G_A(za)), dec_a(G_B(G_A(za))), b, dec_a(G_B(wb)), dec_b(G_A(G_B(wb)))]
+            fake_w, rec_z, fake_z, rec_w = cycle(self.modules["G_A"], self.modules["G_B"], za, wb)
+            columns = [a, dec_b(fake_w), dec_a(rec_z), b, dec_a(fake_z), dec_b(rec_w)]
         return torch.stack([c.float() for c in columns], dim=1).flatten(0, 1)
-
-    def meta(self) -> dict[str, Any]:
-        return {**super().meta(), "value_range": [-1.0, 1.0]}
 
 
 _KEYS = ("batch", "lr", "gan_mode", "lambda_a", "lambda_b", "lambda_identity", "pool_size", "n_epochs",

@@ -12,10 +12,9 @@ import os
 import typer
 
 from facegan_cli import __version__
-from facegan_cli.cli import edit, evaluate, latent, metrics, models, prepare, runs, sample, train, weights
+from facegan_cli.cli import apply, evaluate, latent, metrics, models, prepare, runs, train, weights
 from facegan_cli.cli import explain as explain_cli
 from facegan_cli.cli import transfer as transfer_cli
-from facegan_cli.cli import translate as translate_cli
 
 
 def _version(value: bool) -> None:
@@ -57,9 +56,9 @@ def build_app() -> typer.Typer:
     app.callback()(main)
     app.add_typer(prepare.app, name="prepare")
     app.add_typer(train.build(), name="train")
-    app.command(name="sample", help=sample.HELP, epilog=sample.EPILOG)(sample.sample)
-    app.command(name="edit", help=edit.HELP, epilog=edit.EPILOG)(edit.edit)
-    app.command(name="translate", help=translate_cli.HELP, epilog=translate_cli.EPILOG)(translate_cli.translate)
+    app.command(name="sample", help=apply.SAMPLE_HELP, epilog=apply.SAMPLE_EPILOG)(apply.sample)
+    app.command(name="edit", help=apply.EDIT_HELP, epilog=apply.EDIT_EPILOG)(apply.edit)
+    app.command(name="translate", help=apply.TRANSLATE_HELP, epilog=apply.TRANSLATE_EPILOG)(apply.translate)
     app.add_typer(latent.app, name="latent")
     app.add_typer(models.build(), name="models")
     app.add_typer(weights.app, name="weights")

@@ -19,7 +19,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -57,7 +57,7 @@ def _stdout_for_results_only() -> Iterator[None]:
 
 
 # What the --json option's parameter is called in the commands (Typer's name or an Opt's).
-_JSON_PARAMETERS = ("json", "json_", "json_out", "json_output")
+_JSON_PARAMETERS = ("json", "json_out")
 
 
 def _disk_full(exc: BaseException) -> FaceganError | None:
@@ -73,12 +73,20 @@ def _disk_full(exc: BaseException) -> FaceganError | None:
     return None
 
 
-def _fail(message: str, fix: str, as_json: bool, exit_status: int = 1) -> None:
-    # display_name: a file name that is not UTF-8 is shown with \xNN escapes, as everywhere else.
-    message, fix = display_name(message), display_name(fix)
-    typer.echo(f"Error: {message}" + (f" {fix}" if fix else ""), err=True)
+def _json_error(as_json: bool, message: str, fix: str, exit_status: int) -> None:
     if as_json:
         emit_json({"error": {"message": message, "fix": fix, "exit_status": exit_status}})
+
+
+def _fail(error: FaceganError, as_json: bool, debug: bool) -> NoReturn:
+    """The user's error as one paragraph on stderr (the traceback too with --debug), and exit 1."""
+    if debug:
+        traceback.print_exc()
+    # display_name: a file name that is not UTF-8 is shown with \xNN escapes, as everywhere else.
+    message, fix = display_name(error.message), display_name(error.fix)
+    typer.echo(f"Error: {message}" + (f" {fix}" if fix else ""), err=True)
+    _json_error(as_json, message, fix, 1)
+    raise typer.Exit(1) from None
 
 
 def command(fn: F) -> F:
@@ -96,36 +104,22 @@ def command(fn: F) -> F:
             except (typer.Exit, typer.Abort, SystemExit):
                 raise
             except click_api.ClickException as exc:  # a usage error found inside the command: exit 2 as Typer's
-                if as_json:
-                    emit_json({"error": {"message": exc.format_message(), "fix": "", "exit_status": exc.exit_code}})
+                _json_error(as_json, exc.format_message(), "", exc.exit_code)
                 raise
             except UsageProblem as exc:  # the library's word for a usage error: exit 2 as well
-                if as_json:
-                    emit_json({"error": {"message": exc.message, "fix": exc.fix, "exit_status": 2}})
+                _json_error(as_json, exc.message, exc.fix, 2)
                 raise click_api.UsageError(exc.paragraph(), click_api.get_current_context()) from None
             except FaceganError as exc:
-                if debug:
-                    traceback.print_exc()
-                _fail(exc.message, exc.fix, as_json)
-                raise typer.Exit(1) from None
+                _fail(exc, as_json, debug)
             except KeyboardInterrupt:
                 typer.echo("Interrupted.", err=True)
-                if as_json:
-                    emit_json({"error": {"message": "Interrupted.", "fix": "", "exit_status": 130}})
+                _json_error(as_json, "Interrupted.", "", 130)
                 raise typer.Exit(130) from None
             except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
-                if debug:
-                    traceback.print_exc()
-                full = _disk_full(exc)
-                if full is not None:
-                    _fail(full.message, full.fix, as_json)
-                    raise typer.Exit(1) from None
-                _fail(
+                _fail(_disk_full(exc) or FaceganError(
                     f"internal error ({type(exc).__name__}: {exc}).",
                     "This is a facegan bug; re-run with --debug to see the traceback and please report it.",
-                    as_json,
-                )
-                raise typer.Exit(1) from None
+                ), as_json, debug)
 
     return wrapper  # type: ignore[return-value]
 

@@ -9,17 +9,15 @@ import typer
 
 from facegan_cli.cli.common import emit_json, emit_result, result_console, result_table
 from facegan_cli.cli.options import OUTPUT, REPORT, SeedOpt, shared_command
+from facegan_cli.cli.params import group
 from facegan_cli.evaluation.translation import TranslationEvaluation
 from facegan_cli.evaluation.turing import RaterScore, score, turing_sheet
 from facegan_cli.metrics.attributes import AttributeEvaluation, parse_targets
 from facegan_cli.metrics.run import Settings
 from facegan_cli.models.translation import DIRECTIONS
 
-app = typer.Typer(
-    help="Evaluation kits: the visual Turing test of seed 001, attribute editing (seed 000 Table 1), and image "
-    "translation (seed 004).",
-    no_args_is_help=True,
-)
+app = group("Evaluation kits: the visual Turing test of seed 001, attribute editing (seed 000 Table 1), and image "
+    "translation (seed 004).")
 
 _EXAMPLES = {
     "turing": "Example: facegan eval turing --real data/faces32 --fake samples/ --n 50 --out sheet/\n\n"

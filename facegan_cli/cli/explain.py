@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from facegan_cli.cli.common import command, emit_result
+from facegan_cli.cli.common import emit_result
 from facegan_cli.cli.options import REPORT, FigureOpt, shared_options
 from facegan_cli.core.errors import UsageProblem
 from facegan_cli.transfer.explain import REDUCTIONS, color_change_figure, guided_backprop_figure
@@ -29,7 +29,6 @@ EPILOG = (
 )
 
 
-@command
 @shared_options("device", "force", *REPORT)
 def explain(
     device: str, force: bool, json_out: bool,

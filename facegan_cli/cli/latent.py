@@ -6,7 +6,6 @@ it a plain number is a seed; `s42` is always seed 42 (the latent `facegan sample
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -21,15 +20,13 @@ from facegan_cli.cli.options import (
     SeedOpt,
     shared_command,
 )
+from facegan_cli.cli.params import choices, group
 from facegan_cli.latent.arithmetic import arithmetic_figure
 from facegan_cli.latent.interpolate import interpolation_figure
 from facegan_cli.latent.latents import parse_pairs, parse_refs
 from facegan_cli.latent.nearest import SPACES, nearest_figure
 
-app = typer.Typer(
-    help="Explore a generator's latent space: interpolation, vector arithmetic, nearest training images.",
-    no_args_is_help=True,
-)
+app = group("Explore a generator's latent space: interpolation, vector arithmetic, nearest training images.")
 
 REF_HELP = "With --latents a plain number is a row of that file, otherwise a seed; s42 is always seed 42."
 LatentsOpt = Annotated[Path | None, typer.Option("--latents", help="A z.npy written by `facegan sample --save-latents`.")]
@@ -46,9 +43,7 @@ _EXAMPLES = {
 }
 
 
-class Method(str, Enum):
-    lerp = "lerp"
-    slerp = "slerp"
+Method = choices("Method", ("lerp", "slerp"))
 
 
 @shared_command(app, "interpolate", *OUTPUT, "force", epilog=_EXAMPLES["interpolate"])

@@ -8,7 +8,6 @@ declared once, in cli/options.py.
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,23 +15,16 @@ import typer
 
 from facegan_cli.cli.common import emit_json, emit_line, result_console, result_table
 from facegan_cli.cli.options import GENERATED, INCEPTION, READING, shared_command
+from facegan_cli.cli.params import choices, group
 from facegan_cli.metrics import run
 from facegan_cli.metrics.frechet import METHODS
 from facegan_cli.metrics.run import Settings
 
-app = typer.Typer(
-    help="FID, KID, IS, precision/recall, SWD and MS-SSIM that reproduce pytorch-fid, torch-fidelity and "
-    "clean-fid, and `stats` to precompute reference statistics.",
-    no_args_is_help=True,
-)
+app = group("FID, KID, IS, precision/recall, SWD and MS-SSIM that reproduce pytorch-fid, torch-fidelity and "
+    "clean-fid, and `stats` to precompute reference statistics.")
 
 
-class MatrixSqrt(str, Enum):
-    eig = "eig"
-    scipy = "scipy"
-
-
-assert {m.value for m in MatrixSqrt} == set(METHODS)  # the library's choices, spelled out for --help
+MatrixSqrt = choices("MatrixSqrt", METHODS)
 
 _EXAMPLES = {
     "fid": "Example: facegan metrics fid data/celebahq-256 samples/ --protocol clean\n\n"

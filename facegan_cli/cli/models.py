@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Annotated, Any
 
 import typer
 
-from facegan_cli.cli.common import command, emit_json, result_console, result_table
+from facegan_cli.cli.common import emit_json, result_console, result_table
 from facegan_cli.cli.options import REPORT, shared_options
-from facegan_cli.cli.params import OUTPUT_OPTIONS, build_command
+from facegan_cli.cli.params import OUTPUT_OPTIONS, build_command, group, native
 from facegan_cli.core.options import Opt
 from facegan_cli.models.summary import arch_options, list_families, summarize
 
@@ -20,7 +19,6 @@ SUMMARY_HELP = (
 )
 
 
-@command
 @shared_options(*REPORT)
 def list_models(json_out: bool) -> None:
     """List the model families, their kinds and presets (the default preset first)."""
@@ -55,16 +53,12 @@ def _summary(values: dict[str, Any]) -> None:
 
 def build() -> typer.Typer:
     """The `models` group; `summary`'s options are every registered family's architecture options."""
-    app = typer.Typer(help="The model families, their presets and parameter counts.", no_args_is_help=True)
+    app = group("The model families, their presets and parameter counts.")
     app.command("list", epilog="Example: facegan models list --json")(list_models)
     preset = Opt("preset", ("--preset",), str, None, "Preset of the family (default: its default; `facegan models "
                  "list` names them).")
-    summary = build_command("summary", [preset, *arch_options(), *OUTPUT_OPTIONS], _summary)
-    family = inspect.Parameter("family", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[
-        str, typer.Argument(help="Model family, e.g. dcgan (see `facegan models list`).")])
-    summary.__signature__ = summary.__signature__.replace(  # type: ignore[attr-defined]
-        parameters=[family, *summary.__signature__.parameters.values()])  # type: ignore[attr-defined]
-    summary.__annotations__["family"] = family.annotation
+    family = native("family", Annotated[str, typer.Argument(help="Model family, e.g. dcgan (see `facegan models list`).")])
+    summary = build_command("summary", [family, preset, *arch_options(), *OUTPUT_OPTIONS], _summary)
     app.command("summary", help=SUMMARY_HELP,
                 epilog="Example: facegan models summary dcgan --preset heikka32 --depth 4 --d-first-bn --json")(summary)
     return app

@@ -1,10 +1,10 @@
 """Options declared once and shared by every command that takes them.
 
-A command registered with `@shared_command(app, NAME, *names)` (or decorated with `@shared_options(*names)`)
-takes its own options, then the shared options `names`, with its own default where it differs (its --help
+A command registered with `@shared_command(app, NAME, *names)` (or made with `@shared_options(*names)` and
+registered by its caller) takes its own options, then the shared options `names`, with its own default where it differs (its --help
 shows it). It receives the values of the shared options its own signature names (e.g. inputs, ckpt, dims,
-json_out, device) as themselves; a `settings` parameter receives the metric options as one
-metrics.run.Settings; the rest (--quiet, --debug) only `cli.common.command` reads.
+json_out, device) as themselves; a parameter named in GROUPS receives several as one value (`settings`: the
+metric options as one metrics.run.Settings; `photos`: PHOTOS); the rest (--quiet, --debug) only `cli.common.command` reads.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ SHARED_OPTIONS: dict[str, Opt | inspect.Parameter] = {opt.name: opt for opt in (
     Opt("fast", ("--fast",), bool, False, "Allow TF32 on CUDA: faster, but no longer float32-faithful to the "
         "references."),
     DEVICE, JSON_OUT, QUIET, DEBUG, FORCE, ALIGN, FAN_WEIGHTS, S3FD_WEIGHTS, VGG_WEIGHTS,
+    Opt("photo_batch", ("--batch-size",), int, 16, "Images per forward pass."),
 )}
 
 # The usual selections, in the order --help lists them.
@@ -93,8 +94,9 @@ GENERATED = ("inputs", "ckpt", "n", "seed", "translate", "direction")
 INCEPTION = ("protocol", "inception_weights", "no_cache", "fast")
 REPORT = ("json_out", "quiet", "debug")
 OUTPUT = ("device", *REPORT)
-# Photos aligned by their landmarks first (edit, translate).
-ALIGNED = ("align", "fan_weights", "s3fd_weights")
+# A trained network run on photos (edit, translate): its batch, the photos' alignment, --force and the output
+# options; a `photos` parameter receives them as the library's last arguments (see photo_arguments).
+PHOTOS = ("photo_batch", "align", "fan_weights", "s3fd_weights", "force", *OUTPUT)
 READING = ("split", "batch_size", "workers", "strict", *OUTPUT)
 _UNSET = object()
 
@@ -120,23 +122,35 @@ def metric_settings(values: dict[str, Any]) -> Settings:
     return Settings(**given)
 
 
+def photo_arguments(values: dict[str, Any]) -> tuple[Any, ...]:
+    """The PHOTOS options as apply.edit.edit and apply.translate.translate take them: batch size, landmark
+    backend, the user's own face-alignment weights by the key of the official file each replaces, force, device."""
+    own = {"face-alignment-2dfan4": values["fan_weights"], "face-alignment-s3fd": values["s3fd_weights"]}
+    return values["photo_batch"], values["align"], own, values["force"], values["device"]
+
+
+# Parameters that receive several shared options as one value, and how it is made of them.
+GROUPS: dict[str, Callable[[dict[str, Any]], Any]] = {"settings": metric_settings, "photos": photo_arguments}
+
+
 def shared_options(*names: str, **overrides: Any) -> Callable[[F], F]:
-    """Give a command the shared options `names`; `overrides` maps a name to the command's own default,
-    or to (default, help) where the help says something else for it."""
+    """A command (with cli.common.command's error handling and output rules) that takes its own options and
+    the shared options `names`; `overrides` maps a name to the command's own default, or to (default, help)
+    where the help says something else for it."""
 
     def decorate(fn: F) -> F:
         own = inspect.signature(fn, eval_str=True).parameters
-        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for n, p in own.items() if n not in (*names, "settings")]
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for n, p in own.items() if n not in (*names, *GROUPS)]
         params += [_shared_parameter(name, overrides.get(name, _UNSET)) for name in names]
 
         @functools.wraps(fn)
         def wrapper(**values: Any) -> Any:
             passed = {k: v for k, v in values.items() if k in own}
-            if "settings" in own:
-                passed["settings"] = metric_settings({k: v for k, v in values.items() if k in names})
+            shared = {k: v for k, v in values.items() if k in names}
+            passed.update({group: build(shared) for group, build in GROUPS.items() if group in own})
             return fn(**passed)
 
-        return with_signature(wrapper, params)  # type: ignore[return-value]
+        return command(with_signature(wrapper, params))
 
     return decorate
 
@@ -144,10 +158,9 @@ def shared_options(*names: str, **overrides: Any) -> Callable[[F], F]:
 def shared_command(
     app: typer.Typer, name: str, *names: str, epilog: str | None = None, help: str | None = None, **overrides: Any
 ) -> Callable[[F], F]:
-    """Register a command on `app` (Typer's app.command, with cli.common.command's error handling and
-    output rules) that takes the shared options `names` (see `shared_options`)."""
+    """Register on `app` a command that takes the shared options `names` (see `shared_options`)."""
 
     def decorate(fn: F) -> F:
-        return app.command(name, epilog=epilog, help=help)(command(shared_options(*names, **overrides)(fn)))
+        return app.command(name, epilog=epilog, help=help)(shared_options(*names, **overrides)(fn))
 
     return decorate

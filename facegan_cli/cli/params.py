@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -40,25 +41,33 @@ def checked(check: Callable[[Any], None]) -> Callable[[Any], Any]:
     return callback
 
 
-def _positive(value: float | None) -> float | None:
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise typer.BadParameter(f"{value} is not a positive finite number.")
-    return value
+def _refuse(test: Callable[[Any], bool], why: str) -> Callable[[Any], Any]:
+    """A Typer callback refusing (exit 2) a value for which `test` is false; `why` is formatted with the value."""
+
+    def check(value: Any) -> None:
+        if not test(value):
+            raise ValueError(why.format(value=value))
+
+    return checked(check)
 
 
-def _non_negative(value: float | None) -> float | None:
-    if value is not None and not (math.isfinite(value) and value >= 0):
-        raise typer.BadParameter(f"{value} is not a finite number >= 0.")
-    return value
+_positive = _refuse(lambda v: math.isfinite(v) and v > 0, "{value} is not a positive finite number.")
+_non_negative = _refuse(lambda v: math.isfinite(v) and v >= 0, "{value} is not a finite number >= 0.")
 
 
-def _choice(choices: tuple[str, ...]) -> Callable[[str | None], str | None]:
-    def check(value: str | None) -> str | None:
-        if value is not None and value not in choices:
-            raise typer.BadParameter(f"{value!r} is not one of: {', '.join(choices)}.")
-        return value
+def _choice(allowed: tuple[str, ...]) -> Callable[[str | None], str | None]:
+    return _refuse(lambda v: v in allowed, "{value!r} is not one of: " + ", ".join(allowed) + ".")
 
-    return check
+
+def choices(name: str, values: Iterable[str]) -> Any:
+    """A choice type (an Enum of str) whose members are `values`, spelled as on the command line; an Opt or a
+    Typer option of this type lists them in --help."""
+    return Enum(name, {value.replace("-", "_"): value for value in values}, type=str)
+
+
+def group(help: str) -> typer.Typer:
+    """A command group: its help, and that help when it is run without a command."""
+    return typer.Typer(help=help, no_args_is_help=True)
 
 
 def native(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:

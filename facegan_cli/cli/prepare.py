@@ -8,7 +8,6 @@ prepare.recipes) with the parsed values and renders the summary it returns.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +17,7 @@ from facegan_cli.align.geometry import MODES
 from facegan_cli.align.landmarks import BACKENDS, DETECTORS
 from facegan_cli.cli.common import emit_result
 from facegan_cli.cli.options import FAN_WEIGHTS, S3FD_WEIGHTS
-from facegan_cli.cli.params import FORCE, OUTPUT_OPTIONS, declared_command, native
+from facegan_cli.cli.params import FORCE, OUTPUT_OPTIONS, choices, declared_command, group, native
 from facegan_cli.core.options import Opt
 from facegan_cli.data.crops import CROPS
 from facegan_cli.data.prepared import SPLIT_CODES
@@ -27,19 +26,11 @@ from facegan_cli.prepare.export import FORMATS, export_dataset
 from facegan_cli.prepare.recipes import describe_recipes
 from facegan_cli.prepare.synthetic import STYLES as SYNTHETIC_STYLES
 
-app = typer.Typer(
-    help="Prepare datasets: CelebA crops, CelebA-HQ and FFHQ-style aligned faces, synthetic faces, exports for other tools.",
-    no_args_is_help=True,
-)
+app = group("Prepare datasets: CelebA crops, CelebA-HQ and FFHQ-style aligned faces, synthetic faces, exports for other tools.")
 
 
-def _choices(name: str, values: Iterable[str]) -> Any:
-    """A choice type for Typer whose members are `values`, spelled as on the command line."""
-    return Enum(name, {value.replace("-", "_"): value for value in values}, type=str)
-
-
-Split = _choices("Split", (*SPLIT_CODES, "all"))
-ExportFormat = _choices("ExportFormat", FORMATS)
+Split = choices("Split", (*SPLIT_CODES, "all"))
+ExportFormat = choices("ExportFormat", FORMATS)
 
 # ----- options more than one command takes ------------------------------------------------------------
 
@@ -85,7 +76,7 @@ def _src(text: str) -> Opt:
 
 
 def _choice(name: str, flag: str, values: Iterable[str], text: str) -> Opt:
-    return Opt(name, (flag,), _choices(name.title(), values), None, text)
+    return Opt(name, (flag,), choices(name.title(), values), None, text)
 
 
 # ----- rendering -----------------------------------------------------------------------------------------

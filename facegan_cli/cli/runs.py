@@ -9,12 +9,10 @@ import typer
 
 from facegan_cli.cli.common import emit_json, emit_result, result_console, result_table
 from facegan_cli.cli.options import REPORT, shared_command
+from facegan_cli.cli.params import group
 from facegan_cli.evaluation.runs import BOOKKEEPING, list_runs, plot_runs, show_run
 
-app = typer.Typer(
-    help="Training runs: `list` them (status, progress, metrics, age), `show` one, `plot` their curves.",
-    no_args_is_help=True,
-)
+app = group("Training runs: `list` them (status, progress, metrics, age), `show` one, `plot` their curves.")
 
 _EXAMPLES = {
     "list": "Example: facegan runs list runs/ --json",

@@ -20,6 +20,7 @@ from facegan_cli.cli.params import (
     RESUME,
     build_command,
     given_on_command_line,
+    group,
 )
 from facegan_cli.core.options import Opt
 from facegan_cli.models import registry
@@ -67,7 +68,7 @@ def _runner(name: str) -> Any:
 
 def build() -> typer.Typer:
     """The `train` group with a command for every family registered now."""
-    app = typer.Typer(help=HELP, no_args_is_help=True)
+    app = group(HELP)
     for name, family in sorted(registry.families().items()):
         spec = training_spec(name)
         if spec is None:

@@ -9,6 +9,7 @@ import typer
 
 from facegan_cli.cli.common import emit_result
 from facegan_cli.cli.options import OUTPUT, shared_command
+from facegan_cli.cli.params import group
 from facegan_cli.features.vgg19 import ACTIVATIONS, POOLS
 from facegan_cli.transfer.lft import INITS as LFT_INITS
 from facegan_cli.transfer.lft import SYNTH_OPTIMIZERS, transfer_features
@@ -16,11 +17,8 @@ from facegan_cli.transfer.losses import NORMS
 from facegan_cli.transfer.nst import INITS, PRESETS, resolve_settings, transfer_style
 from facegan_cli.transfer.optimize import OPTIMIZERS
 
-app = typer.Typer(
-    help="Style and feature transfer through a frozen VGG19: Gatys's neural style transfer, and Latent "
-    "Features Transfer with a trained feature translator.",
-    no_args_is_help=True,
-)
+app = group("Style and feature transfer through a frozen VGG19: Gatys's neural style transfer, and Latent "
+    "Features Transfer with a trained feature translator.")
 
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder for the results (created; written complete or not "
                                       "at all).")]

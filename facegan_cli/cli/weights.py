@@ -9,9 +9,10 @@ import typer
 
 from facegan_cli.cli.common import emit_json, emit_line, result_console, result_table
 from facegan_cli.cli.options import REPORT, shared_command
+from facegan_cli.cli.params import group
 from facegan_cli.core import weights as W
 
-app = typer.Typer(help="Manage pretrained weights (FID Inception, VGG19, face-alignment).", no_args_is_help=True)
+app = group("Manage pretrained weights (FID Inception, VGG19, face-alignment).")
 
 KeyArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(W.KNOWN)}.")]
 

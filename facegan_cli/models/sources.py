@@ -26,30 +26,45 @@ from facegan_cli.models.loading import LoadedGenerator, load_model
 from facegan_cli.models.translation import Translator, check_direction, to_model_input
 
 
-class GeneratorSource(ImageSource):
-    """`n` samples of a generator from latents drawn with `seed`: streamed, not read at random."""
+class ModelSource(ImageSource):
+    """The `n` images a loaded model (generator or translator) makes: streamed, not read at random."""
 
-    kind = "generator"
-
-    def __init__(self, generator: LoadedGenerator, n: int, seed: int) -> None:
-        super().__init__(generator.path)
-        if n < 1:
-            raise FaceganError(f"--n {n}: a generator input needs at least one sample.", "Use e.g. --n 50000.")
-        self.generator, self.n, self.seed = generator, n, seed
+    def __init__(self, model: LoadedGenerator | Translator, n: int) -> None:
+        super().__init__(model.path)
+        self.model, self.n = model, n
 
     def __len__(self) -> int:
         return self.n
 
     @property
     def resolution(self) -> int:
-        return self.generator.resolution
+        return self.model.resolution
+
+    def _start(self, rows: Sequence[int] | None) -> np.ndarray:
+        """A new pass over `rows` (default: all), in their order."""
+        self.used = 0
+        return np.arange(self.n) if rows is None else np.asarray(rows, dtype=np.int64)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "family": self.model.family, "step": self.model.step}
+
+
+class GeneratorSource(ModelSource):
+    """`n` samples of a generator from latents drawn with `seed`."""
+
+    kind = "generator"
+
+    def __init__(self, generator: LoadedGenerator, n: int, seed: int) -> None:
+        if n < 1:
+            raise FaceganError(f"--n {n}: a generator input needs at least one sample.", "Use e.g. --n 50000.")
+        super().__init__(generator, n)
+        self.generator, self.seed = generator, seed
 
     def stream(
         self, batch_size: int, native: bool = True, description: str = "images", rows: Sequence[int] | None = None
     ) -> Iterator[tuple[Batch, np.ndarray]]:
-        self.used = 0
         # Every latent is drawn and the rows picked from them, so sample i is the same whoever draws it.
-        wanted = np.arange(self.n) if rows is None else np.asarray(rows, dtype=np.int64)
+        wanted = self._start(rows)
         z = draw_latents(self.n, self.generator.z_dim, self.seed)[torch.from_numpy(wanted)]
         for images in self.generator.batches(z, batch_size, f"{description} (generating)"):
             pixels = to_uint8(images, self.generator.value_range)
@@ -57,41 +72,26 @@ class GeneratorSource(ImageSource):
             self.used += len(pixels)
 
     def describe(self) -> dict[str, Any]:
-        return {
-            **super().describe(),
-            "family": self.generator.family,
-            "step": self.generator.step,
-            "weights": self.generator.weights,
-            "seed": self.seed,
-        }
+        return {**super().describe(), "weights": self.generator.weights, "seed": self.seed}
 
 
-class TranslatorSource(ImageSource):
-    """The first `n` images of `source` translated in `direction` (a2b or b2a), at the translator's size:
-    streamed batch by batch (inputs fitted as `facegan translate` fits them), not read at random."""
+class TranslatorSource(ModelSource):
+    """The first `n` images of `source` translated in `direction` (a2b or b2a), at the translator's size,
+    batch by batch (inputs fitted as `facegan translate` fits them)."""
 
     kind = "translator"
 
     def __init__(self, translator: Translator, source: ImageSource, direction: str, n: int | None = None) -> None:
-        super().__init__(translator.path)
         check_direction(direction)
         if n is not None and n < 1:
             raise FaceganError(f"--n {n}: translations need at least one image.", "Leave --n out to translate all.")
+        super().__init__(translator, len(source) if n is None else min(n, len(source)))
         self.translator, self.source, self.direction = translator, source, direction
-        self.n = len(source) if n is None else min(n, len(source))
-
-    def __len__(self) -> int:
-        return self.n
-
-    @property
-    def resolution(self) -> int:
-        return self.translator.resolution
 
     def stream(
         self, batch_size: int, native: bool = True, description: str = "images", rows: Sequence[int] | None = None
     ) -> Iterator[tuple[Batch, np.ndarray]]:
-        self.used = 0
-        wanted = np.arange(self.n) if rows is None else np.asarray(rows, dtype=np.int64)
+        wanted = self._start(rows)
         side = self.resolution
         for pixels, kept in self.source.stream(batch_size, False, f"{description} (translating)", wanted):
             pixels = np.asarray(pixels)
@@ -106,13 +106,7 @@ class TranslatorSource(ImageSource):
         self.rejects = self.source.rejects
 
     def describe(self) -> dict[str, Any]:
-        return {
-            **super().describe(),
-            "family": self.translator.family,
-            "step": self.translator.step,
-            "direction": self.direction,
-            "source": self.source.describe(),
-        }
+        return {**super().describe(), "direction": self.direction, "source": self.source.describe()}
 
 
 def checkpoint_source(

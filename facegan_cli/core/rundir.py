@@ -51,26 +51,12 @@ class RunDir:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.lock: FolderLock | None = None
-
-    @property
-    def config_path(self) -> Path:
-        return self.path / "config.json"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.path / "checkpoints"
-
-    @property
-    def best(self) -> Path:
-        return self.checkpoints / BEST
-
-    @property
-    def samples(self) -> Path:
-        return self.path / "samples"
-
-    @property
-    def metrics_path(self) -> Path:
-        return self.path / "metrics.jsonl"
+        # Where a run keeps its parts (see the module docstring).
+        self.config_path = self.path / "config.json"
+        self.checkpoints = self.path / "checkpoints"
+        self.best = self.checkpoints / BEST
+        self.samples = self.path / "samples"
+        self.metrics_path = self.path / "metrics.jsonl"
 
     def _acquire(self) -> None:
         self.lock = FolderLock(self.path, "run directory").acquire()

@@ -36,7 +36,7 @@ from facegan_cli.models.stargan import STARGAN_ATTRS
 from facegan_cli.train.attributes import parse_attrs, protocol_splits
 from facegan_cli.train.loop import TrainResult
 from facegan_cli.train.recipe import Images, Labels, Recipe, Stream, TrainContext
-from facegan_cli.train.spec import DATA_OPTION, TrainPlan, TrainSpec
+from facegan_cli.train.spec import DATA_OPTION, RESUMABLE_LR, TrainPlan, TrainSpec
 from facegan_cli.train.streams import normalize_data_config
 
 
@@ -198,6 +198,6 @@ TRAINING = TrainSpec(
     loop_defaults={"log_every": 100, "ckpt_every": 1000, "sample_every": 1000, "keep": 2, "mirror": True,
                    "tensorboard": False},
     loop_help={"steps": f"(default: {CLASSIFIER_DEFAULTS['steps']})"},
-    resumable={"lr": lambda value: {"lr": value}},
+    resumable=RESUMABLE_LR,
     report=report,
 )

@@ -65,7 +65,7 @@ from facegan_cli.models.cyclegan import (
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.train.losses import gradient_penalty
 from facegan_cli.train.recipe import Images, Recipe, Stream, TrainContext
-from facegan_cli.train.spec import TrainPlan, TrainSpec
+from facegan_cli.train.spec import DOMAIN_DATA, DOMAIN_OPTIONS, RESUMABLE_LR, TrainPlan, TrainSpec
 from facegan_cli.transfer.losses import content_error, gram, style_error
 
 SAMPLE_ROWS = 8  # rows of a training grid: A, G_A(A), G_B(G_A(A)), B, G_B(B), G_A(G_B(B))
@@ -532,17 +532,8 @@ def configure(values: dict[str, Any]) -> TrainPlan:
     return TrainPlan(config, data, length)
 
 
-_DATA_OPTIONS = (
-    Opt("data_a", ("--data-a",), Path, None, "Domain A images (e.g. photos): a folder, zip or prepared dataset. With "
-        "--resume: where the same data now is."),
-    Opt("data_b", ("--data-b",), Path, None, "Domain B images (e.g. paintings), as --data-a."),
-    Opt("data", ("--data",), Path, None, "Instead of --data-a/--data-b: a dataset in junyanz's layout (ROOT/trainA, "
-        "ROOT/trainB; --split test reads testA/testB)."),
-    Opt("split", ("--split",), str, None, "junyanz's layout: train (default) or test; prepared datasets: train, "
-        "valid, test or all (default)."),
-)
 _OPTIONS = (
-    *_DATA_OPTIONS,
+    *DOMAIN_OPTIONS,
     Opt("batch", ("--batch",), int, None, "Batch size (J: 1).", min=1),
     Opt("lr", ("--lr",), float, None, "Adam learning rate of both optimisers (2e-4). With --resume: from then on "
         "(the linear decay applies to it).", positive=True),
@@ -601,9 +592,9 @@ TRAINING = TrainSpec(
     options=_OPTIONS,
     configure=configure,
     recipe=CycleGANRecipe,
-    data_options={"A": "data_a", "B": "data_b"},
+    data_options=DOMAIN_DATA,
     data_root_option="data",
     loop_defaults={"mirror": True, "amp": True, "log_every": 100, "ckpt_every": 5000, "sample_every": 1000},
     loop_help={"epochs": "(default: --n-epochs + --n-epochs-decay, J's 200)"},
-    resumable={"lr": lambda value: {"lr": value}},
+    resumable=RESUMABLE_LR,
 )

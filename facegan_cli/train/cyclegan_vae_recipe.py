@@ -29,7 +29,7 @@ from facegan_cli.models.registry import resolve_config
 from facegan_cli.models.vae import build_decoder, build_encoder
 from facegan_cli.train.cyclegan_recipe import CycleRecipe, cycle, gan_loss
 from facegan_cli.train.recipe import Images, Stream, TrainContext
-from facegan_cli.train.spec import TrainPlan, TrainSpec
+from facegan_cli.train.spec import DOMAIN_DATA, DOMAIN_OPTIONS, RESUMABLE_LR, TrainPlan, TrainSpec
 
 
 class LatentCycleGANRecipe(CycleRecipe):
@@ -162,10 +162,7 @@ TRAINING = TrainSpec(
     example="facegan train cycle-gan-vae --vae runs/vae --data datasets/photo2painting --out runs/cg-vae",
     options=(
         Opt("vae", ("--vae",), Path, None, "The VAE: a run of `facegan train vae` (or one of its checkpoints)."),
-        Opt("data_a", ("--data-a",), Path, None, "Domain A images: a folder, zip or prepared dataset."),
-        Opt("data_b", ("--data-b",), Path, None, "Domain B images."),
-        Opt("data", ("--data",), Path, None, "Instead: a dataset in junyanz's layout (trainA/, trainB/)."),
-        Opt("split", ("--split",), str, None, "junyanz's layout: train (default) or test; prepared datasets: their split."),
+        *DOMAIN_OPTIONS,
         Opt("batch", ("--batch",), int, None, "Batch size (J: 1).", min=1),
         Opt("lr", ("--lr",), float, None, "Adam learning rate of both optimisers (2e-4). With --resume: from then on.",
             positive=True),
@@ -180,9 +177,9 @@ TRAINING = TrainSpec(
     ),
     configure=configure,
     recipe=LatentCycleGANRecipe,
-    data_options={"A": "data_a", "B": "data_b"},
+    data_options=DOMAIN_DATA,
     data_root_option="data",
     loop_defaults={"mirror": True, "log_every": 100, "ckpt_every": 5000, "sample_every": 1000},
     loop_help={"epochs": "(default: --n-epochs + --n-epochs-decay, 200)"},
-    resumable={"lr": lambda value: {"lr": value}},
+    resumable=RESUMABLE_LR,
 )

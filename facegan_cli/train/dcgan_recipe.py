@@ -18,7 +18,7 @@ from facegan_cli.models import dcgan
 from facegan_cli.models.registry import build_discriminator, build_generator, resolve_config
 from facegan_cli.train.losses import bce_fake, bce_real
 from facegan_cli.train.recipe import Recipe, TrainContext
-from facegan_cli.train.spec import DATA_OPTION, SPLIT_OPTION, TrainPlan, TrainSpec
+from facegan_cli.train.spec import DATA_OPTION, RESUMABLE_LR, SPLIT_OPTION, TrainPlan, TrainSpec
 
 
 class DCGANRecipe(Recipe):
@@ -134,7 +134,7 @@ TRAINING = TrainSpec(
     recipe=DCGANRecipe,
     loop_defaults={"amp": True},
     loop_help={"steps": "(default: 1000)"},
-    resumable={"lr": lambda value: {"lr": value}},
+    resumable=RESUMABLE_LR,
 )
 
 

@@ -51,7 +51,7 @@ from facegan_cli.models.feature_translator import (
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.train.loop import TrainResult
 from facegan_cli.train.recipe import Images, Recipe, Stream, TrainContext
-from facegan_cli.train.spec import TrainPlan, TrainSpec
+from facegan_cli.train.spec import DOMAIN_DATA, RESUMABLE_LR, TrainPlan, TrainSpec
 from facegan_cli.transfer.lft import (
     extract,
     feature_distances,
@@ -321,11 +321,11 @@ TRAINING = TrainSpec(
     options=OPTIONS,
     configure=configure,
     recipe=FeatureTranslatorRecipe,
-    data_options={"A": "data_a", "B": "data_b"},
+    data_options=DOMAIN_DATA,
     data_root_option="data",
     loop_defaults={"log_every": 50, "ckpt_every": 1000, "sample_every": 2000, "keep": 2, "mirror": False,
                    "tensorboard": None},
     loop_help={"steps": "(default: --n-epochs + --n-epochs-decay epochs)", "mirror": "Pairs are flipped together."},
-    resumable={"lr": lambda value: {"lr": value}},
+    resumable=RESUMABLE_LR,
     report=report,
 )

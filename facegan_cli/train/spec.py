@@ -58,6 +58,20 @@ DATA_OPTION = Opt("data", ("--data",), Path, None,
                   "Prepared dataset dir, image folder or zip (not needed with --resume; with it: where the same "
                   "data now is, if it moved).")
 SPLIT_OPTION = Opt("split", ("--split",), str, "all", "Split of a prepared dataset: train, valid, test or all.")
+# The data of families that train on two unpaired image domains, streams "A" and "B" (data.domains.
+# resolve_domains): each domain's images, or one folder in junyanz's layout holding both.
+DOMAIN_OPTIONS: tuple[Opt, ...] = (
+    Opt("data_a", ("--data-a",), Path, None, "Domain A images (e.g. photos): a folder, zip or prepared dataset. With "
+        "--resume: where the same data now is."),
+    Opt("data_b", ("--data-b",), Path, None, "Domain B images (e.g. paintings), as --data-a."),
+    Opt("data", ("--data",), Path, None, "Instead of --data-a/--data-b: a dataset in junyanz's layout (ROOT/trainA, "
+        "ROOT/trainB; --split test reads testA/testB)."),
+    Opt("split", ("--split",), str, None, "junyanz's layout: train (default) or test; prepared datasets: train, "
+        "valid, test or all (default)."),
+)
+DOMAIN_DATA = {"A": "data_a", "B": "data_b"}  # TrainSpec.data_options of two-domain families (data_root_option "data")
+# What most families let a resume change: the learning rate, from then on.
+RESUMABLE_LR: dict[str, Callable[[Any], dict[str, Any]]] = {"lr": lambda value: {"lr": value}}
 # What a resume may change of the loop: the run's length and its bookkeeping (recorded in config.json).
 RESUMABLE_LOOP = ("steps", "epochs", "kimg", "log_every", "ckpt_every", "sample_every", "keep", "tensorboard",
                   "eval_every")

@@ -36,7 +36,7 @@ from facegan_cli.models.stargan import (
 from facegan_cli.train.attributes import ATTRS_OPTION, PROTOCOL_OPTION, parse_attrs, protocol_splits
 from facegan_cli.train.losses import bce_fake, bce_real, gradient_penalty
 from facegan_cli.train.recipe import Images, Labels, Recipe, Stream, TrainContext
-from facegan_cli.train.spec import DATA_OPTION, TrainPlan, TrainSpec
+from facegan_cli.train.spec import DATA_OPTION, RESUMABLE_LR, TrainPlan, TrainSpec
 
 SAMPLE_INPUTS = 8  # rows of a training sample grid: input, then one column per attribute target
 
@@ -311,7 +311,7 @@ def _training(family: str) -> TrainSpec:
         recipe=StarGANRecipe,
         loop_defaults={"log_every": 100, "ckpt_every": 5000, "sample_every": 1000, "mirror": True},
         loop_help={"steps": "(default: the preset's: stargan 200k; ccagan 20 epochs)"},
-        resumable={"lr": lambda value: {"lr": value}, "d_lr": lambda value: {"d_lr": value}},
+        resumable={**RESUMABLE_LR, "d_lr": lambda value: {"d_lr": value}},
     )
 
 

@@ -9,7 +9,6 @@ recon mse, the squared error) summed over each image's pixels, KL = 1/2 sum(exp(
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -21,7 +20,7 @@ from facegan_cli.data.sources import open_image_set
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.models.vae import RECONS, build_decoder, build_encoder, kl_divergence
 from facegan_cli.train.recipe import Images, Recipe, Stream, TrainContext
-from facegan_cli.train.spec import TrainPlan, TrainSpec
+from facegan_cli.train.spec import DOMAIN_DATA, DOMAIN_OPTIONS, RESUMABLE_LR, TrainPlan, TrainSpec
 
 
 def vae_loss(x: torch.Tensor, rec: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, recon: str,
@@ -115,10 +114,7 @@ TRAINING = TrainSpec(
     ),
     example="facegan train vae --data datasets/photo2painting --out runs/vae --resolution 64",
     options=(
-        Opt("data_a", ("--data-a",), Path, None, "Domain A images: a folder, zip or prepared dataset."),
-        Opt("data_b", ("--data-b",), Path, None, "Domain B images."),
-        Opt("data", ("--data",), Path, None, "Instead: a dataset in junyanz's layout (trainA/, trainB/)."),
-        Opt("split", ("--split",), str, None, "junyanz's layout: train (default) or test; prepared datasets: their split."),
+        *DOMAIN_OPTIONS,
         Opt("batch", ("--batch",), int, None, "Images of each domain per step (32).", min=1),
         Opt("lr", ("--lr",), float, None, "Adam learning rate (1e-3). With --resume: from then on.", positive=True),
         Opt("recon", ("--recon",), str, None, "Reconstruction loss: l1 (default) or mse, summed per image.",
@@ -132,9 +128,9 @@ TRAINING = TrainSpec(
     ),
     configure=configure,
     recipe=VAERecipe,
-    data_options={"A": "data_a", "B": "data_b"},
+    data_options=DOMAIN_DATA,
     data_root_option="data",
     loop_defaults={"mirror": True, "log_every": 100, "ckpt_every": 2000, "sample_every": 1000},
     loop_help={"epochs": "(default: 50)"},
-    resumable={"lr": lambda value: {"lr": value}},
+    resumable=RESUMABLE_LR,
 )

@@ -16,9 +16,9 @@ same two folders of PNGs: the photo and painting domains of `facegan prepare syn
   resize and random crop on the device, CycleGANRecipe.train_step (channels_last, the discriminators frozen
   in the G step, pools on the device; bf16 autocast with --amp on CUDA, torch.compile with --compile).
 
-Each side runs in its own process so that its peak memory is its own (peak RSS, plus the DataLoader
-workers' on the reference side; peak CUDA memory allocated on a GPU). Rates are measured after --warmup
-untimed iterations; the one-off decode of the facegan side is reported apart. `--ngf`/`--ndf` narrow the
+Each side runs in its own process so that its peak memory is its own (peak RSS as VmHWM, plus the private
+memory of the reference's DataLoader workers; peak CUDA memory allocated on a GPU). Rates are measured after
+--warmup untimed iterations; --repeats alternates the sides and reports the medians, for a shared machine; the one-off decode of the facegan side is reported apart. `--ngf`/`--ndf` narrow the
 networks (junyanz: 64) so that a CPU measurement takes minutes, not hours.
 """
 
@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -40,13 +39,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's facegan_cli, 
 
 
 def _peak_memory(device: Any) -> dict[str, float]:
-    import torch
+    from benchmarks.common import peak_memory
 
-    out = {"peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-           "peak_worker_rss_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)}
-    if device.type == "cuda":
-        out["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-    return out
+    return peak_memory(device)
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
@@ -152,6 +147,11 @@ def _side(args: argparse.Namespace, side: str) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median rate (the lower middle one for an even count)."""
+    return sorted(runs, key=lambda r: r["iters_per_s"])[(len(runs) - 1) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto")
@@ -169,6 +169,9 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="facegan side: torch.compile")
     parser.add_argument("--side", choices=["reference", "facegan"])
     parser.add_argument("--data", default="")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="run the sides alternately this many times each (reference, facegan, reference, ...) "
+                        "and report the median rates: a shared machine's load then falls on both sides alike")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.side:
@@ -183,18 +186,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         args.data = args.data or str(Path(tmp) / "domains")
         write_synthetic(args.data, n=args.faces, size=args.size, style="painting")
-        ref = _side(args, "reference")
-        print(json.dumps({"side": "reference (junyanz loop: PIL decode, DataLoader, fp32 NCHW)", **ref}), flush=True)
-        ours = _side(args, "facegan")
-        print(json.dumps({"side": "facegan (device data and crops, channels_last"
-                          f"{', bf16' if args.amp else ''}{', compile' if args.compile else ''})", **ours}), flush=True)
+        refs, ourss = [], []
+        for _ in range(max(1, args.repeats)):
+            refs.append(_side(args, "reference"))
+            print(json.dumps({"side": "reference (junyanz loop: PIL decode, DataLoader, fp32 NCHW)", **refs[-1]}),
+                  flush=True)
+            ourss.append(_side(args, "facegan"))
+            print(json.dumps({"side": "facegan (device data and crops, channels_last"
+                              f"{', bf16' if args.amp else ''}{', compile' if args.compile else ''})", **ourss[-1]}),
+                  flush=True)
+    ref, ours = _median_run(refs), _median_run(ourss)
     device = resolve_device(args.device)
     result = {"device": device_name(device) if device.type == "cuda" else f"CPU ({os.cpu_count()} cores, "
               f"{os.environ.get('OMP_NUM_THREADS', 'default')} threads)", "torch": torch.__version__,
               "size": args.size, "load": args.load, "crop": args.crop, "ngf": args.ngf, "ndf": args.ndf,
               "n_blocks": args.n_blocks, "steps": args.steps, "warmup": args.warmup, "workers": args.workers,
               "amp": args.amp, "compile": args.compile, "reference": ref, "facegan": ours,
-              "ratio": round(ours["iters_per_s"] / ref["iters_per_s"], 3)}
+              "repeats": len(refs), "ratio": round(ours["iters_per_s"] / ref["iters_per_s"], 3),
+              "ratios": [round(o["iters_per_s"] / r["iters_per_s"], 3) for r, o in zip(refs, ourss)]}
     print(json.dumps(result), flush=True)
     print(f"facegan / reference: {result['ratio']:.2f}x", flush=True)
     if args.out:

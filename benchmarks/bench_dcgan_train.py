@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -28,14 +27,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's facegan_cli, 
 
 
 def _peak_memory(device: str) -> dict[str, float]:
-    import torch
+    from benchmarks.common import peak_memory
 
-    usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    out = {"peak_rss_mib": round(usage, 1), "peak_worker_rss_mib": round(children, 1)}
-    if device.startswith("cuda"):
-        out["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    return out
+    return peak_memory(device)
 
 
 def run_reference(args: argparse.Namespace) -> dict:
@@ -163,7 +157,7 @@ def main() -> None:
     for side in ("reference", "facegan"):
         r = report[side]
         print(f"  {side:9s} {r['images_per_s']:8.1f} images/s   peak RSS {r['peak_rss_mib']:.0f} MiB"
-              + (f" (+ workers {r['peak_worker_rss_mib']:.0f} MiB)" if r.get("peak_worker_rss_mib") else "")
+              + (f" (+ workers' private {r['workers_private_mib']:.0f} MiB)" if r.get("workers_private_mib") else "")
               + (f"   peak CUDA {r['peak_cuda_mib']:.0f} MiB" if "peak_cuda_mib" in r else ""))
     print(f"  speedup   {report['speedup']:.2f}x   (facegan's one-off prepare: {prepare_s:.1f} s)")
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -35,12 +34,9 @@ STYLE = ROOT.parent / "shared" / "data" / "styles" / "candy.jpg"
 
 
 def _peak_memory(device: str) -> dict[str, float]:
-    import torch
+    from benchmarks.common import peak_memory
 
-    out = {"peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
-    if device.startswith("cuda"):
-        out["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    return out
+    return peak_memory(device)
 
 
 def _sync(device: object) -> None:

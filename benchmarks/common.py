@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -31,3 +32,44 @@ def timed_steps(step: Callable[[int], object], device: torch.device, warmup: int
         step(i)
     _sync(device)
     return (time.perf_counter() - start) / steps
+
+
+def _status_kib(pid: int | str, field: str) -> int:
+    """A `VmHWM:`-style field of /proc/PID/status, in KiB (0 when the process is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _private_kib(pid: int) -> int:
+    """Memory only this process holds (private clean + dirty pages), in KiB: a forked worker's RSS also counts
+    the pages it still shares with its parent."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            return sum(int(line.split()[1]) for line in rollup if line.startswith(("Private_Clean:", "Private_Dirty:")))
+    except OSError:
+        return 0
+
+
+def peak_memory(device: torch.device | str) -> dict[str, float]:
+    """This process's peak resident memory (VmHWM: getrusage's ru_maxrss is inherited from the parent across
+    fork + exec, so a side started by a parent holding 800 MiB would report at least 800 MiB), the private
+    memory its live child processes (DataLoader workers) hold now, and on CUDA the peak allocated memory."""
+    out = {"peak_rss_mib": round(_status_kib("self", "VmHWM") / 1024, 1)}
+    children: list[int] = []
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/children") as listing:
+                children += [int(pid) for pid in listing.read().split()]
+        except OSError:
+            continue
+    if children:
+        out["workers_private_mib"] = round(sum(_private_kib(pid) for pid in children) / 1024, 1)
+    if torch.device(device).type == "cuda":
+        out["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return out

@@ -15,6 +15,7 @@ from facegan_cli import __version__
 from facegan_cli.cli import apply, evaluate, latent, metrics, models, prepare, runs, train, weights
 from facegan_cli.cli import explain as explain_cli
 from facegan_cli.cli import transfer as transfer_cli
+from facegan_cli.cli.params import refuse
 
 
 def _version(value: bool) -> None:
@@ -23,10 +24,8 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def _check_max_pixels(value: str | None) -> str | None:
-    if value is None or value.strip().lower() == "none" or (value.strip().isdecimal()):
-        return value
-    raise typer.BadParameter(f"{value!r} is not a number of pixels: give a whole number, or 0 / none for no limit.")
+_check_max_pixels = refuse(lambda value: value.strip().lower() == "none" or value.strip().isdecimal(),
+                           "{value!r} is not a number of pixels: give a whole number, or 0 / none for no limit.")
 
 
 def main(

@@ -16,14 +16,7 @@ from facegan_cli.apply.edit import edit as edit_images
 from facegan_cli.apply.sample import sample as sample_images
 from facegan_cli.apply.translate import translate as translate_images
 from facegan_cli.cli.common import emit_result
-from facegan_cli.cli.options import (
-    OUTPUT,
-    PHOTOS,
-    GeneratedBatchOpt,
-    GeneratorOpt,
-    SeedOpt,
-    shared_options,
-)
+from facegan_cli.cli.options import OUTPUT, PHOTOS, GeneratedBatchOpt, GeneratorOpt, SeedOpt, shared_options
 from facegan_cli.models.translation import DIRECTIONS
 
 SAMPLE_HELP = (

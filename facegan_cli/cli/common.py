@@ -33,10 +33,6 @@ from facegan_cli.data.imageio import display_name
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _debug_requested(kwargs: dict[str, Any]) -> bool:
-    return bool(kwargs.get("debug")) or os.environ.get("FACEGAN_DEBUG") == "1"
-
-
 # The stream results go to: the real stdout of the running command (library prints are sent to stderr).
 _results: list[Any] = []
 
@@ -96,7 +92,7 @@ def command(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         progress.set_quiet(bool(kwargs.get("quiet")))
-        debug = _debug_requested(kwargs)
+        debug = bool(kwargs.get("debug")) or os.environ.get("FACEGAN_DEBUG") == "1"
         as_json = any(bool(kwargs.get(name)) for name in _JSON_PARAMETERS)
         with _stdout_for_results_only():
             try:
@@ -161,10 +157,15 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def emit_result(doc: Any, as_json: bool, lines: Callable[[Any], Iterable[object]]) -> None:
-    """A command's result: its one JSON document with --json, otherwise lines(doc) on stdout (paths first)."""
+def emit_result(doc: Any, as_json: bool, render: Callable[[Any], Iterable[object] | Table]) -> None:
+    """A command's result: its one JSON document with --json, otherwise render(doc) on stdout: a table, or
+    lines (paths first)."""
     if as_json:
         emit_json(doc)
         return
-    for line in lines(doc):
+    shown = render(doc)
+    if isinstance(shown, Table):
+        result_console().print(shown)
+        return
+    for line in shown:
         emit_line(str(line))

@@ -17,7 +17,7 @@ from facegan_cli.metrics.run import Settings
 from facegan_cli.models.translation import DIRECTIONS
 
 app = group("Evaluation kits: the visual Turing test of seed 001, attribute editing (seed 000 Table 1), and image "
-    "translation (seed 004).")
+            "translation (seed 004).")
 
 _EXAMPLES = {
     "turing": "Example: facegan eval turing --real data/faces32 --fake samples/ --n 50 --out sheet/\n\n"
@@ -28,7 +28,6 @@ _EXAMPLES = {
     "data/celeba-128-attrs --split stargan-test --classifier runs/attr-clf --json\n\n"
     "Example (the seed's columns): --targets Black_Hair,Blond_Hair,Brown_Hair,Male=flip,Young=0",
 }
-
 
 
 @shared_command(app, "turing", *OUTPUT, "force", epilog=_EXAMPLES["turing"])
@@ -70,12 +69,10 @@ def score_cmd(
 ) -> None:
     """Accuracy and false-positive rate (share of fakes called real) per rater and overall."""
     report = score(key, answers)
-    if json_out:
-        emit_json({"key": key, "raters": [r.as_dict() for r in report.raters], "overall": report.overall.as_dict()})
-        return
+    doc = {"key": key, "raters": [r.as_dict() for r in report.raters], "overall": report.overall.as_dict()}
     columns = ("rater", "n", "accuracy", "FPR (fake called real)", "fakes called real", "reals called fake")
     rows = [_row(result) for result in (*report.raters, report.overall)]
-    result_console().print(result_table(f"visual Turing test ({key})", columns, rows, left=1))
+    emit_result(doc, json_out, lambda _: result_table(f"visual Turing test ({key})", columns, rows, left=1))
 
 
 _ATTR_HELP = (
@@ -119,8 +116,8 @@ def _render_attributes(doc: dict) -> None:
     console.print(table)
 
 
-@shared_command(app, "attributes", "inception_batch", "protocol", "inception_weights", "no_cache", *OUTPUT, help=_ATTR_HELP,
-                epilog=_EXAMPLES["attributes"])
+@shared_command(app, "attributes", "inception_batch", "protocol", "inception_weights", "no_cache", *OUTPUT,
+                help=_ATTR_HELP, epilog=_EXAMPLES["attributes"])
 def attributes(
     settings: Settings, json_out: bool,
     ckpt: Annotated[list[Path], typer.Option("--ckpt", help="An editing run (stargan, ccagan, stargan-sagan); repeat "
@@ -182,9 +179,8 @@ def _render_translation(doc: dict) -> None:
     result_console().print(table)
 
 
-@shared_command(app, "translation", "inception_batch", "protocol", "inception_weights", "no_cache", "workers", "strict", *OUTPUT,
-                help=_TRANSLATION_HELP,
-                epilog=_EXAMPLES["translation"])
+@shared_command(app, "translation", "inception_batch", "protocol", "inception_weights", "no_cache", "workers",
+                "strict", *OUTPUT, help=_TRANSLATION_HELP, epilog=_EXAMPLES["translation"])
 def translation(
     settings: Settings, json_out: bool,
     ckpt: Annotated[Path, typer.Option("--ckpt", help="A translator run (cycle-gan, cycle-gan-vae).")],

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
-from facegan_cli.cli.common import emit_json, emit_line, result_console, result_table
+from facegan_cli.cli.common import emit_result, result_table
 from facegan_cli.cli.options import GENERATED, INCEPTION, READING, shared_command
 from facegan_cli.cli.params import choices, group
 from facegan_cli.metrics import run
@@ -21,7 +22,7 @@ from facegan_cli.metrics.frechet import METHODS
 from facegan_cli.metrics.run import Settings
 
 app = group("FID, KID, IS, precision/recall, SWD and MS-SSIM that reproduce pytorch-fid, torch-fidelity and "
-    "clean-fid, and `stats` to precompute reference statistics.")
+            "clean-fid, and `stats` to precompute reference statistics.")
 
 
 MatrixSqrt = choices("MatrixSqrt", METHODS)
@@ -45,10 +46,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _render(doc: dict[str, Any], json_out: bool) -> None:
-    if json_out:
-        emit_json(doc)
-        return
+def _table(doc: dict[str, Any]) -> Table:
     rows = [(name, _fmt(value)) for name, value in doc["values"].items()]
     table = result_table(f"{doc['metric']} ({doc.get('protocol', '')})", ("", "value"), rows, left=1)
     for key in ("n1", "n2", "dims", "pairs", "subset_size", "splits"):
@@ -62,7 +60,7 @@ def _render(doc: dict[str, Any], json_out: bool) -> None:
         mark = "" if doc.get("weights_verified", True) else " (unverified)"
         table.add_row("weights sha256", f"{doc['weights_sha256'][:16]}...{mark}")
     table.add_row("seconds", _fmt(doc["seconds"]))
-    result_console().print(table)
+    return table
 
 
 @shared_command(app, "fid", *GENERATED, "dims", *INCEPTION, *READING, epilog=_EXAMPLES["fid"],
@@ -74,7 +72,7 @@ def fid(
     )] = MatrixSqrt.eig,
 ) -> None:
     """Frechet Inception Distance between two inputs (images, a prepared split, --ckpt samples or .npz stats)."""
-    _render(run.compute_fid(settings, inputs or [], ckpt, dims, matrix_sqrt.value), json_out)
+    emit_result(run.compute_fid(settings, inputs or [], ckpt, dims, matrix_sqrt.value), json_out, _table)
 
 
 @shared_command(app, "kid", *GENERATED, "dims", *INCEPTION, *READING, epilog=_EXAMPLES["kid"])
@@ -85,7 +83,8 @@ def kid(
     subset_seed: Annotated[int, typer.Option(help="Seed of the subset draws (torch-fidelity's default).")] = 2020,
 ) -> None:
     """Kernel Inception Distance (unbiased MMD^2, cubic polynomial kernel), mean and std over subsets."""
-    _render(run.compute_kid(settings, inputs or [], ckpt, dims, subsets, subset_size, subset_seed), json_out)
+    doc = run.compute_kid(settings, inputs or [], ckpt, dims, subsets, subset_size, subset_seed)
+    emit_result(doc, json_out, _table)
 
 
 @shared_command(app, "is", *GENERATED, *INCEPTION, *READING, epilog=_EXAMPLES["is"])
@@ -96,7 +95,7 @@ def is_(
     no_shuffle: Annotated[bool, typer.Option("--no-shuffle", help="Split in input order.")] = False,
 ) -> None:
     """Inception Score of one input, from the unbiased 1008 logits (as torch-fidelity)."""
-    _render(run.compute_is(settings, inputs or [], ckpt, splits, shuffle_seed, not no_shuffle), json_out)
+    emit_result(run.compute_is(settings, inputs or [], ckpt, splits, shuffle_seed, not no_shuffle), json_out, _table)
 
 
 @shared_command(app, "pr", *GENERATED, *INCEPTION, *READING, epilog=_EXAMPLES["pr"])
@@ -106,14 +105,14 @@ def pr(
     k_dc: Annotated[int, typer.Option(help="Neighbourhood size of density and coverage.")] = 5,
 ) -> None:
     """Precision / recall (k=3) and density / coverage (k=5) of the second input against the first (real)."""
-    _render(run.compute_pr(settings, inputs or [], ckpt, k_pr, k_dc), json_out)
+    emit_result(run.compute_pr(settings, inputs or [], ckpt, k_pr, k_dc), json_out, _table)
 
 
 @shared_command(app, "swd", *GENERATED, *READING, epilog=_EXAMPLES["swd"],
                 n=(16_384, "Images per set (generated with --ckpt; at most this many from a folder)."))
 def swd(settings: Settings, inputs: list[Path] | None, ckpt: Path | None, json_out: bool) -> None:
     """Sliced Wasserstein distance between Laplacian pyramids (ProGAN), x1e3 per level and averaged."""
-    _render(run.compute_swd(settings, inputs or [], ckpt), json_out)
+    emit_result(run.compute_swd(settings, inputs or [], ckpt), json_out, _table)
 
 
 @shared_command(app, "msssim", "inputs", "ckpt", "seed", *READING, epilog=_EXAMPLES["msssim"])
@@ -127,7 +126,7 @@ def msssim(
     ))] = 10_000,
 ) -> None:
     """Mean MS-SSIM of random image pairs (diversity: lower is more diverse), as pytorch-msssim computes it."""
-    _render(run.compute_msssim(settings, inputs or [], ckpt, pairs), json_out)
+    emit_result(run.compute_msssim(settings, inputs or [], ckpt, pairs), json_out, _table)
 
 
 @shared_command(app, "stats", "dims", *INCEPTION, *READING, "force", epilog=_EXAMPLES["stats"])
@@ -138,4 +137,4 @@ def stats(
 ) -> None:
     """Precompute FID statistics (mu, sigma) of a real set, readable by pytorch-fid and clean-fid."""
     doc = run.compute_stats(settings, src, out, dims, force)
-    emit_json(doc) if json_out else emit_line(str(out))
+    emit_result(doc, json_out, lambda _: [out])

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from facegan_cli.cli.common import emit_json, result_console, result_table
+from facegan_cli.cli.common import emit_json, emit_result, result_console, result_table
 from facegan_cli.cli.options import REPORT, shared_options
 from facegan_cli.cli.params import OUTPUT_OPTIONS, build_command, group, native
 from facegan_cli.core.options import Opt
@@ -23,12 +23,9 @@ SUMMARY_HELP = (
 def list_models(json_out: bool) -> None:
     """List the model families, their kinds and presets (the default preset first)."""
     entries = list_families()
-    if json_out:
-        emit_json({"families": entries})
-        return
     rows = [(e["family"], e["kind"], ", ".join(e["presets"]), e["description"]) for e in entries]
     columns = ("family", "kind", "presets (default first)", "description")
-    result_console().print(result_table("facegan model families", columns, rows))
+    emit_result({"families": entries}, json_out, lambda _: result_table("facegan model families", columns, rows))
 
 
 def _render(doc: dict[str, Any]) -> None:
@@ -57,7 +54,8 @@ def build() -> typer.Typer:
     app.command("list", epilog="Example: facegan models list --json")(list_models)
     preset = Opt("preset", ("--preset",), str, None, "Preset of the family (default: its default; `facegan models "
                  "list` names them).")
-    family = native("family", Annotated[str, typer.Argument(help="Model family, e.g. dcgan (see `facegan models list`).")])
+    family = native("family", Annotated[str, typer.Argument(
+        help="Model family, e.g. dcgan (see `facegan models list`).")])
     summary = build_command("summary", [family, preset, *arch_options(), *OUTPUT_OPTIONS], _summary)
     app.command("summary", help=SUMMARY_HELP,
                 epilog="Example: facegan models summary dcgan --preset heikka32 --depth 4 --d-first-bn --json")(summary)

@@ -1,10 +1,11 @@
 """Options declared once and shared by every command that takes them.
 
 A command registered with `@shared_command(app, NAME, *names)` (or made with `@shared_options(*names)` and
-registered by its caller) takes its own options, then the shared options `names`, with its own default where it differs (its --help
-shows it). It receives the values of the shared options its own signature names (e.g. inputs, ckpt, dims,
-json_out, device) as themselves; a parameter named in GROUPS receives several as one value (`settings`: the
-metric options as one metrics.run.Settings; `photos`: PHOTOS); the rest (--quiet, --debug) only `cli.common.command` reads.
+registered by its caller) takes its own options, then the shared options `names`, with its own default where
+it differs (its --help shows it). It receives the values of the shared options its own signature names (e.g.
+inputs, ckpt, dims, json_out, device) as themselves; a parameter named in GROUPS receives several as one value
+(`settings`: the metric options as one metrics.run.Settings; `photos`: PHOTOS); the rest (--quiet, --debug)
+only `cli.common.command` reads.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from facegan_cli.apply.edit import ALIGN_CHOICES
-from facegan_cli.cli.common import command
-from facegan_cli.cli.params import DEBUG, DEVICE, FORCE, JSON, QUIET, native, parameter, with_signature
+from facegan_cli.cli.params import DEBUG, DEVICE, FORCE, JSON, QUIET, build_command, native, parameter
 from facegan_cli.core.options import Opt
 from facegan_cli.metrics.protocols import PROTOCOLS
 from facegan_cli.metrics.run import Settings
@@ -74,17 +74,14 @@ SHARED_OPTIONS: dict[str, Opt | inspect.Parameter] = {opt.name: opt for opt in (
         "cached pt_inception-2015-12-05-6726825d.pth. A file with the official name (or torch-fidelity's) is "
         "SHA-256 checked; under any other name it is used as given, and its SHA-256 is reported."),
     # The eval commands' name for the metrics' --batch-size (theirs is the batch of the network evaluated).
-    Opt("inception_batch", ("--inception-batch",), int, None,
-        "Images per Inception pass (default: 50 on the CPU, 250 on a GPU)."),
+    Opt("inception_batch", ("--inception-batch",), int, None, "Images per Inception pass (default: 50 on the CPU, 250 on a GPU)."),
     Opt("split", ("--split",), str, None, "Split of prepared datasets: train, valid, test or all."),
     Opt("batch_size", ("--batch-size",), int, None, "Images per forward pass (default: 50 on the CPU, 250 on a GPU)."),
     Opt("workers", ("--workers",), int, None, "Processes decoding images (default: every CPU with a GPU; on the "
         "CPU 1, i.e. decoding in the main process, which leaves the cores to the network)."),
     Opt("strict", ("--strict",), bool, False, "Fail on the first unusable image instead of skipping it."),
-    Opt("no_cache", ("--no-cache",), bool, False, "Neither read nor write the feature cache under "
-        "$FACEGAN_HOME/features."),
-    Opt("fast", ("--fast",), bool, False, "Allow TF32 on CUDA: faster, but no longer float32-faithful to the "
-        "references."),
+    Opt("no_cache", ("--no-cache",), bool, False, "Neither read nor write the feature cache under $FACEGAN_HOME/features."),
+    Opt("fast", ("--fast",), bool, False, "Allow TF32 on CUDA: faster, but no longer float32-faithful to the references."),
     DEVICE, JSON_OUT, QUIET, DEBUG, FORCE, ALIGN, FAN_WEIGHTS, S3FD_WEIGHTS, VGG_WEIGHTS,
     Opt("photo_batch", ("--batch-size",), int, 16, "Images per forward pass."),
 )}
@@ -140,17 +137,16 @@ def shared_options(*names: str, **overrides: Any) -> Callable[[F], F]:
 
     def decorate(fn: F) -> F:
         own = inspect.signature(fn, eval_str=True).parameters
-        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for n, p in own.items() if n not in (*names, *GROUPS)]
-        params += [_shared_parameter(name, overrides.get(name, _UNSET)) for name in names]
+        options = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for n, p in own.items() if n not in (*names, *GROUPS)]
+        options += [_shared_parameter(name, overrides.get(name, _UNSET)) for name in names]
 
         @functools.wraps(fn)
-        def wrapper(**values: Any) -> Any:
-            passed = {k: v for k, v in values.items() if k in own}
+        def run(values: dict[str, Any]) -> None:
             shared = {k: v for k, v in values.items() if k in names}
-            passed.update({group: build(shared) for group, build in GROUPS.items() if group in own})
-            return fn(**passed)
+            fn(**{k: v for k, v in values.items() if k in own},
+               **{group: make(shared) for group, make in GROUPS.items() if group in own})
 
-        return command(with_signature(wrapper, params))
+        return build_command(fn.__name__, options, run)  # type: ignore[return-value]
 
     return decorate
 

@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
@@ -23,8 +23,6 @@ from facegan_cli.cli.click_api import ParameterSource, get_current_context
 from facegan_cli.cli.common import command
 from facegan_cli.core.device import DEVICE_HELP, check_device_name
 from facegan_cli.core.options import Opt
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def checked(check: Callable[[Any], None]) -> Callable[[Any], Any]:
@@ -41,7 +39,7 @@ def checked(check: Callable[[Any], None]) -> Callable[[Any], Any]:
     return callback
 
 
-def _refuse(test: Callable[[Any], bool], why: str) -> Callable[[Any], Any]:
+def refuse(test: Callable[[Any], bool], why: str) -> Callable[[Any], Any]:
     """A Typer callback refusing (exit 2) a value for which `test` is false; `why` is formatted with the value."""
 
     def check(value: Any) -> None:
@@ -51,12 +49,12 @@ def _refuse(test: Callable[[Any], bool], why: str) -> Callable[[Any], Any]:
     return checked(check)
 
 
-_positive = _refuse(lambda v: math.isfinite(v) and v > 0, "{value} is not a positive finite number.")
-_non_negative = _refuse(lambda v: math.isfinite(v) and v >= 0, "{value} is not a finite number >= 0.")
+_positive = refuse(lambda v: math.isfinite(v) and v > 0, "{value} is not a positive finite number.")
+_non_negative = refuse(lambda v: math.isfinite(v) and v >= 0, "{value} is not a finite number >= 0.")
 
 
 def _choice(allowed: tuple[str, ...]) -> Callable[[str | None], str | None]:
-    return _refuse(lambda v: v in allowed, "{value!r} is not one of: " + ", ".join(allowed) + ".")
+    return refuse(lambda v: v in allowed, "{value!r} is not one of: " + ", ".join(allowed) + ".")
 
 
 def choices(name: str, values: Iterable[str]) -> Any:
@@ -111,13 +109,7 @@ JSON = Opt("json", ("--json",), bool, False, "Print exactly one JSON document on
 QUIET = Opt("quiet", ("--quiet", "-q"), bool, False, "No progress bars or log lines on stderr.")
 DEBUG = Opt("debug", ("--debug",), bool, False, "Show the Python traceback of an error.")
 OUTPUT_OPTIONS = (JSON, QUIET, DEBUG)
-
-
-def with_signature(fn: F, params: Sequence[inspect.Parameter]) -> F:
-    """`fn` as Typer sees a function whose parameters are `params`."""
-    fn.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    fn.__annotations__ = {p.name: p.annotation for p in params}
-    return fn
+OUTPUT_NAMES = tuple(opt.name for opt in OUTPUT_OPTIONS)  # what the command, not the library, reads
 
 
 def build_command(
@@ -127,21 +119,25 @@ def build_command(
     Its help, unless the registration gives one, is run's docstring."""
     seen: set[str] = set()
     unique = [opt for opt in options if not (opt.name in seen or seen.add(opt.name))]  # type: ignore[func-returns-value]
+    params = [parameter(opt) for opt in unique]
 
     def invoke(**values: Any) -> None:
         run(values)
 
+    invoke.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    invoke.__annotations__ = {p.name: p.annotation for p in params}
     invoke.__name__, invoke.__doc__ = name.replace("-", "_"), run.__doc__
-    return command(with_signature(invoke, [parameter(opt) for opt in unique]))
+    return command(invoke)
 
 
 def declared_command(
-    app: typer.Typer, name: str, options: Sequence[Opt | inspect.Parameter], epilog: str | None = None
+    app: typer.Typer, name: str, options: Sequence[Opt | inspect.Parameter], epilog: str | None = None,
+    help: str | None = None,
 ) -> Callable[[Callable[[dict[str, Any]], None]], Callable[[dict[str, Any]], None]]:
     """Register the decorated run(values) on `app` as command `name` taking `options` (see build_command)."""
 
     def decorate(run: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
-        app.command(name, epilog=epilog)(build_command(name, options, run))
+        app.command(name, epilog=epilog, help=help)(build_command(name, options, run))
         return run
 
     return decorate

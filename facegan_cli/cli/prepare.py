@@ -17,7 +17,15 @@ from facegan_cli.align.geometry import MODES
 from facegan_cli.align.landmarks import BACKENDS, DETECTORS
 from facegan_cli.cli.common import emit_result
 from facegan_cli.cli.options import FAN_WEIGHTS, S3FD_WEIGHTS
-from facegan_cli.cli.params import FORCE, OUTPUT_OPTIONS, choices, declared_command, group, native
+from facegan_cli.cli.params import (
+    FORCE,
+    OUTPUT_NAMES,
+    OUTPUT_OPTIONS,
+    choices,
+    declared_command,
+    group,
+    native,
+)
 from facegan_cli.core.options import Opt
 from facegan_cli.data.crops import CROPS
 from facegan_cli.data.prepared import SPLIT_CODES
@@ -60,7 +68,7 @@ MIN_FACE = Opt("min_face", ("--min-face",), float, None,
                "Reject faces whose crop square is smaller than this many source pixels. (default: 32)", min=0)
 # The options of the run (where, how, how to report) rather than settings of the dataset; JOB's go to the job.
 JOB = ("name", "device", "shard", "resume", "force", "strict")
-RUN = ("out", "src", "recipe", "workers", *JOB, *(opt.name for opt in OUTPUT_OPTIONS))
+RUN = ("out", "src", "recipe", "workers", *JOB, *OUTPUT_NAMES)
 
 
 def _size(default: str) -> Opt:
@@ -69,10 +77,6 @@ def _size(default: str) -> Opt:
 
 def _levels(text: str) -> Opt:
     return Opt("levels", ("--levels/--no-levels",), bool, None, f"Also write every 2x2 box-average level down to 4x4{text}")
-
-
-def _src(text: str) -> Opt:
-    return Opt("src", ("--src",), Path, ..., text)
 
 
 def _choice(name: str, flag: str, values: Iterable[str], text: str) -> Opt:
@@ -122,8 +126,8 @@ def _prepare(job: str, values: dict[str, Any], inputs: tuple[str, ...] = (),
 
 
 @declared_command(app, "celeba", [
-    _src("CelebA folder: img_align_celeba/, Anno/, Eval/ (or flattened)."), OUT, RECIPE.with_default("celeba-64"),
-    _size("64"),
+    Opt("src", ("--src",), Path, ..., "CelebA folder: img_align_celeba/, Anno/, Eval/ (or flattened)."),
+    OUT, RECIPE.with_default("celeba-64"), _size("64"),
     _choice("crop", "--crop", CROPS, "dcgan: Resize+CenterCrop (pytorch/examples); stargan: CenterCrop 178 then "
             "Resize; progan: the 128 box at (89,121) then down; none: resize square images.  (default: recipe; dcgan)"),
     Opt("crop_size", ("--crop-size",), int, None, "Square taken before the final resize to --size (dcgan: --size; "
@@ -193,8 +197,8 @@ def recipes(values: dict[str, Any]) -> None:
 
 
 @declared_command(app, "celeba-hq", [
-    _src("In-the-wild CelebA (img_celeba/, Anno/, Eval/; or flattened), or CelebAMask-HQ (CelebA-HQ-img/, "
-         "CelebA-HQ-to-CelebA-mapping.txt) whose images are already aligned."),
+    Opt("src", ("--src",), Path, ..., "In-the-wild CelebA (img_celeba/, Anno/, Eval/; or flattened), or CelebAMask-HQ "
+        "(CelebA-HQ-img/, CelebA-HQ-to-CelebA-mapping.txt) whose images are already aligned."),
     OUT, RECIPE.with_default("celeba-hq"), _size("1024"),
     _levels(", as ProGAN reads them. (default: recipe; on)"),
     _choice("landmarks", "--landmarks", BACKENDS, "celeba: the 5 points of list_landmarks_celeba.txt; "
@@ -223,7 +227,7 @@ def celeba_hq(values: dict[str, Any]) -> None:
 
 
 @declared_command(app, "faces", [
-    _src("Folder of face photos (searched recursively; labels.csv used if present)."),
+    Opt("src", ("--src",), Path, ..., "Folder of face photos (searched recursively; labels.csv used if present)."),
     OUT, RECIPE.with_default("faces-ffhq"), _size("1024"),
     _choice("align", "--align", ("ffhq", "progan", "none"), "ffhq: FFHQ's crop (recreate_aligned_images); progan: "
             "CelebA-HQ's; none: no landmarks, short side resized and centre-cropped (already aligned folders). "

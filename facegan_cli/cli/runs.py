@@ -7,18 +7,12 @@ from typing import Annotated, Any
 
 import typer
 
-from facegan_cli.cli.common import emit_json, emit_result, result_console, result_table
+from facegan_cli.cli.common import emit_result, result_table
 from facegan_cli.cli.options import REPORT, shared_command
 from facegan_cli.cli.params import group
 from facegan_cli.evaluation.runs import BOOKKEEPING, list_runs, plot_runs, show_run
 
 app = group("Training runs: `list` them (status, progress, metrics, age), `show` one, `plot` their curves.")
-
-_EXAMPLES = {
-    "list": "Example: facegan runs list runs/ --json",
-    "show": "Example: facegan runs show runs/dcgan",
-    "plot": "Example: facegan runs plot runs/dcgan runs/dcgan-lr1e-4 --out curves.png",
-}
 
 
 def _age(seconds: float | None) -> str:
@@ -41,7 +35,7 @@ def _progress(run: dict[str, Any]) -> str:
     return "" if step is None else f"{step}" + (f"/{run['steps']}" if run.get("steps") else "")
 
 
-@shared_command(app, "list", *REPORT, epilog=_EXAMPLES["list"])
+@shared_command(app, "list", *REPORT, epilog="Example: facegan runs list runs/ --json")
 def list_(
     json_out: bool,
     folder: Annotated[Path, typer.Argument(help="A folder of runs (searched 3 levels deep), or one run.")] = Path("."),
@@ -49,27 +43,21 @@ def list_(
     """Every run under FOLDER: family, status (a run left 'running' by a killed process shows as killed),
     step or kimg, the last and best --eval metric, and the time since it last wrote."""
     doc = list_runs(folder)
-    if json_out:
-        emit_json(doc)
-        return
     rows = [(run["run"], run.get("family") or "",
              run["status"] + (f" ({run['reason']})" if run.get("reason") and run["status"] == "failed" else ""),
              _progress(run), _metric(run.get("last_metric")), _metric(run.get("best_metric")), _age(run.get("age_s")))
             for run in doc["runs"]]
     columns = ("run", "family", "status", "progress", "last", "best", "age")
-    result_console().print(result_table(f"runs under {folder}", columns, rows, left=6))
+    emit_result(doc, json_out, lambda _: result_table(f"runs under {folder}", columns, rows, left=6))
 
 
-@shared_command(app, "show", *REPORT, epilog=_EXAMPLES["show"])
+@shared_command(app, "show", *REPORT, epilog="Example: facegan runs show runs/dcgan")
 def show(
     json_out: bool,
     run: Annotated[Path, typer.Argument(help="A run directory.")],
 ) -> None:
     """One run: status, settings, checkpoints (and the best one), the newest sample grid, the last losses."""
     doc = show_run(run)
-    if json_out:
-        emit_json(doc)
-        return
     train = (doc.get("config") or {}).get("train", {})
     rows = [
         ("family", str(doc.get("family"))),
@@ -83,10 +71,11 @@ def show(
     if doc.get("last_losses"):
         rows.append(("last losses", ", ".join(
             f"{k} {v:.4g}" for k, v in doc["last_losses"].items() if k not in BOOKKEEPING and isinstance(v, float))))
-    result_console().print(result_table(str(run), ("", ""), rows, show_header=False))
+    emit_result(doc, json_out, lambda _: result_table(str(run), ("", ""), rows, show_header=False))
 
 
-@shared_command(app, "plot", "force", *REPORT, epilog=_EXAMPLES["plot"])
+@shared_command(app, "plot", "force", *REPORT,
+                epilog="Example: facegan runs plot runs/dcgan runs/dcgan-lr1e-4 --out curves.png")
 def plot(
     force: bool, json_out: bool,
     runs: Annotated[list[Path], typer.Argument(help="One or more run directories, overlaid in one colour each.")],

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from facegan_cli.cli.common import emit_result
-from facegan_cli.cli.options import OUTPUT, shared_command
-from facegan_cli.cli.params import group
+from facegan_cli.cli.options import VGG_WEIGHTS
+from facegan_cli.cli.params import (
+    DEVICE,
+    FORCE,
+    OUTPUT_NAMES,
+    OUTPUT_OPTIONS,
+    declared_command,
+    group,
+    native,
+)
+from facegan_cli.core.options import Opt
 from facegan_cli.features.vgg19 import ACTIVATIONS, POOLS
 from facegan_cli.transfer.lft import INITS as LFT_INITS
 from facegan_cli.transfer.lft import SYNTH_OPTIMIZERS, transfer_features
@@ -18,10 +27,9 @@ from facegan_cli.transfer.nst import INITS, PRESETS, resolve_settings, transfer_
 from facegan_cli.transfer.optimize import OPTIMIZERS
 
 app = group("Style and feature transfer through a frozen VGG19: Gatys's neural style transfer, and Latent "
-    "Features Transfer with a trained feature translator.")
+            "Features Transfer with a trained feature translator.")
 
-OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder for the results (created; written complete or not "
-                                      "at all).")]
+OUT = Opt("out", ("--out", "-o"), Path, ..., "Folder for the results (created; written complete or not at all).")
 
 STYLE_HELP = (
     "Neural style transfer (Gatys et al.): optimise each content image so that its VGG19 features keep the "
@@ -45,61 +53,47 @@ STYLE_EPILOG = (
 )
 
 
-@shared_command(app, "style", "vgg_weights", "force", *OUTPUT, help=STYLE_HELP, epilog=STYLE_EPILOG)
-def style(
-    vgg_weights: Path | None, force: bool, device: str, json_out: bool,
-    content: Annotated[Path, typer.Option(
-        "--content", help="A content image, a folder of images, or - for image paths on stdin.")],
-    style_images: Annotated[list[Path], typer.Option(
-        "--style", help="A style image; repeat to blend several (see --style-blend).")],
-    out: OutOpt,
-    preset: Annotated[str, typer.Option("--preset", help=f"One of: {', '.join(PRESETS)}.")] = "tutorial",
-    content_weight: Annotated[float | None, typer.Option(
-        "--content-weight", help="Weight of the content loss (alpha; default: the preset's).")] = None,
-    style_weight: Annotated[float | None, typer.Option(
-        "--style-weight", help="Weight of the style loss (beta; tutorial 1e6, gatys 1e3, thesis 1e3).")] = None,
-    layer_weights: Annotated[str | None, typer.Option(
-        "--layer-weights", help="Per style layer weights, comma-separated, in --style-layers order.")] = None,
-    content_layers: Annotated[str | None, typer.Option(
-        "--content-layers", help="Content layers, comma-separated (e.g. conv4_2).")] = None,
-    style_layers: Annotated[str | None, typer.Option(
-        "--style-layers", help="Style layers, comma-separated (e.g. conv1_1,conv2_1,conv3_1,conv4_1,conv5_1).")] = None,
-    act: Annotated[str | None, typer.Option(
-        "--act", help=f"Which side of a layer's ReLU is measured: {', '.join(ACTIVATIONS)}.")] = None,
-    norm: Annotated[str | None, typer.Option(
-        "--norm", help=f"Loss convention: {', '.join(NORMS)} (weights are comparable within one only).")] = None,
-    pool: Annotated[str | None, typer.Option("--pool", help=f"VGG19 pooling: {', '.join(POOLS)}.")] = None,
-    optimizer: Annotated[str | None, typer.Option("--optimizer", help=f"One of: {', '.join(OPTIMIZERS)}.")] = None,
-    lr: Annotated[float | None, typer.Option(
-        "--lr", help="Step size (L-BFGS: 1; Adam: 0.02 on [0, 1] pixels).")] = None,
-    steps: Annotated[int | None, typer.Option(
-        "--steps", help="Loss evaluations (L-BFGS) or updates (Adam); 0 only measures the initial losses.")] = None,
-    init: Annotated[str | None, typer.Option("--init", help=f"Starting image: {', '.join(INITS)}.")] = None,
-    noise_std: Annotated[float | None, typer.Option(
-        "--noise-std", help="Standard deviation of the noise of --init content+noise (on [0, 1]).")] = None,
-    size: Annotated[int | None, typer.Option(
-        "--size", help="Short side of the content images (default: the preset's for the device).")] = None,
-    preserve_color: Annotated[bool, typer.Option(
-        "--preserve-color", help="Luminance-only transfer: keep the content's colours.")] = False,
-    style_scale: Annotated[float | None, typer.Option(
-        "--style-scale", help="Style image's short side as a multiple of the content's.")] = None,
-    style_blend: Annotated[str | None, typer.Option(
-        "--style-blend", help="Weights of several --style images, comma-separated (default: equal).")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Content images optimised together.")] = 8,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the noise initialisations.")] = 0,
-    save_every: Annotated[int | None, typer.Option(
-        "--save-every", help="Also write the images every N steps into OUT/steps/.")] = None,
-) -> None:
-    settings = resolve_settings(
-        preset, content_weight=content_weight, style_weight=style_weight, layer_weights=layer_weights,
-        content_layers=content_layers, style_layers=style_layers, act=act, norm=norm, pool=pool,
-        optimizer=optimizer, lr=lr, steps=steps, init=init, noise_std=noise_std, size=size,
-        preserve_color=preserve_color, style_scale=style_scale, style_blend=style_blend, batch_size=batch_size,
-        seed=seed,
-    )
-    doc = transfer_style(content, style_images, out, settings, vgg_weights=vgg_weights, device=device,
-                         save_every=save_every, force=force)
-    emit_result(doc, json_out, lambda d: [
+# The options that are settings of the style transfer (resolve_settings: the preset's, where not given).
+STYLE_SETTINGS = [
+    Opt("preset", ("--preset",), str, "tutorial", f"One of: {', '.join(PRESETS)}."),
+    Opt("content_weight", ("--content-weight",), float, None, "Weight of the content loss (alpha; default: the preset's)."),
+    Opt("style_weight", ("--style-weight",), float, None,
+        "Weight of the style loss (beta; tutorial 1e6, gatys 1e3, thesis 1e3)."),
+    Opt("layer_weights", ("--layer-weights",), str, None,
+        "Per style layer weights, comma-separated, in --style-layers order."),
+    Opt("content_layers", ("--content-layers",), str, None, "Content layers, comma-separated (e.g. conv4_2)."),
+    Opt("style_layers", ("--style-layers",), str, None,
+        "Style layers, comma-separated (e.g. conv1_1,conv2_1,conv3_1,conv4_1,conv5_1)."),
+    Opt("act", ("--act",), str, None, f"Which side of a layer's ReLU is measured: {', '.join(ACTIVATIONS)}."),
+    Opt("norm", ("--norm",), str, None, f"Loss convention: {', '.join(NORMS)} (weights are comparable within one only)."),
+    Opt("pool", ("--pool",), str, None, f"VGG19 pooling: {', '.join(POOLS)}."),
+    Opt("optimizer", ("--optimizer",), str, None, f"One of: {', '.join(OPTIMIZERS)}."),
+    Opt("lr", ("--lr",), float, None, "Step size (L-BFGS: 1; Adam: 0.02 on [0, 1] pixels)."),
+    Opt("steps", ("--steps",), int, None, "Loss evaluations (L-BFGS) or updates (Adam); 0 only measures the initial losses."),
+    Opt("init", ("--init",), str, None, f"Starting image: {', '.join(INITS)}."),
+    Opt("noise_std", ("--noise-std",), float, None, "Standard deviation of the noise of --init content+noise (on [0, 1])."),
+    Opt("size", ("--size",), int, None, "Short side of the content images (default: the preset's for the device)."),
+    Opt("preserve_color", ("--preserve-color",), bool, False, "Luminance-only transfer: keep the content's colours."),
+    Opt("style_scale", ("--style-scale",), float, None, "Style image's short side as a multiple of the content's."),
+    Opt("style_blend", ("--style-blend",), str, None, "Weights of several --style images, comma-separated (default: equal)."),
+    Opt("batch_size", ("--batch-size",), int, 8, "Content images optimised together."),
+    Opt("seed", ("--seed",), int, 0, "Seed of the noise initialisations."),
+]
+
+
+@declared_command(app, "style", [
+    Opt("content", ("--content",), Path, ..., "A content image, a folder of images, or - for image paths on stdin."),
+    native("styles", Annotated[list[Path], typer.Option(
+        "--style", help="A style image; repeat to blend several (see --style-blend).")]),
+    OUT, *STYLE_SETTINGS,
+    Opt("save_every", ("--save-every",), int, None, "Also write the images every N steps into OUT/steps/."),
+    VGG_WEIGHTS, FORCE, DEVICE, *OUTPUT_OPTIONS,
+], help=STYLE_HELP, epilog=STYLE_EPILOG)
+def style(values: dict[str, Any]) -> None:
+    settings = resolve_settings(**{opt.name: values[opt.name] for opt in STYLE_SETTINGS})
+    doc = transfer_style(values["content"], values["styles"], values["out"], settings, vgg_weights=values["vgg_weights"],
+                         device=values["device"], save_every=values["save_every"], force=values["force"])
+    emit_result(doc, values["json"], lambda d: [
         f"{r['output']}  content {r['initial']['content']:.4g} -> {r['final']['content']:.4g}  "
         f"style {r['initial']['style_total']:.4g} -> {r['final']['style_total']:.4g}" for r in d["images"]])
 
@@ -121,36 +115,26 @@ FEATURES_EPILOG = (
 )
 
 
-@shared_command(app, "features", "vgg_weights", "force", *OUTPUT, help=FEATURES_HELP, epilog=FEATURES_EPILOG)
-def features(
-    vgg_weights: Path | None, force: bool, device: str, json_out: bool,
-    inputs: Annotated[list[Path], typer.Argument(
-        help="Images, folders of images, or - for image paths on stdin.", show_default=False)],
-    ckpt: Annotated[Path, typer.Option(
-        "--ckpt", help="A feature-translator run directory, its checkpoints/ folder or a checkpoint file.")],
-    out: OutOpt,
-    init: Annotated[str, typer.Option(
-        "--init", help=f"Starting image: {', '.join(LFT_INITS)}.")] = "input+noise",
-    steps: Annotated[int, typer.Option("--steps", help="Optimisation steps (0 only measures the losses).")] = 100,
-    optimizer: Annotated[str, typer.Option(
-        "--optimizer", help=f"One of: {', '.join(SYNTH_OPTIMIZERS)}.")] = "adam",
-    lr: Annotated[float, typer.Option("--lr", help="Learning rate, on 0-255 pixels (the thesis's 2).")] = 2.0,
-    alpha: Annotated[float | None, typer.Option(
-        "--alpha", help="Style weight (default: the translator's, 1e-5).")] = None,
-    beta: Annotated[float | None, typer.Option(
-        "--beta", help="Content weight (default: the translator's, 1).")] = None,
-    noise_std: Annotated[float, typer.Option(
-        "--noise-std", help="Noise of --init input+noise, on [0, 1].")] = 0.02,
-    mean_domain: Annotated[str, typer.Option(
-        "--mean-domain", help="--init mean: the target (default) or the source domain's mean image.")] = "target",
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Images optimised together.")] = 8,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the noise.")] = 0,
-    grid: Annotated[bool, typer.Option("--grid", help="Also write OUT/grid.png.")] = False,
-) -> None:
-    doc = transfer_features(
-        ckpt, inputs, out, init=init, steps=steps, optimizer=optimizer, lr=lr, alpha=alpha, beta=beta,
-        noise_std=noise_std, mean_domain=mean_domain, batch_size=batch_size, seed=seed, grid=grid,
-        vgg_weights=vgg_weights, device=device, force=force,
-    )
-    emit_result(doc, json_out, lambda d: [
+@declared_command(app, "features", [
+    native("inputs", Annotated[list[Path], typer.Argument(
+        help="Images, folders of images, or - for image paths on stdin.", show_default=False)]),
+    Opt("ckpt", ("--ckpt",), Path, ..., "A feature-translator run directory, its checkpoints/ folder or a checkpoint file."),
+    OUT,
+    Opt("init", ("--init",), str, "input+noise", f"Starting image: {', '.join(LFT_INITS)}."),
+    Opt("steps", ("--steps",), int, 100, "Optimisation steps (0 only measures the losses)."),
+    Opt("optimizer", ("--optimizer",), str, "adam", f"One of: {', '.join(SYNTH_OPTIMIZERS)}."),
+    Opt("lr", ("--lr",), float, 2.0, "Learning rate, on 0-255 pixels (the thesis's 2)."),
+    Opt("alpha", ("--alpha",), float, None, "Style weight (default: the translator's, 1e-5)."),
+    Opt("beta", ("--beta",), float, None, "Content weight (default: the translator's, 1)."),
+    Opt("noise_std", ("--noise-std",), float, 0.02, "Noise of --init input+noise, on [0, 1]."),
+    Opt("mean_domain", ("--mean-domain",), str, "target", "--init mean: the target (default) or the source domain's "
+        "mean image."),
+    Opt("batch_size", ("--batch-size",), int, 8, "Images optimised together."),
+    Opt("seed", ("--seed",), int, 0, "Seed of the noise."),
+    Opt("grid", ("--grid",), bool, False, "Also write OUT/grid.png."),
+    VGG_WEIGHTS, FORCE, DEVICE, *OUTPUT_OPTIONS,
+], help=FEATURES_HELP, epilog=FEATURES_EPILOG)
+def features(values: dict[str, Any]) -> None:
+    doc = transfer_features(**{key: value for key, value in values.items() if key not in OUTPUT_NAMES})
+    emit_result(doc, values["json"], lambda d: [
         f"{r['output']}  loss {r['initial']['total']:.4g} -> {r['final']['total']:.4g}" for r in d["images"]])

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from facegan_cli.cli.common import emit_json, emit_line, result_console, result_table
+from facegan_cli.cli.common import emit_result, result_table
 from facegan_cli.cli.options import REPORT, shared_command
 from facegan_cli.cli.params import group
 from facegan_cli.core import weights as W
@@ -21,18 +21,15 @@ KeyArg = Annotated[str, typer.Argument(help=f"One of: {', '.join(W.KNOWN)}.")]
 def list_(json_out: bool) -> None:
     """List known weights, their file names, URLs and where a local copy was found."""
     doc = W.listing()
-    if json_out:
-        emit_json(doc)
-        return
     rows = [(r["key"], r["file"], r["path"] or "[red]missing[/red]", r["used_by"]) for r in doc["weights"]]
-    result_console().print(result_table(None, ("key", "file", "local copy", "used by"), rows))
+    emit_result(doc, json_out, lambda _: result_table(None, ("key", "file", "local copy", "used by"), rows))
 
 
 @shared_command(app, "fetch", *REPORT, epilog="Example: facegan weights fetch fid-inception")
 def fetch(json_out: bool, key: KeyArg) -> None:
     """Download weights into $FACEGAN_HOME/weights (reusing a torch hub copy if present) and verify them."""
     path = W.require(key)
-    emit_json({"key": key, "path": str(path)}) if json_out else emit_line(str(path))
+    emit_result({"key": key, "path": str(path)}, json_out, lambda _: [path])
 
 
 @shared_command(app, "import", *REPORT, epilog="Example: facegan weights import fid-inception ~/Downloads/pt_inception-2015-12-05-6726825d.pth")
@@ -41,7 +38,7 @@ def import_(
 ) -> None:
     """Verify a downloaded file's SHA-256 prefix and copy it into the cache."""
     target = W.import_file(W.get(key), path)
-    emit_json({"key": key, "path": str(target)}) if json_out else emit_line(str(target))
+    emit_result({"key": key, "path": str(target)}, json_out, lambda _: [target])
 
 
 @shared_command(app, "verify", *REPORT, epilog="Example: facegan weights verify fid-inception")
@@ -51,4 +48,4 @@ def verify(
 ) -> None:
     """Check that a weights file is the expected one (SHA-256 prefix); exit 1 if not."""
     target, sha = W.check(key, path)
-    emit_json({"key": key, "path": str(target), "sha256": sha, "ok": True}) if json_out else emit_line(f"{target} {sha}")
+    emit_result({"key": key, "path": str(target), "sha256": sha, "ok": True}, json_out, lambda _: [f"{target} {sha}"])

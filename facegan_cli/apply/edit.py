@@ -15,42 +15,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from facegan_cli.align.celeba_crop import celeba_crop
-from facegan_cli.align.geometry import five_points
-from facegan_cli.align.landmarks import Detector, open_detector, select_faces
+from facegan_cli.apply.photos import PhotoOptions, face
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, staged_folder
 from facegan_cli.core.progress import Progress
 from facegan_cli.data.grid import grid_array, save_png, to_uint8
-from facegan_cli.data.imageio import RejectedImage, open_rgb
 from facegan_cli.data.sources import open_image_list
-from facegan_cli.models.editing import describe_attrs, fit_face, load_editor, parse_assignments
+from facegan_cli.models.editing import describe_attrs, load_editor, parse_assignments
 from facegan_cli.models.stargan import apply_edits, create_labels
 
-ALIGN_CHOICES = ("none", "dlib", "face-alignment")
 EDITS_KIND = "edits"  # core.outputs marker: --force replaces only a folder `facegan edit` wrote
 _EDIT_FILE = re.compile(r"^.+\.png$")
 
 
 def owned_by_edits(rel: str) -> bool:
     return "/" not in rel and bool(_EDIT_FILE.match(rel))
-
-
-def aligned_face(path: Path, resolution: int, detector: Detector) -> np.ndarray:
-    """The largest face of a photo, CelebA-aligned and cropped as the editors' training data."""
-    try:
-        image = np.asarray(open_rgb(path), dtype=np.uint8)
-    except RejectedImage as exc:
-        raise FaceganError(f"Cannot read {path}: {exc.reason}.", "Pass a JPEG/PNG image or a folder of them.") from exc
-    faces = detector.detect(image)
-    if not faces:
-        raise FaceganError(
-            f"No face was found in {path} by the {detector.name} landmark backend.",
-            "Pass a photo with a visible face, try the other --align backend, or --align none for images "
-            "that are already training crops.",
-        )
-    return celeba_crop(image, five_points(select_faces(faces)[0].points), resolution)
 
 
 def edit(
@@ -60,20 +40,13 @@ def edit(
     set_: list[str] | None = None,
     flip: list[str] | None = None,
     source: str | None = None,
-    batch_size: int = 16,
-    align: str = "none",
-    own_networks: dict[str, Path | None] | None = None,
-    force: bool = False,
-    device: str = "auto",
+    photos: PhotoOptions = PhotoOptions(),
 ) -> dict[str, Any]:
     """Edit (or grid) every input; returns the result document (checkpoint, mode, one record per input)."""
-    if batch_size < 1:
-        raise FaceganError(f"--batch-size {batch_size} must be at least 1.", "Use e.g. --batch-size 16.")
+    photos.check()
     check_outside_inputs(out, [("--input", input_), ("--ckpt", ckpt)])
-    if align not in ALIGN_CHOICES:
-        raise FaceganError(f"--align {align!r} is not a backend.", f"Use one of: {', '.join(ALIGN_CHOICES)}.")
-    check_new_folder(out, force, EDITS_KIND, owned_by_edits)
-    editor = load_editor(ckpt, resolve_device(device))
+    check_new_folder(out, photos.force, EDITS_KIND, owned_by_edits)
+    editor = load_editor(ckpt, resolve_device(photos.device))
     settings = parse_assignments(set_ or [])
     flips = [f.strip() for item in flip or [] for f in item.split(",") if f.strip()]
     given = parse_assignments([source]) if source else {}
@@ -90,15 +63,13 @@ def edit(
     if len(set(names)) != len(names):
         raise FaceganError(f"Two inputs in {input_} share a file name stem, so their outputs would collide.",
                            "Rename one of them or edit them separately.")
-    # A missing or unverifiable landmark model fails here, before any output.
-    detector = open_detector(align, device=device, weights=own_networks) if align != "none" else None
+    detector = photos.detector(photos.device)
     records: list[dict[str, Any]] = []
-    with staged_folder(out, force, EDITS_KIND, owned_by_edits) as staging, \
+    with staged_folder(out, photos.force, EDITS_KIND, owned_by_edits) as staging, \
             Progress(len(files), "edit", unit="img") as bar:
-        for start in range(0, len(files), batch_size):
-            chunk = files[start : start + batch_size]
-            faces = [fit_face(p, editor.resolution) if detector is None else aligned_face(p, editor.resolution, detector)
-                     for p in chunk]
+        for start in range(0, len(files), photos.batch_size):
+            chunk = files[start : start + photos.batch_size]
+            faces = [face(p, editor.resolution, detector) for p in chunk]
             x = editor.to_tensor(np.stack(faces))
             c_org = editor.predict(x)
             for name, value in given.items():

@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from facegan_cli.align.landmarks import open_detector
-from facegan_cli.apply.edit import ALIGN_CHOICES, aligned_face
+from facegan_cli.apply.photos import PhotoOptions, face
 from facegan_cli.core import distributed
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.distributed import DistInfo
@@ -29,7 +28,6 @@ from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, sha
 from facegan_cli.core.progress import Progress, set_quiet
 from facegan_cli.data.grid import grid_array, save_png, to_uint8
 from facegan_cli.data.sources import open_image_list
-from facegan_cli.models.editing import fit_face
 from facegan_cli.models.translation import (
     SOURCE_DOMAIN,
     TARGET_DOMAIN,
@@ -63,32 +61,24 @@ def translate(
     direction: str = "a2b",
     grid: bool = False,
     size: int | None = None,
-    batch_size: int = 16,
-    align: str = "none",
-    own_networks: dict[str, Path | None] | None = None,
-    force: bool = False,
-    device: str = "auto",
+    photos: PhotoOptions = PhotoOptions(),
 ) -> dict[str, Any]:
     """Translate every input; returns the result document (checkpoint, direction, one record per input)."""
-    with distributed.process_group(resolve_device(device)) as info:
+    with distributed.process_group(resolve_device(photos.device)) as info:
         if not info.is_main:
             set_quiet(True)  # one progress bar: rank 0's
-        return _translate(ckpt, inputs, out, direction, grid, size, batch_size, align, own_networks, force, device,
-                          info)
+        return _translate(ckpt, inputs, out, direction, grid, size, photos, info)
 
 
 def _translate(
-    ckpt: Path, inputs: Sequence[Path], out: Path, direction: str, grid: bool, size: int | None, batch_size: int,
-    align: str, own_networks: dict[str, Path | None] | None, force: bool, device: str, info: DistInfo,
+    ckpt: Path, inputs: Sequence[Path], out: Path, direction: str, grid: bool, size: int | None,
+    photos: PhotoOptions, info: DistInfo,
 ) -> dict[str, Any]:
     check_direction(direction)
-    if batch_size < 1:
-        raise FaceganError(f"--batch-size {batch_size} must be at least 1.", "Use e.g. --batch-size 16.")
-    if align not in ALIGN_CHOICES:
-        raise FaceganError(f"--align {align!r} is not a backend.", f"Use one of: {', '.join(ALIGN_CHOICES)}.")
+    photos.check()
     check_outside_inputs(out, [*(("INPUT", p) for p in inputs if str(p) != "-"), ("--ckpt", ckpt)])
-    check_new_folder(out, force, TRANSLATIONS_KIND, owned_by_translations)
-    device = str(distributed.rank_device(info, resolve_device(device)))
+    check_new_folder(out, photos.force, TRANSLATIONS_KIND, owned_by_translations)
+    device = str(distributed.rank_device(info, resolve_device(photos.device)))
     translator = load_translator(ckpt, device)
     side = translator.input_size(size)
     files = input_files(inputs)
@@ -96,15 +86,14 @@ def _translate(
     if len(set(names)) != len(names):
         raise FaceganError("Two inputs share a file name stem, so their outputs would collide.",
                            "Rename one of them or translate them separately.")
-    # A missing or unverifiable landmark model fails here, before any output.
-    detector = open_detector(align, device=device, weights=own_networks) if align != "none" else None
+    detector = photos.detector(device)
     records = [{"input": str(path), "output": str(out / name)} for path, name in zip(files, names)]
-    mine = distributed.shard(len(files), batch_size, info)  # every input without torchrun
-    with shared_staged_folder(out, force, TRANSLATIONS_KIND, owned_by_translations, info) as staging, \
+    mine = distributed.shard(len(files), photos.batch_size, info)  # every input without torchrun
+    with shared_staged_folder(out, photos.force, TRANSLATIONS_KIND, owned_by_translations, info) as staging, \
             Progress(len(mine), f"translate {direction}", unit="img") as bar:
-        for start in range(mine.start, mine.stop, batch_size):
-            chunk = files[start : start + batch_size]
-            faces = [fit_face(p, side) if detector is None else aligned_face(p, side, detector) for p in chunk]
+        for start in range(mine.start, mine.stop, photos.batch_size):
+            chunk = files[start : start + photos.batch_size]
+            faces = [face(p, side, detector) for p in chunk]
             x = to_model_input(np.stack(faces), translator.device)
             with torch.no_grad():
                 fake = translator.translate(x, direction)

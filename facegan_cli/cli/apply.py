@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from facegan_cli.apply.edit import edit as edit_images
+from facegan_cli.apply.photos import PhotoOptions
 from facegan_cli.apply.sample import sample as sample_images
 from facegan_cli.apply.translate import translate as translate_images
 from facegan_cli.cli.common import emit_result
@@ -80,7 +81,7 @@ def sample(
 
 @shared_options(*PHOTOS)
 def edit(
-    photos: tuple, json_out: bool,
+    photos: PhotoOptions, json_out: bool,
     ckpt: Annotated[Path, typer.Option("--ckpt", help="Run directory, checkpoints folder or checkpoint file.")],
     input_: Annotated[Path, typer.Option("--input", help="An image file, a folder of images, or - for paths on stdin.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the edited images (created).")],
@@ -90,13 +91,13 @@ def edit(
     source: Annotated[str | None, typer.Option(
         "--source", help="The inputs' own attributes, NAME=0|1 comma-separated (default: predicted by D).")] = None,
 ) -> None:
-    doc = edit_images(ckpt, input_, out, set_, flip, source, *photos)
+    doc = edit_images(ckpt, input_, out, set_, flip, source, photos)
     emit_result(doc, json_out, lambda d: [record["output"] for record in d["edits"]])
 
 
 @shared_options(*PHOTOS)
 def translate(
-    photos: tuple, json_out: bool,
+    photos: PhotoOptions, json_out: bool,
     inputs: Annotated[list[Path], typer.Argument(help="Images, folders of images, or - for paths on stdin.",
                                                  show_default=False)],
     ckpt: Annotated[Path, typer.Option("--ckpt", help="Run directory, checkpoints folder or checkpoint file.")],
@@ -107,5 +108,5 @@ def translate(
     size: Annotated[int | None, typer.Option(
         "--size", help="Square side to translate at (default: the model's training size).")] = None,
 ) -> None:
-    doc = translate_images(ckpt, inputs, out, direction, grid, size, *photos)
+    doc = translate_images(ckpt, inputs, out, direction, grid, size, photos)
     emit_result(doc, json_out, lambda d: [record["output"] for record in d["outputs"]])

@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from facegan_cli.apply.edit import ALIGN_CHOICES
+from facegan_cli.apply.photos import ALIGN_CHOICES, PhotoOptions
 from facegan_cli.cli.params import DEBUG, DEVICE, FORCE, JSON, QUIET, build_command, native, parameter
 from facegan_cli.core.options import Opt
 from facegan_cli.metrics.protocols import PROTOCOLS
@@ -119,11 +119,11 @@ def metric_settings(values: dict[str, Any]) -> Settings:
     return Settings(**given)
 
 
-def photo_arguments(values: dict[str, Any]) -> tuple[Any, ...]:
-    """The PHOTOS options as apply.edit.edit and apply.translate.translate take them: batch size, landmark
-    backend, the user's own face-alignment weights by the key of the official file each replaces, force, device."""
+def photo_arguments(values: dict[str, Any]) -> PhotoOptions:
+    """The PHOTOS options as apply.edit.edit and apply.translate.translate take them, the user's own
+    face-alignment weights by the key of the official file each replaces."""
     own = {"face-alignment-2dfan4": values["fan_weights"], "face-alignment-s3fd": values["s3fd_weights"]}
-    return values["photo_batch"], values["align"], own, values["force"], values["device"]
+    return PhotoOptions(values["photo_batch"], values["align"], own, values["force"], values["device"])
 
 
 # Parameters that receive several shared options as one value, and how it is made of them.

@@ -1,0 +1,66 @@
+"""How `facegan edit` and `facegan translate` read photos: the options they share (batch size, landmark
+backend, the user's own face-alignment networks, --force, device) and the one way an input becomes the
+model's square (resized and centre-cropped like the training data, or, with a landmark backend, the largest
+face CelebA-aligned)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facegan_cli.align.celeba_crop import celeba_crop
+from facegan_cli.align.geometry import five_points
+from facegan_cli.align.landmarks import Detector, open_detector, select_faces
+from facegan_cli.core.errors import FaceganError
+from facegan_cli.data.imageio import RejectedImage, open_rgb
+from facegan_cli.models.editing import fit_face
+
+ALIGN_CHOICES = ("none", "dlib", "face-alignment")
+
+
+@dataclass(frozen=True)
+class PhotoOptions:
+    """batch_size: photos per forward pass; align: "none" or a landmark backend of ALIGN_CHOICES;
+    own_networks: the user's own face-alignment weights by the key of the official file each replaces (None:
+    the verified official ones); force: replace an output folder facegan wrote; device: "auto", "cpu", "cuda"."""
+
+    batch_size: int = 16
+    align: str = "none"
+    own_networks: dict[str, Path | None] | None = None
+    force: bool = False
+    device: str = "auto"
+
+    def check(self) -> None:
+        """The user's errors in these options, before any work."""
+        if self.batch_size < 1:
+            raise FaceganError(f"--batch-size {self.batch_size} must be at least 1.", "Use e.g. --batch-size 16.")
+        if self.align not in ALIGN_CHOICES:
+            raise FaceganError(f"--align {self.align!r} is not a backend.", f"Use one of: {', '.join(ALIGN_CHOICES)}.")
+
+    def detector(self, device: str) -> Detector | None:
+        """The landmark backend, opened (a missing or unverifiable landmark model fails here, before any
+        output), or None without --align."""
+        return open_detector(self.align, device=device, weights=self.own_networks) if self.align != "none" else None
+
+
+def face(path: Path, resolution: int, detector: Detector | None) -> np.ndarray:
+    """One input as the model's resolution x resolution x 3 uint8 square."""
+    return fit_face(path, resolution) if detector is None else aligned_face(path, resolution, detector)
+
+
+def aligned_face(path: Path, resolution: int, detector: Detector) -> np.ndarray:
+    """The largest face of a photo, CelebA-aligned and cropped as the editors' training data."""
+    try:
+        image = np.asarray(open_rgb(path), dtype=np.uint8)
+    except RejectedImage as exc:
+        raise FaceganError(f"Cannot read {path}: {exc.reason}.", "Pass a JPEG/PNG image or a folder of them.") from exc
+    faces = detector.detect(image)
+    if not faces:
+        raise FaceganError(
+            f"No face was found in {path} by the {detector.name} landmark backend.",
+            "Pass a photo with a visible face, try the other --align backend, or --align none for images "
+            "that are already training crops.",
+        )
+    return celeba_crop(image, five_points(select_faces(faces)[0].points), resolution)

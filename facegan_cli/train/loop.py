@@ -6,7 +6,7 @@ latents, progress, TensorBoard and DDP. A family plugs in through a `Recipe` (tr
 never touches this file; nothing here names a family.
 
 Two kinds of run share it. A fixed run reads its streams at one resolution with one batch size and
-orders data by step. A phased run (a recipe whose `phase()` returns phases: ProGAN) changes dataset
+orders data by step. A phased run (a recipe whose `phase()` returns phases, as progressive growing does) changes dataset
 level and batch size as it goes: the loop counts images seen, stops after `kimg` thousand of them,
 orders data by images seen, keeps the current level on the device, tells the recipe when a phase
 begins, and writes a sample grid at the end of every phase.

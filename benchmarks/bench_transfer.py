@@ -99,18 +99,21 @@ def run_facegan(args: argparse.Namespace) -> dict:
     )
 
     device = resolve_device(args.device)
-    settings = resolve_settings("tutorial", size=args.size, steps=args.steps, batch_size=args.images)
+    settings = resolve_settings("tutorial", size=args.size, steps=args.steps,
+                                batch_size=args.batch_size)  # None: the device's default, as a user runs it
     extractor = VGG19Extractor(args.vgg_weights, device, pool=settings.pool)
     _ = extractor.model
     out = Path(args.out)
     _sync(device)
     start = time.perf_counter()
     pictures = read_contents(args.content, args.size)
-    batch = torch.cat([tensor for _, tensor in pictures]).to(device)
     style = fit_style(read_picture(Path(args.style), "--style"), args.size)
-    result = transfer_batch(extractor, settings, batch, [style])
-    for (path, _), pixels in zip(pictures, to_uint8(result.images, (0.0, 1.0)), strict=True):
-        save_png(pixels, out / f"{path.stem}.png")
+    step = settings.batch_on(device)
+    for first in range(0, len(pictures), step):
+        chunk = pictures[first : first + step]
+        result = transfer_batch(extractor, settings, torch.cat([tensor for _, tensor in chunk]).to(device), [style])
+        for (path, _), pixels in zip(chunk, to_uint8(result.images, (0.0, 1.0)), strict=True):
+            save_png(pixels, out / f"{path.stem}.png")
     _sync(device)
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "images": len(pictures), "evaluations_per_image": result.evaluations,
@@ -122,6 +125,7 @@ def _side(args: argparse.Namespace, side: str, out: Path) -> dict:
     cmd = [sys.executable, __file__, "--side", side, "--size", str(args.size), "--images", str(args.images),
            "--steps", str(args.steps), "--device", args.device, "--content", args.content, "--style", args.style,
            "--vgg-weights", args.vgg_weights, "--out", str(out)]
+    cmd += ["--batch-size", str(args.batch_size)] if args.batch_size else []
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"{side} side failed:\n{proc.stderr[-4000:]}")
@@ -153,6 +157,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--steps", type=int, default=20, help="loss evaluations per image (a multiple of 20)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="facegan's content images per optimisation (default: transfer style's for the device)")
     parser.add_argument("--vgg-weights", default="")
     parser.add_argument("--style", default=str(STYLE))
     parser.add_argument("--content", default="")

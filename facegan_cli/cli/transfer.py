@@ -76,7 +76,8 @@ STYLE_SETTINGS = [
     Opt("preserve_color", ("--preserve-color",), bool, False, "Luminance-only transfer: keep the content's colours."),
     Opt("style_scale", ("--style-scale",), float, None, "Style image's short side as a multiple of the content's."),
     Opt("style_blend", ("--style-blend",), str, None, "Weights of several --style images, comma-separated (default: equal)."),
-    Opt("batch_size", ("--batch-size",), int, 8, "Content images optimised together."),
+    Opt("batch_size", ("--batch-size",), int, None, "Content images optimised together (default: 8 on CUDA, 1 on a "
+        "CPU, where one at a time is faster)."),
     Opt("seed", ("--seed",), int, 0, "Seed of the noise initialisations."),
 ]
 

@@ -179,7 +179,7 @@ def main() -> None:
         return
     import torch
 
-    from benchmarks.common import device_name
+    from benchmarks.common import device_name, report_ratio
     from facegan_cli.core.device import resolve_device
     from facegan_cli.prepare.synthetic import write_synthetic
 
@@ -204,10 +204,7 @@ def main() -> None:
               "amp": args.amp, "compile": args.compile, "reference": ref, "facegan": ours,
               "repeats": len(refs), "ratio": round(ours["iters_per_s"] / ref["iters_per_s"], 3),
               "ratios": [round(o["iters_per_s"] / r["iters_per_s"], 3) for r, o in zip(refs, ourss)]}
-    print(json.dumps(result), flush=True)
-    print(f"facegan / reference: {result['ratio']:.2f}x", flush=True)
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    report_ratio(result, args.out)
 
 
 if __name__ == "__main__":

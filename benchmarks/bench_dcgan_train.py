@@ -154,11 +154,11 @@ def main() -> None:
         print(json.dumps(report, indent=2))
         return
     print(f"device {name}, radford64, batch {args.batch}, {args.steps} measured steps")
+    from benchmarks.common import memory_text
+
     for side in ("reference", "facegan"):
         r = report[side]
-        print(f"  {side:9s} {r['images_per_s']:8.1f} images/s   peak RSS {r['peak_rss_mib']:.0f} MiB"
-              + (f" (+ workers' private {r['workers_private_mib']:.0f} MiB)" if r.get("workers_private_mib") else "")
-              + (f"   peak CUDA {r['peak_cuda_mib']:.0f} MiB" if "peak_cuda_mib" in r else ""))
+        print(f"  {side:9s} {r['images_per_s']:8.1f} images/s   {memory_text(r)}")
     print(f"  speedup   {report['speedup']:.2f}x   (facegan's one-off prepare: {prepare_s:.1f} s)")
 
 

@@ -36,7 +36,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's facegan_cli, 
 
 from references.stargan_reference import solver_iteration, yunjey_loader  # noqa: E402
 
-from benchmarks.common import device_name, timed_steps  # noqa: E402
+from benchmarks.common import device_name, report_ratio, timed_steps  # noqa: E402
 from facegan_cli.core.device import Precision, configure_backends, resolve_device  # noqa: E402
 from facegan_cli.data.device_data import DeviceImages, EpochOrder  # noqa: E402
 from facegan_cli.data.sources import open_image_set  # noqa: E402
@@ -129,10 +129,7 @@ def main() -> None:
               "batch": args.batch, "n_critic": args.n_critic, "width": args.width, "iters": args.iters,
               "warmup": args.warmup, "amp": args.amp, "reference_iters_per_s": round(ref, 4),
               "facegan_iters_per_s": round(ours, 4), "ratio": round(ours / ref, 3)}
-    print(json.dumps(result), flush=True)
-    print(f"facegan / reference: {result['ratio']:.2f}x", flush=True)
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    report_ratio(result, args.out)
 
 
 if __name__ == "__main__":

@@ -193,11 +193,12 @@ def main() -> None:
         print(json.dumps(report, indent=2))
         return
     print(f"device {name}, {args.images} content images at {args.size} px, {args.steps} evaluations each")
+    from benchmarks.common import memory_text
+
     for side in ("reference", "facegan"):
         r = report[side]
         print(f"  {side:9s} {r['images_per_min']:8.2f} images/min ({r['images_per_min_at_300']:.3f} at 300 "
-              f"evaluations)   {r['seconds']:.1f} s   peak RSS {r['peak_rss_mib']:.0f} MiB"
-              + (f"   peak CUDA {r['peak_cuda_mib']:.0f} MiB" if "peak_cuda_mib" in r else ""))
+              f"evaluations)   {r['seconds']:.1f} s   {memory_text(r)}")
     print(f"  speedup   {report['speedup']:.2f}x")
 
 

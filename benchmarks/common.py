@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -73,3 +75,21 @@ def peak_memory(device: torch.device | str) -> dict[str, float]:
     if torch.device(device).type == "cuda":
         out["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return out
+
+
+def memory_text(side: dict[str, float]) -> str:
+    """A side's peak memory (from peak_memory) as the reports print it."""
+    text = f"peak RSS {side['peak_rss_mib']:.0f} MiB"
+    if side.get("workers_private_mib"):
+        text += f" (+ workers' private {side['workers_private_mib']:.0f} MiB)"
+    if "peak_cuda_mib" in side:
+        text += f"   peak CUDA {side['peak_cuda_mib']:.0f} MiB"
+    return text
+
+
+def report_ratio(result: dict, out: Path | None) -> None:
+    """The result as one JSON line, the facegan / reference ratio, and the result to `out` when given."""
+    print(json.dumps(result), flush=True)
+    print(f"facegan / reference: {result['ratio']:.2f}x", flush=True)
+    if out:
+        out.write_text(json.dumps(result, indent=2) + "\n")

@@ -49,6 +49,7 @@ def test_steps_0_reports_the_initial_losses_of_the_tutorial(cli_json, vgg_file: 
     doc = cli_json("transfer", "style", "--content", face_dir, "--style", udnie, "--out", tmp_path / "o",
                    "--size", 32, "--steps", 0, *_args(vgg_file))
     assert doc["steps"] == 0 and len(doc["images"]) == 3 and doc["preset"] == "tutorial"
+    assert doc["settings"]["batch_size"] == 1  # a CPU's default: one image at a time is faster there
     assert doc["vgg19"]["verified"] is False and len(doc["vgg19"]["sha256"]) == 64
     # The tutorial's own model on the same tensors (the content as facegan resized it, the style likewise).
     contents = read_contents(face_dir, 32)
@@ -90,7 +91,10 @@ def test_the_optimiser_lowers_the_style_loss_tenfold(cli_json, vgg_file: Path, c
 def test_a_batch_is_optimised_as_its_images_alone(cli_json, vgg_file: Path, face_dir: Path, tmp_path: Path) -> None:
     """Adam treats every pixel on its own, so a batch of content images gives what each gives alone."""
     common = ["--style", STYLES / "mosaic.jpg", "--size", 32, "--steps", 8, "--optimizer", "adam", *_args(vgg_file)]
-    together = cli_json("transfer", "style", "--content", face_dir, "--out", tmp_path / "all", *common)
+    # --batch-size 8: one batch even on a CPU, whose default is one image at a time.
+    together = cli_json("transfer", "style", "--content", face_dir, "--out", tmp_path / "all", "--batch-size", 8,
+                        *common)
+    assert together["settings"]["batch_size"] == 8
     first = sorted(face_dir.iterdir())[1]
     alone = cli_json("transfer", "style", "--content", first, "--out", tmp_path / "one", *common)
     assert together["settings"]["lr"] == 0.02
@@ -176,6 +180,7 @@ def test_bad_input_is_one_paragraph_and_leaves_nothing(cli, vgg_file: Path, face
     # Option values that cannot work: exit 1 with the option named (library checks).
     assert "--layer-weights" in _fails(cli, *base, "--content", face_dir, "--style", ok_style, "--layer-weights", "1,2")
     assert "--init" in _fails(cli, *base, "--content", face_dir, "--style", ok_style, "--init", "zeros")
+    assert "--batch-size" in _fails(cli, *base, "--content", face_dir, "--style", ok_style, "--batch-size", 0)
     assert "--style-layers" in _fails(cli, *base, "--content", face_dir, "--style", ok_style,
                                       "--style-layers", "conv9_9")
     # An --out that is a folder of the user's own files is never replaced, even with --force.

@@ -188,7 +188,7 @@ def resolve_settings(preset: str = "tutorial", **given: Any) -> NSTSettings:
             f"layers ({', '.join(settings.style_layers)}).",
             "Give one weight per style layer, in the order of --style-layers.",
         )
-    for name, value in (("--steps", settings.steps), ("--batch-size", (settings.batch_size or 1) - 1)):
+    for name, value in (("--steps", settings.steps), ("--batch-size", 0 if settings.batch_size is None else settings.batch_size - 1)):
         if value < 0:
             raise FaceganError(f"{name} must be at least {0 if name == '--steps' else 1}.", f"Pass a valid {name}.")
     if settings.size is not None and settings.size < 16:
@@ -411,8 +411,8 @@ def transfer_style(
     groups: dict[tuple[int, int], list[int]] = {}
     for i, (_, tensor) in enumerate(pictures):
         groups.setdefault(tuple(tensor.shape[-2:]), []).append(i)
-    batch = settings.batch_on(torch_device)
-    chunks = [rows[i : i + batch] for rows in groups.values() for i in range(0, len(rows), batch)]
+    per_batch = settings.batch_on(torch_device)
+    chunks = [rows[i : i + per_batch] for rows in groups.values() for i in range(0, len(rows), per_batch)]
     # The style images at the scale of each content size, checked before any output.
     scaled: dict[tuple[int, int], list[torch.Tensor]] = {}
     for shape in groups:
@@ -460,7 +460,7 @@ def transfer_style(
                               "size": [int(batch.shape[-1]), int(batch.shape[-2])],
                               "initial": result.initial.record(k), "final": result.final.record(k)}
         doc = {
-            "out": str(out), "preset": settings.preset, "settings": _settings_doc(settings, size, batch),
+            "out": str(out), "preset": settings.preset, "settings": _settings_doc(settings, size, per_batch),
             "styles": [str(s) for s in styles], "device": str(torch_device),
             "vgg19": {"path": str(extractor.weights.path), "sha256": extractor.weights.sha256,
                       "verified": extractor.weights.verified, "pool": settings.pool},

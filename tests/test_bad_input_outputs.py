@@ -21,7 +21,7 @@ from typer.testing import Result
 
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.lock import FolderLock, is_locked
-from facegan_cli.core.outputs import MARKER, read_marker
+from facegan_cli.core.outputs import FILES_RECORD, MARKER, read_marker
 from facegan_cli.data.prepared import PreparedDataset, PreparedWriter
 from facegan_cli.evaluation.turing import make_sheet
 from facegan_cli.prepare.export import ZIP_TAG
@@ -138,7 +138,7 @@ def test_zip_force_replaces_only_a_facegan_zip(cli: Cli, prepared: Path, tmp_pat
             "prepare", "export", prepared, "--out", path, "--format", "zip", "--force", "--workers", 1
         )
         assert result.exit_code == 1, result.output
-        assert "not a zip that facegan exported" in result.stderr and "Traceback" not in result.output
+        assert "does not list it as a file facegan wrote" in result.stderr and "Traceback" not in result.output
         assert path.read_bytes() == before
 
     ours = tmp_path / "ours.zip"
@@ -164,7 +164,7 @@ def test_zip_force_replaces_only_a_facegan_zip(cli: Cli, prepared: Path, tmp_pat
     assert replaced.exit_code == 0, replaced.output
     with zipfile.ZipFile(ours) as archive:
         assert archive.comment.startswith(ZIP_TAG) and len(archive.namelist()) == 4
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.zip", "notes.zip", "ours.zip"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [FILES_RECORD, "mine.zip", "notes.zip", "ours.zip"]
 
 
 # ----- prepare celeba / celeba-hq / faces: --out against the inputs ---------------------------------

@@ -25,7 +25,7 @@ from safetensors.torch import load_file
 from train_helpers import TINY_DCGAN, write_image_folder
 
 from facegan_cli.core.checkpoint import list_checkpoints, state_path_of
-from facegan_cli.core.rundir import RunDir, owned_by_run
+from facegan_cli.core.rundir import RunDir
 from facegan_cli.metrics.in_training import evaluation_lines, prune_best
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -119,13 +119,17 @@ def test_best_folder_follows_the_newest_checkpoint(tmp_path: Path) -> None:
 
 
 def test_run_with_best_is_still_a_run_for_force(tmp_path: Path) -> None:
-    assert owned_by_run("checkpoints/best/") and owned_by_run("checkpoints/best/ckpt-000000002.safetensors")
-    assert not owned_by_run("checkpoints/best/notes.txt") and not owned_by_run("checkpoints/other/")
     run = RunDir.create(tmp_path / "run", {"family": "dcgan", "model": {}, "data": {}, "train": {}})
-    run.release()
-    (run.best).mkdir()
+    run.best.mkdir()
     (run.best / "ckpt-000000002.safetensors").write_bytes(b"x")
-    RunDir.check_new(run.path, force=True)  # replaceable: nothing foreign inside
+    run.record(run.best / "ckpt-000000002.safetensors")  # as the loop records what keep_best wrote
+    run.release()
+    RunDir.check_new(run.path, force=True)  # replaceable: every entry recorded
+    # Named like a best checkpoint, but the run never wrote it: a name proves nothing.
+    (run.best / "ckpt-000000004.safetensors").write_bytes(b"mine")
+    with pytest.raises(Exception, match="ckpt-000000004"):
+        RunDir.check_new(run.path, force=True)
+    (run.best / "ckpt-000000004.safetensors").unlink()
     (run.best / "mine.txt").write_text("keep")
     with pytest.raises(Exception, match="mine.txt"):
         RunDir.check_new(run.path, force=True)

@@ -8,7 +8,6 @@ to a new folder, staged and marked as facegan's (core.outputs), so nothing of th
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +25,6 @@ from facegan_cli.models.editing import describe_attrs, load_editor, parse_assign
 from facegan_cli.models.stargan import apply_edits, create_labels
 
 EDITS_KIND = "edits"  # core.outputs marker: --force replaces only a folder `facegan edit` wrote
-_EDIT_FILE = re.compile(r"^.+\.png$")
-
-
-def owned_by_edits(rel: str) -> bool:
-    return "/" not in rel and bool(_EDIT_FILE.match(rel))
 
 
 def edit(
@@ -45,7 +39,7 @@ def edit(
     """Edit (or grid) every input; returns the result document (checkpoint, mode, one record per input)."""
     photos.check()
     check_outside_inputs(out, [("--input", input_), ("--ckpt", ckpt)])
-    check_new_folder(out, photos.force, EDITS_KIND, owned_by_edits)
+    check_new_folder(out, photos.force, EDITS_KIND)
     editor = load_editor(ckpt, resolve_device(photos.device))
     settings = parse_assignments(set_ or [])
     flips = [f.strip() for item in flip or [] for f in item.split(",") if f.strip()]
@@ -65,7 +59,7 @@ def edit(
                            "Rename one of them or edit them separately.")
     detector = photos.detector(photos.device)
     records: list[dict[str, Any]] = []
-    with staged_folder(out, photos.force, EDITS_KIND, owned_by_edits) as staging, \
+    with staged_folder(out, photos.force, EDITS_KIND) as staging, \
             Progress(len(files), "edit", unit="img") as bar:
         for start in range(0, len(files), photos.batch_size):
             chunk = files[start : start + photos.batch_size]

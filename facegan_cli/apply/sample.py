@@ -7,7 +7,6 @@ staging folder, which rank 0 renames once every rank is done; a grid is gathered
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -15,22 +14,22 @@ from facegan_cli.core import distributed
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.distributed import DistInfo
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.core.outputs import check_new_folder, make_out_dir, shared_staged_folder
+from facegan_cli.core.outputs import (
+    check_new_file,
+    check_new_folder,
+    make_out_dir,
+    new_file,
+    shared_staged_folder,
+)
 from facegan_cli.core.progress import set_quiet
 from facegan_cli.core.seeding import draw_latents
 from facegan_cli.data.grid import grid_array, save_png, to_uint8
 from facegan_cli.latent.latents import load_latents, save_latents
-from facegan_cli.latent.outputs import check_new_file, is_image_path
+from facegan_cli.latent.outputs import is_image_path
 from facegan_cli.models.loading import load_generator
 
-_SAMPLE_FILE = re.compile(r"^\d+\.png$")
 # The ownership marker's kind: --force replaces only a folder `facegan sample` wrote (core.outputs).
 SAMPLES_KIND = "samples"
-
-
-def owned_by_samples(rel: str) -> bool:
-    """Entries a sample folder holds (paths relative to it), which --force may replace."""
-    return bool(_SAMPLE_FILE.match(rel))
 
 
 def sample(
@@ -65,7 +64,7 @@ def _sample(
     if grid:
         check_new_file(out, force)
     else:
-        check_new_folder(out, force, SAMPLES_KIND, owned_by_samples)
+        check_new_folder(out, force, SAMPLES_KIND)
     if save_latents_to is not None:
         check_new_file(save_latents_to, force, "--save-latents")
     make_out_dir(out.parent)  # a parent that is a file is the user's error, found before the generator loads
@@ -91,11 +90,12 @@ def _sample(
     if grid:
         pixels = distributed.all_gather_rows(info, generator.pixels(z[mine.start : mine.stop], batch_size, "sampling"))
         if info.is_main:
-            save_png(grid_array(pixels, nrow=nrow), out)
+            with new_file(out, force, "sample-grid") as tmp:
+                save_png(grid_array(pixels, nrow=nrow), tmp)
         written.append(out)
     else:
         names = [f"{i:0{max(4, len(str(len(z) - 1)))}d}.png" for i in range(len(z))]
-        with shared_staged_folder(out, force, SAMPLES_KIND, owned_by_samples, info) as staging:
+        with shared_staged_folder(out, force, SAMPLES_KIND, info) as staging:
             done = mine.start
             for batch in generator.batches(z[mine.start : mine.stop], batch_size, "sampling"):
                 for image in to_uint8(batch, generator.value_range):
@@ -104,7 +104,8 @@ def _sample(
         written += [out / name for name in names]
     if save_latents_to is not None:
         if info.is_main:
-            save_latents(z, save_latents_to)
+            with new_file(save_latents_to, force, "latents", "--save-latents") as tmp:
+                save_latents(z, tmp)
         written.append(save_latents_to)
     return {
         "checkpoint": generator.path,

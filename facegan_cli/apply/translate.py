@@ -11,7 +11,6 @@ renames once every rank is done.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,11 +36,6 @@ from facegan_cli.models.translation import (
 )
 
 TRANSLATIONS_KIND = "translations"  # core.outputs marker: --force replaces only a folder `facegan translate` wrote
-_OUTPUT_FILE = re.compile(r"^.+\.png$")
-
-
-def owned_by_translations(rel: str) -> bool:
-    return "/" not in rel and bool(_OUTPUT_FILE.match(rel))
 
 
 def input_files(inputs: Sequence[Path]) -> list[Path]:
@@ -77,7 +71,7 @@ def _translate(
     check_direction(direction)
     photos.check()
     check_outside_inputs(out, [*(("INPUT", p) for p in inputs if str(p) != "-"), ("--ckpt", ckpt)])
-    check_new_folder(out, photos.force, TRANSLATIONS_KIND, owned_by_translations)
+    check_new_folder(out, photos.force, TRANSLATIONS_KIND)
     device = str(distributed.rank_device(info, resolve_device(photos.device)))
     translator = load_translator(ckpt, device)
     side = translator.input_size(size)
@@ -89,7 +83,7 @@ def _translate(
     detector = photos.detector(device)
     records = [{"input": str(path), "output": str(out / name)} for path, name in zip(files, names)]
     mine = distributed.shard(len(files), photos.batch_size, info)  # every input without torchrun
-    with shared_staged_folder(out, photos.force, TRANSLATIONS_KIND, owned_by_translations, info) as staging, \
+    with shared_staged_folder(out, photos.force, TRANSLATIONS_KIND, info) as staging, \
             Progress(len(mine), f"translate {direction}", unit="img") as bar:
         for start in range(mine.start, mine.stop, photos.batch_size):
             chunk = files[start : start + photos.batch_size]

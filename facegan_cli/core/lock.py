@@ -19,7 +19,7 @@ from typing import Any
 
 from facegan_cli.core.atomic import default_mode
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.core.outputs import LOCK_NAME
+from facegan_cli.core.ownership import LOCK_NAME
 
 try:
     import fcntl
@@ -82,6 +82,14 @@ class FolderLock:
         return self.folder / LOCK_NAME
 
     @property
+    def shown(self) -> Path:
+        """The output the lock guards, as messages name it."""
+        return self.folder
+
+    def _holder(self) -> dict[str, Any]:
+        return read_holder(self.folder)
+
+    @property
     def held(self) -> bool:
         return self._fd is not None
 
@@ -104,7 +112,7 @@ class FolderLock:
         else:
             os.close(fd)
             raise FaceganError(
-                f"The {self.what} {self.folder} is in use by {describe_holder(read_holder(self.folder))}: two "
+                f"The {self.what} {self.shown} is in use by {describe_holder(self._holder())}: two "
                 "processes writing it at once would overwrite each other's files.",
                 "Wait for that process to finish (or stop it), or choose another output.",
             )
@@ -132,3 +140,51 @@ class FolderLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class OutputLock(FolderLock):
+    """The lock of an output that appears under its name only when complete (a staged folder, a single
+    file): `.NAME.facegan.lock` beside it, held while the output is made and removed when it is done, so
+    two commands writing the same new output never both succeed."""
+
+    def __init__(self, target: str | os.PathLike[str], what: str = "output") -> None:
+        super().__init__(Path(target).parent, what)
+        self.target = Path(target)
+
+    @property
+    def path(self) -> Path:
+        return self.target.parent / f".{self.target.name}.facegan.lock"
+
+    @property
+    def shown(self) -> Path:
+        return self.target
+
+    def _holder(self) -> dict[str, Any]:
+        try:
+            payload = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return payload if isinstance(payload, dict) else {}
+
+    def acquire(self) -> OutputLock:
+        super().acquire()
+        # The holder before us may have removed the file between our open and our flock: then we lock an
+        # orphan inode that a third process would not see. Lock the file that is there now instead.
+        assert self._fd is not None
+        try:
+            same = os.path.samestat(os.fstat(self._fd), os.lstat(self.path))
+        except OSError:
+            same = False
+        if not same:
+            super().release()
+            return self.acquire()
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            # Removed while still held, so nobody can lock the old inode after we let go.
+            try:
+                self.path.unlink()
+            except OSError:
+                pass
+        super().release()

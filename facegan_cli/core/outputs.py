@@ -1,11 +1,17 @@
 """Outputs facegan owns, and the one rule for replacing them: `--force` replaces only what facegan wrote.
 
-Every output folder facegan creates (run directories, prepared datasets, exports, sample folders, Turing
-sheets) holds a marker file, `.facegan-output.json`, naming the kind of output. `--force` replaces a
-folder only when it carries the marker of the same kind AND every entry in it is one that kind writes;
-anything else (a folder of the user's own PNGs, a project with a stray `config.json`) is refused even
-with `--force`, with the reason. Single-file outputs that can carry a tag (zip exports: the archive
-comment) are recognised the same way.
+What facegan wrote is known by record, never guessed from names (core.ownership): every output folder
+carries a marker listing each file facegan wrote into it, and every single-file output is listed in the
+`.facegan-files.json` of its folder. `--force` replaces a folder only when it carries the marker of the
+same kind AND every entry in it is listed there unchanged (same size and modification time; logs facegan
+appends to: the recorded prefix intact); a single file only when its folder's record lists it with the same
+size, modification time and SHA-256. Anything else is refused even with `--force`, naming the foreign or
+changed entries. Links are never replaced.
+
+Outputs appear under their names only once complete: they are written into a staging folder beside the
+target and renamed. While one is made, `.NAME.facegan.lock` beside it is locked (core.lock.OutputLock), so
+a second command writing the same output is refused at once; and the final rename never replaces what
+appeared meanwhile unless `--force` allowed it and the record shows it is facegan's.
 
 An output may never be, contain or lie inside one of the command's inputs: replacing it would destroy
 the input, and reading it back would read the output.
@@ -13,76 +19,45 @@ the input, and reading it back would read the output.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
+import re
 import shutil
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from facegan_cli import __version__
 from facegan_cli.core import distributed
-from facegan_cli.core.atomic import is_partial_name, make_temp_dir, write_json
+from facegan_cli.core.atomic import make_temp_dir
 from facegan_cli.core.distributed import DistInfo
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.lock import OutputLock
+from facegan_cli.core.ownership import (
+    FILES_RECORD,
+    LOCK_NAME,
+    MARKER,
+    foreign_entries,
+    read_marker,
+    record_everything,
+    record_file,
+    recorded_file,
+    remove_recorded,
+    write_marker,
+)
 
-MARKER = ".facegan-output.json"
-LOCK_NAME = ".facegan.lock"  # core.lock's file: part of every locked output, never foreign
-
-# Decides whether an entry (its path relative to the output folder, POSIX style; folders end with "/")
-# is one the output's kind writes.
-Owned = Callable[[str], bool]
-
-
-def write_marker(folder: str | os.PathLike[str], kind: str) -> None:
-    """Mark `folder` as a facegan output of `kind` (done when the folder is created, before any content)."""
-    write_json(Path(folder) / MARKER, {"facegan": __version__, "kind": kind, "created": time.time()})
-
-
-def read_marker(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The marker of `folder`, or None when it has none (or a damaged one: then it is not ours)."""
-    path = Path(folder) / MARKER
-    try:
-        if path.is_symlink() or not path.is_file():
-            return None
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return payload if isinstance(payload, dict) and isinstance(payload.get("kind"), str) else None
+__all__ = [
+    "LOCK_NAME", "MARKER", "FILES_RECORD", "read_marker", "write_marker", "check_new_folder", "refuse_unowned",
+    "staged_folder", "shared_staged_folder", "check_new_file", "new_file", "refuse_file_parent", "make_out_dir",
+    "check_outside_inputs",
+]
 
 
-def _walk(folder: Path) -> Iterator[tuple[str, Path]]:
-    """Every entry under `folder` as (relative POSIX name, path); folders end with '/', links are not followed."""
-    for root, dirs, files in os.walk(folder, followlinks=False):
-        rel_root = Path(root).relative_to(folder)
-        for name in sorted(dirs):
-            path = Path(root) / name
-            if path.is_symlink():  # a link to a folder is listed as a file: never descended, never owned
-                files.append(name)
-                continue
-            yield (rel_root / name).as_posix() + "/", path
-        dirs[:] = sorted(d for d in dirs if not (Path(root) / d).is_symlink())
-        for name in sorted(files):
-            yield (rel_root / name).as_posix(), Path(root) / name
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
-def foreign_entries(folder: str | os.PathLike[str], owned: Owned) -> list[str]:
-    """Entries of `folder` that its kind does not write (links are always foreign)."""
-    folder = Path(folder)
-    foreign = []
-    for rel, path in _walk(folder):
-        name = Path(rel.rstrip("/")).name
-        if rel in (MARKER, LOCK_NAME) and not path.is_symlink():
-            continue
-        if path.is_symlink() or not (owned(rel) or is_partial_name(name)):
-            foreign.append(rel)
-    return foreign
-
-
-def refuse_unowned(folder: Path, kind: str, owned: Owned, option: str = "--out") -> None:
-    """Raise unless `folder` is a facegan output of `kind` that holds only what that kind writes."""
+def refuse_unowned(folder: Path, kind: str, option: str = "--out") -> None:
+    """Raise unless `folder` is a facegan output of `kind` whose every entry its record lists unchanged."""
     what = kind.replace("-", " ")
     marker = read_marker(folder)
     if marker is None:
@@ -97,28 +72,36 @@ def refuse_unowned(folder: Path, kind: str, owned: Owned, option: str = "--out")
             "refusing to replace it even with --force.",
             f"Choose another {option}.",
         )
-    foreign = foreign_entries(folder, owned)
-    if foreign:
-        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+    if not isinstance(marker.get("files"), dict):
         raise FaceganError(
-            f"{option} {folder} is a facegan {what} but also holds files facegan did not write there ({shown}); "
-            "refusing to replace it even with --force, so none of them is lost.",
-            f"Move those files out of {folder}, or choose another {option}.",
+            f"{option} {folder} is a facegan {what} made by an older facegan that did not record which files "
+            "it wrote; refusing to replace it even with --force, so no file of yours in it is lost.",
+            f"Move the folder away yourself if you no longer need it, or choose another {option}.",
+        )
+    foreign = foreign_entries(folder)
+    if foreign:
+        raise FaceganError(
+            f"{option} {folder} is a facegan {what} but holds entries facegan did not write there or that "
+            f"changed since ({_shown(foreign)}); refusing to replace it even with --force, so none of them is "
+            "lost.",
+            f"Move those entries out of {folder}, or choose another {option}.",
         )
 
 
-def check_new_folder(
-    path: str | os.PathLike[str], force: bool, kind: str, owned: Owned, option: str = "--out"
-) -> Path:
+def _refuse_link(path: Path, option: str, what: str) -> None:
+    if path.is_symlink():
+        # Replacing would follow the link and delete what it points at, or replace the link itself.
+        raise FaceganError(
+            f"{option} {path} is a symbolic link (to {os.path.realpath(path)}); facegan writes outputs only as "
+            f"real {what}s and never replaces a link.",
+            f"Pass the {what} the link points at, or choose another {option}.",
+        )
+
+
+def check_new_folder(path: str | os.PathLike[str], force: bool, kind: str, option: str = "--out") -> Path:
     """Check that `path` may become a new output folder of `kind`: absent or empty, or (with --force) ours."""
     path = Path(path)
-    if path.is_symlink():
-        # Replacing would follow the link and delete what it points at, or fail half-way on the link itself.
-        raise FaceganError(
-            f"{option} {path} is a symbolic link (to {os.path.realpath(path)}); facegan writes outputs only into "
-            "real folders.",
-            f"Pass the folder the link points at, or choose another {option}.",
-        )
+    _refuse_link(path, option, "folder")
     refuse_file_parent(path, option)
     if path.exists() and not path.is_dir():
         raise FaceganError(
@@ -130,59 +113,84 @@ def check_new_folder(
                 f"{option} folder {path} already exists and is not empty.",
                 "Pass --force to replace it (only if facegan wrote it), or choose another folder.",
             )
-        refuse_unowned(path, kind, owned, option)
+        refuse_unowned(path, kind, option)
     return path
 
 
-def remove_owned(folder: str | os.PathLike[str], owned: Owned) -> None:
-    """Delete the entries of `folder` its kind writes (deepest first), keeping the folder and its lock.
+def _staging_pattern(target: Path) -> re.Pattern[str]:
+    """The names of the staging folders make_temp_dir makes for `target` (tempfile's 8 random characters)."""
+    return re.compile(rf"^\.{re.escape(target.name)}\.[a-z0-9_]{{8}}\.partial$")
 
-    Call only after `refuse_unowned` passed (and while holding the folder's lock): foreign entries, which
-    that check refuses, are never touched here either.
-    """
-    folder = Path(folder)
-    entries = [(rel, path) for rel, path in _walk(folder) if rel != LOCK_NAME]
-    for rel, path in sorted(entries, key=lambda e: e[0].count("/"), reverse=True):
-        name = Path(rel.rstrip("/")).name
-        if path.is_symlink() or not (owned(rel) or is_partial_name(name) or rel == MARKER):
+
+def _clean_stale_staging(target: Path) -> None:
+    """Remove staging folders of `target` left by a killed command (call holding `target`'s OutputLock, so none
+    is a live writer's). Only folders that hold facegan's marker, or exactly one file named like the target
+    (a single-file staging), are removed: anything else is left alone."""
+    pattern = _staging_pattern(target)
+    try:
+        entries = list(target.parent.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if not pattern.match(entry.name) or entry.is_symlink() or not entry.is_dir():
             continue
-        if rel.endswith("/"):
-            try:
-                path.rmdir()
-            except OSError:
-                pass  # not empty: something foreign inside, which stays
-        else:
-            path.unlink(missing_ok=True)
+        inside = [p.name for p in entry.iterdir()]
+        if read_marker(entry) is not None or inside in ([target.name], []):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _replace_folder(staging: Path, target: Path, force: bool, kind: str, option: str) -> None:
+    """Give `staging` the name `target`: never over something that appeared meanwhile unless --force allowed
+    it and the record shows it is facegan's."""
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        check_new_folder(target, force, kind, option)  # raises: a link or a file appeared there
+    if target.is_dir():
+        if any(target.iterdir()):
+            if not force:
+                raise FaceganError(
+                    f"{option} {target} appeared while this command worked (another program wrote it); its "
+                    "files are left as they are and this command's output was discarded.",
+                    "Run the command again with another --out, or with --force if that folder is facegan's.",
+                )
+            refuse_unowned(target, kind, option)
+            remove_recorded(target)
+        with contextlib.suppress(OSError):
+            target.rmdir()  # empty now; if not, os.replace below refuses rather than mixing two outputs
+    try:
+        os.replace(staging, target)
+    except OSError as exc:
+        raise FaceganError(
+            f"Cannot move the finished output into {option} {target} ({exc.strerror or exc}).",
+            f"Check that {target} is an empty folder you can write to, then run the command again.",
+        ) from exc
 
 
 @contextmanager
-def staged_folder(
-    target: str | os.PathLike[str], force: bool, kind: str, owned: Owned, option: str = "--out"
-) -> Iterator[Path]:
-    """Yield a marked, empty staging folder beside `target`; on success it replaces `target`.
+def staged_folder(target: str | os.PathLike[str], force: bool, kind: str, option: str = "--out") -> Iterator[Path]:
+    """Yield a marked, empty staging folder beside `target`; on success every file in it is recorded as
+    facegan's and it replaces `target`.
 
     The folder appears under its real name only once complete, so an interrupted run never leaves a
-    folder that looks finished.
+    folder that looks finished; `target` is locked meanwhile, so two commands never write it at once.
     """
-    target = check_new_folder(target, force, kind, owned, option)
+    target = check_new_folder(target, force, kind, option)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = make_temp_dir(target)
-    try:
-        write_marker(staging, kind)
-        yield staging
-        if target.exists():
-            if any(target.iterdir()):  # checked again: the folder may have changed while we worked
-                refuse_unowned(target, kind, owned, option)
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+    with OutputLock(target, kind.replace("-", " ")):
+        _clean_stale_staging(target)
+        staging = make_temp_dir(target)
+        try:
+            write_marker(staging, kind)
+            yield staging
+            record_everything(staging)
+            _replace_folder(staging, target, force, kind, option)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging)
 
 
 @contextmanager
 def shared_staged_folder(
-    target: str | os.PathLike[str], force: bool, kind: str, owned: Owned, info: DistInfo, option: str = "--out"
+    target: str | os.PathLike[str], force: bool, kind: str, info: DistInfo, option: str = "--out"
 ) -> Iterator[Path]:
     """`staged_folder` for the ranks of a torchrun command that write one folder together: rank 0 makes the
     staging folder and names it to the others, every rank writes its files into it, and rank 0 gives it
@@ -193,10 +201,65 @@ def shared_staged_folder(
         yield staging
         distributed.barrier(info)
         return
-    with staged_folder(target, force, kind, owned, option) as staging:
+    with staged_folder(target, force, kind, option) as staging:
         distributed.broadcast_object(info, str(staging))
         yield staging
         distributed.barrier(info)
+
+
+def check_new_file(path: str | os.PathLike[str], force: bool, option: str = "--out") -> Path:
+    """Check that `path` may become a new single-file output: absent, or (with --force) a file facegan's record
+    says it wrote and that is unchanged since. Never a folder, never a link."""
+    path = Path(path)
+    _refuse_link(path, option, "file")
+    if path.is_dir():
+        raise FaceganError(
+            f"{option} {path} is an existing folder, not a file.", f"Choose a file name for {option}."
+        )
+    if path.exists() or path.is_symlink():
+        if not force:
+            raise FaceganError(
+                f"{option} {path} already exists.",
+                "Pass --force to replace it (only if facegan wrote it), or choose another path.",
+            )
+        if recorded_file(path) is None:
+            raise FaceganError(
+                f"{option} {path} already exists and facegan's record ({path.parent / FILES_RECORD}) does not "
+                "list it as a file facegan wrote (or it changed since); refusing to replace it even with "
+                "--force, so it is not lost.",
+                f"Choose another {option}, or move the file away yourself if you really mean to replace it.",
+            )
+    return path
+
+
+@contextmanager
+def new_file(path: str | os.PathLike[str], force: bool, kind: str, option: str = "--out") -> Iterator[Path]:
+    """Yield a path with `path`'s file name inside a staging folder beside it; on success the file written
+    there takes `path`'s place (checked again first: never over a file that is not facegan's, and without
+    --force never over one that appeared meanwhile) and is recorded as facegan's."""
+    path = check_new_file(path, force, option)
+    make_out_dir(path.parent, option)
+    with OutputLock(path, "output file"):
+        _clean_stale_staging(path)
+        staging = make_temp_dir(path)
+        try:
+            written = staging / path.name
+            yield written
+            if not written.is_file():
+                raise RuntimeError(f"nothing was written to {written}")
+            check_new_file(path, force, option)
+            if force or not hasattr(os, "link"):
+                os.replace(written, path)
+            else:
+                try:
+                    os.link(written, path)  # fails if a file appeared meanwhile: never replaced without --force
+                except FileExistsError:
+                    check_new_file(path, False, option)
+                except OSError:  # a file system without hard links: the check above is the guard
+                    os.replace(written, path)
+            record_file(path, kind)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def refuse_file_parent(path: Path, option: str = "--out") -> None:

@@ -1,8 +1,9 @@
 """Run directories: config.json, run.json (status), metrics.jsonl, checkpoints/ and samples/.
 
 A run directory is created with facegan's output marker (core.outputs) and is locked (core.lock) by
-the process that trains in it, so two processes never write one run. `--force` replaces a directory
-only when it is a facegan run holding nothing but what a run writes; anything else is refused.
+the process that trains in it, so two processes never write one run. Every file the run writes is
+recorded in the marker when it is written (`record`), and `--force` replaces a directory only when it
+is a facegan run whose every entry is recorded unchanged; anything else is refused, naming the entries.
 `run.json` says whether the run is running, stopped (resumable), finished or failed; a run that says
 "running" while no process holds its lock was left by a killed process, and `effective_status` says so.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import time
 from pathlib import Path
@@ -19,34 +19,14 @@ from typing import Any
 
 from facegan_cli import __version__
 from facegan_cli.core.atomic import clean_partials, write_json
-from facegan_cli.core.checkpoint import FILE_NAME as CHECKPOINT_FILE
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.lock import FolderLock, is_locked, read_holder
-from facegan_cli.core.outputs import refuse_file_parent, refuse_unowned, remove_owned, write_marker
+from facegan_cli.core.outputs import refuse_file_parent, refuse_unowned
+from facegan_cli.core.ownership import record as record_entries
+from facegan_cli.core.ownership import remove_recorded, write_marker
 
 RUN_KIND = "run"
 BEST = "best"  # checkpoints/best: the generator of the best --eval evaluation so far
-_TOP_FILES = frozenset({"config.json", "run.json", "metrics.jsonl"})
-_SUBFOLDERS = {
-    "checkpoints": CHECKPOINT_FILE,
-    "samples": re.compile(r"^[\w.-]+\.png$"),
-    "tensorboard": re.compile(r"^events\.out\.tfevents\.[\w.-]+$"),
-}
-
-
-def owned_by_run(rel: str) -> bool:
-    """True for the entries a run directory holds (relative POSIX names; folders end with '/')."""
-    if rel in _TOP_FILES:
-        return True
-    folder, _, name = rel.partition("/")
-    if folder not in _SUBFOLDERS:
-        return False
-    if folder == "checkpoints" and name.startswith(f"{BEST}/"):
-        inner = name[len(BEST) + 1 :]
-        return inner == "" or bool(CHECKPOINT_FILE.match(inner))
-    return name == "" or bool(_SUBFOLDERS[folder].match(name))
-
-
 class RunDir:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -57,6 +37,7 @@ class RunDir:
         self.best = self.checkpoints / BEST
         self.samples = self.path / "samples"
         self.metrics_path = self.path / "metrics.jsonl"
+        self.tensorboard = self.path / "tensorboard"
 
     def _acquire(self) -> None:
         self.lock = FolderLock(self.path, "run directory").acquire()
@@ -87,7 +68,7 @@ class RunDir:
                     f"Run directory {path} already exists and is not empty.",
                     f"Continue it with --resume {path}, choose another --out, or pass --force to replace it.",
                 )
-            refuse_unowned(path, RUN_KIND, owned_by_run)
+            refuse_unowned(path, RUN_KIND)
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], config: dict[str, Any], force: bool = False) -> RunDir:
@@ -99,12 +80,13 @@ class RunDir:
         run._acquire()  # before looking inside: a live run is never replaced under its owner's feet
         try:
             if existing:
-                refuse_unowned(run.path, RUN_KIND, owned_by_run)
-                remove_owned(run.path, owned_by_run)
+                refuse_unowned(run.path, RUN_KIND)
+                remove_recorded(run.path)
             write_marker(run.path, RUN_KIND)
             run.checkpoints.mkdir(exist_ok=True)
             run.samples.mkdir(exist_ok=True)
             write_json(run.config_path, {"facegan_version": __version__, **config})
+            run.record(run.checkpoints, run.samples, run.config_path)
             run.set_status("running")
         except BaseException:
             run.release()
@@ -126,6 +108,17 @@ class RunDir:
                 clean_partials(folder)
         return run
 
+    def record(self, *written: str | os.PathLike[str]) -> None:
+        """Record in the run's marker the files just written (they become what `--force` may replace), with
+        the logs appended to since (metrics.jsonl, TensorBoard events: their current prefix). Only the
+        process holding the run's lock writes, so only it records."""
+        if self.lock is None:
+            return
+        logs = [self.metrics_path]
+        if self.tensorboard.is_dir():
+            logs += [p for p in self.tensorboard.iterdir() if p.name.startswith("events.out.tfevents.")]
+        record_entries(self.path, written=written, appended=logs)
+
     def config(self) -> dict[str, Any]:
         try:
             config = json.loads(self.config_path.read_text(encoding="utf-8"))
@@ -143,12 +136,14 @@ class RunDir:
     def update_config(self, config: dict[str, Any]) -> None:
         """Rewrite config.json after a resume changed the run's settings, so it always says what ran."""
         write_json(self.config_path, {**config, "facegan_version": __version__})
+        self.record(self.config_path)
 
     def set_status(self, status: str, **extra: Any) -> None:
         write_json(
             self.path / "run.json",
             {"status": status, "time": time.time(), "pid": os.getpid(), "host": socket.gethostname(), **extra},
         )
+        self.record(self.path / "run.json")
 
     def status(self) -> dict[str, Any]:
         """run.json as written (see `effective_status` for what it means now)."""
@@ -194,6 +189,7 @@ class RunDir:
             except json.JSONDecodeError:
                 continue  # a line cut by a crash
         self.metrics_path.write_text("".join(f"{line}\n" for line in kept))
+        self.record()  # the log is shorter now: its recorded prefix must be too
 
 
 class MetricsLog:

@@ -35,10 +35,11 @@ from typing import Any
 import numpy as np
 
 from facegan_cli import __version__
-from facegan_cli.core.atomic import atomic_path, is_partial_name, write_json
+from facegan_cli.core.atomic import atomic_path, write_json
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.lock import FolderLock, is_locked
 from facegan_cli.core.outputs import LOCK_NAME, MARKER, make_out_dir, read_marker, write_marker
+from facegan_cli.core.ownership import foreign_entries, record, remove_recorded
 from facegan_cli.core.progress import log
 from facegan_cli.data.crops import box_downsample
 from facegan_cli.data.stargan_split import PROTOCOL_SPLITS, protocol_rows
@@ -59,8 +60,6 @@ REJECTS_PARTIAL = "rejects.tsv.partial"
 # resumable, never replaced.
 PREPARED_KIND = "prepared"
 LOCK_WHAT = "prepared dataset"
-_IMAGES_ENTRY = re.compile(r"^images-\d+\.u8(\.partial)?$")
-_EXTRA_PARTIAL = re.compile(r"^\w+\.f32\.partial$")
 _EXTRA_FILE = re.compile(r"^\w+\.npy$")
 
 
@@ -121,40 +120,6 @@ def digest_file(path: Path, digest: Any) -> Any:
 
 def extra_partial(name: str) -> str:
     return f"{name}.f32.partial"
-
-
-def _manifest_extras(path: Path) -> set[str]:
-    """The per-row .npy files an earlier facegan manifest in `path` lists (faces, quads, ...)."""
-    try:
-        manifest = json.loads((path / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return set()
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        return set()
-    files = manifest.get("files")
-    if not isinstance(files, dict):
-        return set()
-    return {name for name in files.values() if isinstance(name, str) and _EXTRA_FILE.match(name)}
-
-
-def _known_entries(path: Path, extra_names: tuple[str, ...] = ()) -> list[Path]:
-    """Files this module writes; --force removes only these (in a marked folder), never a user's other files.
-
-    Only regular files and links are listed: a folder is never one of ours, whatever its name.
-    """
-    names = {MANIFEST, PROGRESS, "labels.npy", "partition.npy", "names.txt", "rejects.tsv"}
-    names |= {LABELS_PARTIAL, PARTITION_PARTIAL, NAMES_PARTIAL, REJECTS_PARTIAL}
-    names |= {f"{name}.npy" for name in extra_names} | {extra_partial(name) for name in extra_names}
-    names |= _manifest_extras(path)  # the extras of the dataset being replaced, which may differ
-    found = []
-    for entry in path.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            continue
-        if entry.name in names or _IMAGES_ENTRY.match(entry.name) or _EXTRA_PARTIAL.match(entry.name):
-            found.append(entry)
-        elif is_partial_name(entry.name):
-            found.append(entry)  # temp files of atomic writes cut by a crash
-    return found
 
 
 def _nothing_usable(saved: dict[str, Any] | None) -> bool:
@@ -305,7 +270,7 @@ class PreparedWriter:
         manifest, progress = out / MANIFEST, out / PROGRESS
         if manifest.exists():
             if self.force:
-                self._require_marker(ours, "a prepared dataset")
+                self._require_ours(ours, "a prepared dataset")
                 return "replace"
             if self.resume and self._digest_of(manifest) == self.digest:
                 return "complete"
@@ -316,11 +281,12 @@ class PreparedWriter:
             )
         if progress.exists():
             if self.force:
-                self._require_marker(ours, "an interrupted prepare")
+                self._require_ours(ours, "an interrupted prepare")
                 return "replace"
             saved = self._read_json(progress)
             if _nothing_usable(saved):
                 if self.resume and ours:
+                    self._require_ours(ours, "a failed prepare")
                     return "replace"  # nothing to continue: every input is redone (they may be fixed now)
                 if not self.resume:
                     assert saved is not None
@@ -346,6 +312,7 @@ class PreparedWriter:
         if ours:
             # Started (the marker comes first) but stopped before its first checkpoint.
             if self.force or self.resume:
+                self._require_ours(ours, "a prepare that stopped before it recorded any progress")
                 return "replace"
             raise FaceganError(
                 f"--out {out} holds a prepare that stopped before it recorded any progress.",
@@ -357,7 +324,9 @@ class PreparedWriter:
             "Choose a new or empty directory for --out.",
         )
 
-    def _require_marker(self, ours: bool, what: str) -> None:
+    def _require_ours(self, ours: bool, what: str) -> None:
+        """Raise unless every entry of --out is one facegan's record lists unchanged (core.ownership): only
+        then may it be replaced, even with --force."""
         if not ours:
             raise FaceganError(
                 f"--out {self.out} holds {what} but not the {MARKER} that facegan puts in every prepared "
@@ -367,6 +336,15 @@ class PreparedWriter:
                 "If it is an old prepared dataset you no longer need, delete the folder yourself; otherwise "
                 "choose another --out. It stays readable, and an interrupted one can still be finished with "
                 "--resume.",
+            )
+        marker = read_marker(self.out) or {}
+        foreign = foreign_entries(self.out) if isinstance(marker.get("files"), dict) else ["(no record of its files)"]
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise FaceganError(
+                f"--out {self.out} holds {what}, but also entries facegan did not write there or that changed "
+                f"since ({shown}); refusing to replace it even with --force, so none of them is lost.",
+                f"Move those entries out of {self.out}, or choose another --out.",
             )
 
     def _act(self, action: str) -> str:
@@ -381,8 +359,7 @@ class PreparedWriter:
         if action == "replace":
             if _nothing_usable(self._read_json(self.out / PROGRESS)) and not self.force:
                 log(f"the last prepare into {self.out} rejected every input; starting over")
-            for entry in _known_entries(self.out, tuple(self.extras)):
-                entry.unlink(missing_ok=True)
+            remove_recorded(self.out)
         self._start_fresh()
         return "fresh"
 
@@ -529,6 +506,8 @@ class PreparedWriter:
                 **self._boundary.__dict__,
             },
         )
+        # The partial arrays grow until finish(): recorded by length, not hashed (they can be gigabytes).
+        record(self.out, written=[self.out / PROGRESS], appended=list(self._paths().values()), hashed=False)
         self._last_checkpoint = (self._boundary.inputs_done, time.monotonic())
 
     def close(self) -> None:
@@ -562,6 +541,7 @@ class PreparedWriter:
         target = self.out / "rejects.tsv"
         with atomic_path(target) as tmp:
             tmp.write_bytes(_line_bytes("".join(f"{src}\t{why}\n" for src, why in self.reject_lines())))
+        record(self.out, written=[target])
         return target
 
     def finish(self, manifest_fields: dict[str, Any]) -> dict[str, Any]:
@@ -632,8 +612,14 @@ class PreparedWriter:
             if not key.startswith("images-"):
                 path.unlink(missing_ok=True)
         (self.out / PROGRESS).unlink(missing_ok=True)
+        record(self.out, written=[self.out / MANIFEST, *(self.out / name for name in _file_names(files))])
         self._release()
         return manifest
+
+
+def _file_names(files: dict[str, Any]) -> list[str]:
+    """The file names a manifest's "files" lists (images per resolution, then the rest)."""
+    return [name for value in files.values() for name in (value.values() if isinstance(value, dict) else [value])]
 
 
 def content_fingerprint(images_path: Path, labels: np.ndarray | None, label_names: list[str]) -> str:

@@ -26,9 +26,10 @@ from PIL import Image, ImageDraw, ImageFont
 
 from facegan_cli.core.checkpoint import list_checkpoints
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.outputs import check_new_file, check_outside_inputs, new_file
 from facegan_cli.core.rundir import RunDir
 from facegan_cli.data.grid import save_png
-from facegan_cli.latent.outputs import check_new_file, is_image_path
+from facegan_cli.latent.outputs import is_image_path
 from facegan_cli.metrics.in_training import evaluation_lines
 
 # Fields of metrics.jsonl lines that say where and how fast, not how well: never plotted.
@@ -331,6 +332,8 @@ def plot_runs(
     runs = [_open_run(path) for path in paths]
     if not runs:
         raise FaceganError("No run to plot.", "Pass one or more run directories.")
+    # Inside a run, the figure would be a file the run never wrote: --force on that run would refuse.
+    check_outside_inputs(out, [("RUN", run.path) for run in runs])
     per_run = [_series(run.metric_records()) for run in runs]
     evaluated = set().union(*(e for _, e in per_run))
     order: list[str] = [k for k in EVAL_METRICS if k in evaluated]
@@ -362,6 +365,7 @@ def plot_runs(
         box = (column * panel_width, legend + row * panel_height, (column + 1) * panel_width,
                legend + (row + 1) * panel_height)
         _panel(draw, box, key, lines, key in evaluated, smoothing, font)
-    save_png(np.asarray(image), out)
+    with new_file(out, force, "runs-plot") as tmp:
+        save_png(np.asarray(image), tmp)
     return {"out": str(out), "runs": [str(r.path) for r in runs], "names": names, "panels": order,
             "width": image.width, "height": image.height, "smoothing": smoothing}

@@ -27,19 +27,17 @@ from facegan_cli import __version__
 from facegan_cli.core.atomic import write_json, write_text
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.core.outputs import check_new_folder, make_out_dir, staged_folder
+from facegan_cli.core.outputs import check_new_file, check_new_folder, make_out_dir, new_file, staged_folder
 from facegan_cli.core.seeding import draw_latents
 from facegan_cli.data.grid import save_png
 from facegan_cli.latent.figure import labelled_grid
 from facegan_cli.latent.images import open_real_images, square_resize
-from facegan_cli.latent.outputs import check_new_file
 from facegan_cli.models.loading import load_generator
 
 KEY_FORMAT = "facegan-turing-key"
 SHEET_NAME = "sheet.png"
 ANSWERS_NAME = "answers.txt"
 _ANSWER_WORDS = {"real": "real", "r": "real", "fake": "fake", "f": "fake"}
-_NUMBERED = re.compile(r"^\d+\.png$")
 _NUMBER = re.compile(r"^#?(\d+)(?:\.[A-Za-z]+)?$")
 # The ownership marker's kind: --force replaces only a sheet folder facegan wrote (core.outputs).
 SHEET_KIND = "turing-sheet"
@@ -87,11 +85,6 @@ def default_key_path(out: str | os.PathLike[str]) -> Path:
     """OUT.key.json beside the sheet folder, so handing the folder to a rater does not hand over the key."""
     out = Path(out)
     return out.parent / f"{out.name}.key.json"
-
-
-def _owned(rel: str) -> bool:
-    """Entries of a sheet folder (paths relative to it) that --force may replace."""
-    return bool(_NUMBERED.match(rel)) or rel in (SHEET_NAME, ANSWERS_NAME)
 
 
 def _template(count: int, width: int) -> str:
@@ -149,7 +142,7 @@ def make_sheet(
             f"Put the key elsewhere, e.g. --key {default_key_path(out)}.",
         )
     check_new_file(key_path, force, "--key")
-    check_new_folder(out, force, SHEET_KIND, _owned)
+    check_new_folder(out, force, SHEET_KIND)
     make_out_dir(out.parent)
     make_out_dir(key_path.parent, "--key")
     real_pool = real if isinstance(real, ImagePool) else ImagePool.from_path(real, "--real", size)
@@ -173,7 +166,7 @@ def make_sheet(
 
     width = max(3, len(str(len(order))))
     names = [f"{i:0{width}d}" for i in range(1, len(order) + 1)]
-    with staged_folder(out, force, SHEET_KIND, _owned) as staging:
+    with staged_folder(out, force, SHEET_KIND) as staging:
         for name, image in zip(names, pixels):
             save_png(image, staging / f"{name}.png")
         ncol = math.ceil(math.sqrt(len(order)))
@@ -181,20 +174,21 @@ def make_sheet(
         captions = [names[r : r + ncol] for r in range(0, len(order), ncol)]
         save_png(labelled_grid(rows, captions=captions, min_cell=64), staging / SHEET_NAME)
         write_text(staging / ANSWERS_NAME, _template(len(order), width))
-        write_json(
-            key_path,
-            {
-                "format": KEY_FORMAT,
-                "facegan_version": __version__,
-                "seed": seed,
-                "n_real": n,
-                "n_fake": n,
-                "sheet": str(out.absolute()),
-                "items": {
-                    name: {"label": label, "source": source} for name, (label, source, _) in zip(names, order)
+        with new_file(key_path, force, "turing-key", "--key") as tmp:
+            write_json(
+                tmp,
+                {
+                    "format": KEY_FORMAT,
+                    "facegan_version": __version__,
+                    "seed": seed,
+                    "n_real": n,
+                    "n_fake": n,
+                    "sheet": str(out.absolute()),
+                    "items": {
+                        name: {"label": label, "source": source} for name, (label, source, _) in zip(names, order)
+                    },
                 },
-            },
-        )
+            )
     return Sheet(
         folder=out,
         key=key_path,

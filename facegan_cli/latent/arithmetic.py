@@ -100,7 +100,7 @@ def arithmetic_figure(
         labels += [f"+/-{jitter_scale:g} noise"] * len(results)
         captions += [[""] * variations] * len(results)
     saved_z = results if varied is None else torch.cat([results, varied.reshape(-1, generator.z_dim)])
-    files = write_figure(labelled_grid(rows, row_labels=labels, captions=captions), out, saved_z, save_latents_to)
+    files = write_figure(labelled_grid(rows, row_labels=labels, captions=captions), out, saved_z, save_latents_to, force=force)
     return {
         "checkpoint": generator.path, "mode": "average-a" if average_a else "per-exemplar", **groups,
         "results": len(results), "jitter": jitter_scale, "variations": variations if varied is not None else 0,

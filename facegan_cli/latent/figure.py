@@ -14,9 +14,10 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.outputs import check_new_file, new_file
 from facegan_cli.data.grid import save_png
 from facegan_cli.latent.latents import save_latents
-from facegan_cli.latent.outputs import check_new_file, is_image_path
+from facegan_cli.latent.outputs import is_image_path
 
 _BACKGROUND = 255
 _INK = (0, 0, 0)
@@ -118,10 +119,14 @@ def check_figure_outputs(
 
 def write_figure(
     figure: np.ndarray, out: str | os.PathLike[str], z: torch.Tensor | None = None,
-    save_latents_to: str | os.PathLike[str] | None = None,
+    save_latents_to: str | os.PathLike[str] | None = None, force: bool = False,
 ) -> list[Path]:
-    """Write the figure (and, when asked, its latents as .npy); the files written."""
-    written = [save_png(figure, out)]
+    """Write the figure (and, when asked, its latents as .npy), each recorded as facegan's; the files written."""
+    with new_file(out, force, "figure") as tmp:
+        save_png(figure, tmp)
+    written = [Path(out)]
     if save_latents_to is not None and z is not None:
-        written.append(save_latents(z, save_latents_to))
+        with new_file(save_latents_to, force, "latents", "--save-latents") as tmp:
+            save_latents(z, tmp)
+        written.append(Path(save_latents_to))
     return written

@@ -115,7 +115,7 @@ def interpolation_figure(
     pixels = generator.pixels(z, batch_size, "interpolating")
     rows = [pixels[i * steps : (i + 1) * steps] for i in range(len(pairs))]
     figure = labelled_grid(rows, row_labels=[f"{a} -> {b}" for a, b in pairs])
-    files = write_figure(figure, out, z, save_latents_to)
+    files = write_figure(figure, out, z, save_latents_to, force=force)
     return {
         "checkpoint": generator.path, "method": method, "steps": steps, "pairs": [list(pair) for pair in pairs],
         "out": out, "files": files,

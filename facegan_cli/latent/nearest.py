@@ -187,7 +187,7 @@ def nearest_figure(
             {"index": int(i), "source": training.names[int(i)], "distance": float(d)}
             for i, d in zip(found.indices[q], found.distances[q])
         ]})
-    write_figure(labelled_grid(rows, row_labels=[f"z {ref}" for ref in refs], captions=captions), out)
+    write_figure(labelled_grid(rows, row_labels=[f"z {ref}" for ref in refs], captions=captions), out, force=force)
     return {
         "checkpoint": generator.path, "data": data, "seed": seed if indices is None and saved is None else None,
         "space": space, "size": side, "searched": found.searched, "k": k, "out": out, "queries": report,

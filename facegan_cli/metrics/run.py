@@ -25,6 +25,7 @@ from facegan_cli.core import distributed
 from facegan_cli.core import weights as W
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.outputs import check_new_file, new_file
 from facegan_cli.core.progress import Progress, log, set_quiet, warn
 from facegan_cli.data.sources import ImageSource
 from facegan_cli.features.inception import FEATURE_DIMS, InceptionExtractor
@@ -291,8 +292,7 @@ def compute_pr(
 @_one_process_group
 def compute_stats(settings: Settings, path: Path, out: Path, dims: int = 2048, force: bool = False) -> dict[str, Any]:
     session = Session(settings)
-    if out.exists() and not force:
-        raise FaceganError(f"{out} already exists.", "Choose another --out, or pass --force to replace it.")
+    check_new_file(out, force)
     if out.suffix.lower() != ".npz":
         raise FaceganError(f"--out {out} does not end in .npz.", "Name the statistics file like real.npz.")
     (source,) = session.inputs([path], None, (1, 1))
@@ -302,7 +302,8 @@ def compute_stats(settings: Settings, path: Path, out: Path, dims: int = 2048, f
         "facegan": "metrics stats",
     }
     if session.dist.is_main:
-        save_stats(stats, out)
+        with new_file(out, force, "fid-statistics") as tmp:
+            save_stats(stats, tmp)
     return session.document("stats", float(stats.n or 0), {"n": stats.n}, n1=stats.n, dims=dims, out=str(out), inputs=[doc])
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -26,9 +25,15 @@ import numpy as np
 from PIL import Image
 
 from facegan_cli import __version__
-from facegan_cli.core.atomic import make_temp_file
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, make_out_dir, staged_folder
+from facegan_cli.core.outputs import (
+    check_new_file,
+    check_new_folder,
+    check_outside_inputs,
+    make_out_dir,
+    new_file,
+    staged_folder,
+)
 from facegan_cli.core.parallel import default_workers, ordered_map
 from facegan_cli.core.progress import Progress
 from facegan_cli.data.sources import ImageSource, open_image_set
@@ -39,7 +44,6 @@ _CHUNK = 512
 PNG_EXPORT_KIND = "png-export"
 # The archive comment of facegan's zips starts with this tag: the only sign that a zip is facegan's.
 ZIP_TAG = b"facegan prepare export"
-_PNG_FILE = re.compile(r"^img\d{8}\.png$")
 
 
 def encode_png(pixels: np.ndarray) -> bytes:
@@ -53,11 +57,6 @@ def archive_name(index: int) -> str:
     """StyleGAN dataset_tool's member name of image `index`."""
     digits = f"{index:08d}"
     return f"{digits[:5]}/img{digits}.png"
-
-
-def _owned_png(rel: str) -> bool:
-    """Entries of a PNG export folder (paths relative to it): what --force may replace."""
-    return rel == "dataset.json" or bool(_PNG_FILE.match(rel))
 
 
 def is_facegan_zip(path: Path) -> bool:
@@ -76,20 +75,7 @@ def _check_zip_out(out: Path, force: bool) -> None:
         raise FaceganError(
             f"--out {out} is a directory; a zip export needs a file path.", "Use e.g. --out data.zip."
         )
-    if not out.exists():
-        return
-    if not force:
-        raise FaceganError(
-            f"--out {out} already exists.",
-            "Pass --force to replace it (only if facegan exported it), or choose another --out.",
-        )
-    if out.is_symlink() or not out.is_file() or not is_facegan_zip(out):
-        # Only the archive comment tells facegan's zips from the user's: without it, never replace.
-        raise FaceganError(
-            f"--out {out} is not a zip that facegan exported (its archive comment has no facegan tag); "
-            "refusing to replace it even with --force, so it is not lost.",
-            "Choose another --out, or move that file away yourself if you really mean to replace it.",
-        )
+    check_new_file(out, force)
 
 
 def _write(images: ImageSource, target: Path, archive: zipfile.ZipFile | None, workers: int) -> int:
@@ -137,24 +123,19 @@ def export_dataset(
     check_outside_inputs(out, [("DATASET", src)])
     # The output is checked before the source is read: a refusal should not wait for a large dataset.
     if fmt == "png":
-        check_new_folder(out, force, PNG_EXPORT_KIND, _owned_png)
+        check_new_folder(out, force, PNG_EXPORT_KIND)
     else:
         _check_zip_out(out, force)
     make_out_dir(out.parent)
     images = open_image_set(src, split=split, resolution=resolution, workers=workers)
     if fmt == "png":
-        with staged_folder(out, force, PNG_EXPORT_KIND, _owned_png) as staging:
+        with staged_folder(out, force, PNG_EXPORT_KIND) as staging:
             count = _write(images, staging, None, workers)
     else:
-        staging = make_temp_file(out)
-        try:
-            with zipfile.ZipFile(staging, "w", zipfile.ZIP_STORED) as archive:
-                archive.comment = ZIP_TAG + f" {__version__}".encode()
-                count = _write(images, staging, archive, workers)
-            _check_zip_out(out, force)  # again: the path may have changed while we worked
-            os.replace(staging, out)
-        finally:
-            staging.unlink(missing_ok=True)
+        with new_file(out, force, "zip-export") as staging, \
+                zipfile.ZipFile(staging, "w", zipfile.ZIP_STORED) as archive:
+            archive.comment = ZIP_TAG + f" {__version__}".encode()
+            count = _write(images, staging, archive, workers)
     return {
         "out": str(out),
         "format": fmt,

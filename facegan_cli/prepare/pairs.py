@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +37,6 @@ from facegan_cli.data.imageio import RejectedImage, display_name, is_image_name,
 PAIRS_KIND = "pairs"  # core.outputs marker
 FOLDERS = {"train": ("trainA", "trainB"), "test": ("testA", "testB")}
 TEST_SHARE = 0.1
-_OWNED = re.compile(r"^(trainA|trainB|testA|testB)/$|^(trainA|trainB|testA|testB)/[^/]+\.png$|^pairs\.json$|"
-                    r"^rejects\.tsv$")
-
-
-def owned_by_pairs(rel: str) -> bool:
-    return bool(_OWNED.match(rel))
 
 
 def _images(folder: Path, option: str) -> dict[str, Path]:
@@ -112,7 +105,7 @@ def prepare_pairs(
     if size is not None and size < 1:
         raise FaceganError(f"--size {size} must be at least 1.", "Pass e.g. --size 64.")
     check_outside_inputs(out, [("--a", a), ("--b", b)])
-    check_new_folder(out, force, PAIRS_KIND, owned_by_pairs)
+    check_new_folder(out, force, PAIRS_KIND)
     side_a, side_b = _images(a, "--a"), _images(b, "--b")
     names, only_a, only_b = match_names(side_a, side_b)
     if not names:
@@ -131,7 +124,7 @@ def prepare_pairs(
     order = list(range(len(names)))
     random.Random(seed).shuffle(order)
     test_rows = set(order[:held])
-    with staged_folder(out, force, PAIRS_KIND, owned_by_pairs) as staging, \
+    with staged_folder(out, force, PAIRS_KIND) as staging, \
             Progress(len(tasks), "pairs", unit="pair") as bar:
         splits: dict[str, list[str]] = {"train": [], "test": []}
         results = ordered_map(_load, tasks, workers or min(default_workers(), 8), total=len(tasks))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -575,38 +574,6 @@ def _write_celeba_annotations(root: Path, records: list[dict[str, Any]]) -> None
 
 # The ownership marker's kind: --force replaces only a folder `prepare synthetic` wrote (core.outputs).
 SYNTHETIC_KIND = "synthetic"
-_FACE_FILE = re.compile(r"^\d{6}\.(jpg|png)$")
-_OWNED_NAMES = {
-    "synthetic.json",
-    "labels.csv",
-    "Anno/",
-    "Eval/",
-    f"Eval/{celeba.PARTITION_FILE}",
-    f"{celeba.ALIGNED_DIR}/",
-    f"{celeba.WILD_DIR}/",
-}
-_ANNOTATIONS = {
-    f"Anno/{name}"
-    for name in (
-        celeba.ATTR_FILE,
-        celeba.LANDMARKS_ALIGN_FILE,
-        celeba.LANDMARKS_FILE,
-        celeba.BBOX_FILE,
-        celeba.IDENTITY_FILE,
-    )
-}
-
-
-_DOMAIN_FOLDERS = {*DOMAIN_DIRS.values(), TRUTH, *(f"{TRUTH}/{d}" for d in DOMAIN_DIRS.values())}
-
-
-def owned_entry(rel: str) -> bool:
-    """Entries (paths relative to OUT) that `prepare synthetic` writes, in any layout: what --force
-    may replace. A --force from one layout to another replaces the earlier set too."""
-    if rel in _OWNED_NAMES or rel in _ANNOTATIONS or rel.rstrip("/") in _DOMAIN_FOLDERS:
-        return True
-    folder, _, name = rel.rpartition("/")
-    return folder in ("", celeba.ALIGNED_DIR, celeba.WILD_DIR, *_DOMAIN_FOLDERS) and bool(_FACE_FILE.match(name))
 
 
 # Built-in defaults of `facegan prepare synthetic`; a recipe overrides them, command-line options the recipe.
@@ -654,7 +621,7 @@ def write_synthetic(
             raise FaceganError(f"--n {n} faces leave no photo and painting in each of train and test.",
                                "Pass --n 20 or more.")
     make_out_dir(out.parent)
-    with staged_folder(out, force, SYNTHETIC_KIND, owned_entry) as staging:
+    with staged_folder(out, force, SYNTHETIC_KIND) as staging:
         if style == "painting":
             summary = _write_domains(staging, out, n, seed, size, workers)
         else:

@@ -21,6 +21,7 @@ from facegan_cli.core.atomic import write_json
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.options import Opt
+from facegan_cli.core.ownership import record as record_written
 from facegan_cli.core.rundir import RunDir
 from facegan_cli.data.device_data import resize_uint8
 from facegan_cli.data.prepared import MANIFEST
@@ -161,6 +162,7 @@ def report(result: TrainResult, device: str) -> dict[str, Any]:
     pixels, rows = images.load_with_indices()
     heldout = {"split": split, **heldout_accuracy(classifier, pixels, images.labels[rows], list(images.label_names))}
     write_json(result.run_dir / "heldout.json", heldout)
+    record_written(result.run_dir, written=[result.run_dir / "heldout.json"])  # --force may replace it with the run
     return {"heldout": heldout, "tables": [{
         "title": f"held-out accuracy ({split}, {heldout['n']} images)",
         "columns": ["attribute", "accuracy", "majority rate", "positives"],

@@ -35,6 +35,7 @@ from facegan_cli.core.atomic import write_json
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.options import Opt
+from facegan_cli.core.ownership import record as record_written
 from facegan_cli.core.rundir import RunDir
 from facegan_cli.data.domains import DOMAIN_FOLDERS, TRUTH, truth_folders
 from facegan_cli.data.sources import open_image_set
@@ -265,6 +266,7 @@ def report(result: TrainResult, device: str) -> dict[str, Any]:
     distances = feature_distances(extractor, model.module, config, source, target)
     heldout = {"A": held["A"], "B": held["B"], "direction": config["direction"], **distances}
     write_json(result.run_dir / "heldout.json", heldout)
+    record_written(result.run_dir, written=[result.run_dir / "heldout.json"])  # --force may replace it with the run
     rows = [[kind, f"{heldout[kind]['loss']:.4g}", f"{heldout[kind]['content']:.4g}", f"{heldout[kind]['style']:.4g}"]
             for kind in ("translated", "untranslated")]
     return {"heldout": heldout, "tables": [{

@@ -28,7 +28,13 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from facegan_cli.core import distributed
-from facegan_cli.core.checkpoint import Checkpoint, list_checkpoints, newest_readable, save_checkpoint
+from facegan_cli.core.checkpoint import (
+    Checkpoint,
+    list_checkpoints,
+    newest_readable,
+    save_checkpoint,
+    state_path_of,
+)
 from facegan_cli.core.device import Precision, configure_backends, resolve_device
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.outputs import check_outside_inputs
@@ -274,6 +280,7 @@ class _Loop:
         self.saved_step = step
         if self.evaluator is not None:
             prune_best(self.run.best, step)
+        self.run.record(path, state_path_of(path))
         return path
 
     # --- metrics while training (--eval) ---------------------------------------------------------------
@@ -307,14 +314,16 @@ class _Loop:
         if best:
             key = self.recipe.generator_key
             generator = {key: self.recipe.modules[key].state_dict()}  # what sampling and metrics load
-            keep_best(self.run.best, step, generator, self.recipe.meta(), self.saved_step)
+            self.run.record(keep_best(self.run.best, step, generator, self.recipe.meta(), self.saved_step))
 
     def grid(self, step: int, z: torch.Tensor, name: str | None = None) -> Path | None:
         if not self.dist.is_main:
             return None
         images = self.recipe.sample(z)
         path = self.run.samples / (name or f"step-{step:09d}.png")
-        return save_grid(images, path, self.recipe.value_range, nrow=self.recipe.grid_columns)
+        written = save_grid(images, path, self.recipe.value_range, nrow=self.recipe.grid_columns)
+        self.run.record(written)
+        return written
 
     def _next_phase(self, step: int, images_seen: int, z: torch.Tensor) -> None:
         """At a phase boundary: a sample grid of the phase that ended, then enter the next one.
@@ -451,7 +460,9 @@ class _Loop:
             )
         from torch.utils.tensorboard import SummaryWriter
 
-        return SummaryWriter(str(self.run.path / "tensorboard"))
+        board = SummaryWriter(str(self.run.tensorboard))
+        self.run.record(self.run.tensorboard)  # its event files are recorded as logs with every record
+        return board
 
 
 def _weights_checksum(recipe: Recipe) -> str:

@@ -247,7 +247,7 @@ def guided_backprop_figure(
         rows.append(np.stack(shown))
     captions = [["input", *(f"filter {f}" for f in chosen)]] * len(rows)
     figure = labelled_grid(rows, [p.stem for p in files], captions, min_cell=64)
-    written = write_figure(figure, out)
+    written = write_figure(figure, out, force=force)
     return {"out": str(written[0]), "checkpoint": str(path), "network": name, "layer": layer, "filters": chosen,
             "reduce": reduce, "method": "plain gradient" if plain else "guided backpropagation",
             "inputs": [str(p) for p in files]}
@@ -353,6 +353,6 @@ def color_change_figure(
     labels = [re.sub(r"\s+", " ", Path(e).name) or str(e) for e in edited]
     captions = [["input", *(c for label in labels for c in (label, "change"))]] * len(rows)
     figure = labelled_grid(figure_rows, [p.stem for p in files], captions, min_cell=64)
-    written = write_figure(figure, out)
+    written = write_figure(figure, out, force=force)
     return {"out": str(written[0]), "scale": top, "pairs": records,
             "measure": "per-pixel RGB distance / (255 sqrt 3); changed_share: share of pixels above 0.1"}

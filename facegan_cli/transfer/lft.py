@@ -19,7 +19,6 @@ image greyish), clamped to [0, 255].
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,11 +43,6 @@ from facegan_cli.transfer.optimize import LossTerms, Objective, Optimized, optim
 INITS = ("input+noise", "input", "mean", "noise")
 SYNTH_OPTIMIZERS = ("adam", "sgd", "lbfgs")
 FEATURES_KIND = "feature-transfer"  # core.outputs marker of `transfer features` folders
-_OWNED = re.compile(r"^[^/]+\.png$|^result\.json$")
-
-
-def owned_by_features(rel: str) -> bool:
-    return bool(_OWNED.match(rel))
 
 
 # --- the loss -------------------------------------------------------------------------------------------
@@ -225,7 +219,7 @@ def transfer_features(
     if not (np.isfinite(lr) and lr > 0) or not (np.isfinite(noise_std) and noise_std >= 0):
         raise FaceganError("--lr must be positive and --noise-std at least 0.", "Pass valid values.")
     check_outside_inputs(out, [("--ckpt", ckpt), *(("INPUT", i) for i in inputs)])
-    check_new_folder(out, force, FEATURES_KIND, owned_by_features)
+    check_new_folder(out, force, FEATURES_KIND)
     torch_device = resolve_device(device)
     model = load_feature_translator(ckpt, torch_device)
     config = dict(model.config)
@@ -249,7 +243,7 @@ def transfer_features(
     out = Path(out)
     log(f"latent features transfer ({model.direction}): {len(files)} image(s) at {model.resolution} px, {optimizer} "
         f"lr {lr:g} for {steps} steps from {init}")
-    with staged_folder(out, force, FEATURES_KIND, owned_by_features) as staging, \
+    with staged_folder(out, force, FEATURES_KIND) as staging, \
             Progress(steps * ((len(files) + batch_size - 1) // batch_size), "feature transfer", unit="step") as bar:
         for start in range(0, len(files), batch_size):
             source = torch.cat(pictures[start : start + batch_size]).to(torch_device)

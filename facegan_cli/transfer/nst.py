@@ -34,7 +34,6 @@ content images optimised together) and `content+noise` (content plus N(0, noise_
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -60,7 +59,6 @@ from facegan_cli.transfer.optimize import OPTIMIZERS, Objective, Optimized, opti
 INITS = ("content", "noise", "mean", "content+noise")
 GATYS_STYLE = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 STYLE_KIND = "style-transfer"  # core.outputs marker of `transfer style` folders
-_OWNED = re.compile(r"^(steps/)?[^/]+\.png$|^steps/$|^result\.json$")
 
 
 @dataclass(frozen=True)
@@ -401,7 +399,7 @@ def transfer_style(
     if save_every is not None and save_every < 1:
         raise FaceganError(f"--save-every {save_every} must be at least 1.", "Pass e.g. --save-every 50.")
     check_outside_inputs(out, [("--content", content), *(("--style", s) for s in styles)])
-    check_new_folder(out, force, STYLE_KIND, owned_by_style)
+    check_new_folder(out, force, STYLE_KIND)
     style_pictures = [read_picture(Path(s), "--style") for s in styles]
     torch_device = resolve_device(device)
     size = settings.size_on(torch_device)
@@ -434,7 +432,7 @@ def transfer_style(
     out = Path(out)
     log(f"style transfer: {len(pictures)} image(s) at short side {size}, preset {settings.preset}, "
         f"{settings.optimizer} for {settings.steps} steps on {torch_device}")
-    with staged_folder(out, force, STYLE_KIND, owned_by_style) as staging, \
+    with staged_folder(out, force, STYLE_KIND) as staging, \
             Progress(settings.steps * len(chunks), "style transfer", unit="step") as bar:
         for rows in chunks:
             batch = torch.cat([pictures[i][1] for i in rows]).to(torch_device)
@@ -468,10 +466,6 @@ def transfer_style(
         }
         write_json(staging / "result.json", doc)
     return doc
-
-
-def owned_by_style(rel: str) -> bool:
-    return bool(_OWNED.match(rel))
 
 
 def _settings_doc(settings: NSTSettings, size: int, batch: int) -> dict[str, Any]:

@@ -195,7 +195,7 @@ def remove_recorded(folder: str | os.PathLike[str]) -> None:
     folder = Path(folder)
     marker = read_marker(folder) or {}
     files = marker.get("files") if isinstance(marker.get("files"), dict) else {}
-    for rel, path in sorted(walk(folder), key=lambda e: e[0].count("/"), reverse=True):
+    for rel, path in sorted(walk(folder), key=lambda e: e[0].rstrip("/").count("/"), reverse=True):
         if rel == LOCK_NAME or path.is_symlink():
             continue
         if rel == MARKER or _unchanged(path, files.get(rel)) or is_partial_name(Path(rel.rstrip("/")).name):

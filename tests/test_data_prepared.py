@@ -163,9 +163,13 @@ def test_existing_outputs_are_protected(tmp_path: Path) -> None:
     with pytest.raises(FaceganError, match="contradict"):
         _writer(out, resume=True, force=True).open()
     (out / "notes.txt").write_text("mine")
+    with pytest.raises(FaceganError, match="notes.txt"):  # a file facegan did not write: refused, kept
+        _writer(out, force=True).open()
+    assert (out / "manifest.json").exists() and (out / "notes.txt").read_text() == "mine"
+    (out / "notes.txt").unlink()
     writer = _writer(out, force=True)
     assert writer.open() == "fresh"
-    assert not (out / "manifest.json").exists() and (out / "notes.txt").read_text() == "mine"
+    assert not (out / "manifest.json").exists()
     writer.close()
 
     foreign = tmp_path / "foreign"

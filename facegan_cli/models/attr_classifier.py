@@ -22,7 +22,7 @@ from torch import nn
 from facegan_cli.core.checkpoint import Checkpoint
 from facegan_cli.core.options import Opt
 from facegan_cli.models.loading import load_model, load_network
-from facegan_cli.models.registry import Family, register
+from facegan_cli.models.registry import Family, Reference, register
 from facegan_cli.models.stargan import STARGAN_ATTRS
 
 CLASSIFIER_FAMILY = "attr-classifier"
@@ -124,4 +124,7 @@ register(Family(
     loader=classifier_loader,
     arch_options=ARCH_OPTIONS,
     networks=lambda config: {"classifier": build_classifier(config)},
+    # No reference implementation: facegan's own architecture (models/attr_classifier.py) at its default 128x128,
+    # width 32 and 5 attributes, counted when it was written; a change to it must change this on purpose.
+    reference_counts={"default": Reference({"classifier": 3_423_205}, source="facegan (no reference implementation)")},
 ))

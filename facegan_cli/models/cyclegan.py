@@ -30,7 +30,7 @@ from facegan_cli.core.checkpoint import Checkpoint
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.options import Opt
 from facegan_cli.models.loading import load_network
-from facegan_cli.models.registry import Family, register, with_values
+from facegan_cli.models.registry import Family, Reference, register, with_values
 from facegan_cli.models.translation import Translator
 
 GAN_MODES = ("lsgan", "vanilla", "wgangp")
@@ -285,4 +285,12 @@ register(Family(
     loader=translator_loader,
     arch_options=ARCH_OPTIONS,
     configure_arch=configure_arch,
+    reference_counts={  # specs/cyclegan.md: junyanz's resnet_9blocks / resnet_6blocks and basic / n_layers D
+        "junyanz256": Reference({"generator": 11_378_179, "discriminator": 2_764_737}, source="junyanz"),
+        "junyanz256 6 blocks, pack 2": Reference(
+            {"generator": 7_837_699, "discriminator": 2_767_809}, preset="junyanz256",
+            options={"n_blocks": 6, "pack": 2}, source="junyanz resnet_6blocks; PacGAN's D of 2 images"),
+        "thesis64 2-layer D": Reference({"generator": 7_837_699, "discriminator": 662_977}, preset="thesis64",
+                                        options={"n_layers_d": 2}, source="junyanz resnet_6blocks, n_layers_D 2"),
+    },
 ))

@@ -18,7 +18,7 @@ from facegan_cli.core.checkpoint import Checkpoint
 from facegan_cli.core.options import Opt
 from facegan_cli.models.cyclegan import real_decision
 from facegan_cli.models.loading import load_network
-from facegan_cli.models.registry import Family, register
+from facegan_cli.models.registry import Family, Reference, register
 from facegan_cli.models.translation import Translator
 from facegan_cli.models.vae import build_decoder, build_encoder
 
@@ -126,4 +126,6 @@ register(Family(
     training="facegan_cli.train.cyclegan_vae_recipe:TRAINING",
     loader=translator_loader,
     arch_options=(Opt("z_dim", ("--z-dim",), int, None, "Code size (vae: 128).", min=1),),
+    reference_counts={"thesis64": Reference({"generator": 394_368, "discriminator": 197_633},
+                                            source="specs/cyclegan.md (latent G and D, 128-d codes)")},
 ))

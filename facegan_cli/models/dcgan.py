@@ -14,7 +14,7 @@ from torch import nn
 
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.options import Opt
-from facegan_cli.models.registry import Family, register
+from facegan_cli.models.registry import Family, Reference, register
 
 PRESETS: dict[str, dict[str, Any]] = {
     "radford64": {
@@ -210,5 +210,11 @@ register(
         training="facegan_cli.train.dcgan_recipe:TRAINING",
         arch_options=ARCH_OPTIONS,
         configure_arch=configure,
+        reference_counts={  # specs/dcgan.md
+            "radford64": Reference({"generator": 3_576_704, "discriminator": 2_765_568}, source="pytorch/examples dcgan"),
+            "heikka32": Reference({"generator": 11_429_632, "discriminator": 11_023_872}, source="seed 001"),
+            "keras64": Reference({"generator": 3_979_651, "discriminator": 404_801},
+                                 source="the Keras CelebA DCGAN example (seed 003)"),
+        },
     )
 )

@@ -34,7 +34,7 @@ from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.options import Opt
 from facegan_cli.features.vgg19 import TAP_CHANNELS, layer_tap
 from facegan_cli.models.loading import load_model, load_network
-from facegan_cli.models.registry import Family, register
+from facegan_cli.models.registry import Family, Reference, register
 
 FAMILY = "feature-translator"
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
@@ -200,4 +200,10 @@ register(Family(
     loader=feature_translator_loader,
     arch_options=ARCH_OPTIONS,
     networks=_networks,
+    reference_counts={  # specs/transfer.md: 18,252,864, +3,456 with the last InstanceNorm's affine (the default)
+        "adam64": Reference({"translators": 18_252_864 + 3_456, "T_style_conv1_1": 110_784 + 128,
+                             "T_content": 1_770_240 + 512}, source="specs/transfer.md"),
+        "adam64 without the last affine": Reference({"translators": 18_252_864}, preset="adam64",
+                                                    options={"last_norm_affine": False}, source="specs/transfer.md"),
+    },
 ))

@@ -37,7 +37,7 @@ from facegan_cli.models.layers import (
     pixel_norm,
     upsample2x,
 )
-from facegan_cli.models.registry import Family, register
+from facegan_cli.models.registry import Family, Reference, register
 
 MIN_RESOLUTION, MAX_RESOLUTION = 4, 1024
 
@@ -381,5 +381,10 @@ register(
         training="facegan_cli.train.progan_recipe:TRAINING",
         arch_options=ARCH_OPTIONS,
         configure_arch=configure,
+        reference_counts={  # specs/progan.md: the full-resolution path, as the paper counts it
+            "v2": Reference({"generator": 23_079_187, "discriminator": 23_077_137}, source="Karras et al. 2018, 1024x1024"),
+            "v2 at 256": Reference({"generator": 23_044_675, "discriminator": 23_042_625}, preset="v2",
+                                   options={"resolution": 256}, source="Karras et al. 2018 (ProGAN), 256x256"),
+        },
     )
 )

@@ -19,7 +19,7 @@ import importlib
 import importlib.metadata
 import pkgutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
@@ -41,6 +41,18 @@ KIND_LOADERS: dict[str, str] = {
     "generator": "facegan_cli.models.loading:generator_loader",
     "editor": "facegan_cli.models.editing:editor_loader",
 }
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The parameter counts of a family's networks in one configuration, as its reference implementation (or
+    paper) has them. tests/test_family_contract.py builds the configuration as `facegan models summary` does
+    and compares every count declared here."""
+
+    counts: dict[str, int]  # network, as `models summary` names it (Family.build_networks) -> its parameters
+    preset: str | None = None  # None: the name the Reference is declared under is the preset
+    options: dict[str, Any] = field(default_factory=dict)  # architecture option values (Family.arch_options)
+    source: str = ""  # where the numbers come from
 
 
 @dataclass(frozen=True)
@@ -66,12 +78,18 @@ class Family:
     configure_arch: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
     # The networks `models summary` counts, by what they are called there, from a configuration.
     networks: Callable[[dict[str, Any]], dict[str, nn.Module]] | None = None
+    # The reference parameter counts, by configuration name (a preset, or a preset with options); every
+    # family declares at least one (the family contract fails a family that declares none).
+    reference_counts: dict[str, Reference] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"family {self.name}: unknown kind {self.kind!r} (known: {', '.join(KINDS)})")
         if self.default_preset not in self.presets:
             raise ValueError(f"family {self.name}: default preset {self.default_preset!r} is not a preset")
+        for name, reference in self.reference_counts.items():
+            if (reference.preset or name) not in self.presets:
+                raise ValueError(f"family {self.name}: reference {name!r} names no preset of the family")
 
     @property
     def kind_text(self) -> str:

@@ -23,7 +23,7 @@ from torch import nn
 
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.models.attention import CrossChannelAttention, SelfAttention
-from facegan_cli.models.registry import Family, register
+from facegan_cli.models.registry import Family, Reference, register
 
 STARGAN_ATTRS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
 HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
@@ -229,13 +229,19 @@ def auto_d_repeat(resolution: int) -> int:
     return repeat
 
 
-for _name, _presets, _default, _describe in (
-    ("stargan", STARGAN_PRESETS, "yunjey", "StarGAN (Choi et al. 2018; yunjey/stargan): multi-attribute editing"),
-    ("ccagan", CCAGAN_PRESETS, "paper", "CCA-GAN (seed 000): StarGAN with cross-channel self-attention"),
-    ("stargan-sagan", SAGAN_PRESETS, "yunjey", "StarGAN + SAGAN self-attention (seed 000's baseline)"),
+# specs/ccagan.md: the sizes at 128x128 with 5 attributes (yunjey/stargan's default), G and D.
+for _name, _presets, _default, _describe, _counts in (
+    ("stargan", STARGAN_PRESETS, "yunjey", "StarGAN (Choi et al. 2018; yunjey/stargan): multi-attribute editing",
+     (8_430_528, 44_762_048)),
+    ("ccagan", CCAGAN_PRESETS, "paper", "CCA-GAN (seed 000): StarGAN with cross-channel self-attention",
+     (9_553_296, 44_762_067)),
+    ("stargan-sagan", SAGAN_PRESETS, "yunjey", "StarGAN + SAGAN self-attention (seed 000's baseline)",
+     (8_451_009, 44_782_529)),
 ):
     register(Family(
         name=_name, kind="editor", presets=_presets, default_preset=_default, build_generator=build_generator,
         build_discriminator=build_discriminator, describe=_describe,
         training=f"facegan_cli.train.stargan_recipe:TRAINING_{_name.upper().replace('-', '_')}",
+        reference_counts={_default: Reference({"generator": _counts[0], "discriminator": _counts[1]},
+                                              source="specs/ccagan.md (yunjey/stargan at 128x128, 5 attributes)")},
     ))

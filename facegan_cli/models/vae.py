@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from facegan_cli.core.options import Opt
-from facegan_cli.models.registry import Family, register
+from facegan_cli.models.registry import Family, Reference, register
 
 VAE_DEFAULTS: dict[str, Any] = {
     "resolution": 64, "z_dim": 128, "width": 32, "batch": 32, "lr": 1e-3, "betas": [0.9, 0.999], "recon": "l1",
@@ -106,4 +106,5 @@ register(Family(
     training="facegan_cli.train.vae_recipe:TRAINING",
     arch_options=ARCH_OPTIONS,
     networks=lambda config: {"encoder": build_encoder(config), "decoder": build_decoder(config)},
+    reference_counts={"thesis64": Reference({"encoder": 1_739_872, "decoder": 916_995}, source="specs/cyclegan.md")},
 ))

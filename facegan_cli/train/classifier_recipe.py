@@ -202,4 +202,5 @@ TRAINING = TrainSpec(
     loop_help={"steps": f"(default: {CLASSIFIER_DEFAULTS['steps']})"},
     resumable=RESUMABLE_LR,
     report=report,
+    tiny={"width": 8, "batch": 8, "split_protocol": "celeba", "eval_split": "all"},
 )

@@ -597,4 +597,7 @@ TRAINING = TrainSpec(
     loop_defaults={"mirror": True, "amp": True, "log_every": 100, "ckpt_every": 5000, "sample_every": 1000},
     loop_help={"epochs": "(default: --n-epochs + --n-epochs-decay, J's 200)"},
     resumable=RESUMABLE_LR,
+    # thesis64's options, tiny: random 16x16 crops of images held at 20, 3-image pools (full after 2 steps).
+    tiny={"preset": "thesis64", "resolution": 16, "load_size": 20, "ngf": 8, "ndf": 8, "n_blocks": 1,
+          "n_layers_d": 2, "batch": 2, "pool_size": 3},
 )

@@ -182,4 +182,5 @@ TRAINING = TrainSpec(
     loop_defaults={"mirror": True, "log_every": 100, "ckpt_every": 5000, "sample_every": 1000},
     loop_help={"epochs": "(default: --n-epochs + --n-epochs-decay, 200)"},
     resumable=RESUMABLE_LR,
+    tiny={"batch": 2, "pool_size": 3},  # the VAE run (--vae) decides the sizes: a tiny one makes it tiny
 )

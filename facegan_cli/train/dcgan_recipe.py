@@ -135,6 +135,7 @@ TRAINING = TrainSpec(
     loop_defaults={"amp": True},
     loop_help={"steps": "(default: 1000)"},
     resumable=RESUMABLE_LR,
+    tiny={"preset": "heikka32", "width": 8, "g_width": 8, "batch": 4},
 )
 
 

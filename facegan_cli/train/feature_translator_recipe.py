@@ -330,4 +330,5 @@ TRAINING = TrainSpec(
     loop_help={"steps": "(default: --n-epochs + --n-epochs-decay epochs)", "mirror": "Pairs are flipped together."},
     resumable=RESUMABLE_LR,
     report=report,
+    tiny={"translator": "dense", "resolution": 32, "batch": 4, "sample_steps": 1},
 )

@@ -289,4 +289,6 @@ TRAINING = TrainSpec(
         "compile": "(each phase's layers)",
     },
     resumable={"lr": lambda value: {"lr": value, "lr_by_resolution": {}}},
+    # 4x4, 8x8 fade-in, 8x8: 2 steps of 4 images each (a run split in half resumes inside the fade-in).
+    tiny={"resolution": 8, "max_channels": 8, "phase_kimg": 0.008, "batch": 4, "kimg": 0.024},
 )

@@ -133,4 +133,5 @@ TRAINING = TrainSpec(
     loop_defaults={"mirror": True, "log_every": 100, "ckpt_every": 2000, "sample_every": 1000},
     loop_help={"epochs": "(default: 50)"},
     resumable=RESUMABLE_LR,
+    tiny={"resolution": 16, "width": 4, "z_dim": 8, "batch": 4},
 )

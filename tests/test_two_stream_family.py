@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import torch
+from family_contract import check_family_contract
 from safetensors.torch import load_file
 from torch import nn
 from train_helpers import write_image_folder
@@ -93,6 +94,7 @@ TRAINING = TrainSpec(
     recipe=ToyRecipe,
     data_options={"A": "data_a", "B": "data_b"},
     loop_defaults={"steps": 6, "ckpt_every": 2, "log_every": 1, "sample_every": 100},
+    tiny={},  # the preset is tiny already
 )
 
 
@@ -101,6 +103,7 @@ def cli() -> Iterator[Any]:
     registry.register(registry.Family(
         name=FAMILY, kind="generator", presets={"tiny": PRESET}, default_preset="tiny", build_generator=build,
         describe="a toy family with two image domains", training=TRAINING, loader=generator_loader,
+        reference_counts={"tiny": registry.Reference({"generator": 8 * 768 + 768}, source="one Linear(8, 3 x 16 x 16)")},
     ))
     from facegan_cli.cli import build_app
 
@@ -155,3 +158,9 @@ def test_a_family_from_a_test_module_trains_resumes_exactly_and_samples(cli, dom
     assert json.loads(sampled.stdout)["generator"] == "G_A" and grid.exists()
     generator = load_generator(straight)
     assert generator.family == FAMILY and generator.resolution == 16
+
+
+def test_the_family_meets_the_family_contract(cli, tmp_path: Path) -> None:
+    """Registered by this module alone, the family passes the contract every family passes
+    (tests/test_family_contract.py): counts, a step, exact resume, loading and `facegan sample`."""
+    check_family_contract(FAMILY, tmp_path)

@@ -38,9 +38,9 @@ def _batches(steps: int, size: int = 32, batch: int = 2) -> torch.Tensor:
 
 
 def test_parameter_counts_match_junyanz() -> None:
+    # The preset's own G and D counts are declared in models/cyclegan.py and checked by the family contract.
     config = resolve_config("cycle-gan", "junyanz256")
-    G, D = cyclegan.build_generator(config), cyclegan.build_discriminator(config)
-    assert count_parameters(G) == 11_378_179 and count_parameters(D) == 2_764_737
+    G = cyclegan.build_generator(config)
     assert count_parameters(cyclegan.build_generator({**config, "n_blocks": 6})) == 7_837_699
     assert count_parameters(G.model[10]) == 1_180_160  # one ResnetBlock(256)
     parts = [G.model[i] for i in (1, 4, 7, 19, 22, 26)]  # c7-64, d128, d256, u128, u64, c7-3

@@ -124,15 +124,11 @@ def test_data_problems_are_one_paragraph(cli, domains: Path, tmp_path: Path) -> 
     assert not (tmp_path / "r").exists()
 
 
-def test_models_summary_gives_junyanz_counts(cli_json) -> None:
-    doc = cli_json("models", "summary", "cycle-gan")
-    assert doc["generator"]["parameters"] == 11_378_179 and doc["discriminator"]["parameters"] == 2_764_737
+def test_models_summary_gives_the_spec_full_model_total(cli_json) -> None:
+    # Each network's junyanz count is declared in models/cyclegan.py and checked by the family contract.
     six = cli_json("models", "summary", "cycle-gan", "--n-blocks", "6", "--pack", "2")
-    assert six["generator"]["parameters"] == 7_837_699 and six["discriminator"]["parameters"] == 2_767_809
     # 2G + 2D: the spec's full-model totals.
     assert 2 * six["generator"]["parameters"] + 2 * six["discriminator"]["parameters"] == 21_211_016
-    thesis = cli_json("models", "summary", "cycle-gan", "--preset", "thesis64", "--n-layers-d", "2")
-    assert thesis["generator"]["parameters"] == 7_837_699 and thesis["discriminator"]["parameters"] == 662_977
 
 
 def test_a_stream_holds_its_own_resolution(domains: Path) -> None:

@@ -12,8 +12,8 @@ import torch
 from safetensors.torch import load_file
 from transfer_helpers import vgg_file_fixture  # noqa: F401
 
-from facegan_cli.models import cyclegan_vae, vae
-from facegan_cli.models.registry import count_parameters, resolve_config
+from facegan_cli.models import vae
+from facegan_cli.models.registry import resolve_config
 from facegan_cli.prepare.synthetic import write_synthetic
 from facegan_cli.train.vae_recipe import vae_loss
 
@@ -45,13 +45,10 @@ def _same_as_straight(cli, family: str, args: list, tmp_path: Path, steps: int =
     return straight
 
 
-def test_vae_and_latent_networks_have_the_spec_counts() -> None:
+def test_vae_networks_have_the_spec_shapes() -> None:
+    # The spec's counts (the VAE's and the latent CycleGAN's) are declared in models/vae.py and
+    # models/cyclegan_vae.py and checked by the family contract.
     config = resolve_config("vae", None)
-    assert count_parameters(vae.build_encoder(config)) == 1_739_872
-    assert count_parameters(vae.build_decoder(config)) == 916_995
-    latent = resolve_config("cycle-gan-vae", None)
-    assert count_parameters(cyclegan_vae.build_translator(latent)) == 394_368
-    assert count_parameters(cyclegan_vae.build_critic(latent)) == 197_633
     z = torch.randn(3, 128)
     assert vae.build_decoder(config)(z).shape == (3, 3, 64, 64)
     mu, logvar = vae.build_encoder(config)(torch.zeros(2, 3, 64, 64))

@@ -171,16 +171,15 @@ def test_real_image_cross_fade() -> None:
 # --- parameter counts ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("resolution", "g_count", "d_count"), [
-    (1024, 23_079_187, 23_077_137), (256, 23_044_675, 23_042_625)])
-def test_models_summary_reports_the_paper_counts(resolution: int, g_count: int, d_count: int) -> None:
+@pytest.mark.parametrize("resolution", [1024, 256])
+def test_models_summary_counts_the_full_resolution_path(resolution: int) -> None:
+    """The paper's counts themselves (specs/progan.md) are declared in models/progan.py and checked by the family
+    contract; what they leave out is checked here."""
     result = CliRunner().invoke(app, ["models", "summary", "progan", "--resolution", str(resolution), "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    assert payload["generator"]["parameters"] == g_count
-    assert payload["discriminator"]["parameters"] == d_count
     # Every stage's toRGB / fromRGB is built (the network grows through them) but not in the paper's count.
-    assert payload["generator"]["all_parameters"] > g_count
+    assert payload["generator"]["all_parameters"] > payload["generator"]["parameters"]
 
 
 def test_summary_resolution_errors() -> None:

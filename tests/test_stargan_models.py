@@ -13,15 +13,12 @@ from facegan_cli.models.stargan import StarDiscriminator, StarGenerator, attenti
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.mark.parametrize(
-    ("family", "g", "d"),
-    [("stargan", 8_430_528, 44_762_048), ("ccagan", 9_553_296, 44_762_067), ("stargan-sagan", 8_451_009, 44_782_529)],
-)
-def test_parameter_counts_at_128_with_5_attributes(family: str, g: int, d: int) -> None:
+@pytest.mark.parametrize("family", ["stargan", "ccagan", "stargan-sagan"])
+def test_default_presets_are_128_with_5_attributes(family: str) -> None:
+    """The configuration of the reference counts (specs/ccagan.md), which the family declares and the family
+    contract checks."""
     config = resolve_config(family, None)
     assert config["resolution"] == 128 and len(config["attrs"]) == 5
-    assert count_parameters(build_generator(family, config)) == g
-    assert count_parameters(build_discriminator(family, config)) == d
 
 
 def test_cca_placements() -> None:
@@ -160,9 +157,6 @@ def test_channels_last_gives_the_same_output() -> None:
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
 
 
-def test_models_summary_cli(cli_json) -> None:  # type: ignore[no-untyped-def]
-    for family, g, d in (("stargan", 8_430_528, 44_762_048), ("ccagan", 9_553_296, 44_762_067)):
-        report = cli_json("models", "summary", family)
-        assert report["generator"]["parameters"] == g and report["discriminator"]["parameters"] == d
+def test_models_list_cli(cli_json) -> None:  # type: ignore[no-untyped-def]
     listed = {f["family"] for f in cli_json("models", "list")["families"]}
     assert {"stargan", "ccagan", "stargan-sagan"} <= listed

@@ -17,7 +17,7 @@ from train_helpers import make_run
 from transfer_helpers import faces, random_vgg19, style, vgg_file_fixture, write_pairs  # noqa: F401 (fixture)
 
 from facegan_cli.features.vgg19 import VGG19Extractor
-from facegan_cli.models.feature_translator import PRESETS, build_translator
+from facegan_cli.models.feature_translator import PRESETS
 from facegan_cli.train.feature_translator_recipe import decay_factor
 from facegan_cli.transfer.lft import extract, feature_taps, lft_loss, psnr, synthesize
 
@@ -41,12 +41,10 @@ def _train(vgg: Path, *extra: object) -> list[object]:
             "--sample-steps", 1, "--vgg-weights", vgg, "--device", "cpu", "--no-tensorboard", *extra]
 
 
-def test_translator_parameters_are_the_spec_counts(cli_json) -> None:
-    config = dict(PRESETS["adam64"], last_norm_affine=False)
-    assert sum(p.numel() for p in build_translator(config).parameters()) == 18_252_864
+def test_dense_translators_are_a_fraction_of_the_conv_ones(cli_json) -> None:
+    # The spec's counts of the conv translators are declared in models/feature_translator.py and checked by the
+    # family contract.
     doc = cli_json("models", "summary", "feature-translator")
-    assert doc["translators"]["parameters"] == 18_252_864 + 3_456  # the last InstanceNorm affine (DEFAULT)
-    assert doc["T_style_conv1_1"]["parameters"] == 110_784 + 128 and doc["T_content"]["parameters"] == 1_770_240 + 512
     dense = cli_json("models", "summary", "feature-translator", "--translator", "dense")
     assert dense["translators"]["parameters"] < doc["translators"]["parameters"] / 8
 

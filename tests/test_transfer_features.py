@@ -1,5 +1,5 @@
-"""Latent Features Transfer: the translator family (counts, loss, schedule), `facegan train
-feature-translator` on pairs (`prepare pairs` from real faces and a deterministic painting; resume; held-out
+"""Latent Features Transfer: the translator family (loss, schedule), `facegan train
+feature-translator` on pairs (`prepare pairs` from real faces and a deterministic painting; held-out
 report), `facegan transfer features`, synthesis towards features, and bad input. Fast tests run at 32 px
 with the dense (1x1) translator; the thesis-sized checks are marked slow."""
 
@@ -76,7 +76,7 @@ def test_loss_is_the_thesis_combination(vgg_file: Path, celebahq_sample: Path) -
     assert taps["content"] == "relu3_2" and taps["style_conv5_1"] == "relu5_1"
 
 
-def test_train_resume_report_and_transfer(cli, cli_json, vgg_file: Path, pairs: Path, tmp_path: Path) -> None:
+def test_train_report_and_transfer(cli, cli_json, vgg_file: Path, pairs: Path, tmp_path: Path) -> None:
     straight = tmp_path / "straight"
     doc = cli_json(*_train(vgg_file, "--data", pairs, "--out", straight, "--steps", 4, "--ckpt-every", 2))
     assert doc["step"] == 4 and doc["status"] == "finished"
@@ -87,15 +87,9 @@ def test_train_resume_report_and_transfer(cli, cli_json, vgg_file: Path, pairs: 
     config = json.loads((straight / "config.json").read_text())
     assert config["model"]["vgg_sha256"] and config["data"]["A"]["path"].endswith("trainA")
     assert config["data"]["B"]["path"].endswith("trainB")
-    # Interrupted after 2 steps and resumed: the same weights and mean images as the straight run.
-    split = tmp_path / "split"
-    assert cli(*_train(vgg_file, "--data", pairs, "--out", split, "--steps", 2, "--quiet")).exit_code == 0
-    resumed = cli("train", "feature-translator", "--resume", split, "--steps", 4, "--device", "cpu", "--quiet")
-    assert resumed.exit_code == 0, resumed.output
+    # The mean images are saved with the weights (an exact resume restores them: the family contract's check).
     a = load_file(str(straight / "checkpoints" / "ckpt-000000004.safetensors"))
-    b = load_file(str(split / "checkpoints" / "ckpt-000000004.safetensors"))
-    assert a.keys() == b.keys() and "T.mean_target" in a and all(torch.equal(a[k], b[k]) for k in a)
-    assert float(a["T.mean_count"]) == 16  # 4 steps of 4 pairs
+    assert "T.mean_target" in a and float(a["T.mean_count"]) == 16  # 4 steps of 4 pairs
     # Synthesis with the trained translator, from the input plus noise (DEFAULT), the mean image, noise.
     inputs = pairs / "testA"
     out = tmp_path / "out"

@@ -122,7 +122,8 @@ def _weights(run: Path, step: int) -> dict[str, torch.Tensor]:
     return load_file(str(run / "checkpoints" / f"ckpt-{step:09d}.safetensors"))
 
 
-def test_a_family_from_a_test_module_trains_resumes_exactly_and_samples(cli, domains, tmp_path: Path) -> None:
+def test_a_family_from_a_test_module_trains_on_both_streams_and_samples(cli, domains, tmp_path: Path) -> None:
+    """Two streams reach the step and the record; the exact resume is the family contract's (below)."""
     a, b = domains
     common = ["--data-a", a, "--data-b", b, "--device", "cpu", "--quiet", "--no-tensorboard", "--seed", 3]
     assert FAMILY in cli("models", "list").stdout
@@ -139,17 +140,9 @@ def test_a_family_from_a_test_module_trains_resumes_exactly_and_samples(cli, dom
     assert set(config["data"]) == {"A", "B"}
     assert config["data"]["A"]["fingerprint"] != config["data"]["B"]["fingerprint"]
 
-    split = tmp_path / "split"
-    assert cli("train", FAMILY, *common, "--out", split, "--steps", 3).exit_code == 0
-    resumed = cli("train", FAMILY, "--resume", split, "--steps", 6, "--device", "cpu", "--quiet")
-    assert resumed.exit_code == 0, resumed.output
-    first, last = _weights(straight, 2), _weights(straight, 6)
-    resumed_weights = _weights(split, 6)
-    assert first.keys() == last.keys() == resumed_weights.keys() and {k.split(".")[0] for k in last} == {"G_A", "G_B"}
-    assert all(torch.equal(last[k], resumed_weights[k]) for k in last)
-    assert not all(torch.equal(first[k], last[k]) for k in last)  # training moved the weights
+    assert {k.split(".")[0] for k in _weights(straight, 6)} == {"G_A", "G_B"}
 
-    moved_data = cli("train", FAMILY, "--resume", split, "--steps", 7, "--data-b", a, "--device", "cpu", "--quiet")
+    moved_data = cli("train", FAMILY, "--resume", straight, "--steps", 7, "--data-b", a, "--device", "cpu", "--quiet")
     assert moved_data.exit_code == 1 and "fingerprint" in moved_data.stderr  # B is not A's data
 
     grid = tmp_path / "grid.png"

@@ -132,3 +132,22 @@ def test_a_family_without_declarations_fails_naming_what_is_missing(tmp_path: Pa
     message = str(failed.value)
     assert message.startswith(f"{name} fails the family contract")
     assert "declares no reference parameter counts" in message and "declares no tiny run" in message
+
+
+def test_a_count_off_its_reference_fails_naming_the_family_and_network(tmp_path: Path) -> None:
+    name = "dcgan-miscounted"
+    spec = training_spec("dcgan")
+    assert spec is not None
+    wrong = {"radford64": registry.Reference({"generator": 3_576_704, "discriminator": 2_765_569}),
+             "heikka32 wide": registry.Reference({"critic": 1}, preset="heikka32")}
+    registry.register(dataclasses.replace(registry.get_family("dcgan"), name=name, reference_counts=wrong,
+                                          training=dataclasses.replace(spec, tiny=None)))
+    try:
+        with pytest.raises(AssertionError) as failed:
+            check_family_contract(name, tmp_path)
+    finally:
+        registry.unregister(name)
+    message = str(failed.value)
+    assert message.startswith(f"{name} fails the family contract")
+    assert "radford64: discriminator has 2,765,568 parameters, the reference 2,765,569" in message
+    assert "heikka32 wide: no network 'critic' (it builds generator, discriminator)" in message

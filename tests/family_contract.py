@@ -238,7 +238,7 @@ class _Run:
 
     def check_loading(self) -> None:
         kind = self.entry.kind
-        model = load_model(self.straight, "cpu")
+        model = load_model(self.straight, "cpu", kind=kind)
         expected = KIND_MODELS.get(kind)
         assert expected is not None, f"the contract has no model class for the kind {kind!r} (add it to KIND_MODELS)"
         assert isinstance(model, expected[0]), f"load_model gave a {type(model).__name__}, not the {kind} kind's {expected[0].__name__}"

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from facegan_cli.cli.click_api import ParameterSource, get_current_context
-from facegan_cli.cli.common import command
+from facegan_cli.cli.common import FaceganTyper, command
 from facegan_cli.core.device import DEVICE_HELP, check_device_name
 from facegan_cli.core.options import Opt
 
@@ -65,7 +65,7 @@ def choices(name: str, values: Iterable[str]) -> Any:
 
 def group(help: str) -> typer.Typer:
     """A command group: its help, and that help when it is run without a command."""
-    return typer.Typer(help=help, no_args_is_help=True)
+    return FaceganTyper(help=help, no_args_is_help=True)
 
 
 def native(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:

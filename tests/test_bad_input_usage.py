@@ -1,0 +1,63 @@
+"""Usage errors (issue 18 items 8 and the low ones): a command line that cannot be parsed, or an option value
+out of range, exits 2 everywhere, and with --json prints the one error document on stdout as well."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import Result
+
+
+def _error_document(result: Result) -> dict:
+    """The one JSON document on stdout, which must be an error document of exit status 2."""
+    doc = json.loads(result.stdout)  # exactly one document: json.loads refuses trailing text
+    assert set(doc) == {"error"} and set(doc["error"]) == {"message", "fix", "exit_status"}, doc
+    assert doc["error"]["exit_status"] == 2
+    return doc["error"]
+
+
+# (arguments, a word the message must contain): parse-time errors of several commands.
+PARSE_ERRORS = [
+    (["translate", "x.png", "--ckpt", "r", "--out", "o", "--bogus"], "--bogus"),
+    (["translate", "--ckpt", "r", "--out", "o"], "inputs"),  # missing argument
+    (["transfer", "style", "--content", "a.png", "--style", "b.png", "--out", "o", "--size", "abc"], "--size"),
+    (["transfer", "features", "x.png", "--ckpt", "r", "--out", "o", "--lr", "nan"], "--lr"),
+    (["train", "dcgan", "--out", "r", "--lr", "nan"], "--lr"),
+    (["metrics", "fid", "a", "b", "--dims", "many"], "--dims"),
+    (["sample", "--ckpt", "r", "--out", "o.png", "--n", "x"], "--n"),
+]
+
+
+@pytest.mark.parametrize(("args", "word"), PARSE_ERRORS, ids=[" ".join(a[:2]) + " " + w for a, w in PARSE_ERRORS])
+def test_parse_errors_print_the_error_document_with_json(cli: Callable[..., Result], args: list[str], word: str,
+                                                         tmp_path: Path) -> None:
+    result = cli(*args, "--json")
+    assert result.exit_code == 2, result.output
+    error = _error_document(result)
+    assert word in error["message"]
+    assert "Traceback" not in result.output
+    # stderr still says it for a person, as without --json.
+    assert word in result.stderr
+
+
+def test_parse_errors_without_json_keep_stdout_empty(cli: Callable[..., Result]) -> None:
+    result = cli("translate", "x.png", "--ckpt", "r", "--out", "o", "--bogus")
+    assert result.exit_code == 2 and result.stdout == "" and "--bogus" in result.stderr
+
+
+def test_a_group_level_error_with_json_as_a_word_prints_no_document(cli: Callable[..., Result]) -> None:
+    # `--json` given to something that has no such option (here: no command at all) is not a request for JSON.
+    result = cli("no-such-command", "--json")
+    assert result.exit_code == 2 and result.stdout == ""
+
+
+def test_usage_line_names_arguments_in_capitals(cli: Callable[..., Result]) -> None:
+    # Typer 0.29 showed required arguments as `{inputs}...`, which reads like an unfilled template.
+    result = cli("translate", "--ckpt", "r", "--out", "o")
+    assert result.exit_code == 2
+    assert "{" not in result.stderr and "INPUTS..." in result.stderr
+    shown = cli("transfer", "features", "--help")
+    assert "{inputs}" not in shown.stdout and "INPUTS..." in shown.stdout

@@ -99,6 +99,11 @@ def parameter(opt: Opt | inspect.Parameter) -> inspect.Parameter:
     return native(opt.name, Annotated[annotation_type, option], default)
 
 
+# Said in the help of every command that writes one output per input (core.naming's rule).
+NAMES_NOTE = (" Inputs whose names clash (the same name in two folders, names that differ only in case or extension, "
+              "a name the command writes itself) get NAME-2.png, NAME-3.png, ...; the result document lists which "
+              "input became which file.")
+
 # Options every command of a kind takes, as data like the rest (their parameters come from `parameter`).
 OUT = Opt("out", ("--out",), Path, None, "Run directory to create.")
 RESUME = Opt("resume", ("--resume",), Path, None, "Continue this run directory exactly where it stopped.")

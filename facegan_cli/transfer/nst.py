@@ -47,6 +47,7 @@ from PIL import Image
 from facegan_cli.core.atomic import write_json
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.naming import output_names
 from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, staged_folder
 from facegan_cli.core.progress import Progress, log
 from facegan_cli.data.crops import resize_short_side
@@ -242,10 +243,6 @@ def read_contents(content: str | os.PathLike[str], size: int) -> list[tuple[Path
             f"{len(broken)} of the {len(files)} content images cannot be read: {shown}. Nothing was written.",
             "Remove or replace those files (or point --content at the good ones) and run again.",
         )
-    stems = [p.stem for p, _ in pictures]
-    if len(set(stems)) != len(stems):
-        raise FaceganError(f"Two content images in {content} share a file name stem, so their outputs would collide.",
-                           "Rename one of them or transfer them separately.")
     return pictures
 
 
@@ -428,6 +425,8 @@ def transfer_style(
                     "tutorial or gatys (Gram matrices normalised by size).",
                 )
     generator = torch.Generator().manual_seed(settings.seed)
+    # OUT/NAME.png per content image and OUT/steps/NAME-STEP.png: distinct whatever the inputs are called.
+    stems = [name.removesuffix(".png") for name in output_names([path for path, _ in pictures])]
     records: list[dict[str, Any] | None] = [None] * len(pictures)
     evaluations = 0
     seconds = 0.0
@@ -439,14 +438,14 @@ def transfer_style(
         for rows in chunks:
             batch = torch.cat([pictures[i][1] for i in rows]).to(torch_device)
             style_tensors = scaled[tuple(batch.shape[-2:])]
-            stems = [pictures[i][0].stem for i in rows]
+            chunk_stems = [stems[i] for i in rows]
 
-            def on_eval(count: int, image: torch.Tensor, terms: Any, stems: list[str] = stems) -> None:
+            def on_eval(count: int, image: torch.Tensor, terms: Any, chunk_stems: list[str] = chunk_stems) -> None:
                 bar.advance(1, info=terms.summary() if count % 10 == 0 or count == 1 else None)
                 if save_every and count % save_every == 0:
                     (staging / "steps").mkdir(exist_ok=True)
                     pixels = to_uint8(image, (0.0, 1.0))
-                    for stem, pix in zip(stems, pixels, strict=True):
+                    for stem, pix in zip(chunk_stems, pixels, strict=True):
                         save_png(pix, staging / "steps" / f"{stem}-{count:05d}.png")
 
             result = transfer_batch(extractor, settings, batch, style_tensors, generator, on_eval)
@@ -455,8 +454,8 @@ def transfer_style(
             pixels = to_uint8(result.images, (0.0, 1.0))
             for k, i in enumerate(rows):
                 path = pictures[i][0]
-                save_png(pixels[k], staging / f"{path.stem}.png")
-                records[i] = {"input": str(path), "output": str(out / f"{path.stem}.png"),
+                save_png(pixels[k], staging / f"{stems[i]}.png")
+                records[i] = {"input": str(path), "output": str(out / f"{stems[i]}.png"),
                               "size": [int(batch.shape[-1]), int(batch.shape[-2])],
                               "initial": result.initial.record(k), "final": result.final.record(k)}
         doc = {

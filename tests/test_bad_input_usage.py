@@ -61,3 +61,36 @@ def test_usage_line_names_arguments_in_capitals(cli: Callable[..., Result]) -> N
     assert "{" not in result.stderr and "INPUTS..." in result.stderr
     shown = cli("transfer", "features", "--help")
     assert "{inputs}" not in shown.stdout and "INPUTS..." in shown.stdout
+
+
+# (arguments, what the message must say): option values a library check refuses (out of range, a wrong count,
+# weights that are all zero), which used to exit 1 in these commands while Typer's range checks exit 2.
+BAD_NUMBERS = [
+    (["metrics", "kid", "a", "b", "--subset-size", "0"], "--subset-size 0"),
+    (["eval", "translation", "--ckpt", "r", "--data", "d", "--kid-subsets", "0"], "--kid-subsets 0"),
+    (["eval", "attributes", "--ckpt", "r", "--data", "d", "--kid-subset-size", "1"], "--kid-subset-size 1"),
+    (["transfer", "style", "--content", "a.png", "--style", "b.png", "--out", "o", "--layer-weights", "1,2"],
+     "--layer-weights"),
+    (["transfer", "style", "--content", "a.png", "--style", "b.png", "--style", "c.png", "--out", "o",
+      "--style-blend", "0,0"], "must not all be zero"),
+    (["runs", "plot", "r", "--out", "curves.png", "--smooth", "2"], "--smooth 2"),
+]
+
+
+@pytest.mark.parametrize(("args", "words"), BAD_NUMBERS, ids=[w for _, w in BAD_NUMBERS])
+def test_bad_numbers_are_usage_errors_with_the_error_document(cli: Callable[..., Result], args: list[str],
+                                                              words: str, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # relative names: nothing here exists, and nothing may be written
+    result = cli(*args, "--device", "cpu", "--json") if args[0] != "runs" else cli(*args, "--json")
+    assert result.exit_code == 2, result.output
+    error = _error_document(result)
+    assert words in error["message"] and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_kid_subsets_message_names_the_eval_option(cli: Callable[..., Result], tmp_path: Path) -> None:
+    # eval translation used to say "--subsets 0", an option it does not have.
+    result = cli("eval", "translation", "--ckpt", tmp_path / "r", "--data", tmp_path / "d", "--kid-subsets", 0)
+    assert result.exit_code == 2 and "--kid-subsets 0" in result.stderr
+    assert " --subsets" not in " ".join(result.stderr.split())

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.progress import Progress
 from facegan_cli.data.device_data import resize_uint8
 from facegan_cli.data.domains import open_domain, resolve_domains, truth_folders
@@ -100,11 +100,11 @@ class TranslationEvaluation:
         for direction in self.directions:
             check_direction(direction)
         if self.limit is not None and self.limit < 2:
-            raise FaceganError(f"--limit {self.limit} must be at least 2.", "Leave it out to use every image.")
+            raise UsageProblem(f"--limit {self.limit} must be at least 2.", "Leave it out to use every image.")
         if self.batch_size < 1:
-            raise FaceganError(f"--batch-size {self.batch_size} must be at least 1.", "Use e.g. --batch-size 16.")
+            raise UsageProblem(f"--batch-size {self.batch_size} must be at least 1.", "Use e.g. --batch-size 16.")
         if self.inception:
-            check_subsets(self.kid_subsets, self.kid_subset_size)
+            check_subsets(self.kid_subsets, self.kid_subset_size, prefix="--kid-")
         started = time.perf_counter()
         session = Session(self.settings)
         translator = load_translator(ckpt, session.device)

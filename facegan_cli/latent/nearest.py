@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from facegan_cli.core.device import parity_mode
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.progress import Progress
 from facegan_cli.core.seeding import draw_latents
 from facegan_cli.latent.figure import check_figure_outputs, labelled_grid, write_figure
@@ -167,7 +167,7 @@ def nearest_figure(
         refs, z = [str(i) for i in range(saved.shape[0])], saved
     else:
         if n < 1:
-            raise FaceganError(f"--n {n} must be at least 1.", "Use e.g. --n 8.")
+            raise UsageProblem(f"--n {n} must be at least 1.", "Use e.g. --n 8.")
         refs, z = [f"{i}" for i in range(n)], draw_latents(n, generator.z_dim, seed)
     side = size or generator.resolution
     queries = generator.pixels(z, batch_size, "sampling")

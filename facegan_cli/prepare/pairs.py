@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from facegan_cli.core.atomic import write_json, write_text
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, staged_folder
 from facegan_cli.core.parallel import default_workers, ordered_map
 from facegan_cli.core.progress import Progress, log, warn
@@ -90,7 +90,7 @@ def held_out_count(pairs: int, test: int | None) -> int:
     if test is None:
         return min(pairs - 1, max(1, round(pairs * TEST_SHARE))) if pairs >= 2 else 0
     if test < 0 or test >= pairs:
-        raise FaceganError(f"--test {test} leaves no training pair out of {pairs}.",
+        raise UsageProblem(f"--test {test} leaves no training pair out of {pairs}.",
                            f"Pass --test between 0 and {max(0, pairs - 1)}.")
     return test
 
@@ -110,7 +110,7 @@ def prepare_pairs(
     """Write the pairs of `a` and `b` into `out` (see the module docstring); returns the summary."""
     a, b, out = Path(a), Path(b), Path(out)
     if size is not None and size < 1:
-        raise FaceganError(f"--size {size} must be at least 1.", "Pass e.g. --size 64.")
+        raise UsageProblem(f"--size {size} must be at least 1.", "Pass e.g. --size 64.")
     check_outside_inputs(out, [("--a", a), ("--b", b)])
     check_new_folder(out, force, PAIRS_KIND, owned_by_pairs)
     side_a, side_b = _images(a, "--a"), _images(b, "--b")

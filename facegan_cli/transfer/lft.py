@@ -30,7 +30,7 @@ from PIL import Image
 
 from facegan_cli.core.atomic import write_json
 from facegan_cli.core.device import resolve_device
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.naming import output_names
 from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, staged_folder
 from facegan_cli.core.progress import Progress, log
@@ -223,9 +223,9 @@ def transfer_features(
         raise FaceganError(f"--mean-domain {mean_domain!r} is not target or source.", "Use target or source.")
     for name, value, low in (("--steps", steps, 0), ("--batch-size", batch_size, 1)):
         if value < low:
-            raise FaceganError(f"{name} {value} must be at least {low}.", f"Pass a valid {name}.")
+            raise UsageProblem(f"{name} {value} must be at least {low}.", f"Pass a valid {name}.")
     if not (np.isfinite(lr) and lr > 0) or not (np.isfinite(noise_std) and noise_std >= 0):
-        raise FaceganError("--lr must be positive and --noise-std at least 0.", "Pass valid values.")
+        raise UsageProblem("--lr must be positive and --noise-std at least 0.", "Pass valid values.")
     check_outside_inputs(out, [("--ckpt", ckpt), *(("INPUT", i) for i in inputs)])
     check_new_folder(out, force, FEATURES_KIND, owned_by_features)
     torch_device = resolve_device(device)

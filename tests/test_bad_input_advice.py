@@ -131,3 +131,28 @@ def test_cycle_gan_resumes_from_moved_data_named_with_data(cli: Callable[..., Re
     both = cli("train", "cycle-gan", "--resume", split, "--steps", 5, "--data", moved, "--data-a", moved / "trainA",
                "--device", "cpu", "--quiet")
     assert both.exit_code == 2 and "--data-a" in both.stderr
+
+
+def test_eval_translation_reports_used_images_and_needs_no_strict_to_refuse_a_truth(
+        cli: Callable[..., Result], tmp_path: Path) -> None:
+    from facegan_cli.prepare import synthetic
+
+    data = tmp_path / "synth"
+    synthetic.write_synthetic(data, n=40, size=16, style="painting")  # 2 + 2 held out
+    run = tmp_path / "run"
+    assert cli("train", "cycle-gan", "--data", data, "--out", run, "--steps", 1, "--preset", "thesis64",
+               "--resolution", 16, "--ngf", 4, "--ndf", 4, "--n-blocks", 1, "--n-layers-d", 2, "--device", "cpu",
+               "--no-tensorboard", "--quiet").exit_code == 0
+    args = ["eval", "translation", "--ckpt", run, "--data", data, "--no-inception", "--device", "cpu"]
+    result = cli(*args, "--json", "--quiet")
+    assert result.exit_code == 0, result.output
+    described = json.loads(result.stdout)["data"]
+    assert described and all(d["used"] == d["n"] > 0 for d in described.values()), described  # used to say 0
+    # A damaged true translation stops the evaluation (every one is needed), and the message says so: this
+    # command was not given --strict, so "(--strict stops ...)" misled.
+    victim = sorted((data / "truth" / "testA").iterdir())[0]
+    victim.write_bytes(b"\x89PNG damaged")
+    broken = cli(*args)
+    assert broken.exit_code == 1, broken.output
+    text = " ".join(broken.stderr.split())
+    assert victim.name in text and "--strict" not in text and "true translation" in text

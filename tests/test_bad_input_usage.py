@@ -94,3 +94,26 @@ def test_kid_subsets_message_names_the_eval_option(cli: Callable[..., Result], t
     result = cli("eval", "translation", "--ckpt", tmp_path / "r", "--data", tmp_path / "d", "--kid-subsets", 0)
     assert result.exit_code == 2 and "--kid-subsets 0" in result.stderr
     assert " --subsets" not in " ".join(result.stderr.split())
+
+
+def test_control_characters_in_stdin_paths_are_escaped(tmp_path: Path) -> None:
+    # A NUL byte (or an escape sequence) read from stdin used to be echoed raw into the terminal.
+    from typer.testing import CliRunner
+
+    from facegan_cli.cli import app
+
+    (tmp_path / "edits").mkdir()
+    for stdin, shown in (("bad\x00name.png\n", "bad\\x00name.png"), ("\x1b[31mred.png\n", "\\x1b[31mred.png")):
+        result = CliRunner().invoke(app, ["explain", "--input", "-", "--edited", str(tmp_path / "edits"), "--out",
+                                          str(tmp_path / "h.png"), "--json"], input=stdin)
+        assert result.exit_code == 1, result.output
+        for stream in (result.stderr, result.stdout):
+            assert "\x00" not in stream and "\x1b" not in stream
+        assert shown in result.stderr and shown in json.loads(result.stdout)["error"]["message"]
+
+
+def test_display_name_escapes_control_characters() -> None:
+    from facegan_cli.data.imageio import display_name
+
+    assert display_name("a\x00b\n\t\x7f.png") == "a\\x00b\\n\\t\\x7f.png"
+    assert display_name("caf\udce9.jpg") == "caf\\xe9.jpg" and display_name("plain é.png") == "plain é.png"

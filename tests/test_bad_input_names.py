@@ -166,3 +166,19 @@ def test_transfer_features_grid_never_replaces_an_input_called_grid(cli_json: Ca
     assert clashing[4].name == "grid.png" and doc["images"][0]["output"] != doc["grid"]
     with Image.open(doc["images"][0]["output"]) as translation:
         assert translation.size == (32, 32)
+
+
+def test_prepare_pairs_gives_clashing_pair_names_one_file_each(tmp_path: Path) -> None:
+    from facegan_cli.prepare.pairs import prepare_pairs
+
+    names = ["Face", "face", ".facegan-output.json", "x"]  # case-only twins, a hidden name, a plain one
+    for side in ("a", "b"):
+        for k, name in enumerate(names):
+            _picture(tmp_path / side / f"{name}.png", k + (10 if side == "b" else 0), side=16)
+    doc = prepare_pairs(tmp_path / "a", tmp_path / "b", tmp_path / "pairs", test=0, workers=1)
+    written = sorted(p.name for p in (tmp_path / "pairs" / "trainA").iterdir())
+    assert doc["pairs"] == 4 and len(written) == 4 and _distinct(written)
+    assert not any(name.startswith(".") for name in written) and "x.png" in written
+    # Both domains use the same name for a pair, so it is still a pair.
+    assert written == sorted(p.name for p in (tmp_path / "pairs" / "trainB").iterdir())
+    assert sorted(f"{n}.png" for n in doc["names"]["train"]) == written

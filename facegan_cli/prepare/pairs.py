@@ -29,6 +29,7 @@ from PIL import Image
 
 from facegan_cli.core.atomic import write_json, write_text
 from facegan_cli.core.errors import FaceganError, UsageProblem
+from facegan_cli.core.naming import output_names
 from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, staged_folder
 from facegan_cli.core.parallel import default_workers, ordered_map
 from facegan_cli.core.progress import Progress, log, warn
@@ -125,6 +126,9 @@ def prepare_pairs(
         warn(f"{len(only_a)} file(s) of --a and {len(only_b)} of --b have no partner and are left out "
              f"(listed in pairs.json)")
     tasks = [(str(side_a[n]), str(side_b[n]), size) for n in names]
+    # One output name per pair, the same in both domains' folders: names that differ only in case (one file on
+    # macOS) or start with a dot (hidden) would otherwise collide or hide (core.naming's rule).
+    stems = [name.removesuffix(".png") for name in output_names([f"{n}.png" for n in names])]
     kept: list[str] = []
     rejects: list[str] = []
     held = held_out_count(len(names), test)
@@ -135,7 +139,7 @@ def prepare_pairs(
             Progress(len(tasks), "pairs", unit="pair") as bar:
         splits: dict[str, list[str]] = {"train": [], "test": []}
         results = ordered_map(_load, tasks, workers or min(default_workers(), 8), total=len(tasks))
-        for row, (name, (ok, payload)) in enumerate(zip(names, results, strict=True)):
+        for row, (name, stem, (ok, payload)) in enumerate(zip(names, stems, results, strict=True)):
             bar.advance()
             if not ok:
                 if strict:
@@ -147,9 +151,9 @@ def prepare_pairs(
             split = "test" if row in test_rows else "train"
             for folder, pixels in zip(FOLDERS[split], payload, strict=True):
                 (staging / folder).mkdir(exist_ok=True)  # a split without pairs gets no folders
-                Image.fromarray(pixels).save(staging / folder / f"{name}.png")
-            splits[split].append(name)
-            kept.append(name)
+                Image.fromarray(pixels).save(staging / folder / f"{stem}.png")
+            splits[split].append(stem)
+            kept.append(stem)
         if not kept:
             raise FaceganError(f"None of the {len(names)} pairs could be used (first: {rejects[0].replace(chr(9), ': ')}).",
                                "Check the images of --a and --b.")

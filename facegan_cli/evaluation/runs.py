@@ -326,7 +326,7 @@ def plot_runs(
     if not 0 <= smoothing < 1:
         raise UsageProblem(f"--smooth {smoothing} is outside [0, 1).", "Use e.g. 0.6 (0 draws the values as logged).")
     if width < 400 or panel_height < 150:
-        raise FaceganError(f"A {width} px wide figure with {panel_height} px panels is too small to read.",
+        raise UsageProblem(f"A {width} px wide figure with {panel_height} px panels is too small to read.",
                            "Use --width 400 or more and --panel-height 150 or more.")
     runs = [_open_run(path) for path in paths]
     if not runs:

@@ -102,7 +102,7 @@ def nearest_neighbours(
     """
     device = torch.device(device)
     if k < 1:
-        raise FaceganError(f"-k {k} must be at least 1.", "Use e.g. -k 5.")
+        raise UsageProblem(f"-k {k} must be at least 1.", "Use e.g. -k 5.")
     if queries.ndim != 4 or queries.shape[0] == 0:
         raise ValueError("queries must be a non-empty N x H x W x 3 uint8 array")
     if total is not None and total < k:

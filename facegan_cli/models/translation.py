@@ -61,7 +61,7 @@ class Translator(abc.ABC):
         if size is None or size == self.resolution:
             return self.resolution
         if not self.size_multiple:
-            raise FaceganError(
+            raise UsageProblem(
                 f"{self.path} ({self.family}) translates only {self.resolution}x{self.resolution} images, not "
                 f"{size}x{size}.",
                 "Leave --size out.",

@@ -85,7 +85,7 @@ class ProGANRecipe(Recipe):
             local = batch // max(world_size, 1)
             g = min(group, local)
             if local % g:
-                raise FaceganError(
+                raise UsageProblem(
                     f"The minibatch at {resolution}x{resolution} ({local} images per process) does not split "
                     f"into minibatch-stddev groups of {g}.",
                     "Pass an --mbstd-group that divides every minibatch (e.g. --mbstd-group 16 with the paper "

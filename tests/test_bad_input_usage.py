@@ -74,6 +74,7 @@ BAD_NUMBERS = [
     (["transfer", "style", "--content", "a.png", "--style", "b.png", "--style", "c.png", "--out", "o",
       "--style-blend", "0,0"], "must not all be zero"),
     (["runs", "plot", "r", "--out", "curves.png", "--smooth", "2"], "--smooth 2"),
+    (["runs", "plot", "r", "--out", "curves.png", "--width", "10"], "10 px wide"),
 ]
 
 

@@ -69,6 +69,6 @@ def test_kid_subset_size_below_two_names_the_option(size: int) -> None:
 def test_kid_cli_refuses_subset_size_zero_before_any_work(cli: Callable[..., Result], tmp_path: Path) -> None:
     # Checked before the inputs are read: nothing here exists, and no feature is computed.
     result = cli("metrics", "kid", tmp_path / "a", tmp_path / "b", "--subset-size", 0, "--device", "cpu")
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output  # a bad option value: a usage error (issue 18)
     assert "--subset-size 0" in result.stderr and "got 20" not in result.stderr
     assert "Traceback" not in result.output

@@ -125,7 +125,7 @@ def test_translate_rejects_bad_inputs_with_one_paragraph(cli, run: Path, tmp_pat
     other = cli("translate", "--ckpt", dcgan, STYLES / "candy.jpg", "--out", tmp_path / "c", "--device", "cpu")
     assert other.exit_code == 1 and "not an image translator" in other.stderr and "facegan sample" in other.stderr
     size = cli("translate", "--ckpt", run, STYLES / "candy.jpg", "--size", "30", "--out", tmp_path / "d")
-    assert size.exit_code == 1 and "multiple of 4" in size.stderr
+    assert size.exit_code == 2 and "multiple of 4" in size.stderr  # a bad number: a usage error
     way = cli("translate", "--ckpt", run, STYLES / "candy.jpg", "--direction", "up", "--out", tmp_path / "e")
     assert way.exit_code == 1 and "a2b or b2a" in way.stderr
     missing = cli("translate", "--ckpt", run, tmp_path / "nope.png", "--out", tmp_path / "f")

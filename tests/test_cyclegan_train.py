@@ -120,7 +120,7 @@ def test_data_problems_are_one_paragraph(cli, domains: Path, tmp_path: Path) -> 
                 "--device", "cpu", "--quiet")
     assert small.exit_code == 1 and "smaller than the 256x256 crops" in small.stderr and "thesis64" in small.stderr
     pack = cli("train", "cycle-gan", "--data", domains, "--out", tmp_path / "r", *TINY, "--pack", "2", "--batch", "3")
-    assert pack.exit_code == 1 and "--pack 2" in pack.stderr
+    assert pack.exit_code == 2 and "--pack 2" in pack.stderr  # a bad number: a usage error
     assert not (tmp_path / "r").exists()
 
 

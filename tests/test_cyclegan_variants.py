@@ -107,7 +107,7 @@ def test_vae_then_latent_cyclegan_train_and_translate(cli, domains: Path, tmp_pa
     assert result.exit_code == 0, result.output
     assert len(json.loads(result.stdout)["outputs"]) == 2
     too_big = cli("translate", "--ckpt", cg_run, domains / "testA", "--size", "32", "--out", tmp_path / "x")
-    assert too_big.exit_code == 1 and "only 16x16" in too_big.stderr
+    assert too_big.exit_code == 2 and "only 16x16" in too_big.stderr  # a bad number: a usage error
     resumed = cli("train", "cycle-gan-vae", "--resume", cg_run, "--steps", "7", "--device", "cpu", "--quiet")
     assert resumed.exit_code == 0, resumed.output
     evaluated = cli("eval", "translation", "--ckpt", cg_run, "--data", domains, "--no-inception", "--device", "cpu",

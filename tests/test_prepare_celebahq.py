@@ -349,7 +349,7 @@ def test_resume_after_interrupt_and_shards(cli, synthetic_tree: Path, tmp_path: 
     np.testing.assert_array_equal(np.concatenate([p.images(32) for p in parts]), full.images(32))
     assert parts[1].manifest["sources"][0]["shard"] == {"index": 1, "count": 3, "inputs": [10, 20], "of": 30}
     bad = cli(*args, "--out", tmp_path / "bad", "--shard", "3/3")
-    assert bad.exit_code == 1 and "--shard" in bad.stderr
+    assert bad.exit_code == 2 and "--shard" in bad.stderr  # a bad number: a usage error
 
 
 def test_celebamask_hq_images_are_resized_with_celeba_attributes(

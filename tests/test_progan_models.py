@@ -185,7 +185,7 @@ def test_models_summary_counts_the_full_resolution_path(resolution: int) -> None
 def test_summary_resolution_errors() -> None:
     runner = CliRunner()
     bad = runner.invoke(app, ["models", "summary", "progan", "--resolution", "48", "--json"])
-    assert bad.exit_code == 1 and "power of two" in bad.stderr
+    assert bad.exit_code == 2 and "power of two" in bad.stderr  # a bad number: a usage error
     other = runner.invoke(app, ["models", "summary", "dcgan", "--resolution", "64", "--json"])
     assert other.exit_code == 1 and "progan" in other.stderr
 

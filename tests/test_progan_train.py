@@ -137,7 +137,7 @@ def test_user_errors(levels: Path, tmp_path: Path) -> None:
     out = str(tmp_path / "r")
     bad_group = runner.invoke(app, ["train", "progan", "--data", str(levels), "--out", out, "--mbstd-group", "3",
                                     *TINY])
-    assert bad_group.exit_code == 1 and "--mbstd-group" in bad_group.stderr
+    assert bad_group.exit_code == 2 and "--mbstd-group" in bad_group.stderr  # a bad number: a usage error
     bad_res = runner.invoke(app, ["train", "progan", "--data", str(levels), "--out", out, "--resolution", "32",
                                   *TINY])
     assert bad_res.exit_code == 1 and "32" in bad_res.stderr

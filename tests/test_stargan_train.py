@@ -123,7 +123,7 @@ def test_user_errors(attrs16: Path, tmp_path: Path) -> None:
     protocol = train("stargan", "--data", attrs16, "--out", tmp_path / "f", "--split-protocol", "stargan", *TINY[2:])
     assert protocol.exit_code == 1 and "stargan-train" in protocol.stderr and "empty" in protocol.stderr
     repeat = train("stargan", "--data", attrs16, "--out", tmp_path / "e", "--d-repeat", "5", "--steps", "1", *TINY)
-    assert repeat.exit_code == 1 and "--d-repeat 4" in repeat.stderr
+    assert repeat.exit_code == 2 and "--d-repeat 4" in repeat.stderr  # a bad number: a usage error
 
 
 def test_help_shows_defaults_and_example() -> None:

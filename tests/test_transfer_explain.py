@@ -115,7 +115,7 @@ def test_explain_a_dcgan_discriminator(cli, cli_json, celebahq_sample: Path, tmp
     bad_layer = cli(*_explain_args(run, "--input", folder, "--out", tmp_path / "x.png", "--layer", "fc9"))
     assert bad_layer.exit_code == 1 and "main.0" in bad_layer.stderr
     too_many = cli(*_explain_args(run, "--input", folder, "--out", tmp_path / "x.png", "--filters", "4000"))
-    assert too_many.exit_code == 1 and "filters" in too_many.stderr
+    assert too_many.exit_code == 2 and "filters" in too_many.stderr  # a bad number: a usage error
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG not really")
     unreadable = cli(*_explain_args(run, "--input", broken, "--out", tmp_path / "x.png"))

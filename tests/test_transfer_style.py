@@ -177,10 +177,12 @@ def test_bad_input_is_one_paragraph_and_leaves_nothing(cli, vgg_file: Path, face
                                "--vgg-weights", official, "--device", "cpu")
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]  # no staging folder left behind
-    # Option values that cannot work: exit 1 with the option named (library checks).
-    assert "--layer-weights" in _fails(cli, *base, "--content", face_dir, "--style", ok_style, "--layer-weights", "1,2")
+    # Option values that cannot work, with the option named (library checks): bad numbers (a wrong count, out
+    # of range) are usage errors, exit 2; a name that is not a choice, exit 1.
+    for bad_number in (["--layer-weights", "1,2"], ["--batch-size", 0]):
+        usage = cli(*base, "--content", face_dir, "--style", ok_style, *bad_number)
+        assert usage.exit_code == 2 and bad_number[0] in usage.stderr and "Traceback" not in usage.output
     assert "--init" in _fails(cli, *base, "--content", face_dir, "--style", ok_style, "--init", "zeros")
-    assert "--batch-size" in _fails(cli, *base, "--content", face_dir, "--style", ok_style, "--batch-size", 0)
     assert "--style-layers" in _fails(cli, *base, "--content", face_dir, "--style", ok_style,
                                       "--style-layers", "conv9_9")
     # An --out that is a folder of the user's own files is never replaced, even with --force.

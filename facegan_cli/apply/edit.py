@@ -17,6 +17,7 @@ import torch
 from facegan_cli.apply.photos import PhotoOptions, face
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.naming import output_names
 from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, staged_folder
 from facegan_cli.core.progress import Progress
 from facegan_cli.data.grid import grid_array, save_png, to_uint8
@@ -53,10 +54,7 @@ def edit(
         )
     grid_mode = not settings and not flips
     files = [Path(entry) for entry in open_image_list(input_).entries]
-    names = [f"{p.stem}-grid.png" if grid_mode else f"{p.stem}.png" for p in files]
-    if len(set(names)) != len(names):
-        raise FaceganError(f"Two inputs in {input_} share a file name stem, so their outputs would collide.",
-                           "Rename one of them or edit them separately.")
+    names = output_names(files, "-grid.png" if grid_mode else ".png")  # distinct whatever the inputs are called
     detector = photos.detector(photos.device)
     records: list[dict[str, Any]] = []
     with staged_folder(out, photos.force, EDITS_KIND) as staging, \

@@ -13,7 +13,7 @@ import numpy as np
 from facegan_cli.align.celeba_crop import celeba_crop
 from facegan_cli.align.geometry import five_points
 from facegan_cli.align.landmarks import Detector, open_detector, select_faces
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.data.imageio import RejectedImage, open_rgb
 from facegan_cli.models.editing import fit_face
 
@@ -35,7 +35,7 @@ class PhotoOptions:
     def check(self) -> None:
         """The user's errors in these options, before any work."""
         if self.batch_size < 1:
-            raise FaceganError(f"--batch-size {self.batch_size} must be at least 1.", "Use e.g. --batch-size 16.")
+            raise UsageProblem(f"--batch-size {self.batch_size} must be at least 1.", "Use e.g. --batch-size 16.")
         if self.align not in ALIGN_CHOICES:
             raise FaceganError(f"--align {self.align!r} is not a backend.", f"Use one of: {', '.join(ALIGN_CHOICES)}.")
 

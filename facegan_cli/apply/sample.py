@@ -13,7 +13,7 @@ from typing import Any
 from facegan_cli.core import distributed
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.distributed import DistInfo
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.outputs import (
     check_new_file,
     check_new_folder,
@@ -69,7 +69,7 @@ def _sample(
         check_new_file(save_latents_to, force, "--save-latents")
     make_out_dir(out.parent)  # a parent that is a file is the user's error, found before the generator loads
     if n is not None and n < 1:
-        raise FaceganError(f"--n {n} must be at least 1.", "Use e.g. --n 64.")
+        raise UsageProblem(f"--n {n} must be at least 1.", "Use e.g. --n 64.")
     generator = load_generator(ckpt, distributed.rank_device(info, resolve_device(device)))
     if latents is not None:
         z = load_latents(latents, generator.z_dim)
@@ -84,7 +84,7 @@ def _sample(
         z = draw_latents(n if n is not None else 64, generator.z_dim, seed)
 
     if batch_size < 1:
-        raise FaceganError(f"--batch-size {batch_size} must be at least 1.", "Use e.g. --batch-size 64.")
+        raise UsageProblem(f"--batch-size {batch_size} must be at least 1.", "Use e.g. --batch-size 64.")
     mine = distributed.shard(len(z), batch_size, info)  # every row without torchrun
     written: list[Path] = []
     if grid:

@@ -23,6 +23,7 @@ from facegan_cli.core import distributed
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.distributed import DistInfo
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.naming import output_names
 from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, shared_staged_folder
 from facegan_cli.core.progress import Progress, set_quiet
 from facegan_cli.data.grid import grid_array, save_png, to_uint8
@@ -76,10 +77,7 @@ def _translate(
     translator = load_translator(ckpt, device)
     side = translator.input_size(size)
     files = input_files(inputs)
-    names = [f"{p.stem}-grid.png" if grid else f"{p.stem}.png" for p in files]
-    if len(set(names)) != len(names):
-        raise FaceganError("Two inputs share a file name stem, so their outputs would collide.",
-                           "Rename one of them or translate them separately.")
+    names = output_names(files, "-grid.png" if grid else ".png")  # distinct whatever the inputs are called
     detector = photos.detector(device)
     records = [{"input": str(path), "output": str(out / name)} for path, name in zip(files, names)]
     mine = distributed.shard(len(files), photos.batch_size, info)  # every input without torchrun

@@ -15,6 +15,7 @@ from facegan_cli import __version__
 from facegan_cli.cli import apply, evaluate, latent, metrics, models, prepare, runs, train, weights
 from facegan_cli.cli import explain as explain_cli
 from facegan_cli.cli import transfer as transfer_cli
+from facegan_cli.cli.common import FaceganGroup, FaceganTyper
 from facegan_cli.cli.params import refuse
 
 
@@ -44,8 +45,9 @@ def main(
 
 
 def build_app() -> typer.Typer:
-    app = typer.Typer(
+    app = FaceganTyper(
         name="facegan",
+        cls=FaceganGroup,
         help="Face GANs from the command line: prepare datasets, train, sample, explore latents, evaluate.",
         no_args_is_help=True,
         context_settings={"help_option_names": ["-h", "--help"]},

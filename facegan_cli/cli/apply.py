@@ -18,6 +18,7 @@ from facegan_cli.apply.sample import sample as sample_images
 from facegan_cli.apply.translate import translate as translate_images
 from facegan_cli.cli.common import emit_result
 from facegan_cli.cli.options import OUTPUT, PHOTOS, GeneratedBatchOpt, GeneratorOpt, SeedOpt, shared_options
+from facegan_cli.cli.params import NAMES_NOTE
 from facegan_cli.models.translation import DIRECTIONS
 
 SAMPLE_HELP = (
@@ -39,6 +40,7 @@ EDIT_HELP = (
     "square are resized (short side) and centre-cropped like the training data. Photos that are not "
     "CelebA-aligned crops need --align dlib (or face-alignment): the largest face's 5 landmarks are moved "
     "by a similarity to where img_align_celeba keeps them, then cropped as in training (centre 178x178)."
+    + NAMES_NOTE
 )
 EDIT_EPILOG = (
     "Example: facegan edit --ckpt runs/ccagan --input face.jpg --set Blond_Hair=1 --flip Male --out edited/\n\n"
@@ -51,7 +53,7 @@ TRANSLATE_HELP = (
     "and centre-cropped to the model's square (--size: another multiple of 4 for fully convolutional "
     "translators, e.g. full-size photos), or with --align dlib (or face-alignment) their largest face is "
     "CelebA-aligned first. Writes OUT/NAME.png, or with --grid OUT/NAME-grid.png: input | translation | "
-    "reconstruction (translated back). OUT is a new folder."
+    "reconstruction (translated back). OUT is a new folder." + NAMES_NOTE
 )
 TRANSLATE_EPILOG = (
     "Example: facegan translate --ckpt runs/cyclegan --direction a2b face.jpg --out paintings/\n\n"

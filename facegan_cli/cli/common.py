@@ -24,6 +24,7 @@ from typing import Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from facegan_cli.cli import click_api
 from facegan_cli.core import distributed, progress
@@ -101,10 +102,13 @@ def command(fn: F) -> F:
                 raise
             except click_api.ClickException as exc:  # a usage error found inside the command: exit 2 as Typer's
                 _json_error(as_json, exc.format_message(), "", exc.exit_code)
+                exc.facegan_reported = True  # type: ignore[attr-defined]  # FaceganGroup prints no second document
                 raise
             except UsageProblem as exc:  # the library's word for a usage error: exit 2 as well
-                _json_error(as_json, exc.message, exc.fix, 2)
-                raise click_api.UsageError(exc.paragraph(), click_api.get_current_context()) from None
+                _json_error(as_json, display_name(exc.message), display_name(exc.fix), 2)
+                usage = click_api.UsageError(display_name(exc.paragraph()), click_api.get_current_context())
+                usage.facegan_reported = True  # type: ignore[attr-defined]
+                raise usage from None
             except FaceganError as exc:
                 _fail(exc, as_json, debug)
             except KeyboardInterrupt:
@@ -118,6 +122,67 @@ def command(fn: F) -> F:
                 ), as_json, debug)
 
     return wrapper  # type: ignore[return-value]
+
+
+# The command line being run (FaceganGroup.main records it): a usage error found while parsing it is
+# reported as a JSON document only when the user asked for --json on it.
+_argv: list[list[str]] = []
+
+
+def _asked_for_json(error: click_api.UsageError) -> bool:
+    """True when the command that failed to parse takes --json and the command line gives it."""
+    command = error.ctx.command if error.ctx is not None else None
+    if command is None or not any("--json" in param.opts for param in command.params):
+        return False
+    tokens = _argv[-1] if _argv else sys.argv[1:]
+    given = tokens[: tokens.index("--")] if "--" in tokens else tokens  # after `--` it is a file name
+    return "--json" in given
+
+
+class FaceganGroup(TyperGroup):
+    """The root `facegan` group: a usage error found while the command line is parsed (an unknown option,
+    `--size abc`, a value a callback refuses, a missing argument) happens before any command runs, so
+    `command()` never sees it; with --json it is reported here as the same one error document on stdout,
+    exit status 2, as the usage errors a command finds itself."""
+
+    def main(self, args: Sequence[str] | None = None, *rest: Any, **options: Any) -> Any:
+        _argv.append(list(sys.argv[1:] if args is None else args))
+        try:
+            return super().main(args, *rest, **options)
+        finally:
+            _argv.pop()
+
+    def invoke(self, ctx: click_api.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click_api.UsageError as exc:
+            if not getattr(exc, "facegan_reported", False) and _asked_for_json(exc) and distributed.env_rank() == 0:
+                hint = f"See '{exc.ctx.command_path} --help'." if exc.ctx is not None else ""
+                emit_json({"error": {"message": display_name(exc.format_message()), "fix": hint, "exit_status": 2}})
+            raise
+
+
+class FaceganCommand(TyperCommand):
+    """A command whose usage line names its arguments as click does (`INPUTS...`, `[FOLDER]`): Typer 0.29
+    writes required ones as `{inputs}...`, which reads like a template left unfilled."""
+
+    def collect_usage_pieces(self, ctx: click_api.Context) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = param.metavar or (param.name or "").upper()
+                name = name if param.required else f"[{name}]"
+                pieces.append(f"{name}..." if param.nargs != 1 else name)
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+
+class FaceganTyper(typer.Typer):
+    """typer.Typer whose commands are FaceganCommands (cli.params.group and the root app use it)."""
+
+    def command(self, *args: Any, cls: type[TyperCommand] | None = None, **options: Any) -> Any:
+        return super().command(*args, cls=cls or FaceganCommand, **options)
 
 
 def emit_json(payload: Any) -> None:

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from facegan_cli.cli.click_api import ParameterSource, get_current_context
-from facegan_cli.cli.common import command
+from facegan_cli.cli.common import FaceganTyper, command
 from facegan_cli.core.device import DEVICE_HELP, check_device_name
 from facegan_cli.core.options import Opt
 
@@ -65,7 +65,7 @@ def choices(name: str, values: Iterable[str]) -> Any:
 
 def group(help: str) -> typer.Typer:
     """A command group: its help, and that help when it is run without a command."""
-    return typer.Typer(help=help, no_args_is_help=True)
+    return FaceganTyper(help=help, no_args_is_help=True)
 
 
 def native(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
@@ -98,6 +98,11 @@ def parameter(opt: Opt | inspect.Parameter) -> inspect.Parameter:
     default = inspect.Parameter.empty if opt.default is ... else opt.default
     return native(opt.name, Annotated[annotation_type, option], default)
 
+
+# Said in the help of every command that writes one output per input (core.naming's rule).
+NAMES_NOTE = (" Inputs whose names clash (the same name in two folders, names that differ only in case or extension, "
+              "a name the command writes itself) get NAME-2.png, NAME-3.png, ...; the result document lists which "
+              "input became which file.")
 
 # Options every command of a kind takes, as data like the rest (their parameters come from `parameter`).
 OUT = Opt("out", ("--out",), Path, None, "Run directory to create.")

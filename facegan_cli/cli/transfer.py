@@ -12,6 +12,7 @@ from facegan_cli.cli.options import VGG_WEIGHTS
 from facegan_cli.cli.params import (
     DEVICE,
     FORCE,
+    NAMES_NOTE,
     OUTPUT_NAMES,
     OUTPUT_OPTIONS,
     declared_command,
@@ -42,7 +43,7 @@ STYLE_HELP = (
     "64 px). Every option below overrides the preset. --steps counts evaluations of the loss with L-BFGS (as "
     "the references do) and updates with Adam. Content images of the same size (short side --size, aspect "
     "kept) are optimised together on the device, --batch-size at a time. Writes OUT/NAME.png per content "
-    "image and OUT/result.json (the --json document); --save-every N adds OUT/steps/NAME-STEP.png."
+    "image and OUT/result.json (the --json document); --save-every N adds OUT/steps/NAME-STEP.png." + NAMES_NOTE
 )
 STYLE_EPILOG = (
     "Example: facegan transfer style --content face.jpg --style starry.jpg --out styled/\n\n"
@@ -108,7 +109,7 @@ FEATURES_HELP = (
     "mean image of the training data's target or source domain, or white noise). The thesis's synthesis is "
     "100 steps at learning rate 2 (here Adam on the 0-255 pixel scale); 1000 steps turn the images greyish. "
     "Writes OUT/NAME.png per input and OUT/result.json (the --json document: losses before and after per "
-    "image); --grid adds OUT/grid.png (input | result per row)."
+    "image); --grid adds OUT/grid.png (input | result per row)." + NAMES_NOTE
 )
 FEATURES_EPILOG = (
     "Example: facegan transfer features --ckpt runs/lft-a2b photos/ --out paintings/ --grid\n\n"
@@ -122,15 +123,15 @@ FEATURES_EPILOG = (
     Opt("ckpt", ("--ckpt",), Path, ..., "A feature-translator run directory, its checkpoints/ folder or a checkpoint file."),
     OUT,
     Opt("init", ("--init",), str, "input+noise", f"Starting image: {', '.join(LFT_INITS)}."),
-    Opt("steps", ("--steps",), int, 100, "Optimisation steps (0 only measures the losses)."),
+    Opt("steps", ("--steps",), int, 100, "Optimisation steps (0 only measures the losses).", min=0),
     Opt("optimizer", ("--optimizer",), str, "adam", f"One of: {', '.join(SYNTH_OPTIMIZERS)}."),
-    Opt("lr", ("--lr",), float, 2.0, "Learning rate, on 0-255 pixels (the thesis's 2)."),
+    Opt("lr", ("--lr",), float, 2.0, "Learning rate, on 0-255 pixels (the thesis's 2).", positive=True),
     Opt("alpha", ("--alpha",), float, None, "Style weight (default: the translator's, 1e-5)."),
     Opt("beta", ("--beta",), float, None, "Content weight (default: the translator's, 1)."),
-    Opt("noise_std", ("--noise-std",), float, 0.02, "Noise of --init input+noise, on [0, 1]."),
+    Opt("noise_std", ("--noise-std",), float, 0.02, "Noise of --init input+noise, on [0, 1].", non_negative=True),
     Opt("mean_domain", ("--mean-domain",), str, "target", "--init mean: the target (default) or the source domain's "
         "mean image."),
-    Opt("batch_size", ("--batch-size",), int, 8, "Images optimised together."),
+    Opt("batch_size", ("--batch-size",), int, 8, "Images optimised together.", min=1),
     Opt("seed", ("--seed",), int, 0, "Seed of the noise."),
     Opt("grid", ("--grid",), bool, False, "Also write OUT/grid.png."),
     VGG_WEIGHTS, FORCE, DEVICE, *OUTPUT_OPTIONS,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -143,6 +145,22 @@ def _legacy_safe_globals() -> list[Any]:
         if dtype_class is not None:
             found.append(dtype_class)
     return found
+
+
+def refused_load_reason(exc: BaseException) -> str:
+    """Why torch.load(weights_only=True) refused a file, in a few words for a message. torch's own text
+    advises re-running with weights_only=False (running whatever the pickle holds) and allow-listing the
+    object's class: facegan never does either, so that text must never reach the user."""
+    text = str(exc)
+    found = re.search(r"Unsupported global: (?:GLOBAL )?([\w.]+)", text)
+    if found:
+        return f"it holds a Python object ({found.group(1)}), not only tensors, and facegan never unpickles objects"
+    if isinstance(exc, pickle.UnpicklingError) or "Weights only load failed" in text:
+        return "its content is not tensors that can be read without running pickled code"
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    if "weights_only" in first or "pickle" in first.lower():
+        first = ""
+    return f"{type(exc).__name__}{': ' + first.rstrip('.') if first else ''}"
 
 
 def load_legacy_state(path: str | os.PathLike[str]) -> Any:

@@ -83,6 +83,9 @@ class ImageSource(abc.ABC):
         self.path = Path(label)
         self.split = split  # None for sources that are not a dataset on disk (generator samples, arrays)
         self.strict = strict  # stop at the first unusable image instead of skipping it
+        # Why a strict source stops, and the fix (its message): --strict, unless a reader needs every image.
+        self.strict_why = ("--strict stops at the first unusable image",
+                           "Fix or remove that file, or run without --strict to skip such files and count them.")
         self.rejects: list[tuple[str, str]] = []  # (source, reason) of every unusable image met
         self.used = 0  # images yielded by the last pass
 
@@ -470,11 +473,8 @@ class DecodedSource(ImageSource):
                 continue
             source = self._source_name(self.entries[row])
             if self.strict:
-                raise FaceganError(
-                    f"{display_name(source)} cannot be used: {payload} (--strict stops at the first unusable "
-                    "image).",
-                    "Fix or remove that file, or run without --strict to skip such files and count them.",
-                )
+                raise FaceganError(f"{display_name(source)} cannot be used: {payload} ({self.strict_why[0]}).",
+                                   self.strict_why[1])
             if source not in seen:
                 self.rejects.append((source, payload))
                 seen.add(source)

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from facegan_cli.core.checkpoint import list_checkpoints
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.outputs import check_new_file, check_outside_inputs, new_file
 from facegan_cli.core.rundir import RunDir
 from facegan_cli.data.grid import save_png
@@ -325,9 +325,9 @@ def plot_runs(
         raise FaceganError(f"--out {out} is not an image file name.", "Name the figure like curves.png.")
     check_new_file(out, force)
     if not 0 <= smoothing < 1:
-        raise FaceganError(f"--smooth {smoothing} is outside [0, 1).", "Use e.g. 0.6 (0 draws the values as logged).")
+        raise UsageProblem(f"--smooth {smoothing} is outside [0, 1).", "Use e.g. 0.6 (0 draws the values as logged).")
     if width < 400 or panel_height < 150:
-        raise FaceganError(f"A {width} px wide figure with {panel_height} px panels is too small to read.",
+        raise UsageProblem(f"A {width} px wide figure with {panel_height} px panels is too small to read.",
                            "Use --width 400 or more and --panel-height 150 or more.")
     runs = [_open_run(path) for path in paths]
     if not runs:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.progress import Progress
 from facegan_cli.data.device_data import resize_uint8
 from facegan_cli.data.domains import open_domain, resolve_domains, truth_folders
@@ -100,11 +100,11 @@ class TranslationEvaluation:
         for direction in self.directions:
             check_direction(direction)
         if self.limit is not None and self.limit < 2:
-            raise FaceganError(f"--limit {self.limit} must be at least 2.", "Leave it out to use every image.")
+            raise UsageProblem(f"--limit {self.limit} must be at least 2.", "Leave it out to use every image.")
         if self.batch_size < 1:
-            raise FaceganError(f"--batch-size {self.batch_size} must be at least 1.", "Use e.g. --batch-size 16.")
+            raise UsageProblem(f"--batch-size {self.batch_size} must be at least 1.", "Use e.g. --batch-size 16.")
         if self.inception:
-            check_subsets(self.kid_subsets, self.kid_subset_size)
+            check_subsets(self.kid_subsets, self.kid_subset_size, prefix="--kid-")
         started = time.perf_counter()
         session = Session(self.settings)
         translator = load_translator(ckpt, session.device)
@@ -142,6 +142,7 @@ class TranslationEvaluation:
         source = open_domain(path, split, side, session.workers, self.settings.strict)
         n = len(source) if self.limit is None else min(self.limit, len(source))
         pixels, rows = source.load_with_indices(np.arange(n))
+        source.used = len(rows)  # this random-access read is the evaluation's one pass (describe() reports it)
         if len(pixels) < 2:
             raise FaceganError(f"{path} gives {len(pixels)} usable image(s); the evaluation needs at least 2.",
                                "Evaluate on a larger test set.")
@@ -152,6 +153,9 @@ class TranslationEvaluation:
 
     def _truth(self, source: ImageSource, rows: np.ndarray, path: Path, side: int, session: Session) -> np.ndarray:
         truth = open_domain(path, None, side, session.workers, strict=True)
+        # Every true translation is needed whether or not --strict was given: say so, not "--strict stops".
+        truth.strict_why = ("every input's true translation is needed to score it",
+                            f"Fix or replace that file in {path}, or evaluate on data without true translations.")
         if len(truth) != len(source) or (
             isinstance(truth, DecodedSource) and isinstance(source, DecodedSource)
             and [Path(e).name for e in truth.entries] != [Path(e).name for e in source.entries]

@@ -26,7 +26,7 @@ import numpy as np
 from facegan_cli import __version__
 from facegan_cli.core.atomic import write_json, write_text
 from facegan_cli.core.device import resolve_device
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.outputs import check_new_file, check_new_folder, make_out_dir, new_file, staged_folder
 from facegan_cli.core.seeding import draw_latents
 from facegan_cli.data.grid import save_png
@@ -133,7 +133,7 @@ def make_sheet(
     images must already share one size, since raters could otherwise tell real from fake by size.
     """
     if n < 1:
-        raise FaceganError(f"--n {n} must be at least 1.", "Use e.g. --n 50 (seed 001's sheet).")
+        raise UsageProblem(f"--n {n} must be at least 1.", "Use e.g. --n 50 (seed 001's sheet).")
     out = Path(out)
     key_path = Path(key) if key is not None else default_key_path(out)
     if key_path.resolve().is_relative_to(out.resolve()):

@@ -31,6 +31,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar, TypeVar
@@ -41,7 +42,8 @@ from torch import nn
 
 from facegan_cli.core import weights as W
 from facegan_cli.core.device import Precision, configure_backends, parity_mode
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
+from facegan_cli.core.statefile import refused_load_reason
 
 # A batch of host images: one uint8 N x H x W x 3 array, or a list of H x W x 3 arrays of any sizes.
 Batch = np.ndarray | list[np.ndarray]
@@ -65,12 +67,18 @@ def read_state_dict(path: str | os.PathLike[str], expected: W.WeightsFile) -> di
     """Read a weights file: a plain state dict (torch.save), or one nested under 'state_dict'."""
     path = Path(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about pickle protocols its restricted unpickler may not know: noise for the user,
+            # whose file is either read as tensors or refused below.
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle, zip and torch errors all mean the same to the user
+        # Never torch's own text: it advises weights_only=False, i.e. running the file's code.
         raise FaceganError(
-            f"{path} is not a readable PyTorch weights file ({type(exc).__name__}: {exc}).",
+            f"{path} is not a readable PyTorch weights file ({refused_load_reason(exc)}); it was "
+            "refused without running anything in it.",
             f"Pass {expected.filename} as downloaded from {expected.url}.",
-        ) from exc
+        ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -118,7 +126,7 @@ class FrozenExtractor(abc.ABC):
         fast: bool = False,
     ) -> None:
         if batch_size < 1:
-            raise FaceganError(f"--batch-size {batch_size} must be at least 1.", "Use e.g. --batch-size 50.")
+            raise UsageProblem(f"--batch-size {batch_size} must be at least 1.", "Use e.g. --batch-size 50.")
         if not isinstance(weights, W.Resolved):
             weights = W.resolve(self.weights_key, None if weights is None else Path(weights))
         self.weights = weights

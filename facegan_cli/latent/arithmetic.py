@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.latent.figure import check_figure_outputs, labelled_grid, write_figure
 from facegan_cli.latent.latents import open_generator, resolve_latents
 
@@ -46,9 +46,9 @@ def jitter(z: torch.Tensor, scale: float, count: int, seed: int) -> torch.Tensor
     The noise comes from its own CPU generator so the same seed gives the same variations everywhere.
     """
     if scale < 0:
-        raise FaceganError(f"--jitter {scale} is negative.", "Use a noise scale like --jitter 0.25.")
+        raise UsageProblem(f"--jitter {scale} is negative.", "Use a noise scale like --jitter 0.25.")
     if count < 1:
-        raise FaceganError(f"--variations {count} must be at least 1.", "Use e.g. --variations 8.")
+        raise UsageProblem(f"--variations {count} must be at least 1.", "Use e.g. --variations 8.")
     generator = torch.Generator(device="cpu").manual_seed(int(seed))
     noise = torch.rand(z.shape[0], count, z.shape[1], generator=generator, dtype=torch.float32)
     return z.unsqueeze(1).cpu() + (noise * 2.0 - 1.0) * scale

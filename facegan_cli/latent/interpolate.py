@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.latent.figure import check_figure_outputs, labelled_grid, write_figure
 from facegan_cli.latent.latents import open_generator, resolve_latents
 
@@ -84,7 +84,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, method: str = "lerp") -> torch.Tensor:
     """`steps` latents from a to b inclusive (t = 0, 1/(steps-1), ..., 1): steps x dim."""
     if steps < 2:
-        raise FaceganError(
+        raise UsageProblem(
             f"--steps {steps} is too few: a path needs both endpoints.", "Use --steps 2 or more."
         )
     if method not in METHODS:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from facegan_cli.core.device import parity_mode
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.progress import Progress
 from facegan_cli.core.seeding import draw_latents
 from facegan_cli.latent.figure import check_figure_outputs, labelled_grid, write_figure
@@ -102,7 +102,7 @@ def nearest_neighbours(
     """
     device = torch.device(device)
     if k < 1:
-        raise FaceganError(f"-k {k} must be at least 1.", "Use e.g. -k 5.")
+        raise UsageProblem(f"-k {k} must be at least 1.", "Use e.g. -k 5.")
     if queries.ndim != 4 or queries.shape[0] == 0:
         raise ValueError("queries must be a non-empty N x H x W x 3 uint8 array")
     if total is not None and total < k:
@@ -167,7 +167,7 @@ def nearest_figure(
         refs, z = [str(i) for i in range(saved.shape[0])], saved
     else:
         if n < 1:
-            raise FaceganError(f"--n {n} must be at least 1.", "Use e.g. --n 8.")
+            raise UsageProblem(f"--n {n} must be at least 1.", "Use e.g. --n 8.")
         refs, z = [f"{i}" for i in range(n)], draw_latents(n, generator.z_dim, seed)
     side = size or generator.resolution
     queries = generator.pixels(z, batch_size, "sampling")

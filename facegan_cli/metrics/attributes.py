@@ -29,13 +29,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.progress import Progress
 from facegan_cli.data.device_data import resize_uint8
 from facegan_cli.data.grid import to_uint8
 from facegan_cli.data.sources import Batch, ImageSource, open_image_set
 from facegan_cli.metrics.frechet import frechet_distance
-from facegan_cli.metrics.kid import kernel_inception_distance
+from facegan_cli.metrics.kid import check_subsets, kernel_inception_distance
 from facegan_cli.metrics.run import Session, Settings
 from facegan_cli.metrics.stats import gaussian_stats
 from facegan_cli.models.attr_classifier import LoadedClassifier, load_classifier
@@ -114,7 +114,7 @@ def parse_targets(text: str) -> list[Target]:
 def face_region_mask(resolution: int, fraction: float = DEFAULT_FACE_FRACTION) -> torch.Tensor:
     """H x W bool, True on the centred square of side round(fraction * resolution)."""
     if not 0.0 <= fraction < 1.0:
-        raise FaceganError(f"--face-fraction {fraction} must be in [0, 1).", "Use e.g. 0.625.")
+        raise UsageProblem(f"--face-fraction {fraction} must be in [0, 1).", "Use e.g. 0.625.")
     side = int(round(fraction * resolution))
     start = (resolution - side) // 2
     mask = torch.zeros(resolution, resolution, dtype=torch.bool)
@@ -218,13 +218,14 @@ class AttributeEvaluation:
 
     def run(self, ckpts: Sequence[Path], names: Sequence[str] | None = None) -> dict[str, Any]:
         if self.limit is not None and self.limit < 2:
-            raise FaceganError(f"--limit {self.limit} must be at least 2.", "Leave it out to use the whole split.")
+            raise UsageProblem(f"--limit {self.limit} must be at least 2.", "Leave it out to use the whole split.")
         if not ckpts:
             raise FaceganError("No --ckpt given.", "Pass one --ckpt per model to compare (repeat the option).")
         if names and len(names) != len(ckpts):
             raise FaceganError(f"{len(names)} --name for {len(ckpts)} --ckpt.", "Give one --name per --ckpt, or none.")
         if self.batch_size < 1:
-            raise FaceganError(f"--batch-size {self.batch_size} must be at least 1.", "Use e.g. --batch-size 16.")
+            raise UsageProblem(f"--batch-size {self.batch_size} must be at least 1.", "Use e.g. --batch-size 16.")
+        check_subsets(self.kid_subsets, self.kid_subset_size, prefix="--kid-")  # before any work, as named here
         started = time.perf_counter()
         session = Session(self.settings)
         test = load_test_set(self.data, self.split, self.limit)

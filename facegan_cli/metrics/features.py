@@ -48,10 +48,7 @@ def _replay(source: ImageSource, meta: dict[str, Any]) -> None:
     if source.rejects:
         if isinstance(source, DecodedSource) and source.strict:
             path, reason = source.rejects[0]
-            raise FaceganError(
-                f"{path} cannot be used: {reason} (--strict stops at the first unusable image).",
-                "Fix or remove that file, or run without --strict to skip such files and count them.",
-            )
+            raise FaceganError(f"{path} cannot be used: {reason} ({source.strict_why[0]}).", source.strict_why[1])
         warn(f"{source.label}: skipped {len(source.rejects)} unusable file(s) (from the feature cache)")
 
 

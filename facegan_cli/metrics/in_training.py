@@ -39,7 +39,7 @@ from torch import nn
 from facegan_cli.core import weights as W
 from facegan_cli.core.checkpoint import list_checkpoints, save_checkpoint
 from facegan_cli.core.distributed import DistInfo
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.progress import log, warn
 from facegan_cli.features.inception import InceptionExtractor
 from facegan_cli.metrics import kid as kid_mod
@@ -114,7 +114,7 @@ class TrainingEvaluator:
                 "Pass --eval-ref with a prepared dataset, a folder or zip of images, or a `facegan metrics stats` .npz.",
             )
         if n < 2:
-            raise FaceganError(f"--eval-n {n}: a covariance needs at least 2 samples.", f"Use the default {DEFAULT_N}.")
+            raise UsageProblem(f"--eval-n {n}: a covariance needs at least 2 samples.", f"Use the default {DEFAULT_N}.")
         self.n, self.seed, self.device = int(n), int(seed), device
         self.dist = dist or DistInfo()
         self.weights = None if weights is None else Path(weights)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from facegan_cli.core.device import parity_mode
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.progress import Progress
 
 # Precompute the full kernel matrices when they hold at most this many entries in all (8 bytes each).
@@ -36,17 +36,18 @@ def _mmd2_unbiased(kxx: torch.Tensor, kxy: torch.Tensor, kyy: torch.Tensor) -> f
     return float((off_xx + off_yy) / (m * (m - 1)) - 2 * kxy.sum() / (m * m))
 
 
-def check_subsets(subsets: int, subset_size: int) -> None:
-    """FaceganError naming the option when a KID setting cannot give a value (checked before any work)."""
+def check_subsets(subsets: int, subset_size: int, prefix: str = "--") -> None:
+    """UsageProblem naming the option when a KID setting cannot give a value (checked before any work);
+    `prefix` spells the options as the command calls them (the eval commands' --kid-subsets)."""
     if subset_size < 2:
         # The unbiased MMD^2 divides by m (m - 1): a subset needs two samples of each set.
-        raise FaceganError(
-            f"--subset-size {subset_size} is too small: KID's unbiased estimate needs at least 2 samples per "
+        raise UsageProblem(
+            f"{prefix}subset-size {subset_size} is too small: KID's unbiased estimate needs at least 2 samples per "
             "subset.",
-            "Use the default --subset-size 1000 (torch-fidelity's), or at least 2.",
+            f"Use the default {prefix}subset-size, or at least 2.",
         )
     if subsets < 1:
-        raise FaceganError(f"--subsets {subsets} must be at least 1.", "Use the default 100.")
+        raise UsageProblem(f"{prefix}subsets {subsets} must be at least 1.", f"Use the default {prefix}subsets 100.")
 
 
 def kernel_inception_distance(

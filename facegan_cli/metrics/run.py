@@ -24,7 +24,7 @@ import numpy as np
 from facegan_cli.core import distributed
 from facegan_cli.core import weights as W
 from facegan_cli.core.device import resolve_device
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.outputs import check_new_file, new_file
 from facegan_cli.core.progress import Progress, log, set_quiet, warn
 from facegan_cli.data.sources import ImageSource
@@ -168,7 +168,7 @@ def _input_doc(item: Input, found: FeatureSet | None = None) -> dict[str, Any]:
 
 def _tap_for(dims: int) -> str:
     if dims not in POOL_DIMS:
-        raise FaceganError(f"--dims {dims} is not an Inception feature layer.", f"Use one of: {', '.join(map(str, POOL_DIMS))}.")
+        raise UsageProblem(f"--dims {dims} is not an Inception feature layer.", f"Use one of: {', '.join(map(str, POOL_DIMS))}.")
     return str(dims)
 
 
@@ -355,7 +355,7 @@ def compute_swd(settings: Settings, paths: list[Path], ckpt: Path | None = None)
 def compute_msssim(settings: Settings, paths: list[Path], ckpt: Path | None = None, pairs: int = 10_000) -> dict[str, Any]:
     session = Session(settings)
     if pairs < 1:
-        raise FaceganError(f"--pairs {pairs} must be at least 1.", "Use the default 10000.")
+        raise UsageProblem(f"--pairs {pairs} must be at least 1.", "Use the default 10000.")
     if ckpt is not None:
         # Generated pairs are consecutive samples (MMagic's halves of each batch): 2 x pairs latents.
         session.settings.n = 2 * pairs

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import UsageProblem
 from facegan_cli.core.options import Opt
 from facegan_cli.models.registry import Family, Reference, register
 
@@ -190,7 +190,7 @@ def configure(config: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     try:
         config = apply_depth(config, values.get("depth"))
     except ValueError as exc:
-        raise FaceganError(
+        raise UsageProblem(
             f"--depth {values.get('depth')} does not apply to preset {config['preset']} ({exc}).",
             "Leave --depth out, or use --depth 4 with heikka32 or radford64.",
         ) from exc

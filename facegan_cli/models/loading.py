@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from facegan_cli.core.checkpoint import Checkpoint, load_checkpoint
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.progress import Progress
 from facegan_cli.data.grid import to_uint8
 from facegan_cli.models import registry
@@ -56,7 +56,7 @@ class LoadedGenerator:
                 "Use latents saved for this checkpoint's family and preset, or draw new ones with --seed.",
             )
         if batch_size < 1:
-            raise FaceganError(f"--batch-size {batch_size} must be at least 1.", "Use e.g. --batch-size 64.")
+            raise UsageProblem(f"--batch-size {batch_size} must be at least 1.", "Use e.g. --batch-size 64.")
         n = z.shape[0]
         with Progress(n, description or "generating", unit="img") as bar, torch.no_grad():
             for start in range(0, n, batch_size):

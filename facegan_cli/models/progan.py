@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import UsageProblem
 from facegan_cli.core.options import Opt
 from facegan_cli.models.layers import (
     EqualizedConv2d,
@@ -363,7 +363,7 @@ def configure(config: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     try:
         return apply_overrides(config, values.get("resolution"), values.get("max_channels"))
     except ValueError as exc:
-        raise FaceganError(
+        raise UsageProblem(
             f"--resolution {values.get('resolution')} / --max-channels {values.get('max_channels')}: {exc}.",
             "Use a power of two from 4 to 1024, e.g. --resolution 256.",
         ) from exc

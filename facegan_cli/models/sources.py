@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.seeding import draw_latents
 from facegan_cli.data.device_data import resize_uint8
 from facegan_cli.data.domains import open_domain
@@ -56,7 +56,7 @@ class GeneratorSource(ModelSource):
 
     def __init__(self, generator: LoadedGenerator, n: int, seed: int) -> None:
         if n < 1:
-            raise FaceganError(f"--n {n}: a generator input needs at least one sample.", "Use e.g. --n 50000.")
+            raise UsageProblem(f"--n {n}: a generator input needs at least one sample.", "Use e.g. --n 50000.")
         super().__init__(generator, n)
         self.generator, self.seed = generator, seed
 
@@ -84,7 +84,7 @@ class TranslatorSource(ModelSource):
     def __init__(self, translator: Translator, source: ImageSource, direction: str, n: int | None = None) -> None:
         check_direction(direction)
         if n is not None and n < 1:
-            raise FaceganError(f"--n {n}: translations need at least one image.", "Leave --n out to translate all.")
+            raise UsageProblem(f"--n {n}: translations need at least one image.", "Leave --n out to translate all.")
         super().__init__(translator, len(source) if n is None else min(n, len(source)))
         self.translator, self.source, self.direction = translator, source, direction
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.models.loading import load_model
 
 DIRECTIONS = ("a2b", "b2a")
@@ -61,13 +61,13 @@ class Translator(abc.ABC):
         if size is None or size == self.resolution:
             return self.resolution
         if not self.size_multiple:
-            raise FaceganError(
+            raise UsageProblem(
                 f"{self.path} ({self.family}) translates only {self.resolution}x{self.resolution} images, not "
                 f"{size}x{size}.",
                 "Leave --size out.",
             )
         if size < 4 * self.size_multiple or size % self.size_multiple:
-            raise FaceganError(
+            raise UsageProblem(
                 f"--size {size} is not a multiple of {self.size_multiple} of at least {4 * self.size_multiple}.",
                 f"Use e.g. --size {self.resolution}.",
             )

@@ -16,7 +16,7 @@ import numpy as np
 from facegan_cli.align.geometry import MODES
 from facegan_cli.align.landmarks import BACKENDS, open_detector
 from facegan_cli.align.warp import WarpSettings
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.data.imageio import guarded
 from facegan_cli.data.prepared import PreparedDataset
 from facegan_cli.prepare.align_job import (
@@ -49,11 +49,11 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     try:
         index, count = (int(part) for part in str(text).split("/"))
     except ValueError as exc:
-        raise FaceganError(
+        raise UsageProblem(
             f"--shard {text!r} is not of the form i/n.", "Write e.g. --shard 0/4 ... 3/4."
         ) from exc
     if count < 1 or not 0 <= index < count:
-        raise FaceganError(
+        raise UsageProblem(
             f"--shard {text}: i must be 0 <= i < n.",
             f"Use --shard 0/{max(count, 1)} ... {max(count, 1) - 1}/{count}.",
         )
@@ -81,13 +81,13 @@ def check_settings(settings: dict[str, Any]) -> None:
                 f"Unknown --landmarks {settings['landmarks']!r}.", f"Use one of {', '.join(BACKENDS)}."
             )
         if settings["transform_size"] < settings["size"]:
-            raise FaceganError(
+            raise UsageProblem(
                 f"--transform-size {settings['transform_size']} is smaller than --size {settings['size']}.",
                 "The quad is resampled at --transform-size and then reduced to --size: pass a transform size "
                 "at least as large (4096 as the originals, or e.g. 1024 for speed).",
             )
     if float(settings.get("min_face", 0)) < 0 or float(settings.get("random_shift", 0.0)) < 0:
-        raise FaceganError("--min-face and --random-shift cannot be negative.", "Pass 0 or more.")
+        raise UsageProblem("--min-face and --random-shift cannot be negative.", "Pass 0 or more.")
 
 
 def make_job(settings: dict[str, Any]) -> AlignJob:

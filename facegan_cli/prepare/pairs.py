@@ -27,7 +27,8 @@ import numpy as np
 from PIL import Image
 
 from facegan_cli.core.atomic import write_json, write_text
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
+from facegan_cli.core.naming import output_names
 from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, staged_folder
 from facegan_cli.core.parallel import default_workers, ordered_map
 from facegan_cli.core.progress import Progress, log, warn
@@ -83,7 +84,7 @@ def held_out_count(pairs: int, test: int | None) -> int:
     if test is None:
         return min(pairs - 1, max(1, round(pairs * TEST_SHARE))) if pairs >= 2 else 0
     if test < 0 or test >= pairs:
-        raise FaceganError(f"--test {test} leaves no training pair out of {pairs}.",
+        raise UsageProblem(f"--test {test} leaves no training pair out of {pairs}.",
                            f"Pass --test between 0 and {max(0, pairs - 1)}.")
     return test
 
@@ -103,7 +104,7 @@ def prepare_pairs(
     """Write the pairs of `a` and `b` into `out` (see the module docstring); returns the summary."""
     a, b, out = Path(a), Path(b), Path(out)
     if size is not None and size < 1:
-        raise FaceganError(f"--size {size} must be at least 1.", "Pass e.g. --size 64.")
+        raise UsageProblem(f"--size {size} must be at least 1.", "Pass e.g. --size 64.")
     check_outside_inputs(out, [("--a", a), ("--b", b)])
     check_new_folder(out, force, PAIRS_KIND)
     side_a, side_b = _images(a, "--a"), _images(b, "--b")
@@ -118,6 +119,9 @@ def prepare_pairs(
         warn(f"{len(only_a)} file(s) of --a and {len(only_b)} of --b have no partner and are left out "
              f"(listed in pairs.json)")
     tasks = [(str(side_a[n]), str(side_b[n]), size) for n in names]
+    # One output name per pair, the same in both domains' folders: names that differ only in case (one file on
+    # macOS) or start with a dot (hidden) would otherwise collide or hide (core.naming's rule).
+    stems = [name.removesuffix(".png") for name in output_names([f"{n}.png" for n in names])]
     kept: list[str] = []
     rejects: list[str] = []
     held = held_out_count(len(names), test)
@@ -128,7 +132,7 @@ def prepare_pairs(
             Progress(len(tasks), "pairs", unit="pair") as bar:
         splits: dict[str, list[str]] = {"train": [], "test": []}
         results = ordered_map(_load, tasks, workers or min(default_workers(), 8), total=len(tasks))
-        for row, (name, (ok, payload)) in enumerate(zip(names, results, strict=True)):
+        for row, (name, stem, (ok, payload)) in enumerate(zip(names, stems, results, strict=True)):
             bar.advance()
             if not ok:
                 if strict:
@@ -140,9 +144,9 @@ def prepare_pairs(
             split = "test" if row in test_rows else "train"
             for folder, pixels in zip(FOLDERS[split], payload, strict=True):
                 (staging / folder).mkdir(exist_ok=True)  # a split without pairs gets no folders
-                Image.fromarray(pixels).save(staging / folder / f"{name}.png")
-            splits[split].append(name)
-            kept.append(name)
+                Image.fromarray(pixels).save(staging / folder / f"{stem}.png")
+            splits[split].append(stem)
+            kept.append(stem)
         if not kept:
             raise FaceganError(f"None of the {len(names)} pairs could be used (first: {rejects[0].replace(chr(9), ': ')}).",
                                "Check the images of --a and --b.")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 
 try:  # Python 3.11+
     import tomllib
@@ -129,4 +129,4 @@ def check_sizes(settings: dict[str, Any], keys: tuple[str, ...], example: int, r
                 f"{option} must be a positive integer, not {value!r}.", f"Pass e.g. {option} {example}."
             )
     if settings["size"] < 4:
-        raise FaceganError(f"--size {settings['size']} is too small.", f"Use 4 or more ({reference}).")
+        raise UsageProblem(f"--size {settings['size']} is too small.", f"Use 4 or more ({reference}).")

@@ -31,7 +31,7 @@ from PIL import Image, ImageDraw
 from facegan_cli import __version__
 from facegan_cli.align.celeba_crop import ALIGNED_SIZE, CELEBA_ALIGNED_POINTS
 from facegan_cli.core.atomic import write_json, write_text
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.outputs import make_out_dir, staged_folder
 from facegan_cli.core.parallel import ordered_map
 from facegan_cli.core.progress import Progress
@@ -608,7 +608,7 @@ def write_synthetic(
     """
     out = Path(out)
     if n < 1:
-        raise FaceganError(f"--n {n}: at least one face is needed.", "Pass --n 1 or more.")
+        raise UsageProblem(f"--n {n}: at least one face is needed.", "Pass --n 1 or more.")
     if layout not in ("celeba", "folder"):
         raise FaceganError(f"Unknown --layout {layout!r}.", "Use celeba or folder.")
     if fmt not in ("png", "jpg"):
@@ -618,7 +618,7 @@ def write_synthetic(
     if style == "painting":
         _, _, n_test = split_sizes(n)
         if n - n_test < 2 or n_test < 2:
-            raise FaceganError(f"--n {n} faces leave no photo and painting in each of train and test.",
+            raise UsageProblem(f"--n {n} faces leave no photo and painting in each of train and test.",
                                "Pass --n 20 or more.")
     make_out_dir(out.parent)
     with staged_folder(out, force, SYNTHETIC_KIND) as staging:

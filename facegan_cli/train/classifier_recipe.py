@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from facegan_cli.core.atomic import write_json
 from facegan_cli.core.device import resolve_device
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.options import Opt
 from facegan_cli.core.ownership import record as record_written
 from facegan_cli.core.rundir import RunDir
@@ -138,7 +138,7 @@ def configure(values: dict[str, Any]) -> TrainPlan:
     try:
         stage_count(resolution)
     except ValueError as exc:
-        raise FaceganError(f"--resolution {resolution}: {exc}.", "Use 32, 64 or 128.") from None
+        raise UsageProblem(f"--resolution {resolution}: {exc}.", "Use 32, 64 or 128.") from None
     open_image_set(data, split=held_split)  # fail now, not after training, when the held-out split is empty
     steps = values.get("steps")
     if steps is None and values.get("epochs") is None:

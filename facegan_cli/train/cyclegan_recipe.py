@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from facegan_cli.core import weights as W
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.options import Opt
 from facegan_cli.data.domains import resolve_domains
 from facegan_cli.data.sources import open_image_set
@@ -493,14 +493,14 @@ def configure(values: dict[str, Any]) -> TrainPlan:
         config["load_size"] = round(int(values["resolution"]) * preset["load_size"] / preset["resolution"])
     crop, load = int(config["resolution"]), int(config["load_size"])
     if load < crop:
-        raise FaceganError(f"--load-size {load} is smaller than the {crop}x{crop} crops.",
+        raise UsageProblem(f"--load-size {load} is smaller than the {crop}x{crop} crops.",
                            f"Pass --load-size {crop} or more (junyanz: 286 for 256 crops).")
     try:
         check_config(config)
     except ValueError as exc:
         raise FaceganError(f"This CycleGAN configuration cannot be trained: {exc}.", "Change the option named.") from exc
     if int(config["batch"]) % int(config["pack"]):
-        raise FaceganError(f"--batch {config['batch']} is not a multiple of --pack {config['pack']}: PacGAN packs "
+        raise UsageProblem(f"--batch {config['batch']} is not a multiple of --pack {config['pack']}: PacGAN packs "
                            "whole groups of images.", f"Pass --batch {config['pack']} (or a multiple of it).")
     nst_options = [f"--{k.replace('_', '-')}" for k in ("lambda_content", "lambda_style", "vgg_weights", "vgg_pool")
                    if values.get(k) is not None]

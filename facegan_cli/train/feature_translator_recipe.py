@@ -25,6 +25,7 @@ The sample grids synthesise images from the translated features of the first pai
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -227,20 +228,24 @@ _MODEL_KEYS = ("direction", "content_layer", "translator", "last_norm_affine", "
 
 def configure(values: dict[str, Any]) -> TrainPlan:
     """Option values -> the translator's configuration (with the VGG19 it trains on), the pairs, the length."""
-    data, held = data_of(values)
     config = resolve_config(FAMILY, values.get("preset"), {k: values.get(k) for k in _MODEL_KEYS})
     if values.get("style_layer_weights") is not None:
         try:
             weights = [float(x) for x in str(values["style_layer_weights"]).split(",")]
         except ValueError:
-            raise FaceganError(f"--style-layer-weights {values['style_layer_weights']!r} is not a list of numbers.",
+            raise UsageProblem(f"--style-layer-weights {values['style_layer_weights']!r} is not a list of numbers.",
                                "Write it like --style-layer-weights 0.5,1,1.5,3,4.") from None
+        if not all(math.isfinite(w) and w >= 0 for w in weights):
+            # A NaN or infinite weight makes the first loss NaN, which the loop would blame on the learning rate.
+            raise UsageProblem(f"--style-layer-weights {values['style_layer_weights']}: every weight must be a "
+                               "finite number >= 0.", "Write it like --style-layer-weights 0.5,1,1.5,3,4.")
         config["style_layer_weights"] = weights
     try:
         check_config(config)
-    except ValueError as exc:
-        raise FaceganError(f"This feature-translator configuration cannot be trained: {exc}.",
+    except ValueError as exc:  # every value it checks comes from an option
+        raise UsageProblem(f"This feature-translator configuration cannot be trained: {exc}.",
                            "Change the option named.") from exc
+    data, held = data_of(values)  # after the options: a wrong value is reported before any data is read
     resolved = W.resolve("vgg19", Path(values["vgg_weights"]) if values.get("vgg_weights") else None)
     config["vgg_weights"] = str(resolved.path.resolve()) if values.get("vgg_weights") else None
     config["vgg_sha256"] = resolved.sha256

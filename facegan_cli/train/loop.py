@@ -99,6 +99,9 @@ class ResumeChanges:
     train: dict[str, Any] = field(default_factory=dict)  # LoopSettings fields: length, logging, checkpoints
     model: dict[str, Any] = field(default_factory=dict)  # recipe settings, e.g. learning rates
     data: dict[str, str] = field(default_factory=dict)  # stream -> the same dataset at a new place
+    # The folder that held every stream (--data ROOT of two-domain families), moved: each stream is read from
+    # the same place relative to it as it was relative to the old one (e.g. ROOT/trainA).
+    data_root: str | None = None
     data_changed_ok: bool = False  # continue although the data changed since the run started
 
     def summary(self) -> dict[str, Any]:
@@ -106,6 +109,13 @@ class ResumeChanges:
         for stream, path in self.data.items():
             out["data" if stream == "images" else f"data.{stream}"] = path
         return out
+
+
+def _moved_streams(data: dict[str, dict[str, Any]], root: str) -> dict[str, str]:
+    """Each stream's path under the new `root`, at the place it had under the folder that held them all."""
+    paths = {stream: os.path.abspath(record["path"]) for stream, record in data.items()}
+    old_root = os.path.commonpath(list(paths.values())) if len(paths) > 1 else os.path.dirname(*paths.values())
+    return {stream: os.path.join(os.path.abspath(root), os.path.relpath(path, old_root)) for stream, path in paths.items()}
 
 
 def _resume_config(resume: Path, changes: ResumeChanges) -> tuple[RunDir, dict[str, Any]]:
@@ -117,6 +127,8 @@ def _resume_config(resume: Path, changes: ResumeChanges) -> tuple[RunDir, dict[s
         config["train"]["epochs"] = None  # --steps replaces an --epochs length
     config["model"].update(changes.model)
     config["data"] = normalize_data_config(config["data"])
+    if changes.data_root is not None:
+        changes.data.update(_moved_streams(config["data"], changes.data_root))
     for stream, path in changes.data.items():
         if stream not in config["data"]:
             raise FaceganError(f"{resume} has no data stream {stream!r}.", "Name the run's own data options.")

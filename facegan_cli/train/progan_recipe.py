@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.options import Opt
 from facegan_cli.data.sources import open_image_set
 from facegan_cli.models import progan
@@ -85,7 +85,7 @@ class ProGANRecipe(Recipe):
             local = batch // max(world_size, 1)
             g = min(group, local)
             if local % g:
-                raise FaceganError(
+                raise UsageProblem(
                     f"The minibatch at {resolution}x{resolution} ({local} images per process) does not split "
                     f"into minibatch-stddev groups of {g}.",
                     "Pass an --mbstd-group that divides every minibatch (e.g. --mbstd-group 16 with the paper "
@@ -245,7 +245,7 @@ def configure(values: dict[str, Any]) -> TrainPlan:
     """`facegan train progan` option values -> the model configuration, data and length in images."""
     ema = float(values.get("ema", 0.999))
     if not 0.0 <= ema < 1.0:
-        raise FaceganError(f"--ema {ema} must be in [0, 1).", "Use e.g. --ema 0.999 (the original's).")
+        raise UsageProblem(f"--ema {ema} must be in [0, 1).", "Use e.g. --ema 0.999 (the original's).")
     split = values.get("split", "all")
     config = resolve_config("progan", values.get("preset"), {
         "phase_kimg": values.get("phase_kimg"), "mbstd_group": values.get("mbstd_group"), "ema": ema,

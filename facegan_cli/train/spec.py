@@ -65,7 +65,8 @@ DOMAIN_OPTIONS: tuple[Opt, ...] = (
         "--resume: where the same data now is."),
     Opt("data_b", ("--data-b",), Path, None, "Domain B images (e.g. paintings), as --data-a."),
     Opt("data", ("--data",), Path, None, "Instead of --data-a/--data-b: a dataset in junyanz's layout (ROOT/trainA, "
-        "ROOT/trainB; --split test reads testA/testB)."),
+        "ROOT/trainB; --split test reads testA/testB). With --resume: where that folder now is (the same data, "
+        "checked by its fingerprint)."),
     Opt("split", ("--split",), str, None, "junyanz's layout: train (default) or test; prepared datasets: train, "
         "valid, test or all (default)."),
 )
@@ -203,7 +204,8 @@ _ANY_TIME = ("resume", "device", "json", "quiet", "debug", "data_changed_ok")
 def resume_changes(spec: TrainSpec, given: dict[str, Any]) -> ResumeChanges:
     """The changes a resume applies for the options `given` (by option name); UsageProblem for the rest."""
     data_names = {option: stream for stream, option in spec.data_options.items()}
-    refused = [n for n in given if n not in (*RESUMABLE_LOOP, *_ANY_TIME, *spec.resumable, *data_names)]
+    root_option = (spec.data_root_option,) if spec.data_root_option else ()
+    refused = [n for n in given if n not in (*RESUMABLE_LOOP, *_ANY_TIME, *spec.resumable, *data_names, *root_option)]
     if refused:
         names = ", ".join(f"--{n.replace('_', '-')}" for n in refused)
         allowed = ", ".join(f"--{n.replace('_', '-')}" for n in (*RESUMABLE_LOOP, *spec.resumable))
@@ -213,6 +215,13 @@ def resume_changes(spec: TrainSpec, given: dict[str, Any]) -> ResumeChanges:
             f"Leave {names} out, or start a new run with --out.",
         )
     changes = ResumeChanges(data_changed_ok=bool(given.get("data_changed_ok")))
+    if root_option and given.get(root_option[0]) is not None:
+        # The folder that held every stream, now elsewhere: each stream is found at its old place under it.
+        streams = [f"--{n.replace('_', '-')}" for n in given if n in data_names]
+        if streams:
+            raise UsageProblem(f"--{root_option[0]} gives every stream's data; it cannot be combined with "
+                               f"{', '.join(streams)}.", f"Use either --{root_option[0]} ROOT or {', '.join(streams)}.")
+        changes.data_root = str(given[root_option[0]])
     for name, value in given.items():
         if name in RESUMABLE_LOOP:
             changes.train[name] = value

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.options import Opt
 from facegan_cli.data.sources import open_image_set
 from facegan_cli.models.registry import build_discriminator, build_generator, resolve_config
@@ -289,10 +289,10 @@ def configure(family: str, values: dict[str, Any]) -> TrainPlan:
     config["d_repeat"] = values.get("d_repeat") or auto_d_repeat(int(config["resolution"]))
     res, rep = int(config["resolution"]), int(config["d_repeat"])
     if res % 2**rep or res < 2**rep:
-        raise FaceganError(f"--resolution {res} does not allow {rep} stride-2 discriminator convs.",
+        raise UsageProblem(f"--resolution {res} does not allow {rep} stride-2 discriminator convs.",
                            f"Pass --d-repeat {auto_d_repeat(res)} or a resolution divisible by {2**rep}.")
     if res % 4:
-        raise FaceganError(f"--resolution {res} is not a multiple of 4 (G halves it twice).", "Use e.g. 128.")
+        raise UsageProblem(f"--resolution {res} is not a multiple of 4 (G halves it twice).", "Use e.g. 128.")
     # Length: --steps or --epochs when given, else the preset's (stargan 200k steps, ccagan 20 epochs).
     steps, epochs = values.get("steps"), values.get("epochs")
     if steps is None and epochs is None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.options import Opt
 from facegan_cli.data.domains import resolve_domains
 from facegan_cli.data.sources import open_image_set
@@ -93,7 +93,7 @@ def configure(values: dict[str, Any]) -> TrainPlan:
         config["per_domain"] = bool(values["per_domain"])
     res = int(config["resolution"])
     if res % 16 or res < 16:
-        raise FaceganError(f"--resolution {res} is not a multiple of 16.", "Use e.g. --resolution 64.")
+        raise UsageProblem(f"--resolution {res} is not a multiple of 16.", "Use e.g. --resolution 64.")
     for stream, cfg in data.items():
         found = open_image_set(cfg["path"], split=cfg["split"]).resolution
         if found < res:

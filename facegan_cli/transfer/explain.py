@@ -38,7 +38,7 @@ from torch.overrides import TorchFunctionMode
 
 from facegan_cli.core.checkpoint import load_checkpoint
 from facegan_cli.core.device import resolve_device
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.outputs import check_outside_inputs
 from facegan_cli.data.crops import center_crop, resize_short_side
 from facegan_cli.data.grid import to_uint8
@@ -125,7 +125,7 @@ def guided_gradients(
         with guided_rectifiers() if guided else torch.enable_grad():
             response = layer_response(net, layer, image)
             if channel >= response.shape[1]:
-                raise FaceganError(f"--filters {channel}: the layer has {response.shape[1]} filters (0 to "
+                raise UsageProblem(f"--filters {channel}: the layer has {response.shape[1]} filters (0 to "
                                    f"{response.shape[1] - 1}).", "Pick filters in that range.")
             objective = filter_objective(response, channel, reduce).sum()
         (grad,) = torch.autograd.grad(objective, image)
@@ -155,6 +155,16 @@ def load_discriminator(ckpt: str | os.PathLike[str], net_name: str | None, devic
             "Pass a checkpoint of a family with a discriminator (dcgan, progan, stargan, ccagan, cycle-gan, ...).",
         )
     candidates = [name for name in checkpoint.modules if name.startswith("D")]
+    if net_name is not None and net_name in checkpoint.modules and net_name not in candidates:
+        # Its weights are fine; building a discriminator from them is what would fail ("do not fit").
+        shown = ", ".join(repr(c) for c in candidates)
+        raise UsageProblem(
+            f"--net {net_name} is not a discriminator: in {checkpoint.path} it is another of the {family.name} "
+            f"networks, and `facegan explain` looks inside discriminators"
+            f"{f' (this checkpoint has {shown})' if candidates else ''}.",
+            f"Name a discriminator with --net (e.g. --net {candidates[0]})." if candidates
+            else "Pass a checkpoint with a discriminator.",
+        )
     name = net_name or ("D" if "D" in checkpoint.modules else (candidates[0] if len(candidates) == 1 else None))
     if name is None or name not in checkpoint.modules:
         raise FaceganError(
@@ -198,10 +208,10 @@ def _parse_filters(text: str | Sequence[int] | None) -> list[int]:
     try:
         values = [int(t) for t in (text.split(",") if isinstance(text, str) else text) if str(t).strip()]
     except ValueError:
-        raise FaceganError(f"--filters {text!r} is not a comma-separated list of filter numbers.",
+        raise UsageProblem(f"--filters {text!r} is not a comma-separated list of filter numbers.",
                            "Write it like --filters 0,5,9.") from None
     if not values or min(values) < 0:
-        raise FaceganError(f"--filters {text!r} must list filter numbers from 0.", "Write it like --filters 0,5,9.")
+        raise UsageProblem(f"--filters {text!r} must list filter numbers from 0.", "Write it like --filters 0,5,9.")
     return values
 
 
@@ -327,7 +337,7 @@ def color_change_figure(
     if not edited:
         raise FaceganError("No --edited images were given.", "Pass --edited with the output of `facegan edit`.")
     if scale is not None and not (np.isfinite(scale) and scale > 0):
-        raise FaceganError(f"--scale {scale} must be a positive number.", "Pass e.g. --scale 0.5, or leave it out.")
+        raise UsageProblem(f"--scale {scale} must be a positive number.", "Pass e.g. --scale 0.5, or leave it out.")
     check_outside_inputs(out, [("--input", input_), *(("--edited", e) for e in edited)])
     check_figure_outputs(out, force)
     files = [Path(p) for p in open_image_list(input_).entries]

@@ -29,7 +29,8 @@ from PIL import Image
 
 from facegan_cli.core.atomic import write_json
 from facegan_cli.core.device import resolve_device
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
+from facegan_cli.core.naming import output_names
 from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, staged_folder
 from facegan_cli.core.progress import Progress, log
 from facegan_cli.data.crops import center_crop, resize_short_side
@@ -43,6 +44,7 @@ from facegan_cli.transfer.optimize import LossTerms, Objective, Optimized, optim
 INITS = ("input+noise", "input", "mean", "noise")
 SYNTH_OPTIMIZERS = ("adam", "sgd", "lbfgs")
 FEATURES_KIND = "feature-transfer"  # core.outputs marker of `transfer features` folders
+GRID_NAME = "grid.png"  # the contact sheet of --grid (no input's output is ever given this name)
 
 
 # --- the loss -------------------------------------------------------------------------------------------
@@ -215,9 +217,9 @@ def transfer_features(
         raise FaceganError(f"--mean-domain {mean_domain!r} is not target or source.", "Use target or source.")
     for name, value, low in (("--steps", steps, 0), ("--batch-size", batch_size, 1)):
         if value < low:
-            raise FaceganError(f"{name} {value} must be at least {low}.", f"Pass a valid {name}.")
+            raise UsageProblem(f"{name} {value} must be at least {low}.", f"Pass a valid {name}.")
     if not (np.isfinite(lr) and lr > 0) or not (np.isfinite(noise_std) and noise_std >= 0):
-        raise FaceganError("--lr must be positive and --noise-std at least 0.", "Pass valid values.")
+        raise UsageProblem("--lr must be positive and --noise-std at least 0.", "Pass valid values.")
     check_outside_inputs(out, [("--ckpt", ckpt), *(("INPUT", i) for i in inputs)])
     check_new_folder(out, force, FEATURES_KIND)
     torch_device = resolve_device(device)
@@ -228,10 +230,8 @@ def transfer_features(
     if beta is not None:
         config["beta"] = beta
     files = [Path(entry) for item in inputs for entry in open_image_list(item, option="INPUT").entries]
-    stems = [p.stem for p in files]
-    if len(set(stems)) != len(stems):
-        raise FaceganError("Two inputs share a file name stem, so their outputs would collide.",
-                           "Rename one of them or transfer them separately.")
+    # OUT/NAME.png per input, never OUT/grid.png (the contact sheet) nor another input's name.
+    names = output_names(files, reserved=(GRID_NAME,) if grid else ())
     pictures = [fit_input(p, model.resolution) for p in files]  # every input decoded before any output
     extractor = trained_extractor(model.config, vgg_weights, torch_device)
     mean = model.mean_image(mean_domain) if init == "mean" else None
@@ -260,12 +260,13 @@ def transfer_features(
             pixels = to_uint8(result.images, (0.0, 1.0))
             inputs_u8 = to_uint8(source, (0.0, 1.0))
             for k, path in enumerate(files[start : start + batch_size]):
-                save_png(pixels[k], staging / f"{path.stem}.png")
+                name = names[start + k]
+                save_png(pixels[k], staging / name)
                 rows += [inputs_u8[k], pixels[k]]
-                records.append({"input": str(path), "output": str(out / f"{path.stem}.png"),
+                records.append({"input": str(path), "output": str(out / name),
                                 "initial": result.initial.record(k), "final": result.final.record(k)})
         if grid:
-            save_png(grid_array(np.stack(rows), nrow=2), staging / "grid.png")
+            save_png(grid_array(np.stack(rows), nrow=2), staging / GRID_NAME)
         doc = {
             "out": str(out), "checkpoint": str(model.path), "step": model.step, "direction": model.direction,
             "resolution": model.resolution,
@@ -277,7 +278,7 @@ def transfer_features(
             "vgg19": {"path": str(extractor.weights.path), "sha256": extractor.weights.sha256,
                       "verified": extractor.weights.verified, "pool": config["pool"]},
             "steps": evaluations, "seconds": seconds, "images": records,
-            "grid": str(out / "grid.png") if grid else None,
+            "grid": str(out / GRID_NAME) if grid else None,
         }
         write_json(staging / "result.json", doc)
     return doc

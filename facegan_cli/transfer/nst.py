@@ -45,7 +45,8 @@ from PIL import Image
 
 from facegan_cli.core.atomic import write_json
 from facegan_cli.core.device import resolve_device
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
+from facegan_cli.core.naming import output_names
 from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, staged_folder
 from facegan_cli.core.progress import Progress, log
 from facegan_cli.data.crops import resize_short_side
@@ -138,10 +139,10 @@ def _floats(text: str | Sequence[float] | None, option: str) -> tuple[float, ...
     try:
         values = tuple(float(t) for t in (text.split(",") if isinstance(text, str) else text))
     except ValueError:
-        raise FaceganError(f"{option} {text!r} is not a comma-separated list of numbers.",
+        raise UsageProblem(f"{option} {text!r} is not a comma-separated list of numbers.",
                            f"Write it like {option} 0.5,1,1.5.") from None
     if not values or any(not np.isfinite(v) or v < 0 for v in values):
-        raise FaceganError(f"{option} {text!r} must list finite numbers >= 0.", f"Write it like {option} 0.5,1,1.5.")
+        raise UsageProblem(f"{option} {text!r} must list finite numbers >= 0.", f"Write it like {option} 0.5,1,1.5.")
     return values
 
 
@@ -181,23 +182,23 @@ def resolve_settings(preset: str = "tutorial", **given: Any) -> NSTSettings:
     _choice(settings.optimizer, OPTIMIZERS, "--optimizer")
     _choice(settings.init, INITS, "--init")
     if len(settings.layer_weights) != len(settings.style_layers):
-        raise FaceganError(
+        raise UsageProblem(
             f"--layer-weights gives {len(settings.layer_weights)} weights for {len(settings.style_layers)} style "
             f"layers ({', '.join(settings.style_layers)}).",
             "Give one weight per style layer, in the order of --style-layers.",
         )
     for name, value in (("--steps", settings.steps), ("--batch-size", 0 if settings.batch_size is None else settings.batch_size - 1)):
         if value < 0:
-            raise FaceganError(f"{name} must be at least {0 if name == '--steps' else 1}.", f"Pass a valid {name}.")
+            raise UsageProblem(f"{name} must be at least {0 if name == '--steps' else 1}.", f"Pass a valid {name}.")
     if settings.size is not None and settings.size < 16:
-        raise FaceganError(f"--size {settings.size} is too small for VGG19's five poolings.", "Use --size 16 or more.")
+        raise UsageProblem(f"--size {settings.size} is too small for VGG19's five poolings.", "Use --size 16 or more.")
     for name, value in (("--lr", settings.lr), ("--style-scale", settings.style_scale)):
         if not (np.isfinite(value) and value > 0):
-            raise FaceganError(f"{name} {value} must be a positive number.", f"Pass a positive {name}.")
+            raise UsageProblem(f"{name} {value} must be a positive number.", f"Pass a positive {name}.")
     for name, value in (("--content-weight", settings.content_weight), ("--style-weight", settings.style_weight),
                         ("--noise-std", settings.noise_std)):
         if not (np.isfinite(value) and value >= 0):
-            raise FaceganError(f"{name} {value} must be a number >= 0.", f"Pass {name} 0 or more.")
+            raise UsageProblem(f"{name} {value} must be a number >= 0.", f"Pass {name} 0 or more.")
     return settings
 
 
@@ -240,10 +241,6 @@ def read_contents(content: str | os.PathLike[str], size: int) -> list[tuple[Path
             f"{len(broken)} of the {len(files)} content images cannot be read: {shown}. Nothing was written.",
             "Remove or replace those files (or point --content at the good ones) and run again.",
         )
-    stems = [p.stem for p, _ in pictures]
-    if len(set(stems)) != len(stems):
-        raise FaceganError(f"Two content images in {content} share a file name stem, so their outputs would collide.",
-                           "Rename one of them or transfer them separately.")
     return pictures
 
 
@@ -270,15 +267,26 @@ def matched_luminance(style: torch.Tensor, content: torch.Tensor) -> torch.Tenso
 # --- targets and runs ---------------------------------------------------------------------------------
 
 
+def check_blend(weights: Sequence[float], styles: int) -> None:
+    """--style-blend: one weight per style image, and not all zero (each style's share is weight / sum)."""
+    if len(weights) != styles:
+        raise UsageProblem(f"--style-blend gives {len(weights)} weights for {styles} style images.",
+                           "Give one weight per --style, in the same order.")
+    if sum(weights) <= 0:
+        raise UsageProblem(
+            f"--style-blend {','.join(f'{w:g}' for w in weights)}: the weights must not all be zero (each style "
+            "counts by its weight over their sum).",
+            "Give at least one style a positive weight, e.g. --style-blend 1,0 for the first style alone.",
+        )
+
+
 def style_grams(
     extractor: VGG19Extractor, styles: Sequence[torch.Tensor], taps: Sequence[str], norm: str,
     blend: Sequence[float] | None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
     """The blended Gram target per tap (C x C) of the style images, and each tap's positions (H*W)."""
     weights = list(blend) if blend is not None else [1.0] * len(styles)
-    if len(weights) != len(styles) or sum(weights) <= 0:
-        raise FaceganError(f"--style-blend gives {len(weights)} weights for {len(styles)} style images.",
-                           "Give one weight per --style, with a positive sum.")
+    check_blend(weights, len(styles))
     total = sum(weights)
     targets: dict[str, torch.Tensor] = {}
     positions: dict[str, int] = {}
@@ -396,8 +404,10 @@ def transfer_style(
     per input, `steps/` with the intermediate images when `save_every`); returns the result document."""
     if not styles:
         raise FaceganError("No --style image was given.", "Pass --style IMAGE (repeat it to blend several styles).")
+    if settings.style_blend is not None:
+        check_blend(settings.style_blend, len(styles))  # before any work, not after the network is loaded
     if save_every is not None and save_every < 1:
-        raise FaceganError(f"--save-every {save_every} must be at least 1.", "Pass e.g. --save-every 50.")
+        raise UsageProblem(f"--save-every {save_every} must be at least 1.", "Pass e.g. --save-every 50.")
     check_outside_inputs(out, [("--content", content), *(("--style", s) for s in styles)])
     check_new_folder(out, force, STYLE_KIND)
     style_pictures = [read_picture(Path(s), "--style") for s in styles]
@@ -426,6 +436,8 @@ def transfer_style(
                     "tutorial or gatys (Gram matrices normalised by size).",
                 )
     generator = torch.Generator().manual_seed(settings.seed)
+    # OUT/NAME.png per content image and OUT/steps/NAME-STEP.png: distinct whatever the inputs are called.
+    stems = [name.removesuffix(".png") for name in output_names([path for path, _ in pictures])]
     records: list[dict[str, Any] | None] = [None] * len(pictures)
     evaluations = 0
     seconds = 0.0
@@ -437,14 +449,14 @@ def transfer_style(
         for rows in chunks:
             batch = torch.cat([pictures[i][1] for i in rows]).to(torch_device)
             style_tensors = scaled[tuple(batch.shape[-2:])]
-            stems = [pictures[i][0].stem for i in rows]
+            chunk_stems = [stems[i] for i in rows]
 
-            def on_eval(count: int, image: torch.Tensor, terms: Any, stems: list[str] = stems) -> None:
+            def on_eval(count: int, image: torch.Tensor, terms: Any, chunk_stems: list[str] = chunk_stems) -> None:
                 bar.advance(1, info=terms.summary() if count % 10 == 0 or count == 1 else None)
                 if save_every and count % save_every == 0:
                     (staging / "steps").mkdir(exist_ok=True)
                     pixels = to_uint8(image, (0.0, 1.0))
-                    for stem, pix in zip(stems, pixels, strict=True):
+                    for stem, pix in zip(chunk_stems, pixels, strict=True):
                         save_png(pix, staging / "steps" / f"{stem}-{count:05d}.png")
 
             result = transfer_batch(extractor, settings, batch, style_tensors, generator, on_eval)
@@ -453,8 +465,8 @@ def transfer_style(
             pixels = to_uint8(result.images, (0.0, 1.0))
             for k, i in enumerate(rows):
                 path = pictures[i][0]
-                save_png(pixels[k], staging / f"{path.stem}.png")
-                records[i] = {"input": str(path), "output": str(out / f"{path.stem}.png"),
+                save_png(pixels[k], staging / f"{stems[i]}.png")
+                records[i] = {"input": str(path), "output": str(out / f"{stems[i]}.png"),
                               "size": [int(batch.shape[-1]), int(batch.shape[-2])],
                               "initial": result.initial.record(k), "final": result.final.record(k)}
         doc = {

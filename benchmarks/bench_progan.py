@@ -43,7 +43,7 @@ from facegan_cli.core.device import Precision, configure_backends, resolve_devic
 from facegan_cli.data.device_data import DeviceImages, ImageStream  # noqa: E402
 from facegan_cli.models.progan import apply_overrides  # noqa: E402
 from facegan_cli.models.registry import resolve_config  # noqa: E402
-from facegan_cli.train.losses import gradient_penalty  # noqa: E402
+from facegan_cli.train.gan_objectives import gradient_penalty  # noqa: E402
 from facegan_cli.train.progan_recipe import ProGANRecipe  # noqa: E402
 from facegan_cli.train.recipe import TrainContext  # noqa: E402
 

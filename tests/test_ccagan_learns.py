@@ -22,7 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from facegan_cli.cli import app
-from facegan_cli.metrics.attributes import edit_success_rates, load_test_set
+from facegan_cli.metrics.attribute_editing import edit_success_rates, load_test_set
 from facegan_cli.models.attr_classifier import load_classifier
 from facegan_cli.models.editing import load_editor
 from facegan_cli.prepare.celeba_crops import CELEBA_DEFAULTS, prepare_celeba

@@ -172,7 +172,7 @@ def test_eval_translation_and_metrics_on_real_pictures(homes: MetricsWorld, run:
 def test_translations_source_matches_translate(run: Path, painting: Path, tmp_path: Path, cli) -> None:
     """What a metric reads from --ckpt/--translate is what `facegan translate` writes."""
     from facegan_cli.data.sources import open_image_set
-    from facegan_cli.models.sources import TranslatorSource
+    from facegan_cli.models.generated_sources import TranslatorSource
     from facegan_cli.models.translation import load_translator
 
     source = TranslatorSource(load_translator(run), open_image_set(painting / "testB"), "b2a")

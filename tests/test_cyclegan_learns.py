@@ -28,7 +28,7 @@ import pytest
 from typer.testing import CliRunner
 
 from facegan_cli.cli import app
-from facegan_cli.evaluation.translation import TranslationEvaluation
+from facegan_cli.evaluation.translation_scores import TranslationEvaluation
 from facegan_cli.metrics.run import Settings
 from facegan_cli.prepare.synthetic import write_synthetic
 

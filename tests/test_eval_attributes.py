@@ -13,7 +13,7 @@ from PIL import Image
 
 from facegan_cli.cli.evaluate import _render_attributes
 from facegan_cli.data.sources import open_image_set
-from facegan_cli.metrics.attributes import (
+from facegan_cli.metrics.attribute_editing import (
     Target,
     default_targets,
     face_region_mask,

@@ -13,7 +13,7 @@ from facegan_cli.core.device import Precision
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.models.progan import ProDiscriminator, apply_overrides
 from facegan_cli.models.registry import build_generator, resolve_config
-from facegan_cli.train.losses import gradient_penalty
+from facegan_cli.train.gan_objectives import gradient_penalty
 from facegan_cli.train.progan_recipe import ProGANRecipe
 from facegan_cli.train.recipe import TrainContext
 

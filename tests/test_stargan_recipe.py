@@ -13,7 +13,7 @@ from facegan_cli.core.device import Precision
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.models.stargan import StarDiscriminator, apply_edits, create_labels, instance_statistics
-from facegan_cli.train.losses import gradient_penalty
+from facegan_cli.train.gan_objectives import gradient_penalty
 from facegan_cli.train.recipe import TrainContext
 from facegan_cli.train.stargan_recipe import StarGANRecipe, decayed_lr
 

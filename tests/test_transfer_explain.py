@@ -15,8 +15,7 @@ from torch import nn
 from train_helpers import make_run
 
 from facegan_cli.core.checkpoint import save_checkpoint
-from facegan_cli.models import registry
-from facegan_cli.transfer.explain import (
+from facegan_cli.evaluation.explain import (
     colour_change,
     filter_objective,
     guided_gradients,
@@ -24,6 +23,7 @@ from facegan_cli.transfer.explain import (
     heat_colours,
     layer_response,
 )
+from facegan_cli.models import registry
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

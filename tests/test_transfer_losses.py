@@ -18,8 +18,8 @@ from references import nst_reference as ref
 from transfer_helpers import faces, style, vgg_file_fixture  # noqa: F401 (fixture)
 
 from facegan_cli.features.vgg19 import IMAGENET_MEAN, IMAGENET_STD, TAP_CHANNELS, TAP_INDEX, VGG19Extractor
-from facegan_cli.transfer.losses import content_error, content_factor, gram, style_error, style_factor
 from facegan_cli.transfer.nst import build_objective, resolve_settings
+from facegan_cli.transfer.style_losses import content_error, content_factor, gram, style_error, style_factor
 
 SIDE = 32
 RTOL = 1e-5

@@ -23,9 +23,9 @@ from facegan_cli.core.outputs import (
 )
 from facegan_cli.core.progress import set_quiet
 from facegan_cli.core.seeding import draw_latents
+from facegan_cli.data.figure import is_image_path
 from facegan_cli.data.grid import grid_array, save_png, to_uint8
-from facegan_cli.latent.latents import load_latents, save_latents
-from facegan_cli.latent.outputs import is_image_path
+from facegan_cli.latent.latents import load_latents, write_latents
 from facegan_cli.models.loading import load_generator
 
 # The ownership marker's kind: --force replaces only a folder `facegan sample` wrote (core.outputs).
@@ -104,8 +104,7 @@ def _sample(
         written += [out / name for name in names]
     if save_latents_to is not None:
         if info.is_main:
-            with new_file(save_latents_to, force, "latents", "--save-latents") as tmp:
-                save_latents(z, tmp)
+            write_latents(z, save_latents_to, force)
         written.append(save_latents_to)
     return {
         "checkpoint": generator.path,

@@ -17,8 +17,15 @@ from facegan_cli.apply.photos import PhotoOptions
 from facegan_cli.apply.sample import sample as sample_images
 from facegan_cli.apply.translate import translate as translate_images
 from facegan_cli.cli.common import emit_result
-from facegan_cli.cli.options import OUTPUT, PHOTOS, GeneratedBatchOpt, GeneratorOpt, SeedOpt, shared_options
 from facegan_cli.cli.params import NAMES_NOTE
+from facegan_cli.cli.shared_options import (
+    OUTPUT,
+    PHOTOS,
+    GeneratedBatchOpt,
+    GeneratorOpt,
+    SeedOpt,
+    shared_options,
+)
 from facegan_cli.models.translation import DIRECTIONS
 
 SAMPLE_HELP = (

@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 
 from facegan_cli.cli.common import emit_json, emit_result, result_console, result_table
-from facegan_cli.cli.options import OUTPUT, REPORT, SeedOpt, shared_command
 from facegan_cli.cli.params import group
-from facegan_cli.evaluation.translation import TranslationEvaluation
+from facegan_cli.cli.shared_options import OUTPUT, REPORT, SeedOpt, shared_command
+from facegan_cli.evaluation.translation_scores import TranslationEvaluation
 from facegan_cli.evaluation.turing import RaterScore, score, turing_sheet
-from facegan_cli.metrics.attributes import AttributeEvaluation, parse_targets
+from facegan_cli.metrics.attribute_editing import AttributeEvaluation, parse_targets
 from facegan_cli.metrics.run import Settings
 from facegan_cli.models.translation import DIRECTIONS
 

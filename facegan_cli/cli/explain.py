@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 
 from facegan_cli.cli.common import emit_result
-from facegan_cli.cli.options import REPORT, FigureOpt, shared_options
+from facegan_cli.cli.shared_options import REPORT, FigureOpt, shared_options
 from facegan_cli.core.errors import UsageProblem
-from facegan_cli.transfer.explain import REDUCTIONS, color_change_figure, guided_backprop_figure
+from facegan_cli.evaluation.explain import REDUCTIONS, color_change_figure, guided_backprop_figure
 
 HELP = (
     "Look inside a model. With --ckpt: guided backpropagation (Springenberg et al.) of the discriminator's "

@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 
 from facegan_cli.cli.common import emit_result
-from facegan_cli.cli.options import (
+from facegan_cli.cli.params import choices, group
+from facegan_cli.cli.shared_options import (
     OUTPUT,
     FigureOpt,
     GeneratedBatchOpt,
@@ -20,7 +21,6 @@ from facegan_cli.cli.options import (
     SeedOpt,
     shared_command,
 )
-from facegan_cli.cli.params import choices, group
 from facegan_cli.latent.arithmetic import arithmetic_figure
 from facegan_cli.latent.interpolate import interpolation_figure
 from facegan_cli.latent.latents import parse_pairs, parse_refs

@@ -3,7 +3,7 @@
 Inputs are folders or zips of images, prepared datasets (--split), a generator checkpoint (--ckpt, samples
 made on the fly) and, for FID, .npz statistics in pytorch-fid's format. Results go to stdout (a table, or
 one JSON document with --json); progress and warnings to stderr. The options the commands share are
-declared once, in cli/options.py.
+declared once, in cli/shared_options.py.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import typer
 from rich.table import Table
 
 from facegan_cli.cli.common import emit_result, result_table
-from facegan_cli.cli.options import GENERATED, INCEPTION, READING, shared_command
 from facegan_cli.cli.params import choices, group
+from facegan_cli.cli.shared_options import GENERATED, INCEPTION, READING, shared_command
 from facegan_cli.metrics import run
 from facegan_cli.metrics.frechet import METHODS
 from facegan_cli.metrics.run import Settings

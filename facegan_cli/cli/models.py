@@ -7,8 +7,8 @@ from typing import Annotated, Any
 import typer
 
 from facegan_cli.cli.common import emit_json, emit_result, result_console, result_table
-from facegan_cli.cli.options import REPORT, shared_options
 from facegan_cli.cli.params import OUTPUT_OPTIONS, build_command, group, native
+from facegan_cli.cli.shared_options import REPORT, shared_options
 from facegan_cli.core.options import Opt
 from facegan_cli.models.summary import arch_options, list_families, summarize
 

@@ -16,7 +16,6 @@ import typer
 from facegan_cli.align.geometry import MODES
 from facegan_cli.align.landmarks import BACKENDS, DETECTORS
 from facegan_cli.cli.common import emit_result
-from facegan_cli.cli.options import FAN_WEIGHTS, S3FD_WEIGHTS
 from facegan_cli.cli.params import (
     FORCE,
     OUTPUT_NAMES,
@@ -26,6 +25,7 @@ from facegan_cli.cli.params import (
     group,
     native,
 )
+from facegan_cli.cli.shared_options import FAN_WEIGHTS, S3FD_WEIGHTS
 from facegan_cli.core.options import Opt
 from facegan_cli.data.crops import CROPS
 from facegan_cli.data.prepared import SPLIT_CODES

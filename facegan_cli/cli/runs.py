@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from facegan_cli.cli.common import emit_result, result_table
-from facegan_cli.cli.options import REPORT, shared_command
 from facegan_cli.cli.params import group
+from facegan_cli.cli.shared_options import REPORT, shared_command
 from facegan_cli.evaluation.runs import BOOKKEEPING, list_runs, plot_runs, show_run
 
 app = group("Training runs: `list` them (status, progress, metrics, age), `show` one, `plot` their curves.")

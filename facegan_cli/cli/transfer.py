@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import typer
 
 from facegan_cli.cli.common import emit_result
-from facegan_cli.cli.options import VGG_WEIGHTS
 from facegan_cli.cli.params import (
     DEVICE,
     FORCE,
@@ -19,13 +18,14 @@ from facegan_cli.cli.params import (
     group,
     native,
 )
+from facegan_cli.cli.shared_options import VGG_WEIGHTS
 from facegan_cli.core.options import Opt
 from facegan_cli.features.vgg19 import ACTIVATIONS, POOLS
 from facegan_cli.transfer.lft import INITS as LFT_INITS
 from facegan_cli.transfer.lft import SYNTH_OPTIMIZERS, transfer_features
-from facegan_cli.transfer.losses import NORMS
 from facegan_cli.transfer.nst import INITS, PRESETS, resolve_settings, transfer_style
 from facegan_cli.transfer.optimize import OPTIMIZERS
+from facegan_cli.transfer.style_losses import NORMS
 
 app = group("Style and feature transfer through a frozen VGG19: Gatys's neural style transfer, and Latent "
             "Features Transfer with a trained feature translator.")

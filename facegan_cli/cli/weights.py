@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from facegan_cli.cli.common import emit_result, result_table
-from facegan_cli.cli.options import REPORT, shared_command
 from facegan_cli.cli.params import group
+from facegan_cli.cli.shared_options import REPORT, shared_command
 from facegan_cli.core import weights as W
 
 app = group("Manage pretrained weights (FID Inception, VGG19, face-alignment).")

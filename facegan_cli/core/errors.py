@@ -22,10 +22,6 @@ class FaceganError(Exception):
         return text
 
 
-class StopRequested(Exception):
-    """Raised inside long loops when SIGINT/SIGTERM asked the run to save and stop."""
-
-
 class UsageProblem(FaceganError):
     """A command line that cannot be carried out as written (options that contradict each other, an
     option a resume cannot honour): the CLI reports it as a usage error, exit status 2."""

@@ -1,7 +1,7 @@
 """Command-line options described as data, so library modules can declare them without Typer.
 
 A model family declares the options of its `facegan train FAMILY` and `facegan models summary FAMILY`
-commands as `Opt`s next to the code that reads them; the CLI turns each into a Typer option (cli/options.py)
+commands as `Opt`s next to the code that reads them; the CLI turns each into a Typer option (cli/shared_options.py)
 and hands the parsed values back as a dict keyed by `Opt.name`. Nothing here parses a command line.
 """
 

@@ -28,8 +28,8 @@ from facegan_cli.core.checkpoint import list_checkpoints
 from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.outputs import check_new_file, check_outside_inputs, new_file
 from facegan_cli.core.rundir import RunDir
+from facegan_cli.data.figure import is_image_path
 from facegan_cli.data.grid import save_png
-from facegan_cli.latent.outputs import is_image_path
 from facegan_cli.metrics.in_training import evaluation_lines
 
 # Fields of metrics.jsonl lines that say where and how fast, not how well: never plotted.

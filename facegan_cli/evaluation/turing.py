@@ -29,9 +29,9 @@ from facegan_cli.core.device import resolve_device
 from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.outputs import check_new_file, check_new_folder, make_out_dir, new_file, staged_folder
 from facegan_cli.core.seeding import draw_latents
+from facegan_cli.data.figure import labelled_grid
 from facegan_cli.data.grid import save_png
-from facegan_cli.latent.figure import labelled_grid
-from facegan_cli.latent.images import open_real_images, square_resize
+from facegan_cli.data.image_pool import open_real_images, square_resize
 from facegan_cli.models.loading import load_generator
 
 KEY_FORMAT = "facegan-turing-key"

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from facegan_cli.core.errors import FaceganError, UsageProblem
-from facegan_cli.latent.figure import check_figure_outputs, labelled_grid, write_figure
-from facegan_cli.latent.latents import open_generator, resolve_latents
+from facegan_cli.data.figure import check_figure_outputs, labelled_grid, write_figure
+from facegan_cli.latent.latents import open_generator, resolve_latents, write_latents
 
 
 def _check_group(name: str, z: torch.Tensor) -> None:
@@ -100,7 +100,9 @@ def arithmetic_figure(
         labels += [f"+/-{jitter_scale:g} noise"] * len(results)
         captions += [[""] * variations] * len(results)
     saved_z = results if varied is None else torch.cat([results, varied.reshape(-1, generator.z_dim)])
-    files = write_figure(labelled_grid(rows, row_labels=labels, captions=captions), out, saved_z, save_latents_to, force=force)
+    files = [write_figure(labelled_grid(rows, row_labels=labels, captions=captions), out, force=force)]
+    if save_latents_to is not None:
+        files.append(write_latents(saved_z, save_latents_to, force))
     return {
         "checkpoint": generator.path, "mode": "average-a" if average_a else "per-exemplar", **groups,
         "results": len(results), "jitter": jitter_scale, "variations": variations if varied is not None else 0,

@@ -15,8 +15,8 @@ from typing import Any
 import torch
 
 from facegan_cli.core.errors import FaceganError, UsageProblem
-from facegan_cli.latent.figure import check_figure_outputs, labelled_grid, write_figure
-from facegan_cli.latent.latents import open_generator, resolve_latents
+from facegan_cli.data.figure import check_figure_outputs, labelled_grid, write_figure
+from facegan_cli.latent.latents import open_generator, resolve_latents, write_latents
 
 METHODS = ("lerp", "slerp")
 
@@ -115,7 +115,9 @@ def interpolation_figure(
     pixels = generator.pixels(z, batch_size, "interpolating")
     rows = [pixels[i * steps : (i + 1) * steps] for i in range(len(pairs))]
     figure = labelled_grid(rows, row_labels=[f"{a} -> {b}" for a, b in pairs])
-    files = write_figure(figure, out, z, save_latents_to, force=force)
+    files = [write_figure(figure, out, force=force)]
+    if save_latents_to is not None:
+        files.append(write_latents(z, save_latents_to, force))
     return {
         "checkpoint": generator.path, "method": method, "steps": steps, "pairs": [list(pair) for pair in pairs],
         "out": out, "files": files,

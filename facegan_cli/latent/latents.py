@@ -17,6 +17,7 @@ import torch
 from facegan_cli.core.atomic import atomic_path
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.outputs import new_file
 from facegan_cli.core.seeding import draw_latents
 from facegan_cli.models.loading import LoadedGenerator, load_generator
 
@@ -29,6 +30,14 @@ def save_latents(z: torch.Tensor, path: str | os.PathLike[str]) -> Path:
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.save(fh, z.detach().cpu().float().numpy())
     return path
+
+
+def write_latents(z: torch.Tensor, path: str | os.PathLike[str], force: bool = False) -> Path:
+    """`save_latents` as a command's --save-latents output: never over a file facegan did not write, and
+    recorded as facegan's (core.outputs.new_file)."""
+    with new_file(path, force, "latents", "--save-latents") as tmp:
+        save_latents(z, tmp)
+    return Path(path)
 
 
 def load_latents(path: str | os.PathLike[str], z_dim: int | None = None) -> torch.Tensor:

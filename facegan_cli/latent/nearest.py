@@ -28,8 +28,8 @@ from facegan_cli.core.device import parity_mode
 from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.progress import Progress
 from facegan_cli.core.seeding import draw_latents
-from facegan_cli.latent.figure import check_figure_outputs, labelled_grid, write_figure
-from facegan_cli.latent.images import open_real_images, square_resize
+from facegan_cli.data.figure import check_figure_outputs, labelled_grid, write_figure
+from facegan_cli.data.image_pool import open_real_images, square_resize
 from facegan_cli.latent.latents import open_generator, resolve_latents
 
 FeatureFn = Callable[[torch.Tensor], torch.Tensor]

@@ -48,8 +48,8 @@ from facegan_cli.metrics.frechet import frechet_distance
 from facegan_cli.metrics.inputs import StatsInput, open_source
 from facegan_cli.metrics.protocols import DEFAULT_PROTOCOL, get_protocol
 from facegan_cli.metrics.stats import FeatureCache, GaussianStats, gaussian_stats
+from facegan_cli.models.generated_sources import GeneratorSource
 from facegan_cli.models.loading import LoadedGenerator
-from facegan_cli.models.sources import GeneratorSource
 
 METRICS = ("fid", "kid")
 DEFAULT_N = 5000

@@ -1,7 +1,7 @@
 """What a metric reads: its positional paths, `--ckpt` samples and stats files, resolved into sources.
 
 Image inputs are sources of the one hierarchy of `facegan_cli.data.sources` (folders, zips, prepared
-datasets) and of `facegan_cli.models.sources` (a generator checkpoint's samples, a translator's
+datasets) and of `facegan_cli.models.generated_sources` (a generator checkpoint's samples, a translator's
 translations); they read files through the project's one decode-and-reject path, skip and count unusable
 images (`rejects`), or stop the command with `strict`. Two deliberate differences from the references' file handling, both
 invisible on ordinary RGB JPEG/PNG folders: folders are read recursively with every image suffix in any
@@ -21,7 +21,7 @@ import torch
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.data.sources import ImageSource, open_image_set
 from facegan_cli.metrics.stats import GaussianStats, load_stats
-from facegan_cli.models.sources import checkpoint_source
+from facegan_cli.models.generated_sources import checkpoint_source
 
 
 class StatsInput:

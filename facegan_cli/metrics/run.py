@@ -39,7 +39,7 @@ from facegan_cli.metrics.inputs import Input, StatsInput, resolve_inputs
 from facegan_cli.metrics.prdc import precision_recall_density_coverage
 from facegan_cli.metrics.protocols import DEFAULT_PROTOCOL, get_protocol
 from facegan_cli.metrics.stats import FeatureCache, GaussianStats, gaussian_stats, save_stats
-from facegan_cli.models.sources import GeneratorSource
+from facegan_cli.models.generated_sources import GeneratorSource
 
 POOL_DIMS = (64, 192, 768, 2048)
 Result = TypeVar("Result")

@@ -34,7 +34,7 @@ from facegan_cli.models.attr_classifier import (
 )
 from facegan_cli.models.loading import load_model
 from facegan_cli.models.stargan import STARGAN_ATTRS
-from facegan_cli.train.attributes import parse_attrs, protocol_splits
+from facegan_cli.train.attribute_options import parse_attrs, protocol_splits
 from facegan_cli.train.loop import TrainResult
 from facegan_cli.train.recipe import Images, Labels, Recipe, Stream, TrainContext
 from facegan_cli.train.spec import DATA_OPTION, RESUMABLE_LR, TrainPlan, TrainSpec

@@ -63,10 +63,10 @@ from facegan_cli.models.cyclegan import (
     pack_images,
 )
 from facegan_cli.models.registry import resolve_config
-from facegan_cli.train.losses import gradient_penalty
+from facegan_cli.train.gan_objectives import gradient_penalty
 from facegan_cli.train.recipe import Images, Recipe, Stream, TrainContext
 from facegan_cli.train.spec import DOMAIN_DATA, DOMAIN_OPTIONS, RESUMABLE_LR, TrainPlan, TrainSpec
-from facegan_cli.transfer.losses import content_error, gram, style_error
+from facegan_cli.transfer.style_losses import content_error, gram, style_error
 
 SAMPLE_ROWS = 8  # rows of a training grid: A, G_A(A), G_B(G_A(A)), B, G_B(B), G_A(G_B(B))
 

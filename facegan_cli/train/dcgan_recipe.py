@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from facegan_cli.core.options import Opt
 from facegan_cli.models import dcgan
 from facegan_cli.models.registry import build_discriminator, build_generator, resolve_config
-from facegan_cli.train.losses import bce_fake, bce_real
+from facegan_cli.train.gan_objectives import bce_fake, bce_real
 from facegan_cli.train.recipe import Recipe, TrainContext
 from facegan_cli.train.spec import DATA_OPTION, RESUMABLE_LR, SPLIT_OPTION, TrainPlan, TrainSpec
 

@@ -25,7 +25,7 @@ from facegan_cli.models import progan
 from facegan_cli.models.layers import downsample2x, upsample2x
 from facegan_cli.models.progan import ProDiscriminator, ProGenerator, build_discriminator, build_generator
 from facegan_cli.models.registry import resolve_config
-from facegan_cli.train.losses import gradient_penalty
+from facegan_cli.train.gan_objectives import gradient_penalty
 from facegan_cli.train.progan_schedule import ProganSchedule
 from facegan_cli.train.recipe import Phase, Recipe, TrainContext, frozen
 from facegan_cli.train.spec import DATA_OPTION, SPLIT_OPTION, TrainPlan, TrainSpec

@@ -33,8 +33,8 @@ from facegan_cli.models.stargan import (
     create_labels,
     instance_statistics,
 )
-from facegan_cli.train.attributes import ATTRS_OPTION, PROTOCOL_OPTION, parse_attrs, protocol_splits
-from facegan_cli.train.losses import bce_fake, bce_real, gradient_penalty
+from facegan_cli.train.attribute_options import ATTRS_OPTION, PROTOCOL_OPTION, parse_attrs, protocol_splits
+from facegan_cli.train.gan_objectives import bce_fake, bce_real, gradient_penalty
 from facegan_cli.train.recipe import Images, Labels, Recipe, Stream, TrainContext
 from facegan_cli.train.spec import DATA_OPTION, RESUMABLE_LR, TrainPlan, TrainSpec
 

@@ -38,8 +38,8 @@ from facegan_cli.data.grid import grid_array, save_png, to_uint8
 from facegan_cli.data.imageio import RejectedImage, display_name, open_rgb
 from facegan_cli.data.sources import open_image_list
 from facegan_cli.features.vgg19 import VGG19Extractor, layer_tap, recorded_extractor
-from facegan_cli.transfer.losses import content_error, gram, style_error
 from facegan_cli.transfer.optimize import LossTerms, Objective, Optimized, optimize
+from facegan_cli.transfer.style_losses import content_error, gram, style_error
 
 INITS = ("input+noise", "input", "mean", "noise")
 SYNTH_OPTIMIZERS = ("adam", "sgd", "lbfgs")

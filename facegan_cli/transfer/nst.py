@@ -54,8 +54,8 @@ from facegan_cli.data.grid import save_png, to_uint8
 from facegan_cli.data.imageio import RejectedImage, display_name, open_rgb
 from facegan_cli.data.sources import open_image_list
 from facegan_cli.features.vgg19 import ACTIVATIONS, POOLS, TAP_CHANNELS, VGG19Extractor, layer_tap
-from facegan_cli.transfer.losses import NORMS, check_style_size, gram
 from facegan_cli.transfer.optimize import OPTIMIZERS, Objective, Optimized, optimize
+from facegan_cli.transfer.style_losses import NORMS, check_style_size, gram
 
 INITS = ("content", "noise", "mean", "content+noise")
 GATYS_STYLE = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")

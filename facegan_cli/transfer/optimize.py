@@ -37,7 +37,7 @@ import torch
 
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.features.vgg19 import VGG19Extractor
-from facegan_cli.transfer.losses import content_error, gram, style_error
+from facegan_cli.transfer.style_losses import content_error, gram, style_error
 
 OPTIMIZERS = ("lbfgs", "adam", "sgd")
 LBFGS_MAX_ITER = 20  # torch.optim.LBFGS's default evaluations per step(), as both references use it

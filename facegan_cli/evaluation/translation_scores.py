@@ -33,7 +33,7 @@ from facegan_cli.data.device_data import resize_uint8
 from facegan_cli.data.domains import open_domain, resolve_domains, truth_folders
 from facegan_cli.data.grid import to_uint8
 from facegan_cli.data.sources import DecodedSource, ImageSource
-from facegan_cli.metrics.attributes import ArraySource
+from facegan_cli.metrics.attribute_editing import ArraySource
 from facegan_cli.metrics.frechet import frechet_distance
 from facegan_cli.metrics.kid import check_subsets, kernel_inception_distance
 from facegan_cli.metrics.run import Session, Settings

@@ -41,10 +41,10 @@ from facegan_cli.core.device import resolve_device
 from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.outputs import check_outside_inputs
 from facegan_cli.data.crops import center_crop, resize_short_side
+from facegan_cli.data.figure import check_figure_outputs, labelled_grid, write_figure
 from facegan_cli.data.grid import to_uint8
 from facegan_cli.data.imageio import RejectedImage, display_name, open_rgb
 from facegan_cli.data.sources import open_image_list
-from facegan_cli.latent.figure import check_figure_outputs, labelled_grid, write_figure
 from facegan_cli.models.loading import build_from, family_of, load_weights, value_range_of
 
 REDUCTIONS = ("sum", "max")
@@ -258,7 +258,7 @@ def guided_backprop_figure(
     captions = [["input", *(f"filter {f}" for f in chosen)]] * len(rows)
     figure = labelled_grid(rows, [p.stem for p in files], captions, min_cell=64)
     written = write_figure(figure, out, force=force)
-    return {"out": str(written[0]), "checkpoint": str(path), "network": name, "layer": layer, "filters": chosen,
+    return {"out": str(written), "checkpoint": str(path), "network": name, "layer": layer, "filters": chosen,
             "reduce": reduce, "method": "plain gradient" if plain else "guided backpropagation",
             "inputs": [str(p) for p in files]}
 
@@ -364,5 +364,5 @@ def color_change_figure(
     captions = [["input", *(c for label in labels for c in (label, "change"))]] * len(rows)
     figure = labelled_grid(figure_rows, [p.stem for p in files], captions, min_cell=64)
     written = write_figure(figure, out, force=force)
-    return {"out": str(written[0]), "scale": top, "pairs": records,
+    return {"out": str(written), "scale": top, "pairs": records,
             "measure": "per-pixel RGB distance / (255 sqrt 3); changed_share: share of pixels above 0.1"}

@@ -1,7 +1,8 @@
 """Labelled figures: rows of images with a label on the left and optional captions under each image.
 
-Used for interpolation rows, arithmetic panels, nearest-neighbour rows and the numbered Turing-test
-contact sheet. Labels are drawn with PIL's built-in font, so no font file has to be present.
+Used for interpolation rows, arithmetic panels, nearest-neighbour rows, `facegan explain` and the numbered
+Turing-test contact sheet (latent/, evaluation/, transfer/ all draw them, so they live here, below all
+three). Labels are drawn with PIL's built-in font, so no font file has to be present.
 """
 
 from __future__ import annotations
@@ -10,14 +11,19 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.outputs import check_new_file, new_file
 from facegan_cli.data.grid import save_png
-from facegan_cli.latent.latents import save_latents
-from facegan_cli.latent.outputs import is_image_path
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def is_image_path(path: str | os.PathLike[str]) -> bool:
+    """True when `path` names an image file (a grid, a figure), False when it names a folder."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
 
 _BACKGROUND = 255
 _INK = (0, 0, 0)
@@ -117,16 +123,8 @@ def check_figure_outputs(
         check_new_file(save_latents_to, force, "--save-latents")
 
 
-def write_figure(
-    figure: np.ndarray, out: str | os.PathLike[str], z: torch.Tensor | None = None,
-    save_latents_to: str | os.PathLike[str] | None = None, force: bool = False,
-) -> list[Path]:
-    """Write the figure (and, when asked, its latents as .npy), each recorded as facegan's; the files written."""
+def write_figure(figure: np.ndarray, out: str | os.PathLike[str], force: bool = False) -> Path:
+    """Write the figure, recorded as facegan's (core.outputs.new_file); returns its path."""
     with new_file(out, force, "figure") as tmp:
         save_png(figure, tmp)
-    written = [Path(out)]
-    if save_latents_to is not None and z is not None:
-        with new_file(save_latents_to, force, "latents", "--save-latents") as tmp:
-            save_latents(z, tmp)
-        written.append(Path(save_latents_to))
-    return written
+    return Path(out)

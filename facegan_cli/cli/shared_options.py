@@ -48,9 +48,6 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
 FigureOpt = Annotated[Path, typer.Option("--out", "-o", help="The figure to write (.png, .jpg or .webp).")]
 
 
-def weights_given(fan_weights: Path | None, s3fd_weights: Path | None) -> dict[str, Path | None]:
-    """--fan-weights and --s3fd-weights by the weights key whose official file each replaces."""
-    return {"face-alignment-2dfan4": fan_weights, "face-alignment-s3fd": s3fd_weights}
 
 # The metric options: what `facegan metrics ...` and the eval commands share (inputs, the Inception network
 # and its protocol, reading), then what the commands that run a network or write files share.

@@ -11,7 +11,7 @@ semi-definite L^T S2 L for any factor S1 = L L^T, so the eigenvalues come from a
   both covariances when the result is not finite, failure when the imaginary part of the diagonal exceeds
   1e-3. Seconds to minutes at 2048 dimensions; here for users who want that code path bit for bit.
 
-Both give the references' numbers to far better than 1e-3 (tests/test_metrics_frechet.py).
+Both give the references' numbers to far better than 1e-3 (tests/metrics/test_metrics_frechet.py).
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ KIND_LOADERS: dict[str, str] = {
 @dataclass(frozen=True)
 class Reference:
     """The parameter counts of a family's networks in one configuration, as its reference implementation (or
-    paper) has them. tests/test_family_contract.py builds the configuration as `facegan models summary` does
+    paper) has them. tests/models/test_family_contract.py builds the configuration as `facegan models summary` does
     and compares every count declared here."""
 
     counts: dict[str, int]  # network, as `models summary` names it (Family.build_networks) -> its parameters

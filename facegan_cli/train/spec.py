@@ -108,7 +108,7 @@ class TrainSpec:
     # Extra fields of the result document, from the finished run (e.g. the classifier's held-out accuracy);
     # called with the result and the --device.
     report: Callable[[TrainResult, str], dict[str, Any]] | None = None
-    # A tiny run, declared once for the family contract (tests/test_family_contract.py) and any test: option
+    # A tiny run, declared once for the family contract (tests/models/test_family_contract.py) and any test: option
     # values (by Opt.name, the shared loop options included) that train a few steps on a CPU in about a
     # second. The length (steps, or kimg for phased families) is included where the default does not fit;
     # the data and input files are not (the tests give them). None: not declared (the contract fails).

@@ -1,6 +1,6 @@
 """A literal transcription of pytorch/examples dcgan/main.py's training step and data pipeline.
 
-Used as the reference side of bench_dcgan_train.py and by tests/test_dcgan_recipe.py to show that
+Used as the reference side of bench_dcgan_train.py and by tests/train/test_dcgan_recipe.py to show that
 facegan's step computes the same update. (The sigmoid of netD is folded into BCEWithLogitsLoss, which is
 the numerically stable form of the same loss.)
 """

@@ -12,7 +12,7 @@ The reference side of bench_stargan.py, written from the solver's behaviour (not
 - the loss values are read with `.item()` every iteration, as the solver does for its log dict.
 
 The networks are facegan's StarGAN modules (the same layer structure and parameter count as yunjey's
-model.py, asserted in tests/test_stargan_models.py), kept in the default NCHW memory format.
+model.py, asserted in tests/models/test_stargan_models.py), kept in the default NCHW memory format.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from facegan_cli.models import registry
 runner = CliRunner()
 
 # specs/dcgan.md: pytorch/examples (radford64), seed 001 (heikka32), the Keras CelebA example (keras64), as the
-# family declares them (checked by tests/test_family_contract.py).
+# family declares them (checked by tests/models/test_family_contract.py).
 COUNTS = {name: (ref.counts["generator"], ref.counts["discriminator"])
           for name, ref in registry.get_family("dcgan").reference_counts.items()}
 SHAPES = {

@@ -35,7 +35,7 @@ from facegan_cli.data.prepared import PreparedDataset
 from facegan_cli.data.sources import open_image_set
 from facegan_cli.metrics.inputs import open_source
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LATIN = os.fsdecode(b"caf\xe9.png")  # a Latin-1 file name: not valid UTF-8
 BAD_LATIN = os.fsdecode(b"broken\xff.jpg")
 MAX_PIXELS_ENV = "FACEGAN_MAX_PIXELS"  # set by `facegan --max-pixels N`; inherited by workers

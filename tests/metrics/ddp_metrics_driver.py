@@ -1,6 +1,6 @@
 """Every sharded metric and a sample grid, run in one process group: the cases of test_metrics_ddp.py.
 
-`python -m torch.distributed.run --nproc_per_node=2 tests/ddp_metrics_driver.py ARGS.json` runs them on two
+`python -m torch.distributed.run --nproc_per_node=2 tests/metrics/ddp_metrics_driver.py ARGS.json` runs them on two
 gloo ranks; the test calls `run_cases` in its own process for the one-process numbers. Several commands
 share the script's one process group (each command's own `process_group` joins it), which saves a
 torchrun start per command. Rank 0 writes the results next to ARGS.json as results-{world size}.json.

@@ -17,7 +17,7 @@ from facegan_cli.data.crops import apply_crop
 from facegan_cli.prepare import synthetic
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-STYLES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "styles"
+STYLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "styles"
 TINY = ["--preset", "thesis64", "--resolution", "16", "--ngf", "8", "--ndf", "8", "--n-blocks", "1",
         "--n-layers-d", "2", "--device", "cpu", "--no-tensorboard", "--quiet"]
 

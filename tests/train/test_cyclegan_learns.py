@@ -11,7 +11,7 @@ CPU thread; load = crop = 32 (no jitter at this size) and junyanz's linear decay
 On the held-out faces, each direction's translation must be far closer to the true translation (L1 in
 [-1, 1] units) than the untranslated input is: below 0.7 times the input's L1.
 
-Measured (`pytest tests/test_cyclegan_learns.py -m slow`, 2-core CPU shared with other work, one torch
+Measured (`pytest tests/train/test_cyclegan_learns.py -m slow`, 2-core CPU shared with other work, one torch
 thread: about 20 minutes for both), held-out L1 of the translation vs of the untranslated input, PSNR in dB:
   junyanz256  a2b 0.132 vs 0.313 (21.6 vs 13.9 dB)   b2a 0.182 vs 0.311 (18.8 vs 14.0 dB)
   thesis64    a2b 0.120 vs 0.313 (22.5 vs 13.9 dB)   b2a 0.157 vs 0.311 (20.3 vs 14.0 dB)

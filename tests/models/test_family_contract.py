@@ -2,7 +2,7 @@
 
 The families are collected from the registry when this module is collected, so a family added under
 facegan_cli/models/ or by a "facegan.families" plugin is checked without an edit here; a test module that
-registers a family of its own calls `check_family_contract` itself (tests/test_two_stream_family.py).
+registers a family of its own calls `check_family_contract` itself (tests/models/test_two_stream_family.py).
 A family whose tiny run reads more than an image folder per data option names those inputs below.
 """
 

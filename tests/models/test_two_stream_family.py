@@ -155,5 +155,5 @@ def test_a_family_from_a_test_module_trains_on_both_streams_and_samples(cli, dom
 
 def test_the_family_meets_the_family_contract(cli, tmp_path: Path) -> None:
     """Registered by this module alone, the family passes the contract every family passes
-    (tests/test_family_contract.py): counts, a step, exact resume, loading and `facegan sample`."""
+    (tests/models/test_family_contract.py): counts, a step, exact resume, loading and `facegan sample`."""
     check_family_contract(FAMILY, tmp_path)

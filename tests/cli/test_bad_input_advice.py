@@ -22,7 +22,7 @@ from facegan_cli.core.errors import FaceganError
 from facegan_cli.features.base import read_state_dict
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-STYLES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "styles"
+STYLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "styles"
 
 
 def test_explain_net_names_a_generator(cli: Callable[..., Result], tmp_path: Path) -> None:

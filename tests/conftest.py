@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 import torch
-from typer.testing import CliRunner, Result
+from cli_helpers import invoke_cli
+from typer.testing import Result
 
 from facegan_cli.prepare.synthetic import write_synthetic
 
@@ -59,10 +60,9 @@ def attrs16(prepare_synthetic: Callable[..., Path]) -> Path:
 def ccagan_run(attrs16: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny CCA-GAN run (2 steps, widths 8) trained on attrs16's 5 default attributes: the checkpoint the
     `facegan edit` tests use; shared by all tests: never modify it in place."""
-    from facegan_cli.cli import app
 
     out = tmp_path_factory.mktemp("edit") / "run"
-    result = CliRunner().invoke(app, [
+    result = invoke_cli([
         "train", "ccagan", "--data", str(attrs16), "--out", str(out), "--steps", "2", "--split-protocol", "celeba",
         "--g-width", "8", "--d-width", "8", "--g-repeat", "1", "--batch", "4", "--n-critic", "1", "--device", "cpu",
         "--no-tensorboard", "--quiet",
@@ -107,16 +107,8 @@ def wild_copy(synthetic_tree: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def cli() -> Callable[..., Result]:
-    """Invoke `facegan ...` in-process; returns click's Result (stdout and stderr kept apart)."""
-    # Imported here, not at module level: a broken command module must not stop every test's collection.
-    from facegan_cli.cli import app
-
-    runner = CliRunner()
-
-    def invoke(*args: Any) -> Result:
-        return runner.invoke(app, [str(a) for a in args])
-
-    return invoke
+    """Invoke `facegan ...` in-process (cli_helpers.invoke_cli); returns click's Result."""
+    return lambda *args: invoke_cli(args)
 
 
 @pytest.fixture

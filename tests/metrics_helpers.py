@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from cli_helpers import invoke_cli
 from PIL import Image
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from facegan_cli.cli import app
 from facegan_cli.core.checkpoint import save_checkpoint
 from facegan_cli.features.inception import FIDInception
 from facegan_cli.models import registry
@@ -134,7 +134,7 @@ def metrics_args(world: MetricsWorld, *extra: object) -> list[str]:
 
 
 def run_cli(*args: object) -> Result:
-    return CliRunner().invoke(app, [str(a) for a in args])
+    return invoke_cli([str(a) for a in args])
 
 
 def run_json(*args: object) -> dict[str, Any]:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import invoke_cli
 from metrics_helpers import MetricsWorld, homes, metrics_args, run_cli, world  # noqa: F401
 from PIL import Image
-from typer.testing import CliRunner
 
 from facegan_cli.core.checkpoint import load_checkpoint, save_checkpoint
 from facegan_cli.data.crops import apply_crop
@@ -32,10 +32,9 @@ def painting(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def run(painting: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from facegan_cli.cli import app
 
     out = tmp_path_factory.mktemp("cg") / "run"
-    result = CliRunner().invoke(app, ["train", "cycle-gan", "--data", str(painting), "--out", str(out), "--steps", "3",
+    result = invoke_cli(["train", "cycle-gan", "--data", str(painting), "--out", str(out), "--steps", "3",
                                       *TINY])
     assert result.exit_code == 0, result.output
     return out
@@ -89,10 +88,9 @@ def test_translate_image_folder_stdin_grid_and_real_pictures(cli, run: Path, pai
     result = cli("translate", "--ckpt", run, photo, "--size", "64", "--out", big, "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert np.asarray(Image.open(big / f"{photo.stem}.png")).shape == (64, 64, 3)  # fully convolutional
-    from facegan_cli.cli import app
 
     piped = tmp_path / "piped"
-    result = CliRunner().invoke(app, ["translate", "--ckpt", str(run), "-", "--out", str(piped), "--device", "cpu"],
+    result = invoke_cli(["translate", "--ckpt", str(run), "-", "--out", str(piped), "--device", "cpu"],
                                 input=f"{photo}\n{paint}\n")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in piped.glob("*.png")) == sorted([f"{photo.stem}.png", "metfaces-0.png"])

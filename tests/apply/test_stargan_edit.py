@@ -8,14 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import invoke_cli
 from PIL import Image
-from typer.testing import CliRunner
 
-from facegan_cli.cli import app
 from facegan_cli.models.editing import fit_face, load_editor, parse_assignments
 from facegan_cli.models.stargan import apply_edits, create_labels
 
-runner = CliRunner()
 ATTRS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -47,7 +45,7 @@ def test_fit_face_resizes_short_side_and_centre_crops(faces: Path) -> None:
 
 def test_set_and_flip_edit_each_input(ccagan_run: Path, faces: Path, tmp_path: Path) -> None:
     out = tmp_path / "edited"
-    result = runner.invoke(app, ["edit", "--ckpt", str(ccagan_run), "--input", str(faces), "--out", str(out), "--set",
+    result = invoke_cli(["edit", "--ckpt", str(ccagan_run), "--input", str(faces), "--out", str(out), "--set",
                                  "Blond_Hair=1", "--flip", "Male", "--device", "cpu", "--json", "--quiet"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -64,14 +62,14 @@ def test_set_and_flip_edit_each_input(ccagan_run: Path, faces: Path, tmp_path: P
         assert entry["target"]["Brown_Hair"] == 0 and entry["target"]["Male"] == 1 - entry["source"]["Male"]
         assert entry["target"]["Young"] == entry["source"]["Young"]
         assert np.array_equal(_png(Path(entry["output"])), expected[i].numpy())
-    again = runner.invoke(app, ["edit", "--ckpt", str(ccagan_run), "--input", str(faces), "--out", str(out), "--flip", "Male",
+    again = invoke_cli(["edit", "--ckpt", str(ccagan_run), "--input", str(faces), "--out", str(out), "--flip", "Male",
                                 "--device", "cpu", "--quiet"])
     assert again.exit_code == 1 and "--force" in again.stderr and "Traceback" not in again.output
 
 
 def test_grid_without_edits_and_given_source(ccagan_run: Path, faces: Path, tmp_path: Path) -> None:
     out = tmp_path / "grids"
-    result = runner.invoke(app, ["edit", "--ckpt", str(ccagan_run), "--input", str(faces / "000002.jpg"), "--out", str(out),
+    result = invoke_cli(["edit", "--ckpt", str(ccagan_run), "--input", str(faces / "000002.jpg"), "--out", str(out),
                                  "--source", "Black_Hair=1,Blond_Hair=0,Brown_Hair=0,Male=1,Young=0",
                                  "--device", "cpu", "--json", "--quiet"])
     assert result.exit_code == 0, result.output
@@ -86,18 +84,18 @@ def test_grid_without_edits_and_given_source(ccagan_run: Path, faces: Path, tmp_
 
 
 def test_edit_errors(ccagan_run: Path, faces: Path, tmp_path: Path) -> None:
-    unknown = runner.invoke(app, ["edit", "--ckpt", str(ccagan_run), "--input", str(faces), "--out", str(tmp_path / "a"),
+    unknown = invoke_cli(["edit", "--ckpt", str(ccagan_run), "--input", str(faces), "--out", str(tmp_path / "a"),
                                   "--flip", "Smiling", "--device", "cpu"])
     assert unknown.exit_code == 1 and "Smiling" in unknown.stderr and "Black_Hair" in unknown.stderr
-    bad = runner.invoke(app, ["edit", "--ckpt", str(ccagan_run), "--input", str(faces), "--out", str(tmp_path / "b"),
+    bad = invoke_cli(["edit", "--ckpt", str(ccagan_run), "--input", str(faces), "--out", str(tmp_path / "b"),
                               "--set", "Male=yes", "--device", "cpu"])
     assert bad.exit_code == 1 and "NAME=0" in bad.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
-    nothing = runner.invoke(app, ["edit", "--ckpt", str(ccagan_run), "--input", str(empty), "--out", str(tmp_path / "c"),
+    nothing = invoke_cli(["edit", "--ckpt", str(ccagan_run), "--input", str(empty), "--out", str(tmp_path / "c"),
                                   "--device", "cpu"])
     assert nothing.exit_code == 1 and "No images" in nothing.stderr
-    piped = runner.invoke(app, ["edit", "--ckpt", str(ccagan_run), "--input", "-", "--out", str(tmp_path / "d"), "--flip",
+    piped = invoke_cli(["edit", "--ckpt", str(ccagan_run), "--input", "-", "--out", str(tmp_path / "d"), "--flip",
                                 "Young", "--device", "cpu", "--quiet"], input=f"{faces / '000001.jpg'}\n")
     assert piped.exit_code == 0, piped.output
     assert piped.stdout.split() == [str(tmp_path / "d" / "000001.png")] and (tmp_path / "d" / "000001.png").exists()

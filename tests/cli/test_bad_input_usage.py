@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cli_helpers import invoke_cli
 from typer.testing import Result
 
 
@@ -99,13 +100,11 @@ def test_kid_subsets_message_names_the_eval_option(cli: Callable[..., Result], t
 
 def test_control_characters_in_stdin_paths_are_escaped(tmp_path: Path) -> None:
     # A NUL byte (or an escape sequence) read from stdin used to be echoed raw into the terminal.
-    from typer.testing import CliRunner
 
-    from facegan_cli.cli import app
 
     (tmp_path / "edits").mkdir()
     for stdin, shown in (("bad\x00name.png\n", "bad\\x00name.png"), ("\x1b[31mred.png\n", "\\x1b[31mred.png")):
-        result = CliRunner().invoke(app, ["explain", "--input", "-", "--edited", str(tmp_path / "edits"), "--out",
+        result = invoke_cli(["explain", "--input", "-", "--edited", str(tmp_path / "edits"), "--out",
                                           str(tmp_path / "h.png"), "--json"], input=stdin)
         assert result.exit_code == 1, result.output
         for stream in (result.stderr, result.stdout):

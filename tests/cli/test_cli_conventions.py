@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import pytest
 import typer
-from typer.testing import CliRunner
+from cli_helpers import invoke_cli
 
 from facegan_cli import __version__
 from facegan_cli.cli import app
-
-runner = CliRunner()
 
 
 def _commands() -> list[list[str]]:
@@ -37,24 +35,24 @@ def test_expected_groups_exist() -> None:
 
 @pytest.mark.parametrize("path", ALL, ids=[" ".join(p) for p in ALL])
 def test_every_command_has_help_with_example(path: list[str]) -> None:
-    result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+    result = invoke_cli([*path, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "Example" in result.output, f"`facegan {' '.join(path)} --help` shows no example"
 
 
 def test_usage_error_is_exit_two() -> None:
-    result = runner.invoke(app, ["train", "dcgan", "--no-such-option"])
+    result = invoke_cli(["train", "dcgan", "--no-such-option"])
     assert result.exit_code == 2
 
 
 def test_version() -> None:
-    result = runner.invoke(app, ["--version"])
+    result = invoke_cli(["--version"])
     assert result.exit_code == 0 and result.stdout.strip() == __version__
 
 
 def test_debug_shows_traceback_only_when_asked(tmp_path) -> None:
     args = ["sample", "--ckpt", str(tmp_path / "missing"), "--out", str(tmp_path / "g.png")]
-    plain = runner.invoke(app, args)
+    plain = invoke_cli(args)
     assert plain.exit_code == 1 and "Traceback" not in plain.output and "missing" in plain.stderr
-    debug = runner.invoke(app, [*args, "--debug"])
+    debug = invoke_cli([*args, "--debug"])
     assert debug.exit_code == 1 and "Traceback" in debug.stderr

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import invoke_cli
 from PIL import Image
 from transfer_helpers import vgg_file_fixture, write_pairs  # noqa: F401 (fixture)
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from facegan_cli.core.naming import BOOKKEEPING, output_names
 
@@ -79,19 +80,17 @@ def _check_outputs(out: Path, records: list[dict], inputs: list[Path], extra: se
 
 
 def _stdin_cli(*args: object, stdin: str) -> Result:
-    from facegan_cli.cli import app
 
-    return CliRunner().invoke(app, [str(a) for a in args], input=stdin)
+    return invoke_cli([str(a) for a in args], input=stdin)
 
 
 @pytest.fixture(scope="module")
 def cycle_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from facegan_cli.cli import app
     from facegan_cli.prepare import synthetic
 
     root = tmp_path_factory.mktemp("names-cg")
     synthetic.write_synthetic(root / "synth", n=20, size=16, style="painting")
-    result = CliRunner().invoke(app, [
+    result = invoke_cli([
         "train", "cycle-gan", "--data", str(root / "synth"), "--out", str(root / "run"), "--steps", "1",
         "--preset", "thesis64", "--resolution", "16", "--ngf", "4", "--ndf", "4", "--n-blocks", "1",
         "--n-layers-d", "2", "--device", "cpu", "--no-tensorboard", "--quiet",
@@ -134,13 +133,12 @@ def test_transfer_style_writes_one_file_per_clashing_input(cli_json: Callable[..
 
 @pytest.fixture(scope="module")
 def translator_run(celebahq_sample: Path, vgg_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from facegan_cli.cli import app
     from facegan_cli.prepare.pairs import prepare_pairs
 
     root = tmp_path_factory.mktemp("names-lft")
     a, b = write_pairs(celebahq_sample, root, 4, 32)
     prepare_pairs(a, b, root / "pairs", test=1, workers=1)
-    result = CliRunner().invoke(app, [
+    result = invoke_cli([
         "train", "feature-translator", "--translator", "dense", "--resolution", "32", "--batch", "2",
         "--sample-steps", "1", "--vgg-weights", str(vgg_file), "--device", "cpu", "--no-tensorboard",
         "--data", str(root / "pairs"), "--out", str(root / "run"), "--steps", "1", "--quiet",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import invoke_cli
 from PIL import Image
 from train_helpers import TINY_DCGAN, write_image_folder
 from typer.testing import Result
@@ -51,16 +52,8 @@ def trained(images: Path, tmp_path_factory: pytest.TempPathFactory, cli_module: 
 
 @pytest.fixture(scope="module")
 def cli_module() -> Cli:
-    from typer.testing import CliRunner
-
-    from facegan_cli.cli import app
-
-    runner = CliRunner()
-
-    def invoke(*args: object) -> Result:
-        return runner.invoke(app, [str(a) for a in args])
-
-    return invoke
+    """The `cli` fixture for module-scoped fixtures."""
+    return lambda *args: invoke_cli(args)
 
 
 # --- 1. single-file outputs: replaced only when facegan's record lists them ---------------------------------

@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import invoke_cli
 from safetensors.torch import load_file
 from train_helpers import TINY_DCGAN, write_image_folder
-from typer.testing import CliRunner
 
-from facegan_cli.cli import app
 from facegan_cli.core.checkpoint import list_checkpoints, load_checkpoint
 from facegan_cli.core.lock import FolderLock
 from facegan_cli.core.rundir import RunDir
@@ -32,7 +31,6 @@ from facegan_cli.models.registry import resolve_config
 from facegan_cli.train.dcgan_recipe import DCGANRecipe
 from facegan_cli.train.loop import LoopSettings, run_training
 
-runner = CliRunner()
 SHORT = ["--ckpt-every", "2", "--log-every", "1", "--sample-every", "100"]
 
 
@@ -42,7 +40,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def train(*args: object) -> object:
-    return runner.invoke(app, ["train", "dcgan", *[str(a) for a in args]])
+    return invoke_cli(["train", "dcgan", *[str(a) for a in args]])
 
 
 def resume(run: Path, *args: object) -> object:
@@ -239,7 +237,7 @@ def test_resume_finds_a_moved_dataset_and_refuses_other_data(images: Path, tmp_p
 def test_resume_notices_a_prepared_dataset_edited_in_place(synthetic_tree: Path, tmp_path: Path) -> None:
     """0.1 compared only the manifest's fingerprint, so pixels edited in place were resumed silently."""
     data = tmp_path / "prepared"
-    prepared = runner.invoke(app, ["prepare", "celeba", "--src", str(synthetic_tree), "--out", str(data),
+    prepared = invoke_cli(["prepare", "celeba", "--src", str(synthetic_tree), "--out", str(data),
                                    "--size", "32", "--workers", "1", "--quiet"])
     assert prepared.exit_code == 0, prepared.output
     args = ["--preset", "heikka32", "--width", "8", "--g-width", "8", "--batch", "8", "--device", "cpu",
@@ -265,7 +263,7 @@ def test_truncated_newest_checkpoint_falls_back_to_the_newest_complete_one(image
     newest.write_bytes(newest.read_bytes()[:100])
     leftover = run / "checkpoints" / ".ckpt-000000006.safetensors.abc123.partial"
     leftover.write_bytes(b"half")
-    sampled = runner.invoke(app, ["sample", "--ckpt", str(run), "--out", str(tmp_path / "g.png"), "--n", "4",
+    sampled = invoke_cli(["sample", "--ckpt", str(run), "--out", str(tmp_path / "g.png"), "--n", "4",
                                   "--device", "cpu", "--quiet"])
     assert sampled.exit_code == 0 and "ckpt-000000004" in sampled.stderr
     result = train("--resume", run, "--steps", 6, "--device", "cpu", "--no-tensorboard")
@@ -405,18 +403,18 @@ def test_out_that_is_a_link_or_lies_below_a_file_is_refused_before_any_work(imag
     blocker.write_text("keep")
     below = train("--data", images, "--out", blocker / "run", "--steps", 2, *TINY_DCGAN)
     assert below.exit_code == 1 and f"{blocker} is a file" in below.stderr
-    sampled = runner.invoke(app, ["sample", "--ckpt", str(run), "--out", str(link), "--n", "2", "--force",
+    sampled = invoke_cli(["sample", "--ckpt", str(run), "--out", str(link), "--n", "2", "--force",
                                   "--device", "cpu", "--quiet"])
     assert sampled.exit_code == 1 and "symbolic link" in sampled.stderr
 
 
 def test_root_max_pixels_option_limits_every_decode(images: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("FACEGAN_MAX_PIXELS", "0")  # restored after the test: the option writes the variable
-    result = runner.invoke(app, ["--max-pixels", "1000", "train", "dcgan", "--data", str(images), "--out",
+    result = invoke_cli(["--max-pixels", "1000", "train", "dcgan", "--data", str(images), "--out",
                                  str(tmp_path / "run"), "--steps", "1", *TINY_DCGAN])
     assert result.exit_code == 1 and "--max-pixels" in " ".join(result.stderr.split())
     assert not (tmp_path / "run").exists()
-    bad = runner.invoke(app, ["--max-pixels", "lots", "models", "list"])
+    bad = invoke_cli(["--max-pixels", "lots", "models", "list"])
     assert bad.exit_code == 2
 
 
@@ -432,9 +430,9 @@ def test_disk_full_during_prepare_fails_cleanly_and_resumes(synthetic_tree: Path
     out = tmp_path / "prepared"
     args = ["prepare", "celeba", "--src", str(synthetic_tree), "--out", str(out), "--size", "32", "--workers", "1"]
     with writer_fails(6, disk_full):
-        result = runner.invoke(app, args)
+        result = invoke_cli(args)
     assert result.exit_code == 1 and "disk is full" in result.stderr and "internal error" not in result.stderr
     assert not (out / "manifest.json").exists()
-    resumed = runner.invoke(app, [*args, "--resume", "--quiet"])
+    resumed = invoke_cli([*args, "--resume", "--quiet"])
     assert resumed.exit_code == 0, resumed.output
     assert (out / "manifest.json").exists()

@@ -7,13 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from cli_helpers import invoke_cli
 
-from facegan_cli.cli import app
 from facegan_cli.core import weights as W
 from facegan_cli.core.errors import FaceganError
-
-runner = CliRunner()
 
 
 @pytest.fixture()
@@ -36,12 +33,12 @@ def _fake_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str | No
 
 def test_import_verifies_prefix_and_caches(homes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     key, source = _fake_weights(homes, monkeypatch)
-    result = runner.invoke(app, ["weights", "import", key, str(source)])
+    result = invoke_cli(["weights", "import", key, str(source)])
     assert result.exit_code == 0, result.output
     assert (homes / "home" / "weights" / source.name).read_bytes() == source.read_bytes()
     wrong = homes / "wrong.pth"
     wrong.write_bytes(b"something else")
-    bad = runner.invoke(app, ["weights", "import", key, str(wrong)])
+    bad = invoke_cli(["weights", "import", key, str(wrong)])
     assert bad.exit_code == 1 and "SHA-256" in bad.stderr and "Traceback" not in bad.output
 
 
@@ -51,14 +48,14 @@ def test_torch_hub_copy_is_reused(homes: Path, monkeypatch: pytest.MonkeyPatch) 
     hub.mkdir(parents=True)
     (hub / source.name).write_bytes(source.read_bytes())
     assert W.require(key) == hub / source.name
-    listed = json.loads(runner.invoke(app, ["weights", "list", "--json"]).stdout)
+    listed = json.loads(invoke_cli(["weights", "list", "--json"]).stdout)
     assert {"key": key, "path": str(hub / source.name)}.items() <= next(
         r for r in listed["weights"] if r["key"] == key).items()
 
 
 def test_fetch_downloads_atomically(homes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     key, source = _fake_weights(homes, monkeypatch)  # a file:// URL stands in for the network
-    result = runner.invoke(app, ["weights", "fetch", key, "--json"])
+    result = invoke_cli(["weights", "fetch", key, "--json"])
     assert result.exit_code == 0, result.output
     path = Path(json.loads(result.stdout)["path"])
     assert path.read_bytes() == source.read_bytes()
@@ -75,5 +72,5 @@ def test_offline_without_file_names_file_url_and_import_line(homes: Path) -> Non
 
 
 def test_verify_of_missing_cache_exits_one(homes: Path) -> None:
-    result = runner.invoke(app, ["weights", "verify", "vgg19"])
+    result = invoke_cli(["weights", "verify", "vgg19"])
     assert result.exit_code == 1 and "vgg19-dcbb9e9d.pth" in result.stderr

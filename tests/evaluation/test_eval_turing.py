@@ -7,19 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import invoke_cli
 from PIL import Image
-from typer.testing import CliRunner
 
-from facegan_cli.cli import app
 from facegan_cli.core.checkpoint import save_checkpoint
 from facegan_cli.evaluation.turing import score
 from facegan_cli.models import registry
 
-runner = CliRunner()
-
 
 def invoke(*args: object) -> object:
-    return runner.invoke(app, [str(a) for a in args])
+    return invoke_cli([str(a) for a in args])
 
 
 def ok(*args: object) -> str:

@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import invoke_cli
 from PIL import Image
 from train_helpers import TINY_HEIKKA32, make_run
-from typer.testing import CliRunner
 
-from facegan_cli.cli import app
 from facegan_cli.core.checkpoint import load_checkpoint, save_checkpoint
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.seeding import draw_latents
@@ -24,7 +23,6 @@ from facegan_cli.latent.nearest import nearest_neighbours
 from facegan_cli.models import registry
 from facegan_cli.models.loading import load_generator
 
-runner = CliRunner()
 
 @pytest.fixture()
 def run_dir(tmp_path: Path) -> Path:
@@ -32,7 +30,7 @@ def run_dir(tmp_path: Path) -> Path:
 
 
 def invoke(*args: str) -> object:
-    return runner.invoke(app, [str(a) for a in args])
+    return invoke_cli([str(a) for a in args])
 
 
 def ok(*args: str) -> str:

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from cli_helpers import invoke_cli
 from family_contract import check_family_contract, option_args
 from train_helpers import write_image_folder
 from transfer_helpers import vgg_file_fixture  # noqa: F401 (fixture)
-from typer.testing import CliRunner
 
 from facegan_cli.models import registry
 from facegan_cli.train.spec import training_spec
@@ -57,14 +57,13 @@ def _unshared_target(data: Path, name: str = "Male") -> str:
 @pytest.fixture(scope="module")
 def vae_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 1-step VAE run of the vae family's tiny settings: cycle-gan-vae's --vae."""
-    from facegan_cli.cli import app
 
     root = tmp_path_factory.mktemp("contract-vae")
     spec = training_spec("vae")
     assert spec is not None and spec.tiny is not None
     data = [write_image_folder(root / name, n=8, size=32, seed=i) for i, name in enumerate(("A", "B"))]
     args = option_args(spec.options, spec.tiny)
-    result = CliRunner().invoke(app, ["train", "vae", *args, "--data-a", str(data[0]), "--data-b", str(data[1]),
+    result = invoke_cli(["train", "vae", *args, "--data-a", str(data[0]), "--data-b", str(data[1]),
                                       "--out", str(root / "run"), "--steps", "1", "--device", "cpu", "--quiet",
                                       "--no-tensorboard"])
     assert result.exit_code == 0, result.output

@@ -7,12 +7,9 @@ import json
 
 import pytest
 import torch
-from typer.testing import CliRunner
+from cli_helpers import invoke_cli
 
-from facegan_cli.cli import app
 from facegan_cli.models import registry
-
-runner = CliRunner()
 
 # specs/dcgan.md: pytorch/examples (radford64), seed 001 (heikka32), the Keras CelebA example (keras64), as the
 # family declares them (checked by tests/models/test_family_contract.py).
@@ -26,7 +23,7 @@ SHAPES = {
 
 
 def summary(*args: str) -> dict:
-    result = runner.invoke(app, ["models", "summary", "dcgan", *args, "--json"])
+    result = invoke_cli(["models", "summary", "dcgan", *args, "--json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)  # exactly one JSON document, nothing else on stdout
 
@@ -82,11 +79,11 @@ def test_heikka32_depth4_and_first_bn_variants() -> None:
 
 
 def test_summary_table_and_list() -> None:
-    result = runner.invoke(app, ["models", "summary", "dcgan", "--preset", "radford64"])
+    result = invoke_cli(["models", "summary", "dcgan", "--preset", "radford64"])
     assert result.exit_code == 0, result.output
     assert "3,576,704" in result.stdout and "2,765,568" in result.stdout
     assert "ConvTranspose2d" in result.stdout and "512x4x4" in result.stdout
-    listed = runner.invoke(app, ["models", "list", "--json"])
+    listed = invoke_cli(["models", "list", "--json"])
     assert listed.exit_code == 0
     dcgan = next(f for f in json.loads(listed.stdout)["families"] if f["family"] == "dcgan")
     assert dcgan["presets"][0] == "radford64" and set(dcgan["presets"]) >= set(COUNTS)
@@ -99,9 +96,9 @@ def test_summary_user_errors_exit_1() -> None:
         (["--preset", "nope"], 1),
         (["--preset", "heikka32", "--depth", "3"], 2),
     ):
-        result = runner.invoke(app, ["models", "summary", "dcgan", *args])
+        result = invoke_cli(["models", "summary", "dcgan", *args])
         assert result.exit_code == status, args
         assert "Error" in result.output and "Traceback" not in result.output
-    assert runner.invoke(app, ["models", "summary", "nofamily"]).exit_code == 1
-    help_text = runner.invoke(app, ["models", "summary", "--help"]).output
+    assert invoke_cli(["models", "summary", "nofamily"]).exit_code == 1
+    help_text = invoke_cli(["models", "summary", "--help"]).output
     assert "Example:" in help_text and "--d-first-bn" in help_text

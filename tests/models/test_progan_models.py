@@ -8,9 +8,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from typer.testing import CliRunner
+from cli_helpers import invoke_cli
 
-from facegan_cli.cli import app
 from facegan_cli.models.layers import EqualizedConv2d, EqualizedLinear, minibatch_stddev, pixel_norm
 from facegan_cli.models.progan import ProDiscriminator, ProGenerator, apply_overrides, channels
 from facegan_cli.models.registry import build_generator, resolve_config
@@ -175,7 +174,7 @@ def test_real_image_cross_fade() -> None:
 def test_models_summary_counts_the_full_resolution_path(resolution: int) -> None:
     """The paper's counts themselves (specs/progan.md) are declared in models/progan.py and checked by the family
     contract; what they leave out is checked here."""
-    result = CliRunner().invoke(app, ["models", "summary", "progan", "--resolution", str(resolution), "--json"])
+    result = invoke_cli(["models", "summary", "progan", "--resolution", str(resolution), "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     # Every stage's toRGB / fromRGB is built (the network grows through them) but not in the paper's count.
@@ -183,10 +182,9 @@ def test_models_summary_counts_the_full_resolution_path(resolution: int) -> None
 
 
 def test_summary_resolution_errors() -> None:
-    runner = CliRunner()
-    bad = runner.invoke(app, ["models", "summary", "progan", "--resolution", "48", "--json"])
+    bad = invoke_cli(["models", "summary", "progan", "--resolution", "48", "--json"])
     assert bad.exit_code == 2 and "power of two" in bad.stderr  # a bad number: a usage error
-    other = runner.invoke(app, ["models", "summary", "dcgan", "--resolution", "64", "--json"])
+    other = invoke_cli(["models", "summary", "dcgan", "--resolution", "64", "--json"])
     assert other.exit_code == 1 and "progan" in other.stderr
 
 

@@ -8,14 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
+from cli_helpers import invoke_cli
 
-from facegan_cli.cli import app
 from facegan_cli.data.sources import open_image_set
 from facegan_cli.models.attr_classifier import AttributeClassifier, load_classifier, stage_count
 from facegan_cli.train.classifier_recipe import cosine_lr
 
-runner = CliRunner()
 ATTRS = ["Black_Hair", "Blond_Hair", "Smiling"]
 
 
@@ -23,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _train(data: Path, out: Path, *extra: object) -> dict:
-    result = runner.invoke(app, ["train", "attr-classifier", "--data", str(data), "--out", str(out), "--attrs",
+    result = invoke_cli(["train", "attr-classifier", "--data", str(data), "--out", str(out), "--attrs",
                                  ",".join(ATTRS), "--split-protocol", "celeba", "--eval-split", "all", "--batch", "8",
                                  "--width", "8", "--log-every", "1", "--device", "cpu", "--json", "--quiet",
                                  *map(str, extra)])
@@ -71,16 +69,16 @@ def test_trains_reports_heldout_accuracy_and_learns(attrs16: Path, tmp_path: Pat
 
 
 def test_errors_and_sampling_refusal(attrs16: Path, tmp_path: Path, synthetic_tree: Path) -> None:
-    folder = runner.invoke(app, ["train", "attr-classifier", "--data", str(synthetic_tree / "img_align_celeba"),
+    folder = invoke_cli(["train", "attr-classifier", "--data", str(synthetic_tree / "img_align_celeba"),
                                  "--out", str(tmp_path / "a"), "--device", "cpu", "--quiet"])
     assert folder.exit_code == 1 and "prepared" in folder.stderr and "Traceback" not in folder.output
-    unknown = runner.invoke(app, ["train", "attr-classifier", "--data", str(attrs16), "--out", str(tmp_path / "b"),
+    unknown = invoke_cli(["train", "attr-classifier", "--data", str(attrs16), "--out", str(tmp_path / "b"),
                                   "--attrs", "Blue_Hair", "--split-protocol", "celeba", "--steps", "1", "--batch", "8",
                                   "--device", "cpu", "--quiet"])
     assert unknown.exit_code == 1 and "Blue_Hair" in unknown.stderr
     _train(attrs16, tmp_path / "c", "--steps", "1")
-    sample = runner.invoke(app, ["sample", "--ckpt", str(tmp_path / "c"), "--n", "2", "--out", str(tmp_path / "s"),
+    sample = invoke_cli(["sample", "--ckpt", str(tmp_path / "c"), "--n", "2", "--out", str(tmp_path / "s"),
                                  "--device", "cpu"])
     assert sample.exit_code == 1 and "classifier" in sample.stderr and "Traceback" not in sample.output
-    help_text = runner.invoke(app, ["train", "attr-classifier", "--help"]).output
+    help_text = invoke_cli(["train", "attr-classifier", "--help"]).output
     assert "Example: facegan train attr-classifier" in help_text and "--eval-split" in help_text

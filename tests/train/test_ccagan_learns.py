@@ -19,9 +19,8 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from cli_helpers import invoke_cli
 
-from facegan_cli.cli import app
 from facegan_cli.metrics.attribute_editing import edit_success_rates, load_test_set
 from facegan_cli.models.attr_classifier import load_classifier
 from facegan_cli.models.editing import load_editor
@@ -32,12 +31,11 @@ from facegan_cli.prepare.synthetic import write_synthetic
 ATTRS = "Black_Hair,Blond_Hair,Brown_Hair,Smiling"
 N_FACES = 1500
 CCAGAN_STEPS = 1500
-runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _invoke(*args: object) -> dict:
-    result = runner.invoke(app, [str(a) for a in args])
+    result = invoke_cli([str(a) for a in args])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 

@@ -25,9 +25,8 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from cli_helpers import invoke_cli
 
-from facegan_cli.cli import app
 from facegan_cli.evaluation.translation_scores import TranslationEvaluation
 from facegan_cli.metrics.run import Settings
 from facegan_cli.prepare.synthetic import write_synthetic
@@ -47,7 +46,7 @@ def domains(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("preset", ["junyanz256", "thesis64"])
 def test_cyclegan_translates_held_out_faces(preset: str, domains: Path, tmp_path: Path) -> None:
     run = tmp_path / preset
-    result = CliRunner().invoke(app, [str(a) for a in (
+    result = invoke_cli([str(a) for a in (
         "train", "cycle-gan", "--data", domains, "--out", run, "--preset", preset, "--resolution", 32,
         "--load-size", 32, "--n-blocks", 6, "--ngf", 32, "--ndf", 32, "--steps", STEPS, "--n-epochs", 4,
         "--n-epochs-decay", 3, "--log-every", 100, "--ckpt-every", 1000, "--sample-every", 1000, "--device", "cpu",

@@ -9,16 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import invoke_cli
 from PIL import Image
 from safetensors.torch import load_file
 from train_helpers import write_image_folder
-from typer.testing import CliRunner
 
-from facegan_cli.cli import app
 from facegan_cli.core.checkpoint import list_checkpoints, load_checkpoint
 from facegan_cli.models.loading import load_generator
-
-runner = CliRunner()
 
 # 32-image phases at batch 8 (4 steps each): 4x4, 8x8 fade-in, 8x8, 16x16 fade-in, 16x16 = 160 images.
 TINY = ["--max-channels", "8", "--phase-kimg", "0.032", "--batch", "8", "--device", "cpu",
@@ -37,7 +34,7 @@ def levels(prepare_synthetic: Callable[..., Path]) -> Path:
 @pytest.fixture(scope="module")
 def grown(levels: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("progan-run") / "run"
-    result = runner.invoke(app, ["train", "progan", "--data", str(levels), "--out", str(out), "--log-every", "1",
+    result = invoke_cli(["train", "progan", "--data", str(levels), "--out", str(out), "--log-every", "1",
                                  "--ckpt-every", "7", "--sample-every", "1000", "--json", *TINY])
     assert result.exit_code == 0, result.output
     return out, json.loads(result.stdout)
@@ -81,12 +78,12 @@ def test_mid_training_checkpoint_samples_at_its_phase(grown: tuple[Path, dict], 
     generator = load_generator(mid)
     assert generator.resolution == 16 and generator.weights == "G_ema"
     assert generator.module.fading and generator.module.alpha == pytest.approx(0.25)
-    result = runner.invoke(app, ["sample", "--ckpt", str(mid), "--n", "4", "--out", str(tmp_path / "s.png"),
+    result = invoke_cli(["sample", "--ckpt", str(mid), "--n", "4", "--out", str(tmp_path / "s.png"),
                                  "--json", "--quiet"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["resolution"] == 16
     assert _png(tmp_path / "s.png").shape == (2 * 18 + 2, 2 * 18 + 2, 3)
-    interp = runner.invoke(app, ["latent", "interpolate", "--ckpt", str(out), "--pairs", "s1:s2", "--steps", "3",
+    interp = invoke_cli(["latent", "interpolate", "--ckpt", str(out), "--pairs", "s1:s2", "--steps", "3",
                                  "--out", str(tmp_path / "i.png"), "--quiet"])
     assert interp.exit_code == 0, interp.output
     assert _png(tmp_path / "i.png").shape[0] >= 16
@@ -95,14 +92,14 @@ def test_mid_training_checkpoint_samples_at_its_phase(grown: tuple[Path, dict], 
 def test_resume_mid_fade_in_is_bit_exact(levels: Path, tmp_path: Path) -> None:
     straight, split = tmp_path / "straight", tmp_path / "split"
     common = ["--data", str(levels), "--ckpt-every", "1000", "--log-every", "1000", *TINY]
-    done = runner.invoke(app, ["train", "progan", *common, "--out", str(straight), "--kimg", "0.16"])
+    done = invoke_cli(["train", "progan", *common, "--out", str(straight), "--kimg", "0.16"])
     assert done.exit_code == 0, done.output
     # Stop inside the 16x16 fade-in (alpha 0.5 after 112 images), then continue to the end.
-    first = runner.invoke(app, ["train", "progan", *common, "--out", str(split), "--kimg", "0.112"])
+    first = invoke_cli(["train", "progan", *common, "--out", str(split), "--kimg", "0.112"])
     assert first.exit_code == 0, first.output
     halfway = load_checkpoint(split)
     assert halfway.meta["model"]["grown"]["fading"] and halfway.load_state()["images_seen"] == 112
-    resumed = runner.invoke(app, ["train", "progan", "--resume", str(split), "--kimg", "0.16", "--device", "cpu",
+    resumed = invoke_cli(["train", "progan", "--resume", str(split), "--kimg", "0.16", "--device", "cpu",
                                   "--quiet", "--no-tensorboard"])
     assert resumed.exit_code == 0, resumed.output
     a = load_file(str(list_checkpoints(straight / "checkpoints")[-1]))
@@ -119,7 +116,7 @@ def test_resume_mid_fade_in_is_bit_exact(levels: Path, tmp_path: Path) -> None:
 
 def test_missing_levels_say_how_to_prepare(prepare_synthetic: Callable[..., Path], tmp_path: Path) -> None:
     flat = prepare_synthetic("celeba-progan", tmp_path / "flat", size=16, levels=False, crop="progan")
-    result = runner.invoke(app, ["train", "progan", "--data", str(flat), "--out", str(tmp_path / "r"), *TINY])
+    result = invoke_cli(["train", "progan", "--data", str(flat), "--out", str(tmp_path / "r"), *TINY])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "--levels" in result.stderr and "missing 4, 8" in result.stderr
 
@@ -127,7 +124,7 @@ def test_missing_levels_say_how_to_prepare(prepare_synthetic: Callable[..., Path
 def test_folder_of_images_is_box_halved(tmp_path: Path) -> None:
     data = write_image_folder(tmp_path / "faces", n=16, size=8)
     out = tmp_path / "run"
-    result = runner.invoke(app, ["train", "progan", "--data", str(data), "--out", str(out), "--json", *TINY])
+    result = invoke_cli(["train", "progan", "--data", str(data), "--out", str(out), "--json", *TINY])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["phase"] == "8x8-stable"  # the target defaults to the images' size
     assert load_checkpoint(out).meta["model"]["resolution"] == 8
@@ -135,21 +132,21 @@ def test_folder_of_images_is_box_halved(tmp_path: Path) -> None:
 
 def test_user_errors(levels: Path, tmp_path: Path) -> None:
     out = str(tmp_path / "r")
-    bad_group = runner.invoke(app, ["train", "progan", "--data", str(levels), "--out", out, "--mbstd-group", "3",
+    bad_group = invoke_cli(["train", "progan", "--data", str(levels), "--out", out, "--mbstd-group", "3",
                                     *TINY])
     assert bad_group.exit_code == 2 and "--mbstd-group" in bad_group.stderr  # a bad number: a usage error
-    bad_res = runner.invoke(app, ["train", "progan", "--data", str(levels), "--out", out, "--resolution", "32",
+    bad_res = invoke_cli(["train", "progan", "--data", str(levels), "--out", out, "--resolution", "32",
                                   *TINY])
     assert bad_res.exit_code == 1 and "32" in bad_res.stderr
-    no_out = runner.invoke(app, ["train", "progan", "--data", str(levels)])
+    no_out = invoke_cli(["train", "progan", "--data", str(levels)])
     assert no_out.exit_code == 2 and "--out" in no_out.stderr  # usage errors exit 2, as Typer's own
-    bad_phase = runner.invoke(app, ["train", "progan", "--data", str(levels), "--out", out, *TINY,
+    bad_phase = invoke_cli(["train", "progan", "--data", str(levels), "--out", out, *TINY,
                                     "--phase-kimg", "0"])
     assert bad_phase.exit_code == 2 and "--phase-kimg" in bad_phase.stderr
 
 
 def test_help_lists_the_choices() -> None:
-    result = runner.invoke(app, ["train", "progan", "--help"], env={"COLUMNS": "200"})
+    result = invoke_cli(["train", "progan", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     for text in ("Example:", "--phase-kimg", "--mbstd-group", "1e-8", "Conv 1x1", "paper", "v2", "no-mirror"):
         assert text in result.output, text
@@ -157,7 +154,7 @@ def test_help_lists_the_choices() -> None:
 
 def test_metrics_score_a_progan_checkpoint(grown: tuple[Path, dict], levels: Path) -> None:
     out, _ = grown
-    result = runner.invoke(app, ["metrics", "swd", str(levels), "--ckpt", str(out), "--n", "30", "--device", "cpu",
+    result = invoke_cli(["metrics", "swd", str(levels), "--ckpt", str(out), "--n", "30", "--device", "cpu",
                                  "--json", "--quiet"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)

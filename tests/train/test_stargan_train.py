@@ -13,12 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import invoke_cli
 from PIL import Image
 from safetensors.torch import load_file
 from train_helpers import write_image_folder
-from typer.testing import CliRunner
 
-from facegan_cli.cli import app
 from facegan_cli.core.checkpoint import load_checkpoint
 from facegan_cli.data.device_data import DeviceImages, EpochOrder
 from facegan_cli.data.prepared import PreparedDataset
@@ -27,7 +26,6 @@ from facegan_cli.models.registry import resolve_config
 from facegan_cli.train.loop import LoopSettings, run_training
 from facegan_cli.train.stargan_recipe import StarGANRecipe
 
-runner = CliRunner()
 TINY = ["--split-protocol", "celeba", "--g-width", "8", "--d-width", "8", "--g-repeat", "1", "--batch", "4", "--n-critic", "2",
         "--device", "cpu", "--no-tensorboard", "--quiet"]
 
@@ -36,7 +34,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def train(family: str, *args: object) -> object:
-    return runner.invoke(app, ["train", family, *[str(a) for a in args]])
+    return invoke_cli(["train", family, *[str(a) for a in args]])
 
 
 def test_device_images_carry_label_rows() -> None:
@@ -128,7 +126,7 @@ def test_user_errors(attrs16: Path, tmp_path: Path) -> None:
 
 def test_help_shows_defaults_and_example() -> None:
     for family in ("stargan", "ccagan", "stargan-sagan"):
-        result = runner.invoke(app, ["train", family, "--help"])
+        result = invoke_cli(["train", family, "--help"])
         assert result.exit_code == 0
         assert "Example: facegan" in result.output and "--lambda-rec" in result.output
 

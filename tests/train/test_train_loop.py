@@ -12,18 +12,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import invoke_cli
 from safetensors.torch import load_file
 from train_helpers import TINY_DCGAN, write_image_folder
-from typer.testing import CliRunner
 
-from facegan_cli.cli import app
 from facegan_cli.core.checkpoint import list_checkpoints, load_checkpoint
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.train.dcgan_recipe import DCGANRecipe
 from facegan_cli.train.loop import LoopSettings, run_training
-
-runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +29,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def train(args: list[str]) -> object:
-    result = runner.invoke(app, ["train", "dcgan", *args])
+    result = invoke_cli(["train", "dcgan", *args])
     return result
 
 

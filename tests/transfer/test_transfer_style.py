@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from cli_helpers import invoke_cli
 from PIL import Image
 from references import nst_reference as ref
 from transfer_helpers import STYLES, load_image, vgg_file_fixture  # noqa: F401 (fixture)
@@ -245,9 +246,6 @@ def test_missing_weights_without_network_and_content_from_stdin(cli, vgg_file: P
                                                                 tmp_path: Path, monkeypatch) -> None:
     import urllib.request
 
-    from typer.testing import CliRunner
-
-    from facegan_cli.cli import app
 
     monkeypatch.setenv("FACEGAN_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
@@ -264,7 +262,7 @@ def test_missing_weights_without_network_and_content_from_stdin(cli, vgg_file: P
         assert part in result.stderr
     # Paths on stdin ('-'), as `ls *.png | facegan transfer style --content - ...`.
     listed = "\n".join(str(p) for p in sorted(face_dir.iterdir())[:2]) + "\n"
-    piped = CliRunner().invoke(app, ["transfer", "style", "--content", "-", "--style", str(STYLES / "udnie.jpg"),
+    piped = invoke_cli(["transfer", "style", "--content", "-", "--style", str(STYLES / "udnie.jpg"),
                                      "--out", str(tmp_path / "piped"), "--size", "32", "--steps", "0",
                                      "--vgg-weights", str(vgg_file), "--device", "cpu", "--json", "--quiet"],
                                input=listed)

@@ -32,6 +32,7 @@ from facegan_cli.align.warp import (
 UPRIGHT = np.array([[10, 20], [30, 20], [20, 30], [12, 40], [28, 40]], dtype=np.float64)
 
 
+@pytest.mark.unit
 def test_progan_quad_by_hand() -> None:
     # eye_avg = (20.5, 20.5), mouth_avg = (20.5, 40.5): eye_to_eye (20, 0), eye_to_mouth (0, 20);
     # x = (20, 0) - rot90((0, 20)) = (40, 0) -> unit (1, 0) * max(2*20, 1.8*20) = (40, 0); y = (0, 40);
@@ -45,10 +46,12 @@ def test_progan_quad_by_hand() -> None:
     assert square.qsize == pytest.approx(80.0)  # zoom = 1024 / 80 = 12.8
 
 
+@pytest.mark.unit
 def test_ffhq_quad_by_hand_has_no_half_pixel() -> None:
     np.testing.assert_allclose(oriented_quad(UPRIGHT, "ffhq"), [[-20, -18], [-20, 62], [60, 62], [60, -18]])
 
 
+@pytest.mark.unit
 def test_rotated_and_mouth_dominated_case_by_hand() -> None:
     # Eyes (0, 0) and (6, 8): eye_to_eye (6, 8), |.| = 10; mouth corners (-16, 12), (-4, 28) ->
     # mouth_avg (-10, 20), eye_avg (3, 4), eye_to_mouth (-13, 16), |.| = 20.6155.
@@ -67,6 +70,7 @@ def test_rotated_and_mouth_dominated_case_by_hand() -> None:
     np.testing.assert_allclose(oriented_square(lm, "progan").x, square.x)
 
 
+@pytest.mark.unit
 def test_68_points_reduce_to_celeba_five() -> None:
     rng = np.random.default_rng(0)
     lm68 = rng.uniform(0, 100, (68, 2))
@@ -84,6 +88,7 @@ def test_68_points_reduce_to_celeba_five() -> None:
         five_points(np.zeros((7, 2)))
 
 
+@pytest.mark.unit
 def test_rotate_level_off_random_shift_and_degenerate() -> None:
     tilted = UPRIGHT @ np.array([[0.8, 0.6], [-0.6, 0.8]])
     level = oriented_square(tilted, "ffhq", rotate_level=False)
@@ -97,6 +102,7 @@ def test_rotate_level_off_random_shift_and_degenerate() -> None:
         oriented_square(np.zeros((5, 2)))
 
 
+@pytest.mark.unit
 def test_points_inside_and_face_selection() -> None:
     assert points_inside(UPRIGHT, 31, 41) and not points_inside(UPRIGHT, 30, 41)
     assert not points_inside(UPRIGHT - [11, 0], 100, 100)
@@ -107,6 +113,7 @@ def test_points_inside_and_face_selection() -> None:
     assert Face.from_points(UPRIGHT).box == (10.0, 20.0, 30.0, 40.0)
 
 
+@pytest.mark.unit
 def test_building_blocks_match_the_reference_arithmetic() -> None:
     rng = np.random.default_rng(0)
     pixels = rng.uniform(0, 255, (90, 70, 3)).astype(np.float32)
@@ -169,6 +176,7 @@ def test_fast_warp_equals_the_pil_reference(quad: np.ndarray, reference_size: in
     assert psnr(ours, theirs, central=1.0) > 45
 
 
+@pytest.mark.unit
 def test_padding_can_be_switched_off() -> None:
     image = _face(256)
     quad = _square_quad(40, 128, 100, 0)  # the left half of the square lies outside the photo

@@ -32,6 +32,7 @@ PARSE_ERRORS = [
 ]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(("args", "word"), PARSE_ERRORS, ids=[" ".join(a[:2]) + " " + w for a, w in PARSE_ERRORS])
 def test_parse_errors_print_the_error_document_with_json(cli: Callable[..., Result], args: list[str], word: str,
                                                          tmp_path: Path) -> None:
@@ -44,11 +45,13 @@ def test_parse_errors_print_the_error_document_with_json(cli: Callable[..., Resu
     assert word in result.stderr
 
 
+@pytest.mark.unit
 def test_parse_errors_without_json_keep_stdout_empty(cli: Callable[..., Result]) -> None:
     result = cli("translate", "x.png", "--ckpt", "r", "--out", "o", "--bogus")
     assert result.exit_code == 2 and result.stdout == "" and "--bogus" in result.stderr
 
 
+@pytest.mark.unit
 def test_a_group_level_error_with_json_as_a_word_prints_no_document(cli: Callable[..., Result]) -> None:
     # `--json` given to something that has no such option (here: no command at all) is not a request for JSON.
     result = cli("no-such-command", "--json")
@@ -112,6 +115,7 @@ def test_control_characters_in_stdin_paths_are_escaped(tmp_path: Path) -> None:
         assert shown in result.stderr and shown in json.loads(result.stdout)["error"]["message"]
 
 
+@pytest.mark.unit
 def test_display_name_escapes_control_characters() -> None:
     from facegan_cli.data.imageio import display_name
 

@@ -27,12 +27,14 @@ def _distinct(names: list[str]) -> bool:
     return len({name.casefold() for name in names}) == len(names)
 
 
+@pytest.mark.unit
 def test_same_name_in_two_folders_gets_distinct_outputs() -> None:
     names = output_names([Path("a/face.png"), Path("b/face.png"), Path("c/face-2.png")])
     # face-2 belongs to the input called face-2: the second face is numbered past it.
     assert names == ["face.png", "face-3.png", "face-2.png"]
 
 
+@pytest.mark.unit
 def test_reserved_and_bookkeeping_names_are_never_given() -> None:
     inputs = ["grid.png", "GRID.jpg", ".facegan-output.json.png", ".facegan-output.json", ".facegan.lock",
               ".facegan-files.json", "x.png"]
@@ -42,6 +44,7 @@ def test_reserved_and_bookkeeping_names_are_never_given() -> None:
     assert names[-1] == "x.png"  # a name nobody else claims is kept as it is
 
 
+@pytest.mark.unit
 def test_case_extension_control_characters_and_length() -> None:
     names = output_names(["Face.png", "face.jpg", "FACE.webp", "line\nbreak.png", "x" * 300 + ".png"], suffix="-grid.png")
     assert names[:3] == ["Face-grid.png", "face-2-grid.png", "FACE-3-grid.png"]
@@ -166,6 +169,7 @@ def test_transfer_features_grid_never_replaces_an_input_called_grid(cli_json: Ca
         assert translation.size == (32, 32)
 
 
+@pytest.mark.unit
 def test_prepare_pairs_gives_clashing_pair_names_one_file_each(tmp_path: Path) -> None:
     from facegan_cli.prepare.pairs import prepare_pairs
 

@@ -222,6 +222,7 @@ def test_sample_force_refuses_a_folder_of_the_users_numbered_pngs(cli: Cli, tmp_
     assert sorted(p.name for p in ours.iterdir()) == [MARKER, "0000.png", "0001.png"]
 
 
+@pytest.mark.unit
 def test_turing_force_refuses_a_folder_of_the_users_own_files(tmp_path: Path) -> None:
     real = _own_pngs(tmp_path / "real", ["r1.png", "r2.png"], seed=1)
     fake = _own_pngs(tmp_path / "fake", ["f1.png", "f2.png"], seed=2)
@@ -290,6 +291,7 @@ def test_forged_manifest_or_progress_does_not_let_force_delete(
         assert _snapshot(project) == before
 
 
+@pytest.mark.unit
 def test_marker_is_written_before_any_content(tmp_path: Path) -> None:
     out = tmp_path / "ds"
     writer = _writer(out)
@@ -326,6 +328,7 @@ def test_datasets_of_older_versions_stay_readable_and_resumable(tmp_path: Path) 
     assert PreparedDataset.open(cut).count == 3
 
 
+@pytest.mark.unit
 def test_a_marked_dataset_of_another_kind_is_not_written(tmp_path: Path) -> None:
     out = tmp_path / "export"
     out.mkdir()
@@ -501,6 +504,7 @@ def test_an_out_below_a_file_is_a_user_error(
     assert blocker.read_text() == "mine"
 
 
+@pytest.mark.unit
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only folders")
 def test_an_out_in_a_read_only_folder_is_a_user_error(
     cli: Cli, prepared: Path, synthetic_tree: Path, sources: dict[str, Path], tmp_path: Path

@@ -62,6 +62,7 @@ def test_fetch_downloads_atomically(homes: Path, monkeypatch: pytest.MonkeyPatch
     assert not list(path.parent.glob("*.partial"))
 
 
+@pytest.mark.unit
 def test_offline_without_file_names_file_url_and_import_line(homes: Path) -> None:
     w = W.get("fid-inception")
     monkeypatch_url = W.WeightsFile(w.key, w.filename, "http://127.0.0.1:9/pt_inception.pth", w.used_by)

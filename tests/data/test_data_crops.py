@@ -20,6 +20,7 @@ def _image(width: int, height: int, seed: int = 0) -> Image.Image:
     return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("width,height", [(178, 218), (218, 178), (100, 100), (333, 250), (65, 301)])
 @pytest.mark.parametrize("size", [64, 32])
 def test_dcgan_crop_equals_torchvision_resize_centercrop(width: int, height: int, size: int) -> None:
@@ -28,12 +29,14 @@ def test_dcgan_crop_equals_torchvision_resize_centercrop(width: int, height: int
     np.testing.assert_array_equal(apply_crop(img, "dcgan", size), expected)
 
 
+@pytest.mark.unit
 def test_celeba32_is_the_64_crop_resized_by_torchvision() -> None:
     img = _image(178, 218, seed=3)
     expected = np.asarray(T.Compose([T.Resize(64), T.CenterCrop(64), T.Resize(32)])(img))
     np.testing.assert_array_equal(apply_crop(img, "dcgan", 32, crop_size=64), expected)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("size", [128, 64])
 def test_stargan_crop_equals_torchvision_centercrop_resize(size: int) -> None:
     img = _image(178, 218, seed=1)
@@ -53,6 +56,7 @@ def _progan_levels(crop: np.ndarray, levels: int) -> list[np.ndarray]:
     return out
 
 
+@pytest.mark.unit
 def test_progan_crop_and_levels_match_the_original_tool() -> None:
     pixels = np.asarray(_image(178, 218, seed=2))
     crop = pixels[121 - 64 : 121 + 64, 89 - 64 : 89 + 64]
@@ -63,6 +67,7 @@ def test_progan_crop_and_levels_match_the_original_tool() -> None:
         np.testing.assert_array_equal(box_downsample(crop, 1 << level), expected)
 
 
+@pytest.mark.unit
 def test_box_downsample_rounds_half_to_even() -> None:
     blocks = {
         (1, 2, 2, 2): 2,
@@ -77,6 +82,7 @@ def test_box_downsample_rounds_half_to_even() -> None:
         assert box_downsample(block, 2)[0, 0, 0] == expected, values
 
 
+@pytest.mark.unit
 def test_none_crop_resizes_square_images_with_lanczos() -> None:
     img = _image(256, 256, seed=4)
     np.testing.assert_array_equal(
@@ -87,6 +93,7 @@ def test_none_crop_resizes_square_images_with_lanczos() -> None:
         apply_crop(_image(200, 256), "none", 64)
 
 
+@pytest.mark.unit
 def test_inputs_too_small_for_the_crop_are_rejected() -> None:
     with pytest.raises(RejectedImage, match="too small"):
         apply_crop(_image(150, 150), "stargan", 128)  # the 178 box does not fit

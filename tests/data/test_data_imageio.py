@@ -25,6 +25,7 @@ def _jpeg_bytes(image: Image.Image, **kwargs: object) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.unit
 def test_rgb_png_round_trips_exactly(tmp_path: Path) -> None:
     pixels = np.random.default_rng(0).integers(0, 256, (12, 9, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "a.png")
@@ -34,17 +35,20 @@ def test_rgb_png_round_trips_exactly(tmp_path: Path) -> None:
     np.testing.assert_array_equal(load_rgb((tmp_path / "a.png").read_bytes(), name="a.png"), pixels)
 
 
+@pytest.mark.unit
 def test_zero_byte_file_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "empty.jpg").write_bytes(b"")
     assert _reason(tmp_path / "empty.jpg") == "zero-byte file"
     assert _reason(b"") == "zero-byte file"
 
 
+@pytest.mark.unit
 def test_non_image_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "notes.jpg").write_text("this is not a JPEG\n" * 20)
     assert _reason(tmp_path / "notes.jpg") == "not an image"
 
 
+@pytest.mark.unit
 def test_missing_file_is_rejected(tmp_path: Path) -> None:
     assert _reason(tmp_path / "gone.jpg") == "missing file"
     with pytest.raises(RejectedImage) as info:
@@ -52,6 +56,7 @@ def test_missing_file_is_rejected(tmp_path: Path) -> None:
     assert info.value.source == "archive.zip/img.png" and info.value.reason == "not an image"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_truncated_image_is_rejected(tmp_path: Path, fmt: str) -> None:
     pixels = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
@@ -62,6 +67,7 @@ def test_truncated_image_is_rejected(tmp_path: Path, fmt: str) -> None:
     assert _reason(tmp_path / "cut").startswith("truncated or corrupt image:")
 
 
+@pytest.mark.unit
 def test_cmyk_jpeg_is_converted(tmp_path: Path) -> None:
     cmyk = Image.new("CMYK", (16, 16), (0, 255, 255, 0))  # pure red in CMYK
     (tmp_path / "cmyk.jpg").write_bytes(_jpeg_bytes(cmyk))
@@ -70,6 +76,7 @@ def test_cmyk_jpeg_is_converted(tmp_path: Path) -> None:
     assert np.abs(out.astype(int) - [255, 0, 0]).max() <= 3
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("transparency", [False, True])
 def test_palette_png_is_converted_to_its_colours(tmp_path: Path, transparency: bool) -> None:
     palette_image = Image.new("P", (4, 2))
@@ -86,6 +93,7 @@ def test_palette_png_is_converted_to_its_colours(tmp_path: Path, transparency: b
     np.testing.assert_array_equal(out, expected)
 
 
+@pytest.mark.unit
 def test_sixteen_bit_png_is_scaled_not_clipped(tmp_path: Path) -> None:
     values = np.array([[0, 255, 256, 32768], [40000, 65280, 65535, 1000]], dtype=np.uint16)
     image = Image.fromarray(values)
@@ -98,6 +106,7 @@ def test_sixteen_bit_png_is_scaled_not_clipped(tmp_path: Path) -> None:
     assert out[0, 3, 0] == 128  # clipping would give 255
 
 
+@pytest.mark.unit
 def test_grayscale_becomes_three_equal_channels(tmp_path: Path) -> None:
     gray = np.arange(30, dtype=np.uint8).reshape(5, 6) * 8
     Image.fromarray(gray, mode="L").save(tmp_path / "g.png")
@@ -106,6 +115,7 @@ def test_grayscale_becomes_three_equal_channels(tmp_path: Path) -> None:
         np.testing.assert_array_equal(out[..., channel], gray)
 
 
+@pytest.mark.unit
 def test_alpha_is_dropped_keeping_colour(tmp_path: Path) -> None:
     rgba = np.zeros((3, 3, 4), dtype=np.uint8)
     rgba[..., :3] = (10, 20, 30)
@@ -118,6 +128,7 @@ def test_alpha_is_dropped_keeping_colour(tmp_path: Path) -> None:
     np.testing.assert_array_equal(load_rgb(tmp_path / "la.png"), np.full((2, 2, 3), 77))
 
 
+@pytest.mark.unit
 def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     stored = np.zeros((20, 40, 3), dtype=np.uint8)
     stored[:, :20] = (255, 0, 0)  # left half red
@@ -132,6 +143,7 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     assert np.abs(out[away_from_edge].astype(int) - expected[away_from_edge]).max() <= 8
 
 
+@pytest.mark.unit
 def test_too_small_is_rejected_with_its_size(tmp_path: Path) -> None:
     Image.new("RGB", (10, 8)).save(tmp_path / "s.png")
     assert _reason_min(tmp_path / "s.png", 16) == "too small: 10x8 < 16"
@@ -144,11 +156,13 @@ def _reason_min(path: Path, min_size: int) -> str:
     return info.value.reason
 
 
+@pytest.mark.unit
 def test_image_names_are_case_insensitive() -> None:
     assert is_image_name("A.JPG") and is_image_name("b.Png") and is_image_name("c.jpeg")
     assert not is_image_name("labels.csv") and not is_image_name("README")
 
 
+@pytest.mark.unit
 def test_real_sample_faces_and_non_faces_decode(celebahq_sample: Path, non_faces: Path) -> None:
     face = load_rgb(sorted(celebahq_sample.glob("*.jpg"))[0])
     assert face.shape == (1024, 1024, 3) and face.std() > 10

@@ -54,6 +54,7 @@ def _dataset_bytes(out: Path) -> dict[str, bytes]:
     return {name: (out / name).read_bytes() for name in names}
 
 
+@pytest.mark.unit
 def test_writer_and_reader_round_trip(tmp_path: Path) -> None:
     manifest = _straight(tmp_path / "ds")
     rows = [r for r in _inputs() if r[1] is not None]
@@ -92,6 +93,7 @@ def test_fingerprint_changes_with_one_pixel(tmp_path: Path) -> None:
     assert writer.finish({})["fingerprint"] != first
 
 
+@pytest.mark.unit
 def test_no_manifest_until_finished(tmp_path: Path) -> None:
     out = tmp_path / "ds"
     writer = _writer(out)
@@ -179,6 +181,7 @@ def test_existing_outputs_are_protected(tmp_path: Path) -> None:
         _writer(foreign, force=True).open()
 
 
+@pytest.mark.unit
 def test_interrupted_prepare_needs_resume_or_force(tmp_path: Path) -> None:
     out = tmp_path / "ds"
     writer = _writer(out)
@@ -193,6 +196,7 @@ def test_interrupted_prepare_needs_resume_or_force(tmp_path: Path) -> None:
         changed.open()
 
 
+@pytest.mark.unit
 def test_damaged_dataset_is_reported(tmp_path: Path) -> None:
     out = tmp_path / "ds"
     _straight(out)

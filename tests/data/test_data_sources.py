@@ -36,6 +36,7 @@ def test_prepared_set_slices_the_memmap(prepared: Path) -> None:
     assert {"kind", "path", "count", "resolution", "fingerprint"} <= set(info) and info["count"] == 30
 
 
+@pytest.mark.unit
 def test_prepared_split_and_level(prepared: Path) -> None:
     data = PreparedDataset.open(prepared)
     test = open_image_set(prepared, split="test", resolution=8)
@@ -71,6 +72,7 @@ def test_folder_of_real_faces_with_labels_csv(celebahq_sample: Path) -> None:
     assert images.fingerprint != open_image_set(celebahq_sample, resolution=64).fingerprint
 
 
+@pytest.mark.unit
 def test_folder_with_bad_files_skips_and_counts(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / "a.PNG")
@@ -93,6 +95,7 @@ def test_folder_with_bad_files_skips_and_counts(tmp_path: Path) -> None:
         open_image_set(tmp_path, split="test")
 
 
+@pytest.mark.unit
 def test_zip_in_stylegan_layout(prepared: Path, tmp_path: Path) -> None:
     data = PreparedDataset.open(prepared)
     archive = tmp_path / "ds.zip"
@@ -112,12 +115,14 @@ def test_zip_in_stylegan_layout(prepared: Path, tmp_path: Path) -> None:
     assert images.fingerprint.startswith("sha256:")
 
 
+@pytest.mark.unit
 def test_non_faces_folder_loads_at_any_resolution(non_faces: Path) -> None:
     images = open_image_set(non_faces, resolution=24, workers=2)
     assert len(images) == 15 and images.labels is None
     assert images.load_array().shape == (15, 24, 24, 3)
 
 
+@pytest.mark.unit
 def test_unknown_paths_fail_clearly(tmp_path: Path) -> None:
     with pytest.raises(FaceganError, match="does not exist"):
         open_image_set(tmp_path / "missing")
@@ -129,6 +134,7 @@ def test_unknown_paths_fail_clearly(tmp_path: Path) -> None:
         open_image_set(tmp_path / "empty")
 
 
+@pytest.mark.unit
 def test_list_source_reads_the_files_given_in_order(tmp_path: Path) -> None:
     """`-` on stdin gives a list of files: read in that order, through the same decode-and-reject path."""
     for name, grey in (("b.png", 10), ("a.png", 200)):
@@ -150,6 +156,7 @@ def test_list_source_reads_the_files_given_in_order(tmp_path: Path) -> None:
         ListSource([])
 
 
+@pytest.mark.unit
 def test_open_image_list_takes_a_file_a_folder_or_paths_on_stdin(tmp_path: Path) -> None:
     for name in ("b.png", "a.JPG"):
         Image.new("RGB", (8, 8)).save(tmp_path / name, format="PNG")

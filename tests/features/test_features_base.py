@@ -66,6 +66,7 @@ def _images(n: int, side: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, side, side, 3), dtype=np.uint8)
 
 
+@pytest.mark.unit
 def test_network_is_frozen_built_once_and_passes_gradients_to_the_input(weights: Path) -> None:
     ToyExtractor.builds = 0
     extractor = ToyExtractor(weights)
@@ -78,12 +79,14 @@ def test_network_is_frozen_built_once_and_passes_gradients_to_the_input(weights:
     assert image.grad is not None and image.grad.abs().sum() > 0
 
 
+@pytest.mark.unit
 def test_identity_names_the_normalisation_and_the_weights(weights: Path) -> None:
     extractor = ToyExtractor(weights)
     assert extractor.identity == ("unit-range", sha256_of(weights))
     assert not extractor.weights.verified  # a user's own file: hashed, reported, not checked
 
 
+@pytest.mark.unit
 def test_taps_are_checked_and_deduplicated(weights: Path) -> None:
     extractor = ToyExtractor(weights)
     assert extractor.check_taps(["pool", "conv1", "pool"]) == ["pool", "conv1"]
@@ -93,6 +96,7 @@ def test_taps_are_checked_and_deduplicated(weights: Path) -> None:
         extractor.model(torch.zeros(1, 3, 8, 8), ("fc7",))
 
 
+@pytest.mark.unit
 def test_mixed_sizes_are_normalised_per_size_and_keep_their_order(weights: Path) -> None:
     extractor = ToyExtractor(weights)
     small, large = _images(2, 12, 1), _images(1, 20, 2)
@@ -102,6 +106,7 @@ def test_mixed_sizes_are_normalised_per_size_and_keep_their_order(weights: Path)
     assert got.shape == (3, 3, 8, 8) and torch.equal(got, one_by_one)
 
 
+@pytest.mark.unit
 def test_features_of_batches_equal_the_network_on_each_batch(weights: Path) -> None:
     extractor = ToyExtractor(weights, batch_size=2)
     batches = [_images(2, 12, 3), _images(1, 12, 4)]
@@ -114,6 +119,7 @@ def test_features_of_batches_equal_the_network_on_each_batch(weights: Path) -> N
     assert empty["pool"].shape == (0, 4)
 
 
+@pytest.mark.unit
 def test_weights_that_do_not_fit_are_a_clear_error(tmp_path: Path) -> None:
     other = tmp_path / "other.pth"
     torch.save(nn.Conv2d(3, 8, 3).state_dict(), other)

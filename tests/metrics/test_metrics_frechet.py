@@ -36,6 +36,7 @@ def test_eig_and_scipy_match_pytorch_fid_and_torch_fidelity(n: int) -> None:
     assert abs(eig - fidelity["frechet_inception_distance"]) < 1e-6 * max(1.0, reference)
 
 
+@pytest.mark.unit
 def test_identical_statistics_are_at_distance_zero_and_order_does_not_matter() -> None:
     s1, s2 = gaussian_stats(_features(300, 64, 0.0, 3)), gaussian_stats(_features(300, 64, 0.1, 4))
     assert abs(frechet_distance(s1.mu, s1.sigma, s1.mu, s1.sigma)) < 1e-8
@@ -43,6 +44,7 @@ def test_identical_statistics_are_at_distance_zero_and_order_does_not_matter() -
     assert abs(d12 - frechet_distance(s2.mu, s2.sigma, s1.mu, s1.sigma)) < 1e-8 * d12
 
 
+@pytest.mark.unit
 def test_mismatched_statistics_and_unknown_method_are_user_errors() -> None:
     s1, s2 = gaussian_stats(_features(20, 8, 0, 5)), gaussian_stats(_features(20, 16, 0, 6))
     with pytest.raises(FaceganError, match="do not match"):
@@ -51,6 +53,7 @@ def test_mismatched_statistics_and_unknown_method_are_user_errors() -> None:
         frechet_distance(s1.mu, s1.sigma, s1.mu, s1.sigma, "newton")
 
 
+@pytest.mark.unit
 def test_gaussian_stats_are_numpys_mean_and_cov() -> None:
     x = _features(50, 12, 0, 7)
     stats = gaussian_stats(x)
@@ -60,6 +63,7 @@ def test_gaussian_stats_are_numpys_mean_and_cov() -> None:
         gaussian_stats(x[:1])
 
 
+@pytest.mark.unit
 def test_stats_files_are_pytorch_fids_format_both_ways(tmp_path: Path) -> None:
     stats = gaussian_stats(_features(30, 10, 0, 8))
     stats.meta = {"protocol": "clean"}
@@ -76,6 +80,7 @@ def test_stats_files_are_pytorch_fids_format_both_ways(tmp_path: Path) -> None:
     np.testing.assert_array_equal(read.sigma, stats.sigma)
 
 
+@pytest.mark.unit
 def test_bad_stats_files_are_user_errors(tmp_path: Path) -> None:
     np.savez(tmp_path / "other.npz", features=np.zeros((3, 2)))
     with pytest.raises(FaceganError, match="not the mu and sigma"):
@@ -90,6 +95,7 @@ def test_bad_stats_files_are_user_errors(tmp_path: Path) -> None:
         load_stats(tmp_path / "none.npz")
 
 
+@pytest.mark.unit
 def test_feature_cache_round_trip_and_damaged_entries(tmp_path: Path) -> None:
     cache = FeatureCache(tmp_path)
     feats = {"2048": np.arange(12, dtype=np.float32).reshape(3, 4)}
@@ -104,5 +110,6 @@ def test_feature_cache_round_trip_and_damaged_entries(tmp_path: Path) -> None:
     assert cache.load("sha256:abc", "clean", "w" * 64) == ({}, {})
 
 
+@pytest.mark.unit
 def test_gaussian_stats_dims_property() -> None:
     assert GaussianStats(np.zeros(5), np.eye(5), 3).dims == 5

@@ -34,6 +34,7 @@ def test_kid_matches_torch_fidelity(n1: int, n2: int, subset_size: int) -> None:
     assert mean > 10 * std / np.sqrt(20)  # the sets really differ: the test compares a signal, not noise
 
 
+@pytest.mark.unit
 def test_kid_full_kernel_and_per_subset_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     a, b = _features(80, 32, 0.0, 3), _features(70, 32, 0.1, 4)
     full = kernel_inception_distance(a, b, subsets=5, subset_size=40, seed=1)
@@ -67,6 +68,7 @@ def test_inception_score_matches_torch_fidelity(splits: int) -> None:
     assert mean > 1.5
 
 
+@pytest.mark.unit
 def test_inception_score_bounds_and_errors() -> None:
     confident = np.eye(20, 1008, dtype=np.float32) * 50  # 20 samples, 20 different certain classes
     mean, _ = inception_score(confident, splits=1)

@@ -34,6 +34,7 @@ def test_prdc_equals_the_prdc_package(n_real: int, n_fake: int, shift: float, mo
         assert got["precision"] < 0.5 and got["coverage"] < 0.5  # far apart: the metrics notice
 
 
+@pytest.mark.unit
 def test_identical_sets_are_perfect_and_small_sets_are_refused() -> None:
     rng = np.random.default_rng(0)
     real = rng.standard_normal((40, 8))

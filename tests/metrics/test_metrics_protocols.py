@@ -29,6 +29,7 @@ def test_tf1_bilinear_is_bit_exact_with_torch_fidelity(side: int) -> None:
     assert torch.equal(tf1_bilinear_resize(x), expected)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("side", [64, 128, 256, 299, 512])
 def test_clean_resize_matches_clean_fid_pil_float_resizer(side: int) -> None:
     from cleanfid.resize import build_resizer
@@ -40,6 +41,7 @@ def test_clean_resize_matches_clean_fid_pil_float_resizer(side: int) -> None:
     assert np.abs(got.numpy() - expected).max() < 1e-3
 
 
+@pytest.mark.unit
 def test_pytorch_fid_protocol_is_its_interpolate_then_2x_minus_1() -> None:
     images = torch.from_numpy(_images(64)).permute(0, 3, 1, 2)
     x = images.float() / 255
@@ -58,6 +60,7 @@ def test_every_protocol_gives_network_input_in_minus_one_one() -> None:
     assert (a - b).abs().max() > 1e-3 and (b - c).abs().max() > 1e-3
 
 
+@pytest.mark.unit
 def test_unknown_protocol_names_the_choices() -> None:
     with pytest.raises(FaceganError) as info:
         get_protocol("tensorflow")

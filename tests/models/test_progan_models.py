@@ -21,6 +21,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 # --- equalised learning rate -------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_equalized_conv_initialisation_and_runtime_scale() -> None:
     torch.manual_seed(0)
     conv = EqualizedConv2d(64, 32, 3)
@@ -33,6 +34,7 @@ def test_equalized_conv_initialisation_and_runtime_scale() -> None:
     torch.testing.assert_close(conv(x), expected)
 
 
+@pytest.mark.unit
 def test_equalized_layers_keep_unit_input_at_gain_scale_whatever_the_fan_in() -> None:
     """The point of the runtime scale: every layer's output has std ~= gain for N(0, 1) input."""
     torch.manual_seed(1)
@@ -45,6 +47,7 @@ def test_equalized_layers_keep_unit_input_at_gain_scale_whatever_the_fan_in() ->
     assert rgb(torch.randn(64, 128, 4, 4)).std().item() == pytest.approx(1.0, rel=0.1)
 
 
+@pytest.mark.unit
 def test_network_gains_follow_the_original() -> None:
     G = ProGenerator(16, z_dim=512, fmap_max=32)
     D = ProDiscriminator(16, fmap_max=32)
@@ -58,6 +61,7 @@ def test_network_gains_follow_the_original() -> None:
             assert torch.count_nonzero(p) == 0  # every bias starts at zero
 
 
+@pytest.mark.unit
 def test_channels_per_resolution() -> None:
     assert [channels(r) for r in (4, 8, 16, 32, 64, 128, 256, 512, 1024)] == [
         512, 512, 512, 512, 256, 128, 64, 32, 16]
@@ -67,6 +71,7 @@ def test_channels_per_resolution() -> None:
 # --- pixel norm and minibatch stddev on hand-checked tensors --------------------------------------------------
 
 
+@pytest.mark.unit
 def test_pixel_norm_by_hand() -> None:
     x = torch.tensor([3.0, 4.0, 0.0, 0.0]).view(1, 4, 1, 1)  # mean of squares = 25 / 4
     out = pixel_norm(x).view(-1)
@@ -78,6 +83,7 @@ def test_pixel_norm_by_hand() -> None:
     assert torch.equal(pixel_norm(torch.zeros(1, 3, 1, 1)), torch.zeros(1, 3, 1, 1))
 
 
+@pytest.mark.unit
 def test_minibatch_stddev_by_hand() -> None:
     # 4 samples, group 2: groups are {0, 2} and {1, 3} (stride M = 2), as the original's reshape.
     x = torch.tensor([1.0, 2.0, 5.0, 10.0]).view(4, 1, 1, 1)
@@ -88,6 +94,7 @@ def test_minibatch_stddev_by_hand() -> None:
     torch.testing.assert_close(out[:, 1].view(-1), torch.tensor([2.0, 4.0, 2.0, 4.0]))
 
 
+@pytest.mark.unit
 def test_minibatch_stddev_averages_over_channels_and_pixels() -> None:
     x = torch.zeros(2, 2, 2, 2)
     x[0, 0], x[1, 0] = 1.0, 3.0  # channel 0: std 1 at every pixel; channel 1 constant: sqrt(1e-8)
@@ -106,6 +113,7 @@ def _nets() -> tuple[ProGenerator, ProDiscriminator]:
     return ProGenerator(16, z_dim=16, fmap_max=16), ProDiscriminator(16, fmap_max=16, mbstd_group=4)
 
 
+@pytest.mark.unit
 def test_freshly_grown_generator_at_alpha_zero_is_the_upsampled_previous_output() -> None:
     G, _ = _nets()
     z = torch.randn(8, 16)
@@ -125,6 +133,7 @@ def test_freshly_grown_generator_at_alpha_zero_is_the_upsampled_previous_output(
         torch.testing.assert_close(G(z), 0.5 * (grown + faded_in))
 
 
+@pytest.mark.unit
 def test_freshly_grown_discriminator_at_alpha_zero_scores_like_the_previous_one() -> None:
     _, D = _nets()
     x = torch.randn(8, 3, 16, 16)
@@ -140,6 +149,7 @@ def test_freshly_grown_discriminator_at_alpha_zero_scores_like_the_previous_one(
         assert not torch.allclose(faded_in, previous)
 
 
+@pytest.mark.unit
 def test_paths_hold_only_the_phase_parameters_and_compute_the_same() -> None:
     G, D = _nets()
     G.set_phase(8, fading=True, alpha=0.3)
@@ -157,6 +167,7 @@ def test_paths_hold_only_the_phase_parameters_and_compute_the_same() -> None:
         assert torch.equal(d_path(x, 0.3), D(x))
 
 
+@pytest.mark.unit
 def test_real_image_cross_fade() -> None:
     x = torch.arange(16.0).view(1, 1, 4, 4).expand(1, 3, 4, 4).contiguous()
     blurred = fade_reals(x, 0.0)
@@ -188,6 +199,7 @@ def test_summary_resolution_errors() -> None:
     assert other.exit_code == 1 and "progan" in other.stderr
 
 
+@pytest.mark.unit
 def test_max_channels_caps_widths_and_latent() -> None:
     config = apply_overrides(resolve_config("progan", "v2"), 16, 8)
     assert config["z_dim"] == 8 and config["fmap_max"] == 8

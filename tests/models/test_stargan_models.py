@@ -13,6 +13,7 @@ from facegan_cli.models.stargan import StarDiscriminator, StarGenerator, attenti
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("family", ["stargan", "ccagan", "stargan-sagan"])
 def test_default_presets_are_128_with_5_attributes(family: str) -> None:
     """The configuration of the reference counts (specs/ccagan.md), which the family declares and the family
@@ -52,6 +53,7 @@ def test_sagan_placement_and_shapes() -> None:
     assert sizes == {"G": (128, 64, 64), "D": (128, 32, 32)}  # after G's first up, after D's second conv
 
 
+@pytest.mark.unit
 def test_forward_shapes_small() -> None:
     torch.manual_seed(0)
     G = StarGenerator(c_dim=3, width=8, repeat=2, attention="cca", cca_placement="all")
@@ -66,11 +68,13 @@ def test_forward_shapes_small() -> None:
     assert not torch.allclose(G(x, 1 - c), y)
 
 
+@pytest.mark.unit
 def test_discriminator_rejects_too_many_layers() -> None:
     with pytest.raises(ValueError, match="divisible"):
         StarDiscriminator(32, c_dim=5, repeat=6)
 
 
+@pytest.mark.unit
 def test_cca_is_identity_at_gamma_zero() -> None:
     torch.manual_seed(0)
     block = CrossChannelAttention(16)
@@ -96,6 +100,7 @@ def _is_attention_key(net: torch.nn.Module, key: str) -> bool:
     return any(key.startswith(name + ".") for name in names)
 
 
+@pytest.mark.unit
 def test_cca_attention_is_row_by_row_over_channel_flattened_pixels() -> None:
     torch.manual_seed(0)
     block = CrossChannelAttention(24)  # Cq = 3, Cv = 12
@@ -119,12 +124,14 @@ def test_cca_attention_is_row_by_row_over_channel_flattened_pixels() -> None:
     torch.testing.assert_close(delta[:, :, j, :], row, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.unit
 def test_cca_channel_sizes_floor_at_one() -> None:
     block = CrossChannelAttention(3)  # D's input module: Cq = Cv = 1, 19 parameters
     assert block.query.out_channels == 1 and block.value.out_channels == 1
     assert count_parameters(block) == 19
 
 
+@pytest.mark.unit
 def test_sagan_block_against_direct_computation() -> None:
     torch.manual_seed(0)
     block = SelfAttention(16)  # Cq = 2, Cv = 8
@@ -144,6 +151,7 @@ def test_sagan_block_against_direct_computation() -> None:
     assert torch.equal(block(x), x)
 
 
+@pytest.mark.unit
 def test_channels_last_gives_the_same_output() -> None:
     torch.manual_seed(0)
     G = StarGenerator(c_dim=2, width=8, repeat=1, attention="cca", cca_placement="all")

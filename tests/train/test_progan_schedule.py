@@ -30,6 +30,7 @@ def _original_lod(kimg: float, resolution: int, training_kimg: float, transition
     return max(lod, 0.0)
 
 
+@pytest.mark.unit
 def test_schedule_by_hand() -> None:
     s = _schedule(resolution=16)  # v2: 600 kimg per phase
     expected = [  # images seen -> (resolution, fading, alpha, batch)
@@ -56,6 +57,7 @@ def test_schedule_by_hand() -> None:
     assert s.schedule_images == 3_000_000
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(("preset", "phase_kimg"), [("v2", 600), ("paper", 800)])
 def test_schedule_agrees_with_the_original_level_of_detail(preset: str, phase_kimg: int) -> None:
     s = _schedule(preset)
@@ -68,6 +70,7 @@ def test_schedule_agrees_with_the_original_level_of_detail(preset: str, phase_ki
         assert s.alpha(images) == pytest.approx(1 - (lod - math.floor(lod)), abs=1e-9), images
 
 
+@pytest.mark.unit
 def test_minibatch_and_learning_rate_presets() -> None:
     v2, paper = _schedule("v2"), _schedule("paper")
     assert [v2.batch_sizes[r] for r in (4, 8, 16, 32, 64, 128, 256, 512, 1024)] == [
@@ -81,6 +84,7 @@ def test_minibatch_and_learning_rate_presets() -> None:
     assert paper.schedule_images == 17 * 800_000
 
 
+@pytest.mark.unit
 def test_schedule_rejects_bad_configs() -> None:
     with pytest.raises(ValueError, match="shorter than one image"):
         _schedule(phase_kimg=0.0001)
@@ -90,6 +94,7 @@ def test_schedule_rejects_bad_configs() -> None:
         ProganSchedule.from_config(config)
 
 
+@pytest.mark.unit
 def test_image_stream_is_a_function_of_images_seen() -> None:
     stream = ImageStream(10, seed=4)
     whole = stream.indices(0, 40)
@@ -106,6 +111,7 @@ def test_image_stream_is_a_function_of_images_seen() -> None:
     assert not torch.equal(ImageStream(10, seed=5).indices(0, 10), whole[:10])
 
 
+@pytest.mark.unit
 def test_box_halvings_equal_the_prepared_levels() -> None:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(5, 16, 16, 3), dtype=np.uint8)

@@ -53,6 +53,7 @@ def _run(tmp_path: Path, a: Path, b: Path) -> None:
     run_training(_PairSpy, "pairs-spy", {"batch": 4, "resolution": 8}, data, settings, tmp_path / "run", device="cpu")
 
 
+@pytest.mark.unit
 def test_a_paired_stream_follows_its_leaders_rows_and_flips(tmp_path: Path) -> None:
     a = write_image_folder(tmp_path / "A", n=10, size=8, seed=4)
     b = _inverted_copy(a, tmp_path / "B")
@@ -64,6 +65,7 @@ def test_a_paired_stream_follows_its_leaders_rows_and_flips(tmp_path: Path) -> N
     assert not torch.equal(_PairSpy.seen[0]["A"], _PairSpy.seen[1]["A"])  # batches move through the data
 
 
+@pytest.mark.unit
 def test_pairs_of_different_sizes_are_refused(tmp_path: Path) -> None:
     a = write_image_folder(tmp_path / "A", n=10, size=8)
     b = write_image_folder(tmp_path / "B", n=9, size=8)

@@ -163,7 +163,7 @@ def load_discriminator(ckpt: str | os.PathLike[str], net_name: str | None, devic
             f"{'' if net_name is None else f' and no {net_name!r}'}.",
             "Name one with --net (e.g. --net D_A)." if candidates else "Pass a checkpoint with a discriminator.",
         )
-    net = load_weights(checkpoint, name, build_from(checkpoint, family.build_discriminator, config), family.name)
+    net = load_weights(checkpoint, name, build_from(checkpoint, family.build_discriminator, config, name), family.name)
     return net.to(device).eval(), dict(config), name, value_range_of(checkpoint.meta, config), checkpoint.path
 
 

@@ -44,13 +44,17 @@ def owned_by_translations(rel: str) -> bool:
     return "/" not in rel and bool(_OUTPUT_FILE.match(rel))
 
 
-def input_files(inputs: Sequence[Path]) -> list[Path]:
-    """Every image the inputs name (files, folders' images, '-' for paths on stdin), in order, once each."""
+def input_files(inputs: Sequence[Path], skipped: list[dict[str, str]] | None = None) -> list[Path]:
+    """Every image the inputs name (files, folders' images, '-' for paths on stdin), in order, once each;
+    the folder entries left out (FIFOs, dangling links: warned about) are appended to `skipped`."""
     if not inputs:
         raise FaceganError("No input given.", "Name an image, a folder of images, or - to read paths from stdin.")
     files: list[Path] = []
     for item in inputs:
-        files += [Path(entry) for entry in open_image_list(item, option="INPUT").entries]
+        source = open_image_list(item, option="INPUT")
+        files += [Path(entry) for entry in source.entries]
+        if skipped is not None:
+            skipped += [{"input": path, "reason": reason} for path, reason in source.skipped]
     return list(dict.fromkeys(files))
 
 
@@ -81,7 +85,8 @@ def _translate(
     device = str(distributed.rank_device(info, resolve_device(photos.device)))
     translator = load_translator(ckpt, device)
     side = translator.input_size(size)
-    files = input_files(inputs)
+    skipped: list[dict[str, str]] = []
+    files = input_files(inputs, skipped)
     names = [f"{p.stem}-grid.png" if grid else f"{p.stem}.png" for p in files]
     if len(set(names)) != len(names):
         raise FaceganError("Two inputs share a file name stem, so their outputs would collide.",
@@ -110,4 +115,5 @@ def _translate(
             bar.advance(len(chunk))
     return {"checkpoint": str(translator.path), "family": translator.family, "step": translator.step,
             "direction": direction, "from": SOURCE_DOMAIN[direction], "to": TARGET_DOMAIN[direction],
-            "size": side, "grid": "input | translation | reconstruction" if grid else None, "outputs": records}
+            "size": side, "grid": "input | translation | reconstruction" if grid else None, "outputs": records,
+            "skipped": skipped}

@@ -42,6 +42,7 @@ from torch import nn
 from facegan_cli.core import weights as W
 from facegan_cli.core.device import Precision, configure_backends, parity_mode
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.files import open_regular
 
 # A batch of host images: one uint8 N x H x W x 3 array, or a list of H x W x 3 arrays of any sizes.
 Batch = np.ndarray | list[np.ndarray]
@@ -65,7 +66,10 @@ def read_state_dict(path: str | os.PathLike[str], expected: W.WeightsFile) -> di
     """Read a weights file: a plain state dict (torch.save), or one nested under 'state_dict'."""
     path = Path(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with open_regular(path, "Weights file") as fh:  # a FIFO is refused, never waited on
+            state = torch.load(fh, map_location="cpu", weights_only=True)
+    except FaceganError:
+        raise
     except Exception as exc:  # pickle, zip and torch errors all mean the same to the user
         raise FaceganError(
             f"{path} is not a readable PyTorch weights file ({type(exc).__name__}: {exc}).",

@@ -246,3 +246,23 @@ def test_an_unwritable_checkpoint_for_another_reason_is_not_called_a_bug(tmp_pat
     with pytest.raises(OSError) as info:
         save_checkpoint(tmp_path / "c", 1, {"G": {"w": torch.zeros(2)}}, {}, None)
     assert info.value.errno == errno.EIO
+
+
+# --- explain --edited ---------------------------------------------------------------------------------------
+
+
+def test_explain_edits_of_different_sizes_make_one_figure(tmp_path: Path) -> None:
+    """Before: edits of one input at 16x16 and of another at 24x24 were "internal error (ValueError: all
+    images of a figure must have one size)"."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for path, side in (("in/a.png", 32), ("in/b.png", 32), ("edits/a.png", 16), ("edits/b.png", 24)):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (side, side, 3), dtype=np.uint8)).save(tmp_path / path)
+    result = invoke("explain", "--input", tmp_path / "in", "--edited", tmp_path / "edits", "--out",
+                    tmp_path / "heat.png", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert [len(p["edits"]) for p in doc["pairs"]] == [1, 1] and (tmp_path / "heat.png").is_file()

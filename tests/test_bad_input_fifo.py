@@ -232,10 +232,29 @@ def _checkpoint(path: Path) -> object:
     return load_checkpoint(path)
 
 
+def _annotations(path: Path) -> object:
+    from facegan_cli.prepare.celeba import _rows
+
+    return _rows(path)
+
+
+def _turing_key(path: Path) -> object:
+    from facegan_cli.evaluation.turing import read_key
+
+    return read_key(path)
+
+
+def _answers(path: Path) -> object:
+    from facegan_cli.evaluation.turing import read_answers
+
+    return read_answers(path, {1})
+
+
 @pytest.mark.parametrize(
     ("reader", "name"),
     [(_latents, "z.npy"), (_stats, "ref.npz"), (_recipe, "mine.toml"), (_weights, "vgg.pth"),
-     (_state, "s.state.safetensors"), (_prepared, "manifest.json"), (_checkpoint, "c.safetensors")],
+     (_state, "s.state.safetensors"), (_prepared, "manifest.json"), (_checkpoint, "c.safetensors"),
+     (_annotations, "list_attr_celeba.txt"), (_turing_key, "key.json"), (_answers, "answers.txt")],
 )
 def test_every_reader_refuses_a_fifo_at_once_naming_it(tmp_path: Path, reader: Callable[[Path], object],
                                                        name: str) -> None:

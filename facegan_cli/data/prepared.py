@@ -252,7 +252,7 @@ class PreparedWriter:
 
     def _read_json(self, file: Path) -> dict[str, Any] | None:
         try:
-            payload = json.loads(file.read_text())
+            payload = json.loads(read_regular_text(file, "Dataset file"))
         except (OSError, ValueError):
             return None
         return payload if isinstance(payload, dict) else None
@@ -437,7 +437,7 @@ class PreparedWriter:
         self.checkpoint()
 
     def _reopen(self) -> None:
-        saved = json.loads((self.out / PROGRESS).read_text())
+        saved = json.loads(read_regular_text(self.out / PROGRESS, "The prepare progress file"))
         self.state = _Progress(**{k: int(saved[k]) for k in _Progress.__dataclass_fields__})
         self._boundary = replace(self.state)
         expected = self._expected_bytes()

@@ -43,7 +43,7 @@ def _text(v: Any) -> bool:
 # The loop's settings (train.loop.LoopSettings), as config.json's "train" section stores them:
 # field -> (check, what a valid value is).
 TRAIN_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "steps": (_int(1), "a whole number of at least 1"),
+    "steps": (_int(0), "a whole number of at least 0"),  # 0 in runs measured in kimg (progressive growing)
     "epochs": (_optional(_number(True)), "a positive number or null"),
     "seed": (_int(0), "a whole number of at least 0"),
     "log_every": (_int(1), "a whole number of at least 1"),

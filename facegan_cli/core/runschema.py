@@ -45,7 +45,7 @@ def _text(v: Any) -> bool:
 TRAIN_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "steps": (_int(0), "a whole number of at least 0"),  # 0 in runs measured in kimg (progressive growing)
     "epochs": (_optional(_number(True)), "a positive number or null"),
-    "seed": (_int(0), "a whole number of at least 0"),
+    "seed": (_int(-(2**63)), "a whole number"),  # --seed takes any integer
     "log_every": (_int(1), "a whole number of at least 1"),
     "ckpt_every": (_int(1), "a whole number of at least 1"),
     "sample_every": (_int(1), "a whole number of at least 1"),

@@ -137,3 +137,16 @@ def test_a_checkpoint_naming_a_huge_network_is_refused_before_it_is_built(cycle_
     result = invoke("translate", "--ckpt", tmp_path / "forged", face, "--out", tmp_path / "o", "--device", "cpu")
     assert result.exit_code == 1, result.output
     assert "do not fit" in plain(result) and "not built" in plain(result)
+
+
+def test_a_long_thin_pair_is_a_reject_and_a_long_thin_features_input_one_paragraph(strip: Path, face: Path) -> None:
+    """Before: the unbounded resize in `prepare pairs` and `transfer features` escaped as an exception."""
+    from facegan_cli.core.errors import FaceganError
+    from facegan_cli.prepare.pairs import _load
+    from facegan_cli.transfer.lft import fit_input
+
+    ok, reason = _load((str(strip), str(face), 16))
+    assert not ok and "strip.png" in reason and "--max-pixels" in reason
+    with pytest.raises(FaceganError) as info:
+        fit_input(strip, 16)
+    assert "strip.png" in info.value.paragraph() and "--max-pixels" in info.value.paragraph()

@@ -266,3 +266,12 @@ def test_explain_edits_of_different_sizes_make_one_figure(tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert [len(p["edits"]) for p in doc["pairs"]] == [1, 1] and (tmp_path / "heat.png").is_file()
+
+
+def test_checkpoint_metadata_without_a_step_still_loads_as_step_0(tmp_path: Path) -> None:
+    """The schema accepts what older writers left out (the step is optional); it must not then fail reading it."""
+    import safetensors.torch
+
+    file = tmp_path / "ckpt-000000000.safetensors"
+    safetensors.torch.save_file({"G.w": torch.zeros(2)}, str(file), metadata={"facegan": json.dumps({"family": "dcgan"})})
+    assert load_checkpoint(file).step == 0

@@ -224,7 +224,7 @@ def _read(file: Path) -> Checkpoint:
             "Use an earlier checkpoint of the run (training refuses to save non-finite weights, so this file was "
             "damaged or edited).",
         )
-    return Checkpoint(path=file, step=int(meta["step"]), meta=meta, modules=_unflatten(flat))
+    return Checkpoint(path=file, step=int(meta.get("step", 0)), meta=meta, modules=_unflatten(flat))
 
 
 def _is_int(value: Any) -> bool:

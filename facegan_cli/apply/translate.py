@@ -39,13 +39,17 @@ from facegan_cli.models.translation import (
 TRANSLATIONS_KIND = "translations"  # core.outputs marker: --force replaces only a folder `facegan translate` wrote
 
 
-def input_files(inputs: Sequence[Path]) -> list[Path]:
-    """Every image the inputs name (files, folders' images, '-' for paths on stdin), in order, once each."""
+def input_files(inputs: Sequence[Path], skipped: list[dict[str, str]] | None = None) -> list[Path]:
+    """Every image the inputs name (files, folders' images, '-' for paths on stdin), in order, once each;
+    the folder entries left out (FIFOs, dangling links: warned about) are appended to `skipped`."""
     if not inputs:
         raise FaceganError("No input given.", "Name an image, a folder of images, or - to read paths from stdin.")
     files: list[Path] = []
     for item in inputs:
-        files += [Path(entry) for entry in open_image_list(item, option="INPUT").entries]
+        source = open_image_list(item, option="INPUT")
+        files += [Path(entry) for entry in source.entries]
+        if skipped is not None:
+            skipped += [{"input": path, "reason": reason} for path, reason in source.skipped]
     return list(dict.fromkeys(files))
 
 
@@ -76,7 +80,8 @@ def _translate(
     device = str(distributed.rank_device(info, resolve_device(photos.device)))
     translator = load_translator(ckpt, device)
     side = translator.input_size(size)
-    files = input_files(inputs)
+    skipped: list[dict[str, str]] = []
+    files = input_files(inputs, skipped)
     names = output_names(files, "-grid.png" if grid else ".png")  # distinct whatever the inputs are called
     detector = photos.detector(device)
     records = [{"input": str(path), "output": str(out / name)} for path, name in zip(files, names)]
@@ -102,4 +107,5 @@ def _translate(
             bar.advance(len(chunk))
     return {"checkpoint": str(translator.path), "family": translator.family, "step": translator.step,
             "direction": direction, "from": SOURCE_DOMAIN[direction], "to": TARGET_DOMAIN[direction],
-            "size": side, "grid": "input | translation | reconstruction" if grid else None, "outputs": records}
+            "size": side, "grid": "input | translation | reconstruction" if grid else None, "outputs": records,
+            "skipped": skipped}

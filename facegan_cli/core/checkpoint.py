@@ -13,7 +13,9 @@ allow-list (core.statefile.load_legacy_state), never with a full unpickler.
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -21,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from facegan_cli.core.atomic import atomic_path
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.files import NotRegularFile, not_regular, regular_path, special_kind
 from facegan_cli.core.statefile import MalformedState, load_legacy_state, load_state, save_state
 
 CHECKPOINT_DIR = "checkpoints"
@@ -61,6 +65,8 @@ class Checkpoint:
             )
         try:
             state = load_legacy_state(path) if path == legacy else load_state(path)
+        except FaceganError:
+            raise  # a FIFO or device named like the state file: already one paragraph
         except (MalformedState, OSError) as exc:
             raise FaceganError(
                 f"The training state {path} cannot be read ({exc}).",
@@ -124,14 +130,26 @@ def save_checkpoint(
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     target = ckpt_dir / checkpoint_name(step)
-    if state is not None:
-        save_state(state_path_of(target), state)
-    with atomic_path(target) as tmp:
-        save_file(_flatten(modules), str(tmp), metadata={"facegan": json.dumps({**meta, "step": step})})
+    try:
+        if state is not None:
+            save_state(state_path_of(target), state)
+        with atomic_path(target) as tmp:
+            save_file(_flatten(modules), str(tmp), metadata={"facegan": json.dumps({**meta, "step": step})})
+    except SafetensorError as exc:
+        # safetensors reports a failed write (a full disk above all) as its own error type, not OSError:
+        # turn it back into the OSError it wraps, so callers handle a full disk in one place.
+        raise as_os_error(exc, target) from exc
     if keep > 0:
         for old in list_checkpoints(ckpt_dir)[:-keep]:
             _remove(old)
     return target
+
+
+def as_os_error(exc: SafetensorError, target: Path) -> OSError:
+    """The OSError a safetensors write error wraps ("IoError(Os { code: 28, ... })"); EIO when it names none."""
+    found = re.search(r"code: (\d+)", str(exc))
+    code = int(found.group(1)) if found else errno.EIO
+    return OSError(code, os.strerror(code), str(target))
 
 
 def list_checkpoints(ckpt_dir: str | os.PathLike[str]) -> list[Path]:
@@ -148,6 +166,9 @@ def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     if path.is_file():
         return path
+    kind = special_kind(path)
+    if kind is not None and kind != "a directory":
+        raise not_regular(path, "Checkpoint", kind)
     if not path.exists():
         raise FaceganError(
             f"Checkpoint {path} does not exist.",
@@ -165,9 +186,14 @@ def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
 
 def _read(file: Path) -> Checkpoint:
     try:
-        with safe_open(str(file), framework="pt") as handle:
-            raw_meta = (handle.metadata() or {}).get("facegan")
-        flat = load_file(str(file))
+        # Opened once, checked to be a regular file (a FIFO named like a checkpoint would block for ever),
+        # and read through that descriptor.
+        with regular_path(file, "Checkpoint") as readable:
+            with safe_open(readable, framework="pt") as handle:
+                raw_meta = (handle.metadata() or {}).get("facegan")
+            flat = load_file(readable)
+    except NotRegularFile:
+        raise
     except Exception as exc:  # safetensors raises several types for damaged files
         raise FaceganError(
             f"Checkpoint {file} cannot be read ({exc}).",
@@ -181,10 +207,57 @@ def _read(file: Path) -> Checkpoint:
         )
     try:
         meta = json.loads(raw_meta)
-        step = int(meta.get("step", 0))
-    except (ValueError, TypeError, AttributeError) as exc:
+    except ValueError as exc:
         raise FaceganError(f"{file} has damaged facegan metadata ({exc}).", "Pass another checkpoint.") from exc
-    return Checkpoint(path=file, step=step, meta=meta, modules=_unflatten(flat))
+    problem = metadata_problem(meta)
+    if problem:
+        raise FaceganError(
+            f"Checkpoint {file} has invalid facegan metadata: {problem}.",
+            "It was edited or written by another program; use a checkpoint written by `facegan train` (a run "
+            "directory falls back to its newest valid one).",
+        )
+    bad = [key for key, tensor in flat.items() if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    if bad:
+        raise FaceganError(
+            f"Checkpoint {file} holds NaN or infinite weights ({', '.join(bad[:3])}"
+            f"{f' and {len(bad) - 3} more' if len(bad) > 3 else ''}), which would give meaningless images.",
+            "Use an earlier checkpoint of the run (training refuses to save non-finite weights, so this file was "
+            "damaged or edited).",
+        )
+    return Checkpoint(path=file, step=int(meta.get("step", 0)), meta=meta, modules=_unflatten(flat))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def metadata_problem(meta: Any) -> str:
+    """What is wrong with a checkpoint's facegan metadata ("" when nothing): the fields facegan reads, with
+    their types and ranges, so that a forged value is refused here rather than failing deep in a model."""
+    if not isinstance(meta, dict):
+        return f"it is a JSON {type(meta).__name__}, not an object"
+    step = meta.get("step", 0)
+    if not _is_int(step) or step < 0:
+        return f"step is {step!r}, not a whole number of at least 0"
+    for key in ("family", "generator"):
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            return f"{key} is {meta[key]!r}, not a name"
+    model = meta.get("model")
+    if model is not None and not isinstance(model, dict):
+        return f"model is a JSON {type(model).__name__}, not an object of settings"
+    for where, holder in (("value_range", meta), ("model.value_range", model or {})):
+        value = holder.get("value_range")
+        if value is None:
+            continue
+        if (not isinstance(value, list | tuple) or len(value) != 2
+                or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+                or not value[0] < value[1]):
+            return f"{where} is {value!r}, not two finite numbers [low, high] with low < high"
+    for key in ("resolution", "z_dim"):
+        value = (model or {}).get(key)
+        if value is not None and (not _is_int(value) or value < (1 if key == "resolution" else 0)):
+            return f"model.{key} is {value!r}, not a positive whole number"
+    return ""
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
@@ -227,3 +300,19 @@ def newest_readable(
         f"No checkpoint in {ckpt_dir} can be read" + (f": {' '.join(problems)}" if problems else "."),
         "The run cannot continue from these files; start a new run with --out (or --force).",
     )
+
+
+def newest_header(ckpt_dir: Path) -> tuple[Path, int, dict[str, Any]] | None:
+    """(file, number of stored values, facegan metadata) of the newest checkpoint whose header reads, from
+    the header alone (no tensor is loaded); None when none does. What a configuration may be checked
+    against before any network is built."""
+    for weights in reversed(list_checkpoints(ckpt_dir)):
+        try:
+            with regular_path(weights, "Checkpoint") as readable, safe_open(readable, framework="pt") as handle:
+                raw = (handle.metadata() or {}).get("facegan")
+                values = sum(math.prod(handle.get_slice(key).get_shape()) for key in handle.keys())  # noqa: SIM118
+            meta = json.loads(raw) if raw else {}
+        except Exception:  # damaged or not a file: the resume skips it with a warning of its own
+            continue
+        return weights, values, meta if isinstance(meta, dict) else {}
+    return None

@@ -20,10 +20,12 @@ from typing import Any
 from facegan_cli import __version__
 from facegan_cli.core.atomic import clean_partials, write_json
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.files import NotRegularFile, read_regular_text, require_file, special_kind
 from facegan_cli.core.lock import FolderLock, is_locked, read_holder
 from facegan_cli.core.outputs import refuse_file_parent, refuse_unowned
 from facegan_cli.core.ownership import record as record_entries
 from facegan_cli.core.ownership import remove_recorded, write_marker
+from facegan_cli.core.runschema import config_problem
 
 RUN_KIND = "run"
 BEST = "best"  # checkpoints/best: the generator of the best --eval evaluation so far
@@ -97,6 +99,8 @@ class RunDir:
     def open(cls, path: str | os.PathLike[str], lock: bool = True) -> RunDir:
         """An existing run, to resume (locked, leftovers of a killed write removed) or to read (lock=False)."""
         run = cls(path)
+        if special_kind(run.config_path) is not None:  # a FIFO config.json is named, never waited on
+            require_file(run.config_path, "The run configuration", "Restore config.json as a plain file.")
         if not run.config_path.is_file():
             raise FaceganError(
                 f"{run.path} is not a facegan run directory (no config.json).",
@@ -120,16 +124,25 @@ class RunDir:
         record_entries(self.path, written=written, appended=logs)
 
     def config(self) -> dict[str, Any]:
+        """config.json, checked against core.runschema (a FIFO, bad JSON or a field of the wrong type or
+        range: one paragraph naming the file and the field)."""
         try:
-            config = json.loads(self.config_path.read_text(encoding="utf-8"))
+            config = json.loads(read_regular_text(self.config_path, "The run configuration"))
         except (OSError, ValueError) as exc:
             raise FaceganError(
                 f"{self.config_path} cannot be read ({exc}).", "Restore it, or start a new run with --out."
             ) from exc
-        if not isinstance(config, dict) or not all(k in config for k in ("family", "model", "data", "train")):
+        problem = config_problem(config)
+        if problem and (not isinstance(config, dict) or "lacks" in problem):
             raise FaceganError(
-                f"{self.config_path} is not a facegan run configuration (it lacks family/model/data/train).",
+                f"{self.config_path} is not a facegan run configuration ({problem}).",
                 "Pass the --out directory of an earlier `facegan train` run.",
+            )
+        if problem:
+            raise FaceganError(
+                f"{self.config_path} holds an invalid setting: {problem}.",
+                "Correct that field (or restore the file facegan wrote); settings that may change on resume are "
+                "given as options instead, e.g. `--resume RUN --steps N`.",
             )
         return config
 
@@ -149,8 +162,9 @@ class RunDir:
         """run.json as written (see `effective_status` for what it means now)."""
         path = self.path / "run.json"
         try:
-            payload = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-        except (OSError, ValueError):
+            # Through core.files: a FIFO run.json must not block `runs list` (it reads as no status).
+            payload = json.loads(read_regular_text(path, "The run status")) if path.exists() else {}
+        except (OSError, ValueError, NotRegularFile):
             return {}
         return payload if isinstance(payload, dict) else {}
 

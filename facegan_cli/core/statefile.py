@@ -23,6 +23,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from facegan_cli.core.atomic import atomic_path
+from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.files import regular_fd, regular_path
 
 _META_KEY = "facegan-state"
 _FORMAT = 1
@@ -115,10 +117,11 @@ def load_state(path: str | os.PathLike[str]) -> Any:
     """Read a state written by `save_state`; MalformedState (or OSError) for anything else."""
     path = Path(path)
     try:
-        with safe_open(str(path), framework="pt") as handle:
+        # A FIFO named like a state file is refused (NotRegularFile) instead of blocking the resume.
+        with regular_path(path, "Training state") as readable, safe_open(readable, framework="pt") as handle:
             meta = handle.metadata() or {}
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
-    except OSError:
+    except (OSError, FaceganError):
         raise
     except Exception as exc:  # safetensors raises its own error types for damaged headers
         raise MalformedState(f"not a readable safetensors file ({exc})") from exc
@@ -166,7 +169,7 @@ def refused_load_reason(exc: BaseException) -> str:
 def load_legacy_state(path: str | os.PathLike[str]) -> Any:
     """Read a `state.pt` written by facegan 0.1 with torch's restricted unpickler and an explicit allow-list
     (tensors, plain containers, numpy arrays): an object outside it is refused, never constructed."""
-    with warnings.catch_warnings():
+    with regular_fd(path, "Training state") as fd, os.fdopen(os.dup(fd), "rb") as fh, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with torch.serialization.safe_globals(_legacy_safe_globals()):
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(fh, map_location="cpu", weights_only=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 from facegan_cli.core.atomic import atomic_path
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.files import open_regular
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def get(key: str) -> WeightsFile:
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path, "Weights file") as fh:  # a FIFO or /dev/zero is refused, not hashed for ever
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()

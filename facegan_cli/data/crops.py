@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from facegan_cli.data.imageio import RejectedImage
+from facegan_cli.data.imageio import RejectedImage, check_work_size
 
 CROPS = ("dcgan", "stargan", "progan", "none")
 DEFAULT_CROP_SIZE = {"stargan": 178, "progan": 128}
@@ -34,6 +34,8 @@ def resize_short_side(img: Image.Image, size: int, resample: int = Image.BILINEA
     new_w, new_h = (size, new_long) if w <= h else (new_long, size)
     if (new_w, new_h) == (w, h):
         return img
+    # Before PIL allocates it: a long thin image multiplies its pixels here (RejectedImage, see imageio).
+    check_work_size((new_w, new_h), f"{w}x{h} resized to short side {size}")
     return img.resize((new_w, new_h), resample)
 
 

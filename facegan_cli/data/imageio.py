@@ -26,6 +26,9 @@ Hostile inputs (a folder is a stranger's data) are refused before they cost memo
   member's size is the one its directory declares). The limit is 8 bytes per allowed pixel (what an
   uncompressed 16-bit RGBA image needs) plus 1 MiB for headers and metadata: 716,876,456 bytes
   (about 684 MiB) by default, none when the pixel limit is off.
+- Working sizes: an image facegan makes must fit in the largest square the pixel limit allows (9,459 x
+  9,459 by default): an aspect-kept resize (`check_work_size`: a 100000x10 file at short side 32 would be
+  320000x32) and a --size option (`check_side_option`) are refused above it, naming the option that raises it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import math
 import os
 import re
 import stat
@@ -44,7 +48,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
 
 # Lower-case suffixes of files treated as images when a folder or zip is scanned.
 IMAGE_EXTENSIONS = frozenset(
@@ -158,6 +162,42 @@ def check_pixels(size: tuple[int, int]) -> None:
         raise RejectedImage(
             f"image too large: {width}x{height} = {width * height:,} pixels, above the limit of {limit:,} "
             f"(a guard against decompression bombs; {_RAISE_HINT})"
+        )
+
+
+def largest_side() -> int | None:
+    """The side of the largest square the pixel limit allows (9,459 by default); None without a limit."""
+    limit = max_pixels()
+    return None if limit is None else math.isqrt(limit)
+
+
+def check_work_size(size: tuple[int, int], what: str = "the resized image") -> None:
+    """RejectedImage when an image facegan is about to make (`size`: width, height), e.g. by an aspect-kept
+    resize, does not fit in the largest square the pixel limit allows.
+
+    The limit on files alone misses what a resize does: a 100000x10 PNG (a million pixels, a few KB) with
+    its short side resized to 32 becomes 320000x32, and a network's feature maps of it take gigabytes. A
+    working image must fit in the largest allowed square, so both its pixels and its long side are bounded.
+    """
+    side = largest_side()
+    width, height = size
+    if side is not None and max(width, height) > side:
+        raise RejectedImage(
+            f"{what} would be {width}x{height} pixels, wider or taller than {side:,}, the side of the largest "
+            f"square the pixel limit of {max_pixels():,} allows ({_RAISE_HINT})"
+        )
+
+
+def check_side_option(side: int, option: str) -> None:
+    """UsageProblem (a bad number: exit 2, as every out-of-range option value) when `option` (e.g. "--size
+    40000") asks for side x side images above the pixel limit."""
+    limit = max_pixels()
+    if limit is not None and side * side > limit:
+        raise UsageProblem(
+            f"{option} {side} asks for {side}x{side} = {side * side:,} pixels per image, above the limit of "
+            f"{limit:,} (the largest square side is {math.isqrt(limit):,}).",
+            f"Use a smaller {option}, or raise the limit with `facegan {MAX_PIXELS_OPTION} N ...` or the environment "
+            f"variable {MAX_PIXELS_ENV}=N (0: no limit).",
         )
 
 

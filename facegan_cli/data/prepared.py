@@ -37,6 +37,7 @@ import numpy as np
 from facegan_cli import __version__
 from facegan_cli.core.atomic import atomic_path, write_json
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.files import open_regular, read_regular, read_regular_text
 from facegan_cli.core.lock import FolderLock, is_locked
 from facegan_cli.core.outputs import LOCK_NAME, MARKER, make_out_dir, read_marker, write_marker
 from facegan_cli.core.ownership import foreign_entries, record, remove_recorded
@@ -120,6 +121,12 @@ def digest_file(path: Path, digest: Any) -> Any:
 
 def extra_partial(name: str) -> str:
     return f"{name}.f32.partial"
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    """A dataset's .npy file, refused by name when it is a FIFO or device (core.files), never unpickled."""
+    with open_regular(path, "Dataset file") as fh:
+        return np.load(fh, allow_pickle=False)
 
 
 def _nothing_usable(saved: dict[str, Any] | None) -> bool:
@@ -210,7 +217,7 @@ class PreparedWriter:
 
     def _read_json(self, file: Path) -> dict[str, Any] | None:
         try:
-            payload = json.loads(file.read_text())
+            payload = json.loads(read_regular_text(file, "Dataset file"))
         except (OSError, ValueError):
             return None
         return payload if isinstance(payload, dict) else None
@@ -407,7 +414,7 @@ class PreparedWriter:
         self.checkpoint()
 
     def _reopen(self) -> None:
-        saved = json.loads((self.out / PROGRESS).read_text())
+        saved = json.loads(read_regular_text(self.out / PROGRESS, "The prepare progress file"))
         self.state = _Progress(**{k: int(saved[k]) for k in _Progress.__dataclass_fields__})
         self._boundary = replace(self.state)
         expected = self._expected_bytes()
@@ -657,7 +664,7 @@ class PreparedDataset:
                 "or zip of images where the command accepts one.",
             )
         try:
-            manifest = json.loads(manifest_path.read_text())
+            manifest = json.loads(read_regular_text(manifest_path, "The dataset manifest"))
         except json.JSONDecodeError as exc:
             raise FaceganError(
                 f"{manifest_path} is not valid JSON ({exc}).", "Re-create the dataset with --force."
@@ -718,25 +725,25 @@ class PreparedDataset:
     @property
     def labels(self) -> np.ndarray | None:
         if self._labels is None and self.label_names and (self.path / "labels.npy").exists():
-            self._labels = np.load(self.path / "labels.npy")
+            self._labels = _load_npy(self.path / "labels.npy")
         return self._labels
 
     @property
     def partition(self) -> np.ndarray:
         if self._partition is None:
             file = self.path / "partition.npy"
-            self._partition = np.load(file) if file.exists() else np.zeros(self.count, dtype=np.int8)
+            self._partition = _load_npy(file) if file.exists() else np.zeros(self.count, dtype=np.int8)
         return self._partition
 
     @property
     def names(self) -> list[str]:
         file = self.path / "names.txt"
-        return _line_text(file.read_bytes()).splitlines() if file.exists() else []
+        return _line_text(read_regular(file, "The names file")).splitlines() if file.exists() else []
 
     def extra(self, name: str) -> np.ndarray | None:
         """A per-row array the prepare declared (e.g. "quads"), or None when the dataset has none."""
         file = (self.manifest.get("files") or {}).get(name)
-        return np.load(self.path / file) if file and (self.path / file).exists() else None
+        return _load_npy(self.path / file) if file and (self.path / file).exists() else None
 
     def split_indices(self, split: str | None = "all") -> np.ndarray:
         """Row indices of a split (train, valid, test, all, stargan-train or stargan-test), in dataset order."""

@@ -43,6 +43,7 @@ import numpy as np
 from PIL import Image
 
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.files import require_file, special_kind
 from facegan_cli.core.parallel import default_workers, ordered_map
 from facegan_cli.core.progress import Progress, warn
 from facegan_cli.data.crops import center_crop, resize_short_side
@@ -636,6 +637,8 @@ class ListSource(DecodedSource):
     """An explicit list of image files (e.g. the paths `-` reads from stdin), read in the order given."""
 
     kind = "list"
+    # (path, reason) of the image-named entries of a folder that were left out (FIFOs, dangling links).
+    skipped: list[tuple[str, str]] = []
 
     def __init__(
         self,
@@ -671,16 +674,32 @@ def open_image_list(
             raise FaceganError(f"{option} - read no paths from stdin.", "Pipe image paths, one per line.")
         missing = [file for file in files if not Path(file).is_file()]
         if missing:
-            raise FaceganError(f"{missing[0]} (read from stdin) is not a file.", "Pipe existing image paths.")
+            kind = special_kind(missing[0])
+            raise FaceganError(f"{missing[0]} (read from stdin) is {kind or 'not a file'}"
+                               f"{', not a regular file' if kind else ''}.", "Pipe existing image paths.")
         return ListSource(files, "-", **options)
     path = Path(path)
     if path.is_dir():
-        found = sorted(child for child in path.iterdir() if child.is_file() and is_image_name(child.name))
+        found, skipped = [], []
+        for child in sorted(path.iterdir()):
+            if not is_image_name(child.name):
+                continue
+            if child.is_file():
+                found.append(child)
+            elif child.is_symlink() and not child.exists():
+                skipped.append((str(child), "a symbolic link whose target does not exist"))
+            elif (kind := special_kind(child)) is not None and kind != "a directory":
+                skipped.append((str(child), f"{kind}, not a regular file"))
+        if skipped:
+            # Named, not dropped silently: the user expects one output per image-named entry.
+            warn(f"{option} {display_name(path)}: skipping {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} "
+                 f"that cannot be read as images: {describe_rejects(skipped)}")
         if not found:
             raise FaceganError(f"No images found in {path}.", f"Point {option} at an image or a folder of images.")
-        return ListSource(found, str(path), **options)
-    if not path.is_file():
-        raise FaceganError(f"{option} {path} does not exist.", f"Point {option} at an image or a folder of images.")
+        source = ListSource(found, str(path), **options)
+        source.skipped = skipped
+        return source
+    require_file(path, option, f"Point {option} at an image or a folder of images.")
     return ListSource([path], str(path), **options)
 
 

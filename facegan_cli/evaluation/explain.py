@@ -173,7 +173,7 @@ def load_discriminator(ckpt: str | os.PathLike[str], net_name: str | None, devic
             f"{'' if net_name is None else f' and no {net_name!r}'}.",
             "Name one with --net (e.g. --net D_A)." if candidates else "Pass a checkpoint with a discriminator.",
         )
-    net = load_weights(checkpoint, name, build_from(checkpoint, family.build_discriminator, config), family.name)
+    net = load_weights(checkpoint, name, build_from(checkpoint, family.build_discriminator, config, name), family.name)
     return net.to(device).eval(), dict(config), name, value_range_of(checkpoint.meta, config), checkpoint.path
 
 
@@ -198,7 +198,11 @@ def fit_image(path: Path, side: int | None) -> np.ndarray:
         raise FaceganError(f"{display_name(path)} cannot be used as an image: {exc.reason}.",
                            "Pass JPEG/PNG images (or a folder of them).") from None
     if side is not None and image.size != (side, side):
-        image = center_crop(resize_short_side(image, side, Image.BICUBIC), side)
+        try:
+            image = center_crop(resize_short_side(image, side, Image.BICUBIC), side)
+        except RejectedImage as exc:  # a long thin image: the resize is bounded (data.imageio.check_work_size)
+            raise FaceganError(f"{display_name(path)} cannot be used as an image: {exc.reason}.",
+                               "Crop it to a less elongated shape.") from None
     return np.asarray(image, dtype=np.uint8)
 
 
@@ -345,6 +349,7 @@ def color_change_figure(
     rows = []
     records = []
     maps: list[list[np.ndarray]] = []
+    size: tuple[int, ...] | None = None
     for i, path in enumerate(files):
         source = fit_image(path, None)
         afters = [fit_image(column[i], None) for column in edits]
@@ -352,8 +357,9 @@ def color_change_figure(
         records.append({"input": str(path), "edits": [
             {"edited": str(column[i]), "mean_change": float(c.mean()), "max_change": float(c.max()),
              "changed_share": float((c > 0.1).mean())} for column, c in zip(edits, row_changes, strict=True)]})
-        # Shown at the first edit's size (the edits of several models usually share it).
-        size = afters[0].shape[:2]
+        # Every row is shown at the first edit's size (the edits of several models usually share it; one
+        # figure needs one cell size even when another input's edits have another).
+        size = size or afters[0].shape[:2]
         rows.append([_fitted(source, size), *(_resized(a, size) for a in afters)])
         maps.append([_resized_map(c, size) for c in row_changes])
     top = scale or max(float(c.max()) for row in maps for c in row) or 1.0

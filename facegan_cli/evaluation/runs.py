@@ -13,6 +13,7 @@ strong smoothed (TensorBoard's debiased exponential moving average), evaluations
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -26,8 +27,10 @@ from PIL import Image, ImageDraw, ImageFont
 
 from facegan_cli.core.checkpoint import list_checkpoints
 from facegan_cli.core.errors import FaceganError, UsageProblem
+from facegan_cli.core.files import not_regular, read_regular_text, special_kind
 from facegan_cli.core.outputs import check_new_file, check_outside_inputs, new_file
 from facegan_cli.core.rundir import RunDir
+from facegan_cli.core.runschema import status_problem
 from facegan_cli.data.figure import is_image_path
 from facegan_cli.data.grid import save_png
 from facegan_cli.metrics.in_training import evaluation_lines
@@ -44,8 +47,9 @@ _STEP_FILE = re.compile(r"(\d+)")
 
 
 def is_run(path: Path) -> bool:
-    """A directory `facegan train` wrote: a config.json beside a run.json or a checkpoints/ folder."""
-    return (path / "config.json").is_file() and ((path / "run.json").is_file() or (path / "checkpoints").is_dir())
+    """A directory `facegan train` wrote: a config.json beside a run.json or a checkpoints/ folder (exists(),
+    not is_file(): a run whose config.json or run.json was replaced by a FIFO is listed, as unreadable)."""
+    return (path / "config.json").exists() and ((path / "run.json").exists() or (path / "checkpoints").is_dir())
 
 
 def find_runs(root: str | os.PathLike[str]) -> list[Path]:
@@ -102,6 +106,25 @@ def _metric_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
             "best_metric": {"name": key, "value": best[key], "step": best.get("step")}}
 
 
+def check_run_files(run: RunDir, status: bool = True) -> None:
+    """FaceganError naming run.json or metrics.jsonl when one is not a regular file (a FIFO would block the
+    listing) or, with `status`, when run.json does not hold a valid status (core.runschema)."""
+    status_path = run.path / "run.json"
+    for path, what in ((status_path, "The run status"), (run.metrics_path, "The metrics log")):
+        if os.path.lexists(path):
+            kind = special_kind(path)
+            if kind is not None:
+                raise not_regular(path, what, kind)
+    if status and status_path.is_file():
+        try:
+            payload = json.loads(read_regular_text(status_path, "The run status"))
+        except (OSError, ValueError) as exc:
+            raise FaceganError(f"{status_path} cannot be read ({exc}).", "") from exc
+        problem = status_problem(payload)
+        if problem:
+            raise FaceganError(f"{status_path} is not a valid run status: {problem}.", "")
+
+
 def summarize(path: str | os.PathLike[str], now: float | None = None) -> dict[str, Any]:
     """One run as `runs list` reports it: family, status, progress, last and best metric, age.
 
@@ -110,6 +133,7 @@ def summarize(path: str | os.PathLike[str], now: float | None = None) -> dict[st
     now = time.time() if now is None else now
     try:
         config = run.config()
+        check_run_files(run)
     except FaceganError as exc:
         return {"run": str(run.path), "name": run.path.name, "status": "unreadable", "error": exc.message}
     status = run.effective_status()
@@ -173,7 +197,7 @@ def show_run(path: str | os.PathLike[str]) -> dict[str, Any]:
         checkpoints.append({"path": str(weights), "step": int(match.group(1)) if match else None,
                             "bytes": weights.stat().st_size})
     best = list_checkpoints(run.best)
-    records = run.metric_records()
+    records = run.metric_records() if summary.get("error") is None else []  # a FIFO log would block
     losses = [r for r in records if "eval_n" not in r]
     grid = _newest_grid(run.samples)
     return {
@@ -334,6 +358,8 @@ def plot_runs(
         raise FaceganError("No run to plot.", "Pass one or more run directories.")
     # Inside a run, the figure would be a file the run never wrote: --force on that run would refuse.
     check_outside_inputs(out, [("RUN", run.path) for run in runs])
+    for run in runs:
+        check_run_files(run, status=False)  # a FIFO metrics.jsonl would block the figure
     per_run = [_series(run.metric_records()) for run in runs]
     evaluated = set().union(*(e for _, e in per_run))
     order: list[str] = [k for k in EVAL_METRICS if k in evaluated]

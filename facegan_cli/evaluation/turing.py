@@ -27,6 +27,7 @@ from facegan_cli import __version__
 from facegan_cli.core.atomic import write_json, write_text
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.errors import FaceganError, UsageProblem
+from facegan_cli.core.files import read_regular_text
 from facegan_cli.core.outputs import check_new_file, check_new_folder, make_out_dir, new_file, staged_folder
 from facegan_cli.core.seeding import draw_latents
 from facegan_cli.data.figure import labelled_grid
@@ -242,7 +243,7 @@ def read_key(path: str | os.PathLike[str]) -> dict[int, str]:
     """Image number -> "real" or "fake" from a key written by `make_sheet`."""
     path = Path(path)
     try:
-        payload = json.loads(path.read_text())
+        payload = json.loads(read_regular_text(path, "Answer key"))
     except FileNotFoundError as exc:
         raise FaceganError(
             f"Answer key {path} does not exist.", "Pass the key.json `facegan eval turing` wrote."
@@ -274,7 +275,7 @@ def read_answers(path: str | os.PathLike[str], numbers: set[int]) -> dict[int, s
     """Image number -> "real"/"fake" from a rater's file; every number in `numbers` exactly once."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = read_regular_text(path, "Answers file")
     except (OSError, UnicodeDecodeError) as exc:
         raise FaceganError(
             f"Answers file {path} cannot be read ({exc}).", "Pass the rater's answers.txt."

@@ -43,6 +43,7 @@ from torch import nn
 from facegan_cli.core import weights as W
 from facegan_cli.core.device import Precision, configure_backends, parity_mode
 from facegan_cli.core.errors import FaceganError, UsageProblem
+from facegan_cli.core.files import open_regular
 from facegan_cli.core.statefile import refused_load_reason
 
 # A batch of host images: one uint8 N x H x W x 3 array, or a list of H x W x 3 arrays of any sizes.
@@ -67,11 +68,13 @@ def read_state_dict(path: str | os.PathLike[str], expected: W.WeightsFile) -> di
     """Read a weights file: a plain state dict (torch.save), or one nested under 'state_dict'."""
     path = Path(path)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), open_regular(path, "Weights file") as fh:  # a FIFO is refused, not waited on
             # torch warns about pickle protocols its restricted unpickler may not know: noise for the user,
             # whose file is either read as tensors or refused below.
             warnings.simplefilter("ignore")
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = torch.load(fh, map_location="cpu", weights_only=True)
+    except FaceganError:
+        raise
     except Exception as exc:  # pickle, zip and torch errors all mean the same to the user
         # Never torch's own text: it advises weights_only=False, i.e. running the file's code.
         raise FaceganError(

@@ -17,6 +17,7 @@ import torch
 from facegan_cli.core.atomic import atomic_path
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.files import open_regular, require_file
 from facegan_cli.core.outputs import new_file
 from facegan_cli.core.seeding import draw_latents
 from facegan_cli.models.loading import LoadedGenerator, load_generator
@@ -42,14 +43,10 @@ def write_latents(z: torch.Tensor, path: str | os.PathLike[str], force: bool = F
 
 def load_latents(path: str | os.PathLike[str], z_dim: int | None = None) -> torch.Tensor:
     """Read an N x z_dim .npy file (N x z_dim x 1 x 1 is accepted too) as a float32 CPU tensor."""
-    path = Path(path)
-    if not path.is_file():
-        raise FaceganError(
-            f"Latents file {path} does not exist.",
-            "Write one with `facegan sample ... --save-latents z.npy` and pass that path.",
-        )
+    path = require_file(path, "Latents file", "Write one with `facegan sample ... --save-latents z.npy` and pass that path.")
     try:
-        array = np.load(path, allow_pickle=False)
+        with open_regular(path, "Latents file") as fh:  # never blocks on a FIFO named z.npy
+            array = np.load(fh, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise FaceganError(
             f"{path} is not a readable .npy array ({exc}).",

@@ -27,6 +27,7 @@ import torch
 
 from facegan_cli.core.atomic import atomic_path
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.files import open_regular, require_file
 from facegan_cli.core.weights import facegan_home
 
 META_KEY = "facegan_meta"
@@ -74,11 +75,9 @@ def save_stats(stats: GaussianStats, path: str | os.PathLike[str]) -> Path:
 
 def load_stats(path: str | os.PathLike[str]) -> GaussianStats:
     """Read a stats .npz from facegan, pytorch-fid or clean-fid (any file with `mu` and `sigma`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FaceganError(f"Statistics file {path} does not exist.", "Write one with `facegan metrics stats SRC --out FILE.npz`.")
+    path = require_file(path, "Statistics file", "Write one with `facegan metrics stats SRC --out FILE.npz`.")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open_regular(path, "Statistics file") as fh, np.load(fh, allow_pickle=False) as data:
             names = set(data.files)
             if not {"mu", "sigma"} <= names:
                 raise FaceganError(

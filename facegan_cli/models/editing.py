@@ -67,8 +67,8 @@ def editor_loader(ckpt: Checkpoint, family: Family, device: torch.device) -> Att
     """The loader of the attribute-editing families: G (run with per-image statistics) and D (its attribute
     head predicts an input's own attributes), D in eval mode."""
     config = ckpt.meta["model"]
-    G = load_weights(ckpt, "G", build_from(ckpt, family.build_generator, config), family.name)
-    D = load_weights(ckpt, "D", build_from(ckpt, family.build_discriminator, config), family.name)
+    G = load_weights(ckpt, "G", build_from(ckpt, family.build_generator, config, "G"), family.name)
+    D = load_weights(ckpt, "D", build_from(ckpt, family.build_discriminator, config, "D"), family.name)
     G.to(device)
     D.to(device).eval()
     return AttributeEditor(G, D, family.name, list(config["attrs"]), int(config["resolution"]), ckpt.step, ckpt.path,
@@ -82,7 +82,10 @@ def fit_face(path: str | os.PathLike[str], resolution: int) -> np.ndarray:
     except RejectedImage as exc:
         raise FaceganError(f"Cannot read {path}: {exc.reason}.", "Pass a JPEG/PNG image or a folder of them.") from exc
     if image.size != (resolution, resolution):
-        image = center_crop(resize_short_side(image, resolution, Image.LANCZOS), resolution)
+        try:
+            image = center_crop(resize_short_side(image, resolution, Image.LANCZOS), resolution)
+        except RejectedImage as exc:  # a long thin image would be resized beyond the pixel limit
+            raise FaceganError(f"Cannot use {path}: {exc.reason}.", "Crop it to a less elongated shape.") from exc
     return np.asarray(image, dtype=np.uint8)
 
 

@@ -152,22 +152,58 @@ def load_weights(ckpt: Checkpoint, name: str, module: nn.Module, family: str) ->
     return module
 
 
-def build_from(ckpt: Checkpoint, builder: Any, config: dict[str, Any]) -> nn.Module:
-    """builder(config), with a configuration that cannot be built reported as the checkpoint's problem."""
+def _built(ckpt: Checkpoint, builder: Any, config: dict[str, Any]) -> nn.Module:
     try:
         return builder(config)
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise FaceganError(
             f"The model configuration stored in {ckpt.path} cannot be built ({type(exc).__name__}: {exc}).",
-            "The checkpoint may come from a newer facegan; upgrade facegan or use a checkpoint it wrote.",
+            "The checkpoint may come from a newer facegan, or its metadata was edited; upgrade facegan or use a "
+            "checkpoint it wrote.",
         ) from exc
+
+
+def _shape_mismatch(expected: dict[str, torch.Tensor], stored: dict[str, torch.Tensor]) -> str:
+    """The first difference between a network's state dict and a checkpoint's weights ("" when none)."""
+    for key, tensor in expected.items():
+        if key not in stored:
+            return f"{key} is missing"
+        if tuple(tensor.shape) != tuple(stored[key].shape):
+            return f"{key} is {tuple(stored[key].shape)} in the file but {tuple(tensor.shape)} in the model"
+    extra = sorted(set(stored) - set(expected))
+    return f"{extra[0]} is not part of the model" if extra else ""
+
+
+def build_from(ckpt: Checkpoint, builder: Any, config: dict[str, Any], name: str | None = None) -> nn.Module:
+    """builder(config), with a configuration that cannot be built reported as the checkpoint's problem.
+
+    The network is first built on the meta device (no memory) and checked against the checkpoint's `name`
+    weights, shape by shape, before it is built for real: a metadata value that was edited (an `ngf` of
+    100000 would ask for hundreds of GB) is refused here, naming the first tensor that does not fit.
+    """
+    try:
+        with torch.device("meta"):
+            probe = builder(config)
+    except (KeyError, ValueError, TypeError, AttributeError):
+        probe = _built(ckpt, builder, config)  # the same error, reported as the configuration's
+    except Exception:  # a builder that cannot run on the meta device: the weights are checked at load instead
+        probe = None
+    if probe is not None and name is not None and name in ckpt.modules:
+        mismatch = _shape_mismatch(probe.state_dict(), ckpt.modules[name])
+        if mismatch:
+            raise FaceganError(
+                f"The {name} weights in {ckpt.path} do not fit the {ckpt.meta.get('family')} model its metadata "
+                f"describes ({mismatch}), so the network was not built.",
+                "The file was edited or written by another program; use a checkpoint written by `facegan train`.",
+            )
+    return _built(ckpt, builder, config)
 
 
 def load_network(
     ckpt: Checkpoint, name: str, builder: Any, config: dict[str, Any], family: str, device: torch.device
 ) -> nn.Module:
     """The checkpoint's `name` module, built from `config` by `builder`, on `device` in eval mode."""
-    return load_weights(ckpt, name, build_from(ckpt, builder, config), family).to(device).eval()
+    return load_weights(ckpt, name, build_from(ckpt, builder, config, name), family).to(device).eval()
 
 
 def generator_loader(ckpt: Checkpoint, family: registry.Family, device: torch.device) -> LoadedGenerator:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from facegan_cli.core.errors import FaceganError, UsageProblem
+from facegan_cli.data.imageio import check_side_option
 from facegan_cli.models.loading import load_model
 
 DIRECTIONS = ("a2b", "b2a")
@@ -60,6 +61,7 @@ class Translator(abc.ABC):
         """The square side inputs are fitted to: `size` when given and allowed, else `resolution`."""
         if size is None or size == self.resolution:
             return self.resolution
+        check_side_option(size, "--size")  # before any image of that size is made
         if not self.size_multiple:
             raise UsageProblem(
                 f"{self.path} ({self.family}) translates only {self.resolution}x{self.resolution} images, not "

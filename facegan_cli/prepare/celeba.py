@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.files import read_regular
 from facegan_cli.core.progress import warn
 from facegan_cli.data.imageio import decode_text
 from facegan_cli.data.prepared import digest_file
@@ -83,7 +84,7 @@ def find_annotation(root: str | os.PathLike[str], filename: str, required: bool 
 def _rows(path: Path) -> list[tuple[int, list[str]]]:
     """(1-based line number, whitespace-split fields) for every non-blank line."""
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, "Annotation file")  # a FIFO is refused by name, never waited on
     except OSError as exc:
         raise FaceganError(
             f"{path} cannot be read ({exc.strerror or exc}).", "Check its permissions."

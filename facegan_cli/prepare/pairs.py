@@ -71,10 +71,10 @@ def _load(task: tuple[str, str, int | None]) -> tuple[bool, Any]:
     for path in (a, b):
         try:
             image = open_rgb(path)
+            if size is not None and image.size != (size, size):  # the resize is bounded: a reject too
+                image = center_crop(resize_short_side(image, size, Image.BICUBIC), size)
         except RejectedImage as exc:
             return False, f"{path}\t{exc.reason}"
-        if size is not None and image.size != (size, size):
-            image = center_crop(resize_short_side(image, size, Image.BICUBIC), size)
         pixels.append(np.asarray(image, dtype=np.uint8))
     return True, pixels
 

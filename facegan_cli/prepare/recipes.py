@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from facegan_cli.core.errors import FaceganError, UsageProblem
+from facegan_cli.core.files import read_regular_text
 
 try:  # Python 3.11+
     import tomllib
@@ -60,7 +61,7 @@ def describe_recipes() -> list[dict[str, Any]]:
 
 def _resolve(name_or_path: str) -> Path:
     candidate = Path(name_or_path)
-    if candidate.suffix == ".toml" and candidate.is_file():
+    if candidate.suffix == ".toml" and candidate.exists():  # a FIFO is refused when read, by name
         return candidate
     file = RECIPES_DIR / f"{name_or_path}.toml"
     if file.is_file():
@@ -76,7 +77,7 @@ def load_recipe(name_or_path: str | os.PathLike[str], command: str | None = None
     """Read a recipe by name (data_recipes/NAME.toml) or path; check it belongs to `command`."""
     file = _resolve(str(name_or_path))
     try:
-        data = tomllib.loads(file.read_text())
+        data = tomllib.loads(read_regular_text(file, "Recipe"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise FaceganError(f"Recipe {file} is not valid TOML ({exc}).", "Fix the file's syntax.") from exc
     missing = [key for key in ("name", "command") if key not in data]

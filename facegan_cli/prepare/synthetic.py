@@ -37,6 +37,7 @@ from facegan_cli.core.parallel import ordered_map
 from facegan_cli.core.progress import Progress
 from facegan_cli.data.crops import apply_crop
 from facegan_cli.data.domains import DOMAIN_FOLDERS, TRUTH
+from facegan_cli.data.imageio import check_side_option
 from facegan_cli.prepare import celeba
 
 # Faces are drawn where img_align_celeba keeps them on average (integer landmarks, as CelebA lists them).
@@ -609,6 +610,7 @@ def write_synthetic(
     out = Path(out)
     if n < 1:
         raise UsageProblem(f"--n {n}: at least one face is needed.", "Pass --n 1 or more.")
+    check_side_option(size, "--size")  # --size 30000 would ask for 2.7 GB per face before anything is written
     if layout not in ("celeba", "folder"):
         raise FaceganError(f"Unknown --layout {layout!r}.", "Use celeba or folder.")
     if fmt not in ("png", "jpg"):

@@ -31,12 +31,14 @@ from facegan_cli.core import distributed
 from facegan_cli.core.checkpoint import (
     Checkpoint,
     list_checkpoints,
+    newest_header,
     newest_readable,
     save_checkpoint,
     state_path_of,
 )
 from facegan_cli.core.device import Precision, configure_backends, resolve_device
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
+from facegan_cli.core.files import not_regular, special_kind
 from facegan_cli.core.outputs import check_outside_inputs
 from facegan_cli.core.progress import Progress, log
 from facegan_cli.core.rundir import MetricsLog, RunDir
@@ -120,6 +122,10 @@ def _moved_streams(data: dict[str, dict[str, Any]], root: str) -> dict[str, str]
 
 def _resume_config(resume: Path, changes: ResumeChanges) -> tuple[RunDir, dict[str, Any]]:
     run = RunDir.open(resume, lock=False)  # locked by rank 0 once the process group is known
+    for path, what in ((run.metrics_path, "The metrics log"), (run.path / "run.json", "The run status")):
+        kind = special_kind(path)  # a FIFO here would block the resume when it is read or appended to
+        if kind is not None:
+            raise not_regular(path, what, kind)
     config = run.config()
     for key, value in changes.train.items():
         config["train"][key] = value
@@ -245,7 +251,16 @@ class _Loop:
             assert phase is not None
             self.enter_phase(phase)
         for name, module in self.recipe.modules.items():
-            module.load_state_dict(ckpt.modules[name])
+            try:
+                module.load_state_dict(ckpt.modules[name])
+            except (KeyError, RuntimeError) as exc:
+                found = "no such weights" if isinstance(exc, KeyError) else str(exc).strip().splitlines()[0]
+                raise FaceganError(
+                    f"The {name} weights of {ckpt.path} do not fit the network {self.run.config_path} describes "
+                    f"({found}).",
+                    "config.json or the checkpoint was edited; restore the model section facegan wrote (each "
+                    "checkpoint's metadata keeps it), or start a new run with --out.",
+                ) from exc
         for name, opt in self.recipe.optimizers.items():
             # A learning rate changed on resume: the freshly built optimiser holds the new rate, the saved
             # state the old one; keep the moments and step counts, take the new rate.
@@ -542,7 +557,20 @@ def run_training(
         RunDir.check_new(out, force)  # before the data is loaded: a refused --out fails at once
         config = {"family": family, "model": model_config, "data": data, "train": asdict(settings)}
         run = RunDir(out)
-    loop = _Loop(config, run, factory, device, changes)
+    if resume is not None:
+        _check_model_size(config, run)
+        try:
+            loop = _Loop(config, run, factory, device, changes)
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            # The settings came from config.json, which a user may have edited: say so, not "bug".
+            raise FaceganError(
+                f"The run configuration {run.config_path} cannot be used to continue the run "
+                f"({type(exc).__name__}: {exc}).",
+                "Restore the settings facegan wrote there (each checkpoint's metadata keeps the model section), "
+                "or start a new run with --out.",
+            ) from exc
+    else:
+        loop = _Loop(config, run, factory, device, changes)
     clean = True
     try:
         if resume is None:
@@ -566,6 +594,7 @@ def run_training(
                         "resuming from its newest complete checkpoint")
             loop.load_data()
             start, images = loop.restore()
+            _check_length(loop, changes, start, images)
             _record_changes(config, changes, loop.data.changed, start)
             if loop.dist.is_main:
                 run.update_config(config)
@@ -591,6 +620,67 @@ def run_training(
         distributed.shutdown(loop.dist, clean)
 
 
+# Networks up to this many parameters (1 GiB of float32) are built from a configuration even when its
+# newest checkpoint holds fewer values (a progressive run's checkpoint holds its grown levels only).
+MODEL_VALUES_FLOOR = 1 << 28
+
+
+def _check_model_size(config: dict[str, Any], run: RunDir) -> None:
+    """Refuse, before anything is allocated, a config.json model section whose networks could not be those
+    of the run's checkpoints: each network is built on the meta device (no memory) and may not have more
+    parameters than the newest checkpoint stores values (or MODEL_VALUES_FLOOR). An edited `ngf=100000`
+    would otherwise ask for hundreds of GB before the weights were ever compared."""
+    from facegan_cli.models import registry  # train -> models is the arrow's direction
+
+    header = newest_header(run.checkpoints)
+    family = registry.families().get(config["family"])
+    if header is None or family is None:
+        return  # no checkpoint to compare with: the resume stops with its own message
+    weights, stored, meta = header
+    try:
+        with torch.device("meta"):
+            networks = family.build_networks(config["model"])
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise FaceganError(
+            f"The model section of {run.config_path} cannot be built ({type(exc).__name__}: {exc}).",
+            "Restore the settings facegan wrote there (the checkpoints' metadata keeps them), or start a new run.",
+        ) from exc
+    except Exception:
+        return  # a family whose builder cannot run on the meta device: the weights are compared at load
+    limit = max(stored, MODEL_VALUES_FLOOR)
+    for name, network in networks.items():
+        count = sum(t.numel() for t in (*network.parameters(), *network.buffers()))
+        if count > limit:
+            saved = meta.get("model") if isinstance(meta.get("model"), dict) else {}
+            changed = [f"{k}={config['model'][k]!r} (checkpoint: {saved[k]!r})" for k in config["model"]
+                       if k in saved and saved[k] != config["model"][k]]
+            raise FaceganError(
+                f"The model section of {run.config_path} describes a {name} of {count:,} parameters, more than the "
+                f"{stored:,} values the run's newest checkpoint {weights.name} holds"
+                + (f"; it differs from the checkpoint in {', '.join(changed[:4])}" if changed else "")
+                + ". The file was edited, and the network was not built.",
+                "Restore those settings to the checkpoint's values (or the file facegan wrote), or start a new run "
+                "with --out.",
+            )
+
+
+def _check_length(loop: _Loop, changes: ResumeChanges, start: int, images: int) -> None:
+    """A resume that asks for a run shorter than the run already is: a usage error (exit 2), like the
+    other options a resume cannot honour."""
+    if loop.phase is None and "steps" in changes.train and loop.settings.steps < start:
+        raise UsageProblem(
+            f"--steps {loop.settings.steps} is shorter than the run: {loop.run.path} is already at step {start}, "
+            "and a resume only continues a run.",
+            f"Pass --steps {start} or more (or leave --steps out), or start a new run with --out.",
+        )
+    if loop.phase is not None and "kimg" in changes.train and loop.total_images < images:
+        raise UsageProblem(
+            f"--kimg {loop.settings.kimg:g} is shorter than the run: {loop.run.path} has already seen "
+            f"{images / 1000:g} kimg, and a resume only continues a run.",
+            f"Pass --kimg {images / 1000:g} or more (or leave --kimg out), or start a new run with --out.",
+        )
+
+
 def _record_changes(
     config: dict[str, Any], changes: ResumeChanges, data_changed: dict[str, Any], step: int
 ) -> None:
@@ -604,11 +694,16 @@ def _record_changes(
 
 
 def _mark_failed(run: RunDir, exc: BaseException) -> None:
-    status = run.status()
+    # The step a resume would continue from (the newest complete checkpoint's; 0 when none was written),
+    # never null: run.json of a fresh run says no step until then.
+    kept = list_checkpoints(run.checkpoints)
+    step = status_step if isinstance(status_step := run.status().get("step"), int) else 0
+    if kept:
+        step = max(step, int(kept[-1].name[5:14]))
     if isinstance(exc, KeyboardInterrupt):
-        run.set_status("stopped", step=status.get("step"), reason="interrupted (second Ctrl-C)")
+        run.set_status("stopped", step=step, reason="interrupted (second Ctrl-C)")
         return
     try:
-        run.set_status("failed", step=status.get("step"), reason=f"{type(exc).__name__}: {exc}")
+        run.set_status("failed", step=step, reason=f"{type(exc).__name__}: {exc}")
     except OSError:
         pass  # the disk may be full: the lock's release still tells that the run is no longer running

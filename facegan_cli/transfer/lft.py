@@ -174,11 +174,11 @@ def fit_input(path: Path, resolution: int) -> torch.Tensor:
     """An input image as the translator's 1 x 3 x R x R square in [0, 1] (short side resized, centre crop)."""
     try:
         image = open_rgb(path)
+        if image.size != (resolution, resolution):  # the resize is bounded (data.imageio.check_work_size)
+            image = center_crop(resize_short_side(image, resolution, Image.BICUBIC), resolution)
     except RejectedImage as exc:
         raise FaceganError(f"{display_name(path)} cannot be used as an image: {exc.reason}. Nothing was written.",
                            "Pass JPEG/PNG images (or a folder of them).") from None
-    if image.size != (resolution, resolution):
-        image = center_crop(resize_short_side(image, resolution, Image.BICUBIC), resolution)
     return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)[None].float() / 255.0
 
 

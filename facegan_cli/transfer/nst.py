@@ -51,7 +51,7 @@ from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, sta
 from facegan_cli.core.progress import Progress, log
 from facegan_cli.data.crops import resize_short_side
 from facegan_cli.data.grid import save_png, to_uint8
-from facegan_cli.data.imageio import RejectedImage, display_name, open_rgb
+from facegan_cli.data.imageio import RejectedImage, check_side_option, display_name, open_rgb
 from facegan_cli.data.sources import open_image_list
 from facegan_cli.features.vgg19 import ACTIVATIONS, POOLS, TAP_CHANNELS, VGG19Extractor, layer_tap
 from facegan_cli.transfer.optimize import OPTIMIZERS, Objective, Optimized, optimize
@@ -192,6 +192,8 @@ def resolve_settings(preset: str = "tutorial", **given: Any) -> NSTSettings:
             raise UsageProblem(f"{name} must be at least {0 if name == '--steps' else 1}.", f"Pass a valid {name}.")
     if settings.size is not None and settings.size < 16:
         raise UsageProblem(f"--size {settings.size} is too small for VGG19's five poolings.", "Use --size 16 or more.")
+    if settings.size is not None:
+        check_side_option(settings.size, "--size")
     for name, value in (("--lr", settings.lr), ("--style-scale", settings.style_scale)):
         if not (np.isfinite(value) and value > 0):
             raise UsageProblem(f"{name} {value} must be a positive number.", f"Pass a positive {name}.")
@@ -231,10 +233,11 @@ def read_contents(content: str | os.PathLike[str], size: int) -> list[tuple[Path
     for path in files:
         try:
             image = open_rgb(path)
+            # The resize is bounded too (check_work_size): a long thin file would multiply its pixels.
+            pictures.append((path, to_unit(resize_short_side(image, size, Image.BICUBIC))))
         except RejectedImage as exc:
             broken.append(f"{display_name(path)} ({exc.reason})")
             continue
-        pictures.append((path, to_unit(resize_short_side(image, size, Image.BICUBIC))))
     if broken:
         shown = "; ".join(broken[:3]) + (f"; and {len(broken) - 3} more" if len(broken) > 3 else "")
         raise FaceganError(
@@ -384,9 +387,14 @@ def with_chroma(grey: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     return yiq_to_rgb(torch.cat([grey[:, :1], rgb_to_yiq(content)[:, 1:]], dim=1)).clamp(0, 1)
 
 
-def fit_style(style: Image.Image, short_side: int) -> torch.Tensor:
+def fit_style(style: Image.Image, short_side: int, name: str = "") -> torch.Tensor:
     """A style picture at its scale: short side `short_side`, aspect kept, as float 1 x 3 x h x w in [0, 1]."""
-    return to_unit(resize_short_side(style, max(1, short_side), Image.BICUBIC))
+    try:
+        return to_unit(resize_short_side(style, max(1, short_side), Image.BICUBIC))
+    except RejectedImage as exc:  # bounded like the content (check_work_size)
+        raise FaceganError(f"The --style image {name or ''} cannot be used at this scale: {exc.reason}.".replace("  ", " "),
+                           "Crop the style image to a less elongated shape, or use a smaller --size or "
+                           "--style-scale.") from None
 
 
 def transfer_style(
@@ -424,7 +432,8 @@ def transfer_style(
     # The style images at the scale of each content size, checked before any output.
     scaled: dict[tuple[int, int], list[torch.Tensor]] = {}
     for shape in groups:
-        scaled[shape] = [fit_style(s, round(min(shape) * settings.style_scale)) for s in style_pictures]
+        scaled[shape] = [fit_style(s, round(min(shape) * settings.style_scale), display_name(name))
+                         for s, name in zip(style_pictures, styles, strict=True)]
         for path, tensor in zip(styles, scaled[shape], strict=True):
             if settings.norm == "thesis" and tuple(tensor.shape[-2:]) != shape:
                 raise FaceganError(

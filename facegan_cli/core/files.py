@@ -46,7 +46,7 @@ def special_kind(path: str | os.PathLike[str]) -> str | None:
     """What `path` is when it exists but is not a regular file (following links); None otherwise."""
     try:
         mode = os.stat(path).st_mode
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL byte in the name, which no file can have
         return None
     return None if stat.S_ISREG(mode) else kind_of_mode(mode)
 

@@ -190,7 +190,7 @@ _SPECIAL_SCRIPT = textwrap.dedent(
     images.load_with_indices()
     source = open_source(folder, workers=1)
     used = sum(len(b) for b in source.batches(8))
-    result = invoke_cli(["prepare", "faces", "--src", folder, "--out", out, "--align", "none",
+    result = CliRunner().invoke(app, ["prepare", "faces", "--src", folder, "--out", out, "--align", "none",
                                       "--size", "16", "--workers", "1", "--json", "--quiet"])
     print(json.dumps({"training": base(images.rejects), "metrics": base(source.rejects), "used": used,
                       "prepare": result.exit_code, "output": result.output}))

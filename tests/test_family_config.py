@@ -1,0 +1,232 @@
+"""Typed family configurations (models.config.FamilyConfig): a family declares its settings once.
+
+(1) For every family with a config class: a field added to it (a subclass made here, swapped into the
+    registry entry, nothing else edited) is an option of `facegan train FAMILY --help`, lands in the run's
+    config.json and checkpoint metadata, and survives a resume; a run written before the field existed
+    resumes with its default.
+(2) A config.json (or checkpoint metadata) with an unknown or a missing key: one paragraph naming the file
+    and the key, exit 1, no traceback.
+(3) The "model" records the current main writes (captured from tiny runs of main's code, verbatim below)
+    are what this code writes for the same command lines, and they resume.
+(4) Presets are checked against the fields when a family registers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from family_contract import option_args
+from safetensors import safe_open
+from safetensors.torch import save_file
+from train_helpers import write_image_folder
+from typer.testing import CliRunner
+
+from facegan_cli.core.checkpoint import list_checkpoints
+from facegan_cli.core.options import Opt
+from facegan_cli.models import registry
+from facegan_cli.models.config import FamilyConfig, setting
+from facegan_cli.train.spec import command_options, training_spec
+
+RUN = ["--device", "cpu", "--quiet", "--no-tensorboard"]
+PROBE_HELP = "A setting the test adds to the family's config class."
+
+# Families whose settings are declared by a config class: the tiny run's extra inputs (beyond an image folder
+# per data option of the TrainSpec) and the size of its images.
+CONVERTED: dict[str, dict[str, Any]] = {
+    "dcgan": {"size": 32},
+}
+
+# The "model" records main (cf861f7) writes for these command lines (tiny runs of its code, copied verbatim).
+MAIN_RECORDS: dict[str, tuple[str, list[str], dict[str, Any]]] = {
+    "dcgan heikka32": ("dcgan", ["--preset", "heikka32", "--width", "8", "--g-width", "8", "--batch", "4"], {
+        "preset": "heikka32", "arch": "conv", "resolution": 32, "z_dim": 100, "g_width": 8, "width": 8,
+        "first_kernel": 2, "d_first_bn": False, "output": "tanh", "lr": 0.0002, "betas": [0.5, 0.999], "batch": 4}),
+    "dcgan --depth 4": ("dcgan", ["--preset", "heikka32", "--depth", "4", "--batch", "4", "--lr", "1e-3",
+                                  "--beta1", "0.3"], {
+        "preset": "heikka32", "arch": "conv", "resolution": 32, "z_dim": 100, "g_width": 128, "width": 128,
+        "first_kernel": 4, "d_first_bn": False, "output": "tanh", "lr": 0.001, "betas": [0.3, 0.999], "batch": 4,
+        "depth": 4}),
+}
+
+
+def _cli() -> Any:
+    from facegan_cli.cli import build_app  # built now: the registry as the test left it
+
+    app, runner = build_app(), CliRunner()
+    return lambda *args: runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
+
+
+def _data_args(family: str, work: Path) -> list[str]:
+    spec = training_spec(family)
+    assert spec is not None
+    size = CONVERTED[family]["size"]
+    args: list[str] = []
+    for i, option in enumerate(spec.data_options.values()):
+        folder = write_image_folder(work / "data" / option, n=8, size=size, seed=10 + i)
+        args += [f"--{option.replace('_', '-')}", str(folder)]
+    return args
+
+
+def _tiny_args(family: str) -> list[str]:
+    spec = training_spec(family)
+    assert spec is not None and spec.tiny is not None
+    entry = registry.get_family(family)
+    preset = Opt("preset", ("--preset",), str)
+    tiny = dict(spec.tiny)
+    length = ["--steps", str(tiny.pop("steps", 2))] if spec.length == "steps" else ["--kimg", str(tiny.pop("kimg"))]
+    return option_args([preset, *command_options(entry, spec), *spec.loop_options()], tiny) + length
+
+
+def _record(run: Path) -> dict[str, Any]:
+    return json.loads((run / "config.json").read_text())["model"]
+
+
+def _meta_model(run: Path) -> dict[str, Any]:
+    newest = list_checkpoints(run / "checkpoints")[-1]
+    with safe_open(str(newest), "pt") as f:
+        return json.loads(f.metadata()["facegan"])["model"]
+
+
+def _with_probe(monkeypatch: pytest.MonkeyPatch, family: str) -> type[FamilyConfig]:
+    """The family's config class with one more field, `probe` (default 7), swapped into its registry entry."""
+    entry = registry.get_family(family)
+    assert entry.config is not None, f"{family} declares no config class"
+    plus = dataclasses.make_dataclass(
+        f"{entry.config.__name__}Plus", [("probe", int, setting(7, help=PROBE_HELP, min=0))],
+        bases=(entry.config,), kw_only=True,
+    )
+    monkeypatch.setitem(registry._FAMILIES, family, dataclasses.replace(entry, config=plus))
+    return plus
+
+
+# --- (1) a field added to a family's config class -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", sorted(CONVERTED))
+def test_a_field_added_to_the_config_class_is_an_option_a_record_and_survives_resume(
+    family: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _with_probe(monkeypatch, family)
+    cli = _cli()
+    shown = cli("train", family, "--help")
+    text = " ".join(shown.output.replace("│", " ").split())
+    assert shown.exit_code == 0 and "--probe" in text and PROBE_HELP in text, shown.output
+
+    data, tiny = _data_args(family, tmp_path), _tiny_args(family)
+    run = tmp_path / "run"
+    done = cli("train", family, *tiny, *data, "--probe", 11, "--out", run, "--ckpt-every", 1, *RUN)
+    assert done.exit_code == 0, done.output
+    assert _record(run)["probe"] == 11 and _meta_model(run)["probe"] == 11
+
+    old = tmp_path / "old"  # the same run as one written before the field existed
+    shutil.copytree(run, old)
+    config = json.loads((old / "config.json").read_text())
+    del config["model"]["probe"]
+    (old / "config.json").write_text(json.dumps(config))
+
+    steps = len(list_checkpoints(run / "checkpoints")) + 1
+    length = ["--steps", steps] if "--steps" in tiny else ["--kimg", float(tiny[tiny.index("--kimg") + 1]) * 2]
+    resumed = cli("train", family, "--resume", run, *length, *RUN)
+    assert resumed.exit_code == 0, resumed.output
+    assert _record(run)["probe"] == 11 and _meta_model(run)["probe"] == 11  # read back, written again
+
+    resumed = cli("train", family, "--resume", old, *length, *RUN)
+    assert resumed.exit_code == 0, resumed.output
+    assert _record(old)["probe"] == 7 and _meta_model(old)["probe"] == 7  # the field's default
+
+
+# --- (2) unknown and missing keys ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dcgan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("dcgan-run")
+    run = work / "run"
+    done = _cli()("train", "dcgan", *_tiny_args("dcgan"), *_data_args("dcgan", work), "--out", run, *RUN)
+    assert done.exit_code == 0, done.output
+    return run
+
+
+def _edited(run: Path, where: Path, edit: Any) -> Path:
+    shutil.copytree(run, where)
+    config = json.loads((where / "config.json").read_text())
+    edit(config["model"])
+    (where / "config.json").write_text(json.dumps(config))
+    return where
+
+
+@pytest.mark.parametrize(("what", "edit", "key"), [
+    ("unknown", lambda model: model.update(g_widht=16), "g_widht"),
+    ("missing", lambda model: model.pop("z_dim"), "z_dim"),
+])
+def test_a_config_json_with_an_unknown_or_missing_key_is_one_paragraph_naming_it(
+    dcgan_run: Path, tmp_path: Path, what: str, edit: Any, key: str
+) -> None:
+    run = _edited(dcgan_run, tmp_path / what, edit)
+    result = _cli()("train", "dcgan", "--resume", run, "--steps", 3, *RUN)
+    assert result.exit_code == 1
+    message = " ".join(result.stderr.split())
+    assert f"'{key}'" in message and "config.json" in message and what in message, message
+    assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) <= 12
+
+
+def test_checkpoint_metadata_with_an_unknown_key_is_refused_naming_the_file(dcgan_run: Path, tmp_path: Path) -> None:
+    ckpt = list_checkpoints(dcgan_run / "checkpoints")[-1]
+    with safe_open(str(ckpt), "pt") as f:
+        meta = json.loads(f.metadata()["facegan"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+    meta["model"]["colour"] = "blue"
+    bad = tmp_path / ckpt.name
+    save_file(tensors, str(bad), metadata={"facegan": json.dumps(meta)})
+    result = _cli()("sample", "--ckpt", bad, "--out", tmp_path / "grid.png", "--n", 2, "--device", "cpu")
+    assert result.exit_code == 1
+    message = " ".join(result.stderr.split())
+    assert "'colour'" in message and bad.name in message and "Traceback" not in result.output, message
+
+
+# --- (3) records written by the current main --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(MAIN_RECORDS))
+def test_the_record_main_writes_is_written_the_same_and_resumes(name: str, tmp_path: Path) -> None:
+    family, args, main_record = MAIN_RECORDS[name]
+    cli = _cli()
+    run = tmp_path / "run"
+    done = cli("train", family, *args, *_data_args(family, tmp_path), "--out", run, "--steps", 1, *RUN)
+    assert done.exit_code == 0, done.output
+    assert list(_record(run).items()) == list(main_record.items())  # same keys, values and order
+    config = json.loads((run / "config.json").read_text())
+    config["model"] = main_record
+    (run / "config.json").write_text(json.dumps(config, indent=2))
+    resumed = cli("train", family, "--resume", run, "--steps", 2, *RUN)
+    assert resumed.exit_code == 0, resumed.output
+    assert _record(run) == main_record
+
+
+# --- (4) presets ------------------------------------------------------------------------------------------------
+
+
+def test_a_preset_with_an_unknown_or_missing_key_is_refused_when_the_family_registers() -> None:
+    entry = registry.get_family("dcgan")
+    good = entry.presets["radford64"]
+    with pytest.raises(ValueError, match="'g_widht'"):
+        dataclasses.replace(entry, presets={**entry.presets, "bad": {**good, "g_widht": 3}})
+    missing = {k: v for k, v in good.items() if k != "lr"}
+    with pytest.raises(ValueError, match="'lr'"):
+        dataclasses.replace(entry, presets={**entry.presets, "bad": missing})
+
+
+def test_options_derive_from_the_fields() -> None:
+    entry = registry.get_family("dcgan")
+    assert entry.config is not None
+    options = {o.name: o for o in entry.config.options()}
+    assert options["width"].flags == ("--width",) and options["width"].type is int and options["width"].min == 1
+    assert options["d_first_bn"].flags == ("--d-first-bn/--no-d-first-bn",) and options["d_first_bn"].type is bool
+    assert options["lr"].positive and options["lr"].default is None
+    assert "first_kernel" not in options  # no help: a setting, not an option
+    assert {o.name for o in entry.arch_options} == {"g_width", "width", "d_first_bn", "depth"}

@@ -39,6 +39,7 @@ PROBE_HELP = "A setting the test adds to the family's config class."
 # per data option of the TrainSpec) and the size of its images.
 CONVERTED: dict[str, dict[str, Any]] = {
     "dcgan": {"size": 32},
+    "cycle-gan": {"size": 32},
 }
 
 # The "model" records main (cf861f7) writes for these command lines (tiny runs of its code, copied verbatim).
@@ -51,6 +52,23 @@ MAIN_RECORDS: dict[str, tuple[str, list[str], dict[str, Any]]] = {
         "preset": "heikka32", "arch": "conv", "resolution": 32, "z_dim": 100, "g_width": 128, "width": 128,
         "first_kernel": 4, "d_first_bn": False, "output": "tanh", "lr": 0.001, "betas": [0.3, 0.999], "batch": 4,
         "depth": 4}),
+    "cycle-gan thesis64": ("cycle-gan", ["--preset", "thesis64", "--resolution", "16", "--load-size", "20", "--ngf", "8",
+                                         "--ndf", "8", "--n-blocks", "1", "--n-layers-d", "2", "--batch", "2",
+                                         "--pool-size", "3"],
+        {"preset": "thesis64", "ngf": 8, "ndf": 8, "n_blocks": 1, "n_layers_d": 2, "upsample": "nearest", "padding":
+        "reflect", "pack": 1, "init_gain": 0.02, "gan_mode": "lsgan", "lambda_gp": 10.0, "lambda_a": 10.0, "lambda_b":
+        10.0, "lambda_identity": 0.5, "identity_mode": "cyclegan", "lambda_tv": 0.1, "d_noise_std": 0.1, "pool_size":
+        3, "lr": 0.0002, "betas": [0.5, 0.999], "n_epochs": 100, "n_epochs_decay": 100, "batch": 2, "lambda_content":
+        None, "lambda_style": None, "vgg_pool": "avg", "output": "tanh", "resolution": 16, "load_size": 20,
+        "data_resolution": 20}),
+    "cycle-gan junyanz256": ("cycle-gan", ["--resolution", "16", "--ngf", "8", "--ndf", "8", "--n-blocks", "1",
+                                           "--n-layers-d", "2", "--batch", "2", "--pack", "2", "--beta2", "0.9"],
+        {"preset": "junyanz256", "ngf": 8, "ndf": 8, "n_blocks": 1, "n_layers_d": 2, "upsample": "deconv", "padding":
+        "zero", "pack": 2, "init_gain": 0.02, "gan_mode": "lsgan", "lambda_gp": 10.0, "lambda_a": 10.0, "lambda_b":
+        10.0, "lambda_identity": 0.5, "identity_mode": "cyclegan", "lambda_tv": 0.0, "d_noise_std": 0.0, "pool_size":
+        50, "lr": 0.0002, "betas": [0.5, 0.9], "n_epochs": 100, "n_epochs_decay": 100, "batch": 2, "lambda_content":
+        None, "lambda_style": None, "vgg_pool": "avg", "output": "tanh", "resolution": 16, "load_size": 18,
+        "data_resolution": 18}),
 }
 
 

@@ -36,10 +36,11 @@ RUN = ["--device", "cpu", "--quiet", "--no-tensorboard"]
 PROBE_HELP = "A setting the test adds to the family's config class."
 
 # Families whose settings are declared by a config class: the tiny run's extra inputs (beyond an image folder
-# per data option of the TrainSpec) and the size of its images.
+# per data option of the TrainSpec, and the VAE run of the families that need one) and the size of its images.
 CONVERTED: dict[str, dict[str, Any]] = {
     "dcgan": {"size": 32},
     "cycle-gan": {"size": 32},
+    "cycle-gan-vae": {"size": 32, "vae": True},  # --vae: a tiny VAE run
 }
 
 # The "model" records main (cf861f7) writes for these command lines (tiny runs of its code, copied verbatim).
@@ -69,6 +70,13 @@ MAIN_RECORDS: dict[str, tuple[str, list[str], dict[str, Any]]] = {
         50, "lr": 0.0002, "betas": [0.5, 0.9], "n_epochs": 100, "n_epochs_decay": 100, "batch": 2, "lambda_content":
         None, "lambda_style": None, "vgg_pool": "avg", "output": "tanh", "resolution": 16, "load_size": 18,
         "data_resolution": 18}),
+    "cycle-gan-vae": ("cycle-gan-vae", ["--batch", "2", "--pool-size", "3", "--lambda-a", "5"],  # the vae path: this run's
+        {"preset": "thesis64", "hidden": 512, "d_hidden": [512, 256], "slope": 0.2, "gan_mode": "lsgan", "lambda_a":
+        5.0, "lambda_b": 10.0, "lambda_identity": 0.0, "pool_size": 3, "lr": 0.0002, "betas": [0.5, 0.999],
+        "n_epochs": 100, "n_epochs_decay": 100, "batch": 2, "init_gain": 0.02, "z_dim": 8, "output": "tanh", "vae":
+        "RUN/vae/checkpoints/ckpt-000000001.safetensors", "vae_step": 1, "vae_config": {"preset": "thesis64",
+        "resolution": 16, "z_dim": 8, "width": 4, "batch": 4, "lr": 0.001, "betas": [0.9, 0.999], "recon": "l1",
+        "beta_kl": 1.0, "per_domain": False, "output": "tanh"}, "resolution": 16}),
 }
 
 
@@ -80,6 +88,7 @@ def _cli() -> Any:
 
 
 def _data_args(family: str, work: Path) -> list[str]:
+    """An image folder per data option, and a tiny VAE run where the family needs one."""
     spec = training_spec(family)
     assert spec is not None
     size = CONVERTED[family]["size"]
@@ -87,6 +96,12 @@ def _data_args(family: str, work: Path) -> list[str]:
     for i, option in enumerate(spec.data_options.values()):
         folder = write_image_folder(work / "data" / option, n=8, size=size, seed=10 + i)
         args += [f"--{option.replace('_', '-')}", str(folder)]
+    if CONVERTED[family].get("vae"):
+        vae = work / "vae"
+        done = _cli()("train", "vae", "--resolution", 16, "--width", 4, "--z-dim", 8, "--batch", 4, *args,
+                      "--out", vae, "--steps", 1, *RUN)
+        assert done.exit_code == 0, done.output
+        args += ["--vae", str(vae)]
     return args
 
 
@@ -217,6 +232,8 @@ def test_the_record_main_writes_is_written_the_same_and_resumes(name: str, tmp_p
     run = tmp_path / "run"
     done = cli("train", family, *args, *_data_args(family, tmp_path), "--out", run, "--steps", 1, *RUN)
     assert done.exit_code == 0, done.output
+    if "vae" in main_record:  # the VAE checkpoint read, where this test's run put it
+        main_record = {**main_record, "vae": str((tmp_path / "vae" / "checkpoints" / "ckpt-000000001.safetensors").resolve())}
     assert list(_record(run).items()) == list(main_record.items())  # same keys, values and order
     config = json.loads((run / "config.json").read_text())
     config["model"] = main_record

@@ -7,7 +7,8 @@ given with `setting(...)`, says how the setting reaches the command line:
     width: int = setting(help="Filters of D's first layer.", min=1, arch=True)
 
 - a field with `help` is an option of `facegan train FAMILY` (`--width`, of the field's type, default None:
-  "the preset's"); `arch=True` also makes it an option of `facegan models summary FAMILY`;
+  "the preset's"); `arch=True` also makes it an option of `facegan models summary FAMILY`, and `train=False`
+  only that (a setting training decides otherwise, e.g. from another run);
 - a field without a default must be in every preset and every record; a field with a default may be left
   out (an old run directory written before the field existed reads back with the default);
 - `absent_if_none=True`: the record leaves the key out while the value is None (settings only some
@@ -47,13 +48,14 @@ def setting(
     hidden: bool = False,
     absent_if_none: bool = False,
     derived: bool = False,
+    train: bool = True,
     type: type | None = None,
 ) -> Any:
     """A field of a FamilyConfig (see the module docstring). Mutable defaults (lists) are copied per instance."""
     metadata = {
         "help": help, "flag": flag, "arch": arch, "choices": choices, "min": min, "positive": positive,
         "non_negative": non_negative, "hidden": hidden, "absent_if_none": absent_if_none, "derived": derived,
-        "type": type,
+        "train": train, "type": type,
     }
     if isinstance(default, list | dict):
         value = default
@@ -87,13 +89,16 @@ class FamilyConfig:
 
     @classmethod
     def options(cls, arch: bool | None = None) -> tuple[Opt, ...]:
-        """The command-line options of the fields that have help (arch=True: only the architecture options;
-        False: only the others), in field order. Every default is None: the preset's value is kept."""
+        """The command-line options of the fields that have help, in field order: None: those of `facegan train`;
+        arch=True: those of `models summary` (the architecture options); False: the training ones that are not
+        architecture options. Every default is None: the preset's value is kept."""
         hints = typing.get_type_hints(cls)
         found = []
         for f in cls.settings():
             meta = f.metadata
             if not meta.get("help") or (arch is not None and bool(meta["arch"]) != arch):
+                continue
+            if not meta["train"] and arch is not True:
                 continue
             kind = meta["type"] or _option_type(hints[f.name])
             flag = meta["flag"] or "--" + f.name.replace("_", "-")

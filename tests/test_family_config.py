@@ -24,6 +24,7 @@ from family_contract import option_args
 from safetensors import safe_open
 from safetensors.torch import save_file
 from train_helpers import write_image_folder
+from transfer_helpers import vgg_weights_file
 from typer.testing import CliRunner
 
 from facegan_cli.core.checkpoint import list_checkpoints
@@ -36,11 +37,13 @@ RUN = ["--device", "cpu", "--quiet", "--no-tensorboard"]
 PROBE_HELP = "A setting the test adds to the family's config class."
 
 # Families whose settings are declared by a config class: the tiny run's extra inputs (beyond an image folder
-# per data option of the TrainSpec, and the VAE run of the families that need one) and the size of its images.
+# per data option of the TrainSpec, the VAE run or VGG19 file of the families that need one) and the size of
+# its images.
 CONVERTED: dict[str, dict[str, Any]] = {
     "dcgan": {"size": 32},
     "cycle-gan": {"size": 32},
     "cycle-gan-vae": {"size": 32, "vae": True},  # --vae: a tiny VAE run
+    "feature-translator": {"size": 32, "vgg": True},  # --vgg-weights: a random VGG19 file
 }
 
 # The "model" records main (cf861f7) writes for these command lines (tiny runs of its code, copied verbatim).
@@ -77,6 +80,14 @@ MAIN_RECORDS: dict[str, tuple[str, list[str], dict[str, Any]]] = {
         "RUN/vae/checkpoints/ckpt-000000001.safetensors", "vae_step": 1, "vae_config": {"preset": "thesis64",
         "resolution": 16, "z_dim": 8, "width": 4, "batch": 4, "lr": 0.001, "betas": [0.9, 0.999], "recon": "l1",
         "beta_kl": 1.0, "per_domain": False, "output": "tanh"}, "resolution": 16}),
+    "feature-translator": ("feature-translator", ["--translator", "dense", "--resolution", "32", "--batch", "4",
+                                                  "--sample-steps", "1", "--style-layer-weights", "1,1,1,1,2"],
+        {"preset": "adam64", "resolution": 32, "direction": "a2b", "content_layer": "conv3_2", "style_layers":
+        ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"], "style_layer_weights": [1.0, 1.0, 1.0, 1.0, 2.0],
+        "alpha": 1e-05, "beta": 1.0, "translator": "dense", "slope": 0.2, "last_norm_affine": True, "act":
+        "post_relu", "pool": "avg", "batch": 4, "n_epochs": 500, "n_epochs_decay": 100, "sample_steps": 1,
+        "optimizer": "adam", "lr": 0.001, "vgg_weights": "THIS RUN", "vgg_sha256":
+        "a4e1eeb3260fde1499ab14d97e3c6835419aa3fe5442d13073f27bb7aa3f658a", "heldout": None}),
 }
 
 
@@ -96,6 +107,8 @@ def _data_args(family: str, work: Path) -> list[str]:
     for i, option in enumerate(spec.data_options.values()):
         folder = write_image_folder(work / "data" / option, n=8, size=size, seed=10 + i)
         args += [f"--{option.replace('_', '-')}", str(folder)]
+    if CONVERTED[family].get("vgg"):
+        args += ["--vgg-weights", str(vgg_weights_file(work))]
     if CONVERTED[family].get("vae"):
         vae = work / "vae"
         done = _cli()("train", "vae", "--resolution", 16, "--width", 4, "--z-dim", 8, "--batch", 4, *args,
@@ -234,6 +247,8 @@ def test_the_record_main_writes_is_written_the_same_and_resumes(name: str, tmp_p
     assert done.exit_code == 0, done.output
     if "vae" in main_record:  # the VAE checkpoint read, where this test's run put it
         main_record = {**main_record, "vae": str((tmp_path / "vae" / "checkpoints" / "ckpt-000000001.safetensors").resolve())}
+    if "vgg_weights" in main_record:  # the VGG19 file given, where this test wrote it
+        main_record = {**main_record, "vgg_weights": str(vgg_weights_file(tmp_path).resolve())}
     assert list(_record(run).items()) == list(main_record.items())  # same keys, values and order
     config = json.loads((run / "config.json").read_text())
     config["model"] = main_record

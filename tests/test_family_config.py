@@ -44,6 +44,7 @@ CONVERTED: dict[str, dict[str, Any]] = {
     "cycle-gan": {"size": 32},
     "cycle-gan-vae": {"size": 32, "vae": True},  # --vae: a tiny VAE run
     "feature-translator": {"size": 32, "vgg": True},  # --vgg-weights: a random VGG19 file
+    **{name: {"size": 16, "attrs": True} for name in ("stargan", "ccagan", "stargan-sagan")},  # --data: attrs16
 }
 
 # The "model" records main (cf861f7) writes for these command lines (tiny runs of its code, copied verbatim).
@@ -88,6 +89,29 @@ MAIN_RECORDS: dict[str, tuple[str, list[str], dict[str, Any]]] = {
         "post_relu", "pool": "avg", "batch": 4, "n_epochs": 500, "n_epochs_decay": 100, "sample_steps": 1,
         "optimizer": "adam", "lr": 0.001, "vgg_weights": "THIS RUN", "vgg_sha256":
         "a4e1eeb3260fde1499ab14d97e3c6835419aa3fe5442d13073f27bb7aa3f658a", "heldout": None}),
+    "stargan": ("stargan", [
+        "--split-protocol", "celeba", "--g-width", "8", "--d-width", "8", "--g-repeat", "1", "--batch", "4",
+        "--n-critic", "2"],
+        {"preset": "yunjey", "resolution": 16, "attrs": ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"],
+        "g_width": 8, "d_width": 8, "g_repeat": 1, "d_repeat": 4, "output": "tanh", "loss": "wgan-gp", "lambda_cls":
+        1.0, "lambda_gp": 10.0, "n_critic": 2, "lr": 0.0001, "d_lr": 0.0001, "betas": [0.5, 0.999], "decay_fraction":
+        0.5, "decay_steps": None, "attention": "none", "cca_placement": "none", "lambda_rec": 10.0, "batch": 4,
+        "steps": 1}),
+    "ccagan": ("ccagan", [
+        "--split-protocol", "celeba", "--g-width", "8", "--d-width", "8", "--g-repeat", "1", "--batch", "4",
+        "--n-critic", "2", "--cca-placement", "encoder", "--attrs", "Male,Young"],
+        {"preset": "paper", "resolution": 16, "attrs": ["Male", "Young"], "g_width": 8, "d_width": 8, "g_repeat": 1,
+        "d_repeat": 4, "output": "tanh", "loss": "wgan-gp", "lambda_cls": 1.0, "lambda_gp": 10.0, "n_critic": 2, "lr":
+        0.0001, "d_lr": 0.0001, "betas": [0.5, 0.999], "decay_fraction": 0.5, "decay_steps": None, "attention": "cca",
+        "cca_placement": "encoder", "lambda_rec": 1.0, "batch": 4, "epochs": 20, "steps": 1}),
+    "stargan-sagan": ("stargan-sagan", [
+        "--split-protocol", "celeba", "--g-width", "8", "--d-width", "8", "--g-repeat", "1", "--batch", "4",
+        "--decay-steps", "3", "--beta1", "0.4"],
+        {"preset": "yunjey", "resolution": 16, "attrs": ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"],
+        "g_width": 8, "d_width": 8, "g_repeat": 1, "d_repeat": 4, "output": "tanh", "loss": "wgan-gp", "lambda_cls":
+        1.0, "lambda_gp": 10.0, "n_critic": 5, "lr": 0.0001, "d_lr": 0.0001, "betas": [0.4, 0.999], "decay_fraction":
+        0.5, "decay_steps": 3, "attention": "sagan", "cca_placement": "none", "lambda_rec": 10.0, "batch": 4, "steps":
+        1}),
 }
 
 
@@ -98,11 +122,14 @@ def _cli() -> Any:
     return lambda *args: runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
 
 
-def _data_args(family: str, work: Path) -> list[str]:
-    """An image folder per data option, and a tiny VAE run where the family needs one."""
+def _data_args(family: str, work: Path, request: pytest.FixtureRequest) -> list[str]:
+    """An image folder per data option (the attribute editors: attrs16), and a tiny VAE run or a VGG19 file
+    where the family needs one."""
     spec = training_spec(family)
     assert spec is not None
     size = CONVERTED[family]["size"]
+    if CONVERTED[family].get("attrs"):
+        return ["--data", str(request.getfixturevalue("attrs16"))]
     args: list[str] = []
     for i, option in enumerate(spec.data_options.values()):
         folder = write_image_folder(work / "data" / option, n=8, size=size, seed=10 + i)
@@ -155,7 +182,7 @@ def _with_probe(monkeypatch: pytest.MonkeyPatch, family: str) -> type[FamilyConf
 
 @pytest.mark.parametrize("family", sorted(CONVERTED))
 def test_a_field_added_to_the_config_class_is_an_option_a_record_and_survives_resume(
-    family: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    family: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     _with_probe(monkeypatch, family)
     cli = _cli()
@@ -163,7 +190,7 @@ def test_a_field_added_to_the_config_class_is_an_option_a_record_and_survives_re
     text = " ".join(shown.output.replace("│", " ").split())
     assert shown.exit_code == 0 and "--probe" in text and PROBE_HELP in text, shown.output
 
-    data, tiny = _data_args(family, tmp_path), _tiny_args(family)
+    data, tiny = _data_args(family, tmp_path, request), _tiny_args(family)
     run = tmp_path / "run"
     done = cli("train", family, *tiny, *data, "--probe", 11, "--out", run, "--ckpt-every", 1, *RUN)
     assert done.exit_code == 0, done.output
@@ -190,10 +217,10 @@ def test_a_field_added_to_the_config_class_is_an_option_a_record_and_survives_re
 
 
 @pytest.fixture(scope="module")
-def dcgan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def dcgan_run(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
     work = tmp_path_factory.mktemp("dcgan-run")
     run = work / "run"
-    done = _cli()("train", "dcgan", *_tiny_args("dcgan"), *_data_args("dcgan", work), "--out", run, *RUN)
+    done = _cli()("train", "dcgan", *_tiny_args("dcgan"), *_data_args("dcgan", work, request), "--out", run, *RUN)
     assert done.exit_code == 0, done.output
     return run
 
@@ -239,11 +266,13 @@ def test_checkpoint_metadata_with_an_unknown_key_is_refused_naming_the_file(dcga
 
 
 @pytest.mark.parametrize("name", sorted(MAIN_RECORDS))
-def test_the_record_main_writes_is_written_the_same_and_resumes(name: str, tmp_path: Path) -> None:
+def test_the_record_main_writes_is_written_the_same_and_resumes(
+    name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     family, args, main_record = MAIN_RECORDS[name]
     cli = _cli()
     run = tmp_path / "run"
-    done = cli("train", family, *args, *_data_args(family, tmp_path), "--out", run, "--steps", 1, *RUN)
+    done = cli("train", family, *args, *_data_args(family, tmp_path, request), "--out", run, "--steps", 1, *RUN)
     assert done.exit_code == 0, done.output
     if "vae" in main_record:  # the VAE checkpoint read, where this test's run put it
         main_record = {**main_record, "vae": str((tmp_path / "vae" / "checkpoints" / "ckpt-000000001.safetensors").resolve())}

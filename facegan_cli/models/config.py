@@ -158,8 +158,14 @@ class FamilyConfig:
     @classmethod
     def coerce(cls, config: FamilyConfig | dict[str, Any], source: str = "the configuration given") -> FamilyConfig:
         """`config` as this class (what a network is built from): a record is read with from_record, derived
-        settings allowed missing."""
-        return config if isinstance(config, cls) else cls.from_record(config, source, derived_missing_ok=True)
+        settings allowed missing, and keys of other fields left aside (a subclass's record, built by its base's
+        builders; records are checked for unknown keys where they are read, by Family.record)."""
+        if isinstance(config, cls):
+            return config
+        if isinstance(config, dict):
+            names = {f.name for f in cls.settings()}
+            config = {k: v for k, v in config.items() if k in names}
+        return cls.from_record(config, source, derived_missing_ok=True)
 
     def to_record(self) -> dict[str, Any]:
         """The JSON record (config.json's "model", checkpoint metadata), in field order."""

@@ -45,6 +45,7 @@ CONVERTED: dict[str, dict[str, Any]] = {
     "cycle-gan-vae": {"size": 32, "vae": True},  # --vae: a tiny VAE run
     "feature-translator": {"size": 32, "vgg": True},  # --vgg-weights: a random VGG19 file
     **{name: {"size": 16, "attrs": True} for name in ("stargan", "ccagan", "stargan-sagan")},  # --data: attrs16
+    "vae": {"size": 32},
 }
 
 # The "model" records main (cf861f7) writes for these command lines (tiny runs of its code, copied verbatim).
@@ -112,6 +113,10 @@ MAIN_RECORDS: dict[str, tuple[str, list[str], dict[str, Any]]] = {
         1.0, "lambda_gp": 10.0, "n_critic": 5, "lr": 0.0001, "d_lr": 0.0001, "betas": [0.4, 0.999], "decay_fraction":
         0.5, "decay_steps": 3, "attention": "sagan", "cca_placement": "none", "lambda_rec": 10.0, "batch": 4, "steps":
         1}),
+    "vae per-domain": ("vae", [
+        "--resolution", "16", "--width", "4", "--z-dim", "8", "--batch", "4", "--per-domain"],
+        {"preset": "thesis64", "resolution": 16, "z_dim": 8, "width": 4, "batch": 4, "lr": 0.001, "betas": [0.9,
+        0.999], "recon": "l1", "beta_kl": 1.0, "per_domain": True, "output": "tanh"}),
 }
 
 

@@ -46,6 +46,7 @@ CONVERTED: dict[str, dict[str, Any]] = {
     "feature-translator": {"size": 32, "vgg": True},  # --vgg-weights: a random VGG19 file
     **{name: {"size": 16, "attrs": True} for name in ("stargan", "ccagan", "stargan-sagan")},  # --data: attrs16
     "vae": {"size": 32},
+    "attr-classifier": {"size": 16, "attrs": True},
 }
 
 # The "model" records main (cf861f7) writes for these command lines (tiny runs of its code, copied verbatim).
@@ -117,6 +118,11 @@ MAIN_RECORDS: dict[str, tuple[str, list[str], dict[str, Any]]] = {
         "--resolution", "16", "--width", "4", "--z-dim", "8", "--batch", "4", "--per-domain"],
         {"preset": "thesis64", "resolution": 16, "z_dim": 8, "width": 4, "batch": 4, "lr": 0.001, "betas": [0.9,
         0.999], "recon": "l1", "beta_kl": 1.0, "per_domain": True, "output": "tanh"}),
+    "attr-classifier": ("attr-classifier", [
+        "--width", "8", "--batch", "8", "--lr", "0.01", "--attrs", "Male,Young", "--resolution", "8",
+        "--split-protocol", "celeba"],
+        {"resolution": 8, "width": 8, "max_width_factor": 8, "dropout": 0.2, "lr": 0.01, "weight_decay": 0.0001,
+        "batch": 8, "steps": 1, "attrs": ["Male", "Young"], "eval_split": "test"}),
 }
 
 

@@ -79,7 +79,7 @@ class FamilyConfig:
     """The base of every family's configuration (see the module docstring)."""
 
     family: ClassVar[str] = ""  # the family's name, for messages
-    preset: str  # the preset the configuration started from
+    # Subclasses declare their fields; most start with `preset: str`, the preset the configuration started from.
 
     # --- the fields --------------------------------------------------------------------------------------
 
@@ -187,6 +187,7 @@ class FamilyConfig:
         """ValueError (at import, when the family registers) for a preset with an unknown or missing key."""
         for name, values in presets.items():
             try:
-                cls.from_record({"preset": name, **values}, f"preset {name!r}", derived_missing_ok=True)
+                named = {"preset": name} if "preset" in {f.name for f in cls.settings()} else {}
+                cls.from_record({**named, **values}, f"preset {name!r}", derived_missing_ok=True)
             except FaceganError as exc:
                 raise ValueError(f"family {cls.family}: {exc.message}") from exc

@@ -47,6 +47,7 @@ class CycleGANConfig(FamilyConfig):
     defaults to 1 (runs from before PacGAN have none)."""
 
     family: ClassVar[str] = "cycle-gan"
+    preset: str
     ngf: int = setting(help="G's first-layer filters (64).", min=1, arch=True)
     ndf: int = setting(help="D's first-layer filters (64).", min=1, arch=True)
     n_blocks: int = setting(

@@ -29,6 +29,7 @@ class CycleGANVAEConfig(FamilyConfig):
     """The latent CycleGAN's settings; the VAE run given (--vae) decides the code size and the resolution."""
 
     family: ClassVar[str] = "cycle-gan-vae"
+    preset: str
     hidden: int  # G's hidden width
     d_hidden: list[int]  # D's hidden widths
     slope: float  # LeakyReLU slope

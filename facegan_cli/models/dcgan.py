@@ -24,6 +24,7 @@ class DCGANConfig(FamilyConfig):
     architecture's widths, kernel and first-layer BatchNorm; `depth` is recorded where --depth 4 chose it."""
 
     family: ClassVar[str] = "dcgan"
+    preset: str
     arch: str  # conv (pytorch/examples, seed 001) or keras (seed 003)
     resolution: int
     z_dim: int

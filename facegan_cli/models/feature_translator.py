@@ -52,6 +52,7 @@ class FeatureTranslatorConfig(FamilyConfig):
     starts) the VGG19 file, its SHA-256 and the held-out pairs."""
 
     family: ClassVar[str] = FAMILY
+    preset: str
     resolution: int = setting(help="Image size the pairs are read at (64).", min=32)
     direction: str = setting(help="a2b: A features -> B features (default); b2a: the reverse.", choices=DIRECTIONS)
     content_layer: str = setting(help="Content feature: conv3_2 (thesis) or conv4_2 (its ablation).",

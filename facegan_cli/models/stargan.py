@@ -46,6 +46,7 @@ class StarGANConfig(FamilyConfig):
     in epochs), decided when training starts."""
 
     family: ClassVar[str] = "stargan"
+    preset: str
     resolution: int = setting(help="Image size (default: the data's, at most 128; smaller data is never upsampled).",
                               min=1)
     attrs: list[str]  # --attrs (parsed by the recipe)

@@ -30,6 +30,7 @@ class VAEConfig(FamilyConfig):
     """The VAE's settings (our DEFAULTs: the thesis names no architecture)."""
 
     family: ClassVar[str] = "vae"
+    preset: str
     resolution: int = setting(help="Image size, a multiple of 16 (64).", min=16, arch=True)
     z_dim: int = setting(help="Code size (128).", min=1, arch=True)
     width: int = setting(help="Encoder's first conv width; the decoder mirrors it (32).", min=1, arch=True)

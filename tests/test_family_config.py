@@ -47,6 +47,7 @@ CONVERTED: dict[str, dict[str, Any]] = {
     **{name: {"size": 16, "attrs": True} for name in ("stargan", "ccagan", "stargan-sagan")},  # --data: attrs16
     "vae": {"size": 32},
     "attr-classifier": {"size": 16, "attrs": True},
+    "progan": {"size": 32},
 }
 
 # The "model" records main (cf861f7) writes for these command lines (tiny runs of its code, copied verbatim).
@@ -123,6 +124,13 @@ MAIN_RECORDS: dict[str, tuple[str, list[str], dict[str, Any]]] = {
         "--split-protocol", "celeba"],
         {"resolution": 8, "width": 8, "max_width_factor": 8, "dropout": 0.2, "lr": 0.01, "weight_decay": 0.0001,
         "batch": 8, "steps": 1, "attrs": ["Male", "Young"], "eval_split": "test"}),
+    "progan paper": ("progan", [
+        "--preset", "paper", "--resolution", "8", "--max-channels", "8", "--phase-kimg", "0.008", "--lr",
+        "0.002", "--ema", "0.99", "--mbstd-group", "2", "--batch", "2"],
+        {"preset": "paper", "resolution": 8, "z_dim": 8, "fmap_base": 8192, "fmap_max": 8, "lr": 0.002, "betas": [0.0,
+        0.99], "adam_eps": 1e-08, "gp_lambda": 10.0, "drift": 0.001, "ema": 0.99, "output": "linear", "value_range":
+        [-1.0, 1.0], "phase_kimg": 0.008, "mbstd_group": 2, "batch_sizes": {"4": 2, "8": 2, "16": 2, "32": 2, "64": 2,
+        "128": 2, "256": 2, "512": 2, "1024": 2}, "lr_by_resolution": {}}),
 }
 
 
@@ -283,7 +291,10 @@ def test_the_record_main_writes_is_written_the_same_and_resumes(
     family, args, main_record = MAIN_RECORDS[name]
     cli = _cli()
     run = tmp_path / "run"
-    done = cli("train", family, *args, *_data_args(family, tmp_path, request), "--out", run, "--steps", 1, *RUN)
+    spec = training_spec(family)
+    assert spec is not None
+    first, longer = (["--steps", 1], ["--steps", 2]) if spec.length == "steps" else (["--kimg", 0.004], ["--kimg", 0.008])
+    done = cli("train", family, *args, *_data_args(family, tmp_path, request), "--out", run, *first, *RUN)
     assert done.exit_code == 0, done.output
     if "vae" in main_record:  # the VAE checkpoint read, where this test's run put it
         main_record = {**main_record, "vae": str((tmp_path / "vae" / "checkpoints" / "ckpt-000000001.safetensors").resolve())}
@@ -293,7 +304,7 @@ def test_the_record_main_writes_is_written_the_same_and_resumes(
     config = json.loads((run / "config.json").read_text())
     config["model"] = main_record
     (run / "config.json").write_text(json.dumps(config, indent=2))
-    resumed = cli("train", family, "--resume", run, "--steps", 2, *RUN)
+    resumed = cli("train", family, "--resume", run, *longer, *RUN)
     assert resumed.exit_code == 0, resumed.output
     assert _record(run) == main_record
 

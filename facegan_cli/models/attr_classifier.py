@@ -28,12 +28,13 @@ from facegan_cli.models.stargan import STARGAN_ATTRS
 CLASSIFIER_FAMILY = "attr-classifier"
 @dataclass(kw_only=True)
 class ClassifierConfig(FamilyConfig):
-    """The classifier's settings (facegan's own: no reference implementation). Its record names no preset."""
+    """The classifier's settings (facegan's own: no reference implementation). Its record names no preset;
+    `eval_split` defaults to None."""
 
     family: ClassVar[str] = CLASSIFIER_FAMILY
     resolution: int = setting(
-        help="Input size, a power of two (default: the data's, at most 128; inputs of other sizes are resized).",
-        arch=True)
+        help="Input size, a power of two of at least 8 (default: train: the data's, at most 128, inputs of other sizes "
+        "are resized; models summary: 128).", arch=True)
     width: int = setting(help="First stage's channels (default: 32).", min=1, arch=True)
     max_width_factor: int
     dropout: float
@@ -43,7 +44,9 @@ class ClassifierConfig(FamilyConfig):
     batch: int = setting(help="Batch size (default: 64).", min=1)
     steps: int  # the run's length (0: in epochs), for the cosine decay
     attrs: list[str]  # --attrs (parsed by the recipe)
-    eval_split: str = setting(help="Explicit held-out split instead.", derived=True)
+    # The held-out split the finished run is measured on (decided by training; bookkeeping, so a classifier
+    # checkpoint written by a script without it still loads).
+    eval_split: str | None = setting(None, help="Explicit held-out split instead.")
 
 
 CLASSIFIER_DEFAULTS: dict[str, Any] = {

@@ -193,7 +193,8 @@ def resolve_config(family: str, preset: str | None, overrides: dict[str, Any] | 
         raise FaceganError(
             f"Unknown preset {preset!r} for {family}.", f"Choose one of: {', '.join(fam.presets)}."
         )
-    config = {"preset": preset, **fam.presets[preset]}
+    named = fam.config is None or "preset" in {f.name for f in fam.config.settings()}
+    config = {**({"preset": preset} if named else {}), **fam.presets[preset]}  # the preset's name, where recorded
     for key, value in (overrides or {}).items():
         if value is not None:
             config[key] = value

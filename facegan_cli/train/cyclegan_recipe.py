@@ -495,8 +495,9 @@ def configure(values: dict[str, Any]) -> TrainPlan:
     if int(config["batch"]) % int(config["pack"]):
         raise FaceganError(f"--batch {config['batch']} is not a multiple of --pack {config['pack']}: PacGAN packs "
                            "whole groups of images.", f"Pass --batch {config['pack']} (or a multiple of it).")
-    nst_options = [f"--{k.replace('_', '-')}" for k in ("lambda_content", "lambda_style", "vgg_weights", "vgg_pool")
-                   if values.get(k) is not None]
+    # The options of CycleGAN+NST: those whose help starts "nst:" (models.cyclegan.CycleGANConfig).
+    nst_options = [opt.flag for opt in registry.get_family("cycle-gan").config.options()
+                   if opt.help.startswith("nst:") and values.get(opt.name) is not None]
     if config["identity_mode"] == "nst":
         # The VGG19 file is resolved now: missing weights fail before any data is read, naming the file.
         resolved = W.resolve("vgg19", Path(values["vgg_weights"]) if values.get("vgg_weights") else None)

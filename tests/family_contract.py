@@ -43,7 +43,7 @@ from facegan_cli.models.feature_translator import LoadedFeatureTranslator
 from facegan_cli.models.loading import LoadedGenerator, load_model
 from facegan_cli.models.summary import summarize
 from facegan_cli.models.translation import Translator
-from facegan_cli.train.spec import TrainSpec, training_spec
+from facegan_cli.train.spec import TrainSpec, command_options, training_spec
 
 DEFAULT_STEPS = 4  # the tiny run's length when its TrainSpec.tiny names none (steps families)
 RUN = ["--device", "cpu", "--quiet", "--no-tensorboard", "--seed", "1", "--log-every", "1", "--sample-every", "1000",
@@ -179,8 +179,8 @@ class _Run:
             if option not in data:
                 data[option] = write_image_folder(work / "data" / option, n=8, size=IMAGE_SIZE, seed=10 + i)
         preset = Opt("preset", ("--preset",), str)
-        self.args = option_args([preset, *spec.options, *spec.loop_options()], settings) + option_args(
-            [*spec.options], data)
+        own = command_options(entry, spec)
+        self.args = option_args([preset, *own, *spec.loop_options()], settings) + option_args(own, data)
         self.straight, self.resumed = work / "straight", work / "resumed"
 
     def invoke(self, *args: Any) -> Result:

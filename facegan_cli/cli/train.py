@@ -24,7 +24,7 @@ from facegan_cli.cli.params import (
 )
 from facegan_cli.core.options import Opt
 from facegan_cli.models import registry
-from facegan_cli.train.spec import TrainSpec, resume_family, train_family, training_spec
+from facegan_cli.train.spec import TrainSpec, command_options, resume_family, train_family, training_spec
 
 HELP = "Train a model family (one command per family; `facegan models list` names them)."
 DATA_CHANGED_OK = Opt(
@@ -52,7 +52,7 @@ def render(doc: dict[str, Any], as_json: bool) -> None:
 def options_of(family: registry.Family, spec: TrainSpec) -> list[Opt]:
     preset = Opt("preset", ("--preset",), str, family.default_preset,
                  f"Settings of one source: {', '.join(family.presets)}.")
-    return [preset, *spec.options, OUT, *spec.loop_options(), RESUME, DATA_CHANGED_OK, FORCE, DEVICE, *OUTPUT_OPTIONS]
+    return [preset, *command_options(family, spec), OUT, *spec.loop_options(), RESUME, DATA_CHANGED_OK, FORCE, DEVICE, *OUTPUT_OPTIONS]
 
 
 def _runner(name: str) -> Any:

@@ -13,19 +13,42 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from facegan_cli.core.checkpoint import Checkpoint
-from facegan_cli.core.options import Opt
+from facegan_cli.models.config import FamilyConfig, setting
 from facegan_cli.models.loading import load_model, load_network
-from facegan_cli.models.registry import Family, Reference, register
+from facegan_cli.models.registry import Family, Reference, register, typed_config
 from facegan_cli.models.stargan import STARGAN_ATTRS
 
 CLASSIFIER_FAMILY = "attr-classifier"
+@dataclass(kw_only=True)
+class ClassifierConfig(FamilyConfig):
+    """The classifier's settings (facegan's own: no reference implementation). Its record names no preset;
+    `eval_split` defaults to None."""
+
+    family: ClassVar[str] = CLASSIFIER_FAMILY
+    resolution: int = setting(
+        help="Input size, a power of two of at least 8 (default: train: the data's, at most 128, inputs of other sizes "
+        "are resized; models summary: 128).", arch=True)
+    width: int = setting(help="First stage's channels (default: 32).", min=1, arch=True)
+    max_width_factor: int
+    dropout: float
+    lr: float = setting(help="Adam learning rate (cosine decay to 0; default: 1e-3). With --resume: from then on.",
+                        positive=True)
+    weight_decay: float
+    batch: int = setting(help="Batch size (default: 64).", min=1)
+    steps: int  # the run's length (0: in epochs), for the cosine decay
+    attrs: list[str]  # --attrs (parsed by the recipe)
+    # The held-out split the finished run is measured on (decided by training; bookkeeping, so a classifier
+    # checkpoint written by a script without it still loads).
+    eval_split: str | None = setting(None, help="Explicit held-out split instead.")
+
+
 CLASSIFIER_DEFAULTS: dict[str, Any] = {
     "resolution": 128, "width": 32, "max_width_factor": 8, "dropout": 0.2, "lr": 1e-3, "weight_decay": 1e-4,
     "batch": 64, "steps": 3000,
@@ -64,9 +87,9 @@ class AttributeClassifier(nn.Module):
         return self.head(self.dropout(h))
 
 
-def build_classifier(config: dict[str, Any]) -> AttributeClassifier:
-    return AttributeClassifier(len(config["attrs"]), int(config["resolution"]), int(config["width"]),
-                               int(config["max_width_factor"]), float(config["dropout"]))
+def build_classifier(config: ClassifierConfig | dict[str, Any]) -> AttributeClassifier:
+    c = typed_config(CLASSIFIER_FAMILY, config)
+    return AttributeClassifier(len(c.attrs), c.resolution, c.width, c.max_width_factor, c.dropout)
 
 
 @dataclass
@@ -108,12 +131,6 @@ def classifier_loader(ckpt: Checkpoint, family: Family, device: torch.device) ->
     return LoadedClassifier(net, list(config["attrs"]), int(config["resolution"]), ckpt.step, ckpt.path, device)
 
 
-ARCH_OPTIONS = (
-    Opt("resolution", ("--resolution",), int, None, "Input size, a power of two of at least 8 (default: 128)."),
-    Opt("width", ("--width",), int, None, "First stage's channels (default: 32).", min=1),
-)
-
-
 register(Family(
     name=CLASSIFIER_FAMILY,
     kind="classifier",
@@ -122,7 +139,7 @@ register(Family(
     describe="Attribute classifier (the judge of attribute edits, StarGAN's evaluation protocol)",
     training="facegan_cli.train.classifier_recipe:TRAINING",
     loader=classifier_loader,
-    arch_options=ARCH_OPTIONS,
+    config=ClassifierConfig,
     networks=lambda config: {"classifier": build_classifier(config)},
     # No reference implementation: facegan's own architecture (models/attr_classifier.py) at its default 128x128,
     # width 32 and 5 attributes, counted when it was written; a change to it must change this on purpose.

@@ -21,22 +21,90 @@ Seed 004's options, each composable and off in the baseline:
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from facegan_cli.core.checkpoint import Checkpoint
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.core.options import Opt
+from facegan_cli.features.vgg19 import POOLS
+from facegan_cli.models.config import FamilyConfig, setting
 from facegan_cli.models.loading import load_network
-from facegan_cli.models.registry import Family, Reference, register, with_values
+from facegan_cli.models.registry import Family, Reference, get_family, register, typed_config
 from facegan_cli.models.translation import Translator
 
 GAN_MODES = ("lsgan", "vanilla", "wgangp")
 UPSAMPLES = ("deconv", "nearest", "bilinear")
 PADDINGS = ("zero", "reflect")
 IDENTITY_MODES = ("cyclegan", "thesis", "nst")
+
+@dataclass(kw_only=True)
+class CycleGANConfig(FamilyConfig):
+    """CycleGAN's settings, in the order of junyanz's defaults (the baseline) and seed 004's options. `pack`
+    defaults to 1 (runs from before PacGAN have none)."""
+
+    family: ClassVar[str] = "cycle-gan"
+    preset: str
+    ngf: int = setting(help="G's first-layer filters (64).", min=1, arch=True)
+    ndf: int = setting(help="D's first-layer filters (64).", min=1, arch=True)
+    n_blocks: int = setting(
+        help="Residual blocks of G: 9 (junyanz256, for 256 px and up) or 6 (thesis64, for 128 px and below).", min=0,
+        arch=True)
+    n_layers_d: int = setting(
+        help="D's stride-2 convs: 3 = the 70x70 PatchGAN; 2 = 34x34 (a local D at 64 px).", min=1, arch=True)
+    upsample: str = setting(
+        help="G's upsampling: deconv (transposed conv, junyanz) or resize-convolution nearest|bilinear (seed 004; no "
+        "checkerboard artifacts).", choices=UPSAMPLES, arch=True)
+    padding: str = setting(
+        help="Padding of G's stride-2 and resize convs: zero (junyanz) or reflect (seed 004).", choices=PADDINGS,
+        arch=True)
+    pack: int = setting(1, help="PacGAN: images D judges together, stacked on its channels (1 = off; seed 004: 2). The "
+                        "batch must be a multiple of it.", min=1, arch=True)
+    init_gain: float = setting(help="Std of the N(0, std) initial weights (0.02).", positive=True)
+    gan_mode: str = setting(help="Adversarial loss: lsgan (J's and seed 004's), vanilla or wgangp.", choices=GAN_MODES)
+    lambda_gp: float = setting(help="wgangp: gradient penalty weight (10; 0 = J's cycle_gan_model, which has none).",
+                               non_negative=True)
+    lambda_a: float = setting(help="Cycle loss weight A -> B -> A (10).", non_negative=True)
+    lambda_b: float = setting(help="Cycle loss weight B -> A -> B (10).", non_negative=True)
+    lambda_identity: float = setting(
+        help="Identity loss weight relative to the cycle weights (J: 0.5, i.e. 5; 0 = off).", non_negative=True)
+    identity_mode: str = setting(
+        help="cyclegan: |G_A(B) - B| and |G_B(A) - A| (J, the paper; default); thesis: |G_A(A) - A| and |G_B(B) - B| "
+        "as seed 004's equation writes it; nst: CycleGAN+NST, VGG19 content of the input (conv3_2) and style of the "
+        "other domain's real image (conv1_1..conv5_1) instead.", choices=IDENTITY_MODES)
+    lambda_tv: float = setting(help="Total variation loss weight on G_A(A) and G_B(B) (J: 0; thesis64: 0.1, our "
+                               "DEFAULT: the thesis gives none).", non_negative=True)
+    d_noise_std: float = setting(
+        help="White noise on D's inputs, its std falling linearly to 0 over the n_epochs + n_epochs_decay epochs (J: "
+        "0; thesis64: 0.1, our DEFAULT: the thesis gives none).", non_negative=True)
+    pool_size: int = setting(help="History buffer of fakes per domain (50; 0 = off).", min=0)
+    lr: float = setting(help="Adam learning rate of both optimisers (2e-4). With --resume: from then on (the linear "
+                        "decay applies to it).", positive=True)
+    betas: list[float]
+    n_epochs: int = setting(help="Epochs at the initial rate (J: 100); an epoch is one pass over the larger domain.",
+                            min=0)
+    n_epochs_decay: int = setting(help="Epochs of linear decay after them (J: 100).", min=0)
+    batch: int = setting(help="Batch size (J: 1).", min=1)
+    lambda_content: float | None = setting(
+        help="nst: content weight (default: calibrated so the term is 0.5 on the first sample images at "
+        "initialisation; the thesis gives none).", non_negative=True)
+    lambda_style: float | None = setting(help="nst: style weight (default: calibrated likewise).", non_negative=True)
+    vgg_pool: str = setting(help="nst: VGG19's pooling, avg (the thesis, default) or max.", choices=POOLS)
+    output: str
+    resolution: int = setting(help="Image (crop) size, a multiple of 4 (junyanz256: 256; thesis64: 64).", arch=True)
+    load_size: int = setting(help="Images are resized to this before the random crop of --resolution (J: 286 for "
+                             "256).", min=4)
+    # nst: the VGG19 file given (None: the cached one) and its SHA-256, recorded when training starts.
+    vgg_weights: str | None = setting(
+        None, absent_if_none=True, type=Path,
+        help="nst: a local VGG19 file instead of the cached vgg19-dcbb9e9d.pth (verified under that name; under "
+        "another, used as given and its SHA-256 recorded).")
+    vgg_sha256: str | None = setting(None, absent_if_none=True)
+    data_resolution: int = setting(derived=True)  # the size the data is held at on the device
+
 
 # junyanz's defaults (train_options.py, base_options.py, cycle_gan_model.py): the baseline.
 _JUNYANZ: dict[str, Any] = {
@@ -163,13 +231,14 @@ def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
     return net
 
 
-def build_generator(config: dict[str, Any]) -> ResnetGenerator:
-    return ResnetGenerator(3, 3, int(config["ngf"]), int(config["n_blocks"]), str(config["upsample"]),
-                           str(config["padding"]))
+def build_generator(config: CycleGANConfig | dict[str, Any]) -> ResnetGenerator:
+    c = typed_config("cycle-gan", config)
+    return ResnetGenerator(3, 3, c.ngf, c.n_blocks, c.upsample, c.padding)
 
 
-def build_discriminator(config: dict[str, Any]) -> NLayerDiscriminator:
-    return NLayerDiscriminator(3 * int(config.get("pack", 1)), int(config["ndf"]), int(config["n_layers_d"]))
+def build_discriminator(config: CycleGANConfig | dict[str, Any]) -> NLayerDiscriminator:
+    c = typed_config("cycle-gan", config)
+    return NLayerDiscriminator(3 * c.pack, c.ndf, c.n_layers_d)
 
 
 def pack_images(x: torch.Tensor, m: int) -> torch.Tensor:
@@ -200,27 +269,9 @@ def check_config(config: dict[str, Any]) -> None:
         raise ValueError(f"resolution {res} is too small for a {config['n_layers_d']}-layer PatchGAN")
 
 
-ARCH_OPTIONS = (
-    Opt("resolution", ("--resolution",), int, None, "Image (crop) size, a multiple of 4 (junyanz256: 256; thesis64: 64)."),
-    Opt("n_blocks", ("--n-blocks",), int, None,
-        "Residual blocks of G: 9 (junyanz256, for 256 px and up) or 6 (thesis64, for 128 px and below).", min=0),
-    Opt("ngf", ("--ngf",), int, None, "G's first-layer filters (64).", min=1),
-    Opt("ndf", ("--ndf",), int, None, "D's first-layer filters (64).", min=1),
-    Opt("n_layers_d", ("--n-layers-d",), int, None,
-        "D's stride-2 convs: 3 = the 70x70 PatchGAN; 2 = 34x34 (a local D at 64 px).", min=1),
-    Opt("upsample", ("--upsample",), str, None,
-        "G's upsampling: deconv (transposed conv, junyanz) or resize-convolution nearest|bilinear (seed 004; no "
-        "checkerboard artifacts).", choices=UPSAMPLES),
-    Opt("padding", ("--padding",), str, None,
-        "Padding of G's stride-2 and resize convs: zero (junyanz) or reflect (seed 004).", choices=PADDINGS),
-    Opt("pack", ("--pack",), int, None, "PacGAN: images D judges together, stacked on its channels (1 = off; "
-        "seed 004: 2). The batch must be a multiple of it.", min=1),
-)
-
-
 def configure_arch(config: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     """A preset's configuration with the architecture options given applied."""
-    out = with_values(config, values, ARCH_OPTIONS)
+    out = {**config, **get_family("cycle-gan").config.given(values, arch=True)}
     if values.get("resolution") is not None:
         out["load_size"] = max(int(out["load_size"]), int(values["resolution"]))
     try:
@@ -283,8 +334,8 @@ register(Family(
     describe="CycleGAN (Zhu et al. 2017; junyanz) and seed 004's variants: unpaired photo <-> painting",
     training="facegan_cli.train.cyclegan_recipe:TRAINING",
     loader=translator_loader,
-    arch_options=ARCH_OPTIONS,
     configure_arch=configure_arch,
+    config=CycleGANConfig,
     reference_counts={  # specs/cyclegan.md: junyanz's resnet_9blocks / resnet_6blocks and basic / n_layers D
         "junyanz256": Reference({"generator": 11_378_179, "discriminator": 2_764_737}, source="junyanz"),
         "junyanz256 6 blocks, pack 2": Reference(

@@ -9,18 +9,50 @@ or "E_A"/"Dec_A"/"E_B"/"Dec_B" for per-domain VAEs), so it translates without th
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from facegan_cli.core.checkpoint import Checkpoint
-from facegan_cli.core.options import Opt
-from facegan_cli.models.cyclegan import real_decision
+from facegan_cli.models.config import FamilyConfig, setting
+from facegan_cli.models.cyclegan import GAN_MODES, real_decision
 from facegan_cli.models.loading import load_network
-from facegan_cli.models.registry import Family, Reference, register
+from facegan_cli.models.registry import Family, Reference, register, typed_config
 from facegan_cli.models.translation import Translator
 from facegan_cli.models.vae import build_decoder, build_encoder
+
+
+@dataclass(kw_only=True)
+class CycleGANVAEConfig(FamilyConfig):
+    """The latent CycleGAN's settings; the VAE run given (--vae) decides the code size and the resolution."""
+
+    family: ClassVar[str] = "cycle-gan-vae"
+    preset: str
+    hidden: int  # G's hidden width
+    d_hidden: list[int]  # D's hidden widths
+    slope: float  # LeakyReLU slope
+    gan_mode: str = setting(help="lsgan (default), vanilla or wgangp (no penalty).", choices=GAN_MODES)
+    lambda_a: float = setting(help="Cycle weight on codes A -> B -> A (10).", non_negative=True)
+    lambda_b: float = setting(help="Cycle weight on codes B -> A -> B (10).", non_negative=True)
+    lambda_identity: float = setting(
+        help="Identity on codes relative to the cycle weights (0: the thesis names none).", non_negative=True)
+    pool_size: int = setting(help="History buffer of codes per domain (50).", min=0)
+    lr: float = setting(help="Adam learning rate of both optimisers (2e-4). With --resume: from then on.",
+                        positive=True)
+    betas: list[float]
+    n_epochs: int = setting(help="Epochs at the initial rate (100).", min=0)
+    n_epochs_decay: int = setting(help="Epochs of linear decay (100).", min=0)
+    batch: int = setting(help="Batch size (J: 1).", min=1)
+    init_gain: float
+    z_dim: int = setting(help="Code size (vae: 128).", min=1, arch=True, train=False)  # training: the VAE's
+    output: str
+    vae: str = setting(derived=True)  # the VAE checkpoint read
+    vae_step: int = setting(derived=True)
+    vae_config: dict[str, Any] = setting(derived=True)  # its "model" record (the frozen encoder and decoder)
+    resolution: int = setting(derived=True)  # the VAE's
+
 
 PRESETS: dict[str, dict[str, Any]] = {
     # J's optimisers and schedule and LSGAN / pool 50 / cycle 10 on codes; no identity term (the thesis names
@@ -61,12 +93,14 @@ class LatentDiscriminator(nn.Module):
         return self.net(z)
 
 
-def build_translator(config: dict[str, Any]) -> LatentTranslator:
-    return LatentTranslator(int(config["z_dim"]), int(config["hidden"]), float(config["slope"]))
+def build_translator(config: CycleGANVAEConfig | dict[str, Any]) -> LatentTranslator:
+    c = typed_config("cycle-gan-vae", config)
+    return LatentTranslator(c.z_dim, c.hidden, c.slope)
 
 
-def build_critic(config: dict[str, Any]) -> LatentDiscriminator:
-    return LatentDiscriminator(int(config["z_dim"]), tuple(int(h) for h in config["d_hidden"]), float(config["slope"]))
+def build_critic(config: CycleGANVAEConfig | dict[str, Any]) -> LatentDiscriminator:
+    c = typed_config("cycle-gan-vae", config)
+    return LatentDiscriminator(c.z_dim, tuple(c.d_hidden), c.slope)
 
 
 def vae_module_names(vae_config: dict[str, Any]) -> dict[str, tuple[str, str]]:
@@ -125,7 +159,7 @@ register(Family(
     describe="CycleGAN+VAE (seed 004): a CycleGAN between the codes of a frozen VAE (`facegan train vae`)",
     training="facegan_cli.train.cyclegan_vae_recipe:TRAINING",
     loader=translator_loader,
-    arch_options=(Opt("z_dim", ("--z-dim",), int, None, "Code size (vae: 128).", min=1),),
+    config=CycleGANVAEConfig,
     reference_counts={"thesis64": Reference({"generator": 394_368, "discriminator": 197_633},
                                             source="specs/cyclegan.md (latent G and D, 128-d codes)")},
 ))

@@ -7,14 +7,45 @@ keras64    seed 003, as the Keras CelebA DCGAN example it paraphrases, 64x64, si
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from facegan_cli.core.errors import UsageProblem
-from facegan_cli.core.options import Opt
-from facegan_cli.models.registry import Family, Reference, register
+from facegan_cli.models.config import FamilyConfig, setting
+from facegan_cli.models.registry import Family, Reference, get_family, register, typed_config
+
+
+@dataclass(kw_only=True)
+class DCGANConfig(FamilyConfig):
+    """A DCGAN's settings (specs/dcgan.md). The conv presets have no `dropout`, keras64 none of the conv
+    architecture's widths, kernel and first-layer BatchNorm; `depth` is recorded where --depth 4 chose it."""
+
+    family: ClassVar[str] = "dcgan"
+    preset: str
+    arch: str  # conv (pytorch/examples, seed 001) or keras (seed 003)
+    resolution: int
+    z_dim: int
+    g_width: int | None = setting(
+        None, absent_if_none=True, arch=True, min=1,
+        help="Filters of G's last hidden layer (default: the preset's).")
+    width: int | None = setting(None, absent_if_none=True, arch=True, min=1,
+                                help="Filters of D's first layer (heikka32: 128).")
+    first_kernel: int | None = setting(None, absent_if_none=True)
+    d_first_bn: bool | None = setting(
+        None, absent_if_none=True, arch=True,
+        help="BatchNorm on D's first layer (seed 001's literal reading; default: the preset's).")
+    output: str  # tanh or sigmoid
+    dropout: float | None = setting(None, absent_if_none=True)  # keras64's D
+    lr: float = setting(help="Adam learning rate (preset: 2e-4; keras64: 1e-4). With --resume: from then on.",
+                        positive=True)
+    betas: list[float]
+    batch: int = setting(help="Batch size (preset: 128; keras64: 32).", min=1)
+    depth: int | None = setting(None, absent_if_none=True, arch=True,
+                                help="heikka32/radford64: 4 = the 4-layer 512-wide variant (default: 5).")
+
 
 PRESETS: dict[str, dict[str, Any]] = {
     "radford64": {
@@ -139,24 +170,22 @@ def dcgan_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def build_generator(config: dict[str, Any]) -> nn.Module:
-    if config["arch"] == "keras":
-        net: nn.Module = KerasGenerator(int(config["z_dim"]))
+def build_generator(config: DCGANConfig | dict[str, Any]) -> nn.Module:
+    c = typed_config("dcgan", config)
+    if c.arch == "keras":
+        net: nn.Module = KerasGenerator(c.z_dim)
     else:
-        net = ConvGenerator(
-            int(config["z_dim"]), int(config["resolution"]), int(config["g_width"]), int(config["first_kernel"])
-        )
+        net = ConvGenerator(c.z_dim, c.resolution, c.g_width, c.first_kernel)
     dcgan_init(net)
     return net
 
 
-def build_discriminator(config: dict[str, Any]) -> nn.Module:
-    if config["arch"] == "keras":
-        net: nn.Module = KerasDiscriminator(float(config["dropout"]))
+def build_discriminator(config: DCGANConfig | dict[str, Any]) -> nn.Module:
+    c = typed_config("dcgan", config)
+    if c.arch == "keras":
+        net: nn.Module = KerasDiscriminator(float(c.dropout))
     else:
-        net = ConvDiscriminator(
-            int(config["resolution"]), int(config["width"]), int(config["first_kernel"]), bool(config["d_first_bn"])
-        )
+        net = ConvDiscriminator(c.resolution, c.width, c.first_kernel, bool(c.d_first_bn))
     dcgan_init(net)
     return net
 
@@ -175,15 +204,6 @@ def apply_depth(config: dict[str, Any], depth: int | None) -> dict[str, Any]:
     }
 
 
-ARCH_OPTIONS = (
-    Opt("depth", ("--depth",), int, None, "heikka32/radford64: 4 = the 4-layer 512-wide variant (default: 5)."),
-    Opt("width", ("--width",), int, None, "Filters of D's first layer (heikka32: 128).", min=1),
-    Opt("g_width", ("--g-width",), int, None, "Filters of G's last hidden layer (default: the preset's).", min=1),
-    Opt("d_first_bn", ("--d-first-bn/--no-d-first-bn",), bool, None,
-        "BatchNorm on D's first layer (seed 001's literal reading; default: the preset's)."),
-)
-
-
 def configure(config: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     """A preset's configuration with the architecture options applied (--depth first, so explicit
     widths win over what it chose: `--depth 4 --width 256` does what it says)."""
@@ -194,7 +214,8 @@ def configure(config: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
             f"--depth {values.get('depth')} does not apply to preset {config['preset']} ({exc}).",
             "Leave --depth out, or use --depth 4 with heikka32 or radford64.",
         ) from exc
-    config.update({k: values[k] for k in ("width", "g_width", "d_first_bn") if values.get(k) is not None})
+    given = get_family("dcgan").config.given(values, arch=True)
+    config.update({k: v for k, v in given.items() if k != "depth"})
     return config
 
 
@@ -208,8 +229,8 @@ register(
         build_discriminator=build_discriminator,
         describe="DCGAN (Radford et al.; seeds 001 and 003)",
         training="facegan_cli.train.dcgan_recipe:TRAINING",
-        arch_options=ARCH_OPTIONS,
         configure_arch=configure,
+        config=DCGANConfig,
         reference_counts={  # specs/dcgan.md
             "radford64": Reference({"generator": 3_576_704, "discriminator": 2_765_568}, source="pytorch/examples dcgan"),
             "heikka32": Reference({"generator": 11_429_632, "discriminator": 11_023_872}, source="seed 001"),

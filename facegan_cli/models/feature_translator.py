@@ -24,17 +24,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from facegan_cli.core.checkpoint import Checkpoint
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.core.options import Opt
-from facegan_cli.features.vgg19 import TAP_CHANNELS, layer_tap
+from facegan_cli.features.vgg19 import ACTIVATIONS, POOLS, TAP_CHANNELS, layer_tap
+from facegan_cli.models.config import FamilyConfig, setting
 from facegan_cli.models.loading import load_model, load_network
-from facegan_cli.models.registry import Family, Reference, register
+from facegan_cli.models.registry import Family, Reference, register, typed_config
 
 FAMILY = "feature-translator"
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
@@ -42,6 +42,45 @@ STYLE_LAYER_WEIGHTS = (0.5, 1.0, 1.5, 3.0, 4.0)  # T:697
 CONTENT_LAYERS = ("conv3_2", "conv4_2")
 TRANSLATORS = ("conv", "dense")
 DIRECTIONS = ("a2b", "b2a")
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass(kw_only=True)
+class FeatureTranslatorConfig(FamilyConfig):
+    """The translators' settings, the VGG19 features they translate, their training, and (derived when training
+    starts) the VGG19 file, its SHA-256 and the held-out pairs."""
+
+    family: ClassVar[str] = FAMILY
+    preset: str
+    resolution: int = setting(help="Image size the pairs are read at (64).", min=32)
+    direction: str = setting(help="a2b: A features -> B features (default); b2a: the reverse.", choices=DIRECTIONS)
+    content_layer: str = setting(help="Content feature: conv3_2 (thesis) or conv4_2 (its ablation).",
+                                 choices=CONTENT_LAYERS, arch=True)
+    style_layers: list[str]
+    style_layer_weights: list[float]  # --style-layer-weights (a comma-separated list, parsed by the recipe)
+    alpha: float = setting(help="Style weight alpha (1e-5: style/content = 1e-5, T:725).", non_negative=True)
+    beta: float = setting(help="Content weight beta (1).", non_negative=True)
+    translator: str = setting(help="conv (3x3 convolutions, the thesis's) or dense (1x1: one fully connected layer "
+                              "across channels at every position).", choices=TRANSLATORS, arch=True)
+    slope: float
+    last_norm_affine: bool = setting(
+        help="Learnable scale and shift in each translator's last InstanceNorm (default: on).", arch=True)
+    act: str = setting(help="Features after (post_relu, default) or before (pre_relu) each ReLU.", choices=ACTIVATIONS)
+    pool: str = setting(help="VGG19 pooling: avg (thesis, default) or max.", choices=POOLS)
+    batch: int = setting(help="Pairs per step (8).", min=1)
+    n_epochs: int = setting(help="Epochs at the initial rate (500).", min=0)
+    n_epochs_decay: int = setting(help="Epochs of linear decay to 0 after them (100).", min=0)
+    sample_steps: int = setting(20, help="Adam steps of the synthesis in each sample grid (20).", min=0)
+    optimizer: str = setting(help="adam (adam64) or sgd (thesis64).", choices=OPTIMIZERS)
+    lr: float = setting(help="Learning rate (adam64 1e-3, thesis64 2). With --resume: from then on.", positive=True)
+    vgg_weights: str | None = setting(
+        derived=True, type=Path,
+        help="A local VGG19 file instead of the cached vgg19-dcbb9e9d.pth (verified under that name; your own "
+        "network in torchvision's format under another, its SHA-256 recorded).")
+    vgg_sha256: str = setting(derived=True)
+    heldout: dict[str, str] | None = setting(derived=True)  # the held-out pairs' folders (a test split), or None
+
 
 _BASE: dict[str, Any] = {
     "resolution": 64, "direction": "a2b", "content_layer": "conv3_2", "style_layers": list(STYLE_LAYERS),
@@ -126,9 +165,10 @@ def check_config(config: dict[str, Any]) -> None:
         raise ValueError(f"resolution {config['resolution']} leaves conv5_1 under 2x2 (use 32 or more)")
 
 
-def build_translator(config: dict[str, Any]) -> FeatureTranslator:
-    check_config(config)
-    return FeatureTranslator(config)
+def build_translator(config: FeatureTranslatorConfig | dict[str, Any]) -> FeatureTranslator:
+    record = typed_config(FAMILY, config).to_record()  # checked: no unknown or missing setting
+    check_config(record)
+    return FeatureTranslator(record)
 
 
 @dataclass
@@ -173,16 +213,6 @@ def load_feature_translator(path: str | os.PathLike[str], device: torch.device |
     return load_model(path, device, kind="feature-translator")
 
 
-ARCH_OPTIONS = (
-    Opt("content_layer", ("--content-layer",), str, None, "Content feature: conv3_2 (thesis) or conv4_2 (ablation).",
-        choices=CONTENT_LAYERS),
-    Opt("translator", ("--translator",), str, None, "conv (3x3, the thesis's) or dense (1x1 across channels).",
-        choices=TRANSLATORS),
-    Opt("last_norm_affine", ("--last-norm-affine/--no-last-norm-affine",), bool, None,
-        "Learnable scale and shift in each translator's last InstanceNorm (default: on)."),
-)
-
-
 def _networks(config: dict[str, Any]) -> dict[str, nn.Module]:
     model = build_translator(config)
     found: dict[str, nn.Module] = {"translators": model}
@@ -198,8 +228,8 @@ register(Family(
     describe="Latent Features Transfer (seed 004): per-feature VGG19 translators trained on paired images",
     training="facegan_cli.train.feature_translator_recipe:TRAINING",
     loader=feature_translator_loader,
-    arch_options=ARCH_OPTIONS,
     networks=_networks,
+    config=FeatureTranslatorConfig,
     reference_counts={  # specs/transfer.md: 18,252,864, +3,456 with the last InstanceNorm's affine (the default)
         "adam64": Reference({"translators": 18_252_864 + 3_456, "T_style_conv1_1": 110_784 + 128,
                              "T_content": 1_770_240 + 512}, source="specs/transfer.md"),

@@ -103,6 +103,8 @@ def family_of(ckpt: Checkpoint) -> tuple[registry.Family, dict[str, Any]]:
             f"{ckpt.path} is a checkpoint of the model family {family!r}, which this facegan does not know.",
             f"Upgrade facegan, or install the package that adds {family}; known families: {', '.join(sorted(found))}.",
         )
+    # Checked against the family's settings (an unknown or missing key names the file), defaults filled in.
+    config = ckpt.meta["model"] = found[family].record(config, f"the metadata of {ckpt.path}")
     return found[family], config
 
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 import abc
 import math
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +29,7 @@ from torch import nn
 
 from facegan_cli.core.errors import UsageProblem
 from facegan_cli.core.options import Opt
+from facegan_cli.models.config import FamilyConfig, setting
 from facegan_cli.models.layers import (
     EqualizedConv2d,
     EqualizedLinear,
@@ -37,9 +39,40 @@ from facegan_cli.models.layers import (
     pixel_norm,
     upsample2x,
 )
-from facegan_cli.models.registry import Family, Reference, register
+from facegan_cli.models.registry import Family, Reference, register, typed_config
 
 MIN_RESOLUTION, MAX_RESOLUTION = 4, 1024
+
+@dataclass(kw_only=True)
+class ProGANConfig(FamilyConfig):
+    """ProGAN's settings (the original code's names). A checkpoint's record adds `grown`, the phase its
+    networks had grown to ({"resolution", "fading", "alpha"}); config.json has none."""
+
+    family: ClassVar[str] = "progan"
+    preset: str
+    resolution: int = setting(
+        help="Target resolution, a power of two from 4 to 1024 (default: train: the dataset's largest level; models "
+        "summary: the preset's 1024).", arch=True)
+    z_dim: int  # follows --max-channels, as the original's nf(0)
+    fmap_base: int
+    fmap_max: int  # --max-channels
+    lr: float = setting(help="Adam learning rate at every resolution (preset: 1e-3; v2 uses 1.5e-3 at 1024). With "
+                        "--resume: from then on.", positive=True)
+    betas: list[float]
+    adam_eps: float
+    gp_lambda: float
+    drift: float
+    ema: float = setting(help="Decay of the generator's moving average used for samples (default: 0.999).")
+    output: str
+    value_range: list[float]
+    phase_kimg: float = setting(
+        help="Thousands of real images per fade-in and per stabilisation phase (v2: 600; paper: 800).", positive=True)
+    mbstd_group: int = setting(
+        help="Minibatch stddev group size (v2: 4; paper: 16, i.e. the whole minibatch); 1 = off.", min=1)
+    batch_sizes: dict[str, int]  # by resolution (--batch sets one for all)
+    lr_by_resolution: dict[str, float]
+    grown: dict[str, Any] | None = setting(None, absent_if_none=True)
+
 
 _COMMON: dict[str, Any] = {
     "resolution": 1024, "z_dim": 512, "fmap_base": 8192, "fmap_max": 512,
@@ -309,29 +342,27 @@ class DiscriminatorPath(nn.Module):
         return _judge(x, self.blocks, self.rgb_new, self.rgb_old, alpha)
 
 
-def _phase_from(config: dict[str, Any]) -> tuple[int, bool, float]:
-    grown = config.get("grown") or {}
+def _phase_from(config: ProGANConfig) -> tuple[int, bool, float]:
+    grown = config.grown or {}
     return (
-        int(grown.get("resolution", config["resolution"])),
+        int(grown.get("resolution", config.resolution)),
         bool(grown.get("fading", False)),
         float(grown.get("alpha", 1.0)),
     )
 
 
-def build_generator(config: dict[str, Any]) -> nn.Module:
+def build_generator(config: ProGANConfig | dict[str, Any]) -> nn.Module:
     """The generator of `config`, at the phase its "grown" entry names (a checkpoint's), else fully grown."""
-    net = ProGenerator(
-        int(config["resolution"]), int(config["z_dim"]), int(config["fmap_base"]), int(config["fmap_max"])
-    )
-    net.set_phase(*_phase_from(config))
+    c = typed_config("progan", config)
+    net = ProGenerator(c.resolution, c.z_dim, c.fmap_base, c.fmap_max)
+    net.set_phase(*_phase_from(c))
     return net
 
 
-def build_discriminator(config: dict[str, Any]) -> nn.Module:
-    net = ProDiscriminator(
-        int(config["resolution"]), int(config["fmap_base"]), int(config["fmap_max"]), int(config["mbstd_group"])
-    )
-    net.set_phase(*_phase_from(config))
+def build_discriminator(config: ProGANConfig | dict[str, Any]) -> nn.Module:
+    c = typed_config("progan", config)
+    net = ProDiscriminator(c.resolution, c.fmap_base, c.fmap_max, c.mbstd_group)
+    net.set_phase(*_phase_from(c))
     return net
 
 
@@ -349,13 +380,9 @@ def apply_overrides(config: dict[str, Any], resolution: int | None = None, max_c
     return out
 
 
-ARCH_OPTIONS = (
-    Opt("resolution", ("--resolution",), int, None,
-        "Target resolution, a power of two from 4 to 1024 (default: train: the dataset's largest level; "
-        "models summary: the preset's 1024)."),
-    Opt("max_channels", ("--max-channels",), int, None,
-        "Cap on feature maps per layer (default 512; small values for quick tries and tests).", min=1),
-)
+MAX_CHANNELS = Opt("max_channels", ("--max-channels",), int, None,
+                   "Cap on feature maps per layer (default 512; small values for quick tries and tests).", min=1)
+ARCH_OPTIONS = (*ProGANConfig.options(arch=True), MAX_CHANNELS)  # --max-channels sets fmap_max and z_dim
 
 
 def configure(config: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
@@ -381,6 +408,7 @@ register(
         training="facegan_cli.train.progan_recipe:TRAINING",
         arch_options=ARCH_OPTIONS,
         configure_arch=configure,
+        config=ProGANConfig,
         reference_counts={  # specs/progan.md: the full-resolution path, as the paper counts it
             "v2": Reference({"generator": 23_079_187, "discriminator": 23_077_137}, source="Karras et al. 2018, 1024x1024"),
             "v2 at 256": Reference({"generator": 23_044_675, "discriminator": 23_042_625}, preset="v2",

@@ -26,6 +26,7 @@ from torch import nn
 
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.options import Opt
+from facegan_cli.models.config import FamilyConfig
 
 # What a trained model of each kind does, and the command that uses it (for messages that redirect).
 KINDS: dict[str, tuple[str, str]] = {
@@ -81,8 +82,15 @@ class Family:
     # The reference parameter counts, by configuration name (a preset, or a preset with options); every
     # family declares at least one (the family contract fails a family that declares none).
     reference_counts: dict[str, Reference] = field(default_factory=dict)
+    # The family's settings (a models.config.FamilyConfig subclass): its presets are checked against it, and
+    # every "model" record written or read back goes through it. None: records are plain dicts (unchecked).
+    config: type[FamilyConfig] | None = None
 
     def __post_init__(self) -> None:
+        if self.config is not None:
+            self.config.check_presets(self.presets)
+            if not self.arch_options:  # `models summary`'s options: the config's architecture fields
+                object.__setattr__(self, "arch_options", self.config.options(arch=True))
         if self.kind not in KINDS:
             raise ValueError(f"family {self.name}: unknown kind {self.kind!r} (known: {', '.join(KINDS)})")
         if self.default_preset not in self.presets:
@@ -105,6 +113,11 @@ class Family:
         if self.configure_arch is not None:
             return self.configure_arch(config, values)
         return with_values(config, values, self.arch_options)
+
+    def record(self, config: dict[str, Any], source: str) -> dict[str, Any]:
+        """`config` checked against the family's config class (unknown or missing keys: FaceganError naming
+        `source`), with the defaults of keys it lacks; as it is where the family declares no class."""
+        return self.config.normalize(config, source) if self.config is not None else config
 
     def build_networks(self, config: dict[str, Any]) -> dict[str, nn.Module]:
         """The networks of a configuration, by name (generator and discriminator unless the family says)."""
@@ -180,11 +193,20 @@ def resolve_config(family: str, preset: str | None, overrides: dict[str, Any] | 
         raise FaceganError(
             f"Unknown preset {preset!r} for {family}.", f"Choose one of: {', '.join(fam.presets)}."
         )
-    config = {"preset": preset, **fam.presets[preset]}
+    named = fam.config is None or "preset" in {f.name for f in fam.config.settings()}
+    config = {**({"preset": preset} if named else {}), **fam.presets[preset]}  # the preset's name, where recorded
     for key, value in (overrides or {}).items():
         if value is not None:
             config[key] = value
     return config
+
+
+def typed_config(family: str, config: FamilyConfig | dict[str, Any]) -> Any:
+    """`config` as the family's config class (a record is checked: FaceganError for an unknown or missing key)."""
+    cls = get_family(family).config
+    if cls is None:
+        raise TypeError(f"the {family} family declares no config class")
+    return cls.coerce(config)
 
 
 def build_generator(family: str, config: dict[str, Any]) -> nn.Module:

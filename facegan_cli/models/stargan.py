@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.models.attention import CrossChannelAttention, SelfAttention
+from facegan_cli.models.config import FamilyConfig, setting
 from facegan_cli.models.registry import Family, Reference, register
 
 STARGAN_ATTRS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
@@ -36,6 +38,53 @@ _COMMON: dict[str, Any] = {
     "lr": 1e-4, "d_lr": 1e-4, "betas": [0.5, 0.999], "decay_fraction": 0.5, "decay_steps": None,
     "attention": "none", "cca_placement": "none",
 }
+
+@dataclass(kw_only=True)
+class StarGANConfig(FamilyConfig):
+    """The settings of stargan, ccagan and stargan-sagan (one class per family, the same fields). `epochs` is
+    recorded where the preset gives the length in epochs (ccagan); `steps` is the run's length in steps (None:
+    in epochs), decided when training starts."""
+
+    family: ClassVar[str] = "stargan"
+    preset: str
+    resolution: int = setting(help="Image size (default: the data's, at most 128; smaller data is never upsampled).",
+                              min=1)
+    attrs: list[str]  # --attrs (parsed by the recipe)
+    g_width: int = setting(help="G's first conv width (64).", min=1)
+    d_width: int = setting(help="D's first conv width (64).", min=1)
+    g_repeat: int = setting(help="G's residual blocks (6).", min=0)
+    d_repeat: int = setting(help="D's stride-2 convs (6; fewer when the resolution needs it).", min=1)
+    output: str
+    loss: str = setting(help=f"Adversarial loss: {', '.join(LOSSES)} (default wgan-gp; bce = log-likelihood, no "
+                        "penalty).")
+    lambda_cls: float = setting(help="Attribute loss weight (1).", non_negative=True)
+    lambda_gp: float = setting(help="Gradient penalty weight (10).", non_negative=True)
+    n_critic: int = setting(help="D updates per G update (5).", min=1)
+    lr: float = setting(help="G's Adam learning rate (1e-4). With --resume: from then on.", positive=True)
+    d_lr: float = setting(help="D's Adam learning rate (1e-4). With --resume: from then on.", positive=True)
+    betas: list[float]
+    decay_fraction: float
+    decay_steps: int | None = setting(
+        help="Steps over which the rate decays linearly to 0 at the end (default: half the run).", min=0)
+    attention: str  # none, cca or sagan
+    cca_placement: str = setting(
+        help="ccagan: CCA modules before every G conv + D's first (all), G's first three + D's (encoder), or none.")
+    lambda_rec: float = setting(help="Reconstruction loss weight (stargan: 10; ccagan: 1); 0 = the ablation.",
+                                non_negative=True)
+    batch: int = setting(help="Batch size (stargan: 16; ccagan: 32).", min=1)
+    epochs: float | None = setting(None, absent_if_none=True)
+    steps: int | None = setting(derived=True)
+
+
+@dataclass(kw_only=True)
+class CCAGANConfig(StarGANConfig):
+    family: ClassVar[str] = "ccagan"
+
+
+@dataclass(kw_only=True)
+class StarGANSAGANConfig(StarGANConfig):
+    family: ClassVar[str] = "stargan-sagan"
+
 
 STARGAN_PRESETS: dict[str, dict[str, Any]] = {
     # yunjey/stargan main.py CelebA defaults: batch 16, 200k iterations, linear decay over the last 100k.
@@ -140,22 +189,19 @@ class StarDiscriminator(nn.Module):
         return self.src(h), self.cls(h).view(h.shape[0], -1)
 
 
-def c_dim(config: dict[str, Any]) -> int:
-    return len(config["attrs"])
+def _typed(config: StarGANConfig | dict[str, Any]) -> StarGANConfig:
+    """The configuration as StarGAN's settings (any of the three families': they have the same fields)."""
+    return StarGANConfig.coerce(config)
 
 
-def build_generator(config: dict[str, Any]) -> nn.Module:
-    return StarGenerator(
-        c_dim(config), int(config["g_width"]), int(config["g_repeat"]), str(config["attention"]),
-        str(config["cca_placement"]),
-    )
+def build_generator(config: StarGANConfig | dict[str, Any]) -> nn.Module:
+    c = _typed(config)
+    return StarGenerator(len(c.attrs), c.g_width, c.g_repeat, c.attention, c.cca_placement)
 
 
-def build_discriminator(config: dict[str, Any]) -> nn.Module:
-    return StarDiscriminator(
-        int(config["resolution"]), c_dim(config), int(config["d_width"]), int(config["d_repeat"]),
-        str(config["attention"]), str(config["cca_placement"]),
-    )
+def build_discriminator(config: StarGANConfig | dict[str, Any]) -> nn.Module:
+    c = _typed(config)
+    return StarDiscriminator(c.resolution, len(c.attrs), c.d_width, c.d_repeat, c.attention, c.cca_placement)
 
 
 def attention_modules(net: nn.Module) -> list[nn.Module]:
@@ -230,17 +276,17 @@ def auto_d_repeat(resolution: int) -> int:
 
 
 # specs/ccagan.md: the sizes at 128x128 with 5 attributes (yunjey/stargan's default), G and D.
-for _name, _presets, _default, _describe, _counts in (
+for _name, _presets, _default, _describe, _counts, _config in (
     ("stargan", STARGAN_PRESETS, "yunjey", "StarGAN (Choi et al. 2018; yunjey/stargan): multi-attribute editing",
-     (8_430_528, 44_762_048)),
+     (8_430_528, 44_762_048), StarGANConfig),
     ("ccagan", CCAGAN_PRESETS, "paper", "CCA-GAN (seed 000): StarGAN with cross-channel self-attention",
-     (9_553_296, 44_762_067)),
+     (9_553_296, 44_762_067), CCAGANConfig),
     ("stargan-sagan", SAGAN_PRESETS, "yunjey", "StarGAN + SAGAN self-attention (seed 000's baseline)",
-     (8_451_009, 44_782_529)),
+     (8_451_009, 44_782_529), StarGANSAGANConfig),
 ):
     register(Family(
         name=_name, kind="editor", presets=_presets, default_preset=_default, build_generator=build_generator,
-        build_discriminator=build_discriminator, describe=_describe,
+        build_discriminator=build_discriminator, describe=_describe, config=_config,
         training=f"facegan_cli.train.stargan_recipe:TRAINING_{_name.upper().replace('-', '_')}",
         reference_counts={_default: Reference({"generator": _counts[0], "discriminator": _counts[1]},
                                               source="specs/ccagan.md (yunjey/stargan at 128x128, 5 attributes)")},

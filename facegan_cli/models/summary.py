@@ -110,15 +110,16 @@ def summarize(family: str, preset: str | None, values: dict[str, Any], layers: b
         if values.get(opt.name) is not None and opt.min is not None and values[opt.name] < opt.min:
             raise FaceganError(f"{opt.flag} {values[opt.name]} must be at least {opt.min}.", f"Pass a valid {opt.flag}.")
     config = registry.resolve_config(family, preset)
+    preset = preset or entry.default_preset  # (a family's record may not name its preset)
     config = entry.configure(config, values)
     try:
         networks = entry.build_networks(config)
     except (KeyError, ValueError) as exc:
         raise FaceganError(
-            f"{family} preset {config['preset']} cannot be built with these options ({exc}).",
+            f"{family} preset {preset} cannot be built with these options ({exc}).",
             f"Check the options against `facegan models summary {family} --help`.",
         ) from exc
-    doc: dict[str, Any] = {"family": family, "preset": config["preset"], "config": config}
+    doc: dict[str, Any] = {"family": family, "preset": preset, "config": config}
     for role, net in networks.items():
         counted, every = reported_parameters(net), registry.count_parameters(net)
         info: dict[str, Any] = {"parameters": counted}

@@ -3,8 +3,9 @@
 A family is two files, this model module and its recipe (facegan_cli/train/template_recipe.py), linked by
 the registry entry at the bottom. To add yours:
   1. copy both files (models/NAME.py, train/NAME_recipe.py) and rename "template" everywhere in them;
-  2. replace the networks below by yours, and the presets by your reference's settings (one preset per
-     paper or implementation you reproduce);
+  2. declare your settings in the config class (each is an option, a preset key and a config.json field at
+     once), replace the networks below by yours, and the presets by your reference's settings (one preset
+     per paper or implementation you reproduce);
   3. declare your reference's parameter counts in `reference_counts` (the family contract,
      tests/models/test_family_contract.py, builds every declared configuration and compares);
   4. write the update step in the recipe, and a `tiny` setting there so the contract trains it in seconds.
@@ -19,33 +20,45 @@ strided convolutions down to 4x4, then a linear logit), chosen for being short, 
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from facegan_cli.core.options import Opt
-from facegan_cli.models.registry import Family, Reference, register
+from facegan_cli.models.config import FamilyConfig, setting
+from facegan_cli.models.registry import Family, Reference, register, typed_config
 
-# One preset per configuration you reproduce. Every value a network or the recipe reads lives here, so
-# that a checkpoint's metadata (which stores the resolved configuration) rebuilds the model on its own.
+
+@dataclass(kw_only=True)
+class TemplateConfig(FamilyConfig):
+    """Every setting of the family, declared once (models/config.py). A field with `help` is an option of
+    `facegan train template` (`arch=True`: of `facegan models summary template` too); config.json's "model"
+    record and the checkpoint's metadata are written from these fields and read back through them, so add a
+    setting here and it reaches the command line, the record and --resume with no other edit (give it a
+    default, and runs made before it existed read back with that default)."""
+
+    family: ClassVar[str] = "template"
+    preset: str
+    resolution: int = setting(help="Image side: a power of two, 8 or more (preset: 32).", min=8, arch=True)
+    z_dim: int = setting(help="Latent size (preset: 64).", min=1, arch=True)
+    width: int = setting(help="Filters at the highest resolution; doubled at each lower one, up to 8x (preset: "
+                         "32).", min=1, arch=True)
+    batch: int = setting(help="Batch size (preset: 64).", min=1)
+    lr: float = setting(help="Adam learning rate (preset: 2e-4). With --resume: from then on.", positive=True)
+    betas: list[float]  # no help: a preset value only, not an option
+
+
+# One preset per configuration you reproduce; each must give every field without a default (checked when
+# the family registers).
 PRESETS: dict[str, dict[str, Any]] = {
     "small": {"resolution": 32, "z_dim": 64, "width": 32, "batch": 64, "lr": 2e-4, "betas": [0.5, 0.999]},
 }
 
-# Architecture options of `facegan train template` and `facegan models summary template`; by default a
-# value given replaces the preset's value of the same name (registry.with_values).
-ARCH_OPTIONS = (
-    Opt("resolution", ("--resolution",), int, None, "Image side: a power of two, 8 or more (preset: 32).", min=8),
-    Opt("z_dim", ("--z-dim",), int, None, "Latent size (preset: 64).", min=1),
-    Opt("width", ("--width",), int, None, "Filters at the highest resolution; doubled at each lower one, up to "
-        "8x (preset: 32).", min=1),
-)
 
-
-def _widths(config: dict[str, Any]) -> list[int]:
+def _widths(config: TemplateConfig) -> list[int]:
     """Filters per block, from 4x4 up to the image side (the same list G walks up and D walks down)."""
-    resolution, width = int(config["resolution"]), int(config["width"])
+    resolution, width = config.resolution, config.width
     if resolution < 8 or resolution & (resolution - 1):
         raise ValueError(f"resolution {resolution} is not a power of two of at least 8")
     blocks = int(math.log2(resolution)) - 2  # 4x4 -> resolution in `blocks` doublings
@@ -55,11 +68,12 @@ def _widths(config: dict[str, Any]) -> list[int]:
 class TemplateGenerator(nn.Module):
     """z (B x z_dim) -> images (B x 3 x res x res) in [-1, 1]."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: TemplateConfig | dict[str, Any]) -> None:
         super().__init__()
+        config = typed_config("template", config)  # a record (checkpoint metadata) is checked here
         widths = _widths(config)
         self.first = widths[0]
-        self.project = nn.Linear(int(config["z_dim"]), widths[0] * 16)
+        self.project = nn.Linear(config.z_dim, widths[0] * 16)
         blocks: list[nn.Module] = []
         for inner, outer in zip(widths, widths[1:]):
             blocks += [nn.Upsample(scale_factor=2), nn.Conv2d(inner, outer, 3, padding=1), nn.BatchNorm2d(outer),
@@ -75,9 +89,9 @@ class TemplateGenerator(nn.Module):
 class TemplateDiscriminator(nn.Module):
     """images -> one logit per image (B)."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: TemplateConfig | dict[str, Any]) -> None:
         super().__init__()
-        widths = _widths(config)[::-1]  # from the image side down to 4x4
+        widths = _widths(typed_config("template", config))[::-1]  # from the image side down to 4x4
         layers: list[nn.Module] = [nn.Conv2d(3, widths[0], 3, padding=1), nn.LeakyReLU(0.2, True)]
         for inner, outer in zip(widths, widths[1:]):
             layers += [nn.Conv2d(inner, outer, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
@@ -99,7 +113,7 @@ register(
         describe="the minimal example family to copy when adding one (models/template.py + "
         "train/template_recipe.py)",
         training="facegan_cli.train.template_recipe:TRAINING",
-        arch_options=ARCH_OPTIONS,
+        config=TemplateConfig,
         # A real family's numbers come from its reference implementation or paper; the template has none,
         # so these are its own, pinned so that a change to the networks is made on purpose.
         reference_counts={

@@ -13,21 +13,41 @@ the run holds one VAE per domain (E_A/G_A, E_B/G_B); sampling then uses domain A
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from facegan_cli.core.options import Opt
-from facegan_cli.models.registry import Family, Reference, register
+from facegan_cli.models.config import FamilyConfig, setting
+from facegan_cli.models.registry import Family, Reference, register, typed_config
+
+RECONS = ("l1", "mse")
+
+
+@dataclass(kw_only=True)
+class VAEConfig(FamilyConfig):
+    """The VAE's settings (our DEFAULTs: the thesis names no architecture)."""
+
+    family: ClassVar[str] = "vae"
+    preset: str
+    resolution: int = setting(help="Image size, a multiple of 16 (64).", min=16, arch=True)
+    z_dim: int = setting(help="Code size (128).", min=1, arch=True)
+    width: int = setting(help="Encoder's first conv width; the decoder mirrors it (32).", min=1, arch=True)
+    batch: int = setting(help="Images of each domain per step (32).", min=1)
+    lr: float = setting(help="Adam learning rate (1e-3). With --resume: from then on.", positive=True)
+    betas: list[float]
+    recon: str = setting(help="Reconstruction loss: l1 (default) or mse, summed per image.", choices=RECONS)
+    beta_kl: float = setting(help="Weight of the KL term (1).", non_negative=True)
+    per_domain: bool = setting(help="One VAE per domain instead of one shared VAE (the thesis: shared).",
+                               flag="--per-domain/--shared")
+    output: str
+
 
 VAE_DEFAULTS: dict[str, Any] = {
     "resolution": 64, "z_dim": 128, "width": 32, "batch": 32, "lr": 1e-3, "betas": [0.9, 0.999], "recon": "l1",
     "beta_kl": 1.0, "per_domain": False, "output": "tanh",
 }
-RECONS = ("l1", "mse")
-
-
 def _check(resolution: int) -> int:
     if resolution % 16 or resolution < 16:
         raise ValueError(f"VAE resolution {resolution} is not a multiple of 16")
@@ -76,24 +96,19 @@ class Decoder(nn.Module):
         return self.net(self.fc(z).view(-1, self.channels, self.side, self.side))
 
 
-def build_encoder(config: dict[str, Any]) -> Encoder:
-    return Encoder(int(config["resolution"]), int(config["z_dim"]), int(config["width"]))
+def build_encoder(config: VAEConfig | dict[str, Any]) -> Encoder:
+    c = typed_config("vae", config)
+    return Encoder(c.resolution, c.z_dim, c.width)
 
 
-def build_decoder(config: dict[str, Any]) -> Decoder:
-    return Decoder(int(config["resolution"]), int(config["z_dim"]), int(config["width"]))
+def build_decoder(config: VAEConfig | dict[str, Any]) -> Decoder:
+    c = typed_config("vae", config)
+    return Decoder(c.resolution, c.z_dim, c.width)
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)) per row: 1/2 sum(exp(logvar) + mu^2 - 1 - logvar)."""
     return 0.5 * (logvar.exp() + mu.square() - 1.0 - logvar).sum(dim=1)
-
-
-ARCH_OPTIONS = (
-    Opt("resolution", ("--resolution",), int, None, "Image size, a multiple of 16 (vae: 64)."),
-    Opt("z_dim", ("--z-dim",), int, None, "Code size (vae: 128).", min=1),
-    Opt("width", ("--width",), int, None, "Encoder's first conv width; the decoder mirrors it (vae: 32).", min=1),
-)
 
 
 register(Family(
@@ -104,7 +119,7 @@ register(Family(
     build_generator=build_decoder,
     describe="VAE over two image domains (seed 004's CycleGAN+VAE, stage 1); samples decode N(0, I) codes",
     training="facegan_cli.train.vae_recipe:TRAINING",
-    arch_options=ARCH_OPTIONS,
+    config=VAEConfig,
     networks=lambda config: {"encoder": build_encoder(config), "decoder": build_decoder(config)},
     reference_counts={"thesis64": Reference({"encoder": 1_739_872, "decoder": 916_995}, source="specs/cyclegan.md")},
 ))

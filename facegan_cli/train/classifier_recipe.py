@@ -26,8 +26,10 @@ from facegan_cli.core.rundir import RunDir
 from facegan_cli.data.device_data import resize_uint8
 from facegan_cli.data.prepared import MANIFEST
 from facegan_cli.data.sources import open_image_set
+from facegan_cli.models import registry
 from facegan_cli.models.attr_classifier import (
     CLASSIFIER_DEFAULTS,
+    CLASSIFIER_FAMILY,
     LoadedClassifier,
     build_classifier,
     stage_count,
@@ -143,9 +145,8 @@ def configure(values: dict[str, Any]) -> TrainPlan:
     steps = values.get("steps")
     if steps is None and values.get("epochs") is None:
         steps = int(CLASSIFIER_DEFAULTS["steps"])
-    config = {**CLASSIFIER_DEFAULTS, "attrs": parse_attrs(values.get("attrs")) or list(STARGAN_ATTRS),
-              "resolution": resolution, "width": values.get("width", CLASSIFIER_DEFAULTS["width"]),
-              "lr": values.get("lr", CLASSIFIER_DEFAULTS["lr"]), "batch": values.get("batch", CLASSIFIER_DEFAULTS["batch"]),
+    config = {**CLASSIFIER_DEFAULTS, **registry.get_family(CLASSIFIER_FAMILY).config.given(values),
+              "attrs": parse_attrs(values.get("attrs")) or list(STARGAN_ATTRS), "resolution": resolution,
               "eval_split": held_split, "steps": steps or 0}
     return TrainPlan(config, {"images": {"path": data, "split": train_split}}, {"steps": steps})
 
@@ -184,17 +185,10 @@ TRAINING = TrainSpec(
         DATA_OPTION,
         Opt("attrs", ("--attrs",), str, None, "Comma-separated attributes to classify, any of the dataset's "
             "(default: Black_Hair,Blond_Hair,Brown_Hair,Male,Young)."),
-        Opt("batch", ("--batch",), int, CLASSIFIER_DEFAULTS["batch"], "Batch size.", min=1),
-        Opt("lr", ("--lr",), float, CLASSIFIER_DEFAULTS["lr"],
-            "Adam learning rate (cosine decay to 0). With --resume: from then on.", positive=True),
-        Opt("width", ("--width",), int, CLASSIFIER_DEFAULTS["width"], "First stage's channels.", min=1),
-        Opt("resolution", ("--resolution",), int, None,
-            "Input size, a power of two (default: the data's, at most 128; inputs of other sizes are resized)."),
         Opt("split_protocol", ("--split-protocol",), str, "stargan", "stargan (train on all but yunjey's 1999 test "
             "images, report on them) or celeba (official train partition, report on the test partition)."),
         Opt("split", ("--split",), str, None, "Explicit training split instead."),
-        Opt("eval_split", ("--eval-split",), str, None, "Explicit held-out split instead."),
-    ),
+    ),  # and the options of models.attr_classifier.ClassifierConfig's fields
     configure=configure,
     recipe=ClassifierRecipe,
     loop_defaults={"log_every": 100, "ckpt_every": 1000, "sample_every": 1000, "keep": 2, "mirror": True,

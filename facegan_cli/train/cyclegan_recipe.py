@@ -51,11 +51,9 @@ from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.options import Opt
 from facegan_cli.data.domains import resolve_domains
 from facegan_cli.data.sources import open_image_set
-from facegan_cli.features.vgg19 import POOLS, VGG19Extractor, layer_tap, recorded_extractor
-from facegan_cli.models.cyclegan import ARCH_OPTIONS as CYCLEGAN_ARCH
+from facegan_cli.features.vgg19 import VGG19Extractor, layer_tap, recorded_extractor
+from facegan_cli.models import registry
 from facegan_cli.models.cyclegan import (
-    GAN_MODES,
-    IDENTITY_MODES,
     build_discriminator,
     build_generator,
     check_config,
@@ -475,15 +473,10 @@ class CycleGANRecipe(CycleRecipe):
 
 # --- `facegan train cycle-gan` ------------------------------------------------------------------------------
 
-_CONFIG_KEYS = ("batch", "lr", "gan_mode", "lambda_a", "lambda_b", "lambda_identity", "identity_mode", "lambda_tv",
-                "lambda_gp", "d_noise_std", "pool_size", "n_epochs", "n_epochs_decay", "load_size", "init_gain",
-                *(opt.name for opt in CYCLEGAN_ARCH))
-
-
 def configure(values: dict[str, Any]) -> TrainPlan:
     """`facegan train cycle-gan` option values -> the model configuration, the A and B data, and the length."""
     data = resolve_domains(values.get("data"), values.get("data_a"), values.get("data_b"), values.get("split"))
-    config = resolve_config("cycle-gan", values.get("preset"), {k: values.get(k) for k in _CONFIG_KEYS})
+    config = resolve_config("cycle-gan", values.get("preset"), registry.get_family("cycle-gan").config.given(values))
     if values.get("beta1") is not None or values.get("beta2") is not None:
         config["betas"] = [values.get("beta1") if values.get("beta1") is not None else config["betas"][0],
                            values.get("beta2") if values.get("beta2") is not None else config["betas"][1]]
@@ -502,8 +495,9 @@ def configure(values: dict[str, Any]) -> TrainPlan:
     if int(config["batch"]) % int(config["pack"]):
         raise UsageProblem(f"--batch {config['batch']} is not a multiple of --pack {config['pack']}: PacGAN packs "
                            "whole groups of images.", f"Pass --batch {config['pack']} (or a multiple of it).")
-    nst_options = [f"--{k.replace('_', '-')}" for k in ("lambda_content", "lambda_style", "vgg_weights", "vgg_pool")
-                   if values.get(k) is not None]
+    # The options of CycleGAN+NST: those whose help starts "nst:" (models.cyclegan.CycleGANConfig).
+    nst_options = [opt.flag for opt in registry.get_family("cycle-gan").config.options()
+                   if opt.help.startswith("nst:") and values.get(opt.name) is not None]
     if config["identity_mode"] == "nst":
         # The VGG19 file is resolved now: missing weights fail before any data is read, naming the file.
         resolved = W.resolve("vgg19", Path(values["vgg_weights"]) if values.get("vgg_weights") else None)
@@ -532,45 +526,10 @@ def configure(values: dict[str, Any]) -> TrainPlan:
     return TrainPlan(config, data, length)
 
 
-_OPTIONS = (
+_OPTIONS = (  # and the options of models.cyclegan.CycleGANConfig's fields
     *DOMAIN_OPTIONS,
-    Opt("batch", ("--batch",), int, None, "Batch size (J: 1).", min=1),
-    Opt("lr", ("--lr",), float, None, "Adam learning rate of both optimisers (2e-4). With --resume: from then on "
-        "(the linear decay applies to it).", positive=True),
     Opt("beta1", ("--beta1",), float, None, "Adam beta1 (0.5)."),
     Opt("beta2", ("--beta2",), float, None, "Adam beta2 (0.999)."),
-    Opt("n_epochs", ("--n-epochs",), int, None, "Epochs at the initial rate (J: 100); an epoch is one pass over "
-        "the larger domain.", min=0),
-    Opt("n_epochs_decay", ("--n-epochs-decay",), int, None, "Epochs of linear decay after them (J: 100).", min=0),
-    Opt("gan_mode", ("--gan-mode",), str, None, "Adversarial loss: lsgan (J's and seed 004's), vanilla or wgangp.",
-        choices=GAN_MODES),
-    Opt("lambda_gp", ("--lambda-gp",), float, None, "wgangp: gradient penalty weight (10; 0 = J's cycle_gan_model, "
-        "which has none).", non_negative=True),
-    Opt("lambda_a", ("--lambda-a",), float, None, "Cycle loss weight A -> B -> A (10).", non_negative=True),
-    Opt("lambda_b", ("--lambda-b",), float, None, "Cycle loss weight B -> A -> B (10).", non_negative=True),
-    Opt("lambda_identity", ("--lambda-identity",), float, None,
-        "Identity loss weight relative to the cycle weights (J: 0.5, i.e. 5; 0 = off).", non_negative=True),
-    Opt("identity_mode", ("--identity-mode",), str, None,
-        "cyclegan: |G_A(B) - B| and |G_B(A) - A| (J, the paper; default); thesis: |G_A(A) - A| and |G_B(B) - B| as "
-        "seed 004's equation writes it; nst: CycleGAN+NST, VGG19 content of the input (conv3_2) and style of the "
-        "other domain's real image (conv1_1..conv5_1) instead.", choices=IDENTITY_MODES),
-    Opt("lambda_content", ("--lambda-content",), float, None, "nst: content weight (default: calibrated so the "
-        "term is 0.5 on the first sample images at initialisation; the thesis gives none).", non_negative=True),
-    Opt("lambda_style", ("--lambda-style",), float, None, "nst: style weight (default: calibrated likewise).",
-        non_negative=True),
-    Opt("vgg_weights", ("--vgg-weights",), Path, None, "nst: a local VGG19 file instead of the cached "
-        "vgg19-dcbb9e9d.pth (verified under that name; under another, used as given and its SHA-256 recorded)."),
-    Opt("vgg_pool", ("--vgg-pool",), str, None, "nst: VGG19's pooling, avg (the thesis, default) or max.",
-        choices=POOLS),
-    Opt("lambda_tv", ("--lambda-tv",), float, None, "Total variation loss weight on G_A(A) and G_B(B) (J: 0; "
-        "thesis64: 0.1, our DEFAULT: the thesis gives none).", non_negative=True),
-    Opt("d_noise_std", ("--d-noise-std",), float, None, "White noise on D's inputs, its std falling linearly to 0 "
-        "over the n_epochs + n_epochs_decay epochs (J: 0; thesis64: 0.1, our DEFAULT: the thesis gives none).", non_negative=True),
-    Opt("pool_size", ("--pool-size",), int, None, "History buffer of fakes per domain (50; 0 = off).", min=0),
-    Opt("load_size", ("--load-size",), int, None,
-        "Images are resized to this before the random crop of --resolution (J: 286 for 256).", min=4),
-    Opt("init_gain", ("--init-gain",), float, None, "Std of the N(0, std) initial weights (0.02).", positive=True),
-    *CYCLEGAN_ARCH,
 )
 
 TRAINING = TrainSpec(

@@ -22,7 +22,8 @@ from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.options import Opt
 from facegan_cli.data.domains import resolve_domains
 from facegan_cli.data.sources import open_image_set
-from facegan_cli.models.cyclegan import GAN_MODES, init_weights
+from facegan_cli.models import registry
+from facegan_cli.models.cyclegan import init_weights
 from facegan_cli.models.cyclegan_vae import build_critic, build_translator, vae_module_names
 from facegan_cli.models.loading import family_of
 from facegan_cli.models.registry import resolve_config
@@ -122,10 +123,6 @@ class LatentCycleGANRecipe(CycleRecipe):
         return torch.stack([c.float() for c in columns], dim=1).flatten(0, 1)
 
 
-_KEYS = ("batch", "lr", "gan_mode", "lambda_a", "lambda_b", "lambda_identity", "pool_size", "n_epochs",
-         "n_epochs_decay")
-
-
 def configure(values: dict[str, Any]) -> TrainPlan:
     if values.get("vae") is None:
         raise FaceganError("cycle-gan-vae translates between the codes of a trained VAE, and no --vae was given.",
@@ -136,7 +133,7 @@ def configure(values: dict[str, Any]) -> TrainPlan:
         raise FaceganError(f"--vae {values['vae']} is a {family.name} checkpoint, not a VAE.",
                            "Pass a run of `facegan train vae`.")
     data = resolve_domains(values.get("data"), values.get("data_a"), values.get("data_b"), values.get("split"))
-    config = resolve_config("cycle-gan-vae", values.get("preset"), {k: values.get(k) for k in _KEYS})
+    config = resolve_config("cycle-gan-vae", values.get("preset"), registry.get_family("cycle-gan-vae").config.given(values))
     config.update(vae=str(vae.path.resolve()), vae_step=vae.step, vae_config=dict(vae_config),
                   z_dim=int(vae_config["z_dim"]), resolution=int(vae_config["resolution"]))
     res = config["resolution"]
@@ -163,18 +160,7 @@ TRAINING = TrainSpec(
     options=(
         Opt("vae", ("--vae",), Path, None, "The VAE: a run of `facegan train vae` (or one of its checkpoints)."),
         *DOMAIN_OPTIONS,
-        Opt("batch", ("--batch",), int, None, "Batch size (J: 1).", min=1),
-        Opt("lr", ("--lr",), float, None, "Adam learning rate of both optimisers (2e-4). With --resume: from then on.",
-            positive=True),
-        Opt("gan_mode", ("--gan-mode",), str, None, "lsgan (default), vanilla or wgangp (no penalty).", choices=GAN_MODES),
-        Opt("lambda_a", ("--lambda-a",), float, None, "Cycle weight on codes A -> B -> A (10).", non_negative=True),
-        Opt("lambda_b", ("--lambda-b",), float, None, "Cycle weight on codes B -> A -> B (10).", non_negative=True),
-        Opt("lambda_identity", ("--lambda-identity",), float, None,
-            "Identity on codes relative to the cycle weights (0: the thesis names none).", non_negative=True),
-        Opt("pool_size", ("--pool-size",), int, None, "History buffer of codes per domain (50).", min=0),
-        Opt("n_epochs", ("--n-epochs",), int, None, "Epochs at the initial rate (100).", min=0),
-        Opt("n_epochs_decay", ("--n-epochs-decay",), int, None, "Epochs of linear decay (100).", min=0),
-    ),
+    ),  # and the options of models.cyclegan_vae.CycleGANVAEConfig's fields
     configure=configure,
     recipe=LatentCycleGANRecipe,
     data_options=DOMAIN_DATA,

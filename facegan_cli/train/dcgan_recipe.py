@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from facegan_cli.core.options import Opt
-from facegan_cli.models import dcgan
+from facegan_cli.models import registry
 from facegan_cli.models.registry import build_discriminator, build_generator, resolve_config
 from facegan_cli.train.gan_objectives import bce_fake, bce_real
 from facegan_cli.train.recipe import Recipe, TrainContext
@@ -108,8 +108,9 @@ class DCGANRecipe(Recipe):
 
 def configure(values: dict[str, Any]) -> TrainPlan:
     """`facegan train dcgan` option values -> the model configuration, data and length."""
-    config = resolve_config("dcgan", values.get("preset"), {"batch": values.get("batch"), "lr": values.get("lr")})
-    config = dcgan.configure(config, values)
+    family = registry.get_family("dcgan")
+    config = resolve_config("dcgan", values.get("preset"), family.config.given(values, arch=False))
+    config = family.configure(config, values)  # the architecture options, --depth first
     if values.get("beta1") is not None:
         config["betas"] = [values["beta1"], config["betas"][1]]
     length = {} if values.get("steps") or values.get("epochs") else {"steps": 1000}
@@ -123,13 +124,9 @@ TRAINING = TrainSpec(
     example="facegan train dcgan --data data/celeba64 --out runs/dcgan --preset radford64 --epochs 5",
     options=(
         DATA_OPTION,
-        Opt("batch", ("--batch",), int, None, "Batch size (preset: 128; keras64: 32).", min=1),
-        Opt("lr", ("--lr",), float, None, "Adam learning rate (preset: 2e-4; keras64: 1e-4). With --resume: from "
-            "then on.", positive=True),
         Opt("beta1", ("--beta1",), float, None, "Adam beta1 (preset: 0.5; keras64: 0.9)."),
-        *dcgan.ARCH_OPTIONS,
         SPLIT_OPTION,
-    ),
+    ),  # and the options of models.dcgan.DCGANConfig's fields
     configure=configure,
     recipe=DCGANRecipe,
     loop_defaults={"amp": True},

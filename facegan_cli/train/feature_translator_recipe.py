@@ -40,12 +40,9 @@ from facegan_cli.core.ownership import record as record_written
 from facegan_cli.core.rundir import RunDir
 from facegan_cli.data.domains import DOMAIN_FOLDERS, TRUTH, truth_folders
 from facegan_cli.data.sources import open_image_set
-from facegan_cli.features.vgg19 import ACTIVATIONS, POOLS
+from facegan_cli.models import registry
 from facegan_cli.models.feature_translator import (
-    CONTENT_LAYERS,
-    DIRECTIONS,
     FAMILY,
-    TRANSLATORS,
     build_translator,
     check_config,
     load_feature_translator,
@@ -62,8 +59,6 @@ from facegan_cli.transfer.lft import (
     synthesize,
     trained_extractor,
 )
-
-OPTIMIZERS = ("adam", "sgd")
 
 
 def decay_factor(step: int, epoch_steps: int, n_epochs: int, n_epochs_decay: int) -> float:
@@ -222,13 +217,10 @@ def data_of(values: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[str
     return data, ({"A": held[0], "B": held[1]} if held else None)
 
 
-_MODEL_KEYS = ("direction", "content_layer", "translator", "last_norm_affine", "alpha", "beta", "act", "pool",
-               "optimizer", "lr", "batch", "n_epochs", "n_epochs_decay", "resolution", "sample_steps", "slope")
-
-
 def configure(values: dict[str, Any]) -> TrainPlan:
     """Option values -> the translator's configuration (with the VGG19 it trains on), the pairs, the length."""
-    config = resolve_config(FAMILY, values.get("preset"), {k: values.get(k) for k in _MODEL_KEYS})
+    data, held = data_of(values)
+    config = resolve_config(FAMILY, values.get("preset"), registry.get_family(FAMILY).config.given(values))
     if values.get("style_layer_weights") is not None:
         try:
             weights = [float(x) for x in str(values["style_layer_weights"]).split(",")]
@@ -287,32 +279,9 @@ OPTIONS = (
         "With --resume: where the same data now is."),
     Opt("data_b", ("--data-b",), Path, None, "Side B (e.g. paintings), the same file names as --data-a."),
     Opt("split", ("--split",), str, None, "Which split of --data to train on: train (default) or test."),
-    Opt("direction", ("--direction",), str, None, "a2b: A features -> B features (default); b2a: the reverse.",
-        choices=DIRECTIONS),
-    Opt("content_layer", ("--content-layer",), str, None, "Content feature: conv3_2 (thesis) or conv4_2 (its "
-        "ablation).", choices=CONTENT_LAYERS),
-    Opt("translator", ("--translator",), str, None, "conv (3x3 convolutions, the thesis's) or dense (1x1: one fully "
-        "connected layer across channels at every position).", choices=TRANSLATORS),
-    Opt("last_norm_affine", ("--last-norm-affine/--no-last-norm-affine",), bool, None,
-        "Learnable scale and shift in each translator's last InstanceNorm (default: on)."),
-    Opt("alpha", ("--alpha",), float, None, "Style weight alpha (1e-5: style/content = 1e-5, T:725).", non_negative=True),
-    Opt("beta", ("--beta",), float, None, "Content weight beta (1).", non_negative=True),
     Opt("style_layer_weights", ("--style-layer-weights",), str, None,
         "a_l of conv1_1..conv5_1, comma-separated (0.5,1,1.5,3,4)."),
-    Opt("act", ("--act",), str, None, "Features after (post_relu, default) or before (pre_relu) each ReLU.",
-        choices=ACTIVATIONS),
-    Opt("pool", ("--pool",), str, None, "VGG19 pooling: avg (thesis, default) or max.", choices=POOLS),
-    Opt("optimizer", ("--optimizer",), str, None, "adam (adam64) or sgd (thesis64).", choices=OPTIMIZERS),
-    Opt("lr", ("--lr",), float, None, "Learning rate (adam64 1e-3, thesis64 2). With --resume: from then on.",
-        positive=True),
-    Opt("batch", ("--batch",), int, None, "Pairs per step (8).", min=1),
-    Opt("n_epochs", ("--n-epochs",), int, None, "Epochs at the initial rate (500).", min=0),
-    Opt("n_epochs_decay", ("--n-epochs-decay",), int, None, "Epochs of linear decay to 0 after them (100).", min=0),
-    Opt("resolution", ("--resolution",), int, None, "Image size the pairs are read at (64).", min=32),
-    Opt("sample_steps", ("--sample-steps",), int, None, "Adam steps of the synthesis in each sample grid (20).", min=0),
-    Opt("vgg_weights", ("--vgg-weights",), Path, None, "A local VGG19 file instead of the cached vgg19-dcbb9e9d.pth "
-        "(verified under that name; your own network in torchvision's format under another, its SHA-256 recorded)."),
-)
+)  # and the options of models.feature_translator.FeatureTranslatorConfig's fields
 
 TRAINING = TrainSpec(
     summary="Train Latent Features Transfer's per-feature translators on paired images (seed 004).\n\n"

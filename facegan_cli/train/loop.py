@@ -46,6 +46,7 @@ from facegan_cli.core.seeding import rng_state, seed_everything, set_rng_state
 from facegan_cli.core.signals import StopFlag
 from facegan_cli.data.grid import save_grid
 from facegan_cli.metrics.in_training import DEFAULT_N, TrainingEvaluator, keep_best, prune_best
+from facegan_cli.models import registry
 from facegan_cli.train.recipe import Phase, Recipe, TrainContext
 from facegan_cli.train.streams import StreamSet, normalize_data_config
 
@@ -543,6 +544,9 @@ def run_training(
             raise FaceganError(
                 f"{resume} is a {config['family']} run, not {family}.", f"Use `facegan train {config['family']}`."
             )
+        entry = registry.families().get(family)
+        if entry is not None:  # checked against the family's settings: an unknown or missing key names the file
+            config["model"] = entry.record(config["model"], str(run.config_path))
     else:
         if out is None:
             raise FaceganError("No output directory given.", "Pass --out RUN_DIR.")

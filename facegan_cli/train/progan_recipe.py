@@ -21,7 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.options import Opt
 from facegan_cli.data.sources import open_image_set
-from facegan_cli.models import progan
+from facegan_cli.models import progan, registry
 from facegan_cli.models.layers import downsample2x, upsample2x
 from facegan_cli.models.progan import ProDiscriminator, ProGenerator, build_discriminator, build_generator
 from facegan_cli.models.registry import resolve_config
@@ -243,19 +243,17 @@ def default_resolution(data: str, split: str) -> int:
 
 def configure(values: dict[str, Any]) -> TrainPlan:
     """`facegan train progan` option values -> the model configuration, data and length in images."""
-    ema = float(values.get("ema", 0.999))
-    if not 0.0 <= ema < 1.0:
+    ema = values.get("ema")
+    if ema is not None and not 0.0 <= ema < 1.0:
         raise UsageProblem(f"--ema {ema} must be in [0, 1).", "Use e.g. --ema 0.999 (the original's).")
     split = values.get("split", "all")
-    config = resolve_config("progan", values.get("preset"), {
-        "phase_kimg": values.get("phase_kimg"), "mbstd_group": values.get("mbstd_group"), "ema": ema,
-    })
+    config = resolve_config("progan", values.get("preset"), registry.get_family("progan").config.given(values))
     resolution = values.get("resolution") or default_resolution(values["data"], split)
     config = progan.configure(config, {**values, "resolution": resolution})
     if values.get("batch") is not None:
         config["batch_sizes"] = {r: values["batch"] for r in config["batch_sizes"]}
     if values.get("lr") is not None:
-        config["lr"], config["lr_by_resolution"] = values["lr"], {}
+        config["lr_by_resolution"] = {}  # --lr: one rate at every resolution
     kimg = values.get("kimg") or ProganSchedule.from_config(config).schedule_images / 1000
     return TrainPlan(config, {"images": {"path": values["data"], "split": split}}, {"kimg": kimg})
 
@@ -266,18 +264,11 @@ TRAINING = TrainSpec(
     "--levels && facegan train progan --data data/celeba-progan --out runs/progan --preset v2",
     options=(
         DATA_OPTION,
-        *progan.ARCH_OPTIONS,
-        Opt("phase_kimg", ("--phase-kimg",), float, None,
-            "Thousands of real images per fade-in and per stabilisation phase (v2: 600; paper: 800).", positive=True),
+        progan.MAX_CHANNELS,
         Opt("batch", ("--batch",), int, None, "One minibatch for every resolution (v2: 128 at 4-16, 64, 32, 16, 8, "
             "4, 4 at 1024; paper: 16, then 14/6/3 at 256/512/1024).", min=1),
-        Opt("lr", ("--lr",), float, None, "Adam learning rate at every resolution (preset: 1e-3; v2 uses 1.5e-3 at "
-            "1024). With --resume: from then on.", positive=True),
-        Opt("mbstd_group", ("--mbstd-group",), int, None,
-            "Minibatch stddev group size (v2: 4; paper: 16, i.e. the whole minibatch); 1 = off.", min=1),
-        Opt("ema", ("--ema",), float, 0.999, "Decay of the generator's moving average used for samples."),
         SPLIT_OPTION,
-    ),
+    ),  # and the options of models.progan.ProGANConfig's fields
     configure=configure,
     recipe=ProGANRecipe,
     length="kimg",

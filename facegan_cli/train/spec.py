@@ -135,6 +135,14 @@ def training_spec(family: str) -> TrainSpec | None:
     return registry.resolve_reference(entry.training)
 
 
+def command_options(family: registry.Family, spec: TrainSpec) -> list[Opt]:
+    """The family's own options of `facegan train FAMILY`: its TrainSpec's, then those its config class
+    derives from its fields (one the TrainSpec also declares, by name, is shown once, as the TrainSpec has it)."""
+    own = {opt.name for opt in spec.options}
+    derived = family.config.options() if family.config is not None else ()
+    return [*spec.options, *(opt for opt in derived if opt.name not in own)]
+
+
 def loop_settings(values: dict[str, Any], decided: dict[str, Any] | None = None) -> LoopSettings:
     """LoopSettings from option values, then the settings the family decided (its TrainPlan.settings)."""
     chosen = {name: values[name] for name in _SETTING_NAMES if values.get(name) is not None}
@@ -158,6 +166,7 @@ def train_family(family: str, values: dict[str, Any]) -> dict[str, Any]:
         )
     _check_eval(family, values)
     plan = spec.configure(values)
+    plan.model = registry.get_family(family).record(plan.model, f"the configuration of `facegan train {family}`")
     result = run_training(
         spec.recipe, family, plan.model, plan.data, loop_settings(values, plan.settings),
         Path(values["out"]), force=bool(values.get("force")), device=values.get("device") or "auto",

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.options import Opt
 from facegan_cli.data.sources import open_image_set
+from facegan_cli.models import registry
 from facegan_cli.models.registry import build_discriminator, build_generator, resolve_config
 from facegan_cli.models.stargan import (
     CCA_PLACEMENTS,
@@ -238,32 +239,12 @@ _COMMON_HELP = (
 _OPTIONS = (
     DATA_OPTION,
     ATTRS_OPTION,
-    Opt("batch", ("--batch",), int, None, "Batch size (stargan: 16; ccagan: 32).", min=1),
-    Opt("lr", ("--lr",), float, None, "G's Adam learning rate (1e-4). With --resume: from then on.", positive=True),
-    Opt("d_lr", ("--d-lr",), float, None, "D's Adam learning rate (1e-4). With --resume: from then on.", positive=True),
     Opt("beta1", ("--beta1",), float, None, "Adam beta1 (0.5)."),
     Opt("beta2", ("--beta2",), float, None, "Adam beta2 (0.999)."),
-    Opt("loss", ("--loss",), str, None,
-        f"Adversarial loss: {', '.join(LOSSES)} (default wgan-gp; bce = log-likelihood, no penalty)."),
-    Opt("n_critic", ("--n-critic",), int, None, "D updates per G update (5).", min=1),
-    Opt("lambda_cls", ("--lambda-cls",), float, None, "Attribute loss weight (1).", non_negative=True),
-    Opt("lambda_rec", ("--lambda-rec",), float, None,
-        "Reconstruction loss weight (stargan: 10; ccagan: 1); 0 = the ablation.", non_negative=True),
-    Opt("lambda_gp", ("--lambda-gp",), float, None, "Gradient penalty weight (10).", non_negative=True),
-    Opt("decay_steps", ("--decay-steps",), int, None,
-        "Steps over which the rate decays linearly to 0 at the end (default: half the run).", min=0),
-    Opt("cca_placement", ("--cca-placement",), str, None,
-        "ccagan: CCA modules before every G conv + D's first (all), G's first three + D's (encoder), or none."),
-    Opt("resolution", ("--resolution",), int, None,
-        "Image size (default: the data's, at most 128; smaller data is never upsampled).", min=1),
-    Opt("g_width", ("--g-width",), int, None, "G's first conv width (64).", min=1),
-    Opt("d_width", ("--d-width",), int, None, "D's first conv width (64).", min=1),
-    Opt("g_repeat", ("--g-repeat",), int, None, "G's residual blocks (6).", min=0),
-    Opt("d_repeat", ("--d-repeat",), int, None, "D's stride-2 convs (6; fewer when the resolution needs it).", min=1),
     PROTOCOL_OPTION,
     Opt("split", ("--split",), str, None,
         "An explicit split instead: train, valid, test, all, stargan-train or stargan-test."),
-)
+)  # and the options of models.stargan.StarGANConfig's fields
 
 
 def configure(family: str, values: dict[str, Any]) -> TrainPlan:
@@ -277,10 +258,8 @@ def configure(family: str, values: dict[str, Any]) -> TrainPlan:
         if placement not in CCA_PLACEMENTS:
             raise FaceganError(f"Unknown --cca-placement {placement!r}.", f"Use one of: {', '.join(CCA_PLACEMENTS)}.")
     split, _ = protocol_splits(values["data"], values.get("split"), values.get("split_protocol", "stargan"))
-    keys = ("batch", "lr", "d_lr", "loss", "n_critic", "lambda_cls", "lambda_rec", "lambda_gp", "decay_steps",
-            "cca_placement", "g_width", "d_width", "g_repeat")
-    config = resolve_config(family, values.get("preset"),
-                            {"attrs": parse_attrs(values.get("attrs")), **{k: values.get(k) for k in keys}})
+    given = registry.get_family(family).config.given(values)
+    config = resolve_config(family, values.get("preset"), {"attrs": parse_attrs(values.get("attrs")), **given})
     if values.get("beta1") is not None or values.get("beta2") is not None:
         config["betas"] = [values.get("beta1") if values.get("beta1") is not None else config["betas"][0],
                            values.get("beta2") if values.get("beta2") is not None else config["betas"][1]]

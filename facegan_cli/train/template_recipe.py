@@ -12,8 +12,6 @@ from typing import Any
 
 import torch
 
-from facegan_cli.core.options import Opt
-from facegan_cli.models import template
 from facegan_cli.models.registry import build_discriminator, build_generator, get_family, resolve_config
 from facegan_cli.train.gan_objectives import bce_fake, bce_real
 from facegan_cli.train.recipe import Recipe, TrainContext
@@ -67,22 +65,15 @@ class TemplateRecipe(Recipe):
 def configure(values: dict[str, Any]) -> TrainPlan:
     """`facegan train template` option values -> the model configuration (preset, then the options given),
     the data of each stream, and loop settings the family decides."""
-    config = resolve_config("template", values.get("preset"), {"batch": values.get("batch"), "lr": values.get("lr")})
-    config = get_family("template").configure(config, values)  # the architecture options, by name
+    # The options of TemplateConfig's fields that were given replace the preset's values, by field name.
+    config = resolve_config("template", values.get("preset"), get_family("template").config.given(values))
     return TrainPlan(config, {"images": {"path": values["data"], "split": values.get("split", "all")}})
 
 
 TRAINING = TrainSpec(
     summary="Train the template family: the minimal example to copy when adding a family (a small GAN).",
     example="facegan train template --data data/celeba64 --out runs/template --resolution 64 --steps 2000",
-    options=(
-        DATA_OPTION,
-        Opt("batch", ("--batch",), int, None, "Batch size (preset: 64).", min=1),
-        Opt("lr", ("--lr",), float, None, "Adam learning rate (preset: 2e-4). With --resume: from then on.",
-            positive=True),
-        *template.ARCH_OPTIONS,
-        SPLIT_OPTION,
-    ),
+    options=(DATA_OPTION, SPLIT_OPTION),  # and the options of models.template.TemplateConfig's fields
     configure=configure,
     recipe=TemplateRecipe,
     loop_defaults={"steps": 1000},

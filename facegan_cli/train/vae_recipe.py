@@ -14,9 +14,9 @@ from typing import Any
 import torch
 
 from facegan_cli.core.errors import FaceganError, UsageProblem
-from facegan_cli.core.options import Opt
 from facegan_cli.data.domains import resolve_domains
 from facegan_cli.data.sources import open_image_set
+from facegan_cli.models import registry
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.models.vae import RECONS, build_decoder, build_encoder, kl_divergence
 from facegan_cli.train.recipe import Images, Recipe, Stream, TrainContext
@@ -87,10 +87,7 @@ class VAERecipe(Recipe):
 
 def configure(values: dict[str, Any]) -> TrainPlan:
     data = resolve_domains(values.get("data"), values.get("data_a"), values.get("data_b"), values.get("split"))
-    keys = ("batch", "lr", "z_dim", "width", "recon", "beta_kl", "resolution")
-    config = resolve_config("vae", values.get("preset"), {k: values.get(k) for k in keys})
-    if values.get("per_domain") is not None:
-        config["per_domain"] = bool(values["per_domain"])
+    config = resolve_config("vae", values.get("preset"), registry.get_family("vae").config.given(values))
     res = int(config["resolution"])
     if res % 16 or res < 16:
         raise UsageProblem(f"--resolution {res} is not a multiple of 16.", "Use e.g. --resolution 64.")
@@ -115,17 +112,7 @@ TRAINING = TrainSpec(
     example="facegan train vae --data datasets/photo2painting --out runs/vae --resolution 64",
     options=(
         *DOMAIN_OPTIONS,
-        Opt("batch", ("--batch",), int, None, "Images of each domain per step (32).", min=1),
-        Opt("lr", ("--lr",), float, None, "Adam learning rate (1e-3). With --resume: from then on.", positive=True),
-        Opt("recon", ("--recon",), str, None, "Reconstruction loss: l1 (default) or mse, summed per image.",
-            choices=RECONS),
-        Opt("beta_kl", ("--beta-kl",), float, None, "Weight of the KL term (1).", non_negative=True),
-        Opt("per_domain", ("--per-domain/--shared",), bool, None,
-            "One VAE per domain instead of one shared VAE (the thesis: shared)."),
-        Opt("resolution", ("--resolution",), int, None, "Image size, a multiple of 16 (64).", min=16),
-        Opt("z_dim", ("--z-dim",), int, None, "Code size (128).", min=1),
-        Opt("width", ("--width",), int, None, "Encoder's first conv width (32).", min=1),
-    ),
+    ),  # and the options of models.vae.VAEConfig's fields
     configure=configure,
     recipe=VAERecipe,
     data_options=DOMAIN_DATA,

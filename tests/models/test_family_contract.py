@@ -22,7 +22,7 @@ from train_helpers import write_image_folder
 from transfer_helpers import vgg_file_fixture  # noqa: F401 (fixture)
 
 from facegan_cli.models import registry
-from facegan_cli.train.spec import training_spec
+from facegan_cli.train.spec import command_options, training_spec
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -62,7 +62,7 @@ def vae_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec = training_spec("vae")
     assert spec is not None and spec.tiny is not None
     data = [write_image_folder(root / name, n=8, size=32, seed=i) for i, name in enumerate(("A", "B"))]
-    args = option_args(spec.options, spec.tiny)
+    args = option_args(command_options(registry.get_family("vae"), spec), spec.tiny)
     result = invoke_cli(["train", "vae", *args, "--data-a", str(data[0]), "--data-b", str(data[1]),
                                       "--out", str(root / "run"), "--steps", "1", "--device", "cpu", "--quiet",
                                       "--no-tensorboard"])

@@ -219,7 +219,6 @@ def data_of(values: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[str
 
 def configure(values: dict[str, Any]) -> TrainPlan:
     """Option values -> the translator's configuration (with the VGG19 it trains on), the pairs, the length."""
-    data, held = data_of(values)
     config = resolve_config(FAMILY, values.get("preset"), registry.get_family(FAMILY).config.given(values))
     if values.get("style_layer_weights") is not None:
         try:

@@ -11,6 +11,7 @@ import pytest
 from cli_helpers import invoke_cli
 from metrics_helpers import MetricsWorld, homes, metrics_args, run_cli, world  # noqa: F401
 from PIL import Image
+from train_helpers import TINY_CYCLE
 
 from facegan_cli.core.checkpoint import load_checkpoint, save_checkpoint
 from facegan_cli.data.crops import apply_crop
@@ -18,8 +19,7 @@ from facegan_cli.prepare import synthetic
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 STYLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "styles"
-TINY = ["--preset", "thesis64", "--resolution", "16", "--ngf", "8", "--ndf", "8", "--n-blocks", "1",
-        "--n-layers-d", "2", "--device", "cpu", "--no-tensorboard", "--quiet"]
+TINY = TINY_CYCLE
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,15 +21,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_helpers import invoke_cli
-from train_helpers import TINY_DCGAN, write_image_folder
+from train_helpers import TINY_DCGAN, copy_run, tiny_cycle_gan_run, write_image_folder
 from typer.testing import Result
 
 from facegan_cli.core.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SHORT = ["--ckpt-every", "2", "--log-every", "1", "--sample-every", "100"]
-TINY_CYCLE = ["--preset", "thesis64", "--resolution", "16", "--ngf", "8", "--ndf", "8", "--n-blocks", "1",
-              "--n-layers-d", "2", "--device", "cpu", "--no-tensorboard", "--quiet"]
 WAIT_S = 20.0  # far longer than any of these commands takes; only a blocked reader waits this long
 
 
@@ -86,19 +83,8 @@ def dcgan_run(images: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def cycle_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from facegan_cli.prepare import synthetic
+    return tiny_cycle_gan_run(tmp_path_factory.mktemp("cg"))
 
-    data = tmp_path_factory.mktemp("painting") / "synth"
-    synthetic.write_synthetic(data, n=20, size=16, style="painting")
-    out = tmp_path_factory.mktemp("cg") / "run"
-    result = invoke("train", "cycle-gan", "--data", data, "--out", out, "--steps", 2, *TINY_CYCLE)
-    assert result.exit_code == 0, result.output
-    return out
-
-
-def copy_run(run: Path, where: Path) -> Path:
-    shutil.copytree(run, where, ignore=shutil.ignore_patterns(".facegan-lock*"))
-    return where
 
 
 def fifo(path: Path) -> Path:

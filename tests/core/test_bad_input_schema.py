@@ -9,13 +9,12 @@ from __future__ import annotations
 import dataclasses
 import errno
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
 from cli_helpers import invoke_cli
-from train_helpers import TINY_DCGAN, make_run, write_image_folder
+from train_helpers import TINY_DCGAN, copy_run, make_run, write_image_folder
 from typer.testing import Result
 
 from facegan_cli.core.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
@@ -42,10 +41,6 @@ def dcgan_run(images: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert result.exit_code == 0, result.output
     return out
 
-
-def copy_run(run: Path, where: Path) -> Path:
-    shutil.copytree(run, where, ignore=shutil.ignore_patterns(".facegan-lock*"))
-    return where
 
 
 def resume(run: Path, *args: object) -> Result:

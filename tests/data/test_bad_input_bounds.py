@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from cli_helpers import invoke_cli
 from PIL import Image
+from train_helpers import tiny_cycle_gan_run
 from transfer_helpers import vgg_file_fixture  # noqa: F401
 from typer.testing import Result
 
@@ -20,8 +21,6 @@ from facegan_cli.data.crops import resize_short_side
 from facegan_cli.data.imageio import MAX_PIXELS_ENV, RejectedImage
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-TINY_CYCLE = ["--preset", "thesis64", "--resolution", "16", "--ngf", "8", "--ndf", "8", "--n-blocks", "1",
-              "--n-layers-d", "2", "--device", "cpu", "--no-tensorboard", "--quiet"]
 
 
 def invoke(*args: object) -> Result:
@@ -55,14 +54,7 @@ def face(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def cycle_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from facegan_cli.prepare import synthetic
-
-    data = tmp_path_factory.mktemp("painting") / "synth"
-    synthetic.write_synthetic(data, n=20, size=16, style="painting")
-    out = tmp_path_factory.mktemp("cg") / "run"
-    result = invoke("train", "cycle-gan", "--data", data, "--out", out, "--steps", 2, *TINY_CYCLE)
-    assert result.exit_code == 0, result.output
-    return out
+    return tiny_cycle_gan_run(tmp_path_factory.mktemp("cg"))
 
 
 def test_an_aspect_kept_resize_is_bounded_before_it_allocates() -> None:

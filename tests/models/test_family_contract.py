@@ -92,6 +92,19 @@ def test_family_meets_the_contract(family: str, request: pytest.FixtureRequest, 
 # --- the contract catches a family that breaks it -----------------------------------------------------------------
 
 
+def contract_failure(family: registry.Family, work: Path) -> str:
+    """The contract's failure message for `family`, registered only for the check (it must fail, naming itself)."""
+    registry.register(family)
+    try:
+        with pytest.raises(AssertionError) as failed:
+            check_family_contract(family.name, work)
+    finally:
+        registry.unregister(family.name)
+    message = str(failed.value)
+    assert message.startswith(f"{family.name} fails the family contract"), message
+    return message
+
+
 def test_a_family_whose_resume_drops_state_fails_naming_it(tmp_path: Path) -> None:
     """A copy of cycle-gan whose checkpoints leave out its history buffers (extra_state): it trains, loads and
     translates, but a resumed run starts with empty pools, so the contract's resume check fails, naming it."""
@@ -104,14 +117,7 @@ def test_a_family_whose_resume_drops_state_fails_naming_it(tmp_path: Path) -> No
     name = "cycle-gan-pools-dropped"
     broken = dataclasses.replace(registry.get_family("cycle-gan"), name=name,
                                  training=dataclasses.replace(TRAINING, recipe=PoolsDropped))
-    registry.register(broken)
-    try:
-        with pytest.raises(AssertionError) as failed:
-            check_family_contract(name, tmp_path)
-    finally:
-        registry.unregister(name)
-    message = str(failed.value)
-    assert message.startswith(f"{name} fails the family contract")
+    message = contract_failure(broken, tmp_path)
     assert "- resume: " in message and "not bit-exact" in message
     # Only resume fails: the counts, the step, loading and `facegan translate` pass.
     assert message.count("\n- ") == 1, message
@@ -121,15 +127,8 @@ def test_a_family_without_declarations_fails_naming_what_is_missing(tmp_path: Pa
     name = "dcgan-undeclared"
     spec = training_spec("dcgan")
     assert spec is not None
-    registry.register(dataclasses.replace(registry.get_family("dcgan"), name=name, reference_counts={},
-                                          training=dataclasses.replace(spec, tiny=None)))
-    try:
-        with pytest.raises(AssertionError) as failed:
-            check_family_contract(name, tmp_path)
-    finally:
-        registry.unregister(name)
-    message = str(failed.value)
-    assert message.startswith(f"{name} fails the family contract")
+    message = contract_failure(dataclasses.replace(registry.get_family("dcgan"), name=name, reference_counts={},
+                                          training=dataclasses.replace(spec, tiny=None)), tmp_path)
     assert "declares no reference parameter counts" in message and "declares no tiny run" in message
 
 
@@ -139,14 +138,7 @@ def test_a_count_off_its_reference_fails_naming_the_family_and_network(tmp_path:
     assert spec is not None
     wrong = {"radford64": registry.Reference({"generator": 3_576_704, "discriminator": 2_765_569}),
              "heikka32 wide": registry.Reference({"critic": 1}, preset="heikka32")}
-    registry.register(dataclasses.replace(registry.get_family("dcgan"), name=name, reference_counts=wrong,
-                                          training=dataclasses.replace(spec, tiny=None)))
-    try:
-        with pytest.raises(AssertionError) as failed:
-            check_family_contract(name, tmp_path)
-    finally:
-        registry.unregister(name)
-    message = str(failed.value)
-    assert message.startswith(f"{name} fails the family contract")
+    message = contract_failure(dataclasses.replace(registry.get_family("dcgan"), name=name, reference_counts=wrong,
+                                          training=dataclasses.replace(spec, tiny=None)), tmp_path)
     assert "radford64: discriminator has 2,765,568 parameters, the reference 2,765,569" in message
     assert "heikka32 wide: no network 'critic' (it builds generator, discriminator)" in message

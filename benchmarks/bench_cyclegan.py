@@ -13,7 +13,7 @@ same two folders of PNGs: the photo and painting domains of `facegan prepare syn
   Normalize in DataLoader workers (junyanz's default num_threads 4, here --workers), the batch moved to the
   device every iteration, CycleGANModel.optimize_parameters in fp32, contiguous NCHW;
 - facegan: the domains decoded once and held on the device as uint8 (the loop's DeviceImages/EpochOrder),
-  resize and random crop on the device, CycleGANRecipe.train_step (channels_last, the discriminators frozen
+  resize and random crop on the device, CycleGANTrainer.train_step (channels_last, the discriminators frozen
   in the G step, pools on the device; bf16 autocast with --amp on CUDA, torch.compile with --compile).
 
 Each side runs in its own process so that its peak memory is its own (peak RSS as VmHWM, plus the private
@@ -103,20 +103,20 @@ def run_facegan(args: argparse.Namespace) -> dict[str, Any]:
     from facegan_cli.core.device import Precision, configure_backends, resolve_device
     from facegan_cli.data.device_data import DeviceImages, EpochOrder
     from facegan_cli.data.sources import open_image_set
-    from facegan_cli.train.cyclegan_recipe import CycleGANRecipe
-    from facegan_cli.train.recipe import TrainContext
+    from facegan_cli.train.cyclegan_trainer import CycleGANTrainer
+    from facegan_cli.train.trainer import TrainContext
 
     device = resolve_device(args.device)
     configure_backends(device)
     config = _config(args)
-    recipe = CycleGANRecipe(config)
-    recipe.setup(TrainContext(device, Precision(device, amp=args.amp, channels_last=True)))
+    trainer = CycleGANTrainer(config)
+    trainer.setup(TrainContext(device, Precision(device, amp=args.amp, channels_last=True)))
     nets = _networks(args, device)
     for name, net in nets.items():  # the reference's initial weights
-        recipe.modules[name].load_state_dict(net.state_dict())
+        trainer.modules[name].load_state_dict(net.state_dict())
     if args.compile:
-        recipe.wrap_networks(torch.compile)
-    recipe.set_epoch_length(10**9)
+        trainer.wrap_networks(torch.compile)
+    trainer.set_epoch_length(10**9)
     t0 = time.perf_counter()
     held = int(config["data_resolution"])
     domains = {}
@@ -128,7 +128,7 @@ def run_facegan(args: argparse.Namespace) -> dict[str, Any]:
 
     def step(i: int) -> None:
         batch = {name: images.batch(order.indices(i), order.flips(i)) for name, (images, order) in domains.items()}
-        recipe.train_step(batch, i)
+        trainer.train_step(batch, i)
 
     rate = _timed(step, device, args.warmup, args.steps)
     return {"iters_per_s": rate, "setup_s": round(setup, 2), **_peak_memory(device)}

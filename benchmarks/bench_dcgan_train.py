@@ -67,7 +67,7 @@ def run_reference(args: argparse.Namespace) -> dict:
 
 def run_facegan(args: argparse.Namespace) -> dict:
     from facegan_cli.models.registry import resolve_config
-    from facegan_cli.train.dcgan_recipe import DCGANRecipe
+    from facegan_cli.train.dcgan_trainer import DCGANTrainer
     from facegan_cli.train.loop import LoopSettings, run_training
 
     cfg = resolve_config("dcgan", "radford64", {"batch": args.batch})
@@ -75,7 +75,7 @@ def run_facegan(args: argparse.Namespace) -> dict:
                             tensorboard=False, compile=args.compile, n_samples=16)
     out = Path(args.work) / "facegan-run"
     t0 = time.perf_counter()
-    run_training(DCGANRecipe, "dcgan", cfg, {"path": args.prepared, "split": "all"}, settings, out, force=True,
+    run_training(DCGANTrainer, "dcgan", cfg, {"path": args.prepared, "split": "all"}, settings, out, force=True,
                  device=args.device)
     total = time.perf_counter() - t0
     rates = [json.loads(line)["images_per_s"] for line in (out / "metrics.jsonl").read_text().splitlines()]

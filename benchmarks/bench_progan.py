@@ -44,48 +44,48 @@ from facegan_cli.data.device_data import DeviceImages, ImageStream  # noqa: E402
 from facegan_cli.models.progan import apply_overrides  # noqa: E402
 from facegan_cli.models.registry import resolve_config  # noqa: E402
 from facegan_cli.train.gan_objectives import gradient_penalty  # noqa: E402
-from facegan_cli.train.progan_recipe import ProGANRecipe  # noqa: E402
-from facegan_cli.train.recipe import TrainContext  # noqa: E402
+from facegan_cli.train.progan_trainer import ProGANTrainer  # noqa: E402
+from facegan_cli.train.trainer import TrainContext  # noqa: E402
 
 
-def _recipe(args: argparse.Namespace, device: torch.device, amp: bool, resolution: int) -> ProGANRecipe:
+def _recipe(args: argparse.Namespace, device: torch.device, amp: bool, resolution: int) -> ProGANTrainer:
     torch.manual_seed(0)
     config = apply_overrides(resolve_config("progan", args.preset), resolution, args.max_channels)
     if args.batch:
         config["batch_sizes"] = {r: args.batch for r in config["batch_sizes"]}
-    recipe = ProGANRecipe(config)
-    recipe.setup(TrainContext(device, Precision(device, amp=amp, channels_last=True)))
-    return recipe
+    trainer = ProGANTrainer(config)
+    trainer.setup(TrainContext(device, Precision(device, amp=amp, channels_last=True)))
+    return trainer
 
 
-def _phase_images(recipe: ProGANRecipe, resolution: int, fading: bool) -> int:
+def _phase_images(trainer: ProGANTrainer, resolution: int, fading: bool) -> int:
     """An images-seen count in the middle of the stabilisation (or fade-in) phase of `resolution`."""
-    s = recipe.schedule
+    s = trainer.schedule
     k = resolution.bit_length() - 3  # 4 -> 0, 8 -> 1, ...
     index = 2 * k - 1 if fading else 2 * k
     return index * s.phase_images + s.phase_images // 2
 
 
 def throughput(args: argparse.Namespace, device: torch.device, amp: bool) -> list[dict[str, Any]]:
-    """Images/s of the loop's data path + recipe step, per resolution and phase kind."""
+    """Images/s of the loop's data path + trainer step, per resolution and phase kind."""
     configure_backends(device)
-    recipe = _recipe(args, device, amp, args.max_resolution)
+    trainer = _recipe(args, device, amp, args.max_resolution)
     rows = []
     resolutions = [4 * 2**k for k in range(args.max_resolution.bit_length() - 2)]
     for resolution in resolutions:
         for fading in (False, True) if resolution > 4 else (False,):
-            images = _phase_images(recipe, resolution, fading)
-            phase = recipe.phase(images)
-            recipe.enter_phase(phase)
-            recipe.begin_step(images)
+            images = _phase_images(trainer, resolution, fading)
+            phase = trainer.phase(images)
+            trainer.enter_phase(phase)
+            trainer.begin_step(images)
             batch = phase.batch_size
             pixels = torch.randint(0, 256, (max(batch * 4, 64), resolution, resolution, 3), dtype=torch.uint8)
-            data = DeviceImages(pixels.numpy(), device, recipe.value_range)
+            data = DeviceImages(pixels.numpy(), device, trainer.value_range)
             stream = ImageStream(data.count, 0)
 
             def step(i: int, data: DeviceImages = data, stream: ImageStream = stream, batch: int = batch) -> None:
                 real = data.batch(stream.indices(i * batch, batch), stream.flips(i * batch, batch))
-                recipe.train_step({"images": real}, i)
+                trainer.train_step({"images": real}, i)
 
             seconds = timed_steps(step, device, args.warmup, args.steps)
             rows.append({"resolution": resolution, "phase": phase.name, "fading": fading, "batch": batch,
@@ -114,16 +114,16 @@ def progressive_vs_full(rows: list[dict[str, Any]], phase_kimg: float, target: i
 
 def _plain_step_seconds(args: argparse.Namespace, device: torch.device, res: int) -> tuple[int, int, float]:
     """(images seen of the phase, batch, seconds per plain step) in the stabilisation at `res`."""
-    recipe = _recipe(args, device, False, args.max_resolution)
-    images = _phase_images(recipe, res, False)
-    recipe.enter_phase(recipe.phase(images))
-    recipe.begin_step(images)
-    batch = recipe.phase(images).batch_size
-    G, D, G_ema = (copy.deepcopy(recipe.modules[k]).to(memory_format=torch.contiguous_format) for k in ("G", "D", "G_ema"))
+    trainer = _recipe(args, device, False, args.max_resolution)
+    images = _phase_images(trainer, res, False)
+    trainer.enter_phase(trainer.phase(images))
+    trainer.begin_step(images)
+    batch = trainer.phase(images).batch_size
+    G, D, G_ema = (copy.deepcopy(trainer.modules[k]).to(memory_format=torch.contiguous_format) for k in ("G", "D", "G_ema"))
     opt_g = torch.optim.Adam(G.parameters(), lr=1e-3, betas=(0.0, 0.99), eps=1e-8)
     opt_d = torch.optim.Adam(D.parameters(), lr=1e-3, betas=(0.0, 0.99), eps=1e-8)
     real = torch.rand(batch, 3, res, res, device=device) * 2 - 1
-    seconds = timed_steps(lambda i: plain_step(G, D, G_ema, opt_g, opt_d, real, 1.0, False, recipe.z_dim),
+    seconds = timed_steps(lambda i: plain_step(G, D, G_ema, opt_g, opt_d, real, 1.0, False, trainer.z_dim),
                            device, args.warmup, args.steps)
     return images, batch, seconds
 
@@ -149,19 +149,19 @@ def step_comparison(args: argparse.Namespace, device: torch.device) -> list[dict
     print(json.dumps(out[-1]), flush=True)
     for name, amp, compiled in variants:
         configure_backends(device)
-        recipe = _recipe(args, device, amp, args.max_resolution)
+        trainer = _recipe(args, device, amp, args.max_resolution)
         if compiled:
-            recipe.wrap_networks(torch.compile)
-        recipe.enter_phase(recipe.phase(images))
-        recipe.begin_step(images)
+            trainer.wrap_networks(torch.compile)
+        trainer.enter_phase(trainer.phase(images))
+        trainer.begin_step(images)
         real_cl = real.contiguous(memory_format=torch.channels_last)
         t0 = time.perf_counter()
-        seconds = timed_steps(lambda i, r=recipe, x=real_cl: r.train_step({"images": x}, i), device,
+        seconds = timed_steps(lambda i, r=trainer, x=real_cl: r.train_step({"images": x}, i), device,
                                args.warmup + (5 if compiled else 0), args.steps)
         out.append({"variant": name, "resolution": res, "batch": batch, "ms_per_step": round(seconds * 1e3, 3),
                     "speedup": round(plain / seconds, 2), "setup_s": round(time.perf_counter() - t0, 1)})
         print(json.dumps(out[-1]), flush=True)
-        del recipe
+        del trainer
     return out
 
 
@@ -172,23 +172,23 @@ def bf16_penalty(args: argparse.Namespace, device: torch.device) -> dict[str, An
     configure_backends(device)
     result: dict[str, Any] = {}
     for res in sorted({args.step_resolution, args.max_resolution}):
-        recipe = _recipe(args, device, False, args.max_resolution)
-        images = _phase_images(recipe, res, True)  # a fade-in: both RGB paths in use
-        recipe.enter_phase(recipe.phase(images))
-        recipe.begin_step(images)
-        n = recipe.phase(images).batch_size
+        trainer = _recipe(args, device, False, args.max_resolution)
+        images = _phase_images(trainer, res, True)  # a fade-in: both RGB paths in use
+        trainer.enter_phase(trainer.phase(images))
+        trainer.begin_step(images)
+        n = trainer.phase(images).batch_size
         torch.manual_seed(1)
         real = torch.rand(n, 3, res, res, device=device) * 2 - 1
         with torch.no_grad():
-            fake = recipe.G(torch.randn(n, recipe.z_dim, device=device)).float()
+            fake = trainer.G(torch.randn(n, trainer.z_dim, device=device)).float()
         mix = torch.rand(n, 1, 1, 1, device=device)
         mixed = torch.lerp(real, fake, mix)
 
-        def critic_bf16(x: torch.Tensor, D: Any = recipe.D, alpha: torch.Tensor = recipe._alpha) -> torch.Tensor:
+        def critic_bf16(x: torch.Tensor, D: Any = trainer.D, alpha: torch.Tensor = trainer._alpha) -> torch.Tensor:
             with torch.autocast("cuda", dtype=torch.bfloat16):
                 return D(x, alpha)
 
-        gp32 = gradient_penalty(lambda x, D=recipe.D, alpha=recipe._alpha: D(x, alpha), mixed).detach()
+        gp32 = gradient_penalty(lambda x, D=trainer.D, alpha=trainer._alpha: D(x, alpha), mixed).detach()
         gp16 = gradient_penalty(critic_bf16, mixed).detach()
         dev32, dev16 = gp32.sqrt(), gp16.sqrt()  # |gradient norm - 1| per image
         result[f"{res}x{res}"] = {
@@ -197,15 +197,15 @@ def bf16_penalty(args: argparse.Namespace, device: torch.device) -> dict[str, An
             "max_rel_diff_gp": round(float(((gp16 - gp32).abs() / gp32.clamp_min(1e-12)).max()), 4),
         }
         print(json.dumps({"bf16_gp": res, **result[f"{res}x{res}"]}), flush=True)
-        del recipe
+        del trainer
     # A short run at a small resolution from one start, in both precisions.
     runs = {}
     for amp in (False, True):
-        recipe = _recipe(args, device, amp, args.max_resolution)
-        images = _phase_images(recipe, 32, False)
-        recipe.enter_phase(recipe.phase(images))
-        recipe.begin_step(images)
-        n = recipe.phase(images).batch_size
+        trainer = _recipe(args, device, amp, args.max_resolution)
+        images = _phase_images(trainer, 32, False)
+        trainer.enter_phase(trainer.phase(images))
+        trainer.begin_step(images)
+        n = trainer.phase(images).batch_size
         gen = torch.Generator(device=device).manual_seed(3)
         smooth = torch.nn.functional.interpolate(torch.rand(512, 3, 4, 4, device=device, generator=gen) * 2 - 1,
                                                  size=32, mode="bilinear", align_corners=False)
@@ -213,7 +213,7 @@ def bf16_penalty(args: argparse.Namespace, device: torch.device) -> dict[str, An
         history = []
         for i in range(args.stability_steps):
             rows = torch.arange(i * n, (i + 1) * n, device=device) % smooth.shape[0]
-            losses = recipe.train_step({"images": smooth[rows]}, i)
+            losses = trainer.train_step({"images": smooth[rows]}, i)
             history.append({k: float(v) for k, v in losses.items()})
         last = history[-20:]
         runs["bf16" if amp else "fp32"] = {
@@ -221,7 +221,7 @@ def bf16_penalty(args: argparse.Namespace, device: torch.device) -> dict[str, An
             **{k: round(sum(h[k] for h in last) / len(last), 4) for k in ("loss_D", "wdist", "gp")},
         }
         print(json.dumps({"stability": "bf16" if amp else "fp32", **runs["bf16" if amp else "fp32"]}), flush=True)
-        del recipe
+        del trainer
     result["short_run_32x32_last20_mean"] = runs
     result["steps"] = args.stability_steps
     return result

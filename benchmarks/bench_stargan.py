@@ -1,4 +1,4 @@
-"""StarGAN training iterations per second: facegan's recipe vs yunjey/stargan's solver, same data, one run.
+"""StarGAN training iterations per second: facegan's trainer vs yunjey/stargan's solver, same data, one run.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_stargan.py --device cpu --width 16 --iters 10
     python3 benchmarks/bench_stargan.py --device cuda --amp --iters 200 --warmup 20
@@ -11,7 +11,7 @@ CelebA tree given with --celeba.
   decoded with PIL in one DataLoader worker and transformed per iteration, `.item()` on every loss;
 - facegan: the data prepared once (`celeba-128-attrs` recipe: CenterCrop 178, Resize 128), held on the
   device as uint8 with the label rows, batches indexed, converted and flipped there (the training loop's
-  DeviceImages + EpochOrder), then StarGANRecipe.train_step (channels_last, D frozen in the G step,
+  DeviceImages + EpochOrder), then StarGANTrainer.train_step (channels_last, D frozen in the G step,
   no host syncs; bf16 autocast with --amp on CUDA).
 
 Iterations are timed after --warmup untimed ones; --iters should be a multiple of n_critic so that both
@@ -45,8 +45,8 @@ from facegan_cli.models.stargan import STARGAN_ATTRS  # noqa: E402
 from facegan_cli.prepare.celeba_crops import CELEBA_DEFAULTS, prepare_celeba  # noqa: E402
 from facegan_cli.prepare.recipes import load_recipe  # noqa: E402
 from facegan_cli.prepare.synthetic import write_synthetic  # noqa: E402
-from facegan_cli.train.recipe import TrainContext  # noqa: E402
-from facegan_cli.train.stargan_recipe import StarGANRecipe  # noqa: E402
+from facegan_cli.train.stargan_trainer import StarGANTrainer  # noqa: E402
+from facegan_cli.train.trainer import TrainContext  # noqa: E402
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
@@ -79,8 +79,8 @@ def facegan(args: argparse.Namespace, device: torch.device, prepared: Path) -> f
     configure_backends(device)
     torch.manual_seed(0)
     config = _config(args)
-    recipe = StarGANRecipe(copy.deepcopy(config), "stargan")
-    recipe.setup(TrainContext(device, Precision(device, amp=args.amp, channels_last=True)))
+    trainer = StarGANTrainer(copy.deepcopy(config), "stargan")
+    trainer.setup(TrainContext(device, Precision(device, amp=args.amp, channels_last=True)))
     images = open_image_set(prepared, split="all", resolution=args.resolution)
     pixels, rows = images.load_with_indices()
     columns = [images.label_names.index(a) for a in STARGAN_ATTRS]
@@ -89,7 +89,7 @@ def facegan(args: argparse.Namespace, device: torch.device, prepared: Path) -> f
 
     def step(i: int) -> None:
         real, labels = data.batch_with_labels(order.indices(i), order.flips(i))
-        recipe.train_step({"images": real, "labels": labels}, i)
+        trainer.train_step({"images": real, "labels": labels}, i)
 
     return 1 / timed_steps(step, device, args.warmup, args.iters)
 

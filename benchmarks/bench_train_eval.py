@@ -10,7 +10,7 @@ In one process, one after the other:
    DCGAN generator (pytorch/examples' 64x64 DCGAN at full width, random weights: the cost does not depend
    on them), through `metrics.in_training.TrainingEvaluator.evaluate` exactly as the training loop calls it
    (the reference already in memory): generation, Inception features, FID;
-3. --steps training steps of the same DCGAN at batch 128 (the recipe's own step on random images).
+3. --steps training steps of the same DCGAN at batch 128 (the trainer's own step on random images).
 The FID Inception network is the official file with --weights, else the tests' seeded random network in
 its format (same architecture and arithmetic, so the same cost). Prints one JSON document and a markdown
 row for benchmarks/RESULTS.md.
@@ -37,8 +37,8 @@ def main() -> None:
     from facegan_cli.core.device import Precision, resolve_device
     from facegan_cli.metrics.in_training import DEFAULT_N, TrainingEvaluator
     from facegan_cli.models.registry import resolve_config
-    from facegan_cli.train.dcgan_recipe import DCGANRecipe
-    from facegan_cli.train.recipe import TrainContext
+    from facegan_cli.train.dcgan_trainer import DCGANTrainer
+    from facegan_cli.train.trainer import TrainContext
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
@@ -54,21 +54,21 @@ def main() -> None:
         os.environ["FACEGAN_HOME"] = str(work / "home")  # an empty feature cache: the reference is computed
         weights, _ = make_weights(work, args.weights)
         ref, _ = make_images(work / "ref", 2 * args.ref_n, 64)
-        recipe = DCGANRecipe(resolve_config("dcgan", "radford64", {}))
-        recipe.setup(TrainContext(device, Precision(device, channels_last=True)))
+        trainer = DCGANTrainer(resolve_config("dcgan", "radford64", {}))
+        trainer.setup(TrainContext(device, Precision(device, channels_last=True)))
         evaluator = TrainingEvaluator("fid", ref, args.eval_n, 0, device, weights=weights)
 
         started = time.perf_counter()
         evaluator._reference()  # what the run's first evaluation does before scoring
         ref_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        record, _ = evaluator.evaluate(recipe.sample, recipe.z_dim, recipe.value_range, 64, 1, 0.0)
+        record, _ = evaluator.evaluate(trainer.sample, trainer.z_dim, trainer.value_range, 64, 1, 0.0)
         eval_seconds = time.perf_counter() - started
 
         import torch
 
         batch = {"images": torch.rand(128, 3, 64, 64, device=device) * 2 - 1}
-        step_seconds = timed_steps(lambda i: recipe.train_step(batch, i), device, 1, args.steps)
+        step_seconds = timed_steps(lambda i: trainer.train_step(batch, i), device, 1, args.steps)
     doc = {
         "device": device_name(device), "load_average_start": load, "eval_n": args.eval_n,
         "ref_images": args.ref_n, "reference_seconds": round(ref_seconds, 1),

@@ -1,6 +1,6 @@
 """`facegan train FAMILY`: one command per registered family, built from the family's TrainSpec.
 
-The command's options are the family's own (declared beside its recipe), the shared loop options
+The command's options are the family's own (declared beside its trainer), the shared loop options
 (declared once, train/spec.py) with the family's defaults, and the run options every command has.
 Nothing here names a family.
 """

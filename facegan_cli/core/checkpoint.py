@@ -1,7 +1,7 @@
 """Checkpoint files: safetensors weights plus a pickle-free training-state file, written atomically.
 
 A checkpoint of step S is two files in `checkpoints/`:
-  ckpt-{S:09d}.state.safetensors  optimisers, RNG states, step, loop and recipe state (core.statefile:
+  ckpt-{S:09d}.state.safetensors  optimisers, RNG states, step, loop and trainer state (core.statefile:
                                   tensors + JSON, nothing that can run code; written first)
   ckpt-{S:09d}.safetensors        every module's weights as "{module}.{param}", and in the metadata the
                                   family and model configuration, so that the file alone rebuilds the model

@@ -1,4 +1,4 @@
-"""Training state (optimisers, RNG states, counters, recipe state) in a file that cannot run code.
+"""Training state (optimisers, RNG states, counters, trainer state) in a file that cannot run code.
 
 A state is a tree of dicts, lists, tuples, numbers, strings, tensors and numpy arrays. It is stored as
 one safetensors file: the tensors (and numpy arrays, as their raw bytes) as named tensors, and the tree

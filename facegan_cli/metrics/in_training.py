@@ -1,7 +1,7 @@
 """FID and KID of a generator while it trains: `facegan train ... --eval fid,kid --eval-every N --eval-ref REF`.
 
 The training loop calls `TrainingEvaluator.evaluate` at its evaluation steps, on every rank, with the
-recipe's own sampling function (`Recipe.sample`: the EMA generator where the family keeps one, in eval
+trainer's own sampling function (`Trainer.sample`: the EMA generator where the family keeps one, in eval
 mode). What makes the numbers of one run comparable with each other:
 
 - the same `eval_n` latents (drawn from the run's seed) at every evaluation, so the difference between
@@ -80,7 +80,7 @@ def evaluation_lines(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class _Sampling(nn.Module):
-    """A recipe's sampling function as the module a LoadedGenerator calls."""
+    """A trainer's sampling function as the module a LoadedGenerator calls."""
 
     def __init__(self, sample: Callable[[torch.Tensor], torch.Tensor]) -> None:
         super().__init__()

@@ -43,7 +43,7 @@ class ClassifierConfig(FamilyConfig):
     weight_decay: float
     batch: int = setting(help="Batch size (default: 64).", min=1)
     steps: int  # the run's length (0: in epochs), for the cosine decay
-    attrs: list[str]  # --attrs (parsed by the recipe)
+    attrs: list[str]  # --attrs (parsed by the trainer)
     # The held-out split the finished run is measured on (decided by training; bookkeeping, so a classifier
     # checkpoint written by a script without it still loads).
     eval_split: str | None = setting(None, help="Explicit held-out split instead.")
@@ -137,7 +137,7 @@ register(Family(
     presets={"default": {**CLASSIFIER_DEFAULTS, "attrs": list(STARGAN_ATTRS)}},
     default_preset="default",
     describe="Attribute classifier (the judge of attribute edits, StarGAN's evaluation protocol)",
-    training="facegan_cli.train.classifier_recipe:TRAINING",
+    training="facegan_cli.train.classifier_trainer:TRAINING",
     loader=classifier_loader,
     config=ClassifierConfig,
     networks=lambda config: {"classifier": build_classifier(config)},

@@ -12,7 +12,7 @@ facegan network and a junyanz one load each other's weights.
 
 Seed 004's options, each composable and off in the baseline:
   upsample  deconv (junyanz) | nearest | bilinear: resize-convolution, Upsample x2 -> ReflectionPad2d(1) ->
-            Conv3 (stride 1), as junyanz's docs/qa.md recipe; the parameter count does not change.
+            Conv3 (stride 1), as junyanz's docs/qa.md trainer; the parameter count does not change.
   padding   zero (junyanz: the stride-2 downsampling convs pad with zeros) | reflect (ReflectionPad2d(1)
             before them, and the resize-convolutions reflect-pad too). The 7x7 convs and the residual
             blocks reflect-pad in both; D keeps zero padding (spec DEFAULT).
@@ -332,7 +332,7 @@ register(Family(
     build_generator=build_generator,
     build_discriminator=build_discriminator,
     describe="CycleGAN (Zhu et al. 2017; junyanz) and seed 004's variants: unpaired photo <-> painting",
-    training="facegan_cli.train.cyclegan_recipe:TRAINING",
+    training="facegan_cli.train.cyclegan_trainer:TRAINING",
     loader=translator_loader,
     configure_arch=configure_arch,
     config=CycleGANConfig,

@@ -157,7 +157,7 @@ register(Family(
     build_generator=build_translator,
     build_discriminator=build_critic,
     describe="CycleGAN+VAE (seed 004): a CycleGAN between the codes of a frozen VAE (`facegan train vae`)",
-    training="facegan_cli.train.cyclegan_vae_recipe:TRAINING",
+    training="facegan_cli.train.cyclegan_vae_trainer:TRAINING",
     loader=translator_loader,
     config=CycleGANVAEConfig,
     reference_counts={"thesis64": Reference({"generator": 394_368, "discriminator": 197_633},

@@ -228,7 +228,7 @@ register(
         build_generator=build_generator,
         build_discriminator=build_discriminator,
         describe="DCGAN (Radford et al.; seeds 001 and 003)",
-        training="facegan_cli.train.dcgan_recipe:TRAINING",
+        training="facegan_cli.train.dcgan_trainer:TRAINING",
         configure_arch=configure,
         config=DCGANConfig,
         reference_counts={  # specs/dcgan.md

@@ -58,7 +58,7 @@ class FeatureTranslatorConfig(FamilyConfig):
     content_layer: str = setting(help="Content feature: conv3_2 (thesis) or conv4_2 (its ablation).",
                                  choices=CONTENT_LAYERS, arch=True)
     style_layers: list[str]
-    style_layer_weights: list[float]  # --style-layer-weights (a comma-separated list, parsed by the recipe)
+    style_layer_weights: list[float]  # --style-layer-weights (a comma-separated list, parsed by the trainer)
     alpha: float = setting(help="Style weight alpha (1e-5: style/content = 1e-5, T:725).", non_negative=True)
     beta: float = setting(help="Content weight beta (1).", non_negative=True)
     translator: str = setting(help="conv (3x3 convolutions, the thesis's) or dense (1x1: one fully connected layer "
@@ -226,7 +226,7 @@ register(Family(
     presets=PRESETS,
     default_preset="adam64",
     describe="Latent Features Transfer (seed 004): per-feature VGG19 translators trained on paired images",
-    training="facegan_cli.train.feature_translator_recipe:TRAINING",
+    training="facegan_cli.train.feature_translator_trainer:TRAINING",
     loader=feature_translator_loader,
     networks=_networks,
     config=FeatureTranslatorConfig,

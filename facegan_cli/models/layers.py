@@ -66,7 +66,7 @@ def minibatch_stddev(x: torch.Tensor, group_size: int) -> torch.Tensor:
 
     As the original: groups of min(group_size, N) samples taken with stride N / G (sample i belongs to
     group i mod M), biased variance, sqrt(var + 1e-8), mean over channels and pixels, computed in fp32.
-    The batch must divide into groups; the recipe checks that for every phase before training starts.
+    The batch must divide into groups; the trainer checks that for every phase before training starts.
     """
     n, c, h, w = x.shape
     g = min(group_size, n)

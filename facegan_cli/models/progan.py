@@ -405,7 +405,7 @@ register(
         build_generator=build_generator,
         build_discriminator=build_discriminator,
         describe="Progressive GAN (Karras et al. 2018; seed 002)",
-        training="facegan_cli.train.progan_recipe:TRAINING",
+        training="facegan_cli.train.progan_trainer:TRAINING",
         arch_options=ARCH_OPTIONS,
         configure_arch=configure,
         config=ProGANConfig,

@@ -4,7 +4,7 @@ A family module (any module of facegan_cli.models, or of another package announc
 point group "facegan.families") calls `register(Family(...))` when imported. The entry says what kind of
 model the family trains, how to build its networks from a configuration, its presets, where its
 training options live (`training`: a "module:attribute" reference to its train.spec.TrainSpec, which
-names the recipe; the train side resolves it, since models/ must not import train/), how to load a
+names the trainer; the train side resolves it, since models/ must not import train/), how to load a
 checkpoint into a usable model (`loader`; the kind's own loader where one serves every family of the
 kind), and the architecture options of `facegan models summary FAMILY`.
 
@@ -68,7 +68,7 @@ class Family:
     build_discriminator: Callable[[dict[str, Any]], nn.Module] | None = None
     describe: str = ""
     # "module:attribute" (or the object itself) of: the train.spec.TrainSpec (options, defaults,
-    # configuration and recipe of `facegan train FAMILY`) ...
+    # configuration and trainer of `facegan train FAMILY`) ...
     training: str | Any = ""
     # ... and the checkpoint loader, (Checkpoint, Family, torch.device) -> the loaded model of this kind
     # (default: KIND_LOADERS[kind]).

@@ -49,7 +49,7 @@ class StarGANConfig(FamilyConfig):
     preset: str
     resolution: int = setting(help="Image size (default: the data's, at most 128; smaller data is never upsampled).",
                               min=1)
-    attrs: list[str]  # --attrs (parsed by the recipe)
+    attrs: list[str]  # --attrs (parsed by the trainer)
     g_width: int = setting(help="G's first conv width (64).", min=1)
     d_width: int = setting(help="D's first conv width (64).", min=1)
     g_repeat: int = setting(help="G's residual blocks (6).", min=0)
@@ -287,7 +287,7 @@ for _name, _presets, _default, _describe, _counts, _config in (
     register(Family(
         name=_name, kind="editor", presets=_presets, default_preset=_default, build_generator=build_generator,
         build_discriminator=build_discriminator, describe=_describe, config=_config,
-        training=f"facegan_cli.train.stargan_recipe:TRAINING_{_name.upper().replace('-', '_')}",
+        training=f"facegan_cli.train.stargan_trainer:TRAINING_{_name.upper().replace('-', '_')}",
         reference_counts={_default: Reference({"generator": _counts[0], "discriminator": _counts[1]},
                                               source="specs/ccagan.md (yunjey/stargan at 128x128, 5 attributes)")},
     ))

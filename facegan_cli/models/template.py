@@ -1,14 +1,14 @@
 """The template family: the smallest complete model family, to copy when you add one.
 
-A family is two files, this model module and its recipe (facegan_cli/train/template_recipe.py), linked by
+A family is two files, this model module and its trainer (facegan_cli/train/template_trainer.py), linked by
 the registry entry at the bottom. To add yours:
-  1. copy both files (models/NAME.py, train/NAME_recipe.py) and rename "template" everywhere in them;
+  1. copy both files (models/NAME.py, train/NAME_trainer.py) and rename "template" everywhere in them;
   2. declare your settings in the config class (each is an option, a preset key and a config.json field at
      once), replace the networks below by yours, and the presets by your reference's settings (one preset
      per paper or implementation you reproduce);
   3. declare your reference's parameter counts in `reference_counts` (the family contract,
      tests/models/test_family_contract.py, builds every declared configuration and compares);
-  4. write the update step in the recipe, and a `tiny` setting there so the contract trains it in seconds.
+  4. write the update step in the trainer, and a `tiny` setting there so the contract trains it in seconds.
 Nothing else changes: modules under models/ are discovered, `facegan train NAME`, `facegan models summary
 NAME`, sampling, metrics and `--resume` come from the registry entry. Run `pytest -m unit tests` while
 you work and `pytest tests/models/test_family_contract.py -k NAME` when the family trains.
@@ -111,8 +111,8 @@ register(
         build_generator=TemplateGenerator,
         build_discriminator=TemplateDiscriminator,
         describe="the minimal example family to copy when adding one (models/template.py + "
-        "train/template_recipe.py)",
-        training="facegan_cli.train.template_recipe:TRAINING",
+        "train/template_trainer.py)",
+        training="facegan_cli.train.template_trainer:TRAINING",
         config=TemplateConfig,
         # A real family's numbers come from its reference implementation or paper; the template has none,
         # so these are its own, pinned so that a change to the networks is made on purpose.

@@ -118,7 +118,7 @@ register(Family(
     default_preset="thesis64",
     build_generator=build_decoder,
     describe="VAE over two image domains (seed 004's CycleGAN+VAE, stage 1); samples decode N(0, I) codes",
-    training="facegan_cli.train.vae_recipe:TRAINING",
+    training="facegan_cli.train.vae_trainer:TRAINING",
     config=VAEConfig,
     networks=lambda config: {"encoder": build_encoder(config), "decoder": build_decoder(config)},
     reference_counts={"thesis64": Reference({"encoder": 1_739_872, "decoder": 916_995}, source="specs/cyclegan.md")},

@@ -29,7 +29,7 @@ from facegan_cli.prepare.align_job import (
     worker_setup,
 )
 from facegan_cli.prepare.pipeline import Collected, Item, PrepareJob, run_job
-from facegan_cli.prepare.recipes import Recipe, check_sizes
+from facegan_cli.prepare.recipes import Trainer, check_sizes
 
 # CelebA-HQ's constants are fractions of a 1024 output; FFHQ's shrink rule is relative to --size.
 PROGAN_REFERENCE_SIZE = 1024
@@ -167,7 +167,7 @@ def face_counts(out: Path) -> dict[str, int]:
 
 
 def _job(
-    command: str, settings: dict[str, Any], recipe: Recipe, inputs: Collected, src: Path, worker: Callable, **more: Any
+    command: str, settings: dict[str, Any], recipe: Trainer, inputs: Collected, src: Path, worker: Callable, **more: Any
 ) -> PrepareJob:
     return PrepareJob(
         command,
@@ -188,7 +188,7 @@ def _job(
 def face_job(
     command: str,
     settings: dict[str, Any],
-    recipe: Recipe,
+    recipe: Trainer,
     inputs: Collected,
     src: Path,
     device: str,
@@ -216,7 +216,7 @@ def face_job(
 def resize_job(
     command: str,
     settings: dict[str, Any],
-    recipe: Recipe,
+    recipe: Trainer,
     inputs: Collected,
     src: Path,
     resize: Callable[[Any], np.ndarray],
@@ -252,8 +252,8 @@ def prepare_aligned(
     src: str | os.PathLike[str],
     out: str | os.PathLike[str],
     settings: dict[str, Any],
-    recipe: Recipe,
-    build: Callable[[Path, dict[str, Any], Recipe, str], PrepareJob],
+    recipe: Trainer,
+    build: Callable[[Path, dict[str, Any], Trainer, str], PrepareJob],
     *,
     device: str = "auto",
     shard: str | None = None,

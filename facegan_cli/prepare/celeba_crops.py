@@ -17,7 +17,7 @@ from facegan_cli.data.imageio import guarded, is_image_name, name_bytes, open_rg
 from facegan_cli.data.prepared import SPLIT_CODES, normalize_split
 from facegan_cli.prepare import celeba
 from facegan_cli.prepare.pipeline import Collected, Item, PrepareJob, run_job
-from facegan_cli.prepare.recipes import Recipe, check_sizes
+from facegan_cli.prepare.recipes import Trainer, check_sizes
 
 # Built-in defaults; a recipe overrides them and command-line options override the recipe.
 CELEBA_DEFAULTS: dict[str, Any] = {
@@ -96,7 +96,7 @@ def prepare_celeba(
     src: str | os.PathLike[str],
     out: str | os.PathLike[str],
     settings: dict[str, Any],
-    recipe: Recipe,
+    recipe: Trainer,
     **options: Any,
 ) -> dict[str, Any]:
     """Run the whole prepare; returns the summary document (see pipeline.summarize). `options` are

@@ -28,7 +28,7 @@ from facegan_cli.prepare import celeba
 from facegan_cli.prepare.align_job import AlignTask
 from facegan_cli.prepare.aligned import face_job, prepare_aligned, resize_job
 from facegan_cli.prepare.pipeline import Collected, Item, PrepareJob
-from facegan_cli.prepare.recipes import Recipe
+from facegan_cli.prepare.recipes import Trainer
 
 CELEBAHQ_DEFAULTS: dict[str, Any] = {
     "size": 1024,
@@ -213,13 +213,13 @@ def is_celebamask_hq(src: Path) -> bool:
 
 
 def prepare_celebahq(
-    src: str | os.PathLike[str], out: str | os.PathLike[str], settings: dict[str, Any], recipe: Recipe, **options: Any
+    src: str | os.PathLike[str], out: str | os.PathLike[str], settings: dict[str, Any], recipe: Trainer, **options: Any
 ) -> dict[str, Any]:
     """Run the whole prepare; returns the summary document. `options`: see aligned.prepare_aligned."""
     return prepare_aligned(src, out, settings, recipe, _job, **options)
 
 
-def _job(src: Path, settings: dict[str, Any], recipe: Recipe, device: str) -> PrepareJob:
+def _job(src: Path, settings: dict[str, Any], recipe: Trainer, device: str) -> PrepareJob:
     settings["split"] = normalize_split(settings["split"])
     if not src.is_dir():
         raise FaceganError(

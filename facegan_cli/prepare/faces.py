@@ -20,7 +20,7 @@ from facegan_cli.data.sources import FolderSource, fit_square
 from facegan_cli.prepare.align_job import AlignTask
 from facegan_cli.prepare.aligned import face_job, prepare_aligned, resize_job
 from facegan_cli.prepare.pipeline import Collected, Item, PrepareJob
-from facegan_cli.prepare.recipes import Recipe
+from facegan_cli.prepare.recipes import Trainer
 
 FACES_DEFAULTS: dict[str, Any] = {
     "size": 1024,
@@ -61,13 +61,13 @@ def collect_items(src: Path, settings: dict[str, Any]) -> Collected:
 
 
 def prepare_faces(
-    src: str | os.PathLike[str], out: str | os.PathLike[str], settings: dict[str, Any], recipe: Recipe, **options: Any
+    src: str | os.PathLike[str], out: str | os.PathLike[str], settings: dict[str, Any], recipe: Trainer, **options: Any
 ) -> dict[str, Any]:
     """Run the whole prepare; returns the summary document. `options`: see aligned.prepare_aligned."""
     return prepare_aligned(src, out, settings, recipe, _job, **options)
 
 
-def _job(src: Path, settings: dict[str, Any], recipe: Recipe, device: str) -> PrepareJob:
+def _job(src: Path, settings: dict[str, Any], recipe: Trainer, device: str) -> PrepareJob:
     inputs = collect_items(src, settings)
     if settings["align"] == "none":
         alignment = {"align": "none", "crop": "short side resized (Lanczos), centre square"}

@@ -23,7 +23,7 @@ from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.parallel import ordered_map
 from facegan_cli.core.progress import Progress, log
 from facegan_cli.data.prepared import MANIFEST, PreparedWriter
-from facegan_cli.prepare.recipes import Recipe
+from facegan_cli.prepare.recipes import Trainer
 
 T = TypeVar("T")
 
@@ -132,7 +132,7 @@ class PrepareJob:
 
     command: str
     settings: dict[str, Any]
-    recipe: Recipe
+    recipe: Trainer
     inputs: Collected
     worker: Callable[[Any], tuple[bool, Any]]  # task -> (True, pixels or rows) or (False, reject reason)
     source_label: str  # how messages name the input

@@ -25,7 +25,7 @@ RECIPES_DIR = Path(__file__).resolve().parents[2] / "data_recipes"
 
 
 @dataclass(frozen=True)
-class Recipe:
+class Trainer:
     name: str
     command: str
     description: str
@@ -73,20 +73,20 @@ def _resolve(name_or_path: str) -> Path:
     )
 
 
-def load_recipe(name_or_path: str | os.PathLike[str], command: str | None = None) -> Recipe:
+def load_recipe(name_or_path: str | os.PathLike[str], command: str | None = None) -> Trainer:
     """Read a recipe by name (data_recipes/NAME.toml) or path; check it belongs to `command`."""
     file = _resolve(str(name_or_path))
     try:
-        data = tomllib.loads(read_regular_text(file, "Recipe"))
+        data = tomllib.loads(read_regular_text(file, "Trainer"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise FaceganError(f"Recipe {file} is not valid TOML ({exc}).", "Fix the file's syntax.") from exc
+        raise FaceganError(f"Trainer {file} is not valid TOML ({exc}).", "Fix the file's syntax.") from exc
     missing = [key for key in ("name", "command") if key not in data]
     if missing:
-        raise FaceganError(f"Recipe {file} lacks {', '.join(missing)}.", "Add them at the top of the file.")
+        raise FaceganError(f"Trainer {file} lacks {', '.join(missing)}.", "Add them at the top of the file.")
     settings = data.get("settings", {})
     if not isinstance(settings, dict):
-        raise FaceganError(f"Recipe {file}: [settings] must be a table.", "See data_recipes/celeba-64.toml.")
-    recipe = Recipe(
+        raise FaceganError(f"Trainer {file}: [settings] must be a table.", "See data_recipes/celeba-64.toml.")
+    recipe = Trainer(
         name=str(data["name"]),
         command=str(data["command"]),
         description=str(data.get("description", "")),
@@ -96,13 +96,13 @@ def load_recipe(name_or_path: str | os.PathLike[str], command: str | None = None
     )
     if command is not None and recipe.command != command:
         raise FaceganError(
-            f"Recipe {recipe.name} is for `facegan prepare {recipe.command}`, not `prepare {command}`.",
+            f"Trainer {recipe.name} is for `facegan prepare {recipe.command}`, not `prepare {command}`.",
             f"Use one of: {', '.join(list_recipes(command)) or '(none)'}.",
         )
     return recipe
 
 
-def resolve_settings(recipe: Recipe, given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+def resolve_settings(recipe: Trainer, given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     """Command-line values (not None) over recipe settings over built-in defaults.
 
     Unknown keys in the recipe are an error, so a typo in a recipe file cannot be silently ignored.
@@ -110,7 +110,7 @@ def resolve_settings(recipe: Recipe, given: dict[str, Any], defaults: dict[str, 
     unknown = sorted(set(recipe.settings) - set(defaults))
     if unknown:
         raise FaceganError(
-            f"Recipe {recipe.path or recipe.name} has unknown setting(s): {', '.join(unknown)}.",
+            f"Trainer {recipe.path or recipe.name} has unknown setting(s): {', '.join(unknown)}.",
             f"Known settings of `prepare {recipe.command}`: {', '.join(sorted(defaults))}.",
         )
     resolved = dict(defaults)

@@ -2,13 +2,13 @@
 
 It owns the run directory, the data (named streams, see train/streams.py), checkpoints (atomic, last K
 kept), exact resume, SIGINT/SIGTERM handling, NaN/inf detection, metrics.jsonl, sample grids at fixed
-latents, progress, TensorBoard and DDP. A family plugs in through a `Recipe` (train/recipe.py) and
+latents, progress, TensorBoard and DDP. A family plugs in through a `Trainer` (train/trainer.py) and
 never touches this file; nothing here names a family.
 
 Two kinds of run share it. A fixed run reads its streams at one resolution with one batch size and
-orders data by step. A phased run (a recipe whose `phase()` returns phases, as progressive growing does) changes dataset
+orders data by step. A phased run (a trainer whose `phase()` returns phases, as progressive growing does) changes dataset
 level and batch size as it goes: the loop counts images seen, stops after `kimg` thousand of them,
-orders data by images seen, keeps the current level on the device, tells the recipe when a phase
+orders data by images seen, keeps the current level on the device, tells the trainer when a phase
 begins, and writes a sample grid at the end of every phase.
 """
 
@@ -47,10 +47,10 @@ from facegan_cli.core.signals import StopFlag
 from facegan_cli.data.grid import save_grid
 from facegan_cli.metrics.in_training import DEFAULT_N, TrainingEvaluator, keep_best, prune_best
 from facegan_cli.models import registry
-from facegan_cli.train.recipe import Phase, Recipe, TrainContext
 from facegan_cli.train.streams import StreamSet, normalize_data_config
+from facegan_cli.train.trainer import Phase, TrainContext, Trainer
 
-RecipeFactory = Callable[[dict[str, Any]], Recipe]
+TrainerFactory = Callable[[dict[str, Any]], Trainer]
 
 
 @dataclass
@@ -100,7 +100,7 @@ class ResumeChanges:
     every other option on resume: an exact resume continues the run with its own settings)."""
 
     train: dict[str, Any] = field(default_factory=dict)  # LoopSettings fields: length, logging, checkpoints
-    model: dict[str, Any] = field(default_factory=dict)  # recipe settings, e.g. learning rates
+    model: dict[str, Any] = field(default_factory=dict)  # trainer settings, e.g. learning rates
     data: dict[str, str] = field(default_factory=dict)  # stream -> the same dataset at a new place
     # The folder that held every stream (--data ROOT of two-domain families), moved: each stream is read from
     # the same place relative to it as it was relative to the old one (e.g. ROOT/trainA).
@@ -145,7 +145,7 @@ def _resume_config(resume: Path, changes: ResumeChanges) -> tuple[RunDir, dict[s
 
 class _Loop:
     def __init__(
-        self, config: dict[str, Any], run: RunDir, factory: RecipeFactory, device_spec: str,
+        self, config: dict[str, Any], run: RunDir, factory: TrainerFactory, device_spec: str,
         changes: ResumeChanges | None = None,
     ) -> None:
         self.config = config
@@ -159,26 +159,26 @@ class _Loop:
         configure_backends(device)
         self.precision = Precision(device, amp=self.settings.amp, channels_last=self.settings.channels_last)
         seed_everything(self.settings.seed + self.dist.rank)  # ranks draw different noise
-        self.recipe = factory(config["model"])
-        self.recipe.family = config["family"]  # the family this run trains (one recipe may serve several)
-        self.recipe.setup(TrainContext(device, self.precision, self.dist.world_size, self.dist.rank))
+        self.trainer = factory(config["model"])
+        self.trainer.family = config["family"]  # the family this run trains (one trainer may serve several)
+        self.trainer.setup(TrainContext(device, self.precision, self.dist.world_size, self.dist.rank))
         self.evaluator = self._evaluator() if self.settings.eval else None
         self.saved_step = 0  # the newest checkpoint's step (checkpoints/best stays consistent with it)
         self.data = StreamSet(
-            self.recipe.streams(), config["data"], self.settings.seed, device, self.recipe.value_range,
+            self.trainer.streams(), config["data"], self.settings.seed, device, self.trainer.value_range,
             self.changes.data_changed_ok,
         )
-        distributed.broadcast_modules(self.dist, self.recipe.modules)
+        distributed.broadcast_modules(self.dist, self.trainer.modules)
         if self.settings.compile:
-            self.recipe.wrap_networks(torch.compile)
+            self.trainer.wrap_networks(torch.compile)
         if self.dist.enabled:
             ids = [device.index] if device.type == "cuda" else None
-            self.recipe.wrap_networks(lambda m: DistributedDataParallel(m, device_ids=ids))
-        self.phase: Phase | None = self.recipe.phase(0)
+            self.trainer.wrap_networks(lambda m: DistributedDataParallel(m, device_ids=ids))
+        self.phase: Phase | None = self.trainer.phase(0)
         if self.phase is not None:
             self._init_phased()
             return
-        self.global_batch = self.recipe.batch_size
+        self.global_batch = self.trainer.batch_size
         if self.global_batch % self.dist.world_size:
             raise FaceganError(
                 f"Batch size {self.global_batch} does not divide among {self.dist.world_size} processes.",
@@ -190,7 +190,7 @@ class _Loop:
     def _init_phased(self) -> None:
         if not self.settings.kimg or self.settings.kimg <= 0:
             raise FaceganError(
-                f"A {self.recipe.family} run is measured in images, and no positive length was given.",
+                f"A {self.trainer.family} run is measured in images, and no positive length was given.",
                 "Pass --kimg (thousands of training images).",
             )
         self.total_images = round(self.settings.kimg * 1000)
@@ -205,26 +205,26 @@ class _Loop:
         self.global_batch = self.phases[0].batch_size
 
     def _all_phases(self) -> list[Phase]:
-        """Every phase of the recipe's plan, in order, up to its open-ended last one.
+        """Every phase of the trainer's plan, in order, up to its open-ended last one.
 
         All of them, not only those this run's --kimg reaches: the data must hold every level the plan
         reads (a run may be lengthened on resume), and the fingerprint is the largest level's.
         """
-        phase = self.recipe.phase(0)
+        phase = self.trainer.phase(0)
         assert phase is not None
         found = [phase]
         while phase.end is not None:
-            phase = self.recipe.phase(phase.end)
+            phase = self.trainer.phase(phase.end)
             assert phase is not None and phase.index > found[-1].index, "phases must advance"
             found.append(phase)
         return found
 
     def enter_phase(self, phase: Phase) -> None:
-        """Make `phase` current: its dataset level on the device, the recipe grown and re-wired for it."""
+        """Make `phase` current: its dataset level on the device, the trainer grown and re-wired for it."""
         self.phase = phase
         self.global_batch = phase.batch_size
         self.data.enter(phase.resolution)
-        self.recipe.enter_phase(phase)
+        self.trainer.enter_phase(phase)
         log(f"phase {phase.index}: {phase.name}, batch {phase.batch_size}")
 
     # --- data -------------------------------------------------------------------------------------------
@@ -237,9 +237,9 @@ class _Loop:
         if self.settings.epochs:
             self.settings.steps = max(1, round(self.settings.epochs * self.data.steps_per_epoch))
             self.config["train"]["steps"] = self.settings.steps
-        self.recipe.set_epoch_length(self.data.steps_per_epoch)
-        self.recipe.set_run_length(self.settings.steps)
-        self.recipe.set_sample_inputs(self.data.first_rows(self.settings.n_samples))
+        self.trainer.set_epoch_length(self.data.steps_per_epoch)
+        self.trainer.set_run_length(self.settings.steps)
+        self.trainer.set_sample_inputs(self.data.first_rows(self.settings.n_samples))
 
     def restore(self) -> tuple[int, int]:
         """Load the newest checkpoint that can be read (a damaged newest one is skipped, with a warning);
@@ -248,10 +248,10 @@ class _Loop:
         images_seen = int(state.get("images_seen", ckpt.step * self.global_batch))
         if self.phase is not None:
             # Grow and re-wire first: entering a phase resets the optimisers, whose saved state follows.
-            phase = self.recipe.phase(images_seen)
+            phase = self.trainer.phase(images_seen)
             assert phase is not None
             self.enter_phase(phase)
-        for name, module in self.recipe.modules.items():
+        for name, module in self.trainer.modules.items():
             try:
                 module.load_state_dict(ckpt.modules[name])
             except (KeyError, RuntimeError) as exc:
@@ -262,7 +262,7 @@ class _Loop:
                     "config.json or the checkpoint was edited; restore the model section facegan wrote (each "
                     "checkpoint's metadata keeps it), or start a new run with --out.",
                 ) from exc
-        for name, opt in self.recipe.optimizers.items():
+        for name, opt in self.trainer.optimizers.items():
             # A learning rate changed on resume: the freshly built optimiser holds the new rate, the saved
             # state the old one; keep the moments and step counts, take the new rate.
             fresh_lr = [group["lr"] for group in opt.param_groups]
@@ -278,7 +278,8 @@ class _Loop:
                 f"Resume with --nproc_per_node={len(rngs)}.",
             )
         set_rng_state(rngs[self.dist.rank])
-        self.recipe.load_extra_state(state.get("recipe", {}))
+        # runs saved before the training "recipe" was renamed "trainer" keep their state under "recipe"
+        self.trainer.load_extra_state(state.get("trainer", state.get("recipe", {})))
         self.saved_step = ckpt.step
         if self.dist.is_main:
             self.run.truncate_metrics(ckpt.step)
@@ -289,8 +290,8 @@ class _Loop:
         return ckpt.step, images_seen
 
     def save(self, step: int, images_seen: int) -> Path | None:
-        distributed.sync_buffers(self.dist, self.recipe.modules)
-        bad = _nonfinite_tensors(self.recipe)
+        distributed.sync_buffers(self.dist, self.trainer.modules)
+        bad = _nonfinite_tensors(self.trainer)
         if distributed.broadcast_flag(self.dist, bool(bad)):
             self._diverged(step, f"weights or buffers became NaN or infinite ({', '.join(bad[:3]) or 'on another rank'})")
         rngs = distributed.gather_objects(self.dist, rng_state())
@@ -299,12 +300,12 @@ class _Loop:
         state = {
             "step": step,
             "images_seen": images_seen,
-            "optimizers": {n: o.state_dict() for n, o in self.recipe.optimizers.items()},
+            "optimizers": {n: o.state_dict() for n, o in self.trainer.optimizers.items()},
             "rng_by_rank": rngs,
-            "recipe": self.recipe.extra_state(),
+            "trainer": self.trainer.extra_state(),
         }
-        modules = {n: m.state_dict() for n, m in self.recipe.modules.items()}
-        path = save_checkpoint(self.run.checkpoints, step, modules, self.recipe.meta(), state, keep=self.settings.keep)
+        modules = {n: m.state_dict() for n, m in self.trainer.modules.items()}
+        path = save_checkpoint(self.run.checkpoints, step, modules, self.trainer.meta(), state, keep=self.settings.keep)
         self.saved_step = step
         if self.evaluator is not None:
             prune_best(self.run.best, step)
@@ -314,9 +315,9 @@ class _Loop:
     # --- metrics while training (--eval) ---------------------------------------------------------------
 
     def _evaluator(self) -> TrainingEvaluator:
-        if self.recipe.z_dim <= 0:
+        if self.trainer.z_dim <= 0:
             raise FaceganError(
-                f"--eval scores samples drawn from latents, and the {self.recipe.family} family draws none.",
+                f"--eval scores samples drawn from latents, and the {self.trainer.family} family draws none.",
                 "Leave --eval out; evaluate this family with its own commands (see `facegan metrics --help`).",
             )
         s = self.settings
@@ -326,10 +327,10 @@ class _Loop:
         """The --eval metrics of the generator now; every rank samples and featurises its share, rank 0
         writes the line and keeps the generator in checkpoints/best when it is the best so far."""
         assert self.evaluator is not None
-        distributed.sync_buffers(self.dist, self.recipe.modules)  # every rank samples rank 0's generator
+        distributed.sync_buffers(self.dist, self.trainer.modules)  # every rank samples rank 0's generator
         resolution = self.phase.resolution if self.phase is not None else int(self.config["model"]["resolution"])
         record, best = self.evaluator.evaluate(
-            self.recipe.sample, self.recipe.z_dim, self.recipe.value_range, resolution, step, images / 1000
+            self.trainer.sample, self.trainer.z_dim, self.trainer.value_range, resolution, step, images / 1000
         )
         if metrics is None:
             return
@@ -340,16 +341,16 @@ class _Loop:
         log(f"step {step}: " + ", ".join(f"{k} {record[k]:.4g}" for k in self.evaluator.metrics)
             + (" (best so far)" if best else ""))
         if best:
-            key = self.recipe.generator_key
-            generator = {key: self.recipe.modules[key].state_dict()}  # what sampling and metrics load
-            self.run.record(keep_best(self.run.best, step, generator, self.recipe.meta(), self.saved_step))
+            key = self.trainer.generator_key
+            generator = {key: self.trainer.modules[key].state_dict()}  # what sampling and metrics load
+            self.run.record(keep_best(self.run.best, step, generator, self.trainer.meta(), self.saved_step))
 
     def grid(self, step: int, z: torch.Tensor, name: str | None = None) -> Path | None:
         if not self.dist.is_main:
             return None
-        images = self.recipe.sample(z)
+        images = self.trainer.sample(z)
         path = self.run.samples / (name or f"step-{step:09d}.png")
-        written = save_grid(images, path, self.recipe.value_range, nrow=self.recipe.grid_columns)
+        written = save_grid(images, path, self.trainer.value_range, nrow=self.trainer.grid_columns)
         self.run.record(written)
         return written
 
@@ -360,7 +361,7 @@ class _Loop:
         the new phase's (reset) optimisers, as a resumed run rebuilds them.
         """
         assert self.phase is not None
-        upcoming = self.recipe.phase(images_seen)
+        upcoming = self.trainer.phase(images_seen)
         assert upcoming is not None
         if upcoming.index == self.phase.index:
             return
@@ -371,7 +372,7 @@ class _Loop:
     def train(self, start: int, images_start: int) -> TrainResult:
         s = self.settings
         phased = self.phase is not None
-        fixed_z = torch.randn(s.n_samples, self.recipe.z_dim, generator=torch.Generator().manual_seed(s.seed))
+        fixed_z = torch.randn(s.n_samples, self.trainer.z_dim, generator=torch.Generator().manual_seed(s.seed))
         fixed_z = fixed_z.to(self.device)
         metrics = MetricsLog(self.run.metrics_path) if self.dist.is_main else None
         board = self._tensorboard()
@@ -382,12 +383,12 @@ class _Loop:
         rate = 0.0
         status = "finished"
         total, unit, done = (self.total_images, "img", images) if phased else (s.steps, "step", start)
-        with StopFlag() as stop, Progress(total, f"train {self.recipe.family}", unit, start=done) as bar:
+        with StopFlag() as stop, Progress(total, f"train {self.trainer.family}", unit, start=done) as bar:
             while (images < self.total_images) if phased else (step < s.steps):
-                self.recipe.begin_step(images)
+                self.trainer.begin_step(images)
                 trained = self.phase
                 batch = self.global_batch
-                losses = self.recipe.train_step(
+                losses = self.trainer.train_step(
                     self.data.batch(step, images, batch, s.mirror, self.dist.rank, world), step
                 )
                 nonfinite |= ~torch.isfinite(torch.stack([v.float() for v in losses.values()])).all()
@@ -431,14 +432,14 @@ class _Loop:
                 if stop_now:
                     status = "stopped"
                     log(f"{stop.signal_name or 'stop'} received: saved step {step}; continue with "
-                        f"`facegan train {self.recipe.family} --resume {self.run.path}`")
+                        f"`facegan train {self.trainer.family} --resume {self.run.path}`")
                     break
         if metrics is not None:
             metrics.close()
         if board is not None:
             board.close()
-        distributed.sync_buffers(self.dist, self.recipe.modules)
-        checksums = distributed.gather_objects(self.dist, _weights_checksum(self.recipe))
+        distributed.sync_buffers(self.dist, self.trainer.modules)
+        checksums = distributed.gather_objects(self.dist, _weights_checksum(self.trainer))
         if self.dist.is_main:
             # With DDP every rank must hold the same weights; recording each rank's checksum makes that visible.
             self.run.set_status(status, step=step, kimg=images / 1000, world_size=world, rank_checksums=checksums)
@@ -465,7 +466,7 @@ class _Loop:
         kept = list_checkpoints(self.run.checkpoints)
         if kept:
             where = (f"The last good checkpoint, {kept[-1].name}, was kept in {self.run.checkpoints}.")
-            fix = (f"Lower the learning rate and resume from it: `facegan train {self.recipe.family} --resume "
+            fix = (f"Lower the learning rate and resume from it: `facegan train {self.trainer.family} --resume "
                    f"{self.run.path} --lr ...`; or change the seed and start over.")
         else:
             where = "No checkpoint had been written yet, so nothing of this run can be resumed."
@@ -493,10 +494,10 @@ class _Loop:
         return board
 
 
-def _weights_checksum(recipe: Recipe) -> str:
+def _weights_checksum(trainer: Trainer) -> str:
     """A hash of every module's parameters and buffers, to compare ranks."""
     digest = hashlib.sha256()
-    for name, module in sorted(recipe.modules.items()):
+    for name, module in sorted(trainer.modules.items()):
         for key, tensor in sorted(module.state_dict().items()):
             digest.update(f"{name}.{key}".encode())
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
@@ -512,11 +513,11 @@ def _resumable_state(ckpt: Checkpoint) -> dict[str, Any]:
     return state
 
 
-def _nonfinite_tensors(recipe: Recipe) -> list[str]:
+def _nonfinite_tensors(trainer: Trainer) -> list[str]:
     """Names of parameters and buffers holding NaN or inf (a diverged run can poison BatchNorm statistics
     while its losses still look finite)."""
     bad = []
-    for name, module in recipe.modules.items():
+    for name, module in trainer.modules.items():
         for key, tensor in module.state_dict().items():
             if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
                 bad.append(f"{name}.{key}")
@@ -524,7 +525,7 @@ def _nonfinite_tensors(recipe: Recipe) -> list[str]:
 
 
 def run_training(
-    factory: RecipeFactory,
+    factory: TrainerFactory,
     family: str,
     model_config: dict[str, Any],
     data: dict[str, Any],

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from facegan_cli.models.progan import MIN_RESOLUTION, check_resolution, stage_count
-from facegan_cli.train.recipe import Phase
+from facegan_cli.train.trainer import Phase
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """How a family is trained from the command line: its options, and the options every family shares.
 
-A family's recipe module defines a `TrainSpec`: its own options (architecture, optimiser, data), its
+A family's trainer module defines a `TrainSpec`: its own options (architecture, optimiser, data), its
 defaults of the shared loop options, how option values become a model configuration and data streams
 (`configure`), which options a resume may change, and an optional report after training. The registry
 entry points at it ("module:attribute"); `facegan train FAMILY` is built from it, and `train_family` /
@@ -97,7 +97,7 @@ class TrainSpec:
     example: str  # one command line, shown as the help's epilog
     options: tuple[Opt, ...]  # the family's own options, in help order
     configure: Callable[[dict[str, Any]], TrainPlan]
-    recipe: Callable[[dict[str, Any]], Any]  # the model configuration -> the family's train.recipe.Recipe
+    trainer: Callable[[dict[str, Any]], Any]  # the model configuration -> the family's train.trainer.Trainer
     data_options: dict[str, str] = field(default_factory=lambda: {"images": "data"})  # stream -> option name
     # An option that gives every stream's data at once (a folder of one folder per stream), instead of them.
     data_root_option: str | None = None
@@ -168,7 +168,7 @@ def train_family(family: str, values: dict[str, Any]) -> dict[str, Any]:
     plan = spec.configure(values)
     plan.model = registry.get_family(family).record(plan.model, f"the configuration of `facegan train {family}`")
     result = run_training(
-        spec.recipe, family, plan.model, plan.data, loop_settings(values, plan.settings),
+        spec.trainer, family, plan.model, plan.data, loop_settings(values, plan.settings),
         Path(values["out"]), force=bool(values.get("force")), device=values.get("device") or "auto",
     )
     return _report(spec, result, values.get("device") or "auto")
@@ -201,7 +201,7 @@ def resume_family(family: str, run_dir: Path, given: dict[str, Any], device: str
         raise FaceganError(f"The {family} family is not trained by facegan.", "Pick a family from `facegan models list`.")
     changes = resume_changes(spec, given)
     result = run_training(
-        spec.recipe, family, {}, {}, loop_settings({}), None, resume=run_dir, device=device,
+        spec.trainer, family, {}, {}, loop_settings({}), None, resume=run_dir, device=device,
         changes=changes,
     )
     return _report(spec, result, device)

@@ -1,6 +1,6 @@
 """The named data streams of a run: built from config["data"], held on the device, ordered and batched.
 
-Every `Images` stream a recipe declares reads the data source of the same name in config["data"]
+Every `Images` stream a trainer declares reads the data source of the same name in config["data"]
 ({"path", "split"}, plus the "fingerprint" and "probe" recorded when the run started). Each is decoded
 once, moved to the device once, and ordered on its own: the first stream by the run's seed exactly as a
 single-stream run always was, the i-th by seed + i, so streams of different sizes are independent. A
@@ -23,7 +23,7 @@ from facegan_cli.core.progress import warn
 from facegan_cli.data.device_data import DeviceImages, EpochOrder, ImageStream
 from facegan_cli.data.levels import ImageLevels
 from facegan_cli.data.sources import open_image_set
-from facegan_cli.train.recipe import Images, Labels, Stream
+from facegan_cli.train.trainer import Images, Labels, Stream
 
 
 def content_probe(pixels: np.ndarray) -> str:
@@ -83,7 +83,7 @@ class StreamSet:
         self.changed: dict[str, Any] = {}  # what --data-changed-ok let through, by stream (for config.json)
         image_names = [name for name, spec in streams.items() if isinstance(spec, Images)]
         if not image_names:
-            raise ValueError("a recipe must declare at least one Images stream")
+            raise ValueError("a trainer must declare at least one Images stream")
         missing = [name for name in image_names if name not in data]
         if missing:
             raise FaceganError(

@@ -28,7 +28,7 @@ from facegan_cli.core.lock import FolderLock
 from facegan_cli.core.rundir import RunDir
 from facegan_cli.core.statefile import load_state
 from facegan_cli.models.registry import resolve_config
-from facegan_cli.train.dcgan_recipe import DCGANRecipe
+from facegan_cli.train.dcgan_trainer import DCGANTrainer
 from facegan_cli.train.loop import LoopSettings, run_training
 
 SHORT = ["--ckpt-every", "2", "--log-every", "1", "--sample-every", "100"]
@@ -276,7 +276,7 @@ def test_truncated_newest_checkpoint_falls_back_to_the_newest_complete_one(image
 # --- 12. non-finite weights and buffers ---------------------------------------------------------------------
 
 
-class _PoisonedBatchNorm(DCGANRecipe):
+class _PoisonedBatchNorm(DCGANTrainer):
     """Makes a BatchNorm running_var infinite at `at` while the losses stay finite."""
 
     at = 3
@@ -376,13 +376,13 @@ def test_run_files_respect_the_umask(images: Path, tmp_path: Path) -> None:
 
 def test_json_stdout_stays_one_document_when_a_library_prints(images: Path, tmp_path: Path, monkeypatch) -> None:
     """0.1 let library prints (torch.hub's "Downloading ...") into the --json document's stdout."""
-    original = DCGANRecipe.build
+    original = DCGANTrainer.build
 
     def chatty_build(self, ctx):  # type: ignore[no-untyped-def]
         print("Downloading: https://example.invalid/weights.pth")
         return original(self, ctx)
 
-    monkeypatch.setattr(DCGANRecipe, "build", chatty_build)
+    monkeypatch.setattr(DCGANTrainer, "build", chatty_build)
     ok = train("--data", images, "--out", tmp_path / "run", "--steps", 2, "--json", *TINY_DCGAN)
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.stdout)["status"] == "finished" and "Downloading" in ok.stderr

@@ -52,7 +52,7 @@ CONVERTED: dict[str, dict[str, Any]] = {
 }
 
 # The "model" records main writes for these command lines (tiny runs of main's code at cf861f7, copied verbatim;
-# no recipe or model module changed what it records up to 794f30f).
+# no trainer or model module changed what it records up to 794f30f).
 MAIN_RECORDS: dict[str, tuple[str, list[str], dict[str, Any]]] = {
     "dcgan heikka32": ("dcgan", ["--preset", "heikka32", "--width", "8", "--g-width", "8", "--batch", "4"], {
         "preset": "heikka32", "arch": "conv", "resolution": 32, "z_dim": 100, "g_width": 8, "width": 8,

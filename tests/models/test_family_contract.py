@@ -108,15 +108,15 @@ def contract_failure(family: registry.Family, work: Path) -> str:
 def test_a_family_whose_resume_drops_state_fails_naming_it(tmp_path: Path) -> None:
     """A copy of cycle-gan whose checkpoints leave out its history buffers (extra_state): it trains, loads and
     translates, but a resumed run starts with empty pools, so the contract's resume check fails, naming it."""
-    from facegan_cli.train.cyclegan_recipe import TRAINING, CycleGANRecipe
+    from facegan_cli.train.cyclegan_trainer import TRAINING, CycleGANTrainer
 
-    class PoolsDropped(CycleGANRecipe):
+    class PoolsDropped(CycleGANTrainer):
         def extra_state(self) -> dict[str, Any]:
             return {}
 
     name = "cycle-gan-pools-dropped"
     broken = dataclasses.replace(registry.get_family("cycle-gan"), name=name,
-                                 training=dataclasses.replace(TRAINING, recipe=PoolsDropped))
+                                 training=dataclasses.replace(TRAINING, trainer=PoolsDropped))
     message = contract_failure(broken, tmp_path)
     assert "- resume: " in message and "not bit-exact" in message
     # Only resume fails: the counts, the step, loading and `facegan translate` pass.

@@ -13,7 +13,7 @@ from cli_helpers import invoke_cli
 from facegan_cli.models.layers import EqualizedConv2d, EqualizedLinear, minibatch_stddev, pixel_norm
 from facegan_cli.models.progan import ProDiscriminator, ProGenerator, apply_overrides, channels
 from facegan_cli.models.registry import build_generator, resolve_config
-from facegan_cli.train.progan_recipe import fade_reals
+from facegan_cli.train.progan_trainer import fade_reals
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -2,7 +2,7 @@
 resumed bit-exactly, and sampled, through the same commands as the built-in families.
 
 Nothing under facegan_cli/ knows this family: it registers itself (models.registry.register) with its
-networks, recipe (two named streams, "A" and "B"), training options and checkpoint loader, and the CLI
+networks, trainer (two named streams, "A" and "B"), training options and checkpoint loader, and the CLI
 built afterwards (cli.build_app) has `facegan train toy-domains` and samples its checkpoints.
 """
 
@@ -24,8 +24,8 @@ from typer.testing import CliRunner
 from facegan_cli.core.options import Opt
 from facegan_cli.models import registry
 from facegan_cli.models.loading import generator_loader, load_generator
-from facegan_cli.train.recipe import Images, Recipe, Stream, TrainContext
 from facegan_cli.train.spec import TrainPlan, TrainSpec
+from facegan_cli.train.trainer import Images, Stream, TrainContext, Trainer
 
 FAMILY = "toy-domains"
 PRESET = {"resolution": 16, "z_dim": 8, "batch": 4, "lr": 1e-2}
@@ -47,7 +47,7 @@ def build(config: dict[str, Any]) -> nn.Module:
     return ToyGenerator(int(config["z_dim"]), int(config["resolution"]))
 
 
-class ToyRecipe(Recipe):
+class ToyTrainer(Trainer):
     """One generator per domain, each pulled towards its own domain's batch (per-pixel mean matching)."""
 
     generator_key = "G_A"
@@ -66,7 +66,7 @@ class ToyRecipe(Recipe):
         self.nets = {name: wrap(net) for name, net in self.nets.items()}
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
-        ToyRecipe.seen.append({k: v.clone() for k, v in batch.items()})
+        ToyTrainer.seen.append({k: v.clone() for k, v in batch.items()})
         losses = {}
         for domain in ("A", "B"):
             net, opt = self.nets[f"G_{domain}"], self.optimizers[f"G_{domain}"]
@@ -91,7 +91,7 @@ TRAINING = TrainSpec(
     options=(Opt("data_a", ("--data-a",), Path, None, "Domain A images."),
              Opt("data_b", ("--data-b",), Path, None, "Domain B images.")),
     configure=configure,
-    recipe=ToyRecipe,
+    trainer=ToyTrainer,
     data_options={"A": "data_a", "B": "data_b"},
     loop_defaults={"steps": 6, "ckpt_every": 2, "log_every": 1, "sample_every": 100},
     tiny={},  # the preset is tiny already
@@ -128,12 +128,12 @@ def test_a_family_from_a_test_module_trains_on_both_streams_and_samples(cli, dom
     common = ["--data-a", a, "--data-b", b, "--device", "cpu", "--quiet", "--no-tensorboard", "--seed", 3]
     assert FAMILY in cli("models", "list").stdout
 
-    ToyRecipe.seen = []
+    ToyTrainer.seen = []
     straight = tmp_path / "straight"
     done = cli("train", FAMILY, *common, "--out", straight, "--steps", 6, "--json")
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout)["step"] == 6
-    batches = ToyRecipe.seen
+    batches = ToyTrainer.seen
     # Every step sees a batch of each named stream.
     assert set(batches[0]) == {"A", "B"} and batches[0]["A"].shape == batches[0]["B"].shape == (4, 3, 16, 16)
     config = json.loads((straight / "config.json").read_text())

@@ -12,7 +12,7 @@ from cli_helpers import invoke_cli
 
 from facegan_cli.data.sources import open_image_set
 from facegan_cli.models.attr_classifier import AttributeClassifier, load_classifier, stage_count
-from facegan_cli.train.classifier_recipe import cosine_lr
+from facegan_cli.train.classifier_trainer import cosine_lr
 
 ATTRS = ["Black_Hair", "Blond_Hair", "Smiling"]
 

@@ -43,7 +43,7 @@ def _weights(run: Path, step: int) -> dict[str, torch.Tensor]:
 
 
 def _pools(run: Path) -> dict[str, Any]:
-    state = load_checkpoint(run).load_state()["recipe"]
+    state = load_checkpoint(run).load_state()["trainer"]
     return {name: (state[name]["count"], state[name]["images"]) for name in ("pool_A", "pool_B")}
 
 
@@ -134,8 +134,8 @@ def test_models_summary_gives_the_spec_full_model_total(cli_json) -> None:
 def test_a_stream_holds_its_own_resolution(domains: Path) -> None:
     """Images(resolution=...) (the generic loop's per-stream size) keeps that stream at its size; the others
     take the run's, and an epoch is a pass over the stream with the most batches."""
-    from facegan_cli.train.recipe import Images
     from facegan_cli.train.streams import StreamSet
+    from facegan_cli.train.trainer import Images
 
     data = {"A": {"path": str(domains / "trainA"), "split": "all"}, "B": {"path": str(domains / "trainB"), "split": "all"}}
     streams = StreamSet({"A": Images(resolution=20), "B": Images()}, data, 0, torch.device("cpu"), (-1.0, 1.0))

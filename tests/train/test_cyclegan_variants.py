@@ -16,7 +16,7 @@ from transfer_helpers import vgg_file_fixture  # noqa: F401
 from facegan_cli.models import vae
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.prepare.synthetic import write_synthetic
-from facegan_cli.train.vae_recipe import vae_loss
+from facegan_cli.train.vae_trainer import vae_loss
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 RUN = ["--device", "cpu", "--no-tensorboard", "--quiet", "--seed", "2"]
@@ -120,7 +120,7 @@ def test_vae_then_latent_cyclegan_train_and_translate(cli, domains: Path, tmp_pa
 
 def test_nst_losses_vanish_at_their_targets(vgg_file: Path) -> None:
     from facegan_cli.features.vgg19 import VGG19Extractor
-    from facegan_cli.train.cyclegan_recipe import NSTLosses
+    from facegan_cli.train.cyclegan_trainer import NSTLosses
 
     nst = NSTLosses(VGG19Extractor(vgg_file, "cpu", pool="avg"))
     x, y = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
@@ -140,7 +140,7 @@ def test_nst_variant_trains_calibrates_and_resumes(cli, domains: Path, vgg_file:
     run = _same_as_straight(cli, "cycle-gan", args, tmp_path, steps=4, split=2)
     from facegan_cli.core.checkpoint import load_checkpoint
 
-    weights = load_checkpoint(run).load_state()["recipe"]["nst_weights"]
+    weights = load_checkpoint(run).load_state()["trainer"]["nst_weights"]
     assert len(weights) == 2 and all(w > 0 for w in weights)
     first = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
     assert 0.2 < first["idt_A"] < 3  # each of the two calibrated terms about 0.5 at the start

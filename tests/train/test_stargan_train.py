@@ -24,7 +24,7 @@ from facegan_cli.data.prepared import PreparedDataset
 from facegan_cli.data.stargan_split import protocol_rows, stargan_test_mask
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.train.loop import LoopSettings, run_training
-from facegan_cli.train.stargan_recipe import StarGANRecipe
+from facegan_cli.train.stargan_trainer import StarGANTrainer
 
 TINY = ["--split-protocol", "celeba", "--g-width", "8", "--d-width", "8", "--g-repeat", "1", "--batch", "4", "--n-critic", "2",
         "--device", "cpu", "--no-tensorboard", "--quiet"]
@@ -131,7 +131,7 @@ def test_help_shows_defaults_and_example() -> None:
         assert "Example: facegan" in result.output and "--lambda-rec" in result.output
 
 
-class _Spy(StarGANRecipe):
+class _Spy(StarGANTrainer):
     seen: list[tuple[int, torch.Tensor, torch.Tensor]] = []
 
     def train_step(self, batch, step):  # type: ignore[override]

@@ -19,7 +19,7 @@ from train_helpers import TINY_DCGAN, write_image_folder
 from facegan_cli.core.checkpoint import list_checkpoints, load_checkpoint
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.models.registry import resolve_config
-from facegan_cli.train.dcgan_recipe import DCGANRecipe
+from facegan_cli.train.dcgan_trainer import DCGANTrainer
 from facegan_cli.train.loop import LoopSettings, run_training
 
 
@@ -106,7 +106,7 @@ def test_resume_rejects_changed_dataset(images: Path, tmp_path: Path) -> None:
     assert result.exit_code == 1 and "fingerprint" in result.stderr
 
 
-class _DivergingRecipe(DCGANRecipe):
+class _DivergingTrainer(DCGANTrainer):
     """Makes G's weights NaN at step 5, as an exploding learning rate would."""
 
     def train_step(self, batch, step):  # type: ignore[override]
@@ -121,7 +121,7 @@ def test_nan_stops_and_keeps_last_good_checkpoint(images: Path, tmp_path: Path) 
     settings = LoopSettings(steps=20, log_every=100, ckpt_every=2, sample_every=100, tensorboard=False)
     out = tmp_path / "run"
     with pytest.raises(FaceganError, match="NaN or infinite"):
-        run_training(_DivergingRecipe, "dcgan", config, {"path": str(images), "split": "all"}, settings, out,
+        run_training(_DivergingTrainer, "dcgan", config, {"path": str(images), "split": "all"}, settings, out,
                      device="cpu")
     ckpts = list_checkpoints(out / "checkpoints")
     assert [p.name for p in ckpts][-1] == "ckpt-000000004.safetensors"

@@ -14,10 +14,10 @@ from train_helpers import write_image_folder
 
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.train.loop import LoopSettings, run_training
-from facegan_cli.train.recipe import Images, Recipe, Stream, TrainContext
+from facegan_cli.train.trainer import Images, Stream, TrainContext, Trainer
 
 
-class _PairSpy(Recipe):
+class _PairSpy(Trainer):
     """Records each batch; B follows A's order, so every B image is its A partner inverted."""
 
     seen: list[dict[str, torch.Tensor]] = []

@@ -18,7 +18,7 @@ from transfer_helpers import faces, random_vgg19, style, vgg_file_fixture, write
 
 from facegan_cli.features.vgg19 import VGG19Extractor
 from facegan_cli.models.feature_translator import PRESETS
-from facegan_cli.train.feature_translator_recipe import decay_factor
+from facegan_cli.train.feature_translator_trainer import decay_factor
 from facegan_cli.transfer.lft import extract, feature_taps, lft_loss, psnr, synthesize
 
 pytestmark = pytest.mark.usefixtures("one_thread")

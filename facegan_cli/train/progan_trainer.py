@@ -27,8 +27,8 @@ from facegan_cli.models.progan import ProDiscriminator, ProGenerator, build_disc
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.train.gan_objectives import gradient_penalty
 from facegan_cli.train.progan_schedule import ProganSchedule
-from facegan_cli.train.recipe import Phase, Recipe, TrainContext, frozen
 from facegan_cli.train.spec import DATA_OPTION, SPLIT_OPTION, TrainPlan, TrainSpec
+from facegan_cli.train.trainer import Phase, TrainContext, Trainer, frozen
 
 
 def fade_reals(real: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
@@ -38,7 +38,7 @@ def fade_reals(real: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
     return torch.lerp(upsample2x(downsample2x(real)), real, alpha)
 
 
-class ProGANRecipe(Recipe):
+class ProGANTrainer(Trainer):
     family = "progan"
     generator_key = "G_ema"
 
@@ -270,7 +270,7 @@ TRAINING = TrainSpec(
         SPLIT_OPTION,
     ),  # and the options of models.progan.ProGANConfig's fields
     configure=configure,
-    recipe=ProGANRecipe,
+    trainer=ProGANTrainer,
     length="kimg",
     loop_defaults={"log_every": 100, "ckpt_every": 2000, "sample_every": 2000, "mirror": True},
     loop_help={

@@ -14,23 +14,23 @@ from references.cyclegan_reference import ImagePool as RefPool
 from facegan_cli.core.device import Precision
 from facegan_cli.models import cyclegan
 from facegan_cli.models.registry import count_parameters, resolve_config
-from facegan_cli.train.cyclegan_recipe import CycleGANRecipe, ImagePool, lr_factor, total_variation
-from facegan_cli.train.recipe import TrainContext
+from facegan_cli.train.cyclegan_trainer import CycleGANTrainer, ImagePool, lr_factor, total_variation
+from facegan_cli.train.trainer import TrainContext
 
 CPU = torch.device("cpu")
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _recipe(preset: str = "junyanz256", epoch_steps: int = 1000, channels_last: bool = False, **overrides: object
-            ) -> CycleGANRecipe:
+            ) -> CycleGANTrainer:
     torch.manual_seed(0)
     tiny = {"resolution": 32, "load_size": 32, "ngf": 8, "ndf": 8, "n_blocks": 2, "batch": 2, "pool_size": 3}
     config = resolve_config("cycle-gan", preset, {**tiny, **overrides})
     config["data_resolution"] = config["load_size"]
-    recipe = CycleGANRecipe(config)
-    recipe.setup(TrainContext(CPU, Precision(CPU, channels_last=channels_last)))
-    recipe.set_epoch_length(epoch_steps)
-    return recipe
+    trainer = CycleGANTrainer(config)
+    trainer.setup(TrainContext(CPU, Precision(CPU, channels_last=channels_last)))
+    trainer.set_epoch_length(epoch_steps)
+    return trainer
 
 
 def _batches(steps: int, size: int = 32, batch: int = 2) -> torch.Tensor:
@@ -62,7 +62,7 @@ def test_networks_and_init_are_junyanz_from_the_same_seed() -> None:
     torch.manual_seed(4)
     ref = define_networks(n_blocks=6)
     torch.manual_seed(4)
-    ours = CycleGANRecipe(config)
+    ours = CycleGANTrainer(config)
     ours.setup(TrainContext(CPU, Precision(CPU, channels_last=False)))
     for name in ("G_A", "G_B", "D_A", "D_B"):
         mine, theirs = ours.modules[name].state_dict(), ref[name].state_dict()
@@ -108,9 +108,9 @@ def test_channels_last_step_is_the_same_step() -> None:
     plain, nhwc = _recipe(), _recipe(channels_last=True)
     data = _batches(1)
     losses = []
-    for recipe in (plain, nhwc):
+    for trainer in (plain, nhwc):
         random.seed(1)
-        losses.append(recipe.train_step({"A": data[0, 0], "B": data[0, 1]}, 0))
+        losses.append(trainer.train_step({"A": data[0, 0], "B": data[0, 1]}, 0))
     for key, value in losses[0].items():
         torch.testing.assert_close(losses[1][key], value, rtol=1e-4, atol=1e-6)
     for name in plain.modules:
@@ -144,29 +144,29 @@ def test_linear_decay_is_junyanz_rule() -> None:
     assert 2e-4 * lr_factor(99 * 7, 7, 100, 100) == 2e-4
     assert 2e-4 * lr_factor(100 * 7, 7, 100, 100) == pytest.approx(1.98e-4, rel=1e-3)
     assert 2e-4 * lr_factor(199 * 7, 7, 100, 100) == pytest.approx(1.98e-6, rel=1e-3)
-    recipe = _recipe(epoch_steps=2, n_epochs=1, n_epochs_decay=2)
+    trainer = _recipe(epoch_steps=2, n_epochs=1, n_epochs_decay=2)
     data = _batches(5)
     seen = []
     for step in range(5):
-        seen.append([g["lr"] for opt in recipe.optimizers.values() for g in opt.param_groups])
-        recipe.train_step({"A": data[step, 0], "B": data[step, 1]}, step)
+        seen.append([g["lr"] for opt in trainer.optimizers.values() for g in opt.param_groups])
+        trainer.train_step({"A": data[step, 0], "B": data[step, 1]}, step)
     assert [s[0] for s in seen] == pytest.approx([2e-4, 2e-4, 2e-4 * 2 / 3, 2e-4 * 2 / 3, 2e-4 / 3])
     assert all(len(set(s)) == 1 for s in seen)  # G and D share the rate
 
 
 def test_random_crops_resize_then_crop_on_the_device() -> None:
-    recipe = _recipe(resolution=24, load_size=32)
-    recipe.config["data_resolution"] = 16
+    trainer = _recipe(resolution=24, load_size=32)
+    trainer.config["data_resolution"] = 16
     images = torch.rand(3, 3, 16, 16) * 2 - 1
     torch.manual_seed(2)
-    crops = recipe.fit(images)
+    crops = trainer.fit(images)
     assert crops.shape == (3, 3, 24, 24) and crops.abs().max() <= 1
     up = torch.nn.functional.interpolate(images, size=(32, 32), mode="bicubic", align_corners=False).clamp(-1, 1)
     torch.manual_seed(2)
     offsets = torch.randint(0, 9, (3, 2)).tolist()
     for i, (y, x) in enumerate(offsets):
         assert torch.equal(crops[i], up[i, :, y : y + 24, x : x + 24])
-    centre = recipe.fit(images, random_crop=False)
+    centre = trainer.fit(images, random_crop=False)
     assert torch.equal(centre, up[:, :, 4:28, 4:28])
 
 
@@ -182,10 +182,10 @@ def test_thesis_options_change_the_step() -> None:
     assert float(reference["tv"]) == 0
     for overrides in ({"lambda_tv": 0.1}, {"identity_mode": "thesis"}, {"d_noise_std": 0.1},
                       {"upsample": "nearest"}, {"padding": "reflect"}, {"pack": 2}):
-        recipe = _recipe(**overrides)
+        trainer = _recipe(**overrides)
         random.seed(0)
         torch.manual_seed(0)
-        losses = recipe.train_step(dict(batch), 0)
+        losses = trainer.train_step(dict(batch), 0)
         assert not torch.equal(losses["loss_G"], reference["loss_G"]), overrides
     thesis = _recipe(identity_mode="thesis")
     x = data[0, 0]
@@ -196,8 +196,8 @@ def test_thesis_options_change_the_step() -> None:
 
 
 def test_noise_anneals_to_zero_and_tv_loss() -> None:
-    recipe = _recipe(d_noise_std=0.1, epoch_steps=10, n_epochs=6, n_epochs_decay=4)  # 100 steps of schedule
-    assert [recipe.noise_std(s) for s in (0, 50, 100, 150)] == pytest.approx([0.1, 0.05, 0.0, 0.0])
+    trainer = _recipe(d_noise_std=0.1, epoch_steps=10, n_epochs=6, n_epochs_decay=4)  # 100 steps of schedule
+    assert [trainer.noise_std(s) for s in (0, 50, 100, 150)] == pytest.approx([0.1, 0.05, 0.0, 0.0])
     assert _recipe().noise_std(0) == 0.0
     flat = torch.zeros(1, 3, 8, 8)
     assert float(total_variation(flat)) == pytest.approx(1e-4)  # sqrt(1e-8)
@@ -212,8 +212,8 @@ def test_pacgan_packs_consecutive_images_on_channels() -> None:
     assert packed[0, :3].eq(0).all() and packed[0, 3:].eq(1).all() and packed[1, 3:].eq(3).all()
     with pytest.raises(ValueError, match="pack"):
         cyclegan.pack_images(x[:3], 2)
-    recipe = _recipe(pack=2)
-    assert recipe.modules["D_A"].model[0].in_channels == 6
+    trainer = _recipe(pack=2)
+    assert trainer.modules["D_A"].model[0].in_channels == 6
 
 
 def test_resize_convolution_has_no_checkerboard_at_init() -> None:

@@ -36,8 +36,8 @@ from facegan_cli.models.stargan import (
 )
 from facegan_cli.train.attribute_options import ATTRS_OPTION, PROTOCOL_OPTION, parse_attrs, protocol_splits
 from facegan_cli.train.gan_objectives import bce_fake, bce_real, gradient_penalty
-from facegan_cli.train.recipe import Images, Labels, Recipe, Stream, TrainContext
 from facegan_cli.train.spec import DATA_OPTION, RESUMABLE_LR, TrainPlan, TrainSpec
+from facegan_cli.train.trainer import Images, Labels, Stream, TrainContext, Trainer
 
 SAMPLE_INPUTS = 8  # rows of a training sample grid: input, then one column per attribute target
 
@@ -60,7 +60,7 @@ def decayed_lr(base: float, step: int, total: int, decay_steps: int) -> float:
 
 
 
-class StarGANRecipe(Recipe):
+class StarGANTrainer(Trainer):
     generator_key = "G"
 
     def __init__(self, config: dict[str, Any], family: str = "") -> None:
@@ -203,7 +203,7 @@ class StarGANRecipe(Recipe):
     @torch.no_grad()
     def sample(self, z: torch.Tensor) -> torch.Tensor:
         if self._sample is None:
-            raise FaceganError("No sample images were handed to the recipe.", "This is a facegan bug.")
+            raise FaceganError("No sample images were handed to the trainer.", "This is a facegan bug.")
         return self.translate_grid(*self._sample)
 
     def meta(self) -> dict[str, Any]:
@@ -287,7 +287,7 @@ def _training(family: str) -> TrainSpec:
         f"&& facegan train {family} --data data/celeba-128-attrs --out runs/{family}",
         options=_OPTIONS,
         configure=lambda values: configure(family, values),
-        recipe=StarGANRecipe,
+        trainer=StarGANTrainer,
         loop_defaults={"log_every": 100, "ckpt_every": 5000, "sample_every": 1000, "mirror": True},
         loop_help={"steps": "(default: the preset's: stargan 200k; ccagan 20 epochs)"},
         resumable={**RESUMABLE_LR, "d_lr": lambda value: {"d_lr": value}},

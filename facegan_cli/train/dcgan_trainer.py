@@ -17,11 +17,11 @@ from facegan_cli.core.options import Opt
 from facegan_cli.models import registry
 from facegan_cli.models.registry import build_discriminator, build_generator, resolve_config
 from facegan_cli.train.gan_objectives import bce_fake, bce_real
-from facegan_cli.train.recipe import Recipe, TrainContext
 from facegan_cli.train.spec import DATA_OPTION, RESUMABLE_LR, SPLIT_OPTION, TrainPlan, TrainSpec
+from facegan_cli.train.trainer import TrainContext, Trainer
 
 
-class DCGANRecipe(Recipe):
+class DCGANTrainer(Trainer):
     family = "dcgan"
     generator_key = "G"
 
@@ -128,7 +128,7 @@ TRAINING = TrainSpec(
         SPLIT_OPTION,
     ),  # and the options of models.dcgan.DCGANConfig's fields
     configure=configure,
-    recipe=DCGANRecipe,
+    trainer=DCGANTrainer,
     loop_defaults={"amp": True},
     loop_help={"steps": "(default: 1000)"},
     resumable=RESUMABLE_LR,

@@ -19,8 +19,8 @@ from facegan_cli.data.sources import open_image_set
 from facegan_cli.models import registry
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.models.vae import RECONS, build_decoder, build_encoder, kl_divergence
-from facegan_cli.train.recipe import Images, Recipe, Stream, TrainContext
 from facegan_cli.train.spec import DOMAIN_DATA, DOMAIN_OPTIONS, RESUMABLE_LR, TrainPlan, TrainSpec
+from facegan_cli.train.trainer import Images, Stream, TrainContext, Trainer
 
 
 def vae_loss(x: torch.Tensor, rec: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, recon: str,
@@ -32,7 +32,7 @@ def vae_loss(x: torch.Tensor, rec: torch.Tensor, mu: torch.Tensor, logvar: torch
     return (per_image + beta_kl * kl).mean(), per_image.mean(), kl.mean()
 
 
-class VAERecipe(Recipe):
+class VAETrainer(Trainer):
     family = "vae"
 
     def __init__(self, config: dict[str, Any]) -> None:
@@ -114,7 +114,7 @@ TRAINING = TrainSpec(
         *DOMAIN_OPTIONS,
     ),  # and the options of models.vae.VAEConfig's fields
     configure=configure,
-    recipe=VAERecipe,
+    trainer=VAETrainer,
     data_options=DOMAIN_DATA,
     data_root_option="data",
     loop_defaults={"mirror": True, "log_every": 100, "ckpt_every": 2000, "sample_every": 1000},

@@ -1,4 +1,4 @@
-"""The attribute classifier's recipe on the generic loop, and its held-out accuracy.
+"""The attribute classifier's trainer on the generic loop, and its held-out accuracy.
 
 Every step: BCE-with-logits (mean over images and attributes) of the classifier's logits against the
 batch's 0/1 labels; Adam (lr 1e-3, weight decay 1e-4) with a cosine decay to 0 over the run, recomputed
@@ -38,9 +38,9 @@ from facegan_cli.models.loading import load_model
 from facegan_cli.models.stargan import STARGAN_ATTRS
 from facegan_cli.train.attribute_options import parse_attrs, protocol_splits
 from facegan_cli.train.loop import TrainResult
-from facegan_cli.train.recipe import Images, Labels, Recipe, Stream, TrainContext
 from facegan_cli.train.spec import DATA_OPTION, RESUMABLE_LR, TrainPlan, TrainSpec
 from facegan_cli.train.streams import normalize_data_config
+from facegan_cli.train.trainer import Images, Labels, Stream, TrainContext, Trainer
 
 
 def cosine_lr(base: float, step: int, total: int) -> float:
@@ -49,7 +49,7 @@ def cosine_lr(base: float, step: int, total: int) -> float:
     return base * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
 
 
-class ClassifierRecipe(Recipe):
+class ClassifierTrainer(Trainer):
     generator_key = "C"
 
     def __init__(self, config: dict[str, Any]) -> None:
@@ -97,7 +97,7 @@ class ClassifierRecipe(Recipe):
     @torch.no_grad()
     def sample(self, z: torch.Tensor) -> torch.Tensor:
         if self._sample is None:
-            raise FaceganError("No sample images were handed to the recipe.", "This is a facegan bug.")
+            raise FaceganError("No sample images were handed to the trainer.", "This is a facegan bug.")
         return self._sample.float()
 
     def meta(self) -> dict[str, Any]:
@@ -190,7 +190,7 @@ TRAINING = TrainSpec(
         Opt("split", ("--split",), str, None, "Explicit training split instead."),
     ),  # and the options of models.attr_classifier.ClassifierConfig's fields
     configure=configure,
-    recipe=ClassifierRecipe,
+    trainer=ClassifierTrainer,
     loop_defaults={"log_every": 100, "ckpt_every": 1000, "sample_every": 1000, "keep": 2, "mirror": True,
                    "tensorboard": False},
     loop_help={"steps": f"(default: {CLASSIFIER_DEFAULTS['steps']})"},

@@ -1,6 +1,6 @@
 """What a model family gives the generic training loop: its data streams, networks, optimisers and step.
 
-A recipe declares the data it trains on as NAMED STREAMS (`streams()`): an `Images` stream per image
+A trainer declares the data it trains on as NAMED STREAMS (`streams()`): an `Images` stream per image
 source it reads ({"images"} for DCGAN, {"A", "B"} for unpaired translation), and `Labels` streams that
 ride along an image stream (StarGAN's {"images", "labels"}: the label columns of the same rows, in the
 same order). The loop builds every stream from the run's data (device-resident, deterministically and
@@ -65,7 +65,7 @@ class Phase:
 
 @dataclass
 class TrainContext:
-    """Everything a recipe may need from the loop when it builds itself."""
+    """Everything a trainer may need from the loop when it builds itself."""
 
     device: torch.device
     precision: Precision
@@ -73,10 +73,10 @@ class TrainContext:
     rank: int = 0
 
 
-class Recipe(ABC):
-    """Base class of a family's training recipe.
+class Trainer(ABC):
+    """Base class of a family's training trainer.
 
-    The loop owns data, checkpoints, resume, logging, signals and DDP; a recipe owns networks (`modules`,
+    The loop owns data, checkpoints, resume, logging, signals and DDP; a trainer owns networks (`modules`,
     all saved), optimisers and one update step. `train_step` returns losses as tensors so the loop decides
     when to synchronise with the device.
     """

@@ -14,8 +14,8 @@ from facegan_cli.core.errors import FaceganError
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.models.stargan import StarDiscriminator, apply_edits, create_labels, instance_statistics
 from facegan_cli.train.gan_objectives import gradient_penalty
-from facegan_cli.train.recipe import TrainContext
-from facegan_cli.train.stargan_recipe import StarGANRecipe, decayed_lr
+from facegan_cli.train.stargan_trainer import StarGANTrainer, decayed_lr
+from facegan_cli.train.trainer import TrainContext
 
 CPU = torch.device("cpu")
 ATTRS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
@@ -24,13 +24,13 @@ ATTRS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _recipe(family: str = "stargan", **overrides: object) -> StarGANRecipe:
+def _recipe(family: str = "stargan", **overrides: object) -> StarGANTrainer:
     torch.manual_seed(0)
     tiny = {"resolution": 16, "g_width": 8, "d_width": 8, "g_repeat": 1, "d_repeat": 4, "batch": 4, "n_critic": 2}
     config = resolve_config(family, None, {**tiny, **overrides})
-    recipe = StarGANRecipe(config, family)
-    recipe.setup(TrainContext(CPU, Precision(CPU, channels_last=False)))
-    return recipe
+    trainer = StarGANTrainer(config, family)
+    trainer.setup(TrainContext(CPU, Precision(CPU, channels_last=False)))
+    return trainer
 
 
 class _LinearCritic(nn.Module):
@@ -102,17 +102,17 @@ def test_lr_decay_reaches_zero_at_the_last_step() -> None:
     assert decayed_lr(1e-4, 150_000, 200_000, 100_000) == pytest.approx(5e-5)
     assert decayed_lr(1e-4, 200_000, 200_000, 100_000) == 0.0
     assert decayed_lr(1e-4, 5, 10, 0) == 1e-4  # no decay asked for
-    recipe = _recipe()
-    recipe.set_run_length(6)  # decay over the last 3 steps (half the run)
+    trainer = _recipe()
+    trainer.set_run_length(6)  # decay over the last 3 steps (half the run)
     real, labels = torch.rand(4, 3, 16, 16) * 2 - 1, torch.tensor([[1.0, 0, 0, 1, 0]] * 2 + [[0, 1, 0, 0, 1]] * 2)
     seen = []
     for step in range(6):
-        seen.append(recipe.optimizers["D"].param_groups[0]["lr"])
-        recipe.train_step({"images": real, "labels": labels}, step)
+        seen.append(trainer.optimizers["D"].param_groups[0]["lr"])
+        trainer.train_step({"images": real, "labels": labels}, step)
     assert seen[0] == 1e-4 and seen[3] == 1e-4
     assert seen[4] == pytest.approx(1e-4 * 2 / 3) and seen[5] == pytest.approx(1e-4 / 3)
-    assert recipe.optimizers["D"].param_groups[0]["lr"] == 0.0
-    assert recipe.optimizers["G"].param_groups[0]["lr"] == 0.0
+    assert trainer.optimizers["D"].param_groups[0]["lr"] == 0.0
+    assert trainer.optimizers["G"].param_groups[0]["lr"] == 0.0
 
 
 def _yunjey_steps(G: nn.Module, D: nn.Module, data: torch.Tensor, labels: torch.Tensor, cfg: dict) -> None:
@@ -149,18 +149,18 @@ def test_step_matches_yunjey_solver() -> None:
 
 def test_g_updates_every_n_critic_steps_and_rec_ablation() -> None:
     data, labels = _batches(2)
-    recipe = _recipe(n_critic=2)
-    g0 = copy.deepcopy(recipe.modules["G"].state_dict())
-    recipe.train_step({"images": data[0], "labels": labels[0]}, 0)
-    assert all(torch.equal(v, recipe.modules["G"].state_dict()[k]) for k, v in g0.items() if "running" not in k)
-    recipe.train_step({"images": data[1], "labels": labels[1]}, 1)
-    assert not torch.equal(g0["main.0.weight"], recipe.modules["G"].state_dict()["main.0.weight"])
+    trainer = _recipe(n_critic=2)
+    g0 = copy.deepcopy(trainer.modules["G"].state_dict())
+    trainer.train_step({"images": data[0], "labels": labels[0]}, 0)
+    assert all(torch.equal(v, trainer.modules["G"].state_dict()[k]) for k, v in g0.items() if "running" not in k)
+    trainer.train_step({"images": data[1], "labels": labels[1]}, 1)
+    assert not torch.equal(g0["main.0.weight"], trainer.modules["G"].state_dict()["main.0.weight"])
     # --lambda-rec 0: no reconstruction term, so G's first update differs from the default's.
     ablated = _recipe(n_critic=1, lambda_rec=0.0)
     full = _recipe(n_critic=1)
-    for recipe in (ablated, full):
+    for trainer in (ablated, full):
         torch.manual_seed(1)
-        out = recipe.train_step({"images": data[0], "labels": labels[0]}, 0)
+        out = trainer.train_step({"images": data[0], "labels": labels[0]}, 0)
     assert float(out["G_rec"]) > 0
     torch.manual_seed(1)
     assert float(_recipe(n_critic=1, lambda_rec=0.0).train_step({"images": data[0], "labels": labels[0]}, 0)["G_rec"]) == 0.0
@@ -170,21 +170,21 @@ def test_g_updates_every_n_critic_steps_and_rec_ablation() -> None:
 
 def test_bce_loss_has_no_penalty() -> None:
     data, labels = _batches(1)
-    recipe = _recipe("ccagan", loss="bce", n_critic=1)
+    trainer = _recipe("ccagan", loss="bce", n_critic=1)
     torch.manual_seed(0)
-    losses = recipe.train_step({"images": data[0], "labels": labels[0]}, 0)
+    losses = trainer.train_step({"images": data[0], "labels": labels[0]}, 0)
     assert float(losses["gp"]) == 0.0
     # D's adversarial term is BCE(real, 1) + BCE(fake, 0) over patches: positive, ~2 log 2 at the start.
     assert 0.5 < float(losses["D_adv"]) < 3.0 and torch.isfinite(losses["loss_G"])
 
 
 def test_sample_grid_uses_instance_statistics_and_changes_nothing() -> None:
-    recipe = _recipe()
+    trainer = _recipe()
     data, labels = _batches(1)
-    recipe.set_sample_inputs({"images": data[0], "labels": labels[0]})
-    G = recipe.modules["G"]
+    trainer.set_sample_inputs({"images": data[0], "labels": labels[0]})
+    G = trainer.modules["G"]
     before = copy.deepcopy(G.state_dict())
-    grid = recipe.sample(torch.empty(4, 0))
+    grid = trainer.sample(torch.empty(4, 0))
     assert grid.shape == (4 * 6, 3, 16, 16)
     torch.testing.assert_close(grid[0::6], data[0])  # the first column holds the inputs
     assert all(torch.equal(v, G.state_dict()[k]) for k, v in before.items()) and G.training

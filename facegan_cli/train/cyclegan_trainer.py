@@ -62,8 +62,8 @@ from facegan_cli.models.cyclegan import (
 )
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.train.gan_objectives import gradient_penalty
-from facegan_cli.train.recipe import Images, Recipe, Stream, TrainContext
 from facegan_cli.train.spec import DOMAIN_DATA, DOMAIN_OPTIONS, RESUMABLE_LR, TrainPlan, TrainSpec
+from facegan_cli.train.trainer import Images, Stream, TrainContext, Trainer
 from facegan_cli.transfer.style_losses import content_error, gram, style_error
 
 SAMPLE_ROWS = 8  # rows of a training grid: A, G_A(A), G_B(G_A(A)), B, G_B(B), G_A(G_B(B))
@@ -184,7 +184,7 @@ class ImagePool:
             self.images[: self.count] = stored.to(device)
 
 
-# --- the recipe ------------------------------------------------------------------------------------------
+# --- the trainer ------------------------------------------------------------------------------------------
 
 
 def cycle(
@@ -198,7 +198,7 @@ def cycle(
     return fake_B, rec_A, fake_A, G_A(fake_A)
 
 
-class CycleRecipe(Recipe):
+class CycleTrainer(Trainer):
     """junyanz's CycleGAN training, on images (cycle-gan) or on codes (cycle-gan-vae): G_A, G_B, D_A, D_B
     with one Adam per pair at J's linear decay by epoch, a history pool of fakes per domain (saved with
     the checkpoint), and fixed sample inputs of both domains."""
@@ -263,14 +263,14 @@ class CycleRecipe(Recipe):
 
     def sample_pair(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self._sample is None:
-            raise FaceganError("No sample images were handed to the recipe.", "This is a facegan bug.")
+            raise FaceganError("No sample images were handed to the trainer.", "This is a facegan bug.")
         return self._sample
 
     def meta(self) -> dict[str, Any]:
         return {**super().meta(), "value_range": [-1.0, 1.0]}
 
 
-class CycleGANRecipe(CycleRecipe):
+class CycleGANTrainer(CycleTrainer):
     family = "cycle-gan"
 
     def __init__(self, config: dict[str, Any]) -> None:
@@ -550,7 +550,7 @@ TRAINING = TrainSpec(
     example="facegan train cycle-gan --data datasets/photo2painting --out runs/cyclegan --preset thesis64",
     options=_OPTIONS,
     configure=configure,
-    recipe=CycleGANRecipe,
+    trainer=CycleGANTrainer,
     data_options=DOMAIN_DATA,
     data_root_option="data",
     loop_defaults={"mirror": True, "amp": True, "log_every": 100, "ckpt_every": 5000, "sample_every": 1000},

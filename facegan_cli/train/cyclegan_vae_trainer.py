@@ -2,7 +2,7 @@
 
 The VAE of a `facegan train vae` run is loaded and frozen (eval mode, no gradients). Every step encodes
 the A and B batches to their means z = mu(x), w = mu(y), then runs junyanz's CycleGAN step on codes (the
-cycle_gan_recipe's losses, pools and schedule): fake_w = G_A(z), rec_z = G_B(fake_w), fake_z = G_B(w),
+cycle_gan_trainer's losses, pools and schedule): fake_w = G_A(z), rec_z = G_B(fake_w), fake_z = G_B(w),
 rec_w = G_A(fake_z); G: LSGAN(D_A(fake_w)) + LSGAN(D_B(fake_z)) + lambda_A |rec_z - z| + lambda_B |rec_w - w|
 (+ identity on codes when asked); D_A / D_B on real codes and 50-code pools; one Adam per pair, J's linear
 decay by epoch.
@@ -28,12 +28,12 @@ from facegan_cli.models.cyclegan_vae import build_critic, build_translator, vae_
 from facegan_cli.models.loading import family_of
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.models.vae import build_decoder, build_encoder
-from facegan_cli.train.cyclegan_recipe import CycleRecipe, cycle, gan_loss
-from facegan_cli.train.recipe import Images, Stream, TrainContext
+from facegan_cli.train.cyclegan_trainer import CycleTrainer, cycle, gan_loss
 from facegan_cli.train.spec import DOMAIN_DATA, DOMAIN_OPTIONS, RESUMABLE_LR, TrainPlan, TrainSpec
+from facegan_cli.train.trainer import Images, Stream, TrainContext
 
 
-class LatentCycleGANRecipe(CycleRecipe):
+class LatentCycleGANTrainer(CycleTrainer):
     """The CycleGAN on codes; its pools hold codes (pool_A: domain A codes made by G_B, for D_B)."""
 
     family = "cycle-gan-vae"
@@ -162,7 +162,7 @@ TRAINING = TrainSpec(
         *DOMAIN_OPTIONS,
     ),  # and the options of models.cyclegan_vae.CycleGANVAEConfig's fields
     configure=configure,
-    recipe=LatentCycleGANRecipe,
+    trainer=LatentCycleGANTrainer,
     data_options=DOMAIN_DATA,
     data_root_option="data",
     loop_defaults={"mirror": True, "log_every": 100, "ckpt_every": 5000, "sample_every": 1000},

@@ -10,18 +10,18 @@ from references.dcgan_reference import examples_step
 
 from facegan_cli.core.device import Precision
 from facegan_cli.models.registry import resolve_config
-from facegan_cli.train.dcgan_recipe import DCGANRecipe
-from facegan_cli.train.recipe import TrainContext
+from facegan_cli.train.dcgan_trainer import DCGANTrainer
+from facegan_cli.train.trainer import TrainContext
 
 CPU = torch.device("cpu")
 
 
-def _recipe(freeze: bool = True, channels_last: bool = False) -> DCGANRecipe:
+def _recipe(freeze: bool = True, channels_last: bool = False) -> DCGANTrainer:
     torch.manual_seed(0)
-    recipe = DCGANRecipe(resolve_config("dcgan", "radford64", {"width": 8, "g_width": 8, "batch": 16}))
-    recipe.setup(TrainContext(CPU, Precision(CPU, channels_last=channels_last)))
-    recipe.distributed = not freeze  # what switches D's freezing in the G step off (as DDP does)
-    return recipe
+    trainer = DCGANTrainer(resolve_config("dcgan", "radford64", {"width": 8, "g_width": 8, "batch": 16}))
+    trainer.setup(TrainContext(CPU, Precision(CPU, channels_last=channels_last)))
+    trainer.distributed = not freeze  # what switches D's freezing in the G step off (as DDP does)
+    return trainer
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
@@ -46,10 +46,10 @@ def test_step_matches_pytorch_examples(channels_last: bool) -> None:
 def test_freezing_d_in_g_step_changes_nothing() -> None:
     a, b = _recipe(freeze=True), _recipe(freeze=False)
     data = torch.rand(2, 16, 3, 64, 64) * 2 - 1
-    for recipe in (a, b):
+    for trainer in (a, b):
         torch.manual_seed(5)
         for step in range(2):
-            recipe.train_step({"images": data[step]}, step)
+            trainer.train_step({"images": data[step]}, step)
     for name in ("G", "D"):
         for key, value in a.modules[name].state_dict().items():
             torch.testing.assert_close(value, b.modules[name].state_dict()[key], rtol=0, atol=0)

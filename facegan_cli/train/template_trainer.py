@@ -1,8 +1,8 @@
-"""The template family's training: one recipe and its `facegan train template` command (copy with
+"""The template family's training: one trainer and its `facegan train template` command (copy with
 models/template.py; see that module's docstring for the steps).
 
 The generic loop (train/loop.py) owns the data, checkpoints, exact resume, Ctrl-C, the NaN stop, logging,
-sample grids, DDP and --eval; a recipe owns only its networks, optimisers and one update step. This one is
+sample grids, DDP and --eval; a trainer owns only its networks, optimisers and one update step. This one is
 the plain non-saturating GAN: D on a real and a fake batch, then G through D.
 """
 
@@ -14,11 +14,11 @@ import torch
 
 from facegan_cli.models.registry import build_discriminator, build_generator, get_family, resolve_config
 from facegan_cli.train.gan_objectives import bce_fake, bce_real
-from facegan_cli.train.recipe import Recipe, TrainContext
 from facegan_cli.train.spec import DATA_OPTION, RESUMABLE_LR, SPLIT_OPTION, TrainPlan, TrainSpec
+from facegan_cli.train.trainer import TrainContext, Trainer
 
 
-class TemplateRecipe(Recipe):
+class TemplateTrainer(Trainer):
     family = "template"
     generator_key = "G"  # the network `facegan sample` draws from
 
@@ -75,7 +75,7 @@ TRAINING = TrainSpec(
     example="facegan train template --data data/celeba64 --out runs/template --resolution 64 --steps 2000",
     options=(DATA_OPTION, SPLIT_OPTION),  # and the options of models.template.TemplateConfig's fields
     configure=configure,
-    recipe=TemplateRecipe,
+    trainer=TemplateTrainer,
     loop_defaults={"steps": 1000},
     resumable=RESUMABLE_LR,  # what --resume may change: the learning rate, from then on
     # The family contract's run (tests/models/test_family_contract.py): seconds on a CPU.

@@ -49,8 +49,8 @@ from facegan_cli.models.feature_translator import (
 )
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.train.loop import TrainResult
-from facegan_cli.train.recipe import Images, Recipe, Stream, TrainContext
 from facegan_cli.train.spec import DOMAIN_DATA, RESUMABLE_LR, TrainPlan, TrainSpec
+from facegan_cli.train.trainer import Images, Stream, TrainContext, Trainer
 from facegan_cli.transfer.lft import (
     extract,
     feature_distances,
@@ -67,7 +67,7 @@ def decay_factor(step: int, epoch_steps: int, n_epochs: int, n_epochs_decay: int
     return max(0.0, 1.0 - max(0, epoch + 1 - n_epochs) / float(n_epochs_decay + 1))
 
 
-class FeatureTranslatorRecipe(Recipe):
+class FeatureTranslatorTrainer(Trainer):
     family = FAMILY
     generator_key = "T"
     grid_columns = 3
@@ -132,7 +132,7 @@ class FeatureTranslatorRecipe(Recipe):
 
     def sample(self, z: torch.Tensor) -> torch.Tensor:
         if not self._sample:
-            raise FaceganError("No sample pairs were handed to the recipe.", "This is a facegan bug.")
+            raise FaceganError("No sample pairs were handed to the trainer.", "This is a facegan bug.")
         source, target = self._sample["source"], self._sample["target"]
         net = self.modules["T"]
         was_training = net.training
@@ -295,7 +295,7 @@ TRAINING = TrainSpec(
     example="facegan train feature-translator --data pairs/ --direction a2b --out runs/lft-a2b",
     options=OPTIONS,
     configure=configure,
-    recipe=FeatureTranslatorRecipe,
+    trainer=FeatureTranslatorTrainer,
     data_options=DOMAIN_DATA,
     data_root_option="data",
     loop_defaults={"log_every": 50, "ckpt_every": 1000, "sample_every": 2000, "keep": 2, "mirror": False,

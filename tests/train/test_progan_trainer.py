@@ -14,8 +14,8 @@ from facegan_cli.core.errors import FaceganError
 from facegan_cli.models.progan import ProDiscriminator, apply_overrides
 from facegan_cli.models.registry import build_generator, resolve_config
 from facegan_cli.train.gan_objectives import gradient_penalty
-from facegan_cli.train.progan_recipe import ProGANRecipe
-from facegan_cli.train.recipe import TrainContext
+from facegan_cli.train.progan_trainer import ProGANTrainer
+from facegan_cli.train.trainer import TrainContext
 
 CPU = torch.device("cpu")
 
@@ -30,11 +30,11 @@ def _config(resolution: int = 16, preset: str = "v2", **extra: object) -> dict:
     return config
 
 
-def _recipe(channels_last: bool = False, **extra: object) -> ProGANRecipe:
+def _recipe(channels_last: bool = False, **extra: object) -> ProGANTrainer:
     torch.manual_seed(0)
-    recipe = ProGANRecipe(_config(**extra))
-    recipe.setup(TrainContext(CPU, Precision(CPU, channels_last=channels_last)))
-    return recipe
+    trainer = ProGANTrainer(_config(**extra))
+    trainer.setup(TrainContext(CPU, Precision(CPU, channels_last=channels_last)))
+    return trainer
 
 
 def _small_d() -> ProDiscriminator:
@@ -83,10 +83,10 @@ def test_gradient_penalty_second_derivative_matches_finite_differences() -> None
         assert numeric.item() == pytest.approx((analytic * direction).sum().item(), rel=1e-4, abs=1e-8)
 
 
-def _plain_copy(recipe: ProGANRecipe) -> tuple:
-    G, D, G_ema = (copy.deepcopy(recipe.modules[k]).to(memory_format=torch.contiguous_format) for k in ("G", "D", "G_ema"))
-    cfg = recipe.config
-    lr = recipe.schedule.learning_rate(G.output_resolution)
+def _plain_copy(trainer: ProGANTrainer) -> tuple:
+    G, D, G_ema = (copy.deepcopy(trainer.modules[k]).to(memory_format=torch.contiguous_format) for k in ("G", "D", "G_ema"))
+    cfg = trainer.config
+    lr = trainer.schedule.learning_rate(G.output_resolution)
     opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=tuple(cfg["betas"]), eps=cfg["adam_eps"])
     opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=tuple(cfg["betas"]), eps=cfg["adam_eps"])
     return G, D, G_ema, opt_g, opt_d
@@ -122,12 +122,12 @@ def test_step_matches_a_plain_implementation(images: int, channels_last: bool) -
 
 
 def test_ema_follows_the_generator() -> None:
-    recipe = _recipe()
-    before = {k: v.clone() for k, v in recipe.modules["G"].state_dict().items()}
-    ema_before = {k: v.clone() for k, v in recipe.modules["G_ema"].state_dict().items()}
+    trainer = _recipe()
+    before = {k: v.clone() for k, v in trainer.modules["G"].state_dict().items()}
+    ema_before = {k: v.clone() for k, v in trainer.modules["G_ema"].state_dict().items()}
     assert all(torch.equal(before[k], ema_before[k]) for k in before)  # G_ema starts as a copy of G
-    recipe.train_step({"images": torch.rand(8, 3, 4, 4) * 2 - 1}, 0)
-    after, ema = recipe.modules["G"].state_dict(), recipe.modules["G_ema"].state_dict()
+    trainer.train_step({"images": torch.rand(8, 3, 4, 4) * 2 - 1}, 0)
+    after, ema = trainer.modules["G"].state_dict(), trainer.modules["G_ema"].state_dict()
     for key in before:
         expected = after[key] + 0.999 * (before[key] - after[key])
         torch.testing.assert_close(ema[key], expected, rtol=1e-6, atol=1e-7, msg=key)
@@ -135,32 +135,32 @@ def test_ema_follows_the_generator() -> None:
 
 
 def test_each_phase_starts_with_fresh_adam_and_its_learning_rate() -> None:
-    recipe = _recipe()
-    recipe.train_step({"images": torch.rand(8, 3, 4, 4) * 2 - 1}, 0)
-    assert len(recipe.optimizers["G"].state) > 0
-    recipe.enter_phase(recipe.phase(40))
-    assert all(len(opt.state) == 0 for opt in recipe.optimizers.values())
-    big = ProGANRecipe(apply_overrides(resolve_config("progan", "v2"), 1024, 4))
+    trainer = _recipe()
+    trainer.train_step({"images": torch.rand(8, 3, 4, 4) * 2 - 1}, 0)
+    assert len(trainer.optimizers["G"].state) > 0
+    trainer.enter_phase(trainer.phase(40))
+    assert all(len(opt.state) == 0 for opt in trainer.optimizers.values())
+    big = ProGANTrainer(apply_overrides(resolve_config("progan", "v2"), 1024, 4))
     assert big.schedule.learning_rate(1024) == 1.5e-3
     assert big.phase(10**9).resolution == 1024
 
 
 def test_meta_records_the_phase_so_a_checkpoint_rebuilds_as_trained() -> None:
-    recipe = _recipe()
-    recipe.enter_phase(recipe.phase(52))
-    recipe.begin_step(52)
-    meta = recipe.meta()
+    trainer = _recipe()
+    trainer.enter_phase(trainer.phase(52))
+    trainer.begin_step(52)
+    meta = trainer.meta()
     assert meta["generator"] == "G_ema" and meta["model"]["grown"] == {"resolution": 8, "fading": True, "alpha": 0.625}
     rebuilt = build_generator("progan", meta["model"])
-    rebuilt.load_state_dict(recipe.modules["G_ema"].state_dict())
-    z = torch.randn(3, recipe.z_dim)
+    rebuilt.load_state_dict(trainer.modules["G_ema"].state_dict())
+    z = torch.randn(3, trainer.z_dim)
     with torch.no_grad():
-        assert torch.equal(rebuilt(z), recipe.sample(z))
-    assert recipe.sample(z).shape == (3, 3, 8, 8)
+        assert torch.equal(rebuilt(z), trainer.sample(z))
+    assert trainer.sample(z).shape == (3, 3, 8, 8)
 
 
 def test_stddev_group_must_divide_every_minibatch() -> None:
     config = apply_overrides(resolve_config("progan", "paper", {"mbstd_group": 4}), 256, 4)
-    recipe = ProGANRecipe(config)
+    trainer = ProGANTrainer(config)
     with pytest.raises(FaceganError, match="14 images per process"):
-        recipe.setup(TrainContext(CPU, Precision(CPU)))
+        trainer.setup(TrainContext(CPU, Precision(CPU)))

@@ -17,10 +17,15 @@ from references.cyclegan_reference import (
     ResnetGenerator,
     add_legacy_instance_norm_keys,
     define_networks,
-    save_networks,
     junyanz_test_pixels,
+    save_networks,
 )
-from references.dcgan_reference import ExamplesDiscriminator, ExamplesGenerator, examples_samples, examples_weights_init
+from references.dcgan_reference import (
+    ExamplesDiscriminator,
+    ExamplesGenerator,
+    examples_samples,
+    examples_weights_init,
+)
 from references.stargan_reference import YunjeyDiscriminator, YunjeyGenerator, solver_test_pixels
 
 pytestmark = pytest.mark.usefixtures("one_thread")

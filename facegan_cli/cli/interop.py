@@ -11,7 +11,7 @@ import typer
 from facegan_cli.cli.common import emit_result
 from facegan_cli.cli.shared_options import REPORT, shared_options
 from facegan_cli.interop.export import FORMATS, export_run
-from facegan_cli.interop.importer import import_models
+from facegan_cli.interop.importer import describe_sources, examples, import_models, source_names
 from facegan_cli.interop.sources import ImportRequest
 
 IMPORT_HELP = (
@@ -19,20 +19,10 @@ IMPORT_HELP = (
     "translate, edit, sample, latent, metrics --ckpt, explain and export use like a trained one, and `train "
     "FAMILY --resume RUN --data ...` fine-tunes (fresh optimisers). The project and the architecture are "
     "read from the file names and tensor shapes; files are read as tensors only (torch.load weights_only), "
-    "never unpickled, and a file that needs its project's classes is refused with the reason. Reads: "
-    "junyanz/pytorch-CycleGAN-and-pix2pix (latest_net_G_A.pth, latest_net_G_B.pth, + D_A / D_B, a "
-    "checkpoints/NAME folder, or a one-direction latest_net_G.pth with --direction; pix2pix U-Nets are refused "
-    "until facegan has that family), yunjey/stargan (N-G.ckpt + N-D.ckpt, --attrs), pytorch/examples DCGAN "
-    "(netG_epoch_N.pth + netD_epoch_N.pth); pytorch_GAN_zoo PGAN files are refused with the reason. config.json "
-    "records each file's SHA-256 and what was inferred."
+    "never unpickled, and a file that needs its project's classes is refused with the reason. config.json "
+    "records each file's SHA-256 and what was inferred. Reads: " + describe_sources() + "."
 )
-IMPORT_EPILOG = (
-    "Example: facegan import checkpoints/style_monet_pretrained/latest_net_G.pth --direction a2b --out runs/monet\n\n"
-    "Example: facegan import checkpoints/horse2zebra --epoch 200 --out runs/h2z\n\n"
-    "Example: facegan import stargan_celeba_128/models/200000-G.ckpt stargan_celeba_128/models/200000-D.ckpt "
-    "--out runs/stargan128\n\n"
-    "Example: facegan import out/netG_epoch_24.pth out/netD_epoch_24.pth --out runs/dcgan-examples"
-)
+IMPORT_EPILOG = "\n\n".join(f"Example: {line}" for line in examples())
 EXPORT_HELP = (
     "Export a run's network to ONNX or TorchScript: a generator as z -> image, a translator as image -> image "
     "(one direction, any height and width that are multiples of 4), an editor as (image, target labels) -> "
@@ -42,7 +32,7 @@ EXPORT_HELP = (
 )
 EXPORT_EPILOG = (
     "Example: facegan export runs/monet --format onnx --out monet.onnx\n\n"
-    "Example: facegan export runs/cyclegan --format torchscript --net G_B --out photo.pt\n\n"
+    "Example: facegan export runs/photo2painting --format torchscript --net G_B --out photo.pt\n\n"
     "Example: facegan export runs/dcgan --format onnx --json"
 )
 
@@ -54,13 +44,13 @@ def import_(
                                                 show_default=False)],
     out: Annotated[Path, typer.Option("--out", help="The run directory to write (created).")],
     family: Annotated[str | None, typer.Option(
-        "--family", help="The family (or source project) the files must be: cycle-gan, stargan, dcgan, or junyanz, "
-        "yunjey, examples-dcgan (default: detected).")] = None,
+        "--family", help=f"The family (or source project) the files must be: {', '.join(source_names())} "
+        "(default: detected).")] = None,
     direction: Annotated[str | None, typer.Option(
         "--direction", help="A one-direction translator (latest_net_G.pth): a2b (default) or b2a.")] = None,
     attrs: Annotated[str | None, typer.Option(
-        "--attrs", help="An editor's attribute names in its label order, comma-separated (default for StarGAN: "
-        "Black_Hair,Blond_Hair,Brown_Hair,Male,Young).")] = None,
+        "--attrs", help="An editor's attribute names in its label order, comma-separated (default: its "
+        "project's).")] = None,
     epoch: Annotated[str | None, typer.Option(
         "--epoch", help="Which saved epoch (or iteration) of a folder: latest (default where saved) or N.")] = None,
 ) -> None:

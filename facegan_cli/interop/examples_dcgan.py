@@ -98,6 +98,7 @@ def convert(files: list[ForeignFile], request: ImportRequest) -> Imported:
 
 
 register(Source(
+    example="facegan import out/netG_epoch_24.pth out/netD_epoch_24.pth --out runs/dcgan-examples",
     name="examples-dcgan", project=PROJECT, priority=30, select=select, convert=convert, families=(FAMILY,),
     describe="DCGAN `netG_epoch_N.pth` (+ `netD_epoch_N.pth`), or its --outf folder (--epoch N)",
 ))

@@ -51,6 +51,16 @@ def describe_sources() -> str:
     return "; ".join(f"{s.project}: {s.describe}" for s in sources())
 
 
+def source_names() -> list[str]:
+    """What --family accepts: every family a source maps onto, then the sources' own names."""
+    every = sources()
+    return [*dict.fromkeys(f for s in every for f in s.families), *(s.name for s in every)]
+
+
+def examples() -> list[str]:
+    return [s.example for s in sources() if s.example]
+
+
 def _candidates(request: ImportRequest) -> list[Source]:
     every = sources()
     if request.family is None:

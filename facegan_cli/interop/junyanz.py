@@ -177,7 +177,8 @@ def _same(arch: dict[str, dict[str, int]], what: str, files: dict[str, ForeignFi
 
 
 register(Source(
+    example="facegan import checkpoints/style_monet_pretrained/latest_net_G.pth --direction a2b --out runs/monet",
     name="junyanz", project=PROJECT, priority=10, select=select, convert=convert, families=(FAMILY,),
     describe="CycleGAN `latest_net_G_A.pth` / `latest_net_G_B.pth` (+ D_A / D_B), a checkpoints/NAME folder "
-    "(--epoch N: `N_net_*.pth`), or a one-direction `latest_net_G.pth` (--direction)",
+    "(--epoch N: `N_net_*.pth`), or a one-direction `latest_net_G.pth` (--direction); pix2pix U-Nets are refused until facegan has that family",
 ))

@@ -63,6 +63,7 @@ class Source:
     convert: Any  # (files: list[ForeignFile], ImportRequest) -> Imported
     pickled_fix: str = ""  # what to do when its file holds pickled objects (read_foreign's fix)
     families: tuple[str, ...] = ()  # the facegan families it maps onto (--family may name one)
+    example: str = ""  # one `facegan import` line, for --help
 
 
 _SOURCES: dict[str, Source] = {}

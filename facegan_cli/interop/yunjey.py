@@ -122,6 +122,7 @@ def _renamed(key: str) -> str:
 
 
 register(Source(
+    example="facegan import stargan_celeba_128/models --out runs/stargan128",
     name="yunjey", project=PROJECT, priority=20, select=select, convert=convert, families=(FAMILY,),
     describe="StarGAN `N-G.ckpt` (+ `N-D.ckpt`), or its models/ folder (--epoch N: iteration N); --attrs names "
     "the attributes (default Black_Hair,Blond_Hair,Brown_Hair,Male,Young)",

@@ -16,18 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.interop.foreign import ForeignFile, shape, strip_module_prefix
-from facegan_cli.interop.sources import (
-    Imported,
-    ImportRequest,
-    Source,
-    count_indexed,
-    load_strict,
-    pick_epoch,
-    preset_config,
-    register,
-)
-from facegan_cli.models import registry
+from facegan_cli.interop import sources
+from facegan_cli.interop.foreign import ForeignFile, shape
+from facegan_cli.interop.sources import Imported, ImportRequest, Source
 
 PROJECT = "pytorch/examples (dcgan)"
 FAMILY = "dcgan"
@@ -35,12 +26,12 @@ _NAME = re.compile(r"^net(?P<net>G|D)_epoch_(?P<epoch>\d+)\.pth$")
 
 
 def select(paths: Sequence[Path], request: ImportRequest) -> list[Path] | None:
-    return pick_epoch(paths, _NAME, request.epoch, "pytorch/examples `netG_epoch_N.pth`") or None
+    return sources.pick_epoch(paths, _NAME, request.epoch, "pytorch/examples `netG_epoch_N.pth`") or None
 
 
 def _convs(file: ForeignFile) -> list[tuple[int, ...]]:
     t = file.tensors
-    return [tuple(t[f"main.{i}.weight"].shape) for i in count_indexed(t, r"main\.(\d+)\.weight")
+    return [tuple(t[f"main.{i}.weight"].shape) for i in sources.count_indexed(t, r"main\.(\d+)\.weight")
             if t[f"main.{i}.weight"].dim() == 4]
 
 
@@ -67,9 +58,7 @@ def _discriminator_arch(file: ForeignFile) -> dict[str, Any]:
 
 
 def convert(files: list[ForeignFile], request: ImportRequest) -> Imported:
-    for f in files:
-        f.tensors = strip_module_prefix(f.tensors)
-    by_net = {_NAME.match(f.name).group("net"): f for f in files}  # type: ignore[union-attr]
+    by_net = sources.by_network(files, _NAME)
     if "G" not in by_net:
         raise FaceganError(f"The inputs hold a DCGAN discriminator ({by_net['D'].name}) but no generator.",
                            "Add the netG_epoch_N.pth of the same epoch.")
@@ -86,18 +75,15 @@ def convert(files: list[ForeignFile], request: ImportRequest) -> Imported:
         arch["width"] = d_arch["width"]
     else:
         notes.append("no discriminator imported: fine-tuning starts D from a fresh initialisation")
-    model = preset_config(FAMILY, "radford64", {**arch, "first_kernel": 4, "d_first_bn": False})
-    networks = {}
-    for name, build in (("G", registry.build_generator), ("D", registry.build_discriminator)):
-        if name in by_net:
-            networks[name], _ = load_strict(build(FAMILY, model), by_net[name].tensors, by_net[name], FAMILY)
+    model = sources.preset_config(FAMILY, "radford64", {**arch, "first_kernel": 4, "d_first_bn": False})
+    networks = sources.load_generator_and_discriminator(FAMILY, model, by_net)
     inferred = {"nz": arch["z_dim"], "ngf": arch["g_width"], "ndf": arch.get("width"),
                 "image_size": arch["resolution"], "networks": sorted(networks)}
     return Imported(project=PROJECT, source="examples-dcgan", family=FAMILY, model=model, networks=networks,
                     files=files, inferred=inferred, generator="G", notes=notes)
 
 
-register(Source(
+sources.register(Source(
     example="facegan import out/netG_epoch_24.pth out/netD_epoch_24.pth --out runs/dcgan-examples",
     name="examples-dcgan", project=PROJECT, priority=30, select=select, convert=convert, families=(FAMILY,),
     describe="DCGAN `netG_epoch_N.pth` (+ `netD_epoch_N.pth`), or its --outf folder (--epoch N)",

@@ -26,17 +26,9 @@ import torch
 from torch import nn
 
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.interop.foreign import ForeignFile, shape, strip_module_prefix
-from facegan_cli.interop.sources import (
-    Imported,
-    ImportRequest,
-    Source,
-    count_indexed,
-    load_strict,
-    pick_epoch,
-    preset_config,
-    register,
-)
+from facegan_cli.interop import sources
+from facegan_cli.interop.foreign import ForeignFile, shape
+from facegan_cli.interop.sources import Imported, ImportRequest, Source
 from facegan_cli.models import registry
 
 PROJECT = "junyanz/pytorch-CycleGAN-and-pix2pix"
@@ -49,7 +41,7 @@ _LEGACY_NORM_KEYS = ("running_mean", "running_var", "num_batches_tracked")
 
 
 def select(paths: Sequence[Path], request: ImportRequest) -> list[Path] | None:
-    return pick_epoch(paths, _NAME, request.epoch, "junyanz `*_net_*.pth`") or None
+    return sources.pick_epoch(paths, _NAME, request.epoch, "junyanz `*_net_*.pth`") or None
 
 
 def legacy_instance_norm_key(key: str, network: nn.Module) -> bool:
@@ -91,7 +83,7 @@ def _generator_arch(file: ForeignFile) -> dict[str, int]:
             f"{file.path} is not a ResNet generator of 3-channel images (its first convolution is {first}).",
             "Import an RGB CycleGAN generator (junyanz's resnet_9blocks / resnet_6blocks).",
         )
-    blocks = count_indexed(t, r"model\.(\d+)\.conv_block\.1\.weight")
+    blocks = sources.count_indexed(t, r"model\.(\d+)\.conv_block\.1\.weight")
     if any(k.endswith("conv_block.6.weight") for k in t):
         raise FaceganError(
             f"{file.path} is a ResNet generator with dropout in its residual blocks (trained without "
@@ -104,7 +96,7 @@ def _generator_arch(file: ForeignFile) -> dict[str, int]:
 def _discriminator_arch(file: ForeignFile) -> dict[str, int]:
     t = file.tensors
     first = shape(t, "model.0.weight", file.path, 4)
-    convs = [i for i in count_indexed(t, r"model\.(\d+)\.weight") if t[f"model.{i}.weight"].dim() == 4]
+    convs = [i for i in sources.count_indexed(t, r"model\.(\d+)\.weight") if t[f"model.{i}.weight"].dim() == 4]
     if first[1] != 3 or len(convs) < 3:
         raise FaceganError(
             f"{file.path} is not a PatchGAN discriminator of RGB images (first convolution {first}, "
@@ -115,9 +107,7 @@ def _discriminator_arch(file: ForeignFile) -> dict[str, int]:
 
 
 def convert(files: list[ForeignFile], request: ImportRequest) -> Imported:
-    for f in files:
-        f.tensors = strip_module_prefix(f.tensors)
-    by_net = {_NAME.match(f.name).group("net"): f for f in files}  # type: ignore[union-attr]
+    by_net = sources.by_network(files, _NAME)
     for f in files:
         if f.name.split("_net_")[1].startswith("G") and is_unet(f.tensors):
             _refuse_unet(f, request)
@@ -152,12 +142,12 @@ def convert(files: list[ForeignFile], request: ImportRequest) -> Imported:
     if not d_arch:
         notes.append("no discriminators imported: `eval translation` has no adversarial accuracy, and "
                      "fine-tuning starts D_A and D_B from a fresh initialisation")
-    model = preset_config(FAMILY, "junyanz256", arch, {"data_resolution": 256})
+    model = sources.preset_config(FAMILY, "junyanz256", arch, {"data_resolution": 256})
     networks: dict[str, nn.Module] = {}
     dropped = 0
     for name, f in {**generators, **discriminators}.items():
         build = registry.build_generator if name.startswith("G") else registry.build_discriminator
-        networks[name], gone = load_strict(build(FAMILY, model), f.tensors, f, FAMILY, legacy_instance_norm_key)
+        networks[name], gone = sources.load_strict(build(FAMILY, model), f.tensors, f, FAMILY, legacy_instance_norm_key)
         dropped += len(gone)
     if dropped:
         inferred["legacy_instance_norm_keys_dropped"] = dropped
@@ -176,7 +166,7 @@ def _same(arch: dict[str, dict[str, int]], what: str, files: dict[str, ForeignFi
         )
 
 
-register(Source(
+sources.register(Source(
     example="facegan import checkpoints/style_monet_pretrained/latest_net_G.pth --direction a2b --out runs/monet",
     name="junyanz", project=PROJECT, priority=10, select=select, convert=convert, families=(FAMILY,),
     describe="CycleGAN `latest_net_G_A.pth` / `latest_net_G_B.pth` (+ D_A / D_B), a checkpoints/NAME folder "

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.interop.foreign import ForeignFile, read_foreign
+from facegan_cli.interop.foreign import ForeignFile, read_foreign, strip_module_prefix
 from facegan_cli.models import registry
 
 
@@ -165,3 +165,22 @@ def count_indexed(tensors: dict[str, torch.Tensor], pattern: str) -> list[int]:
     """The distinct integer indices captured by `pattern` (one group) over the keys, sorted."""
     regex = re.compile(pattern)
     return sorted({int(m.group(1)) for k in tensors if (m := regex.fullmatch(k))})
+
+
+def by_network(files: Sequence[ForeignFile], pattern: re.Pattern[str]) -> dict[str, ForeignFile]:
+    """The files by the network their name gives (`pattern`'s group "net"), `module.` prefixes removed."""
+    found = {}
+    for f in files:
+        f.tensors = strip_module_prefix(f.tensors)
+        found[pattern.match(f.name).group("net")] = f  # type: ignore[union-attr]
+    return found
+
+
+def load_generator_and_discriminator(family: str, model: dict[str, Any], files: dict[str, ForeignFile]
+                                     ) -> dict[str, nn.Module]:
+    """The family's G and (where its file was given) D, built from `model`, with the files' tensors."""
+    networks = {}
+    for name, build in (("G", registry.build_generator), ("D", registry.build_discriminator)):
+        if name in files:
+            networks[name], _ = load_strict(build(family, model), files[name].tensors, files[name], family)
+    return networks

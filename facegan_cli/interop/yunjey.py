@@ -20,18 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.interop.foreign import ForeignFile, shape, strip_module_prefix
-from facegan_cli.interop.sources import (
-    Imported,
-    ImportRequest,
-    Source,
-    count_indexed,
-    load_strict,
-    pick_epoch,
-    preset_config,
-    register,
-)
-from facegan_cli.models import registry
+from facegan_cli.interop import sources
+from facegan_cli.interop.foreign import ForeignFile, shape
+from facegan_cli.interop.sources import Imported, ImportRequest, Source
 
 PROJECT = "yunjey/stargan"
 FAMILY = "stargan"
@@ -42,7 +33,7 @@ _D_HEADS = {"conv1.": "src.", "conv2.": "cls."}
 
 
 def select(paths: Sequence[Path], request: ImportRequest) -> list[Path] | None:
-    return pick_epoch(paths, _NAME, request.epoch, "yunjey `N-G.ckpt`") or None
+    return sources.pick_epoch(paths, _NAME, request.epoch, "yunjey `N-G.ckpt`") or None
 
 
 def _generator_arch(file: ForeignFile, attrs: tuple[str, ...] | None) -> tuple[dict[str, Any], tuple[str, ...]]:
@@ -63,7 +54,7 @@ def _generator_arch(file: ForeignFile, attrs: tuple[str, ...] | None) -> tuple[d
             f"Pass --attrs with the {c_dim} attribute names the model was trained with, in its order "
             "(yunjey's --selected_attrs).",
         )
-    blocks = count_indexed(t, r"main\.(\d+)\.main\.0\.weight")
+    blocks = sources.count_indexed(t, r"main\.(\d+)\.main\.0\.weight")
     return {"g_width": int(first[0]), "g_repeat": len(blocks)}, names
 
 
@@ -71,7 +62,7 @@ def _discriminator_arch(file: ForeignFile) -> tuple[dict[str, Any], int]:
     t = file.tensors
     first = shape(t, "main.0.weight", file.path, 4)
     head = shape(t, "conv2.weight", file.path, 4)
-    repeat = len(count_indexed(t, r"main\.(\d+)\.weight"))
+    repeat = len(sources.count_indexed(t, r"main\.(\d+)\.weight"))
     if first[1] != 3 or repeat < 1 or head[2] != head[3]:
         raise FaceganError(f"{file.path} is not a StarGAN discriminator of RGB images (first convolution {first}).",
                            "Import the `N-D.ckpt` file of yunjey/stargan's models/ folder.")
@@ -79,9 +70,7 @@ def _discriminator_arch(file: ForeignFile) -> tuple[dict[str, Any], int]:
 
 
 def convert(files: list[ForeignFile], request: ImportRequest) -> Imported:
-    for f in files:
-        f.tensors = strip_module_prefix(f.tensors)
-    by_net = {_NAME.match(f.name).group("net"): f for f in files}  # type: ignore[union-attr]
+    by_net = sources.by_network(files, _NAME)
     if "G" not in by_net:
         raise FaceganError(f"The inputs hold a StarGAN discriminator ({by_net['D'].name}) but no generator.",
                            "Add the N-G.ckpt of the same iteration.")
@@ -104,11 +93,8 @@ def convert(files: list[ForeignFile], request: ImportRequest) -> Imported:
                      "image size is yunjey's default 128, and fine-tuning starts D from a fresh initialisation")
     arch.update(d_arch)
     inferred.update(arch)
-    model = preset_config(FAMILY, "yunjey", {**arch, "attrs": list(attrs)})
-    networks = {}
-    for name, build in (("G", registry.build_generator), ("D", registry.build_discriminator)):
-        if name in by_net:
-            networks[name], _ = load_strict(build(FAMILY, model), by_net[name].tensors, by_net[name], FAMILY)
+    model = sources.preset_config(FAMILY, "yunjey", {**arch, "attrs": list(attrs)})
+    networks = sources.load_generator_and_discriminator(FAMILY, model, by_net)
     inferred["networks"] = sorted(networks)
     return Imported(project=PROJECT, source="yunjey", family=FAMILY, model=model, networks=networks, files=files,
                     inferred=inferred, input_fit=INPUT_FIT, notes=notes)
@@ -121,7 +107,7 @@ def _renamed(key: str) -> str:
     return key
 
 
-register(Source(
+sources.register(Source(
     example="facegan import stargan_celeba_128/models --out runs/stargan128",
     name="yunjey", project=PROJECT, priority=20, select=select, convert=convert, families=(FAMILY,),
     describe="StarGAN `N-G.ckpt` (+ `N-D.ckpt`), or its models/ folder (--epoch N: iteration N); --attrs names "

@@ -58,3 +58,21 @@ def test_export_that_does_not_match_leaves_no_file(tmp_path: Path, cli_json, mon
 def test_export_refuses_a_kind_it_cannot_export(tmp_path: Path) -> None:
     result = invoke_cli(["export", tmp_path / "missing", "--format", "onnx"])
     assert result.exit_code == 1 and "does not exist" in result.stderr
+
+
+def test_exported_editor_is_the_edit_path(tmp_path: Path, cli_json) -> None:
+    """The editor is exported as a copy of G whose InstanceNorms keep no statistics: in inference mode that is
+    exactly `facegan edit`'s (and yunjey's test's) training-mode G with each image's own statistics."""
+    from facegan_cli.interop.export import per_image_statistics
+    from facegan_cli.models.editing import load_editor
+
+    cli_json("import", yunjey_models(tmp_path), "--out", tmp_path / "run")
+    editor = load_editor(tmp_path / "run")
+    for module in editor.G.modules():  # running statistics far from an image's own, so using them would show
+        if isinstance(module, torch.nn.InstanceNorm2d):
+            module.running_mean.fill_(3.0)
+    x, c = torch.rand(2, 3, 64, 64) * 2 - 1, torch.tensor([[1.0, 0, 0, 1, 0], [0, 1, 0, 0, 1]])
+    with torch.no_grad():
+        exported = per_image_statistics(editor.G)(x, c)
+    assert torch.allclose(exported, editor.translate(x, c), atol=1e-6)
+    assert float(editor.G.main[1].running_mean.max()) == 3.0  # the editor's own G is untouched

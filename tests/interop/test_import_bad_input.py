@@ -99,3 +99,8 @@ def test_gan_zoo_pickled_config_is_refused_with_the_conversion(tmp_path: Path) -
                tmp_path / "celebaHQ_s6_i80000-6196db68.pth")
     message = refused(tmp_path, tmp_path / "celebaHQ_s6_i80000-6196db68.pth")
     assert "getOriginalAvgG" in message and not touched.exists()
+
+
+def test_epoch_that_was_not_saved(tmp_path: Path) -> None:
+    message = refused(tmp_path, junyanz_folder(tmp_path), "--epoch", "7")
+    assert "--epoch 7" in message and "latest" in message

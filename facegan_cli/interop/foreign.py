@@ -67,7 +67,7 @@ def read_foreign(path: Path, what: str, pickled_fix: str = "") -> ForeignFile:
         loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for damaged or foreign files
         refused = refused_global(exc)
-        if refused or "weights_only" in str(exc) or "Weights only load failed" in str(exc):
+        if refused or "Unsupported global" in str(exc):
             raise PickledObjects(
                 f"{path} holds pickled Python objects ({refused or 'a class beyond tensors'}) that facegan's "
                 "weights-only reader refuses, so it was not loaded and nothing in it ran. facegan reads other "
@@ -77,11 +77,22 @@ def read_foreign(path: Path, what: str, pickled_fix: str = "") -> ForeignFile:
                 refused,
             ) from exc
         raise FaceganError(
-            f"{path} cannot be read as a torch checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}): "
-            "it is truncated, damaged or not a .pth/.ckpt file.",
+            f"{path} cannot be read as a torch checkpoint ({_reason(exc)}): it is truncated, damaged or not a "
+            ".pth/.ckpt file.",
             "Download the file again (compare its size with the published one) and import it again.",
         ) from exc
     return ForeignFile(path=path, sha256=sha, tensors=_tensors(loaded, path))
+
+
+def _reason(exc: BaseException) -> str:
+    """torch's reason, without its advice: its weights-only message goes on to suggest the unrestricted loader,
+    which facegan never does; only the unpickler's own error line is kept from it."""
+    text = str(exc)
+    if "Weights only load failed" in text:
+        found = re.search(r"(WeightsUnpickler error: [^\n]*)", text)
+        detail = found.group(1).strip() if found else ""
+        return detail[:200] if detail and not detail.endswith(":") else "not a pickle the restricted unpickler can read"
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200] if text else ''}"
 
 
 def _tensors(loaded: Any, path: Path) -> dict[str, torch.Tensor]:

@@ -42,3 +42,15 @@ def test_runs_list_and_show_say_where_a_run_came_from(tmp_path: Path, cli_json) 
     assert listed[0]["imported_from"]["project"] == "junyanz/pytorch-CycleGAN-and-pix2pix"
     shown = cli_json("runs", "show", tmp_path / "runs" / "monet")
     assert shown["status"] == "finished" and shown["imported_from"]["files"][0]["sha256"]
+
+
+def test_imported_runs_serve_latent_and_explain(tmp_path: Path, cli_json, cli) -> None:
+    import numpy as np
+
+    cli_json("import", examples_outf(tmp_path), "--out", tmp_path / "run")
+    np.save(tmp_path / "z.npy", np.random.default_rng(0).standard_normal((6, 8)).astype(np.float32))
+    cli_json("latent", "interpolate", "--ckpt", tmp_path / "run", "--latents", tmp_path / "z.npy", "--pairs", "0:5",
+             "--steps", 3, "--out", tmp_path / "interp.png")
+    faces = write_image_folder(tmp_path / "faces", n=2, size=64)
+    cli_json("explain", "--ckpt", tmp_path / "run", "--input", faces, "--out", tmp_path / "guided.png")
+    assert (tmp_path / "interp.png").is_file() and (tmp_path / "guided.png").is_file()

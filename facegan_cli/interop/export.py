@@ -32,7 +32,6 @@ from facegan_cli.models.loading import family_of, load_model
 FORMATS = ("onnx", "torchscript")
 TOLERANCE = 1e-4
 EXPORT_KIND = "export"
-EXPORTABLE = ("generator", "translator", "editor")
 _DIRECTION_NETS = {"a2b": "a2b", "b2a": "b2a", "G_A": "a2b", "G_B": "b2a"}
 
 
@@ -81,37 +80,31 @@ def per_image_statistics(net: nn.Module) -> nn.Module:
     return net
 
 
-def exportable(path: Path, net: str | None) -> Exportable:
-    """The run's network of its kind, as an Exportable (FaceganError for a kind or --net it cannot export)."""
-    family, _ = family_of(load_checkpoint(path))
-    if family.kind not in EXPORTABLE:
-        raise FaceganError(
-            f"{path} is a {family.name} checkpoint, {family.kind_text}; facegan exports generators, translators "
-            "and attribute editors only.",
-            "Export a run of one of those kinds.",
-        )
-    model = load_model(path, "cpu")
-    gen = torch.Generator().manual_seed(0)
-    if family.kind == "generator":
-        if net not in (None, "G", model.weights):
-            raise FaceganError(f"--net {net}: a generator exports its sampling network ({model.weights}).",
-                               "Leave --net out.")
-        z = torch.randn(2, model.z_dim, generator=gen)
-        return Exportable(model.module.eval(), model.weights, [(z,), (z[:1] * 0.5,)], ["z"], {"z": {0: "batch"},
-                          "image": {0: "batch"}})
-    if family.kind == "translator":
-        direction = _DIRECTION_NETS.get(net or "a2b")
-        if direction is None:
-            raise FaceganError(f"--net {net} is not a translator's network.", "Use G_A (a2b) or G_B (b2a).")
-        side = model.resolution
-        probes = [(torch.rand(1, 3, side, side, generator=gen) * 2 - 1,)]
-        axes: dict[str, dict[int, str]] = {"image_in": {0: "batch"}, "image": {0: "batch"}}
-        if model.size_multiple:
-            other = side + 2 * model.size_multiple
-            probes.append((torch.rand(2, 3, other, side + model.size_multiple, generator=gen) * 2 - 1,))
-            axes = {"image_in": {0: "batch", 2: "height", 3: "width"}, "image": {0: "batch", 2: "height", 3: "width"}}
-        return Exportable(_Translate(model, direction).eval(), {"a2b": "G_A", "b2a": "G_B"}[direction], probes,
-                          ["image_in"], axes)
+def _generator(model: Any, net: str | None, gen: torch.Generator) -> Exportable:
+    if net not in (None, "G", model.weights):
+        raise FaceganError(f"--net {net}: a generator exports its sampling network ({model.weights}).",
+                           "Leave --net out.")
+    z = torch.randn(2, model.z_dim, generator=gen)
+    return Exportable(model.module.eval(), model.weights, [(z,), (z[:1] * 0.5,)], ["z"],
+                      {"z": {0: "batch"}, "image": {0: "batch"}})
+
+
+def _translator(model: Any, net: str | None, gen: torch.Generator) -> Exportable:
+    direction = _DIRECTION_NETS.get(net or "a2b")
+    if direction is None:
+        raise FaceganError(f"--net {net} is not a translator's network.", "Use G_A (a2b) or G_B (b2a).")
+    side = model.resolution
+    probes = [(torch.rand(1, 3, side, side, generator=gen) * 2 - 1,)]
+    axes: dict[str, dict[int, str]] = {"image_in": {0: "batch"}, "image": {0: "batch"}}
+    if model.size_multiple:  # fully convolutional: any multiple of it, checked at a second size
+        other = side + 2 * model.size_multiple
+        probes.append((torch.rand(2, 3, other, side + model.size_multiple, generator=gen) * 2 - 1,))
+        axes = {name: {0: "batch", 2: "height", 3: "width"} for name in ("image_in", "image")}
+    return Exportable(_Translate(model, direction).eval(), {"a2b": "G_A", "b2a": "G_B"}[direction], probes,
+                      ["image_in"], axes)
+
+
+def _editor(model: Any, net: str | None, gen: torch.Generator) -> Exportable:
     if net not in (None, "G"):
         raise FaceganError(f"--net {net}: an editor exports its generator G.", "Leave --net out.")
     side, c = model.resolution, len(model.attrs)
@@ -119,6 +112,25 @@ def exportable(path: Path, net: str | None) -> Exportable:
     labels = (torch.rand(2, c, generator=gen) > 0.5).float()
     return Exportable(_Edit(model.G).eval(), "G", [(images, labels), (images[:1], 1 - labels[:1])],
                       ["image_in", "labels"], {"image_in": {0: "batch"}, "labels": {0: "batch"}, "image": {0: "batch"}})
+
+
+# How each kind's loaded model becomes one exportable function (a new kind, e.g. a stylizer, adds its entry).
+KIND_EXPORTS: dict[str, Callable[[Any, str | None, torch.Generator], Exportable]] = {
+    "generator": _generator, "translator": _translator, "editor": _editor,
+}
+EXPORTABLE = tuple(KIND_EXPORTS)
+
+
+def exportable(path: Path, net: str | None) -> Exportable:
+    """The run's network of its kind, as an Exportable (FaceganError for a kind or --net it cannot export)."""
+    family, _ = family_of(load_checkpoint(path))
+    if family.kind not in KIND_EXPORTS:
+        raise FaceganError(
+            f"{path} is a {family.name} checkpoint, {family.kind_text}; facegan exports generators, translators "
+            "and attribute editors only.",
+            "Export a run of one of those kinds.",
+        )
+    return KIND_EXPORTS[family.kind](load_model(path, "cpu"), net, torch.Generator().manual_seed(0))
 
 
 def _onnx_write(item: Exportable, file: Path) -> Callable[[tuple[torch.Tensor, ...]], torch.Tensor]:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv (if missing) and install facegan with its test and dlib extras.
+# Create .venv (if missing) and install facegan with its test, dlib, tensorboard and export extras.
 # Uses pip + venv only: torch and torchvision come through pip from whatever index pip is set up for.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.facegan-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  if ! .venv/bin/python -m pip install --quiet -e ".[test,dlib,tensorboard]" > .venv/pip-install.log 2>&1; then
+  if ! .venv/bin/python -m pip install --quiet -e ".[test,dlib,tensorboard,export]" > .venv/pip-install.log 2>&1; then
     grep -v "^WARNING: Location" .venv/pip-install.log >&2
     echo "setup-env: pip install failed (full log: .venv/pip-install.log)" >&2
     exit 1

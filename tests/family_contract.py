@@ -11,7 +11,9 @@
     tensor of every module);
 (d) loading: models.loading.load_model gives the model of the family's kind, which runs a forward pass;
 (e) the kind's command (registry.KINDS): sample / edit / translate / transfer features / eval attributes
-    exits 0 and writes its outputs.
+    exits 0 and writes its outputs;
+(f) export: `facegan export` of the tiny run to TorchScript and ONNX loads back and equals the eager network
+    within 1e-4 (generators, translators, editors); a kind export does not cover is refused, exit 1.
 
 It raises one AssertionError whose message starts with the family's name and lists every part that failed.
 The tiny run's data: an image folder per data option of the TrainSpec unless `data` gives that option (a
@@ -103,6 +105,7 @@ def check_family_contract(
                 part("resume", contract.check_resume)
                 part("loading", contract.check_loading)
                 part("command", contract.check_command, list(command_args))
+                part("export", contract.check_export)
     if failures:
         raise AssertionError(f"{family} fails the family contract:\n- " + "\n- ".join(failures))
 
@@ -258,6 +261,22 @@ class _Run:
         assert written, f"`facegan {name}` reported no outputs"
         missing = [str(p) for p in written if not Path(p).exists()]
         assert not missing, f"`facegan {name}` reported outputs that do not exist: {', '.join(missing)}"
+
+
+    def check_export(self) -> None:
+        from facegan_cli.interop.export import EXPORTABLE, TOLERANCE
+
+        for fmt in ("torchscript", "onnx"):
+            out = self.work / f"export-{fmt}"
+            result = self.invoke("export", self.straight, "--format", fmt, "--out", out, "--json", "--quiet")
+            if self.entry.kind not in EXPORTABLE:
+                assert result.exit_code == 1 and "exports generators" in result.output, (
+                    f"`facegan export` of a {self.entry.kind} exited {result.exit_code}, not 1 with the reason")
+                assert not out.exists(), "a refused export left a file"
+                continue
+            doc = json.loads(self.expect(f"export --format {fmt}", result).stdout)
+            assert out.is_file(), f"`facegan export --format {fmt}` wrote no file"
+            assert doc["max_abs_diff"] <= TOLERANCE, f"the {fmt} export differs from eager by {doc['max_abs_diff']}"
 
 
 # --- what each kind loads as, and its command --------------------------------------------------------------------

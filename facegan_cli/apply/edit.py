@@ -61,9 +61,11 @@ def edit(
             Progress(len(files), "edit", unit="img") as bar:
         for start in range(0, len(files), photos.batch_size):
             chunk = files[start : start + photos.batch_size]
-            faces = [face(p, editor.resolution, detector) for p in chunk]
+            faces = [face(p, editor.resolution, detector, getattr(editor, "input_fit", None)) for p in chunk]
             x = editor.to_tensor(np.stack(faces))
-            c_org = editor.predict(x)
+            # Without a discriminator (an imported G alone) the inputs' attributes must all be given.
+            c_org = torch.zeros(x.shape[0], len(editor.attrs), device=x.device) \
+                if editor.D is None and set(given) == set(editor.attrs) else editor.predict(x)
             for name, value in given.items():
                 c_org[:, editor.attrs.index(name)] = float(value)
             if grid_mode:

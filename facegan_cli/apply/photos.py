@@ -45,9 +45,10 @@ class PhotoOptions:
         return open_detector(self.align, device=device, weights=self.own_networks) if self.align != "none" else None
 
 
-def face(path: Path, resolution: int, detector: Detector | None) -> np.ndarray:
-    """One input as the model's resolution x resolution x 3 uint8 square."""
-    return fit_face(path, resolution) if detector is None else aligned_face(path, resolution, detector)
+def face(path: Path, resolution: int, detector: Detector | None, fit: dict[str, str] | None = None) -> np.ndarray:
+    """One input as the model's resolution x resolution x 3 uint8 square (`fit`: the model's own way of fitting
+    inputs, which an imported model brings from its project; None: facegan's)."""
+    return fit_face(path, resolution, fit) if detector is None else aligned_face(path, resolution, detector)
 
 
 def aligned_face(path: Path, resolution: int, detector: Detector) -> np.ndarray:

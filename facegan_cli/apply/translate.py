@@ -90,7 +90,7 @@ def _translate(
             Progress(len(mine), f"translate {direction}", unit="img") as bar:
         for start in range(mine.start, mine.stop, photos.batch_size):
             chunk = files[start : start + photos.batch_size]
-            faces = [face(p, side, detector) for p in chunk]
+            faces = [face(p, side, detector, getattr(translator, "input_fit", None)) for p in chunk]
             x = to_model_input(np.stack(faces), translator.device)
             with torch.no_grad():
                 fake = translator.translate(x, direction)

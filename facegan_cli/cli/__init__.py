@@ -14,6 +14,7 @@ import typer
 from facegan_cli import __version__
 from facegan_cli.cli import apply, evaluate, latent, metrics, models, prepare, runs, train, weights
 from facegan_cli.cli import explain as explain_cli
+from facegan_cli.cli import interop as interop_cli
 from facegan_cli.cli import transfer as transfer_cli
 from facegan_cli.cli.common import FaceganGroup, FaceganTyper
 from facegan_cli.cli.params import refuse
@@ -68,6 +69,8 @@ def build_app() -> typer.Typer:
     app.add_typer(runs.app, name="runs")
     app.add_typer(transfer_cli.app, name="transfer")
     app.command(name="explain", help=explain_cli.HELP, epilog=explain_cli.EPILOG)(explain_cli.explain)
+    app.command(name="import", help=interop_cli.IMPORT_HELP, epilog=interop_cli.IMPORT_EPILOG)(interop_cli.import_)
+    app.command(name="export", help=interop_cli.EXPORT_HELP, epilog=interop_cli.EXPORT_EPILOG)(interop_cli.export)
     return app
 
 

@@ -35,6 +35,17 @@ def _progress(run: dict[str, Any]) -> str:
     return "" if step is None else f"{step}" + (f"/{run['steps']}" if run.get("steps") else "")
 
 
+def _origin(run: dict[str, Any]) -> str:
+    imported = run.get("imported_from")
+    if not imported:
+        return ""
+    return f" (imported from {imported.get('project')}" + (", fine-tuned)" if run.get("fine_tuned") else ")")
+
+
+def _files(imported: dict[str, Any]) -> str:
+    return "\n".join(f"{f.get('file')}  sha256 {str(f.get('sha256'))[:16]}" for f in imported.get("files") or [])
+
+
 @shared_command(app, "list", *REPORT, epilog="Example: facegan runs list runs/ --json")
 def list_(
     json_out: bool,
@@ -43,7 +54,7 @@ def list_(
     """Every run under FOLDER: family, status (a run left 'running' by a killed process shows as killed),
     step or kimg, the last and best --eval metric, and the time since it last wrote."""
     doc = list_runs(folder)
-    rows = [(run["run"], run.get("family") or "",
+    rows = [(run["run"], (run.get("family") or "") + _origin(run),
              run["status"] + (f" ({run['reason']})" if run.get("reason") and run["status"] == "failed" else ""),
              _progress(run), _metric(run.get("last_metric")), _metric(run.get("best_metric")), _age(run.get("age_s")))
             for run in doc["runs"]]
@@ -60,7 +71,7 @@ def show(
     doc = show_run(run)
     train = (doc.get("config") or {}).get("train", {})
     rows = [
-        ("family", str(doc.get("family"))),
+        ("family", str(doc.get("family")) + _origin(doc)),
         ("status", doc["status"] + (f" ({doc['reason']})" if doc.get("reason") else "")),
         ("progress", _progress(doc)),
         ("settings", ", ".join(f"{k}={v}" for k, v in train.items() if v is not None)),
@@ -68,6 +79,8 @@ def show(
         ("best checkpoint", (doc.get("best_checkpoint") or "") + f"  {_metric(doc.get('best_metric'))}"),
         ("latest grid", doc.get("latest_grid") or "none"),
     ]
+    if doc.get("imported_from"):
+        rows.insert(1, ("imported files", _files(doc["imported_from"])))
     if doc.get("last_losses"):
         rows.append(("last losses", ", ".join(
             f"{k} {v:.4g}" for k, v in doc["last_losses"].items() if k not in BOOKKEEPING and isinstance(v, float))))

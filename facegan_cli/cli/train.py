@@ -58,7 +58,7 @@ def options_of(family: registry.Family, spec: TrainSpec) -> list[Opt]:
 def _runner(name: str) -> Any:
     def run(values: dict[str, Any]) -> None:
         if values.get("resume") is not None:
-            doc = resume_family(name, values["resume"], given_on_command_line(), values["device"])
+            doc = resume_family(name, values["resume"], given_on_command_line(), values["device"], values)
         else:
             doc = train_family(name, values)
         render(doc, values["json"])

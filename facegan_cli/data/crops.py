@@ -135,3 +135,37 @@ def apply_crop(
         raise RejectedImage(f"not square: {w}x{h} (the 'none' crop needs square images)")
     out = _final_resize(img, w, size, allow_upscale, Image.LANCZOS)
     return np.asarray(out, dtype=np.uint8)
+
+
+# How a model's test-time inputs are fitted to its square when its own project fits them otherwise than
+# facegan's default (short side resized with Lanczos, centre crop): checkpoint metadata "input_fit" (imported
+# models carry their project's), each key one step of a torchvision pipeline on a PIL image.
+INPUT_FIT_CHOICES: dict[str, tuple[str, ...]] = {
+    "crop": ("none", "center-square"),  # center-square: CenterCrop(short side) first
+    "resize": ("square", "short-side"),  # square: Resize([s, s]) (aspect not kept); short-side: Resize(s) + CenterCrop(s)
+    "filter": ("bicubic", "bilinear", "lanczos"),
+}
+_FILTERS = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "lanczos": Image.LANCZOS}
+
+
+def input_fit_problem(fit: object) -> str:
+    """What is wrong with an "input_fit" record ("" when nothing)."""
+    if not isinstance(fit, dict):
+        return f"input_fit is {fit!r}, not an object"
+    for key, choices in INPUT_FIT_CHOICES.items():
+        if fit.get(key) not in choices:
+            return f"input_fit.{key} is {fit.get(key)!r}, not one of {', '.join(choices)}"
+    extra = sorted(set(fit) - set(INPUT_FIT_CHOICES))
+    return f"input_fit has the unknown key {extra[0]!r}" if extra else ""
+
+
+def fit_square(image: Image.Image, side: int, fit: dict[str, str]) -> Image.Image:
+    """`image` as side x side the way `fit` (see INPUT_FIT_CHOICES) says, torchvision's steps exactly."""
+    resample = _FILTERS[fit["filter"]]
+    if fit["crop"] == "center-square":
+        image = center_crop(image, min(image.size))
+    if fit["resize"] == "square":
+        check_work_size((side, side), f"{image.size[0]}x{image.size[1]} resized to {side}x{side}")
+        return image.resize((side, side), resample)
+    image = resize_short_side(image, side, resample)
+    return image if image.size == (side, side) else center_crop(image, side)

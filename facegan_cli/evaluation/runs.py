@@ -148,6 +148,9 @@ def summarize(path: str | os.PathLike[str], now: float | None = None) -> dict[st
         "run": str(run.path),
         "name": run.path.name,
         "family": config.get("family"),
+        # A run made by `facegan import`: the project and files (SHA-256) its weights came from.
+        "imported_from": config.get("imported_from") if isinstance(config.get("imported_from"), dict) else None,
+        "fine_tuned": "fine_tune" in config,
         "status": status.get("status", "unknown"),
         "stale": bool(status.get("stale")),
         "reason": status.get("reason"),

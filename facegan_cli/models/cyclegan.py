@@ -293,13 +293,22 @@ class CycleGANTranslator(Translator):
     def pack(self) -> int:
         return int(self.config.get("pack", 1))
 
+    def _net(self, name: str, use: str) -> nn.Module:
+        # An imported one-direction model has one generator, an import without D files no discriminators.
+        if name not in self.nets:
+            raise FaceganError(
+                f"{self.path} holds no {name} (it holds {', '.join(sorted(self.nets))}), so it cannot {use}.",
+                "Use the direction (or command) its networks serve, or import the missing files too.",
+            )
+        return self.nets[name]
+
     def translate(self, images: torch.Tensor, direction: str) -> torch.Tensor:
-        net = self.nets["G_A" if direction == "a2b" else "G_B"]
+        net = self._net("G_A" if direction == "a2b" else "G_B", f"translate {direction}")
         with torch.no_grad():
             return net(images.to(self.device, torch.float32)).float()
 
     def judged_real(self, images: torch.Tensor, domain: str) -> torch.Tensor:
-        net = self.nets["D_B" if domain == "A" else "D_A"]
+        net = self._net("D_B" if domain == "A" else "D_A", f"judge domain {domain}")
         m = self.pack
         usable = images.shape[0] - images.shape[0] % m
         if usable == 0:
@@ -316,11 +325,15 @@ def real_decision(mean_scores: torch.Tensor, gan_mode: str) -> torch.Tensor:
 
 
 def translator_loader(ckpt: Checkpoint, family: Family, device: torch.device) -> CycleGANTranslator:
-    """The loader of the cycle-gan family: both generators and both discriminators, eval mode."""
+    """The loader of the cycle-gan family: both generators and both discriminators, eval mode (an imported
+    model may lack some: a one-direction generator, no discriminators; a trained run has all four)."""
     config = ckpt.meta["model"]
-    nets = {name: load_network(ckpt, name, builder, config, family.name, device)
-            for name, builder in (("G_A", build_generator), ("G_B", build_generator), ("D_A", build_discriminator),
-                                  ("D_B", build_discriminator))}
+    wanted = (("G_A", build_generator), ("G_B", build_generator), ("D_A", build_discriminator),
+              ("D_B", build_discriminator))
+    present = [(name, builder) for name, builder in wanted if name in ckpt.modules]
+    if not ckpt.meta.get("imported_from") or not any(name.startswith("G") for name, _ in present):
+        present = list(wanted)  # a trained checkpoint must hold all four: a missing one is named by load_network
+    nets = {name: load_network(ckpt, name, builder, config, family.name, device) for name, builder in present}
     return CycleGANTranslator(nets, family.name, dict(config), ckpt.step, ckpt.path, device)
 
 

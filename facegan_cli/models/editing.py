@@ -23,7 +23,7 @@ from torch import nn
 
 from facegan_cli.core.checkpoint import Checkpoint
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.data.crops import center_crop, resize_short_side
+from facegan_cli.data.crops import center_crop, fit_square, resize_short_side
 from facegan_cli.data.imageio import RejectedImage, open_rgb
 from facegan_cli.models.loading import build_from, load_model, load_weights
 from facegan_cli.models.registry import Family
@@ -33,7 +33,7 @@ from facegan_cli.models.stargan import instance_statistics
 @dataclass
 class AttributeEditor:
     G: nn.Module
-    D: nn.Module
+    D: nn.Module | None  # None: an imported generator without its discriminator
     family: str
     attrs: list[str]
     resolution: int
@@ -49,6 +49,11 @@ class AttributeEditor:
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         """0/1 attributes by D's class head (logit > 0)."""
+        if self.D is None:
+            raise FaceganError(
+                f"{self.path} holds no discriminator to predict the inputs' own attributes.",
+                f"Give them all with --source ({','.join(f'{a}=0' for a in self.attrs)}, with 1 where present).",
+            )
         _, logits = self.D(images)
         return (logits > 0).float()
 
@@ -68,20 +73,28 @@ def editor_loader(ckpt: Checkpoint, family: Family, device: torch.device) -> Att
     head predicts an input's own attributes), D in eval mode."""
     config = ckpt.meta["model"]
     G = load_weights(ckpt, "G", build_from(ckpt, family.build_generator, config, "G"), family.name)
-    D = load_weights(ckpt, "D", build_from(ckpt, family.build_discriminator, config, "D"), family.name)
+    D = None
+    if "D" in ckpt.modules or not ckpt.meta.get("imported_from"):  # an imported G may come without its D
+        D = load_weights(ckpt, "D", build_from(ckpt, family.build_discriminator, config, "D"), family.name)
+        D.to(device).eval()
     G.to(device)
-    D.to(device).eval()
     return AttributeEditor(G, D, family.name, list(config["attrs"]), int(config["resolution"]), ckpt.step, ckpt.path,
                            device)
 
 
-def fit_face(path: str | os.PathLike[str], resolution: int) -> np.ndarray:
-    """An image file as the model's res x res x 3 uint8 input: short side resized, then centre-cropped."""
+def fit_face(path: str | os.PathLike[str], resolution: int, fit: dict[str, str] | None = None) -> np.ndarray:
+    """An image file as the model's res x res x 3 uint8 input: short side resized, then centre-cropped, or as
+    the model's `fit` says (data.crops.fit_square: an imported model fits inputs as its project does)."""
     try:
         image = open_rgb(path)
     except RejectedImage as exc:
         raise FaceganError(f"Cannot read {path}: {exc.reason}.", "Pass a JPEG/PNG image or a folder of them.") from exc
-    if image.size != (resolution, resolution):
+    if fit is not None:
+        try:
+            image = fit_square(image, resolution, fit)
+        except RejectedImage as exc:
+            raise FaceganError(f"Cannot use {path}: {exc.reason}.", "Crop it to a less elongated shape.") from exc
+    elif image.size != (resolution, resolution):
         try:
             image = center_crop(resize_short_side(image, resolution, Image.LANCZOS), resolution)
         except RejectedImage as exc:  # a long thin image would be resized beyond the pixel limit

@@ -22,6 +22,7 @@ from torch import nn
 from facegan_cli.core.checkpoint import Checkpoint, load_checkpoint
 from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.progress import Progress
+from facegan_cli.data.crops import input_fit_problem
 from facegan_cli.data.grid import to_uint8
 from facegan_cli.models import registry
 
@@ -128,7 +129,16 @@ def load_model(
         )
     if not family.checkpoint_loader:
         raise FaceganError(f"The {family.name} family gives no checkpoint loader.", "This is a facegan bug.")
-    return registry.resolve_reference(family.checkpoint_loader)(ckpt, family, device)
+    model = registry.resolve_reference(family.checkpoint_loader)(ckpt, family, device)
+    fit = ckpt.meta.get("input_fit")
+    if fit is not None and hasattr(model, "__dict__"):
+        # How its inputs are fitted, where it is not facegan's default (an imported model's project's way).
+        problem = input_fit_problem(fit)
+        if problem:
+            raise FaceganError(f"Checkpoint {ckpt.path} has invalid facegan metadata: {problem}.",
+                               "It was edited; import the model again, or use a checkpoint facegan wrote.")
+        model.input_fit = fit
+    return model
 
 
 def load_generator(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> LoadedGenerator:

@@ -31,6 +31,7 @@ from facegan_cli.core import distributed
 from facegan_cli.core.checkpoint import (
     Checkpoint,
     list_checkpoints,
+    load_checkpoint,
     newest_header,
     newest_readable,
     save_checkpoint,
@@ -244,6 +245,9 @@ class _Loop:
     def restore(self) -> tuple[int, int]:
         """Load the newest checkpoint that can be read (a damaged newest one is skipped, with a warning);
         returns (step, images seen)."""
+        newest = list_checkpoints(self.run.checkpoints)
+        if "fine_tune" in self.config and newest and not state_path_of(newest[-1]).exists():
+            return self._start_from_imported(newest[-1])
         ckpt, state = newest_readable(self.run.checkpoints, _resumable_state)
         images_seen = int(state.get("images_seen", ckpt.step * self.global_batch))
         if self.phase is not None:
@@ -289,6 +293,31 @@ class _Loop:
         log(f"resumed {self.run.path} at step {ckpt.step}")
         return ckpt.step, images_seen
 
+    def _start_from_imported(self, weights: Path) -> tuple[int, int]:
+        """Fine-tuning an imported run: its weights (networks the files did not have keep their fresh
+        initialisation, recorded), fresh optimisers, the RNG as seeded; returns (its step, 0 images seen)."""
+        ckpt = load_checkpoint(weights)
+        fresh = []
+        for name, module in self.trainer.modules.items():
+            if name not in ckpt.modules:
+                fresh.append(name)
+                continue
+            try:
+                module.load_state_dict(ckpt.modules[name])
+            except RuntimeError as exc:
+                raise FaceganError(
+                    f"The imported {name} weights of {ckpt.path} do not fit the network this fine-tuning configures "
+                    f"({' '.join(line.strip() for line in str(exc).strip().splitlines()[:2])}).",
+                    "Leave the architecture options (widths, blocks, --attrs, --resolution where it shapes a layer) "
+                    "as imported.",
+                ) from exc
+        self.config["fine_tune"].update(step=ckpt.step, imported_networks=sorted(set(self.trainer.modules) - set(fresh)),
+                                        initialised_networks=fresh)
+        self.saved_step = ckpt.step
+        log(f"fine-tuning the imported {self.run.path} from step {ckpt.step} (fresh optimisers"
+            + (f"; {', '.join(fresh)} freshly initialised)" if fresh else ")"))
+        return ckpt.step, 0
+
     def save(self, step: int, images_seen: int) -> Path | None:
         distributed.sync_buffers(self.dist, self.trainer.modules)
         bad = _nonfinite_tensors(self.trainer)
@@ -305,7 +334,13 @@ class _Loop:
             "trainer": self.trainer.extra_state(),
         }
         modules = {n: m.state_dict() for n, m in self.trainer.modules.items()}
-        path = save_checkpoint(self.run.checkpoints, step, modules, self.trainer.meta(), state, keep=self.settings.keep)
+        meta = self.trainer.meta()
+        imported = self.config.get("imported_from")
+        if isinstance(imported, dict):  # a fine-tuned import keeps its origin and how its inputs are fitted
+            meta["imported_from"] = {"project": imported.get("project"), "source": imported.get("source")}
+            if imported.get("input_fit") is not None:
+                meta["input_fit"] = imported["input_fit"]
+        path = save_checkpoint(self.run.checkpoints, step, modules, meta, state, keep=self.settings.keep)
         self.saved_step = step
         if self.evaluator is not None:
             prune_best(self.run.best, step)
@@ -535,12 +570,21 @@ def run_training(
     force: bool = False,
     device: str = "auto",
     changes: ResumeChanges | None = None,
+    finetune: bool = False,
 ) -> TrainResult:
     """Train a family from scratch into `out`, or continue the run in `resume` exactly where it stopped
-    (applying and recording `changes`: a longer run, new learning rates, the dataset at a new place)."""
+    (applying and recording `changes`: a longer run, new learning rates, the dataset at a new place).
+    finetune: `resume` is an imported run (weights, no training state): train it on `data` with `model_config`
+    and `settings`, the optimisers fresh, recorded in config.json's "fine_tune"."""
     changes = changes or ResumeChanges()
     if resume is not None:
         run, config = _resume_config(resume, changes)
+        if finetune:
+            config.update(model=model_config, train=asdict(settings), fine_tune={
+                "time": time.time(), "optimizer_state": "fresh: the imported files hold weights only",
+                "data": "the data given when fine-tuning started"})
+            config["data"] = {name: {**cfg, "path": os.path.abspath(cfg["path"])}
+                              for name, cfg in normalize_data_config(data).items()}
         if config["family"] != family:
             raise FaceganError(
                 f"{resume} is a {config['family']} run, not {family}.", f"Use `facegan train {config['family']}`."

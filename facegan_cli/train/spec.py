@@ -16,6 +16,7 @@ from typing import Any
 
 from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.options import Opt
+from facegan_cli.core.rundir import RunDir
 from facegan_cli.metrics.in_training import DEFAULT_N as DEFAULT_EVAL_N
 from facegan_cli.metrics.in_training import check_metrics
 from facegan_cli.models import registry
@@ -193,12 +194,17 @@ def _check_eval(family: str, values: dict[str, Any]) -> None:
                            "Pass e.g. --eval-ref data/celeba64.")
 
 
-def resume_family(family: str, run_dir: Path, given: dict[str, Any], device: str = "auto") -> dict[str, Any]:
+def resume_family(family: str, run_dir: Path, given: dict[str, Any], device: str = "auto",
+                  values: dict[str, Any] | None = None) -> dict[str, Any]:
     """Continue `run_dir` exactly where it stopped, applying (and recording) the options `given` on the
-    command line that a resume can honour; any other option is refused, never silently ignored."""
+    command line that a resume can honour; any other option is refused, never silently ignored. A run made
+    by `facegan import` (weights only, no data yet) is fine-tuned instead (`values`: every option's value)."""
     spec = training_spec(family)
     if spec is None:
         raise FaceganError(f"The {family} family is not trained by facegan.", "Pick a family from `facegan models list`.")
+    config = RunDir.open(run_dir, lock=False).config()
+    if config.get("imported_from") and not config.get("data"):
+        return _finetune(spec, family, run_dir, config, given, values or given, device)
     changes = resume_changes(spec, given)
     result = run_training(
         spec.trainer, family, {}, {}, loop_settings({}), None, resume=run_dir, device=device,
@@ -208,6 +214,42 @@ def resume_family(family: str, run_dir: Path, given: dict[str, Any], device: str
 
 
 _ANY_TIME = ("resume", "device", "json", "quiet", "debug", "data_changed_ok")
+
+
+def _finetune(spec: TrainSpec, family: str, run_dir: Path, config: dict[str, Any], given: dict[str, Any],
+              values: dict[str, Any], device: str) -> dict[str, Any]:
+    """The first training of an imported run: configured like a new run from the options given, with the
+    imported model's settings wherever the command line leaves them (its networks must take the imported
+    weights), on the data given; the optimisers start fresh (the imported files hold none)."""
+    if config["family"] != family:
+        raise FaceganError(f"{run_dir} is a {config['family']} run, not {family}.",
+                           f"Use `facegan train {config['family']}`.")
+    imported = config["model"]
+    types = {opt.name: opt.type for opt in command_options(registry.get_family(family), spec)}
+    merged = dict(values)
+    for name, kind in types.items():  # the imported setting where the user gave none (and its type is the option's)
+        value = imported.get(name)
+        if name not in given and value is not None and (type(value) is kind or (kind is float and type(value) is int)):
+            merged[name] = value
+    merged["preset"] = given.get("preset") or imported.get("preset") or merged.get("preset")
+    data_given = spec.data_root_option is not None and merged.get(spec.data_root_option) is not None
+    if not data_given and any(merged.get(option) is None for option in spec.data_options.values()):
+        needed = " and ".join(f"--{option.replace('_', '-')}" for option in spec.data_options.values())
+        raise UsageProblem(
+            f"{run_dir} was imported (weights only): fine-tuning it needs the data to train on ({needed}).",
+            f"Example: facegan train {family} --resume {run_dir} {needed.split(' and ')[0]} DATA --steps 1000",
+        )
+    plan = spec.configure(merged)
+    entry = registry.get_family(family)
+    # Settings that are no option (a DCGAN's z_dim) come from the import too; derived ones from the data.
+    derived = {f.name for f in entry.config.settings() if f.metadata.get("derived")} if entry.config else set()
+    kept = {k: v for k, v in imported.items() if k in plan.model and k not in given and k not in derived}
+    model = entry.record({**plan.model, **kept}, f"the fine-tuning configuration of {run_dir}")
+    result = run_training(
+        spec.trainer, family, model, plan.data, loop_settings(merged, plan.settings), None, resume=run_dir,
+        device=device, finetune=True,
+    )
+    return _report(spec, result, device)
 
 
 def resume_changes(spec: TrainSpec, given: dict[str, Any]) -> ResumeChanges:

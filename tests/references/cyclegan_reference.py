@@ -251,3 +251,50 @@ class UnalignedDataset(torch.utils.data.Dataset):
         a = Image.open(self.A[index % len(self.A)]).convert("RGB")
         b = Image.open(self.B[random.randint(0, len(self.B) - 1)]).convert("RGB")
         return {"A": self.transform(a), "B": self.transform(b)}
+
+
+# --- test.py: the test-time path of a saved generator ------------------------------------------------------------
+
+
+def save_networks(nets: dict[str, nn.Module], folder: Path, epoch: str = "latest") -> list[Path]:
+    """BaseModel.save_networks: `{epoch}_net_{name}.pth`, the plain state dict of each network (junyanz saves
+    `net.module` of its DataParallel wrapper, so the keys carry no `module.`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, net in nets.items():
+        path = folder / f"{epoch}_net_{name}.pth"
+        torch.save(net.cpu().state_dict(), path)
+        paths.append(path)
+    return paths
+
+
+def add_legacy_instance_norm_keys(state: dict[str, torch.Tensor], net: nn.Module) -> dict[str, torch.Tensor]:
+    """A state dict as code before PyTorch 0.4 wrote it: every InstanceNorm with running_mean, running_var
+    (and num_batches_tracked), which junyanz's load_networks drops."""
+    out = dict(state)
+    for name, module in net.named_modules():
+        if isinstance(module, nn.InstanceNorm2d):
+            c = module.num_features
+            out[f"{name}.running_mean"] = torch.zeros(c)
+            out[f"{name}.running_var"] = torch.ones(c)
+            out[f"{name}.num_batches_tracked"] = torch.tensor(0)
+    return out
+
+
+def junyanz_test_pixels(netG: nn.Module, image_path: Path, crop_size: int = 256) -> Any:
+    """What junyanz's test.py writes for one image: the single/unaligned dataset's get_transform at test time
+    (load_size = crop_size: Resize([s, s], bicubic), RandomCrop(s) a no-op, no flip, ToTensor, Normalize(0.5)),
+    netG without eval() (InstanceNorm keeps no statistics, so the mode does not matter), util.tensor2im
+    ((x + 1) / 2 * 255, truncated to uint8) and save_image (PIL, aspect ratio 1). Returns H x W x 3 uint8."""
+    import numpy as np
+    import torchvision.transforms as T
+    from PIL import Image
+
+    transform = T.Compose([T.Resize([crop_size, crop_size], T.InterpolationMode.BICUBIC), T.RandomCrop(crop_size),
+                           T.ToTensor(), T.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))])
+    with Image.open(image_path) as image:
+        real = transform(image.convert("RGB")).unsqueeze(0)
+    with torch.no_grad():
+        fake = netG(real)
+    image_numpy = (np.transpose(fake[0].cpu().float().numpy(), (1, 2, 0)) + 1) / 2.0 * 255.0
+    return image_numpy.astype(np.uint8)

@@ -15,15 +15,17 @@ import functools
 import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from facegan_cli.apply.photos import ALIGN_CHOICES, PhotoOptions
 from facegan_cli.cli.params import DEBUG, DEVICE, FORCE, JSON, QUIET, build_command, native, parameter
 from facegan_cli.core.options import Opt
-from facegan_cli.metrics.protocols import PROTOCOLS
-from facegan_cli.metrics.run import Settings
+from facegan_cli.metrics.protocol_names import PROTOCOL_NAMES
+
+if TYPE_CHECKING:
+    from facegan_cli.metrics.run import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,7 +68,7 @@ SHARED_OPTIONS: dict[str, Opt | inspect.Parameter] = {opt.name: opt for opt in (
     Opt("dims", ("--dims",), int, 2048, "Feature layer: 2048, 768, 192 or 64."),
     Opt("protocol", ("--protocol",), str, "pytorch-fid", "Which reference to reproduce: pytorch-fid (bilinear, "
         "the default), torch-fidelity (TF1 bilinear) or clean (clean-fid's PIL bicubic). Recorded in every "
-        "result.", choices=tuple(PROTOCOLS)),
+        "result.", choices=PROTOCOL_NAMES),
     Opt("inception_weights", ("--inception-weights",), Path, None, "FID Inception weights to use instead of the "
         "cached pt_inception-2015-12-05-6726825d.pth. A file with the official name (or torch-fidelity's) is "
         "SHA-256 checked; under any other name it is used as given, and its SHA-256 is reported."),
@@ -107,6 +109,8 @@ def _shared_parameter(name: str, override: Any = _UNSET) -> inspect.Parameter:
 
 def metric_settings(values: dict[str, Any]) -> Settings:
     """metrics.run.Settings from the parsed metric options (those it has a field for)."""
+    from facegan_cli.metrics.run import Settings  # imported when a metric command runs
+
     fields = {f.name for f in dataclasses.fields(Settings)}
     given = {k: getattr(v, "value", v) for k, v in values.items() if k in fields}
     if "inception_batch" in values:

@@ -15,17 +15,14 @@ import functools
 import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from facegan_cli.apply.photos import ALIGN_CHOICES, PhotoOptions
 from facegan_cli.cli.params import DEBUG, DEVICE, FORCE, JSON, QUIET, build_command, native, parameter
 from facegan_cli.core.options import Opt
-from facegan_cli.metrics.protocol_names import PROTOCOL_NAMES
-
-if TYPE_CHECKING:
-    from facegan_cli.metrics.run import Settings
+from facegan_cli.metrics.settings import PROTOCOL_NAMES, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -109,8 +106,6 @@ def _shared_parameter(name: str, override: Any = _UNSET) -> inspect.Parameter:
 
 def metric_settings(values: dict[str, Any]) -> Settings:
     """metrics.run.Settings from the parsed metric options (those it has a field for)."""
-    from facegan_cli.metrics.run import Settings  # imported when a metric command runs
-
     fields = {f.name for f in dataclasses.fields(Settings)}
     given = {k: getattr(v, "value", v) for k, v in values.items() if k in fields}
     if "inception_batch" in values:

@@ -26,8 +26,8 @@ except SystemExit as exc:
 else:
     code = 0
 sys.stdout = sys.__stdout__
-print(json.dumps({"exit": code or 0, "heavy": [m for m in %r if m in sys.modules]}))
-""" % (HEAVY,)
+print(json.dumps({"exit": code or 0, "heavy": [m for m in HEAVY if m in sys.modules]}))
+""".replace("HEAVY", repr(HEAVY))
 
 
 def _heavy_after(*args: str, cwd: Path = ROOT) -> tuple[int, list[str]]:

@@ -10,13 +10,17 @@ import io
 import pickle
 import re
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 import torch
 from packaging.requirements import Requirement
 from packaging.version import Version
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - the backport facegan declares for 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]

@@ -48,7 +48,8 @@ def test_importing_the_cli_imports_no_torch_or_opencv() -> None:
 
 LIGHT = [
     ["--help"], ["--version"], ["prepare", "recipes"], ["weights", "list"],
-    *[[name, "--help"] for name in ("prepare", "weights", "eval", "metrics", "runs", "sample", "edit", "translate")],
+    *[[name, "--help"] for name in ("prepare", "weights", "eval", "metrics", "runs", "latent", "transfer", "sample",
+                                   "edit", "translate")],
 ]
 
 

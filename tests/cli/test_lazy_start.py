@@ -38,6 +38,7 @@ def _heavy_after(*args: str, cwd: Path = ROOT) -> tuple[int, list[str]]:
     return report["exit"], report["heavy"]
 
 
+@pytest.mark.unit
 def test_importing_the_cli_imports_no_torch_or_opencv() -> None:
     probe = f"import sys, facegan_cli.cli; print([m for m in {HEAVY!r} if m in sys.modules])"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,

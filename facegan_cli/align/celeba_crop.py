@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
 ALIGNED_SIZE = (178, 218)  # (width, height) of img_align_celeba
@@ -42,6 +41,8 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 def celeba_crop(image: np.ndarray, five: np.ndarray, size: int, box: tuple[int, int, int, int] = STARGAN_BOX) -> np.ndarray:
     """The size x size crop `box` of the CelebA-aligned version of `image` (H x W x 3 uint8), whose face
     has the CelebA-ordered 5 points `five`. Borders are reflected (as the CelebA-HQ/FFHQ crops pad)."""
+    import cv2  # imported on use: the CelebA geometry constants are read by commands that never warp
+
     x0, y0, x1, y1 = box
     factor = size / (x1 - x0)
     target = (CELEBA_ALIGNED_POINTS - [x0, y0]) * [factor, size / (y1 - y0)]

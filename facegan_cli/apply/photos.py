@@ -7,15 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from facegan_cli.align.celeba_crop import celeba_crop
-from facegan_cli.align.geometry import five_points
-from facegan_cli.align.landmarks import Detector, open_detector, select_faces
 from facegan_cli.core.errors import FaceganError, UsageProblem
-from facegan_cli.data.imageio import RejectedImage, open_rgb
-from facegan_cli.models.editing import fit_face
+
+if TYPE_CHECKING:  # the options are declared by the CLI before it knows it needs OpenCV or torch
+    import numpy as np
+
+    from facegan_cli.align.landmarks import Detector
 
 ALIGN_CHOICES = ("none", "dlib", "face-alignment")
 
@@ -42,17 +41,28 @@ class PhotoOptions:
     def detector(self, device: str) -> Detector | None:
         """The landmark backend, opened (a missing or unverifiable landmark model fails here, before any
         output), or None without --align."""
+        from facegan_cli.align.landmarks import open_detector
+
         return open_detector(self.align, device=device, weights=self.own_networks) if self.align != "none" else None
 
 
 def face(path: Path, resolution: int, detector: Detector | None, fit: dict[str, str] | None = None) -> np.ndarray:
     """One input as the model's resolution x resolution x 3 uint8 square (`fit`: the model's own way of fitting
     inputs, which an imported model brings from its project; None: facegan's)."""
+    from facegan_cli.models.editing import fit_face
+
     return fit_face(path, resolution, fit) if detector is None else aligned_face(path, resolution, detector)
 
 
 def aligned_face(path: Path, resolution: int, detector: Detector) -> np.ndarray:
     """The largest face of a photo, CelebA-aligned and cropped as the editors' training data."""
+    import numpy as np
+
+    from facegan_cli.align.celeba_crop import celeba_crop
+    from facegan_cli.align.geometry import five_points
+    from facegan_cli.align.landmarks import select_faces
+    from facegan_cli.data.imageio import RejectedImage, open_rgb
+
     try:
         image = np.asarray(open_rgb(path), dtype=np.uint8)
     except RejectedImage as exc:

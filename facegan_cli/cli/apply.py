@@ -12,10 +12,7 @@ from typing import Annotated
 
 import typer
 
-from facegan_cli.apply.edit import edit as edit_images
 from facegan_cli.apply.photos import PhotoOptions
-from facegan_cli.apply.sample import sample as sample_images
-from facegan_cli.apply.translate import translate as translate_images
 from facegan_cli.cli.common import emit_result
 from facegan_cli.cli.params import NAMES_NOTE
 from facegan_cli.cli.shared_options import (
@@ -26,7 +23,7 @@ from facegan_cli.cli.shared_options import (
     SeedOpt,
     shared_options,
 )
-from facegan_cli.models.translation import DIRECTIONS
+from facegan_cli.data.domains import DIRECTIONS
 
 SAMPLE_HELP = (
     "Draw samples from a generator checkpoint (the EMA generator where the family keeps one): a grid when "
@@ -84,6 +81,8 @@ def sample(
     batch_size: GeneratedBatchOpt = 64,
 ) -> None:
     """Draw samples from a generator checkpoint."""
+    from facegan_cli.apply.sample import sample as sample_images
+
     doc = sample_images(ckpt, out, n, seed, latents, save_latents_to, nrow, batch_size, device, force)
     emit_result(doc, json_out, lambda d: d["files"])
 
@@ -100,6 +99,8 @@ def edit(
     source: Annotated[str | None, typer.Option(
         "--source", help="The inputs' own attributes, NAME=0|1 comma-separated (default: predicted by D).")] = None,
 ) -> None:
+    from facegan_cli.apply.edit import edit as edit_images
+
     doc = edit_images(ckpt, input_, out, set_, flip, source, photos)
     emit_result(doc, json_out, lambda d: [record["output"] for record in d["edits"]])
 
@@ -117,5 +118,7 @@ def translate(
     size: Annotated[int | None, typer.Option(
         "--size", help="Square side to translate at (default: the model's training size).")] = None,
 ) -> None:
+    from facegan_cli.apply.translate import translate as translate_images
+
     doc = translate_images(ckpt, inputs, out, direction, grid, size, photos)
     emit_result(doc, json_out, lambda d: [record["output"] for record in d["outputs"]])

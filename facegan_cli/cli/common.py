@@ -19,17 +19,20 @@ import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from facegan_cli.cli import click_api
-from facegan_cli.core import distributed, progress
+from facegan_cli.cli.lazy import LazyCommand, Placeholder
+from facegan_cli.core import launch
 from facegan_cli.core.errors import FaceganError, UsageProblem
-from facegan_cli.data.imageio import display_name
+from facegan_cli.core.files import display_name
+
+if TYPE_CHECKING:  # rich is imported where a result is shown: `facegan --version` needs none of it
+    from rich.console import Console
+    from rich.table import Table
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,7 +48,7 @@ def result_stream() -> Any:
 @contextlib.contextmanager
 def _stdout_for_results_only() -> Iterator[None]:
     # Under torchrun every rank runs the command and computes the same result; rank 0 alone prints it.
-    _results.append(sys.stdout if distributed.env_rank() == 0 else io.StringIO())
+    _results.append(sys.stdout if launch.env_rank() == 0 else io.StringIO())
     try:
         with contextlib.redirect_stdout(sys.stderr):
             yield
@@ -92,6 +95,8 @@ def command(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from facegan_cli.core import progress
+
         progress.set_quiet(bool(kwargs.get("quiet")))
         debug = bool(kwargs.get("debug")) or os.environ.get("FACEGAN_DEBUG") == "1"
         as_json = any(bool(kwargs.get(name)) for name in _JSON_PARAMETERS)
@@ -140,10 +145,40 @@ def _asked_for_json(error: click_api.UsageError) -> bool:
 
 
 class FaceganGroup(TyperGroup):
-    """The root `facegan` group: a usage error found while the command line is parsed (an unknown option,
+    """The root `facegan` group. Its commands are declared by `lazy` (cli.lazy.LazyCommand, set by the root
+    app) and imported when one is run or shows its own help: the root's --help lists their declarations.
+
+    A usage error found while the command line is parsed (an unknown option,
     `--size abc`, a value a callback refuses, a missing argument) happens before any command runs, so
     `command()` never sees it; with --json it is reported here as the same one error document on stdout,
     exit status 2, as the usage errors a command finds itself."""
+
+    lazy: tuple[LazyCommand, ...] = ()
+    _listing = False  # while the root's help or completion lists the commands: their declarations serve
+
+    def __init__(self, *args: Any, **options: Any) -> None:
+        super().__init__(*args, **options)
+        for declared in self.lazy:
+            self.commands.setdefault(declared.name, Placeholder(declared))
+
+    def get_command(self, ctx: click_api.Context, cmd_name: str) -> Any:
+        found = self.commands.get(cmd_name)
+        if isinstance(found, Placeholder) and not self._listing:
+            found = self.commands[cmd_name] = found.declared.load()
+        return found
+
+    def _listing_only(self, method: Callable[..., Any], *args: Any) -> Any:
+        self._listing = True
+        try:
+            return method(*args)
+        finally:
+            self._listing = False
+
+    def format_help(self, ctx: click_api.Context, formatter: Any) -> None:
+        self._listing_only(super().format_help, ctx, formatter)
+
+    def shell_complete(self, ctx: click_api.Context, incomplete: str) -> Any:
+        return self._listing_only(super().shell_complete, ctx, incomplete)
 
     def main(self, args: Sequence[str] | None = None, *rest: Any, **options: Any) -> Any:
         _argv.append(list(sys.argv[1:] if args is None else args))
@@ -156,7 +191,7 @@ class FaceganGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except click_api.UsageError as exc:
-            if not getattr(exc, "facegan_reported", False) and _asked_for_json(exc) and distributed.env_rank() == 0:
+            if not getattr(exc, "facegan_reported", False) and _asked_for_json(exc) and launch.env_rank() == 0:
                 hint = f"See '{exc.ctx.command_path} --help'." if exc.ctx is not None else ""
                 emit_json({"error": {"message": display_name(exc.format_message()), "fix": hint, "exit_status": 2}})
             raise
@@ -199,6 +234,8 @@ def emit_line(text: str) -> None:
 
 def result_console() -> Console:
     """A rich console on stdout for result tables."""
+    from rich.console import Console
+
     return Console(file=result_stream())
 
 
@@ -206,6 +243,8 @@ def result_table(title: str | None, columns: Sequence[str], rows: Iterable[Seque
                  no_wrap: bool = False, **options: Any) -> Table:
     """A result table: the first `left` columns (all by default) left-aligned, the others (numbers) right-aligned;
     `options` go to rich's Table."""
+    from rich.table import Table
+
     table = Table(title=title, **options)
     for k, column in enumerate(columns):
         table.add_column(column, justify="left" if left is None or k < left else "right", no_wrap=no_wrap)
@@ -228,6 +267,8 @@ def emit_result(doc: Any, as_json: bool, render: Callable[[Any], Iterable[object
     if as_json:
         emit_json(doc)
         return
+    from rich.table import Table
+
     shown = render(doc)
     if isinstance(shown, Table):
         result_console().print(shown)

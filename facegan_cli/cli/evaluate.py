@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from facegan_cli.cli.common import emit_json, emit_result, result_console, result_table
 from facegan_cli.cli.params import group
 from facegan_cli.cli.shared_options import OUTPUT, REPORT, SeedOpt, shared_command
-from facegan_cli.evaluation.translation_scores import TranslationEvaluation
-from facegan_cli.evaluation.turing import RaterScore, score, turing_sheet
-from facegan_cli.metrics.attribute_editing import AttributeEvaluation, parse_targets
-from facegan_cli.metrics.run import Settings
-from facegan_cli.models.translation import DIRECTIONS
+
+if TYPE_CHECKING:
+    from facegan_cli.evaluation.turing import RaterScore
+from facegan_cli.data.domains import DIRECTIONS
+from facegan_cli.metrics.settings import Settings
 
 app = group("Evaluation kits: the visual Turing test of seed 001, attribute editing (seed 000 Table 1), and image "
             "translation (seed 004).")
@@ -48,6 +48,8 @@ def turing(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass with --fake-ckpt.")] = 64,
 ) -> None:
     """Make a shuffled, numbered sheet of n real and n fake images and a separate answer key."""
+    from facegan_cli.evaluation.turing import turing_sheet
+
     sheet = turing_sheet(
         real, out, fake=fake, fake_ckpt=fake_ckpt, n=n, seed=seed, key=key, size=size, batch_size=batch_size,
         device=device, force=force,
@@ -68,6 +70,8 @@ def score_cmd(
     answers: Annotated[list[Path], typer.Option("--answers", help="One rater's answers file; repeat per rater.")],
 ) -> None:
     """Accuracy and false-positive rate (share of fakes called real) per rater and overall."""
+    from facegan_cli.evaluation.turing import score
+
     report = score(key, answers)
     doc = {"key": key, "raters": [r.as_dict() for r in report.raters], "overall": report.overall.as_dict()}
     columns = ("rater", "n", "accuracy", "FPR (fake called real)", "fakes called real", "reals called fake")
@@ -137,6 +141,8 @@ def attributes(
     kid_subset_size: Annotated[int, typer.Option("--kid-subset-size", help="KID samples per subset (capped).")] = 1000,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per editor forward pass.")] = 16,
 ) -> None:
+    from facegan_cli.metrics.attribute_editing import AttributeEvaluation, parse_targets
+
     evaluation = AttributeEvaluation(
         settings, data, split, parse_targets(targets) if targets else None, classifier, face_fraction, limit,
         batch_size, kid_subsets, kid_subset_size)
@@ -204,6 +210,8 @@ def translation(
         "--kid-subset-size", help="KID samples per subset (capped by the test sets).")] = 100,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per translator pass.")] = 16,
 ) -> None:
+    from facegan_cli.evaluation.translation_scores import TranslationEvaluation
+
     evaluation = TranslationEvaluation(
         settings, data_a, data_b, data, split, truth_a, truth_b, (direction,) if direction else DIRECTIONS, limit,
         batch_size, not no_inception, kid_subsets, kid_subset_size)

@@ -14,7 +14,9 @@ from facegan_cli.core.errors import UsageProblem
 from facegan_cli.evaluation.explain import REDUCTIONS, color_change_figure, guided_backprop_figure
 
 HELP = (
-    "Look inside a model. With --ckpt: guided backpropagation (Springenberg et al.) of the discriminator's "
+    "Look inside a model: guided backpropagation of a discriminator's filters (--ckpt), or the colour-change "
+    "heat map of edits (--edited).\n\n"
+    "With --ckpt: guided backpropagation (Springenberg et al.) of the discriminator's "
     "filters, as seed 001's Figure 7: one row per input, the input beside each filter's guided gradient (the "
     "gradient of the filter's summed response w.r.t. the image, every ReLU/LeakyReLU passing back only positive "
     "gradients where its input was positive), rescaled to [0, 1] per image. Works for any family with a "

@@ -21,10 +21,7 @@ from facegan_cli.cli.shared_options import (
     SeedOpt,
     shared_command,
 )
-from facegan_cli.latent.arithmetic import arithmetic_figure
-from facegan_cli.latent.interpolate import interpolation_figure
-from facegan_cli.latent.latents import parse_pairs, parse_refs
-from facegan_cli.latent.nearest import SPACES, nearest_figure
+from facegan_cli.latent.names import SPACE_NAMES
 
 app = group("Explore a generator's latent space: interpolation, vector arithmetic, nearest training images.")
 
@@ -61,6 +58,9 @@ def interpolate(
     batch_size: GeneratedBatchOpt = 64,
 ) -> None:
     """Walk between latents, one figure row per pair."""
+    from facegan_cli.latent.interpolate import interpolation_figure
+    from facegan_cli.latent.latents import parse_pairs
+
     doc = interpolation_figure(
         ckpt, parse_pairs(pairs), out, latents=latents, steps=steps, method=method.value,
         save_latents_to=save_latents_to, batch_size=batch_size, device=device, force=force,
@@ -88,6 +88,9 @@ def arithmetic(
     batch_size: GeneratedBatchOpt = 64,
 ) -> None:
     """Vector arithmetic: z - mean(b) + mean(c) for each z in a (seed 001), or on mean(a) (--average-a)."""
+    from facegan_cli.latent.arithmetic import arithmetic_figure
+    from facegan_cli.latent.latents import parse_refs
+
     a_refs, b_refs, c_refs = parse_refs(a, "--a"), parse_refs(b, "--b"), parse_refs(c, "--c")
     doc = arithmetic_figure(
         ckpt, a_refs, b_refs, c_refs, out, latents=latents, average_a=average_a, jitter_scale=jitter_scale,
@@ -110,7 +113,7 @@ def nearest(
     latents: LatentsOpt = None,
     indices: Annotated[str | None, typer.Option(
         "--indices", help=f"Which latents to check, comma-separated. {REF_HELP}")] = None,
-    space: Annotated[str, typer.Option("--space", help=f"Where distances are measured: {', '.join(SPACES)} "
+    space: Annotated[str, typer.Option("--space", help=f"Where distances are measured: {', '.join(SPACE_NAMES)} "
                                        "(inception: FID Inception pool3 features).")] = "pixel",
     inception_weights: Annotated[Path | None, typer.Option("--inception-weights", help="With --space inception: FID "
                                  "Inception weights instead of the cached official file (as the metrics).")] = None,
@@ -123,6 +126,9 @@ def nearest(
     Pixel distances are mean squared differences of pixel values in [0, 1] (0 = identical image);
     inception distances are mean squared differences of the 2048 pool3 features.
     """
+    from facegan_cli.latent.latents import parse_refs
+    from facegan_cli.latent.nearest import nearest_figure
+
     refs = parse_refs(indices, "--indices") if indices is not None else None
     doc = nearest_figure(
         ckpt, data, out, k=k, n=n, seed=seed, latents=latents, indices=refs, space=space,

@@ -17,9 +17,7 @@ from rich.table import Table
 from facegan_cli.cli.common import emit_result, result_table
 from facegan_cli.cli.params import choices, group
 from facegan_cli.cli.shared_options import GENERATED, INCEPTION, READING, shared_command
-from facegan_cli.metrics import run
-from facegan_cli.metrics.frechet import METHODS
-from facegan_cli.metrics.run import Settings
+from facegan_cli.metrics.settings import METHODS, Settings
 
 app = group("FID, KID, IS, precision/recall, SWD and MS-SSIM that reproduce pytorch-fid, torch-fidelity and "
             "clean-fid, and `stats` to precompute reference statistics.")
@@ -72,6 +70,8 @@ def fid(
     )] = MatrixSqrt.eig,
 ) -> None:
     """Frechet Inception Distance between two inputs (images, a prepared split, --ckpt samples or .npz stats)."""
+    from facegan_cli.metrics import run
+
     emit_result(run.compute_fid(settings, inputs or [], ckpt, dims, matrix_sqrt.value), json_out, _table)
 
 
@@ -83,6 +83,8 @@ def kid(
     subset_seed: Annotated[int, typer.Option(help="Seed of the subset draws (torch-fidelity's default).")] = 2020,
 ) -> None:
     """Kernel Inception Distance (unbiased MMD^2, cubic polynomial kernel), mean and std over subsets."""
+    from facegan_cli.metrics import run
+
     doc = run.compute_kid(settings, inputs or [], ckpt, dims, subsets, subset_size, subset_seed)
     emit_result(doc, json_out, _table)
 
@@ -95,6 +97,8 @@ def is_(
     no_shuffle: Annotated[bool, typer.Option("--no-shuffle", help="Split in input order.")] = False,
 ) -> None:
     """Inception Score of one input, from the unbiased 1008 logits (as torch-fidelity)."""
+    from facegan_cli.metrics import run
+
     emit_result(run.compute_is(settings, inputs or [], ckpt, splits, shuffle_seed, not no_shuffle), json_out, _table)
 
 
@@ -105,6 +109,8 @@ def pr(
     k_dc: Annotated[int, typer.Option(help="Neighbourhood size of density and coverage.")] = 5,
 ) -> None:
     """Precision / recall (k=3) and density / coverage (k=5) of the second input against the first (real)."""
+    from facegan_cli.metrics import run
+
     emit_result(run.compute_pr(settings, inputs or [], ckpt, k_pr, k_dc), json_out, _table)
 
 
@@ -112,6 +118,8 @@ def pr(
                 n=(16_384, "Images per set (generated with --ckpt; at most this many from a folder)."))
 def swd(settings: Settings, inputs: list[Path] | None, ckpt: Path | None, json_out: bool) -> None:
     """Sliced Wasserstein distance between Laplacian pyramids (ProGAN), x1e3 per level and averaged."""
+    from facegan_cli.metrics import run
+
     emit_result(run.compute_swd(settings, inputs or [], ckpt), json_out, _table)
 
 
@@ -126,6 +134,8 @@ def msssim(
     ))] = 10_000,
 ) -> None:
     """Mean MS-SSIM of random image pairs (diversity: lower is more diverse), as pytorch-msssim computes it."""
+    from facegan_cli.metrics import run
+
     emit_result(run.compute_msssim(settings, inputs or [], ckpt, pairs), json_out, _table)
 
 
@@ -136,5 +146,7 @@ def stats(
     out: Annotated[Path, typer.Option("--out", "-o", help="The .npz to write (pytorch-fid's format).")],
 ) -> None:
     """Precompute FID statistics (mu, sigma) of a real set, readable by pytorch-fid and clean-fid."""
+    from facegan_cli.metrics import run
+
     doc = run.compute_stats(settings, src, out, dims, force)
     emit_result(doc, json_out, lambda _: [out])

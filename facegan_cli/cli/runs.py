@@ -10,7 +10,7 @@ import typer
 from facegan_cli.cli.common import emit_result, result_table
 from facegan_cli.cli.params import group
 from facegan_cli.cli.shared_options import REPORT, shared_command
-from facegan_cli.evaluation.runs import BOOKKEEPING, list_runs, plot_runs, show_run
+from facegan_cli.evaluation.runs import BOOKKEEPING, list_runs, show_run
 
 app = group("Training runs: `list` them (status, progress, metrics, age), `show` one, `plot` their curves.")
 
@@ -88,15 +88,20 @@ def show(
 
 
 @shared_command(app, "plot", "force", *REPORT,
-                epilog="Example: facegan runs plot runs/dcgan runs/dcgan-lr1e-4 --out curves.png")
+                epilog="Example: facegan runs plot runs/dcgan runs/dcgan-lr1e-4 --out curves.png\n\n"
+                "Example: facegan runs plot runs/dcgan --out curves.pdf --smooth 0.9")
 def plot(
     force: bool, json_out: bool,
     runs: Annotated[list[Path], typer.Argument(help="One or more run directories, overlaid in one colour each.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="The figure to write (.png).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The figure to write (.png, .svg or .pdf).")],
     smoothing: Annotated[float, typer.Option("--smooth", help="Loss smoothing as TensorBoard's (0: none).")] = 0.6,
     width: Annotated[int, typer.Option("--width", help="Figure width in pixels.")] = 1200,
     panel_height: Annotated[int, typer.Option("--panel-height", help="Height of each panel in pixels.")] = 280,
+    fmt: Annotated[str | None, typer.Option("--format", help="png, svg or pdf (default: --out's suffix).")] = None,
 ) -> None:
-    """Loss curves (smoothed) and --eval metrics of one or several runs, in one PNG drawn without matplotlib."""
-    doc = plot_runs(runs, out, smoothing, width, panel_height, force)
+    """Loss curves (raw and smoothed) and --eval metrics (points) of one or several runs, one panel per quantity
+    with labelled axes and a legend, drawn with matplotlib."""
+    from facegan_cli.evaluation.run_plot import plot_runs  # matplotlib loads only for a plot
+
+    doc = plot_runs(runs, out, smoothing, width, panel_height, force, fmt)
     emit_result(doc, json_out, lambda d: [d["out"]])

@@ -22,8 +22,7 @@ import typer
 from facegan_cli.apply.photos import ALIGN_CHOICES, PhotoOptions
 from facegan_cli.cli.params import DEBUG, DEVICE, FORCE, JSON, QUIET, build_command, native, parameter
 from facegan_cli.core.options import Opt
-from facegan_cli.metrics.protocols import PROTOCOLS
-from facegan_cli.metrics.run import Settings
+from facegan_cli.metrics.settings import PROTOCOL_NAMES, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,7 +65,7 @@ SHARED_OPTIONS: dict[str, Opt | inspect.Parameter] = {opt.name: opt for opt in (
     Opt("dims", ("--dims",), int, 2048, "Feature layer: 2048, 768, 192 or 64."),
     Opt("protocol", ("--protocol",), str, "pytorch-fid", "Which reference to reproduce: pytorch-fid (bilinear, "
         "the default), torch-fidelity (TF1 bilinear) or clean (clean-fid's PIL bicubic). Recorded in every "
-        "result.", choices=tuple(PROTOCOLS)),
+        "result.", choices=PROTOCOL_NAMES),
     Opt("inception_weights", ("--inception-weights",), Path, None, "FID Inception weights to use instead of the "
         "cached pt_inception-2015-12-05-6726825d.pth. A file with the official name (or torch-fidelity's) is "
         "SHA-256 checked; under any other name it is used as given, and its SHA-256 is reported."),

@@ -20,12 +20,10 @@ from facegan_cli.cli.params import (
 )
 from facegan_cli.cli.shared_options import VGG_WEIGHTS
 from facegan_cli.core.options import Opt
-from facegan_cli.features.vgg19 import ACTIVATIONS, POOLS
-from facegan_cli.transfer.lft import INITS as LFT_INITS
-from facegan_cli.transfer.lft import SYNTH_OPTIMIZERS, transfer_features
-from facegan_cli.transfer.nst import INITS, PRESETS, resolve_settings, transfer_style
-from facegan_cli.transfer.optimize import OPTIMIZERS
-from facegan_cli.transfer.style_losses import NORMS
+from facegan_cli.features.names import ACTIVATIONS, POOLS
+from facegan_cli.transfer.names import LFT_INITS, NORMS, OPTIMIZERS, SYNTH_OPTIMIZERS
+from facegan_cli.transfer.names import NST_INITS as INITS
+from facegan_cli.transfer.names import NST_PRESETS as PRESETS
 
 app = group("Style and feature transfer through a frozen VGG19: Gatys's neural style transfer, and Latent "
             "Features Transfer with a trained feature translator.")
@@ -92,6 +90,8 @@ STYLE_SETTINGS = [
     VGG_WEIGHTS, FORCE, DEVICE, *OUTPUT_OPTIONS,
 ], help=STYLE_HELP, epilog=STYLE_EPILOG)
 def style(values: dict[str, Any]) -> None:
+    from facegan_cli.transfer.nst import resolve_settings, transfer_style
+
     settings = resolve_settings(**{opt.name: values[opt.name] for opt in STYLE_SETTINGS})
     doc = transfer_style(values["content"], values["styles"], values["out"], settings, vgg_weights=values["vgg_weights"],
                          device=values["device"], save_every=values["save_every"], force=values["force"])
@@ -137,6 +137,8 @@ FEATURES_EPILOG = (
     VGG_WEIGHTS, FORCE, DEVICE, *OUTPUT_OPTIONS,
 ], help=FEATURES_HELP, epilog=FEATURES_EPILOG)
 def features(values: dict[str, Any]) -> None:
+    from facegan_cli.transfer.lft import transfer_features
+
     doc = transfer_features(**{key: value for key, value in values.items() if key not in OUTPUT_NAMES})
     emit_result(doc, values["json"], lambda d: [
         f"{r['output']}  loss {r['initial']['total']:.4g} -> {r['final']['total']:.4g}" for r in d["images"]])

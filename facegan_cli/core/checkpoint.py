@@ -29,12 +29,12 @@ from safetensors.torch import load_file, safe_open, save_file
 from facegan_cli.core.atomic import atomic_path
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.files import NotRegularFile, not_regular, regular_path, special_kind
+from facegan_cli.core.rundir import list_checkpoints as list_checkpoints  # where callers import it from
 from facegan_cli.core.statefile import MalformedState, load_legacy_state, load_state, save_state
 
 CHECKPOINT_DIR = "checkpoints"
 STATE_SUFFIX = ".state.safetensors"
 LEGACY_STATE_SUFFIX = ".state.pt"
-_NAME = re.compile(r"^ckpt-(\d{9})\.safetensors$")
 # Every file name a checkpoints/ folder holds (what --force may replace).
 FILE_NAME = re.compile(r"^ckpt-\d{9}(\.safetensors|\.state\.safetensors|\.state\.pt)$")
 
@@ -150,15 +150,6 @@ def as_os_error(exc: SafetensorError, target: Path) -> OSError:
     found = re.search(r"code: (\d+)", str(exc))
     code = int(found.group(1)) if found else errno.EIO
     return OSError(code, os.strerror(code), str(target))
-
-
-def list_checkpoints(ckpt_dir: str | os.PathLike[str]) -> list[Path]:
-    """Complete checkpoints in `ckpt_dir`, oldest first."""
-    ckpt_dir = Path(ckpt_dir)
-    if not ckpt_dir.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in ckpt_dir.iterdir() if (m := _NAME.match(p.name))]
-    return [p for _, p in sorted(found)]
 
 
 def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:

@@ -12,10 +12,12 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from facegan_cli.core.errors import FaceganError
+
+if TYPE_CHECKING:  # torch is imported where a device is used, so option checks (the CLI's) load without it
+    import torch
 
 DEVICE_HELP = "Where to run: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."
 
@@ -31,6 +33,8 @@ def check_device_name(spec: str) -> None:
 
 def resolve_device(spec: str = "auto") -> torch.device:
     """Turn a --device value into a torch.device, failing clearly when it is not available."""
+    import torch
+
     spec = (spec or "auto").strip().lower()
     if spec == "auto":
         local_rank = os.environ.get("LOCAL_RANK")
@@ -76,6 +80,8 @@ class Precision:
         return self.amp and self.device.type == "cuda"
 
     def autocast(self) -> contextlib.AbstractContextManager:
+        import torch
+
         if self.autocast_enabled:
             return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
@@ -86,12 +92,16 @@ class Precision:
         return self.channels_last and self.device.type in ("cuda", "cpu")
 
     def module(self, module: torch.nn.Module) -> torch.nn.Module:
+        import torch
+
         module = module.to(self.device)
         if self.channels_last_active:
             module = module.to(memory_format=torch.channels_last)
         return module
 
     def tensor(self, tensor: torch.Tensor) -> torch.Tensor:
+        import torch
+
         if self.channels_last_active and tensor.dim() == 4:
             return tensor.contiguous(memory_format=torch.channels_last)
         return tensor
@@ -99,6 +109,8 @@ class Precision:
 
 def configure_backends(device: torch.device, parity: bool = False) -> None:
     """Set cudnn/TF32 switches once per process. Parity mode keeps float32 exact."""
+    import torch
+
     if device.type != "cuda":
         return
     torch.backends.cudnn.benchmark = not parity
@@ -109,6 +121,8 @@ def configure_backends(device: torch.device, parity: bool = False) -> None:
 @contextlib.contextmanager
 def parity_mode(device: torch.device) -> Iterator[None]:
     """Temporarily switch TF32 off (for numbers that must match a reference to the last digit)."""
+    import torch
+
     if device.type != "cuda":
         yield
         return

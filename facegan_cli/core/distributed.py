@@ -11,11 +11,13 @@ import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
-import torch.distributed as dist
+from facegan_cli.core.launch import env_rank as env_rank  # where callers import it from
+
+if TYPE_CHECKING:  # imported where used: core.outputs (and so the CLI) imports this module
+    import numpy as np
+    import torch
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,9 @@ class DistInfo:
 
 def init_from_env(device: torch.device) -> DistInfo:
     """Join the process group torchrun describes in WORLD_SIZE/RANK/LOCAL_RANK (gloo on CPU, nccl on CUDA)."""
+    import torch
+    import torch.distributed as dist
+
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return DistInfo()
@@ -50,14 +55,11 @@ def init_from_env(device: torch.device) -> DistInfo:
 
 def rank_device(info: DistInfo, device: torch.device) -> torch.device:
     """The device of this rank: under torchrun each rank of a node takes the GPU of its local rank."""
+    import torch
+
     if info.enabled and device.type == "cuda":
         return torch.device("cuda", info.local_rank)
     return device
-
-
-def env_rank() -> int:
-    """The rank torchrun gave this process (0 outside torchrun), known before any process group exists."""
-    return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
 
 
 @contextlib.contextmanager
@@ -65,6 +67,8 @@ def process_group(device: torch.device) -> Iterator[DistInfo]:
     """The process group of one command (one process without torchrun), left cleanly at its end: the
     barrier of `shutdown` after success, none after an error (the peers may never arrive). Inside a group
     that already exists (a script running several commands in one), it is that group, left as it is."""
+    import torch.distributed as dist
+
     joined = dist.is_available() and dist.is_initialized()
     info = init_from_env(device)
     clean = False
@@ -81,6 +85,8 @@ def shutdown(info: DistInfo, clean: bool = True) -> None:
     that tears its gloo pairs down while a peer is still finishing the last collective can make the
     peer's transport thread abort the process ("terminate called without an active exception").
     After an error (`clean=False`) the peers may never arrive, so no barrier is attempted."""
+    import torch.distributed as dist
+
     if not (info.enabled and dist.is_initialized()):
         return
     if clean:
@@ -90,6 +96,8 @@ def shutdown(info: DistInfo, clean: bool = True) -> None:
 
 def gather_objects(info: DistInfo, obj: Any) -> list[Any]:
     """Every rank's `obj`, in rank order (a one-element list without DDP)."""
+    import torch.distributed as dist
+
     if not info.enabled:
         return [obj]
     out: list[Any] = [None] * info.world_size
@@ -99,6 +107,9 @@ def gather_objects(info: DistInfo, obj: Any) -> list[Any]:
 
 def broadcast_flag(info: DistInfo, flag: bool) -> bool:
     """True on every rank if any rank says True (used for stop requests and NaN detection)."""
+    import torch
+    import torch.distributed as dist
+
     if not info.enabled:
         return flag
     t = torch.tensor([1 if flag else 0], dtype=torch.int32)
@@ -109,6 +120,8 @@ def broadcast_flag(info: DistInfo, flag: bool) -> bool:
 
 
 def barrier(info: DistInfo) -> None:
+    import torch.distributed as dist
+
     if info.enabled:
         dist.barrier()
 
@@ -120,6 +133,8 @@ def sync_buffers(info: DistInfo, modules: dict[str, torch.nn.Module]) -> None:
     the statistics of its own last shard; syncing before a checkpoint makes the saved state the one DDP
     would continue with, on every rank.
     """
+    import torch.distributed as dist
+
     if not info.enabled:
         return
     for module in modules.values():
@@ -134,6 +149,8 @@ def broadcast_modules(info: DistInfo, modules: dict[str, torch.nn.Module]) -> No
     DDP broadcasts the parameters it wraps, but not the copies it does not see: a generator EMA, or the
     layers of a growing network that a later phase will train.
     """
+    import torch.distributed as dist
+
     if not info.enabled:
         return
     for module in modules.values():
@@ -143,6 +160,8 @@ def broadcast_modules(info: DistInfo, modules: dict[str, torch.nn.Module]) -> No
 
 def broadcast_object(info: DistInfo, obj: Any) -> Any:
     """Rank 0's `obj` on every rank (a small picklable value: a flag, names, a path)."""
+    import torch.distributed as dist
+
     if not info.enabled:
         return obj
     box = [obj]
@@ -166,6 +185,10 @@ def all_gather_rows(info: DistInfo, rows: np.ndarray) -> np.ndarray:
     """Every rank's `rows` (N_r x ..., one dtype and trailing shape on all ranks), concatenated in rank
     order, on every rank. Tensors travel through the backend's own collective (NCCL on the GPU), padded
     to the longest share."""
+    import numpy as np
+    import torch
+    import torch.distributed as dist
+
     if not info.enabled:
         return rows
     counts = gather_objects(info, int(rows.shape[0]))
@@ -179,6 +202,10 @@ def all_gather_rows(info: DistInfo, rows: np.ndarray) -> np.ndarray:
 
 def broadcast_rows(info: DistInfo, rows: np.ndarray) -> np.ndarray:
     """Rank 0's `rows` on every rank (the others pass any array of the same dtype and trailing shape)."""
+    import numpy as np
+    import torch
+    import torch.distributed as dist
+
     if not info.enabled:
         return rows
     count = broadcast_object(info, int(rows.shape[0]))
@@ -192,12 +219,17 @@ def broadcast_rows(info: DistInfo, rows: np.ndarray) -> np.ndarray:
 
 def current() -> DistInfo:
     """The process group this process is in now (`init_from_env` made it), or a single process."""
+    import torch.distributed as dist
+
     if not (dist.is_available() and dist.is_initialized()):
         return DistInfo()
     return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
 def _collective_device() -> torch.device:
+    import torch
+    import torch.distributed as dist
+
     # NCCL moves only CUDA tensors (on this rank's current GPU); gloo only CPU ones.
     if dist.get_backend() == "nccl":
         return torch.device("cuda", torch.cuda.current_device())

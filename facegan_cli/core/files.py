@@ -16,12 +16,33 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from facegan_cli.core.errors import FaceganError
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def display_name(name: str | os.PathLike[str]) -> str:
+    """A file name as text that can always be printed or put in JSON.
+
+    Names that are not valid UTF-8 reach Python as str with lone surrogates (PEP 383), which fail when
+    encoded; their undecodable bytes are shown as \\xNN escapes instead (b"caf\\xe9.jpg" -> "caf\\xe9.jpg"), and
+    control characters as escapes too ("a\\x00b", "a\\nb").
+    """
+    text = os.fspath(name)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    # Control characters (a NUL or an escape sequence read from stdin, a newline in a name) are shown as
+    # escapes, never sent to the terminal raw.
+    return _CONTROL.sub(lambda m: _ESCAPES.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from facegan_cli.core.ownership import remove_recorded, write_marker
 from facegan_cli.core.runschema import config_problem
 
 RUN_KIND = "run"
+_CHECKPOINT_NAME = re.compile(r"^ckpt-(\d{9})\.safetensors$")  # core.checkpoint writes them
 BEST = "best"  # checkpoints/best: the generator of the best --eval evaluation so far
 class RunDir:
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -217,3 +220,17 @@ class MetricsLog:
 
     def close(self) -> None:
         self._fh.close()
+
+
+def list_checkpoints(ckpt_dir: str | os.PathLike[str]) -> list[Path]:
+    """Complete checkpoints in `ckpt_dir`, oldest first (a listing needs no torch: `facegan runs list`)."""
+    ckpt_dir = Path(ckpt_dir)
+    if not ckpt_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in ckpt_dir.iterdir() if (m := _CHECKPOINT_NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def evaluation_lines(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The lines of metrics.jsonl an evaluation wrote (they carry `eval_n`; loss lines do not)."""
+    return [record for record in records if "eval_n" in record]

@@ -1,17 +1,23 @@
 """Pretrained weights that come from elsewhere: where they live, how they are verified and fetched.
 
-Files are cached under $FACEGAN_HOME/weights (default ~/.cache/facegan/weights). A copy already in the
-torch hub cache (where pytorch-fid, torchvision and face-alignment keep theirs) is reused. File names
-carry a SHA-256 prefix, as torch.hub's do, and every file is verified against it before use. With no
-network and no file, `require` fails at once with the file name, the URL and the import command; it never
-substitutes other weights.
+Files are cached under $FACEGAN_HOME/weights ($FACEGAN_HOME: else $XDG_CACHE_HOME/facegan, else
+~/.cache/facegan). A copy already in the torch hub cache (where pytorch-fid, torchvision and face-alignment
+keep theirs) is reused. File names carry a SHA-256 prefix, as torch.hub's do, and every file is verified
+against it before use. A download shows a progress bar on stderr, is written to NAME.partial beside its
+place, and continues from there (an HTTP Range request) when it was interrupted; only a verified file takes
+its name. With no network and no file, `require` fails at once with the file name, the URL and the import
+command; it never substitutes other weights.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
+import re
 import shutil
+import sys
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,8 +76,17 @@ KNOWN: dict[str, WeightsFile] = {
 }
 
 
+def _cache_root() -> Path:
+    """The user's cache folder: $XDG_CACHE_HOME (the XDG base directory rule: only an absolute path counts),
+    else ~/.cache."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    return Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+
+
 def facegan_home() -> Path:
-    return Path(os.environ.get("FACEGAN_HOME", Path.home() / ".cache" / "facegan"))
+    """$FACEGAN_HOME, else $XDG_CACHE_HOME/facegan, else ~/.cache/facegan."""
+    home = os.environ.get("FACEGAN_HOME")
+    return Path(home).expanduser() if home else _cache_root() / "facegan"
 
 
 def cache_dir() -> Path:
@@ -79,9 +94,15 @@ def cache_dir() -> Path:
 
 
 def torch_hub_checkpoints() -> Path:
-    import torch.hub
+    """torch.hub's checkpoints folder. Computed as torch.hub.get_dir does ($TORCH_HOME/hub, TORCH_HOME
+    defaulting to $XDG_CACHE_HOME/torch, then ~/.cache/torch) so that `facegan weights list` needs no torch;
+    torch's own answer where torch is already loaded (it honours torch.hub.set_dir)."""
+    if "torch" in sys.modules:
+        import torch.hub
 
-    return Path(torch.hub.get_dir()) / "checkpoints"
+        return Path(torch.hub.get_dir()) / "checkpoints"
+    torch_home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch")
+    return Path(os.path.expanduser(torch_home)) / "hub" / "checkpoints"
 
 
 def get(key: str) -> WeightsFile:
@@ -149,16 +170,73 @@ def missing_error(weights: WeightsFile) -> FaceganError:
     )
 
 
-def fetch(weights: WeightsFile, timeout: float = 60.0) -> Path:
-    """Download into the cache (atomically) and verify."""
-    target = cache_dir() / weights.filename
+_CHUNK = 1 << 20
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(\d+|\*)")
+
+
+def partial_path(weights: WeightsFile) -> Path:
+    """Where an unfinished download of `weights` is kept until it is complete and verified."""
+    return cache_dir() / f"{weights.filename}.partial"
+
+
+def _open_from(url: str, offset: int, timeout: float) -> tuple[Any, int, int | None]:
+    """The response for `url` from byte `offset` on (a Range request where a partial file exists), the
+    offset the server really starts at (0 where it ignores the range) and the file's full size if known."""
+    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
     try:
-        with atomic_path(target) as tmp, urllib.request.urlopen(weights.url, timeout=timeout) as response:
-            with open(tmp, "wb") as fh:
-                shutil.copyfileobj(response, fh)
-            verify(weights, tmp)
-    except OSError as exc:  # URLError is an OSError: no network, DNS, refused, timeout
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and offset:  # nothing after `offset`: the partial file is all of it
+            exc.close()
+            return None, offset, offset
+        raise
+    found = _CONTENT_RANGE.match(response.headers.get("Content-Range", "")) if response.status == 206 else None
+    start = int(found.group(1)) if found else 0
+    length = response.headers.get("Content-Length")
+    total = (int(found.group(2)) if found and found.group(2) != "*" else
+             start + int(length) if length is not None and length.isdigit() else None)
+    return response, start, total
+
+
+def fetch(weights: WeightsFile, timeout: float = 60.0) -> Path:
+    """Download into the cache and verify: into NAME.partial (continued where an earlier download stopped),
+    with a progress bar on stderr, then renamed to its place once its SHA-256 matches."""
+    from facegan_cli.core.progress import Progress, log
+
+    target = cache_dir() / weights.filename
+    partial = partial_path(weights)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    offset = partial.stat().st_size if partial.is_file() else 0
+    try:
+        response, start, total = _open_from(weights.url, offset, timeout)
+        if response is not None:
+            with response, open(partial, "r+b" if start else "wb") as fh:
+                if offset:
+                    log(f"{weights.filename}: continuing the download at byte {start:,}" if start else
+                        f"{weights.filename}: the server cannot continue a download; starting again")
+                fh.seek(start)
+                fh.truncate()
+                with Progress(total, f"downloading {weights.filename}", unit="B", start=start) as bar:
+                    for chunk in iter(lambda: response.read(_CHUNK), b""):
+                        fh.write(chunk)
+                        bar.advance(len(chunk))
+                if total is not None and fh.tell() < total:  # the connection closed early: no error raised
+                    raise http.client.IncompleteRead(b"", total - fh.tell())
+    except (OSError, http.client.HTTPException) as exc:  # no network, refused, timeout, cut off half-way
+        have = partial.stat().st_size if partial.is_file() else 0
+        if have:
+            raise FaceganError(
+                f"The download of {weights.filename} from {weights.url} stopped after {have:,} bytes ({exc}).",
+                f"Run the command again: it continues from {partial}. Or download the file elsewhere and run "
+                f"`facegan weights import {weights.key} /path/to/{weights.filename}`.",
+            ) from exc
         raise missing_error(weights) from exc
+    try:
+        verify(weights, partial)
+    except FaceganError:
+        partial.unlink()  # a wrong or corrupt file is never continued: the next try starts again
+        raise
+    os.replace(partial, target)
     return target
 
 

@@ -16,6 +16,11 @@ from facegan_cli.data.sources import ImageSource, open_image_set
 
 DOMAIN_FOLDERS = {"train": ("trainA", "trainB"), "test": ("testA", "testB")}
 TRUTH = "truth"
+# The two ways a translator runs (declared here, without torch, for the options that offer them), and which
+# domain a direction reads and which it writes.
+DIRECTIONS = ("a2b", "b2a")
+SOURCE_DOMAIN = {"a2b": "A", "b2a": "B"}
+TARGET_DOMAIN = {"a2b": "B", "b2a": "A"}
 
 
 def domain_folders(root: str | os.PathLike[str], split: str, option: str = "--data") -> dict[str, Path]:

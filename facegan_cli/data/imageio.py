@@ -38,7 +38,6 @@ import errno
 import io
 import math
 import os
-import re
 import stat
 import warnings
 import zipfile
@@ -49,6 +48,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from facegan_cli.core.errors import FaceganError, UsageProblem
+from facegan_cli.core.files import display_name as display_name  # where callers import it from
 
 # Lower-case suffixes of files treated as images when a folder or zip is scanned.
 IMAGE_EXTENSIONS = frozenset(
@@ -83,27 +83,6 @@ class RejectedImage(Exception):
         super().__init__(f"{display_name(source)}: {reason}" if source else reason)
         self.reason = reason
         self.source = source
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
-
-
-def display_name(name: str | os.PathLike[str]) -> str:
-    """A file name as text that can always be printed or put in JSON.
-
-    Names that are not valid UTF-8 reach Python as str with lone surrogates (PEP 383), which fail when
-    encoded; their undecodable bytes are shown as \\xNN escapes instead (b"caf\\xe9.jpg" -> "caf\\xe9.jpg"), and
-    control characters as escapes too ("a\\x00b", "a\\nb").
-    """
-    text = os.fspath(name)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    # Control characters (a NUL or an escape sequence read from stdin, a newline in a name) are shown as
-    # escapes, never sent to the terminal raw.
-    return _CONTROL.sub(lambda m: _ESCAPES.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
 
 
 def name_bytes(name: str) -> bytes:

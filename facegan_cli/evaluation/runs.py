@@ -6,9 +6,8 @@ Everything here reads what the training loop writes into a run directory (core.r
 of --eval, which carry `eval_n`), checkpoints/ (with checkpoints/best) and samples/. Nothing is written
 into a run, so a run is read safely while it trains.
 
-`plot_runs` draws with PIL alone (no plotting package): one panel per quantity (the --eval metrics
-first, then every loss), several runs overlaid in one colour each; losses are drawn faint as logged and
-strong smoothed (TensorBoard's debiased exponential moving average), evaluations as points.
+`runs plot` draws with matplotlib (evaluation/run_plot.py); listing and showing runs import neither it nor
+torch.
 """
 
 from __future__ import annotations
@@ -18,31 +17,19 @@ import math
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image, ImageDraw, ImageFont
-
-from facegan_cli.core.checkpoint import list_checkpoints
-from facegan_cli.core.errors import FaceganError, UsageProblem
+from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.files import not_regular, read_regular_text, special_kind
-from facegan_cli.core.outputs import check_new_file, check_outside_inputs, new_file
-from facegan_cli.core.rundir import RunDir
+from facegan_cli.core.rundir import RunDir, evaluation_lines, list_checkpoints
 from facegan_cli.core.runschema import status_problem
-from facegan_cli.data.figure import is_image_path
-from facegan_cli.data.grid import save_png
-from facegan_cli.metrics.in_training import evaluation_lines
 
 # Fields of metrics.jsonl lines that say where and how fast, not how well: never plotted.
 BOOKKEEPING = frozenset({"step", "kimg", "epoch", "images_per_s", "resolution", "phase", "batch", "eval_n",
                          "eval_seconds", "kid_std"})
 EVAL_METRICS = ("fid", "kid")  # lower is better for both
 SEARCH_DEPTH = 3  # folder levels below DIR searched for runs (runs/, runs/group/, runs/group/sub/)
-# Tableau's ten categorical colours: distinct on white, and for the common colour-vision deficiencies.
-PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-           (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))
 _STEP_FILE = re.compile(r"(\d+)")
 
 
@@ -215,186 +202,3 @@ def show_run(path: str | os.PathLike[str]) -> dict[str, Any]:
         "evaluations": evaluation_lines(records),
         "tensorboard": str(run.path / "tensorboard") if (run.path / "tensorboard").is_dir() else None,
     }
-
-
-# --- plotting ------------------------------------------------------------------------------------------
-
-
-def smooth(values: Sequence[float], weight: float) -> list[float]:
-    """TensorBoard's smoothing: an exponential moving average, debiased so the first points are not pulled
-    towards zero."""
-    out, average = [], 0.0
-    for i, value in enumerate(values):
-        average = average * weight + (1 - weight) * value
-        out.append(average / (1 - weight ** (i + 1)) if weight > 0 else value)
-    return out
-
-
-def _series(records: list[dict[str, Any]]) -> tuple[dict[str, list[tuple[float, float]]], set[str]]:
-    """Per quantity, its (step, value) points; and which quantities are evaluations."""
-    series: dict[str, list[tuple[float, float]]] = {}
-    evaluated: set[str] = set()
-    for record in records:
-        step = _number(record.get("step"))
-        if step is None:
-            continue
-        is_eval = "eval_n" in record
-        for key, raw in record.items():
-            value = _number(raw)
-            if key in BOOKKEEPING or value is None:
-                continue
-            series.setdefault(key, []).append((step, value))
-            if is_eval:
-                evaluated.add(key)
-    return series, evaluated
-
-
-def _nice_ticks(low: float, high: float, count: int = 5, whole: bool = False) -> list[float]:
-    """Round tick values covering [low, high] (1, 2 or 5 times a power of ten apart; at least 1 apart when
-    `whole`, for step numbers)."""
-    span = high - low
-    if span <= 0:
-        return [low]
-    raw = max(span / max(1, count - 1), 1.0 if whole else 0.0)
-    power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    first = math.ceil(low / step) * step
-    ticks, value = [], first
-    while value <= high + step * 1e-9:
-        ticks.append(0.0 if abs(value) < step * 1e-9 else value)
-        value += step
-    return ticks
-
-
-def _labels(ticks: list[float]) -> list[str]:
-    """Tick labels with as many digits as the ticks' spacing needs (46056 and 46058, not 4.606e+04 twice)."""
-    spacing = abs(ticks[1] - ticks[0]) if len(ticks) > 1 else abs(ticks[0]) or 1.0
-    largest = max(abs(t) for t in ticks) or 1.0
-    if 1e-4 <= spacing and largest < 1e6:
-        decimals = max(0, -math.floor(math.log10(spacing)))
-        return [f"{t:.{decimals}f}" for t in ticks]
-    digits = max(0, math.floor(math.log10(largest)) - math.floor(math.log10(spacing)))
-    return [f"{t:.{digits}e}" for t in ticks]
-
-
-def _faint(colour: tuple[int, int, int], amount: float = 0.65) -> tuple[int, int, int]:
-    return tuple(round(c + (255 - c) * amount) for c in colour)  # type: ignore[return-value]
-
-
-def _panel(
-    draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str,
-    lines: list[tuple[tuple[int, int, int], list[tuple[float, float]]]], evaluation: bool, weight: float,
-    font: Any,
-) -> None:
-    x0, y0, x1, y1 = box
-    left, right, top, bottom = x0 + 64, x1 - 12, y0 + 24, y1 - 28
-    draw.text((x0 + 8, y0 + 4), title + ("" if evaluation or weight <= 0 else f" (smoothed {weight:g})"),
-              fill=(0, 0, 0), font=font)
-    xs = [x for _, points in lines for x, _ in points]
-    ys = [y for _, points in lines for _, y in points]
-    x_low, x_high = min(xs), max(xs)
-    y_low, y_high = min(ys), max(ys)
-    if x_high == x_low:
-        x_low, x_high = x_low - 1, x_high + 1
-    if y_high == y_low:
-        pad = abs(y_low) * 0.05 or 1.0
-        y_low, y_high = y_low - pad, y_high + pad
-    pad = (y_high - y_low) * 0.05
-    y_low, y_high = y_low - pad, y_high + pad
-
-    def at(x: float, y: float) -> tuple[float, float]:
-        return (left + (x - x_low) / (x_high - x_low) * (right - left),
-                bottom - (y - y_low) / (y_high - y_low) * (bottom - top))
-
-    draw.rectangle((left, top, right, bottom), outline=(120, 120, 120), fill=(255, 255, 255))
-    y_ticks = _nice_ticks(y_low, y_high)
-    for tick, text in zip(y_ticks, _labels(y_ticks)):
-        _, y = at(x_low, tick)
-        draw.line((left, y, right, y), fill=(232, 232, 232))
-        draw.text((left - 6 - draw.textlength(text, font=font), y - 6), text, fill=(60, 60, 60), font=font)
-    x_ticks = _nice_ticks(x_low, x_high, whole=True)
-    for tick, text in zip(x_ticks, _labels(x_ticks)):
-        x, _ = at(tick, y_low)
-        draw.line((x, top, x, bottom), fill=(232, 232, 232))
-        draw.text((x - draw.textlength(text, font=font) / 2, bottom + 4), text, fill=(60, 60, 60), font=font)
-    draw.text((right - draw.textlength("step", font=font), bottom + 15), "step", fill=(60, 60, 60), font=font)
-    for colour, points in lines:
-        steps = [x for x, _ in points]
-        values = [y for _, y in points]
-        if evaluation:
-            drawn = [at(x, y) for x, y in points]
-            if len(drawn) > 1:
-                draw.line(drawn, fill=colour, width=2)
-            for x, y in drawn:
-                draw.ellipse((x - 3.5, y - 3.5, x + 3.5, y + 3.5), fill=colour)
-            continue
-        if len(points) > 1:
-            draw.line([at(x, y) for x, y in points], fill=_faint(colour), width=1)
-            draw.line([at(x, y) for x, y in zip(steps, smooth(values, weight))], fill=colour, width=2)
-        else:
-            x, y = at(steps[0], values[0])
-            draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=colour)
-
-
-def _names(runs: list[RunDir]) -> list[str]:
-    """Legend names: the folder names, with their parent where two runs share a name."""
-    names = [run.path.name for run in runs]
-    return [f"{run.path.parent.name}/{name}" if names.count(name) > 1 else name for run, name in zip(runs, names)]
-
-
-def plot_runs(
-    paths: Iterable[str | os.PathLike[str]], out: str | os.PathLike[str], smoothing: float = 0.6,
-    width: int = 1200, panel_height: int = 280, force: bool = False,
-) -> dict[str, Any]:
-    """Draw the curves of one or several runs into one PNG (`runs plot`); returns what was drawn."""
-    out = Path(out)
-    if not is_image_path(out):
-        raise FaceganError(f"--out {out} is not an image file name.", "Name the figure like curves.png.")
-    check_new_file(out, force)
-    if not 0 <= smoothing < 1:
-        raise UsageProblem(f"--smooth {smoothing} is outside [0, 1).", "Use e.g. 0.6 (0 draws the values as logged).")
-    if width < 400 or panel_height < 150:
-        raise UsageProblem(f"A {width} px wide figure with {panel_height} px panels is too small to read.",
-                           "Use --width 400 or more and --panel-height 150 or more.")
-    runs = [_open_run(path) for path in paths]
-    if not runs:
-        raise FaceganError("No run to plot.", "Pass one or more run directories.")
-    # Inside a run, the figure would be a file the run never wrote: --force on that run would refuse.
-    check_outside_inputs(out, [("RUN", run.path) for run in runs])
-    for run in runs:
-        check_run_files(run, status=False)  # a FIFO metrics.jsonl would block the figure
-    per_run = [_series(run.metric_records()) for run in runs]
-    evaluated = set().union(*(e for _, e in per_run))
-    order: list[str] = [k for k in EVAL_METRICS if k in evaluated]
-    order += sorted(k for k in evaluated if k not in order)
-    for series, _ in per_run:
-        order += [k for k in series if k not in order]
-    if not order:
-        raise FaceganError(
-            f"{', '.join(str(r.path) for r in runs)} logged no metrics yet (metrics.jsonl is empty or missing).",
-            "Plot the run once it has trained --log-every steps.",
-        )
-    font = ImageFont.load_default()
-    columns = 1 if len(order) == 1 else 2
-    rows = -(-len(order) // columns)
-    names = _names(runs)
-    legend = 28
-    image = Image.new("RGB", (width, legend + rows * panel_height), (250, 250, 250))
-    draw = ImageDraw.Draw(image)
-    x = 10
-    for k, name in enumerate(names):
-        colour = PALETTE[k % len(PALETTE)]
-        draw.rectangle((x, 9, x + 12, 21), fill=colour)
-        draw.text((x + 18, 8), name, fill=(0, 0, 0), font=font)
-        x += 36 + int(draw.textlength(name, font=font))
-    panel_width = width // columns
-    for k, key in enumerate(order):
-        lines = [(PALETTE[i % len(PALETTE)], series[key]) for i, (series, _) in enumerate(per_run) if key in series]
-        row, column = divmod(k, columns)
-        box = (column * panel_width, legend + row * panel_height, (column + 1) * panel_width,
-               legend + (row + 1) * panel_height)
-        _panel(draw, box, key, lines, key in evaluated, smoothing, font)
-    with new_file(out, force, "runs-plot") as tmp:
-        save_png(np.asarray(image), tmp)
-    return {"out": str(out), "runs": [str(r.path) for r in runs], "names": names, "panels": order,
-            "width": image.width, "height": image.height, "smoothing": smoothing}

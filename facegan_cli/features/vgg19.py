@@ -42,13 +42,13 @@ from torch import nn
 from facegan_cli.core import weights as W
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.features.base import FrozenExtractor, TappedNetwork, load_frozen
+from facegan_cli.features.names import ACTIVATIONS as ACTIVATIONS  # where callers import them from
+from facegan_cli.features.names import POOLS as POOLS
 
 # Convolutions per block and their width (VGG19, configuration "E" of Simonyan & Zisserman).
 BLOCKS: tuple[tuple[int, int], ...] = ((2, 64), (2, 128), (4, 256), (4, 512), (4, 512))
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-POOLS = ("max", "avg")
-ACTIVATIONS = ("post_relu", "pre_relu")
 FEATURES_PARAMETERS = 20_024_384  # torchvision vgg19().features
 
 

@@ -31,6 +31,7 @@ from facegan_cli.core.seeding import draw_latents
 from facegan_cli.data.figure import check_figure_outputs, labelled_grid, write_figure
 from facegan_cli.data.image_pool import open_real_images, square_resize
 from facegan_cli.latent.latents import open_generator, resolve_latents
+from facegan_cli.latent.names import SPACE_NAMES
 
 FeatureFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -59,6 +60,7 @@ def inception_space(size: int, device: torch.device, weights: Path | None = None
 
 
 SPACES: dict[str, Callable[..., FeatureFn]] = {"pixel": pixel_space, "inception": inception_space}
+assert tuple(SPACES) == SPACE_NAMES, "latent/names.py must name every space"
 
 
 @dataclass

@@ -21,8 +21,7 @@ import torch
 
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.progress import warn
-
-METHODS = ("eig", "scipy")
+from facegan_cli.metrics.settings import METHODS as METHODS  # where callers import it from
 
 
 def _as64(x: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:

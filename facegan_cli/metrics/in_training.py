@@ -41,6 +41,7 @@ from facegan_cli.core.checkpoint import list_checkpoints, save_checkpoint
 from facegan_cli.core.distributed import DistInfo
 from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.progress import log, warn
+from facegan_cli.core.rundir import evaluation_lines as evaluation_lines  # where callers import it from
 from facegan_cli.features.inception import InceptionExtractor
 from facegan_cli.metrics import kid as kid_mod
 from facegan_cli.metrics.features import extract
@@ -72,11 +73,6 @@ def parse_metrics(text: str) -> tuple[str, ...]:
 def check_metrics(text: str) -> None:
     """The --eval option's check (a ValueError becomes a usage error)."""
     parse_metrics(text)
-
-
-def evaluation_lines(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The lines of metrics.jsonl an evaluation wrote (they carry `eval_n`; loss lines do not)."""
-    return [record for record in records if "eval_n" in record]
 
 
 class _Sampling(nn.Module):

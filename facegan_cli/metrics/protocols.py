@@ -24,6 +24,8 @@ import torch.nn.functional as F
 
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.features.inception import INPUT_SIZE
+from facegan_cli.metrics.settings import DEFAULT_PROTOCOL as DEFAULT_PROTOCOL
+from facegan_cli.metrics.settings import PROTOCOL_NAMES
 
 Prepare = Callable[[torch.Tensor], torch.Tensor]
 
@@ -99,7 +101,8 @@ PROTOCOLS: dict[str, Protocol] = {
         ),
     )
 }
-DEFAULT_PROTOCOL = "pytorch-fid"
+# The CLI offers the names declared in protocol_names (without importing torch): they must be these.
+assert tuple(PROTOCOLS) == PROTOCOL_NAMES, "metrics/settings.py must list every protocol"
 
 
 def get_protocol(name: str) -> Protocol:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,31 +36,14 @@ from facegan_cli.metrics.frechet import frechet_distance
 from facegan_cli.metrics.inception_score import inception_score
 from facegan_cli.metrics.inputs import Input, StatsInput, resolve_inputs
 from facegan_cli.metrics.prdc import precision_recall_density_coverage
-from facegan_cli.metrics.protocols import DEFAULT_PROTOCOL, get_protocol
+from facegan_cli.metrics.protocols import get_protocol
+from facegan_cli.metrics.settings import Settings as Settings  # where callers import it from
 from facegan_cli.metrics.stats import FeatureCache, GaussianStats, gaussian_stats, save_stats
 from facegan_cli.models.generated_sources import GeneratorSource
 
 POOL_DIMS = (64, 192, 768, 2048)
 Result = TypeVar("Result")
 
-
-@dataclass
-class Settings:
-    """What every metric command shares (the common CLI options)."""
-
-    protocol: str = DEFAULT_PROTOCOL
-    inception_weights: Path | None = None
-    device: str = "auto"
-    batch_size: int | None = None  # None: 50 on the CPU (pytorch-fid's), 250 on a GPU
-    workers: int | None = None  # None: see Session.workers
-    strict: bool = False
-    cache: bool = True
-    fast: bool = False
-    split: str | None = None
-    n: int = 50_000
-    seed: int = 0
-    translate: Path | None = None  # with a translator --ckpt: the images it translates
-    direction: str = "a2b"
 
 
 class Session:

@@ -22,13 +22,11 @@ import numpy as np
 import torch
 
 from facegan_cli.core.errors import FaceganError, UsageProblem
+from facegan_cli.data.domains import DIRECTIONS as DIRECTIONS  # where callers import them from
+from facegan_cli.data.domains import SOURCE_DOMAIN as SOURCE_DOMAIN
+from facegan_cli.data.domains import TARGET_DOMAIN as TARGET_DOMAIN
 from facegan_cli.data.imageio import check_side_option
 from facegan_cli.models.loading import load_model
-
-DIRECTIONS = ("a2b", "b2a")
-# Which domain a direction reads and which it writes.
-SOURCE_DOMAIN = {"a2b": "A", "b2a": "B"}
-TARGET_DOMAIN = {"a2b": "B", "b2a": "A"}
 
 
 def check_direction(direction: str) -> str:

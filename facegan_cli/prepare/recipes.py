@@ -21,7 +21,17 @@ try:  # Python 3.11+
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10 ships tomli as a backport
     import tomli as tomllib  # type: ignore[no-redef]
 
-RECIPES_DIR = Path(__file__).resolve().parents[2] / "data_recipes"
+
+
+def _recipes_dir() -> Path:
+    """data_recipes/: inside the installed package (a wheel carries it as facegan_cli/data_recipes, see setup.py),
+    else at the top of the source checkout this module runs from."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "data_recipes"
+    return installed if installed.is_dir() else package.parent / "data_recipes"
+
+
+RECIPES_DIR = _recipes_dir()
 
 
 @dataclass(frozen=True)

@@ -38,11 +38,11 @@ from facegan_cli.data.grid import grid_array, save_png, to_uint8
 from facegan_cli.data.imageio import RejectedImage, display_name, open_rgb
 from facegan_cli.data.sources import open_image_list
 from facegan_cli.features.vgg19 import VGG19Extractor, layer_tap, recorded_extractor
+from facegan_cli.transfer.names import LFT_INITS as INITS
+from facegan_cli.transfer.names import SYNTH_OPTIMIZERS as SYNTH_OPTIMIZERS
 from facegan_cli.transfer.optimize import LossTerms, Objective, Optimized, optimize
 from facegan_cli.transfer.style_losses import content_error, gram, style_error
 
-INITS = ("input+noise", "input", "mean", "noise")
-SYNTH_OPTIMIZERS = ("adam", "sgd", "lbfgs")
 FEATURES_KIND = "feature-transfer"  # core.outputs marker of `transfer features` folders
 GRID_NAME = "grid.png"  # the contact sheet of --grid (no input's output is ever given this name)
 

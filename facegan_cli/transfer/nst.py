@@ -54,10 +54,11 @@ from facegan_cli.data.grid import save_png, to_uint8
 from facegan_cli.data.imageio import RejectedImage, check_side_option, display_name, open_rgb
 from facegan_cli.data.sources import open_image_list
 from facegan_cli.features.vgg19 import ACTIVATIONS, POOLS, TAP_CHANNELS, VGG19Extractor, layer_tap
+from facegan_cli.transfer.names import NST_INITS as INITS
+from facegan_cli.transfer.names import NST_PRESETS
 from facegan_cli.transfer.optimize import OPTIMIZERS, Objective, Optimized, optimize
 from facegan_cli.transfer.style_losses import NORMS, check_style_size, gram
 
-INITS = ("content", "noise", "mean", "content+noise")
 GATYS_STYLE = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 STYLE_KIND = "style-transfer"  # core.outputs marker of `transfer style` folders
 
@@ -114,6 +115,7 @@ PRESETS: dict[str, NSTSettings] = {
         "noise", None,
     ),
 }
+assert tuple(PRESETS) == NST_PRESETS, "transfer/names.py must name every preset"
 # (GPU, CPU) default sizes: the tutorial's imsize rule; Gatys's img_size; the thesis's 64x64 images.
 PRESET_SIZES = {"tutorial": (512, 128), "gatys": (512, 512), "thesis": (64, 64)}
 ADAM_LR = 0.02  # Adam's default step on [0, 1] pixels when --lr is not given (L-BFGS: 1, as the references)

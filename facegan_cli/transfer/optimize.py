@@ -37,9 +37,9 @@ import torch
 
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.features.vgg19 import VGG19Extractor
+from facegan_cli.transfer.names import OPTIMIZERS as OPTIMIZERS  # where callers import it from
 from facegan_cli.transfer.style_losses import content_error, gram, style_error
 
-OPTIMIZERS = ("lbfgs", "adam", "sgd")
 LBFGS_MAX_ITER = 20  # torch.optim.LBFGS's default evaluations per step(), as both references use it
 
 

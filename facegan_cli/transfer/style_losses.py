@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import torch
 
-NORMS = ("tutorial", "gatys", "thesis")
+from facegan_cli.transfer.names import NORMS as NORMS  # where callers import it from
 
 
 def _check_norm(norm: str) -> None:

@@ -15,9 +15,9 @@ def _commands() -> list[list[str]]:
     found: list[list[str]] = []
 
     def walk(cmd: object, path: list[str]) -> None:
-        if hasattr(cmd, "commands"):
-            for name, sub in cmd.commands.items():
-                walk(sub, [*path, name])
+        if hasattr(cmd, "commands"):  # get_command: the root loads its commands on use (cli.lazy)
+            for name in cmd.list_commands(None):
+                walk(cmd.get_command(None, name), [*path, name])
         else:
             found.append(path)
 

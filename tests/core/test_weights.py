@@ -75,3 +75,97 @@ def test_offline_without_file_names_file_url_and_import_line(homes: Path) -> Non
 def test_verify_of_missing_cache_exits_one(homes: Path) -> None:
     result = invoke_cli(["weights", "verify", "vgg19"])
     assert result.exit_code == 1 and "vgg19-dcbb9e9d.pth" in result.stderr
+
+
+@pytest.mark.unit
+def test_cache_follows_facegan_home_then_xdg_then_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.delenv("FACEGAN_HOME", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert W.cache_dir() == tmp_path / "user" / ".cache" / "facegan" / "weights"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # the XDG rule: a relative path is ignored
+    assert W.facegan_home() == tmp_path / "user" / ".cache" / "facegan"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert W.cache_dir() == tmp_path / "xdg" / "facegan" / "weights"
+    listed = json.loads(invoke_cli(["weights", "list", "--json"]).stdout)
+    assert listed["cache"] == str(tmp_path / "xdg" / "facegan" / "weights")  # what `weights list` shows
+    monkeypatch.setenv("FACEGAN_HOME", str(tmp_path / "mine"))
+    assert W.cache_dir() == tmp_path / "mine" / "weights"
+
+
+class _HalfThenRange:
+    """A local HTTP server for one file: the first GET is cut off half-way (the connection closes), later
+    ones honour `Range: bytes=N-` with 206 Partial Content, as a CDN does. It records the Range headers."""
+
+    def __init__(self, payload: bytes) -> None:
+        import http.server
+        import threading
+
+        self.payload, self.ranges, self.cut = payload, [], True
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                asked = self.headers.get("Range")
+                owner.ranges.append(asked)
+                start = int(asked.split("=")[1].rstrip("-")) if asked else 0
+                body = owner.payload[start:]
+                self.send_response(206 if asked else 200)
+                self.send_header("Content-Length", str(len(body)))
+                if asked:
+                    self.send_header("Content-Range", f"bytes {start}-{len(owner.payload) - 1}/{len(owner.payload)}")
+                self.end_headers()
+                if owner.cut:
+                    owner.cut = False
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/weights.pth"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_interrupted_download_resumes_with_range_and_is_verified(homes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    prefix = hashlib.sha256(payload).hexdigest()[:8]
+    entry = W.WeightsFile("fake", f"fake-{prefix}.pth", "", "tests")
+    server = _HalfThenRange(payload)
+    try:
+        monkeypatch.setitem(W.KNOWN, "fake", W.WeightsFile(entry.key, entry.filename, server.url, "tests"))
+        first = invoke_cli(["weights", "fetch", "fake"])
+        assert first.exit_code == 1 and "stopped after" in first.stderr and "again" in first.stderr
+        partial = W.partial_path(W.get("fake"))
+        assert partial.stat().st_size == len(payload) // 2  # the half that arrived is kept ...
+        assert not (W.cache_dir() / entry.filename).exists()  # ... and does not look complete
+        second = invoke_cli(["weights", "fetch", "fake", "--json"])
+        assert second.exit_code == 0, second.output
+        assert server.ranges == [None, f"bytes={len(payload) // 2}-"]  # continued, not downloaded again
+        path = Path(json.loads(second.stdout)["path"])
+        assert path.read_bytes() == payload and not partial.exists()
+    finally:
+        server.close()
+
+
+def test_resumed_download_that_fails_the_sha256_is_thrown_away(homes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    payload = b"the real file " * 5000
+    server = _HalfThenRange(payload)
+    try:
+        wrong = hashlib.sha256(b"another file").hexdigest()[:8]
+        monkeypatch.setitem(W.KNOWN, "fake", W.WeightsFile("fake", f"fake-{wrong}.pth", server.url, "tests"))
+        assert invoke_cli(["weights", "fetch", "fake"]).exit_code == 1
+        again = invoke_cli(["weights", "fetch", "fake"])
+        assert again.exit_code == 1 and "SHA-256" in again.stderr
+        assert not W.partial_path(W.get("fake")).exists() and not (W.cache_dir() / f"fake-{wrong}.pth").exists()
+    finally:
+        server.close()

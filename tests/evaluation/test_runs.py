@@ -19,7 +19,8 @@ from PIL import Image
 
 from facegan_cli.core.checkpoint import save_checkpoint
 from facegan_cli.core.rundir import MetricsLog, RunDir
-from facegan_cli.evaluation.runs import PALETTE, find_runs, smooth
+from facegan_cli.evaluation.run_plot import PALETTE, smooth
+from facegan_cli.evaluation.runs import find_runs
 
 
 def make_run(path: Path, status: str | None, steps: int = 40, evals: tuple[float, ...] = (), **extra: Any) -> RunDir:
@@ -130,7 +131,21 @@ def test_runs_plot_one_and_several(zoo: tuple[Path, RunDir], tmp_path: Path, cli
     assert again.exit_code == 1 and "already exists" in again.stderr  # never overwritten without --force
     assert cli("runs", "plot", root / "finished", "--out", tmp_path / "one.png", "--force").exit_code == 0
     bad = cli("runs", "plot", root / "finished", "--out", tmp_path / "curves.txt")
-    assert bad.exit_code == 1 and "not an image file name" in bad.stderr
+    assert bad.exit_code == 1 and "not a figure format" in bad.stderr
+
+
+def test_runs_plot_svg_and_pdf(zoo: tuple[Path, RunDir], tmp_path: Path, cli_json: Callable[..., Any],
+                               cli: Callable[..., Any]) -> None:
+    root, live = zoo
+    live.release()
+    svg = cli_json("runs", "plot", root / "finished", "--out", tmp_path / "c.svg")
+    text = (tmp_path / "c.svg").read_text()
+    assert svg["format"] == "svg" and text.lstrip().startswith("<?xml") and "<svg" in text
+    assert "step" in text and "loss_D" in text  # axes labels and panel titles are text in the SVG
+    pdf = cli_json("runs", "plot", root / "finished", "--out", tmp_path / "c.pdf", "--format", "pdf")
+    assert pdf["format"] == "pdf" and (tmp_path / "c.pdf").read_bytes().startswith(b"%PDF")
+    clash = cli("runs", "plot", root / "finished", "--out", tmp_path / "d.png", "--format", "svg")
+    assert clash.exit_code == 2 and not (tmp_path / "d.png").exists()
 
 
 def test_runs_plot_needs_logged_metrics(tmp_path: Path, cli: Callable[..., Any]) -> None:

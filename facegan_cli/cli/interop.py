@@ -15,7 +15,9 @@ from facegan_cli.interop.importer import describe_sources, examples, import_mode
 from facegan_cli.interop.sources import ImportRequest
 
 IMPORT_HELP = (
-    "Import checkpoints that other projects released or you trained with them into a facegan run, which "
+    "Import checkpoints released by (or trained with) other projects (junyanz CycleGAN, yunjey StarGAN, "
+    "pytorch/examples DCGAN) as a facegan run.\n\n"
+    "The run is one that "
     "translate, edit, sample, latent, metrics --ckpt, explain and export use like a trained one, and `train "
     "FAMILY --resume RUN --data ...` fine-tunes (fresh optimisers). The project and the architecture are "
     "read from the file names and tensor shapes; files are read as tensors only (torch.load weights_only), "
@@ -24,7 +26,8 @@ IMPORT_HELP = (
 )
 IMPORT_EPILOG = "\n\n".join(f"Example: {line}" for line in examples())
 EXPORT_HELP = (
-    "Export a run's network to ONNX or TorchScript: a generator as z -> image, a translator as image -> image "
+    "Export a run's network to ONNX or TorchScript, checked against the network in facegan.\n\n"
+    "A generator is exported as z -> image, a translator as image -> image "
     "(one direction, any height and width that are multiples of 4), an editor as (image, target labels) -> "
     "image. The file is loaded back (onnxruntime, torch.jit.load), run on a probe input and compared with the "
     "network in facegan: the largest difference is printed, and above 1e-4 the command fails and leaves no "

@@ -4,6 +4,7 @@ runner, and torch on one thread."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,17 @@ from cli_helpers import invoke_cli
 from typer.testing import Result
 
 from facegan_cli.prepare.synthetic import write_synthetic
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (scripts/test.sh runs two workers, one per core), each worker and every process it
+    starts computes on one thread: two workers of two threads each on two cores spin-wait against each other
+    and run several times slower than one thread each."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        os.environ["MKL_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
+
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CELEBAHQ_SAMPLE = SHARED_DATA / "celebahq-sample"

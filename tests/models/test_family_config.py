@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -301,8 +302,10 @@ def test_the_record_main_writes_is_written_the_same_and_resumes(
     assert done.exit_code == 0, done.output
     if "vae" in main_record:  # the VAE checkpoint read, where this test's run put it
         main_record = {**main_record, "vae": str((tmp_path / "vae" / "checkpoints" / "ckpt-000000001.safetensors").resolve())}
-    if "vgg_weights" in main_record:  # the VGG19 file given, where this test wrote it
-        main_record = {**main_record, "vgg_weights": str(vgg_weights_file(request.getfixturevalue("tmp_path_factory").getbasetemp()).resolve())}
+    if "vgg_weights" in main_record:  # the VGG19 file given, where this test wrote it, and its digest (the
+        # random file's bits depend on the thread count its calibration ran with: one under xdist, two alone)
+        vgg = vgg_weights_file(request.getfixturevalue("tmp_path_factory").getbasetemp()).resolve()
+        main_record = {**main_record, "vgg_weights": str(vgg), "vgg_sha256": hashlib.sha256(vgg.read_bytes()).hexdigest()}
     assert list(_record(run).items()) == list(main_record.items())  # same keys, values and order
     config = json.loads((run / "config.json").read_text())
     config["model"] = main_record

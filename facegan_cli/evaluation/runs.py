@@ -37,8 +37,9 @@ from facegan_cli.metrics.in_training import evaluation_lines
 
 # Fields of metrics.jsonl lines that say where and how fast, not how well: never plotted.
 BOOKKEEPING = frozenset({"step", "kimg", "epoch", "images_per_s", "resolution", "phase", "batch", "eval_n",
-                         "eval_seconds", "kid_std"})
-EVAL_METRICS = ("fid", "kid")  # lower is better for both
+                         "eval_seconds", "kid_std", "is_std"})
+# The headline fields `train --eval` writes, in the order they are looked for, and whether higher is better.
+EVAL_METRICS = {"fid": False, "kid": False, "swd": False, "is": True, "precision": True}
 SEARCH_DEPTH = 3  # folder levels below DIR searched for runs (runs/, runs/group/, runs/group/sub/)
 # Tableau's ten categorical colours: distinct on white, and for the common colour-vision deficiencies.
 PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
@@ -101,7 +102,7 @@ def _metric_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     scored = [e for e in evals if _number(e.get(key)) is not None]
     if not scored:
         return {"last_metric": None, "best_metric": None}
-    best = min(scored, key=lambda e: e[key])
+    best = (max if EVAL_METRICS[key] else min)(scored, key=lambda e: e[key])
     return {"last_metric": {"name": key, "value": scored[-1][key], "step": scored[-1].get("step")},
             "best_metric": {"name": key, "value": best[key], "step": best.get("step")}}
 

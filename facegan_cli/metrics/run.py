@@ -470,6 +470,35 @@ def _check_report(names: tuple[str, ...], inputs: list[Input]) -> None:
             )
 
 
+@dataclass
+class _Report:
+    """What one metric of a report reads: the session (and its feature store), the inputs, the options."""
+
+    session: Session
+    inputs: list[Input]
+    options: Options
+    ckpt: Path | None
+    resolution: int | None
+
+
+def _report_msssim(r: _Report) -> dict[str, Any]:
+    # A --ckpt's pairs are 2 x pairs samples of their own, as the single command makes them.
+    source = _msssim_input(r.session, [], r.ckpt, r.options.pairs) if r.ckpt is not None else r.inputs[-1]
+    assert isinstance(source, ImageSource)
+    return _msssim(r.session, source, r.options.pairs)
+
+
+# How `metrics report` computes each registered metric: the single commands' own functions.
+REPORT_PARTS: dict[str, Callable[[_Report], dict[str, Any]]] = {
+    "fid": lambda r: _fid(r.session, r.inputs, r.options),
+    "kid": lambda r: _kid(r.session, r.inputs, r.options),
+    "is": lambda r: _is(r.session, r.inputs[-1], r.options),
+    "pr": lambda r: _pr(r.session, r.inputs, r.options),
+    "swd": lambda r: _swd(r.session, _swd_sources(r.session, r.inputs, r.resolution)),
+    "msssim": _report_msssim,
+}
+
+
 @_one_process_group
 def compute_report(
     settings: Settings,
@@ -505,20 +534,7 @@ def compute_report(
     parts: dict[str, dict[str, Any]] = {}
     for name in names:
         started = time.perf_counter()
-        if name == "fid":
-            part = _fid(session, inputs, o)
-        elif name == "kid":
-            part = _kid(session, inputs, o)
-        elif name == "is":
-            part = _is(session, inputs[-1], o)
-        elif name == "pr":
-            part = _pr(session, inputs, o)
-        elif name == "swd":
-            part = _swd(session, _swd_sources(session, inputs, resolution))
-        else:  # msssim: a --ckpt's pairs are 2 x pairs samples of their own, as the single command makes them
-            source = _msssim_input(session, [], ckpt, o.pairs) if ckpt is not None else inputs[-1]
-            assert isinstance(source, ImageSource)
-            part = _msssim(session, source, o.pairs)
+        part = REPORT_PARTS[name](_Report(session, inputs, o, ckpt, resolution))
         if registry.METRICS[name].need(o).extractor == "inception":
             part.setdefault("protocol", session.protocol.name)
         part["seconds"] = round(time.perf_counter() - started, 3)

@@ -156,7 +156,8 @@ def _data_args(family: str, work: Path, request: pytest.FixtureRequest) -> list[
         folder = write_image_folder(work / "data" / option, n=8, size=size, seed=10 + i)
         args += [f"--{option.replace('_', '-')}", str(folder)]
     if CONVERTED[family].get("vgg"):
-        args += ["--vgg-weights", str(vgg_weights_file(work))]
+        # the session's one random VGG19 file (half a gigabyte: written once, not per test)
+        args += ["--vgg-weights", str(vgg_weights_file(request.getfixturevalue("tmp_path_factory").getbasetemp()))]
     if CONVERTED[family].get("vae"):
         vae = work / "vae"
         done = _cli()("train", "vae", "--resolution", 16, "--width", 4, "--z-dim", 8, "--batch", 4, *args,
@@ -301,7 +302,7 @@ def test_the_record_main_writes_is_written_the_same_and_resumes(
     if "vae" in main_record:  # the VAE checkpoint read, where this test's run put it
         main_record = {**main_record, "vae": str((tmp_path / "vae" / "checkpoints" / "ckpt-000000001.safetensors").resolve())}
     if "vgg_weights" in main_record:  # the VGG19 file given, where this test wrote it
-        main_record = {**main_record, "vgg_weights": str(vgg_weights_file(tmp_path).resolve())}
+        main_record = {**main_record, "vgg_weights": str(vgg_weights_file(request.getfixturevalue("tmp_path_factory").getbasetemp()).resolve())}
     assert list(_record(run).items()) == list(main_record.items())  # same keys, values and order
     config = json.loads((run / "config.json").read_text())
     config["model"] = main_record

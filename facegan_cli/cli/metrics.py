@@ -17,7 +17,7 @@ from rich.table import Table
 from facegan_cli.cli.common import emit_result, result_table
 from facegan_cli.cli.params import choices, group
 from facegan_cli.cli.shared_options import GENERATED, INCEPTION, READING, shared_command
-from facegan_cli.metrics.settings import METHODS, Settings
+from facegan_cli.metrics.settings import METHODS, METRIC_NAMES, Settings
 
 app = group("FID, KID, IS, precision/recall, SWD and MS-SSIM that reproduce pytorch-fid, torch-fidelity and "
             "clean-fid, and `stats` to precompute reference statistics.")
@@ -35,6 +35,8 @@ _EXAMPLES = {
     "msssim": "Example: facegan metrics msssim --ckpt runs/progan --pairs 10000\n\n"
     "Example: facegan metrics msssim data/celebahq-256 --pairs 10000",
     "stats": "Example: facegan metrics stats data/celebahq-256 --out celebahq256.npz --protocol clean",
+    "report": "Example: facegan metrics report data/celeba64 --ckpt runs/dcgan --n 10000 --metrics fid,kid,is,pr\n\n"
+    "Example: ls fakes/*.png | facegan metrics report real/ - --metrics fid,kid,pr --json",
 }
 
 
@@ -58,6 +60,22 @@ def _table(doc: dict[str, Any]) -> Table:
         mark = "" if doc.get("weights_verified", True) else " (unverified)"
         table.add_row("weights sha256", f"{doc['weights_sha256'][:16]}...{mark}")
     table.add_row("seconds", _fmt(doc["seconds"]))
+    return table
+
+
+def _report_table(doc: dict[str, Any]) -> Table:
+    table = result_table(f"report ({doc.get('protocol', '')})", ("metric", "", "value", "seconds"), left=2)
+    for name, part in doc["results"].items():
+        for i, (key, value) in enumerate(part["values"].items()):
+            table.add_row(name if i == 0 else "", key, _fmt(value), _fmt(part["seconds"]) if i == 0 else "")
+    for i, item in enumerate(doc.get("inputs", []), start=1):
+        passes = doc.get("feature_passes", {}).get(item.get("path"), 0)
+        table.add_row(f"input {i}", f"{item.get('kind')}: {item.get('path')}", "",
+                      f"{passes} Inception pass{'es' if passes != 1 else ''}")
+    if doc.get("weights_sha256"):
+        mark = "" if doc.get("weights_verified", True) else " (unverified)"
+        table.add_row("weights", f"sha256 {doc['weights_sha256'][:16]}...{mark}", "", "")
+    table.add_row("total", "", "", _fmt(doc["seconds"]))
     return table
 
 
@@ -114,13 +132,20 @@ def pr(
     emit_result(run.compute_pr(settings, inputs or [], ckpt, k_pr, k_dc), json_out, _table)
 
 
+ResolutionOpt = Annotated[int | None, typer.Option(
+    "--resolution", help="Compare at this size: a level of a --levels prepared dataset, or folders fitted to it "
+    "(default: a --ckpt generator's own resolution, read from a prepared dataset's level of that size; else the "
+    "inputs' size). A generator is always sampled at its own resolution.", show_default=False)]
+
+
 @shared_command(app, "swd", *GENERATED, *READING, epilog=_EXAMPLES["swd"],
                 n=(16_384, "Images per set (generated with --ckpt; at most this many from a folder)."))
-def swd(settings: Settings, inputs: list[Path] | None, ckpt: Path | None, json_out: bool) -> None:
+def swd(settings: Settings, inputs: list[Path] | None, ckpt: Path | None, json_out: bool,
+        resolution: ResolutionOpt = None) -> None:
     """Sliced Wasserstein distance between Laplacian pyramids (ProGAN), x1e3 per level and averaged."""
     from facegan_cli.metrics import run
 
-    emit_result(run.compute_swd(settings, inputs or [], ckpt), json_out, _table)
+    emit_result(run.compute_swd(settings, inputs or [], ckpt, resolution), json_out, _table)
 
 
 @shared_command(app, "msssim", "inputs", "ckpt", "seed", *READING, epilog=_EXAMPLES["msssim"])
@@ -137,6 +162,32 @@ def msssim(
     from facegan_cli.metrics import run
 
     emit_result(run.compute_msssim(settings, inputs or [], ckpt, pairs), json_out, _table)
+
+
+@shared_command(app, "report", *GENERATED, "dims", *INCEPTION, *READING, epilog=_EXAMPLES["report"])
+def report(
+    settings: Settings, inputs: list[Path] | None, ckpt: Path | None, dims: int, json_out: bool,
+    metrics: Annotated[str, typer.Option(
+        "--metrics", help=f"Comma-separated, from {', '.join(METRIC_NAMES)}. Two-input metrics compare the "
+        "first input (the reference) with the second (or the --ckpt samples); is and msssim score the last input.",
+    )] = "fid,kid,is,pr",
+    matrix_sqrt: Annotated[MatrixSqrt, typer.Option("--matrix-sqrt", help="fid: eig or scipy.")] = MatrixSqrt.eig,
+    subsets: Annotated[int, typer.Option(help="kid: random subsets.")] = 100,
+    subset_size: Annotated[int, typer.Option(help="kid: samples per subset.")] = 1000,
+    splits: Annotated[int, typer.Option(help="is: chunks the score is averaged over.")] = 10,
+    k_pr: Annotated[int, typer.Option(help="pr: neighbourhood of precision and recall.")] = 3,
+    k_dc: Annotated[int, typer.Option(help="pr: neighbourhood of density and coverage.")] = 5,
+    pairs: Annotated[int, typer.Option(help="msssim: image pairs averaged over.")] = 10_000,
+    resolution: ResolutionOpt = None,
+) -> None:
+    """Several metrics at once, every input featurised once for all of them; each value equals its single
+    command's (same options) to the last digit."""
+    from facegan_cli.metrics import registry, run
+
+    options = registry.Options(dims=dims, matrix_sqrt=matrix_sqrt.value, kid_subsets=subsets,
+                               kid_subset_size=subset_size, splits=splits, k_pr=k_pr, k_dc=k_dc, pairs=pairs)
+    doc = run.compute_report(settings, inputs or [], ckpt, metrics, options, resolution)
+    emit_result(doc, json_out, _report_table)
 
 
 @shared_command(app, "stats", "dims", *INCEPTION, *READING, "force", epilog=_EXAMPLES["stats"])

@@ -27,8 +27,9 @@ from facegan_cli.core.runschema import status_problem
 
 # Fields of metrics.jsonl lines that say where and how fast, not how well: never plotted.
 BOOKKEEPING = frozenset({"step", "kimg", "epoch", "images_per_s", "resolution", "phase", "batch", "eval_n",
-                         "eval_seconds", "kid_std"})
-EVAL_METRICS = ("fid", "kid")  # lower is better for both
+                         "eval_seconds", "kid_std", "is_std"})
+# The headline fields `train --eval` writes, in the order they are looked for, and whether higher is better.
+EVAL_METRICS = {"fid": False, "kid": False, "swd": False, "is": True, "precision": True}
 SEARCH_DEPTH = 3  # folder levels below DIR searched for runs (runs/, runs/group/, runs/group/sub/)
 _STEP_FILE = re.compile(r"(\d+)")
 
@@ -88,7 +89,7 @@ def _metric_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     scored = [e for e in evals if _number(e.get(key)) is not None]
     if not scored:
         return {"last_metric": None, "best_metric": None}
-    best = min(scored, key=lambda e: e[key])
+    best = (max if EVAL_METRICS[key] else min)(scored, key=lambda e: e[key])
     return {"last_metric": {"name": key, "value": scored[-1][key], "step": scored[-1].get("step")},
             "best_metric": {"name": key, "value": best[key], "step": best.get("step")}}
 

@@ -33,9 +33,9 @@ from facegan_cli.data.device_data import resize_uint8
 from facegan_cli.data.domains import open_domain, resolve_domains, truth_folders
 from facegan_cli.data.grid import to_uint8
 from facegan_cli.data.sources import DecodedSource, ImageSource
+from facegan_cli.metrics import registry
 from facegan_cli.metrics.attribute_editing import ArraySource
-from facegan_cli.metrics.frechet import frechet_distance
-from facegan_cli.metrics.kid import check_subsets, kernel_inception_distance
+from facegan_cli.metrics.kid import check_subsets
 from facegan_cli.metrics.run import Session, Settings
 from facegan_cli.metrics.stats import gaussian_stats
 from facegan_cli.models.translation import (
@@ -48,7 +48,7 @@ from facegan_cli.models.translation import (
     to_model_input,
 )
 
-TAP = "2048"
+TAP = registry.POOL3
 
 
 @dataclass
@@ -95,6 +95,11 @@ class TranslationEvaluation:
     kid_subsets: int = 100
     kid_subset_size: int = 100
     kid_seed: int = 2020
+
+    @property
+    def _kid_options(self) -> registry.Options:
+        return registry.Options(kid_subsets=self.kid_subsets, kid_subset_size=self.kid_subset_size,
+                                kid_seed=self.kid_seed)
 
     def run(self, ckpt: Path) -> dict[str, Any]:
         for direction in self.directions:
@@ -215,9 +220,8 @@ class TranslationEvaluation:
         fake_f = session.features(ArraySource(translated, f"translations {direction}"), [TAP]).taps[TAP]
         real_f = session.features(ArraySource(real, f"real {TARGET_DOMAIN[direction]}"), [TAP]).taps[TAP]
         s1, s2 = gaussian_stats(fake_f, session.device), gaussian_stats(real_f, session.device)
-        fid = frechet_distance(s1.mu, s1.sigma, s2.mu, s2.sigma, "eig", session.device)
-        mean, std, m = kernel_inception_distance(fake_f, real_f, self.kid_subsets, self.kid_subset_size,
-                                                 self.kid_seed, device=session.device)
+        fid = registry.fid_value(s1, s2, "eig", session.device)
+        mean, std, m = registry.kid_values(fake_f, real_f, self._kid_options, session.device)
         found: dict[str, Any] = {"fid": fid if math.isfinite(fid) else None, "kid_mean": mean, "kid_std": std,
                                  "kid_subset_size": m}
         if min(len(fake_f), len(real_f)) < int(TAP):

@@ -34,8 +34,8 @@ from facegan_cli.core.progress import Progress
 from facegan_cli.data.device_data import resize_uint8
 from facegan_cli.data.grid import to_uint8
 from facegan_cli.data.sources import Batch, ImageSource, open_image_set
-from facegan_cli.metrics.frechet import frechet_distance
-from facegan_cli.metrics.kid import check_subsets, kernel_inception_distance
+from facegan_cli.metrics import registry
+from facegan_cli.metrics.kid import check_subsets
 from facegan_cli.metrics.run import Session, Settings
 from facegan_cli.metrics.stats import gaussian_stats
 from facegan_cli.models.attr_classifier import LoadedClassifier, load_classifier
@@ -43,7 +43,7 @@ from facegan_cli.models.editing import AttributeEditor, load_editor
 from facegan_cli.models.stargan import HAIR_COLOURS, apply_edits
 
 DEFAULT_FACE_FRACTION = 0.625
-TAP = "2048"
+TAP = registry.POOL3
 
 
 class ArraySource(ImageSource):
@@ -287,9 +287,10 @@ class AttributeEvaluation:
             ref = real[reference]
             fake_features = session.features(ArraySource(fakes, target.key), [TAP]).taps[TAP]
             s1, s2 = gaussian_stats(fake_features, session.device), gaussian_stats(ref, session.device)
-            cell["fid"] = frechet_distance(s1.mu, s1.sigma, s2.mu, s2.sigma, "eig", session.device)
-            mean, std, m = kernel_inception_distance(fake_features, ref, self.kid_subsets, self.kid_subset_size,
-                                                     self.kid_seed, device=session.device)
+            cell["fid"] = registry.fid_value(s1, s2, "eig", session.device)
+            options = registry.Options(kid_subsets=self.kid_subsets, kid_subset_size=self.kid_subset_size,
+                                       kid_seed=self.kid_seed)
+            mean, std, m = registry.kid_values(fake_features, ref, options, session.device)
             cell.update(kid_mean=mean, kid_std=std, kid_subset_size=m)
             if min(len(fakes), len(ref)) < int(TAP):
                 cell["note"] = f"fewer samples than the {TAP} feature dimensions: FID biased upwards"

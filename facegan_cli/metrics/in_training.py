@@ -1,4 +1,10 @@
-"""FID and KID of a generator while it trains: `facegan train ... --eval fid,kid --eval-every N --eval-ref REF`.
+"""Metrics of a generator while it trains: `facegan train ... --eval fid,kid,is,pr,swd --eval-every N --eval-ref REF`.
+
+Every metric of the registry (metrics.registry) that measures progress can run here: fid, kid, is (of the
+samples alone), pr (precision, with recall, density and coverage beside it) and swd (at the generator's
+resolution of the moment: a growing ProGAN is compared with the reference's level of that size). The
+values come from the functions `facegan metrics` uses, on one featurisation of the samples for all of
+them.
 
 The training loop calls `TrainingEvaluator.evaluate` at its evaluation steps, on every rank, with the
 trainer's own sampling function (`Trainer.sample`: the EMA generator where the family keeps one, in eval
@@ -12,7 +18,8 @@ mode). What makes the numbers of one run comparable with each other:
 - generation and feature extraction are sharded across the ranks exactly as `facegan metrics` shards
   them (metrics.features), so the number does not depend on the number of processes.
 
-The first metric listed decides which checkpoint is the best (lower is better for both).
+The first metric listed decides which checkpoint is the best (lower is better for fid, kid and swd, higher
+for is and pr's precision); a resumed run takes up the best of the evaluations it kept.
 
 Why 5,000 samples by default (`DEFAULT_N`): pool3 features have 2,048 dimensions, and with fewer samples
 than that the covariance is rank-deficient and the FID is dominated by that deficit (`metrics fid` warns);
@@ -40,22 +47,24 @@ from facegan_cli.core import weights as W
 from facegan_cli.core.checkpoint import list_checkpoints, save_checkpoint
 from facegan_cli.core.distributed import DistInfo
 from facegan_cli.core.errors import FaceganError, UsageProblem
-from facegan_cli.core.progress import log, warn
+from facegan_cli.core.progress import warn
 from facegan_cli.core.rundir import evaluation_lines as evaluation_lines  # where callers import it from
+from facegan_cli.data.sources import ImageSource
 from facegan_cli.features.inception import InceptionExtractor
-from facegan_cli.metrics import kid as kid_mod
-from facegan_cli.metrics.features import extract
-from facegan_cli.metrics.frechet import frechet_distance
-from facegan_cli.metrics.inputs import StatsInput, open_source
+from facegan_cli.metrics import registry
+from facegan_cli.metrics.inputs import StatsInput, at_resolution, open_source
 from facegan_cli.metrics.protocols import DEFAULT_PROTOCOL, get_protocol
-from facegan_cli.metrics.stats import FeatureCache, GaussianStats, gaussian_stats
+from facegan_cli.metrics.registry import FeatureStore, Options
+from facegan_cli.metrics.stats import GaussianStats, gaussian_stats
 from facegan_cli.models.generated_sources import GeneratorSource
 from facegan_cli.models.loading import LoadedGenerator
 
-METRICS = ("fid", "kid")
+METRICS = registry.TRAINING_METRICS
 DEFAULT_N = 5000
-TAP = "2048"  # pool3, as `facegan metrics fid` and `kid` by default
-KID_SUBSETS, KID_SUBSET_SIZE, KID_SEED = 100, 1000, 2020  # `facegan metrics kid`'s defaults (torch-fidelity's)
+TAP = registry.POOL3  # pool3, as `facegan metrics fid` and `kid` by default
+OPTIONS = Options()  # the `facegan metrics` commands' defaults (torch-fidelity's KID and IS settings)
+# The metrics.jsonl field of each metric's headline value (the one the best checkpoint is chosen by).
+RECORD_KEYS = {"fid": "fid", "kid": "kid", "is": "is", "pr": "precision", "swd": "swd"}
 
 
 def parse_metrics(text: str) -> tuple[str, ...]:
@@ -122,23 +131,35 @@ class TrainingEvaluator:
             self._check_stats(self.ref)
         self.best: float | None = None
         self._extractor: InceptionExtractor | None = None
-        self._ref_features: np.ndarray | None = None
+        # The reference's features: through the feature cache, once per run (the samples' are never cached).
+        self._store = FeatureStore(lambda: self.extractor, cache=True, dist=self.dist)
         self._ref_stats: GaussianStats | None = self.ref.stats if isinstance(self.ref, StatsInput) else None
-        if self.n < 2048 and self.dist.is_main:
+        if self.n < 2048 and self.dist.is_main and ("fid" in self.metrics or "kid" in self.metrics):
             warn(f"--eval-n {self.n} is below the 2048 feature dimensions: the FIDs of this run are biased upwards "
                  "(comparable with each other, not with other numbers)")
 
     @property
     def key(self) -> str:
-        """The metric that decides the best checkpoint."""
-        return self.metrics[0]
+        """The metrics.jsonl field that decides the best checkpoint (the first metric's headline)."""
+        return RECORD_KEYS[self.metrics[0]]
+
+    @property
+    def keys(self) -> list[str]:
+        """The headline field of every metric evaluated, in order."""
+        return [RECORD_KEYS[name] for name in self.metrics]
+
+    @property
+    def higher_is_better(self) -> bool:
+        return registry.METRICS[self.metrics[0]].higher_is_better
 
     def _check_stats(self, item: StatsInput) -> None:
-        if "kid" in self.metrics:
+        needs_images = [name for name in self.metrics if name != "fid" and registry.METRICS[name].inputs == 2]
+        if needs_images:
             raise FaceganError(
-                f"--eval-ref {item.label} is a statistics file (a mean and a covariance); KID needs the reference "
-                "images themselves.",
-                "Pass the images (a prepared dataset, a folder or a zip) as --eval-ref, or drop kid from --eval.",
+                f"--eval-ref {item.label} is a statistics file (a mean and a covariance); {', '.join(needs_images)} "
+                "needs the reference images themselves.",
+                f"Pass the images (a prepared dataset, a folder or a zip) as --eval-ref, or drop {needs_images[0]} "
+                "from --eval.",
             )
         if item.stats.dims != int(TAP):
             raise FaceganError(
@@ -164,19 +185,20 @@ class TrainingEvaluator:
             self._extractor = InceptionExtractor(resolved, self.protocol, self.device, self.batch_size)
         return self._extractor
 
+    def better(self, value: float, than: float | None) -> bool:
+        return than is None or (value > than if self.higher_is_better else value < than)
+
     def restore(self, records: Iterable[dict[str, Any]]) -> None:
         """Take up the best value of the evaluations a resumed run kept (metrics.jsonl up to its checkpoint)."""
-        values = [float(r[self.key]) for r in evaluation_lines(records) if self.key in r]
-        self.best = min(values) if values else None
+        self.best = None
+        for record in evaluation_lines(records):
+            if self.key in record and self.better(float(record[self.key]), self.best):
+                self.best = float(record[self.key])
 
-    def _reference(self) -> None:
-        """The reference's features and statistics, once per run: from the feature cache when it has them."""
-        assert not isinstance(self.ref, StatsInput)
-        found = extract(self.ref, self.extractor, [TAP], FeatureCache(), self.dist)
-        if found.cached:
-            log(f"--eval-ref {self.ref.label}: features from the cache")
-        self._ref_features = found.taps[TAP]
-        self._ref_stats = gaussian_stats(self._ref_features, self.device)
+    def _reference(self) -> np.ndarray:
+        """The reference's pool3 features, once per run (from the feature cache when it has them)."""
+        assert isinstance(self.ref, ImageSource)
+        return self._store.get(self.ref, [TAP]).taps[TAP]
 
     def evaluate(
         self, sample: Callable[[torch.Tensor], torch.Tensor], z_dim: int, value_range: tuple[float, float],
@@ -185,28 +207,37 @@ class TrainingEvaluator:
         """The metrics of the generator `sample` draws from (call on every rank): the metrics.jsonl record,
         and whether it is the best so far by the first metric."""
         started = time.perf_counter()
-        if self._ref_stats is None or ("kid" in self.metrics and self._ref_features is None):
-            self._reference()
         generator = LoadedGenerator(
             module=_Sampling(sample), family="training", config={}, z_dim=z_dim, value_range=value_range,
             resolution=resolution, step=step, path=Path(f"step {step}"), weights="sample", device=self.device,
         )
-        fake = extract(GeneratorSource(generator, self.n, self.seed), self.extractor, [TAP], None, self.dist).taps[TAP]
+        samples = GeneratorSource(generator, self.n, self.seed)
         record: dict[str, Any] = {"step": step, "kimg": kimg, "eval_n": self.n}
+        taps = registry.inception_taps(self.metrics, OPTIONS)
+        # One featurisation of this step's samples for every Inception metric (never cached: new weights).
+        fake = FeatureStore(lambda: self.extractor, cache=False, dist=self.dist).get(samples, taps).taps if taps else {}
         if "fid" in self.metrics:
-            assert self._ref_stats is not None
-            stats = gaussian_stats(fake, self.device)
-            ref = self._ref_stats
-            record["fid"] = frechet_distance(ref.mu, ref.sigma, stats.mu, stats.sigma, "eig", self.device)
+            if self._ref_stats is None:
+                self._ref_stats = gaussian_stats(self._reference(), self.device)
+            record["fid"] = registry.fid_value(self._ref_stats, gaussian_stats(fake[TAP], self.device), "eig",
+                                               self.device)
         if "kid" in self.metrics:
-            assert self._ref_features is not None
-            mean, std, _ = kid_mod.kernel_inception_distance(
-                self._ref_features, fake, KID_SUBSETS, KID_SUBSET_SIZE, KID_SEED, device=self.device
-            )
+            mean, std, _ = registry.kid_values(self._reference(), fake[TAP], OPTIONS, self.device)
             record.update(kid=mean, kid_std=std)
+        if "is" in self.metrics:
+            mean, std = registry.is_values(fake[registry.LOGITS], OPTIONS)
+            record.update({"is": mean, "is_std": std})
+        if "pr" in self.metrics:
+            record.update(registry.pr_values(self._reference(), fake[TAP], OPTIONS, self.device))
+        if "swd" in self.metrics:
+            assert isinstance(self.ref, ImageSource)
+            # The reference at the generator's resolution of the moment (a --levels dataset's level).
+            ref = at_resolution(self.ref, resolution)
+            swd = registry.swd_values([ref, samples], self.n, self.seed, self.batch_size, self.device, self.dist)
+            record.update({"swd": swd["average"], **{f"swd_{r}": v for r, v in zip(swd["levels"], swd["per_level"])}})
         record["eval_seconds"] = round(time.perf_counter() - started, 3)
         value = float(record[self.key])
-        improved = self.best is None or value < self.best
+        improved = self.better(value, self.best)
         if improved:
             self.best = value
         return record, improved

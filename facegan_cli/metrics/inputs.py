@@ -8,10 +8,14 @@ invisible on ordinary RGB JPEG/PNG folders: folders are read recursively with ev
 case (pytorch-fid and torch-fidelity read only the top level, some lower-case suffixes), and EXIF
 rotation and 16-bit scaling are applied (the references' PIL `convert("RGB")` ignores the first and
 clips the second). A stats .npz (`StatsInput`) holds only a mean and a covariance, usable by FID alone.
+`-` reads image paths from stdin, one a line (`ls fakes/*.png | facegan metrics fid - real/`), through the
+same reader as every other command's `-` (data.sources.open_image_list).
 """
 
 from __future__ import annotations
 
+import copy
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,13 @@ from typing import Any
 import torch
 
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.data.sources import ImageSource, open_image_set
+from facegan_cli.data.sources import (
+    DecodedSource,
+    ImageSource,
+    PreparedSource,
+    open_image_list,
+    open_image_set,
+)
 from facegan_cli.metrics.stats import GaussianStats, load_stats
 from facegan_cli.models.generated_sources import checkpoint_source
 
@@ -49,7 +59,9 @@ def open_source(
     strict: bool = False,
     allow_stats: bool = False,
 ) -> Input:
-    """A folder, zip, prepared dataset or (with `allow_stats`) a stats .npz."""
+    """A folder, zip, prepared dataset, `-` (image paths on stdin) or (with `allow_stats`) a stats .npz."""
+    if os.fspath(path) == "-":
+        return open_image_list("-", "INPUT", resolution=resolution, workers=workers, strict=strict)
     path = Path(path)
     if path.suffix.lower() == ".npz":
         if not allow_stats:
@@ -75,6 +87,7 @@ def resolve_inputs(
     allow_stats: bool = False,
     translate: Path | None = None,
     direction: str = "a2b",
+    resolution: int | None = None,
 ) -> list[Input]:
     """The inputs of a metric: the positional paths, then the --ckpt samples (a generator's, or a translator's
     translations of `translate` in `direction`); between wanted[0] and [1]."""
@@ -88,7 +101,7 @@ def resolve_inputs(
             "Give folders, zips, prepared datasets (with --split) or .npz stats as arguments, and a generator "
             "checkpoint with --ckpt.",
         )
-    inputs: list[Input] = [open_source(p, split, None, workers, strict, allow_stats) for p in paths]
+    inputs: list[Input] = [open_source(p, split, resolution, workers, strict, allow_stats) for p in paths]
     if ckpt is not None:
         inputs.append(checkpoint_source(ckpt, device, n=n, seed=seed, translate=translate, direction=direction,
                                         split=split, workers=workers, strict=strict))
@@ -96,3 +109,23 @@ def resolve_inputs(
         raise FaceganError(f"--translate {translate} needs the translator that translates it.",
                            "Pass the translator's run as --ckpt.")
     return inputs
+
+
+def at_resolution(source: ImageSource, resolution: int) -> ImageSource:
+    """`source` read as resolution x resolution squares: a prepared dataset's level of that size (a
+    `--levels` dataset holds every level), or a folder's, zip's or list's images fitted to it; a model's
+    samples cannot be resized here (a FaceganError says so)."""
+    if source.resolution == resolution:
+        return source
+    if isinstance(source, PreparedSource):
+        return PreparedSource(source.dataset, source.split or "all", resolution)
+    if isinstance(source, DecodedSource):
+        fitted = copy.copy(source)
+        fitted._resolution = resolution
+        fitted._fingerprint = None  # the resolution is part of a decoded source's identity
+        fitted.rejects = []
+        return fitted
+    raise FaceganError(
+        f"{source.label} makes {source.resolution}x{source.resolution} images, not {resolution}x{resolution}.",
+        f"Pass --resolution {source.resolution} (the model's own), or leave --resolution out.",
+    )

@@ -8,6 +8,8 @@ checkpoint in one direction, quantised the same way. `checkpoint_source` makes e
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -18,6 +20,7 @@ import torch
 
 from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.seeding import draw_latents
+from facegan_cli.core.weights import sha256_of
 from facegan_cli.data.device_data import resize_uint8
 from facegan_cli.data.domains import open_domain
 from facegan_cli.data.grid import to_uint8
@@ -59,6 +62,7 @@ class GeneratorSource(ModelSource):
             raise UsageProblem(f"--n {n}: a generator input needs at least one sample.", "Use e.g. --n 50000.")
         super().__init__(generator, n)
         self.generator, self.seed = generator, seed
+        self._fingerprint: str | None = None
 
     def stream(
         self, batch_size: int, native: bool = True, description: str = "images", rows: Sequence[int] | None = None
@@ -70,6 +74,21 @@ class GeneratorSource(ModelSource):
             pixels = to_uint8(images, self.generator.value_range)
             yield pixels, wanted[self.used : self.used + len(pixels)]
             self.used += len(pixels)
+
+    @property
+    def fingerprint(self) -> str | None:
+        """Identifies the samples: the run, the checkpoint file's SHA-256, the module the weights came from,
+        the seed, the count and the device type (a GPU's samples differ from the CPU's in the last bits), so
+        the features of a checkpoint's samples are cached like a real set's. None for a generator that is no
+        checkpoint file (the sampling function of a run in training)."""
+        path = Path(self.generator.path)
+        if not path.is_file():
+            return None
+        if self._fingerprint is None:
+            key = json.dumps(["generator", str(path.resolve().parent.parent), sha256_of(path), self.generator.weights,
+                              self.seed, self.n, self.generator.device.type])
+            self._fingerprint = "generated:" + hashlib.sha256(key.encode()).hexdigest()
+        return self._fingerprint
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "weights": self.generator.weights, "seed": self.seed}

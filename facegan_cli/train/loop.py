@@ -371,9 +371,9 @@ class _Loop:
             return
         metrics.write(record)
         if board is not None:
-            for key in self.evaluator.metrics:
+            for key in self.evaluator.keys:
                 board.add_scalar(f"eval/{key}", record[key], step)
-        log(f"step {step}: " + ", ".join(f"{k} {record[k]:.4g}" for k in self.evaluator.metrics)
+        log(f"step {step}: " + ", ".join(f"{k} {record[k]:.4g}" for k in self.evaluator.keys)
             + (" (best so far)" if best else ""))
         if best:
             key = self.trainer.generator_key

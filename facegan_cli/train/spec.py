@@ -40,8 +40,8 @@ LOOP_OPTIONS: tuple[Opt, ...] = (
     Opt("compile", ("--compile/--no-compile",), bool, False, "torch.compile the networks."),
     Opt("tensorboard", ("--tensorboard/--no-tensorboard",), bool, None, "Log to TensorBoard (default: if installed)."),
     Opt("eval", ("--eval",), str, None,
-        "Metrics computed while training on the sampling (EMA where kept) generator, on every rank: fid, kid or "
-        "fid,kid. Written to metrics.jsonl and TensorBoard; the first keeps the best generator in "
+        "Metrics computed while training on the sampling (EMA where kept) generator, on every rank: any of fid, "
+        "kid, is, pr, swd, comma-separated (e.g. fid,kid or is,pr). Written to metrics.jsonl and TensorBoard; the first keeps the best generator in "
         "checkpoints/best. Generator families only.", check=check_metrics),
     Opt("eval_every", ("--eval-every",), int, None,
         "Steps between --eval evaluations (default: --ckpt-every); the last step is evaluated too.", min=1),

@@ -180,3 +180,50 @@ def test_eval_under_torchrun(setup: dict[str, Any], tmp_path: Path) -> None:
          "--device", "cpu", "--workers", "1", "--inception-weights", setup["eval"][-1], "--json", "--quiet"],
         capture_output=True, text=True, env=env, timeout=300)
     assert json.loads(scored.stdout)["value"] == pytest.approx(evals[-1]["fid"], rel=1e-9)
+
+
+def test_higher_is_better_metrics_pick_the_largest_best(setup: dict[str, Any]) -> None:
+    """is and pr (precision) are better when higher: the best, and a resume's restored best, is the largest."""
+    from facegan_cli.metrics.in_training import TrainingEvaluator
+
+    evaluator = TrainingEvaluator("is,pr", setup["faces"], 20, 0, torch.device("cpu"))
+    assert evaluator.keys == ["is", "precision"] and evaluator.higher_is_better
+    evaluator.restore([{"step": 2, "eval_n": 20, "is": 1.5}, {"step": 2, "loss_G": 9.0},
+                       {"step": 4, "eval_n": 20, "is": 1.9}, {"step": 6, "eval_n": 20, "is": 1.7}])
+    assert evaluator.best == 1.9 and evaluator.better(2.0, evaluator.best) and not evaluator.better(1.8, 1.9)
+    lower = TrainingEvaluator("swd,fid", setup["faces"], 20, 0, torch.device("cpu"))
+    lower.restore([{"step": 2, "eval_n": 20, "swd": 3.0}, {"step": 4, "eval_n": 20, "swd": 2.0}])
+    assert lower.best == 2.0 and not lower.higher_is_better
+
+
+@pytest.mark.slow
+def test_eval_is_pr_swd_lines_best_and_exact_resume(
+    setup: dict[str, Any], tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    """--eval is,pr,swd: the values of the metrics commands, the best by the highest IS, and a resume that
+    writes exactly the uninterrupted run's lines and keeps its best generator."""
+    evaluation = ["--eval", "is,pr,swd", "--eval-every", "2", "--eval-ref", str(setup["faces"]), "--eval-n", "20",
+                  "--eval-inception-weights", setup["eval"][-1]]
+    common = ["--data", setup["faces"], "--ckpt-every", "2", "--log-every", "2", *TINY_DCGAN, *evaluation]
+    full = tmp_path / "full"
+    done = cli("train", "dcgan", "--out", full, "--steps", "4", *common)
+    assert done.exit_code == 0, done.output + done.stderr
+    expected = lines(full)
+    evals = evaluation_lines(expected)
+    assert [e["step"] for e in evals] == [2, 4]
+    assert all({"is", "is_std", "precision", "recall", "density", "coverage", "swd"} <= set(e) for e in evals)
+    best_step = max(evals, key=lambda e: e["is"])["step"]
+    (best,) = list_checkpoints(full / "checkpoints" / "best")
+    assert best.name == f"ckpt-{best_step:09d}.safetensors"
+    # The numbers are `facegan metrics is` / `pr` of the last checkpoint with the run's seed and --eval-n.
+    common_metrics = ["--ckpt", full, "--n", "20", "--seed", "0", "--device", "cpu", "--workers", "1",
+                      "--inception-weights", setup["eval"][-1], "--json", "--quiet"]
+    scored = json.loads(cli("metrics", "report", setup["faces"], "--metrics", "is,pr", *common_metrics).stdout)
+    assert scored["values"]["is.is_mean"] == pytest.approx(evals[-1]["is"], rel=1e-9)
+    assert scored["values"]["pr.precision"] == evals[-1]["precision"]
+    # Lengthened on resume: the same lines and the same best generator.
+    half = tmp_path / "half"
+    assert cli("train", "dcgan", "--out", half, "--steps", "2", *common).exit_code == 0
+    assert cli("train", "dcgan", "--resume", half, "--steps", "4", "--device", "cpu", "--quiet").exit_code == 0
+    assert lines(half) == expected
+    assert [p.name for p in list_checkpoints(half / "checkpoints" / "best")] == [best.name]

@@ -153,6 +153,19 @@ def read() -> dict[str, Any] | None:
         return None
 
 
+def build(part: str, described: Callable[[Any], Any], live: Callable[[], Any]) -> Any:
+    """A command group made by `described(snapshot part)` where the snapshot is current, else by `live()` from
+    the registry (and the snapshot written for next time, where this process discovered the families)."""
+    fresh = not registry_is_live()
+    snapshot = read() if fresh else None
+    if snapshot is not None:
+        return described(snapshot[part])
+    made = live()
+    if fresh:
+        store()
+    return made
+
+
 def make() -> dict[str, Any]:
     """The parts of the snapshot, from the live registry (which this imports, torch with it)."""
     from facegan_cli.cli import models, train  # imported on use: they import this module

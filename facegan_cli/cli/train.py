@@ -121,13 +121,5 @@ def build_live() -> typer.Typer:
 
 
 def build() -> typer.Typer:
-    """The `train` group: from the declarations snapshot where it is current, else from the registry (and
-    the snapshot written for next time)."""
-    fresh = not declarations.registry_is_live()
-    snapshot = declarations.read() if fresh else None
-    if snapshot is not None:
-        return build_described(snapshot["train"])
-    app = build_live()
-    if fresh:
-        declarations.store()
-    return app
+    """The `train` group: from the declarations snapshot where it is current, else from the registry."""
+    return declarations.build("train", build_described, build_live)

@@ -159,7 +159,10 @@ def build(part: str, described: Callable[[Any], Any], live: Callable[[], Any]) -
     fresh = not registry_is_live()
     snapshot = read() if fresh else None
     if snapshot is not None:
-        return described(snapshot[part])
+        try:
+            return described(snapshot[part])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            pass  # a part of another shape under a matching key: a miss like any other
     made = live()
     if fresh:
         store()

@@ -144,3 +144,14 @@ def test_options_survive_json(parts: dict[str, Any]) -> None:
         for opt in options:
             back = declarations.decode_opt(json.loads(json.dumps(declarations.encode_opt(opt))))
             assert back == replace(opt, check=None), (name, opt.name)
+
+
+def test_a_snapshot_part_of_another_shape_falls_back_to_the_real_declarations(
+    parts: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = invoke_cli(["train", "--help"]).output
+    stored: list[bool] = []
+    _from_snapshot(monkeypatch, {**parts, "train": [{"name": "dcgan"}]})
+    monkeypatch.setattr(declarations, "store", lambda: stored.append(True))
+    result = invoke_cli(["train", "--help"])
+    assert result.exit_code == 0 and result.output == live and stored == [True]

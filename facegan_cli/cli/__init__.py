@@ -4,7 +4,8 @@ Every top-level command is declared in COMMANDS and imported only when it runs o
 (cli.lazy), so `facegan --help`, `--version` and shell completion of the command names import no torch.
 A new group or command is one LazyCommand line here. The `train` and `models summary` groups are built
 from the families registered when they load, so a family registered later (a plugin, a test) gets its
-commands by building the app again (`build_app()`). `app` is the console script's entry point.
+commands by building the app again (`build_app()`); their help reads the declarations snapshot
+(cli.declarations) in a process that has not imported the registry. `app` is the console script's entry point.
 """
 
 from __future__ import annotations

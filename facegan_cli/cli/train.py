@@ -2,15 +2,18 @@
 
 The command's options are the family's own (declared beside its trainer), the shared loop options
 (declared once, train/spec.py) with the family's defaults, and the run options every command has.
-Nothing here names a family.
+Nothing here names a family. Describing the group (`train --help`, `train FAMILY --help`, completion)
+reads the declarations snapshot (cli.declarations) where it is current, so it imports no torch; the
+commands that run are always built from the real declarations.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from facegan_cli.cli import declarations
 from facegan_cli.cli.common import emit_json, emit_line, result_console, result_table
 from facegan_cli.cli.params import (
     DEVICE,
@@ -23,8 +26,10 @@ from facegan_cli.cli.params import (
     group,
 )
 from facegan_cli.core.options import Opt
-from facegan_cli.models import registry
-from facegan_cli.train.spec import TrainSpec, command_options, resume_family, train_family, training_spec
+
+if TYPE_CHECKING:
+    from facegan_cli.models import registry
+    from facegan_cli.train.spec import TrainSpec
 
 HELP = "Train a model family (one command per family; `facegan models list` names them)."
 DATA_CHANGED_OK = Opt(
@@ -50,6 +55,8 @@ def render(doc: dict[str, Any], as_json: bool) -> None:
 
 
 def options_of(family: registry.Family, spec: TrainSpec) -> list[Opt]:
+    from facegan_cli.train.spec import command_options
+
     preset = Opt("preset", ("--preset",), str, family.default_preset,
                  f"Settings of one source: {', '.join(family.presets)}.")
     return [preset, *command_options(family, spec), OUT, *spec.loop_options(), RESUME, DATA_CHANGED_OK, FORCE, DEVICE, *OUTPUT_OPTIONS]
@@ -57,6 +64,8 @@ def options_of(family: registry.Family, spec: TrainSpec) -> list[Opt]:
 
 def _runner(name: str) -> Any:
     def run(values: dict[str, Any]) -> None:
+        from facegan_cli.train.spec import resume_family, train_family
+
         if values.get("resume") is not None:
             doc = resume_family(name, values["resume"], given_on_command_line(), values["device"], values)
         else:
@@ -66,14 +75,51 @@ def _runner(name: str) -> Any:
     return run
 
 
-def build() -> typer.Typer:
-    """The `train` group with a command for every family registered now."""
-    app = group(HELP)
+def _families() -> list[tuple[str, str, str, list[Opt]]]:
+    """Each trained family's command: name, help, epilog and options, from the real declarations."""
+    from facegan_cli.models import registry
+    from facegan_cli.train.spec import training_spec
+
+    found = []
     for name, family in sorted(registry.families().items()):
         spec = training_spec(name)
-        if spec is None:
-            continue
-        app.command(name, help=spec.summary, epilog=f"Example: {spec.example}")(
-            build_command(f"train_{name}", options_of(family, spec), _runner(name))
+        if spec is not None:
+            found.append((name, spec.summary, f"Example: {spec.example}", options_of(family, spec)))
+    return found
+
+
+def declared() -> list[dict[str, Any]]:
+    """The group's part of the declarations snapshot."""
+    return [{"name": name, "help": help, "epilog": epilog, "options": [declarations.encode_opt(o) for o in options]}
+            for name, help, epilog, options in _families()]
+
+
+def _live_command(name: str) -> Any:
+    made = typer.main.get_command(build_live())
+    return getattr(made, "commands", {name: made})[name]  # Typer makes a lone command no group
+
+
+def build_described(snapshot: list[dict[str, Any]]) -> typer.Typer:
+    """The group as the snapshot describes it: the same help; a command that runs loads the real one."""
+    app = group(HELP)
+    for entry in snapshot:
+        name = entry["name"]
+        options = [declarations.decode_opt(doc) for doc in entry["options"]]
+        loader = declarations.described(lambda name=name: _live_command(name))
+        app.command(name, help=entry["help"], epilog=entry["epilog"], cls=loader)(
+            build_command(f"train_{name}", options, _runner(name))
         )
     return app
+
+
+def build_live() -> typer.Typer:
+    """The `train` group with a command for every family registered now."""
+    app = group(HELP)
+    for name, help, epilog, options in _families():
+        app.command(name, help=help, epilog=epilog)(build_command(f"train_{name}", options, _runner(name)))
+    return app
+
+
+def build() -> typer.Typer:
+    """The `train` group: from the declarations snapshot where it is current, else from the registry."""
+    return declarations.build("train", build_described, build_live)

@@ -48,3 +48,16 @@ def test_completing_a_command_name_imports_no_torch(tmp_path: Path) -> None:
                           cwd=tmp_path, timeout=120)
     lines = done.stdout.split()
     assert set(lines[:-2]) == {"train", "translate", "transfer"} and lines[-2:] == ["False", "False"]
+
+
+def test_completing_a_family_name_imports_no_torch_once_the_declarations_are_cached(tmp_path: Path) -> None:
+    probe = ("import sys\nfrom facegan_cli.cli import app\ntry:\n    app(prog_name='facegan')\nexcept SystemExit:\n"
+             "    pass\nprint('torch' in sys.modules)")
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "FACEGAN_HOME": str(tmp_path), "_FACEGAN_COMPLETE":
+                   "complete_bash", "COMP_WORDS": "facegan train dc", "COMP_CWORD": "2"}
+    seen = []
+    for _ in range(2):  # the first call writes the declarations snapshot, the second reads it
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=environment,
+                              cwd=tmp_path, timeout=120)
+        seen.append(done.stdout.split())
+    assert seen == [["dcgan", "True"], ["dcgan", "False"]]

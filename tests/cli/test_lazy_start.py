@@ -30,12 +30,19 @@ print(json.dumps({"exit": code or 0, "heavy": [m for m in HEAVY if m in sys.modu
 """.replace("HEAVY", repr(HEAVY))
 
 
-def _heavy_after(*args: str, cwd: Path = ROOT) -> tuple[int, list[str]]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120"}
+def _probe(*args: str, cwd: Path = ROOT, home: Path | None = None) -> tuple[int, list[str], str]:
+    """Exit status, heavy modules imported and output of `facegan ARGS` (cache folder `home` where given)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "120", **({"FACEGAN_HOME": str(home)} if home else {})}
     done = subprocess.run([sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, cwd=cwd,
                           env=env, timeout=120)
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    return report["exit"], report["heavy"]
+    *output, last = done.stdout.strip().splitlines()
+    report = json.loads(last)
+    return report["exit"], report["heavy"], "\n".join(output)
+
+
+def _heavy_after(*args: str, cwd: Path = ROOT) -> tuple[int, list[str]]:
+    status, heavy, _ = _probe(*args, cwd=cwd)
+    return status, heavy
 
 
 @pytest.mark.unit
@@ -58,6 +65,23 @@ LIGHT = [
 def test_describing_commands_import_no_torch_or_opencv(args: list[str]) -> None:
     status, heavy = _heavy_after(*args)
     assert status == 0 and heavy == [], f"`facegan {' '.join(args)}` exit {status}, imported {heavy}"
+
+
+FAMILY_DESCRIBING = [["train", "--help"], ["train", "dcgan", "--help"], ["models", "list"], ["models", "summary", "--help"]]
+
+
+def test_family_commands_describe_themselves_without_torch_after_one_call(tmp_path: Path) -> None:
+    """The first describing call reads the real declarations (torch included) and writes the snapshot
+    (cli.declarations); from then on they import neither torch nor OpenCV, and show the same."""
+    status, heavy, first = _probe("train", "dcgan", "--help", home=tmp_path)
+    assert status == 0 and "torch" in heavy and (tmp_path / "declarations.json").is_file()
+    for args in FAMILY_DESCRIBING:
+        status, heavy, output = _probe(*args, home=tmp_path)
+        assert status == 0 and heavy == [], f"`facegan {' '.join(args)}` exit {status}, imported {heavy}"
+        if args == ["train", "dcgan", "--help"]:
+            assert output == first
+    status, heavy, _ = _probe("train", "dcgan", "--steps", "1", home=tmp_path)  # runs: the real declarations
+    assert status == 2 and "torch" in heavy
 
 
 def test_runs_list_and_show_import_no_torch(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ from facegan_cli.core.options import Opt
 from facegan_cli.models import registry
 from facegan_cli.models.attr_classifier import LoadedClassifier
 from facegan_cli.models.editing import AttributeEditor
+from facegan_cli.models.fast_style import LoadedStylizer
 from facegan_cli.models.feature_translator import LoadedFeatureTranslator
 from facegan_cli.models.loading import LoadedGenerator, load_model
 from facegan_cli.models.summary import summarize
@@ -297,6 +298,10 @@ def _forward_feature_translator(model: LoadedFeatureTranslator) -> None:
         _finite(value, tuple(features[name].shape), f"the translated {name}")
 
 
+def _forward_stylizer(model: LoadedStylizer) -> None:
+    _finite(model.stylize(torch.rand(2, 3, 16, 24) * 255), (2, 3, 16, 24), "the stylised batch")
+
+
 # kind -> (the class load_model returns for it, a forward pass on it)
 KIND_MODELS: dict[str, tuple[type, Callable[[Any], None]]] = {
     "generator": (LoadedGenerator, _forward_generator),
@@ -304,6 +309,7 @@ KIND_MODELS: dict[str, tuple[type, Callable[[Any], None]]] = {
     "translator": (Translator, _forward_translator),
     "classifier": (LoadedClassifier, _forward_classifier),
     "feature-translator": (LoadedFeatureTranslator, _forward_feature_translator),
+    "stylizer": (LoadedStylizer, _forward_stylizer),
 }
 
 Outputs = Callable[[dict[str, Any]], list[str]]
@@ -318,6 +324,8 @@ KIND_COMMANDS: dict[str, Callable[[Path, Path, Path], tuple[list[Any], Outputs]]
     "feature-translator": lambda run, inputs, out: (
         ["transfer", "features", inputs, "--ckpt", run, "--out", out, "--steps", 1],
         lambda doc: [i["output"] for i in doc["images"]]),
+    "stylizer": lambda run, inputs, out: (
+        ["transfer", "fast", inputs, "--ckpt", run, "--out", out], lambda doc: [o["output"] for o in doc["outputs"]]),
     # The classifier judges an editor's edits: the editor, its data and the Inception file come as extra args.
     "classifier": lambda run, inputs, out: (["eval", "attributes", "--classifier", run], lambda doc: _judged(doc, run)),
 }

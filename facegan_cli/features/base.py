@@ -64,9 +64,14 @@ class TappedNetwork(nn.Module):
         return max(self.TAPS.index(t) for t in taps)
 
 
-def read_state_dict(path: str | os.PathLike[str], expected: W.WeightsFile) -> dict[str, torch.Tensor]:
-    """Read a weights file: a plain state dict (torch.save), or one nested under 'state_dict'."""
+def read_state_dict(
+    path: str | os.PathLike[str], expected: W.WeightsFile | None, fix: str = ""
+) -> dict[str, torch.Tensor]:
+    """Read a weights file: a plain state dict (torch.save), or one nested under 'state_dict'. The messages
+    name the `expected` official file, or give `fix` (a file of another project's, with no official copy)."""
     path = Path(path)
+    if expected is not None:
+        fix = f"Pass {expected.filename} as downloaded from {expected.url}."
     try:
         with warnings.catch_warnings(), open_regular(path, "Weights file") as fh:  # a FIFO is refused, not waited on
             # torch warns about pickle protocols its restricted unpickler may not know: noise for the user,
@@ -80,15 +85,12 @@ def read_state_dict(path: str | os.PathLike[str], expected: W.WeightsFile) -> di
         raise FaceganError(
             f"{path} is not a readable PyTorch weights file ({refused_load_reason(exc)}); it was "
             "refused without running anything in it.",
-            f"Pass {expected.filename} as downloaded from {expected.url}.",
+            fix,
         ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise FaceganError(
-            f"{path} does not hold a state dict of tensors.",
-            f"Pass {expected.filename} (a plain state dict, as downloaded from {expected.url}).",
-        )
+        raise FaceganError(f"{path} does not hold a state dict of tensors.", fix)
     return state
 
 

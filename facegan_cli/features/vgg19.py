@@ -52,10 +52,12 @@ ACTIVATIONS = ("post_relu", "pre_relu")
 FEATURES_PARAMETERS = 20_024_384  # torchvision vgg19().features
 
 
-def _tap_layout() -> tuple[tuple[str, ...], dict[str, int], dict[str, int]]:
+def tap_layout(blocks: tuple[tuple[int, int], ...]) -> tuple[tuple[str, ...], dict[str, int], dict[str, int]]:
+    """The taps of a VGG's `features` (conv/relu per convolution, a pool per block), in module order: names,
+    name -> index, name -> channels. Shared with VGG16 (features.vgg16), which has other block lengths."""
     names: list[str] = []
     channels: dict[str, int] = {}
-    for block, (convs, width) in enumerate(BLOCKS, start=1):
+    for block, (convs, width) in enumerate(blocks, start=1):
         for i in range(1, convs + 1):
             for kind in ("conv", "relu"):
                 names.append(f"{kind}{block}_{i}")
@@ -65,7 +67,7 @@ def _tap_layout() -> tuple[tuple[str, ...], dict[str, int], dict[str, int]]:
     return tuple(names), {name: i for i, name in enumerate(names)}, channels
 
 
-TAPS, TAP_INDEX, TAP_CHANNELS = _tap_layout()
+TAPS, TAP_INDEX, TAP_CHANNELS = tap_layout(BLOCKS)
 CONV_LAYERS = tuple(name for name in TAPS if name.startswith("conv"))
 
 
@@ -81,9 +83,11 @@ def layer_tap(layer: str, act: str = "post_relu") -> str:
     raise ValueError(f"{layer!r} is not a VGG19 layer (conv1_1 ... conv5_4, relu1_1 ... relu5_4, pool1 ... pool5)")
 
 
-class VGG19(TappedNetwork):
-    """torchvision's VGG19 `features` (same module indices, so its state dict loads as it is), with taps."""
+class VGGFeatures(TappedNetwork):
+    """torchvision's VGG `features` of the configuration BLOCKS (same module indices, so its state dict loads as
+    it is), with taps; VGG19 here, VGG16 in features.vgg16."""
 
+    BLOCKS: tuple[tuple[int, int], ...] = BLOCKS
     TAPS = TAPS
 
     def __init__(self, pool: str = "max") -> None:
@@ -93,7 +97,7 @@ class VGG19(TappedNetwork):
         self.pool = pool
         layers: list[nn.Module] = []
         cin = 3
-        for convs, width in BLOCKS:
+        for convs, width in self.BLOCKS:
             for _ in range(convs):
                 layers += [nn.Conv2d(cin, width, kernel_size=3, padding=1), nn.ReLU(inplace=False)]
                 cin = width
@@ -106,11 +110,15 @@ class VGG19(TappedNetwork):
         out: dict[str, torch.Tensor] = {}
         for index, layer in enumerate(self.features):
             x = layer(x)
-            if TAPS[index] in wanted:
-                out[TAPS[index]] = x
+            if self.TAPS[index] in wanted:
+                out[self.TAPS[index]] = x
             if index == last:
                 break
         return {tap: out[tap] for tap in taps}
+
+
+class VGG19(VGGFeatures):
+    """VGG19 (configuration "E"): torchvision's `vgg19().features`."""
 
 
 _FIX = (

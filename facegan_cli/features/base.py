@@ -34,7 +34,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
@@ -129,6 +129,7 @@ class FrozenExtractor(abc.ABC):
         device: torch.device | str = "cpu",
         batch_size: int = 50,
         fast: bool = False,
+        channels_last: bool = True,
     ) -> None:
         if batch_size < 1:
             raise UsageProblem(f"--batch-size {batch_size} must be at least 1.", "Use e.g. --batch-size 50.")
@@ -137,7 +138,7 @@ class FrozenExtractor(abc.ABC):
         self.weights = weights
         self.device = torch.device(device)
         self.batch_size, self.fast = batch_size, fast
-        self.precision = Precision(self.device, channels_last=True)
+        self.precision = Precision(self.device, channels_last=channels_last)
         self._model: nn.Module | None = None
 
     # What a subclass provides.
@@ -187,9 +188,10 @@ class FrozenExtractor(abc.ABC):
             raise FaceganError(f"Unknown feature layer(s) {unknown}.", f"Use one of: {', '.join(self.taps)}.")
         return taps
 
-    def __call__(self, images: torch.Tensor, taps: Sequence[str]) -> dict[str, torch.Tensor]:
-        """The taps of images already on the device (N x 3 x H x W, as `normalize` takes them)."""
-        return self.model(self.precision.tensor(self.normalize(images)), taps)
+    def __call__(self, images: torch.Tensor, taps: Sequence[str], **hooks: Any) -> dict[str, torch.Tensor]:
+        """The taps of images already on the device (N x 3 x H x W, as `normalize` takes them); `hooks` go to the
+        network's forward (VGG's `at_tap`)."""
+        return self.model(self.precision.tensor(self.normalize(images)), taps, **hooks)
 
     def _normalized(self, stacked: np.ndarray) -> torch.Tensor:
         # Contiguous NCHW before normalising (and resizing), as the references have it, so the same kernels run.

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -43,6 +43,7 @@ from facegan_cli.core import weights as W
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.features.base import FrozenExtractor, TappedNetwork, load_frozen
 
+AtTap = Callable[[str, torch.Tensor], torch.Tensor]  # (tap, its features) -> what the pass goes on with
 # Convolutions per block and their width (VGG19, configuration "E" of Simonyan & Zisserman).
 BLOCKS: tuple[tuple[int, int], ...] = ((2, 64), (2, 128), (4, 256), (4, 512), (4, 512))
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -104,13 +105,18 @@ class VGGFeatures(TappedNetwork):
             layers.append(nn.MaxPool2d(2, 2) if pool == "max" else nn.AvgPool2d(2, 2))
         self.features = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor, taps: Sequence[str] = ("relu5_1",)) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, taps: Sequence[str] = ("relu5_1",), at_tap: AtTap | None = None,
+                ) -> dict[str, torch.Tensor]:
+        """{tap: features} of `taps`; `at_tap(tap, features)`, where given, replaces a tap's features by what it
+        returns, and the pass goes on from that (style transfer puts its loss layers there, as the tutorial does)."""
         last = self.deepest(taps)
         wanted = set(taps)
         out: dict[str, torch.Tensor] = {}
         for index, layer in enumerate(self.features):
             x = layer(x)
             if self.TAPS[index] in wanted:
+                if at_tap is not None:
+                    x = at_tap(self.TAPS[index], x)
                 out[self.TAPS[index]] = x
             if index == last:
                 break
@@ -148,10 +154,11 @@ class VGG19Extractor(FrozenExtractor):
         pool: str = "max",
         batch_size: int = 16,
         fast: bool = False,
+        channels_last: bool = True,
     ) -> None:
         if pool not in POOLS:
             raise FaceganError(f"--pool {pool!r} is not a VGG19 pooling.", f"Use one of: {', '.join(POOLS)}.")
-        super().__init__(weights, device, batch_size, fast)
+        super().__init__(weights, device, batch_size, fast, channels_last)
         self.pool = pool
         self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)

@@ -96,7 +96,7 @@ def test_one_training_step_has_their_losses(vgg16_file: Path) -> None:
     optimizer = torch.optim.Adam(theirs.parameters(), 1e-3)
     x = _face(32)
     for step in range(2):
-        content, style_loss = ref.train_step(theirs, optimizer, vgg, x, style, batch_size=2)
+        content, style_loss = ref.train_step(theirs, optimizer, vgg, x, ref.style_grams(vgg, style, 2))
         logged = trainer.train_step({"images": x.clone()}, step)
         # After one update, weights whose gradient was float noise moved by +-lr on either side (Adam's first
         # step is about lr whatever the gradient's size), so the second step's losses agree less closely.

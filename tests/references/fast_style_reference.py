@@ -153,15 +153,19 @@ def normalize_batch(batch: torch.Tensor) -> torch.Tensor:
     return (batch - mean) / std
 
 
+def style_grams(vgg: Vgg16, style: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """Their Gram matrices of the style image (1 x 3 x H x W, 0-255), repeated batch_size times, computed once
+    before the loop."""
+    return [gram_matrix(y) for y in vgg(normalize_batch(style.repeat(batch_size, 1, 1, 1)))]
+
+
 def train_step(
-    transformer: TransformerNet, optimizer: torch.optim.Optimizer, vgg: Vgg16, x: torch.Tensor, style: torch.Tensor,
-    batch_size: int, content_weight: float = 1e5, style_weight: float = 1e10,
+    transformer: TransformerNet, optimizer: torch.optim.Optimizer, vgg: Vgg16, x: torch.Tensor,
+    gram_style: list[torch.Tensor], content_weight: float = 1e5, style_weight: float = 1e10,
 ) -> tuple[float, float]:
-    """One iteration of their train loop on content batch `x` (0-255) with style image `style` (1 x 3 x H x W,
-    0-255): (content loss, style loss) as their log line adds them up."""
+    """One iteration of their train loop on content batch `x` (0-255): (content loss, style loss) as their log
+    line adds them up."""
     mse_loss = nn.MSELoss()
-    style = style.repeat(batch_size, 1, 1, 1)
-    gram_style = [gram_matrix(y) for y in vgg(normalize_batch(style))]
     x = x.clone()
     n_batch = len(x)
     optimizer.zero_grad()
@@ -198,3 +202,45 @@ def stylize(model: TransformerNet, image_path: str | Path) -> np.ndarray:
     with torch.no_grad():
         out = model(x).cpu()
     return out[0].clone().clamp(0, 255).numpy().transpose(1, 2, 0).astype("uint8")
+
+
+def stylize_file(model_path: str | Path, content_image: str | Path, output_image: str | Path) -> None:
+    """Their `neural_style.py eval` for one image, as it runs: read the image, build the network, load and
+    clean the state dict, one forward pass under no_grad, save the PNG (a new network per image)."""
+    img = Image.open(content_image).convert("RGB")
+    x = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1).float().div(255).mul(255)[None]
+    with torch.no_grad():
+        model = load_model(model_path)
+        out = model(x).cpu()
+    pixels = out[0].clone().clamp(0, 255).numpy().transpose(1, 2, 0).astype("uint8")
+    Image.fromarray(pixels).save(output_image)
+
+
+def train_loop(
+    dataset: str | Path, style_image: str | Path, vgg_state: dict[str, torch.Tensor], batches: int,
+    image_size: int = 256, batch_size: int = 4, seed: int = 42,
+) -> int:
+    """Their `train` for `batches` iterations of one epoch: ImageFolder + DataLoader(batch_size) with Resize,
+    CenterCrop, ToTensor x 255 per image (no workers), TransformerNet, Adam 1e-3, VGG16, the style image at its
+    own size; returns the iterations run."""
+    import torchvision
+    from torch.utils.data import DataLoader
+
+    torch.manual_seed(seed)
+    t = torchvision.transforms
+    transform = t.Compose([t.Resize(image_size), t.CenterCrop(image_size), t.ToTensor(), t.Lambda(lambda x: x.mul(255))])
+    loader = DataLoader(torchvision.datasets.ImageFolder(str(dataset), transform), batch_size=batch_size)
+    transformer = TransformerNet()
+    optimizer = torch.optim.Adam(transformer.parameters(), 1e-3)
+    vgg = Vgg16(vgg_state)
+    style = t.Compose([t.ToTensor(), t.Lambda(lambda x: x.mul(255))])(Image.open(style_image).convert("RGB"))[None]
+    grams = style_grams(vgg, style, batch_size)
+    transformer.train()
+    done = 0
+    while done < batches:
+        for x, _ in loader:
+            train_step(transformer, optimizer, vgg, x, grams)
+            done += 1
+            if done == batches:
+                break
+    return done

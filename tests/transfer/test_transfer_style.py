@@ -73,6 +73,34 @@ def test_steps_0_reports_the_initial_losses_of_the_tutorial(cli_json, vgg_file: 
     assert json.loads((tmp_path / "o" / "result.json").read_text())["images"] == doc["images"]
 
 
+def test_the_tutorial_preset_resizes_as_the_tutorial_and_starts_at_its_losses(
+    cli_json, vgg_file: Path, celebahq_sample: Path, tmp_path: Path
+) -> None:
+    """A 178x218 face (CelebA's aligned size) and candy (512x512) at --size 32: the tutorial's image_loader
+    (transforms.Resize(32) then ToTensor, on the PIL images) gives the tensors, its model the losses; the
+    preset's initial losses (from its first evaluation) equal them."""
+    face_dir = tmp_path / "face"
+    face_dir.mkdir()
+    with Image.open(sorted(celebahq_sample.glob("*.jpg"))[0]) as img:
+        img.convert("RGB").resize((178, 218), Image.Resampling.LANCZOS).save(face_dir / "face.png")
+    candy = STYLES / "candy.jpg"
+    doc = cli_json("transfer", "style", "--content", face_dir, "--style", candy, "--out", tmp_path / "o",
+                   "--size", 32, "--steps", 1, *_args(vgg_file))
+    loader = torchvision.transforms.Compose([torchvision.transforms.Resize(32), torchvision.transforms.ToTensor()])
+    content = loader(Image.open(face_dir / "face.png").convert("RGB")).unsqueeze(0)
+    painting = loader(Image.open(candy).convert("RGB")).unsqueeze(0)
+    assert tuple(content.shape[-2:]) == (39, 32) and doc["images"][0]["size"] == [32, 39]
+    state = torch.load(vgg_file, weights_only=True)
+    cnn = torchvision.models.vgg19(weights=None).features
+    cnn.load_state_dict({k[len("features."):]: v for k, v in state.items()})
+    model, style_losses, content_losses = ref.tutorial_model(cnn.eval(), IMAGENET_MEAN, IMAGENET_STD, painting, content)
+    with torch.no_grad():
+        style_score, content_score = ref.tutorial_scores(model, style_losses, content_losses, content)
+    initial = doc["images"][0]["initial"]
+    assert initial["content"] == float(content_score) == 0.0
+    assert initial["style_total"] == pytest.approx(float(style_score), rel=1e-5)
+
+
 @pytest.mark.parametrize("preset", ["tutorial", "gatys", "thesis"])
 def test_the_optimiser_lowers_the_style_loss_tenfold(cli_json, vgg_file: Path, celebahq_sample: Path,
                                                      tmp_path: Path, preset: str) -> None:

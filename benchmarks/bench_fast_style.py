@@ -13,7 +13,8 @@ train loop, on the same machine.
 - transfer style: `facegan transfer style --preset tutorial --size SIZE` on the first photo for --nst-steps
   evaluations, scaled to the tutorial's 300 (the cost per evaluation is constant): seconds per image.
 - train: their `train` loop (tests/references/fast_style_reference.train_loop: ImageFolder + DataLoader, batch 4,
-  Resize + CenterCrop 256, VGG16) vs `facegan train fast-style --preset examples` (batch 4, 256 px), on
+  Resize + CenterCrop --train-size (their 256), VGG16) vs `facegan train fast-style --preset examples` (batch 4,
+  the same size), on
   --train-images photos, each timed for --steps-short and --steps-long steps in fresh processes: steps/s is
   the difference (startup, data and VGG loading cancel out).
 
@@ -99,12 +100,13 @@ def side_reference_train(args: argparse.Namespace) -> dict:
 
     state = torch.load(args.vgg_weights, map_location="cpu", weights_only=True)
     start = time.perf_counter()
-    train_loop(args.train_data, STYLE, state, args.steps)
+    train_loop(args.train_data, STYLE, state, args.steps, image_size=args.train_size)
     return {"seconds": time.perf_counter() - start, "steps": args.steps}
 
 
 def side_facegan_train(args: argparse.Namespace) -> dict:
-    cmd = [sys.executable, "-m", "facegan_cli", "train", "fast-style", "--preset", "examples", "--data",
+    cmd = [sys.executable, "-m", "facegan_cli", "train", "fast-style", "--preset", "examples", "--resolution",
+           str(args.train_size), "--data",
            str(Path(args.train_data) / "photos"), "--style-image", str(STYLE), "--vgg-weights", args.vgg_weights,
            "--out", str(Path(args.out) / f"run-{args.steps}"), "--steps", str(args.steps), "--device", args.device,
            "--no-tensorboard", "--quiet", "--log-every", "1000", "--sample-every", "100000", "--ckpt-every",
@@ -173,6 +175,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--nst-steps", type=int, default=5, help="transfer style evaluations measured (scaled to 300)")
     parser.add_argument("--train-images", type=int, default=24)
+    parser.add_argument("--train-size", type=int, default=256, help="training crops (their --image-size, 256)")
     parser.add_argument("--steps-short", type=int, default=2)
     parser.add_argument("--steps-long", type=int, default=6)
     parser.add_argument("--device", default="cpu")
@@ -232,7 +235,7 @@ def main() -> None:
               f"300 evaluations (measured {args.nst_steps}){ratio}")
     if "train" in report:
         t = report["train"]
-        print(f"  train (batch 4, 256 px): reference {t['reference-train']['steps_per_s']:.4f} steps/s, facegan "
+        print(f"  train (batch 4, {args.train_size} px): reference {t['reference-train']['steps_per_s']:.4f} steps/s, facegan "
               f"{t['facegan-train']['steps_per_s']:.4f} steps/s: {t['speedup']:.2f}x")
 
 

@@ -10,7 +10,7 @@
     interrupted run leaves it, and continued with `--resume`, end with the same weights (torch.equal, every
     tensor of every module);
 (d) loading: models.loading.load_model gives the model of the family's kind, which runs a forward pass;
-(e) the kind's command (registry.KINDS): sample / edit / translate / transfer features / eval attributes
+(e) the kind's command (registry.KINDS): sample / edit / translate / transfer features / transfer fast / eval attributes
     exits 0 and writes its outputs.
 
 It raises one AssertionError whose message starts with the family's name and lists every part that failed.

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from facegan_cli.core import weights as W
 from facegan_cli.core.errors import FaceganError, UsageProblem
@@ -37,7 +36,7 @@ from facegan_cli.models.registry import resolve_config
 from facegan_cli.train.spec import DATA_OPTION, RESUMABLE_LR, TrainPlan, TrainSpec
 from facegan_cli.train.trainer import TrainContext, Trainer
 from facegan_cli.transfer.nst import read_picture
-from facegan_cli.transfer.style_losses import gram
+from facegan_cli.transfer.style_losses import ContentTap, StyleTap, gram
 
 HELD_OUT = 4  # content images in a sample grid
 
@@ -56,16 +55,25 @@ def style_pixels(path: str | Path, size: int | None) -> torch.Tensor:
 def perceptual_loss(
     vgg: VGG16Extractor, x: torch.Tensor, y: torch.Tensor, style_grams: dict[str, torch.Tensor], config: dict[str, Any]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(content loss, style loss), weighted, of output `y` for content `x` (both 0-255 N x 3 x H x W)."""
+    """(content loss, style loss), weighted, of output `y` for content `x` (both 0-255 N x 3 x H x W): their
+    MSEs, the batch mean of per-image errors (the MSE of the Gram matrices over N x C x C, of the features over
+    N x C x H x W). The losses sit in VGG16's pass at their taps (transfer.style_losses.StyleTap / ContentTap),
+    which fuse their gradients into the backward."""
     content_layer, style_layers = str(config["content_layer"]), list(config["style_layers"])
     taps = list(dict.fromkeys([*style_layers, content_layer]))
-    features_y = vgg(y / 255.0, taps)
     with torch.no_grad():
         target = vgg(x / 255.0, [content_layer])[content_layer]
-    content = float(config["content_weight"]) * F.mse_loss(features_y[content_layer].float(), target.float())
-    style = sum(F.mse_loss(g, style_grams[layer].expand_as(g))
-                for layer in style_layers for g in [gram(features_y[layer], "tutorial")])
-    return content, float(config["style_weight"]) * style
+    parts: dict[str, torch.Tensor] = {}
+
+    def at_tap(tap: str, f: torch.Tensor) -> torch.Tensor:
+        if tap == content_layer:
+            f, parts[""] = ContentTap.apply(f, target, "tutorial", float(config["content_weight"]))
+        if tap in style_layers:
+            f, parts[tap] = StyleTap.apply(f, style_grams[tap], "tutorial", float(config["style_weight"]))
+        return f
+
+    vgg(y / 255.0, taps, at_tap=at_tap)
+    return parts[""].mean(), sum(parts[layer].mean() for layer in style_layers)
 
 
 class FastStyleTrainer(Trainer):

@@ -31,6 +31,8 @@ from facegan_cli.transfer.style_losses import NORMS
 app = group("Style and feature transfer: Gatys's neural style transfer and Latent Features Transfer through a "
             "frozen VGG19, and Johnson et al.'s fast style networks.")
 
+INPUTS = native("inputs", Annotated[list[Path], typer.Argument(
+    help="Images, folders of images, or - for image paths on stdin.", show_default=False)])
 OUT = Opt("out", ("--out", "-o"), Path, ..., "Folder for the results (created; written complete or not at all).")
 
 STYLE_HELP = (
@@ -119,8 +121,7 @@ FEATURES_EPILOG = (
 
 
 @declared_command(app, "features", [
-    native("inputs", Annotated[list[Path], typer.Argument(
-        help="Images, folders of images, or - for image paths on stdin.", show_default=False)]),
+    INPUTS,
     Opt("ckpt", ("--ckpt",), Path, ..., "A feature-translator run directory, its checkpoints/ folder or a checkpoint file."),
     OUT,
     Opt("init", ("--init",), str, "input+noise", f"Starting image: {', '.join(LFT_INITS)}."),
@@ -158,8 +159,7 @@ FAST_EPILOG = (
 
 
 @declared_command(app, "fast", [
-    native("inputs", Annotated[list[Path], typer.Argument(
-        help="Images, folders of images, or - for image paths on stdin.", show_default=False)]),
+    INPUTS,
     Opt("ckpt", ("--ckpt",), Path, ..., "A fast-style run directory, its checkpoints/ folder or a checkpoint file."),
     OUT,
     Opt("size", ("--size",), int, None, "Resize the short side to this first (aspect kept; default: as it is)."),

@@ -3,9 +3,9 @@ random) with a real painting (candy.jpg) stylises the 6 held-out faces: their st
 below that of the untouched faces, while their content loss stays below the one of the painting itself in
 the faces' place (slow).
 
-The faces preset at 48 px (style image 48 x 48) for STEPS steps of batch 4 on one CPU thread, with the tests'
-random-initialised VGG16 (transfer_helpers: no real weights on this machine, no network). The losses are the
-training's own (content weight 1e5 * MSE relu2_2; style weight 5e9 * Gram MSE at relu1_2..relu4_3), per
+The examples preset's weights (1e5 / 1e10) at 32 px (style image 32 x 32, lr 2e-3) for STEPS steps of batch 4 on
+one CPU thread, with the tests' random-initialised VGG16 (transfer_helpers: no real weights on this machine, no network). The losses are the
+training's own (content weight 1e5 * MSE relu2_2; style weight 1e10 * Gram MSE at relu1_2..relu4_3), per
 held-out face, averaged. The run's last sample grid (held-out faces | stylised) is printed for a look.
 """
 
@@ -28,8 +28,9 @@ from facegan_cli.train.fast_style_trainer import perceptual_loss, style_pixels
 from facegan_cli.transfer.style_losses import gram
 
 FACES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "celebahq-sample"
-STEPS = 400
-SIDE = 48
+STEPS = 1000
+SIDE = 32
+LR = 2e-3
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -50,7 +51,7 @@ def test_fast_style_network_stylises_held_out_faces(tmp_path: Path, vgg16_file: 
     run = tmp_path / "run"
     result = invoke_cli([str(a) for a in (
         "train", "fast-style", "--data", train, "--heldout", held, "--style-image", style_file, "--vgg-weights",
-        vgg16_file, "--preset", "faces", "--resolution", SIDE, "--style-size", SIDE, "--mirror", "--steps", STEPS,
+        vgg16_file, "--preset", "examples", "--resolution", SIDE, "--style-size", SIDE, "--lr", LR, "--mirror", "--steps", STEPS,
         "--log-every", 100, "--sample-every", STEPS, "--ckpt-every", STEPS, "--out", run, "--device", "cpu",
         "--no-tensorboard", "--json", "--quiet")])
     assert result.exit_code == 0, result.output

@@ -89,25 +89,24 @@ def run_facegan(args: argparse.Namespace) -> dict:
 
     from facegan_cli.core.device import resolve_device
     from facegan_cli.data.grid import save_png, to_uint8
-    from facegan_cli.features.vgg19 import VGG19Extractor
     from facegan_cli.transfer.nst import (
         fit_style,
         read_contents,
         read_picture,
         resolve_settings,
+        style_extractor,
         transfer_batch,
     )
 
     device = resolve_device(args.device)
     settings = resolve_settings("tutorial", size=args.size, steps=args.steps,
                                 batch_size=args.batch_size)  # None: the device's default, as a user runs it
-    extractor = VGG19Extractor(args.vgg_weights, device, pool=settings.pool)
-    _ = extractor.model
+    extractor = style_extractor(args.vgg_weights, device, settings.pool)
     out = Path(args.out)
     _sync(device)
     start = time.perf_counter()
-    pictures = read_contents(args.content, args.size)
-    style = fit_style(read_picture(Path(args.style), "--style"), args.size)
+    pictures = read_contents(args.content, args.size, settings.resample)
+    style = fit_style(read_picture(Path(args.style), "--style"), args.size, resample=settings.resample)
     step = settings.batch_on(device)
     for first in range(0, len(pictures), step):
         chunk = pictures[first : first + step]

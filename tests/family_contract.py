@@ -10,10 +10,10 @@
     interrupted run leaves it, and continued with `--resume`, end with the same weights (torch.equal, every
     tensor of every module);
 (d) loading: models.loading.load_model gives the model of the family's kind, which runs a forward pass;
-(e) the kind's command (registry.KINDS): sample / edit / translate / transfer features / eval attributes
-    exits 0 and writes its outputs;
+(e) the kind's command (registry.KINDS): sample / edit / translate / transfer features / transfer fast / eval
+    attributes exits 0 and writes its outputs;
 (f) export: `facegan export` of the tiny run to TorchScript and ONNX loads back and equals the eager network
-    within 1e-4 (generators, translators, editors); a kind export does not cover is refused, exit 1.
+    within 1e-4 (generators, translators, editors, stylizers); a kind export does not cover is refused, exit 1.
 
 It raises one AssertionError whose message starts with the family's name and lists every part that failed.
 The tiny run's data: an image folder per data option of the TrainSpec unless `data` gives that option (a
@@ -41,6 +41,7 @@ from facegan_cli.core.options import Opt
 from facegan_cli.models import registry
 from facegan_cli.models.attr_classifier import LoadedClassifier
 from facegan_cli.models.editing import AttributeEditor
+from facegan_cli.models.fast_style import LoadedStylizer
 from facegan_cli.models.feature_translator import LoadedFeatureTranslator
 from facegan_cli.models.loading import LoadedGenerator, load_model
 from facegan_cli.models.summary import summarize
@@ -316,6 +317,10 @@ def _forward_feature_translator(model: LoadedFeatureTranslator) -> None:
         _finite(value, tuple(features[name].shape), f"the translated {name}")
 
 
+def _forward_stylizer(model: LoadedStylizer) -> None:
+    _finite(model.stylize(torch.rand(2, 3, 16, 24) * 255), (2, 3, 16, 24), "the stylised batch")
+
+
 # kind -> (the class load_model returns for it, a forward pass on it)
 KIND_MODELS: dict[str, tuple[type, Callable[[Any], None]]] = {
     "generator": (LoadedGenerator, _forward_generator),
@@ -323,6 +328,7 @@ KIND_MODELS: dict[str, tuple[type, Callable[[Any], None]]] = {
     "translator": (Translator, _forward_translator),
     "classifier": (LoadedClassifier, _forward_classifier),
     "feature-translator": (LoadedFeatureTranslator, _forward_feature_translator),
+    "stylizer": (LoadedStylizer, _forward_stylizer),
 }
 
 Outputs = Callable[[dict[str, Any]], list[str]]
@@ -337,6 +343,8 @@ KIND_COMMANDS: dict[str, Callable[[Path, Path, Path], tuple[list[Any], Outputs]]
     "feature-translator": lambda run, inputs, out: (
         ["transfer", "features", inputs, "--ckpt", run, "--out", out, "--steps", 1],
         lambda doc: [i["output"] for i in doc["images"]]),
+    "stylizer": lambda run, inputs, out: (
+        ["transfer", "fast", inputs, "--ckpt", run, "--out", out], lambda doc: [o["output"] for o in doc["outputs"]]),
     # The classifier judges an editor's edits: the editor, its data and the Inception file come as extra args.
     "classifier": lambda run, inputs, out: (["eval", "attributes", "--classifier", run], lambda doc: _judged(doc, run)),
 }

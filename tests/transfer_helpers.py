@@ -21,7 +21,8 @@ import pytest
 import torch
 from PIL import Image
 
-from facegan_cli.features.vgg19 import IMAGENET_MEAN, IMAGENET_STD, VGG19
+from facegan_cli.features.vgg16 import VGG16
+from facegan_cli.features.vgg19 import IMAGENET_MEAN, IMAGENET_STD, VGG19, VGGFeatures
 
 TEST_NAME = "random-vgg19.pth"
 OFFICIAL_NAME = "vgg19-dcbb9e9d.pth"
@@ -41,12 +42,12 @@ def pink_noise(n: int, side: int, seed: int) -> torch.Tensor:
     return (images - low) / (high - low)
 
 
-def random_vgg19(seed: int = 0, pool: str = "max") -> VGG19:
-    """VGG19 features with torchvision's initialisation (Kaiming normal, fan-out, zero biases), seeded, then
+def random_vgg19(seed: int = 0, pool: str = "max", network: type[VGGFeatures] = VGG19) -> VGGFeatures:
+    """VGG19 (or `network`: VGG16) features with torchvision's initialisation (Kaiming normal, fan-out, zero biases), seeded, then
     each convolution scaled so that its post-ReLU activations have an RMS of 1 on 1/f-noise images. Without
     that the activations shrink layer by layer (relu5_1 ends near 0.05 on faces), unlike a trained VGG19's."""
     torch.manual_seed(seed)
-    net = VGG19(pool)
+    net = network(pool)
     for module in net.modules():
         if isinstance(module, torch.nn.Conv2d):
             torch.nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -70,6 +71,24 @@ def vgg_weights_file(base: Path) -> Path:
         torch.save(random_vgg19().state_dict(), path)
         _BUILT[key] = path
     return _BUILT[key]
+
+
+def vgg16_weights_file(base: Path) -> Path:
+    """A random VGG16 (seeded, scaled as `random_vgg19`) saved once per session in torchvision's format, under a
+    name of its own (used unverified)."""
+    key = f"vgg16:{base}"
+    if key not in _BUILT:
+        path = base / "vgg" / "random-vgg16.pth"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(random_vgg19(network=VGG16).state_dict(), path)
+        _BUILT[key] = path
+    return _BUILT[key]
+
+
+@pytest.fixture(scope="session", name="vgg16_file")
+def vgg16_file_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's random VGG16 file (import `vgg16_file_fixture` to use `vgg16_file`)."""
+    return vgg16_weights_file(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="session", name="vgg_file")

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from facegan_cli.apply.stylize import stylize_files
 from facegan_cli.cli.common import emit_result
 from facegan_cli.cli.params import (
     DEVICE,
@@ -25,9 +26,11 @@ from facegan_cli.transfer.names import LFT_INITS, NORMS, OPTIMIZERS, SYNTH_OPTIM
 from facegan_cli.transfer.names import NST_INITS as INITS
 from facegan_cli.transfer.names import NST_PRESETS as PRESETS
 
-app = group("Style and feature transfer through a frozen VGG19: Gatys's neural style transfer, and Latent "
-            "Features Transfer with a trained feature translator.")
+app = group("Style and feature transfer: Gatys's neural style transfer and Latent Features Transfer through a "
+            "frozen VGG19, and Johnson et al.'s fast style networks.")
 
+INPUTS = native("inputs", Annotated[list[Path], typer.Argument(
+    help="Images, folders of images, or - for image paths on stdin.", show_default=False)])
 OUT = Opt("out", ("--out", "-o"), Path, ..., "Folder for the results (created; written complete or not at all).")
 
 STYLE_HELP = (
@@ -118,8 +121,7 @@ FEATURES_EPILOG = (
 
 
 @declared_command(app, "features", [
-    native("inputs", Annotated[list[Path], typer.Argument(
-        help="Images, folders of images, or - for image paths on stdin.", show_default=False)]),
+    INPUTS,
     Opt("ckpt", ("--ckpt",), Path, ..., "A feature-translator run directory, its checkpoints/ folder or a checkpoint file."),
     OUT,
     Opt("init", ("--init",), str, "input+noise", f"Starting image: {', '.join(LFT_INITS)}."),
@@ -142,3 +144,31 @@ def features(values: dict[str, Any]) -> None:
     doc = transfer_features(**{key: value for key, value in values.items() if key not in OUTPUT_NAMES})
     emit_result(doc, values["json"], lambda d: [
         f"{r['output']}  loss {r['initial']['total']:.4g} -> {r['final']['total']:.4g}" for r in d["images"]])
+
+
+FAST_HELP = (
+    "Fast style transfer (Johnson et al.): stylise images in one pass of a fast style network, trained with "
+    "`facegan train fast-style` or made from one of pytorch/examples' fast_neural_style models. Each input keeps "
+    "its size and aspect ratio (--size resizes the short side first); images of equal size are stylised "
+    "together, --batch-size at a time; the pixels are those of pytorch/examples' stylize (0-255 input, output "
+    "clamped and truncated to uint8). Writes OUT/NAME.png per input. "
+    "Under torchrun, each process stylises its share into the one OUT." + NAMES_NOTE
+)
+FAST_EPILOG = (
+    "Example: facegan transfer fast --ckpt runs/candy photos/ --out candy-photos/\n\n"
+    "Example: find shots -name '*.jpg' | facegan transfer fast --ckpt runs/udnie - --size 512 --out udnie/ --json"
+)
+
+
+@declared_command(app, "fast", [
+    INPUTS,
+    Opt("ckpt", ("--ckpt",), Path, ..., "A fast-style run directory, its checkpoints/ folder or a checkpoint file."),
+    OUT,
+    Opt("size", ("--size",), int, None, "Resize the short side to this first (aspect kept; default: as it is)."),
+    Opt("batch_size", ("--batch-size",), int, 4, "Images of equal size stylised together.", min=1),
+    FORCE, DEVICE, *OUTPUT_OPTIONS,
+], help=FAST_HELP, epilog=FAST_EPILOG)
+def fast(values: dict[str, Any]) -> None:
+    doc = stylize_files(values["ckpt"], values["inputs"], values["out"], size=values["size"],
+                        batch_size=values["batch_size"], device=values["device"], force=values["force"])
+    emit_result(doc, values["json"], lambda d: [r["output"] for r in d["outputs"]])

@@ -63,6 +63,10 @@ KNOWN: dict[str, WeightsFile] = {
             "neural style transfer (torchvision VGG19)",
         ),
         WeightsFile(
+            "vgg16", "vgg16-397923af.pth", "https://download.pytorch.org/models/vgg16-397923af.pth",
+            "fast neural style training (torchvision VGG16, as pytorch/examples' fast_neural_style)",
+        ),
+        WeightsFile(
             "face-alignment-2dfan4", "2DFAN4-11f355bf06.pth.tar",
             "https://www.adrianbulat.com/downloads/python-fan/2DFAN4-11f355bf06.pth.tar",
             "face-alignment landmarks (prepare --landmarks face-alignment)",

@@ -34,7 +34,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
@@ -64,9 +64,14 @@ class TappedNetwork(nn.Module):
         return max(self.TAPS.index(t) for t in taps)
 
 
-def read_state_dict(path: str | os.PathLike[str], expected: W.WeightsFile) -> dict[str, torch.Tensor]:
-    """Read a weights file: a plain state dict (torch.save), or one nested under 'state_dict'."""
+def read_state_dict(
+    path: str | os.PathLike[str], expected: W.WeightsFile | None, fix: str = ""
+) -> dict[str, torch.Tensor]:
+    """Read a weights file: a plain state dict (torch.save), or one nested under 'state_dict'. The messages
+    name the `expected` official file, or give `fix` (a file of another project's, with no official copy)."""
     path = Path(path)
+    if expected is not None:
+        fix = f"Pass {expected.filename} as downloaded from {expected.url}."
     try:
         with warnings.catch_warnings(), open_regular(path, "Weights file") as fh:  # a FIFO is refused, not waited on
             # torch warns about pickle protocols its restricted unpickler may not know: noise for the user,
@@ -80,15 +85,12 @@ def read_state_dict(path: str | os.PathLike[str], expected: W.WeightsFile) -> di
         raise FaceganError(
             f"{path} is not a readable PyTorch weights file ({refused_load_reason(exc)}); it was "
             "refused without running anything in it.",
-            f"Pass {expected.filename} as downloaded from {expected.url}.",
+            fix,
         ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise FaceganError(
-            f"{path} does not hold a state dict of tensors.",
-            f"Pass {expected.filename} (a plain state dict, as downloaded from {expected.url}).",
-        )
+        raise FaceganError(f"{path} does not hold a state dict of tensors.", fix)
     return state
 
 
@@ -127,6 +129,7 @@ class FrozenExtractor(abc.ABC):
         device: torch.device | str = "cpu",
         batch_size: int = 50,
         fast: bool = False,
+        channels_last: bool = True,
     ) -> None:
         if batch_size < 1:
             raise UsageProblem(f"--batch-size {batch_size} must be at least 1.", "Use e.g. --batch-size 50.")
@@ -135,7 +138,7 @@ class FrozenExtractor(abc.ABC):
         self.weights = weights
         self.device = torch.device(device)
         self.batch_size, self.fast = batch_size, fast
-        self.precision = Precision(self.device, channels_last=True)
+        self.precision = Precision(self.device, channels_last=channels_last)
         self._model: nn.Module | None = None
 
     # What a subclass provides.
@@ -185,9 +188,10 @@ class FrozenExtractor(abc.ABC):
             raise FaceganError(f"Unknown feature layer(s) {unknown}.", f"Use one of: {', '.join(self.taps)}.")
         return taps
 
-    def __call__(self, images: torch.Tensor, taps: Sequence[str]) -> dict[str, torch.Tensor]:
-        """The taps of images already on the device (N x 3 x H x W, as `normalize` takes them)."""
-        return self.model(self.precision.tensor(self.normalize(images)), taps)
+    def __call__(self, images: torch.Tensor, taps: Sequence[str], **hooks: Any) -> dict[str, torch.Tensor]:
+        """The taps of images already on the device (N x 3 x H x W, as `normalize` takes them); `hooks` go to the
+        network's forward (VGG's `at_tap`)."""
+        return self.model(self.precision.tensor(self.normalize(images)), taps, **hooks)
 
     def _normalized(self, stacked: np.ndarray) -> torch.Tensor:
         # Contiguous NCHW before normalising (and resizing), as the references have it, so the same kernels run.

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -45,6 +45,7 @@ from facegan_cli.features.base import FrozenExtractor, TappedNetwork, load_froze
 from facegan_cli.features.names import ACTIVATIONS as ACTIVATIONS  # where callers import them from
 from facegan_cli.features.names import POOLS as POOLS
 
+AtTap = Callable[[str, torch.Tensor], torch.Tensor]  # (tap, its features) -> what the pass goes on with
 # Convolutions per block and their width (VGG19, configuration "E" of Simonyan & Zisserman).
 BLOCKS: tuple[tuple[int, int], ...] = ((2, 64), (2, 128), (4, 256), (4, 512), (4, 512))
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -52,10 +53,12 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 FEATURES_PARAMETERS = 20_024_384  # torchvision vgg19().features
 
 
-def _tap_layout() -> tuple[tuple[str, ...], dict[str, int], dict[str, int]]:
+def tap_layout(blocks: tuple[tuple[int, int], ...]) -> tuple[tuple[str, ...], dict[str, int], dict[str, int]]:
+    """The taps of a VGG's `features` (conv/relu per convolution, a pool per block), in module order: names,
+    name -> index, name -> channels. Shared with VGG16 (features.vgg16), which has other block lengths."""
     names: list[str] = []
     channels: dict[str, int] = {}
-    for block, (convs, width) in enumerate(BLOCKS, start=1):
+    for block, (convs, width) in enumerate(blocks, start=1):
         for i in range(1, convs + 1):
             for kind in ("conv", "relu"):
                 names.append(f"{kind}{block}_{i}")
@@ -65,7 +68,7 @@ def _tap_layout() -> tuple[tuple[str, ...], dict[str, int], dict[str, int]]:
     return tuple(names), {name: i for i, name in enumerate(names)}, channels
 
 
-TAPS, TAP_INDEX, TAP_CHANNELS = _tap_layout()
+TAPS, TAP_INDEX, TAP_CHANNELS = tap_layout(BLOCKS)
 CONV_LAYERS = tuple(name for name in TAPS if name.startswith("conv"))
 
 
@@ -81,9 +84,11 @@ def layer_tap(layer: str, act: str = "post_relu") -> str:
     raise ValueError(f"{layer!r} is not a VGG19 layer (conv1_1 ... conv5_4, relu1_1 ... relu5_4, pool1 ... pool5)")
 
 
-class VGG19(TappedNetwork):
-    """torchvision's VGG19 `features` (same module indices, so its state dict loads as it is), with taps."""
+class VGGFeatures(TappedNetwork):
+    """torchvision's VGG `features` of the configuration BLOCKS (same module indices, so its state dict loads as
+    it is), with taps; VGG19 here, VGG16 in features.vgg16."""
 
+    BLOCKS: tuple[tuple[int, int], ...] = BLOCKS
     TAPS = TAPS
 
     def __init__(self, pool: str = "max") -> None:
@@ -93,24 +98,33 @@ class VGG19(TappedNetwork):
         self.pool = pool
         layers: list[nn.Module] = []
         cin = 3
-        for convs, width in BLOCKS:
+        for convs, width in self.BLOCKS:
             for _ in range(convs):
                 layers += [nn.Conv2d(cin, width, kernel_size=3, padding=1), nn.ReLU(inplace=False)]
                 cin = width
             layers.append(nn.MaxPool2d(2, 2) if pool == "max" else nn.AvgPool2d(2, 2))
         self.features = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor, taps: Sequence[str] = ("relu5_1",)) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, taps: Sequence[str] = ("relu5_1",), at_tap: AtTap | None = None,
+                ) -> dict[str, torch.Tensor]:
+        """{tap: features} of `taps`; `at_tap(tap, features)`, where given, replaces a tap's features by what it
+        returns, and the pass goes on from that (style transfer puts its loss layers there, as the tutorial does)."""
         last = self.deepest(taps)
         wanted = set(taps)
         out: dict[str, torch.Tensor] = {}
         for index, layer in enumerate(self.features):
             x = layer(x)
-            if TAPS[index] in wanted:
-                out[TAPS[index]] = x
+            if self.TAPS[index] in wanted:
+                if at_tap is not None:
+                    x = at_tap(self.TAPS[index], x)
+                out[self.TAPS[index]] = x
             if index == last:
                 break
         return {tap: out[tap] for tap in taps}
+
+
+class VGG19(VGGFeatures):
+    """VGG19 (configuration "E"): torchvision's `vgg19().features`."""
 
 
 _FIX = (
@@ -140,10 +154,11 @@ class VGG19Extractor(FrozenExtractor):
         pool: str = "max",
         batch_size: int = 16,
         fast: bool = False,
+        channels_last: bool = True,
     ) -> None:
         if pool not in POOLS:
             raise FaceganError(f"--pool {pool!r} is not a VGG19 pooling.", f"Use one of: {', '.join(POOLS)}.")
-        super().__init__(weights, device, batch_size, fast)
+        super().__init__(weights, device, batch_size, fast, channels_last)
         self.pool = pool
         self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)

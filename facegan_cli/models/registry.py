@@ -35,6 +35,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "editor": ("an attribute editor (faces to target attributes)", "facegan edit --ckpt {path}"),
     "classifier": ("an attribute classifier", "facegan eval attributes --classifier {path}"),
     "feature-translator": ("a feature translator", "facegan transfer features --ckpt {path}"),
+    "stylizer": ("a fast style network (photos to one style, in one pass)", "facegan transfer fast --ckpt {path}"),
 }
 # The checkpoint loader of the kinds whose families all load the same way (the family's own builders and
 # the kind's model class); a family of another kind names its own.

@@ -87,6 +87,9 @@ class NSTSettings:
     style_blend: tuple[float, ...] | None = None
     batch_size: int | None = None  # None: the device's (batch_on)
     seed: int = 0
+    # How content and style images are resized: "bilinear" is torchvision's Resize(imsize) on a PIL image (PIL's
+    # antialiased bilinear filter), as the tutorial's image_loader; "bicubic" otherwise.
+    resample: str = "bicubic"
 
     def batch_on(self, device: torch.device) -> int:
         """Content images optimised together: 8 on CUDA; on a CPU one at a time, which is faster there (measured
@@ -104,7 +107,7 @@ class NSTSettings:
 PRESETS: dict[str, NSTSettings] = {
     "tutorial": NSTSettings(
         "tutorial", ("conv2_2",), ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1"), "pre_relu", "tutorial",
-        1.0, 1e6, (1.0,) * 5, "max", "lbfgs", 1.0, 300, "content", None,
+        1.0, 1e6, (1.0,) * 5, "max", "lbfgs", 1.0, 300, "content", None, resample="bilinear",
     ),
     "gatys": NSTSettings(
         "gatys", ("conv4_2",), GATYS_STYLE, "post_relu", "gatys", 1.0, 1e3,
@@ -226,7 +229,19 @@ def to_unit(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)[None].float() / 255.0
 
 
-def read_contents(content: str | os.PathLike[str], size: int) -> list[tuple[Path, torch.Tensor]]:
+RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
+
+
+def style_extractor(weights: str | os.PathLike[str] | None, device: torch.device, pool: str) -> VGG19Extractor:
+    """The VGG19 of the optimisation, built (weights that do not fit fail now). NCHW on a CPU: with one image
+    at a time, oneDNN's channels_last convolutions gain less there than the layout changes around the Gram
+    products cost (measured in benchmarks/RESULTS.md); channels_last on CUDA."""
+    extractor = VGG19Extractor(weights, device, pool=pool, channels_last=device.type == "cuda")
+    _ = extractor.model
+    return extractor
+
+
+def read_contents(content: str | os.PathLike[str], size: int, resample: str = "bicubic") -> list[tuple[Path, torch.Tensor]]:
     """The content images (a file, a folder's images, or '-' for paths on stdin), short side `size`. Every
     file is decoded before any work: one unusable file stops the command, naming it (and the others)."""
     files = [Path(entry) for entry in open_image_list(content, option="--content").entries]
@@ -236,7 +251,7 @@ def read_contents(content: str | os.PathLike[str], size: int) -> list[tuple[Path
         try:
             image = open_rgb(path)
             # The resize is bounded too (check_work_size): a long thin file would multiply its pixels.
-            pictures.append((path, to_unit(resize_short_side(image, size, Image.BICUBIC))))
+            pictures.append((path, to_unit(resize_short_side(image, size, RESAMPLE[resample]))))
         except RejectedImage as exc:
             broken.append(f"{display_name(path)} ({exc.reason})")
             continue
@@ -389,10 +404,10 @@ def with_chroma(grey: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     return yiq_to_rgb(torch.cat([grey[:, :1], rgb_to_yiq(content)[:, 1:]], dim=1)).clamp(0, 1)
 
 
-def fit_style(style: Image.Image, short_side: int, name: str = "") -> torch.Tensor:
+def fit_style(style: Image.Image, short_side: int, name: str = "", resample: str = "bicubic") -> torch.Tensor:
     """A style picture at its scale: short side `short_side`, aspect kept, as float 1 x 3 x h x w in [0, 1]."""
     try:
-        return to_unit(resize_short_side(style, max(1, short_side), Image.BICUBIC))
+        return to_unit(resize_short_side(style, max(1, short_side), RESAMPLE[resample]))
     except RejectedImage as exc:  # bounded like the content (check_work_size)
         raise FaceganError(f"The --style image {name or ''} cannot be used at this scale: {exc.reason}.".replace("  ", " "),
                            "Crop the style image to a less elongated shape, or use a smaller --size or "
@@ -423,9 +438,8 @@ def transfer_style(
     style_pictures = [read_picture(Path(s), "--style") for s in styles]
     torch_device = resolve_device(device)
     size = settings.size_on(torch_device)
-    pictures = read_contents(content, size)
-    extractor = VGG19Extractor(vgg_weights, torch_device, pool=settings.pool)
-    _ = extractor.model  # weights that do not fit fail here, before any output
+    pictures = read_contents(content, size, settings.resample)
+    extractor = style_extractor(vgg_weights, torch_device, settings.pool)  # weights that do not fit fail here
     groups: dict[tuple[int, int], list[int]] = {}
     for i, (_, tensor) in enumerate(pictures):
         groups.setdefault(tuple(tensor.shape[-2:]), []).append(i)
@@ -434,7 +448,7 @@ def transfer_style(
     # The style images at the scale of each content size, checked before any output.
     scaled: dict[tuple[int, int], list[torch.Tensor]] = {}
     for shape in groups:
-        scaled[shape] = [fit_style(s, round(min(shape) * settings.style_scale), display_name(name))
+        scaled[shape] = [fit_style(s, round(min(shape) * settings.style_scale), display_name(name), settings.resample)
                          for s, name in zip(style_pictures, styles, strict=True)]
         for path, tensor in zip(styles, scaled[shape], strict=True):
             if settings.norm == "thesis" and tuple(tensor.shape[-2:]) != shape:

@@ -38,7 +38,7 @@ import torch
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.features.vgg19 import VGG19Extractor
 from facegan_cli.transfer.names import OPTIMIZERS as OPTIMIZERS  # where callers import it from
-from facegan_cli.transfer.style_losses import content_error, gram, style_error
+from facegan_cli.transfer.style_losses import ContentTap, StyleTap
 
 LBFGS_MAX_ITER = 20  # torch.optim.LBFGS's default evaluations per step(), as both references use it
 
@@ -93,25 +93,38 @@ class Objective:
         self._taps = list(dict.fromkeys([*self.content_taps, *self.style_taps]))
 
     def __call__(self, images: torch.Tensor) -> LossTerms:
-        feats = self.extractor(images, self._taps)
-        n = images.shape[0]
-        content = torch.zeros(n, device=images.device)
-        for tap in self.content_taps:
-            content = content + content_error(feats[tap], self.content_targets[tap], self.norm)
-        content = self.content_weight * content
+        # The losses sit in the pass at their taps (style_losses.StyleTap / ContentTap: their gradients fused
+        # into the backward, no full-size accumulation at a tap); the pass stops after the deepest tap.
+        content_at = set(self.content_taps)
+        style_at = {tap: (name, float(weight)) for name, tap, weight in
+                    zip(self.style_layers, self.style_taps, self.layer_weights, strict=True)}
+        content_terms: dict[str, torch.Tensor] = {}
         style: dict[str, torch.Tensor] = {}
-        for name, tap, weight in zip(self.style_layers, self.style_taps, self.layer_weights, strict=True):
-            f = feats[tap]
-            e = style_error(gram(f, self.norm), self.style_targets[tap], self.norm, f.shape[-2] * f.shape[-1])
-            style[name] = self.style_weight * float(weight) * e
+
+        def at_tap(tap: str, f: torch.Tensor) -> torch.Tensor:
+            if tap in content_at:
+                f, content_terms[tap] = ContentTap.apply(f, self.content_targets[tap], self.norm,
+                                                         float(self.content_weight))
+            if tap in style_at:
+                name, weight = style_at[tap]
+                f, style[name] = StyleTap.apply(f, self.style_targets[tap], self.norm, self.style_weight * weight)
+            return f
+
+        self.extractor(images, self._taps, at_tap=at_tap)
+        content = sum((content_terms[tap] for tap in self.content_taps), torch.zeros(images.shape[0],
+                                                                                     device=images.device))
+        style = {name: style[name] for name in self.style_layers}  # in the order of the layers
         total = content + sum(style.values(), torch.zeros_like(content))
         return LossTerms(content, style, total)
 
     @torch.no_grad()
     def measure(self, images: torch.Tensor) -> LossTerms:
-        """The terms without a graph (initial and final losses)."""
-        terms = self(images)
-        return LossTerms(terms.content.detach(), {k: v.detach() for k, v in terms.style.items()}, terms.total.detach())
+        """The terms without a graph (the final losses)."""
+        return detached(self(images))
+
+
+def detached(terms: LossTerms) -> LossTerms:
+    return LossTerms(terms.content.detach(), {k: v.detach() for k, v in terms.style.items()}, terms.total.detach())
 
 
 @dataclass
@@ -152,15 +165,20 @@ def optimize(
             return objective(view(x))
 
     start = time.perf_counter()
-    initial = measured()
+    # The first evaluation is at the starting image: its terms are the initial ones (no separate pass), and its
+    # total fixes the scale of the minimised sum.
+    first_terms: list[LossTerms] = []
     evaluations = 0
-    first = float(initial.total.sum())
-    scale = 1.0 / first if np.isfinite(first) and first > 0 else 1.0
+    scale = 1.0
 
     def evaluate() -> torch.Tensor:
-        nonlocal evaluations
+        nonlocal evaluations, scale
         with torch.enable_grad():  # the image's gradient is needed even when the caller runs under no_grad
             terms = objective(view(x))
+            if not first_terms:
+                first_terms.append(detached(terms))
+                first = float(terms.total.detach().sum())
+                scale = 1.0 / first if np.isfinite(first) and first > 0 else 1.0
             loss = terms.total.sum() * scale
             loss.backward()
         evaluations += 1
@@ -197,5 +215,6 @@ def optimize(
     with torch.no_grad():
         x.clamp_(0.0, limit)
     final = measured()
+    initial = first_terms[0] if first_terms else final
     image = view(x.detach())
     return Optimized(image.clamp(0.0, 1.0), initial, final, evaluations, time.perf_counter() - start)

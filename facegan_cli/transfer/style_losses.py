@@ -27,6 +27,8 @@ only (`check_style_size`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from facegan_cli.transfer.names import NORMS as NORMS  # where callers import it from
@@ -86,3 +88,76 @@ def check_style_size(norm: str, style_positions: int, image_positions: int) -> b
     """Whether a style target measured on `style_positions` can be compared with an image's Gram of
     `image_positions` in convention `norm` (only the thesis's unnormalised Gram needs equal sizes)."""
     return norm != "thesis" or style_positions == image_positions
+
+
+# --- the losses as layers of the pass, with their gradient fused into it ---------------------------------------
+#
+# Written as plain autograd, a loss on a tapped layer gives that layer two gradients (from the loss and from
+# the layers after it) that autograd adds as a full-size tensor, and a Gram matrix's backward is two matrix
+# products (one per factor of F F^T). These functions stand where the tap is in the pass (VGG's `at_tap`):
+# they pass the features on unchanged, return the weighted loss per image, and in the backward add their own
+# gradient to the one coming from the layers after them in one fused product: for the style,
+# dE/dF = 4 / (q z) (G - S) F with G = F F^T / z and E = sum (G - S)^2 / q (G and S symmetric), one batched
+# product that also accumulates (baddbmm); for the content, dE/dF = 2 (F - P) / (C H W) (thesis: F - P), one
+# addcmul. The values are those of `gram`, `style_error` and `content_error` above.
+
+
+def _gram_scale(norm: str, c: int, h: int, w: int) -> tuple[float, float]:
+    """(z, q) of a convention: G = F F^T / z, E = sum (G - S)^2 / q."""
+    _check_norm(norm)
+    if norm == "thesis":
+        return 1.0, 4.0 * c * c * float(h * w) ** 2
+    return (float(c * h * w) if norm == "tutorial" else float(h * w)), float(c * c)
+
+
+class StyleTap(torch.autograd.Function):
+    """(features, weight * E_l per image) for the Gram target `target` (C x C or N x C x C)."""
+
+    @staticmethod
+    def forward(ctx: Any, features: torch.Tensor, target: torch.Tensor, norm: str, weight: float) -> Any:
+        n, c, h, w = features.shape
+        z, q = _gram_scale(norm, c, h, w)
+        flat = features.float().reshape(n, c, h * w)
+        diff = torch.bmm(flat, flat.transpose(1, 2)).div_(z).sub_(target)
+        error = diff.square().sum(dim=(1, 2)).div_(q).mul_(weight)
+        ctx.save_for_backward(features, diff)
+        ctx.scale = 4.0 * weight / (q * z)
+        return features.view_as(features), error
+
+    @staticmethod
+    def backward(ctx: Any, grad_features: torch.Tensor | None, grad_error: torch.Tensor | None) -> Any:
+        features, diff = ctx.saved_tensors
+        if grad_error is None:
+            return grad_features, None, None, None
+        n, c, h, w = features.shape
+        flat = features.float().reshape(n, c, h * w)
+        diff = diff * (grad_error.float() * ctx.scale).view(n, 1, 1)
+        if grad_features is None:  # the deepest tap: nothing after it
+            grad = torch.bmm(diff, flat)
+        else:
+            grad = torch.baddbmm(grad_features.float().reshape(n, c, h * w), diff, flat)
+        return grad.view(n, c, h, w).to(features.dtype), None, None, None
+
+
+class ContentTap(torch.autograd.Function):
+    """(features, weight * content error per image) against `target` (N x ... or 1 x ..., broadcast)."""
+
+    @staticmethod
+    def forward(ctx: Any, features: torch.Tensor, target: torch.Tensor, norm: str, weight: float) -> Any:
+        _check_norm(norm)
+        diff = features.float() - target.float()
+        squared = diff.square().flatten(1).sum(dim=1)
+        per = 0.5 if norm == "thesis" else 1.0 / features[0].numel()
+        ctx.save_for_backward(diff)
+        ctx.scale = 2.0 * per * weight
+        return features.view_as(features), squared.mul_(per * weight)
+
+    @staticmethod
+    def backward(ctx: Any, grad_features: torch.Tensor | None, grad_error: torch.Tensor | None) -> Any:
+        (diff,) = ctx.saved_tensors
+        if grad_error is None:
+            return grad_features, None, None, None
+        coef = (grad_error.float() * ctx.scale).view(-1, *([1] * (diff.dim() - 1)))
+        if grad_features is None:
+            return diff * coef, None, None, None
+        return torch.addcmul(grad_features.float(), diff, coef), None, None, None

@@ -19,7 +19,7 @@ import torch
 from cli_helpers import invoke_cli
 from family_contract import check_family_contract, option_args
 from train_helpers import write_image_folder
-from transfer_helpers import vgg_file_fixture  # noqa: F401 (fixture)
+from transfer_helpers import STYLES, vgg16_file_fixture, vgg_file_fixture  # noqa: F401 (fixtures)
 
 from facegan_cli.models import registry
 from facegan_cli.train.spec import command_options, training_spec
@@ -33,6 +33,7 @@ TRAIN_INPUTS: dict[str, Callable[[Get], dict[str, Any]]] = {
                                                                   "attr-classifier")},
     "cycle-gan-vae": lambda get: {"vae": get("vae_run")},
     "feature-translator": lambda get: {"vgg_weights": get("vgg_file")},
+    "fast-style": lambda get: {"vgg_weights": get("vgg16_file"), "style_image": STYLES / "candy.jpg"},
 }
 # What a kind's command reads besides the run and a folder of images, by kind.
 COMMAND_INPUTS: dict[str, Callable[[Get], list[Any]]] = {

@@ -53,8 +53,8 @@ def test_steps_0_reports_the_initial_losses_of_the_tutorial(cli_json, vgg_file: 
     assert doc["settings"]["batch_size"] == 1  # a CPU's default: one image at a time is faster there
     assert doc["vgg19"]["verified"] is False and len(doc["vgg19"]["sha256"]) == 64
     # The tutorial's own model on the same tensors (the content as facegan resized it, the style likewise).
-    contents = read_contents(face_dir, 32)
-    painting = fit_style(read_picture(udnie, "--style"), 32)
+    contents = read_contents(face_dir, 32, "bilinear")  # the tutorial preset resizes as its image_loader
+    painting = fit_style(read_picture(udnie, "--style"), 32, resample="bilinear")
     state = torch.load(vgg_file, weights_only=True)
     with torch.device("meta"):
         cnn = torchvision.models.vgg19(weights=None).features
@@ -71,6 +71,37 @@ def test_steps_0_reports_the_initial_losses_of_the_tutorial(cli_json, vgg_file: 
         saved = np.asarray(Image.open(record["output"]))
         assert saved.shape == (32, 32, 3)
     assert json.loads((tmp_path / "o" / "result.json").read_text())["images"] == doc["images"]
+
+
+def test_the_tutorial_preset_resizes_as_the_tutorial_and_starts_at_its_losses(
+    cli_json, vgg_file: Path, celebahq_sample: Path, tmp_path: Path
+) -> None:
+    """A 178x218 face (CelebA's aligned size) and candy cropped to the same aspect (the tutorial needs style
+    and content of one size) at --size 32: the tutorial's image_loader (transforms.Resize(32) then ToTensor, on
+    the PIL images) gives the tensors, its model the losses; the preset's initial losses (from its first
+    evaluation) equal them."""
+    face_dir = tmp_path / "face"
+    face_dir.mkdir()
+    with Image.open(sorted(celebahq_sample.glob("*.jpg"))[0]) as img:
+        img.convert("RGB").resize((178, 218), Image.Resampling.LANCZOS).save(face_dir / "face.png")
+    candy = tmp_path / "candy.png"
+    with Image.open(STYLES / "candy.jpg") as img:
+        img.convert("RGB").crop((78, 38, 78 + 356, 38 + 436)).save(candy)
+    doc = cli_json("transfer", "style", "--content", face_dir, "--style", candy, "--out", tmp_path / "o",
+                   "--size", 32, "--steps", 1, *_args(vgg_file))
+    loader = torchvision.transforms.Compose([torchvision.transforms.Resize(32), torchvision.transforms.ToTensor()])
+    content = loader(Image.open(face_dir / "face.png").convert("RGB")).unsqueeze(0)
+    painting = loader(Image.open(candy).convert("RGB")).unsqueeze(0)
+    assert tuple(content.shape[-2:]) == (39, 32) and doc["images"][0]["size"] == [32, 39]
+    state = torch.load(vgg_file, weights_only=True)
+    cnn = torchvision.models.vgg19(weights=None).features
+    cnn.load_state_dict({k[len("features."):]: v for k, v in state.items()})
+    model, style_losses, content_losses = ref.tutorial_model(cnn.eval(), IMAGENET_MEAN, IMAGENET_STD, painting, content)
+    with torch.no_grad():
+        style_score, content_score = ref.tutorial_scores(model, style_losses, content_losses, content)
+    initial = doc["images"][0]["initial"]
+    assert initial["content"] == float(content_score) == 0.0
+    assert initial["style_total"] == pytest.approx(float(style_score), rel=1e-5)
 
 
 @pytest.mark.parametrize("preset", ["tutorial", "gatys", "thesis"])
@@ -101,7 +132,9 @@ def test_a_batch_is_optimised_as_its_images_alone(cli_json, vgg_file: Path, face
     assert together["settings"]["lr"] == 0.02
     a = np.asarray(Image.open(tmp_path / "all" / f"{first.stem}.png"), dtype=np.int16)
     b = np.asarray(Image.open(tmp_path / "one" / f"{first.stem}.png"), dtype=np.int16)
-    assert np.abs(a - b).max() <= 1
+    # Adam's normalised steps turn the last-bit differences between a batched and a single convolution into
+    # a level or two after 8 steps.
+    assert np.abs(a - b).max() <= 2
     assert together["images"][1]["final"]["total"] == pytest.approx(alone["images"][0]["final"]["total"], rel=1e-3)
 
 

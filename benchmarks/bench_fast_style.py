@@ -9,7 +9,7 @@ train loop, on the same machine.
   a new TransformerNet, torch.load + legacy-key cleanup, forward under no_grad, save_image). facegan: the library
   behind `facegan transfer fast` (one network, inference mode, channels_last, equal-size images batched
   --batch-size at a time, PNGs written). The network: random weights saved as their train saves it, made a
-  facegan run with models.fast_style.write_examples_run (the speed does not depend on the values).
+  facegan run with `facegan import` (interop.importer.import_models) (the speed does not depend on the values).
 - transfer style: `facegan transfer style --preset tutorial --size SIZE` on the first photo for --nst-steps
   evaluations, scaled to the tutorial's 300 (the cost per evaluation is constant): seconds per image.
 - train: their `train` loop (tests/references/fast_style_reference.train_loop: ImageFolder + DataLoader, batch 4,
@@ -141,7 +141,7 @@ def _inputs(args: argparse.Namespace, work: Path) -> None:
     from PIL import Image
     from references.fast_style_reference import TransformerNet
 
-    from facegan_cli.models.fast_style import write_examples_run
+    from facegan_cli.interop.importer import import_models
 
     faces = sorted(SAMPLE.glob("*.jpg"))
     content = work / "content"
@@ -160,7 +160,7 @@ def _inputs(args: argparse.Namespace, work: Path) -> None:
     args.model = str(work / "random.model")
     torch.save(TransformerNet().state_dict(), args.model)
     args.run = str(work / "run")
-    write_examples_run(args.model, args.run)
+    import_models([Path(args.model)], Path(args.run))
     for key, build in (("vgg_weights", torchvision.models.vgg16), ("vgg19_weights", torchvision.models.vgg19)):
         if not getattr(args, key):
             state = {f"features.{k}": v for k, v in build(weights=None).features.state_dict().items()}

@@ -50,8 +50,8 @@ COMMANDS: tuple[LazyCommand, ...] = (
                 "statistics."),
     LazyCommand("runs", f"{_CLI}.runs:app", "Training runs: `list` them (status, progress, metrics, age), "
                 "`show` one, `plot` their curves."),
-    LazyCommand("transfer", f"{_CLI}.transfer:app", "Style and feature transfer through a frozen VGG19: Gatys's "
-                "neural style transfer, and Latent Features Transfer with a trained feature translator."),
+    LazyCommand("transfer", f"{_CLI}.transfer:app", "Style and feature transfer: Gatys's neural style transfer "
+                "and Latent Features Transfer through a frozen VGG19, and Johnson et al.'s fast style networks."),
     LazyCommand("import", f"{_CLI}.interop:import_", "Import checkpoints released by (or trained with) other "
                 "projects (junyanz CycleGAN, yunjey StarGAN, pytorch/examples DCGAN) as a facegan run.",
                 help_from="IMPORT_HELP", epilog_from="IMPORT_EPILOG"),

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import typer
 
-from facegan_cli.apply.stylize import stylize_files
 from facegan_cli.cli.common import emit_result
 from facegan_cli.cli.params import (
     DEVICE,
@@ -169,6 +168,8 @@ FAST_EPILOG = (
     FORCE, DEVICE, *OUTPUT_OPTIONS,
 ], help=FAST_HELP, epilog=FAST_EPILOG)
 def fast(values: dict[str, Any]) -> None:
+    from facegan_cli.apply.stylize import stylize_files
+
     doc = stylize_files(values["ckpt"], values["inputs"], values["out"], size=values["size"],
                         batch_size=values["batch_size"], device=values["device"], force=values["force"])
     emit_result(doc, values["json"], lambda d: [r["output"] for r in d["outputs"]])

@@ -114,9 +114,18 @@ def _editor(model: Any, net: str | None, gen: torch.Generator) -> Exportable:
                       ["image_in", "labels"], {"image_in": {0: "batch"}, "labels": {0: "batch"}, "image": {0: "batch"}})
 
 
-# How each kind's loaded model becomes one exportable function (a new kind, e.g. a stylizer, adds its entry).
+def _stylizer(model: Any, net: str | None, gen: torch.Generator) -> Exportable:
+    if net not in (None, "T", "transformer"):
+        raise FaceganError(f"--net {net}: a stylizer exports its transformation network.", "Leave --net out.")
+    # 0-255 RGB in, 0-255 out (unclamped, as the network computes it), any height and width: two sizes probed.
+    probes = [(torch.rand(1, 3, 64, 64, generator=gen) * 255,), (torch.rand(2, 3, 72, 96, generator=gen) * 255,)]
+    axes = {name: {0: "batch", 2: "height", 3: "width"} for name in ("image_in", "image")}
+    return Exportable(model.module.eval(), "T", probes, ["image_in"], axes)
+
+
+# How each kind's loaded model becomes one exportable function (a new kind adds its entry).
 KIND_EXPORTS: dict[str, Callable[[Any, str | None, torch.Generator], Exportable]] = {
-    "generator": _generator, "translator": _translator, "editor": _editor,
+    "generator": _generator, "translator": _translator, "editor": _editor, "stylizer": _stylizer,
 }
 EXPORTABLE = tuple(KIND_EXPORTS)
 
@@ -126,8 +135,8 @@ def exportable(path: Path, net: str | None) -> Exportable:
     family, _ = family_of(load_checkpoint(path))
     if family.kind not in KIND_EXPORTS:
         raise FaceganError(
-            f"{path} is a {family.name} checkpoint, {family.kind_text}; facegan exports generators, translators "
-            "and attribute editors only.",
+            f"{path} is a {family.name} checkpoint, {family.kind_text}; facegan exports generators, translators, "
+            "attribute editors and stylizers only.",
             "Export a run of one of those kinds.",
         )
     return KIND_EXPORTS[family.kind](load_model(path, "cpu"), net, torch.Generator().manual_seed(0))

@@ -15,8 +15,8 @@ facegan lays the same layers out in three Sequentials (`head`, `residuals`, `tai
 maps a state dict saved by pytorch/examples (their `train` writes `torch.save(transformer.state_dict())` to
 a `.model` file; their released candy.pth, mosaic.pth, udnie.pth and rain_princess.pth are the same format,
 saved by an older PyTorch whose InstanceNorm kept `running_mean`/`running_var` buffers, which their `stylize`
-deletes with the regex `in\\d+\\.running_(mean|var)$`: so does this) to facegan's names, and
-`write_examples_run` turns such a file into a facegan run that `facegan transfer fast --ckpt` uses.
+deletes with the regex `in\\d+\\.running_(mean|var)$`: so does this) to facegan's names; `facegan import` (interop/examples_fast_style.py) turns such a file into a facegan run that
+`facegan transfer fast --ckpt` uses.
 
 Training (train/fast_style_trainer.py) is their perceptual loss on a frozen VGG16 (features/vgg16.py):
 content = content_weight * MSE(relu2_2 of the output, relu2_2 of the input), style = style_weight * sum over
@@ -36,13 +36,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from facegan_cli import __version__
-from facegan_cli.core.atomic import write_json
-from facegan_cli.core.checkpoint import Checkpoint, save_checkpoint
-from facegan_cli.core.errors import FaceganError
-from facegan_cli.core.outputs import staged_folder
-from facegan_cli.core.rundir import RUN_KIND
-from facegan_cli.features.base import read_state_dict
+from facegan_cli.core.checkpoint import Checkpoint
 from facegan_cli.models.config import FamilyConfig, setting
 from facegan_cli.models.loading import load_model, load_network
 from facegan_cli.models.registry import Family, Reference, register, typed_config
@@ -199,43 +193,12 @@ def _shapes() -> dict[str, torch.Size]:
         return {k: v.shape for k, v in TransformerNet().state_dict().items()}
 
 
-def read_examples_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """A file their code wrote (`torch.save(state_dict)`: .pth, .model), read without running pickle code."""
-    return read_state_dict(path, None, (
-        "Pass a TransformerNet file written by pytorch/examples' fast_neural_style (their released candy.pth, "
-        "mosaic.pth, udnie.pth, rain_princess.pth, or a .model from their `train`)."))
-
-
 def examples_config() -> dict[str, Any]:
     """The "model" record of a run made from their file: their training settings (the examples preset), the
     style and VGG16 unknown (recorded as such)."""
     config = {"preset": "examples", **PRESETS["examples"], "style_image": "", "style_sha256": "",
               "vgg_weights": None, "vgg_sha256": "", "heldout": None}
     return typed_config(FAMILY, config).to_record()
-
-
-def write_examples_run(path: str | os.PathLike[str], out: str | os.PathLike[str], force: bool = False) -> dict[str, Any]:
-    """Make a facegan run (OUT/config.json, OUT/checkpoints/ckpt-000000000.safetensors) from a pytorch/examples
-    TransformerNet file, for `facegan transfer fast --ckpt OUT`. OUT appears only once complete; a file that
-    does not fit is refused before anything is written. Returns what was done (the result document)."""
-    path = Path(path)
-    state = read_examples_file(path)
-    try:
-        weights, inferred = from_examples_state_dict(state)
-    except ForeignWeights as exc:
-        raise FaceganError(f"{path} is not pytorch/examples' fast_neural_style TransformerNet: {exc}.",
-                           "Pass one of their released models (candy.pth, mosaic.pth, udnie.pth, rain_princess.pth) "
-                           "or a .model file their `train` wrote.") from None
-    config = examples_config()
-    meta = {"family": FAMILY, "model": config, "generator": NETWORK, "imported_from": str(path.resolve())}
-    with staged_folder(out, force, RUN_KIND) as staging:
-        ckpt = save_checkpoint(staging / "checkpoints", 0, {NETWORK: weights}, meta, None, keep=0)
-        # A run configuration (core.runschema): no data and no loop settings, since facegan did not train it.
-        write_json(staging / "config.json", {"facegan_version": __version__, "family": FAMILY, "model": config,
-                                             "data": {}, "train": {}, "imported_from": str(path.resolve()),
-                                             "import": inferred})
-    return {"source": str(path), "run": str(out), "checkpoint": str(Path(out) / "checkpoints" / ckpt.name),
-            "family": FAMILY, **inferred}
 
 
 # --- a trained network, loaded ---------------------------------------------------------------------------------

@@ -17,14 +17,12 @@ from train_helpers import make_run
 from transfer_helpers import STYLES, vgg16_file_fixture  # noqa: F401 (fixture)
 
 from facegan_cli.core.device import Precision
-from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.weights import sha256_of
 from facegan_cli.models.fast_style import (
     PARAMETERS,
     PRESETS,
     TransformerNet,
     from_examples_state_dict,
-    write_examples_run,
 )
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.train.fast_style_trainer import FastStyleTrainer
@@ -122,8 +120,11 @@ def test_their_saved_file_stylises_a_real_face_to_their_pixels(tmp_path: Path, l
     face.parent.mkdir()
     Image.open(files[0]).convert("RGB").resize((178, 218), Image.Resampling.LANCZOS).save(face)
 
-    doc = write_examples_run(saved, tmp_path / "run")
-    assert len(doc["legacy_keys_dropped"]) == (30 if legacy else 0)  # 15 InstanceNorms
+    imported = invoke_cli(["import", saved, "--out", tmp_path / "run", "--json"])
+    assert imported.exit_code == 0, imported.output
+    doc = json.loads(imported.stdout)
+    assert doc["family"] == "fast-style" and doc["project"].startswith("pytorch/examples")
+    assert len(doc["inferred"]["legacy_keys_dropped"]) == (30 if legacy else 0)  # 15 InstanceNorms
     result = invoke_cli(["transfer", "fast", face.parent, "--ckpt", tmp_path / "run", "--out", tmp_path / "out",
                          "--device", "cpu", "--json", "--quiet"])
     assert result.exit_code == 0, result.output
@@ -169,14 +170,14 @@ def test_bad_inputs_are_one_paragraph_and_leave_nothing(tmp_path: Path, vgg16_fi
                         ("extra", {**theirs, "conv4.conv2d.weight": torch.zeros(3)})):
         path = tmp_path / f"{name}.pth"
         torch.save(state, path)
-        with pytest.raises(FaceganError) as failed:
-            write_examples_run(path, tmp_path / f"run-{name}")
-        assert path.name in str(failed.value) and ("missing" in str(failed.value) or "does not have" in str(failed.value))
+        result = invoke_cli(["import", path, "--out", tmp_path / f"run-{name}"])
+        message = _one_paragraph(result, path.name)
+        assert "missing" in message or "does not have" in message
         assert not (tmp_path / f"run-{name}").exists()
 
     run = tmp_path / "good"
     torch.save(theirs, tmp_path / "good.pth")
-    write_examples_run(tmp_path / "good.pth", run)
+    assert invoke_cli(["import", tmp_path / "good.pth", "--out", run]).exit_code == 0
     empty = tmp_path / "empty"
     empty.mkdir()
     result = invoke_cli(["transfer", "fast", empty, "--ckpt", run, "--out", tmp_path / "o2", "--device", "cpu"])

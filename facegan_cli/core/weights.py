@@ -188,7 +188,9 @@ def _open_from(url: str, offset: int, timeout: float) -> tuple[Any, int, int | N
     offset the server really starts at (0 where it ignores the range) and the file's full size if known."""
     request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        # An opener of its own: urlopen's global one keeps the proxy settings of the process's first download
+        # (another library's, perhaps under other environment variables) for every later one.
+        response = urllib.request.build_opener().open(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:  # nothing after `offset`: the partial file is all of it
             exc.close()

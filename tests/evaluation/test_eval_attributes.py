@@ -109,6 +109,8 @@ def _write(folder: Path, pixels: np.ndarray) -> Path:
     return folder
 
 
+# Over a minute on two CPU cores: the slow tier (the default suite keeps the cheaper tests of this file).
+@pytest.mark.slow
 def test_table_one_row_per_checkpoint(setup: dict[str, Path], homes: MetricsWorld, tmp_path: Path,  # noqa: F811
                                       capsys: pytest.CaptureFixture[str]) -> None:
     result = run_cli("eval", "attributes", "--ckpt", setup["stargan"], "--ckpt", setup["ccagan"], "--data",

@@ -126,7 +126,7 @@ def test_weights_user_file_official_name_and_missing(vgg_file: Path, tmp_path: P
     def offline(*args: object, **kwargs: object) -> None:
         raise OSError("network unreachable")
 
-    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setattr(urllib.request.OpenerDirector, "open", offline)  # every opener, urlopen's included
     with pytest.raises(FaceganError) as missing:
         VGG19Extractor()
     text = str(missing.value.message) + " " + str(missing.value.fix)

@@ -64,6 +64,8 @@ def _close(one: Any, two: Any, where: str = "") -> None:
         assert one == two, where
 
 
+# Over a minute on two CPU cores: the slow tier (the default suite keeps the cheaper tests of this file).
+@pytest.mark.slow
 def test_sharded_metrics_equal_one_process(
     world: MetricsWorld, gen: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
 ) -> None:

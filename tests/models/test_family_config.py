@@ -25,7 +25,7 @@ from family_contract import option_args
 from safetensors import safe_open
 from safetensors.torch import save_file
 from train_helpers import write_image_folder
-from transfer_helpers import vgg_weights_file
+from transfer_helpers import vgg16_weights_file, vgg_weights_file
 from typer.testing import CliRunner
 
 from facegan_cli.core.checkpoint import list_checkpoints
@@ -50,6 +50,7 @@ CONVERTED: dict[str, dict[str, Any]] = {
     "attr-classifier": {"size": 16, "attrs": True},
     "progan": {"size": 32},
     "template": {"size": 32},
+    "fast-style": {"size": 32, "vgg16": True, "style": True},  # --vgg-weights: a random VGG16; --style-image
 }
 
 # The "model" records main writes for these command lines (tiny runs of main's code at cf861f7, copied verbatim;
@@ -159,6 +160,10 @@ def _data_args(family: str, work: Path, request: pytest.FixtureRequest) -> list[
     if CONVERTED[family].get("vgg"):
         # the session's one random VGG19 file (half a gigabyte: written once, not per test)
         args += ["--vgg-weights", str(vgg_weights_file(request.getfixturevalue("tmp_path_factory").getbasetemp()))]
+    if CONVERTED[family].get("vgg16"):
+        args += ["--vgg-weights", str(vgg16_weights_file(request.getfixturevalue("tmp_path_factory").getbasetemp()))]
+    if CONVERTED[family].get("style"):
+        args += ["--style-image", str(write_image_folder(work / "style", n=1, size=size, seed=99) / "0000.png")]
     if CONVERTED[family].get("vae"):
         vae = work / "vae"
         done = _cli()("train", "vae", "--resolution", 16, "--width", 4, "--z-dim", 8, "--batch", 4, *args,

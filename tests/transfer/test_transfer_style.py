@@ -286,7 +286,7 @@ def test_missing_weights_without_network_and_content_from_stdin(cli, vgg_file: P
     def offline(*args: object, **kwargs: object) -> None:
         raise OSError("no network")
 
-    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setattr(urllib.request.OpenerDirector, "open", offline)  # every opener, urlopen's included
     result = cli("transfer", "style", "--content", face_dir, "--style", STYLES / "udnie.jpg", "--out", tmp_path / "o",
                  "--device", "cpu")
     assert result.exit_code == 1 and not (tmp_path / "o").exists()

@@ -48,6 +48,16 @@ def make_run(root: Path, ema: bool = False, output: str = "tanh") -> Path:
     return root
 
 
+def tiny_dcgan_run(root: Path, images: Path, steps: int) -> Path:
+    """A TINY_DCGAN run of `steps` steps on `images` through the CLI, a checkpoint every 2 steps, in root/run."""
+    from cli_helpers import invoke_cli
+
+    result = invoke_cli(["train", "dcgan", "--data", images, "--out", root / "run", "--steps", steps, "--ckpt-every",
+                         2, "--log-every", 1, "--sample-every", 100, *TINY_DCGAN])
+    assert result.exit_code == 0, result.output
+    return root / "run"
+
+
 def tiny_cycle_gan_run(root: Path, steps: int = 2) -> Path:
     """A CycleGAN run of `steps` TINY_CYCLE steps on 20 synthetic photo/painting faces at 16x16, trained
     through the CLI under `root` (its data in root/synth, the run in root/run)."""

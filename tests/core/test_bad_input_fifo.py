@@ -21,13 +21,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_helpers import invoke_cli
-from train_helpers import TINY_DCGAN, copy_run, tiny_cycle_gan_run, write_image_folder
+from train_helpers import copy_run, tiny_cycle_gan_run, tiny_dcgan_run, write_image_folder
 from typer.testing import Result
 
 from facegan_cli.core.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-SHORT = ["--ckpt-every", "2", "--log-every", "1", "--sample-every", "100"]
 WAIT_S = 20.0  # far longer than any of these commands takes; only a blocked reader waits this long
 
 
@@ -75,10 +74,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def dcgan_run(images: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-step tiny DCGAN run with one checkpoint (copy it before damaging it)."""
-    out = tmp_path_factory.mktemp("dcgan") / "run"
-    result = invoke("train", "dcgan", "--data", images, "--out", out, "--steps", 2, *SHORT, *TINY_DCGAN)
-    assert result.exit_code == 0, result.output
-    return out
+    return tiny_dcgan_run(tmp_path_factory.mktemp("dcgan"), images, 2)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from cli_helpers import invoke_cli
-from train_helpers import TINY_DCGAN, copy_run, make_run, write_image_folder
+from train_helpers import TINY_DCGAN, copy_run, make_run, tiny_dcgan_run, write_image_folder
 from typer.testing import Result
 
 from facegan_cli.core.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
@@ -36,10 +36,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def dcgan_run(images: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 4-step tiny DCGAN run with checkpoints at 2 and 4 (copy it before damaging it)."""
-    out = tmp_path_factory.mktemp("dcgan") / "run"
-    result = invoke("train", "dcgan", "--data", images, "--out", out, "--steps", 4, *SHORT, *TINY_DCGAN)
-    assert result.exit_code == 0, result.output
-    return out
+    return tiny_dcgan_run(tmp_path_factory.mktemp("dcgan"), images, 4)
 
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 PROTOCOL_NAMES = ("pytorch-fid", "torch-fidelity", "clean")
 DEFAULT_PROTOCOL = "pytorch-fid"
 METHODS = ("eig", "scipy")  # frechet.frechet_distance's matrix square roots
-METRIC_NAMES = ("fid", "kid", "is", "pr", "swd", "msssim")  # registry.METRICS' names (registry.py checks)
+METRIC_NAMES = ("fid", "kid", "is", "pr", "swd", "msssim")  # registry.METRICS' names (a unit test checks)
 
 
 @dataclass

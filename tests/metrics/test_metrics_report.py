@@ -165,7 +165,9 @@ def test_swd_at_a_level_of_a_levels_dataset(
 @pytest.mark.unit
 def test_registry_names_and_one_call_site_per_estimator() -> None:
     from facegan_cli.metrics.run import REPORT_PARTS
+    from facegan_cli.metrics.settings import METRIC_NAMES
 
+    assert tuple(registry.METRICS) == METRIC_NAMES  # what the CLI lists without importing the registry (torch)
     assert set(registry.TRAINING_METRICS) == {"fid", "kid", "is", "pr", "swd"}
     assert set(REPORT_PARTS) == set(registry.METRICS)  # `metrics report` computes every registered metric
     assert registry.parse_names(" FID, kid,fid ") == ("fid", "kid")

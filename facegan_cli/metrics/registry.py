@@ -210,11 +210,13 @@ class FeatureStore:
     cache: bool = True
     dist: DistInfo | None = None
     passes: dict[str, int] = field(default_factory=dict)
-    _planned: dict[int, tuple[weakref.ref, list[str]]] = field(default_factory=dict)
-    _held: dict[tuple[int, str, str], tuple[weakref.ref, FeatureSet]] = field(default_factory=dict)
+    # Held weakly: a source gone out of use takes its entries with it (eval commands make one per batch).
+    _planned: weakref.WeakKeyDictionary[ImageSource, list[str]] = field(default_factory=weakref.WeakKeyDictionary)
+    _held: weakref.WeakKeyDictionary[ImageSource, dict[tuple[str, ...], FeatureSet]] = field(
+        default_factory=weakref.WeakKeyDictionary)
 
     def plan(self, source: ImageSource, taps: Sequence[str]) -> None:
-        planned = self._planned.setdefault(id(source), (weakref.ref(source), []))[1]
+        planned = self._planned.setdefault(source, [])
         planned += [t for t in taps if t not in planned]
 
     def _cache_for(self, source: ImageSource) -> FeatureCache | None:
@@ -222,27 +224,18 @@ class FeatureStore:
             return None
         return FeatureCache(generated_cache_root()) if isinstance(source, ModelSource) else FeatureCache()
 
-    def _mine(self, entries: dict[Any, tuple[weakref.ref, Any]], key: Any, source: ImageSource) -> Any:
-        """The entry of `source` (None when absent): keyed by id(), checked against a weak reference, since a
-        source gone out of use leaves its id to the next one (eval commands make one per batch of outputs)."""
-        found = entries.get(key)
-        return found[1] if found is not None and found[0]() is source else None
-
     def get(self, source: ImageSource, taps: Sequence[str]) -> FeatureSet:
         extractor = self.extractor()
-        key = (id(source), *extractor.identity)
-        held: FeatureSet | None = self._mine(self._held, key, source)
+        key = tuple(extractor.identity)
+        held = self._held.get(source, {}).get(key)
         if held is not None and all(t in held.taps for t in taps):
             return FeatureSet({t: held.taps[t] for t in taps}, held.source, held.cached)
-        planned = self._mine(self._planned, id(source), source) or []
+        planned = self._planned.get(source, [])
         wanted = list(dict.fromkeys([*taps, *planned, *(held.taps if held else [])]))
         found = extract(source, extractor, wanted, self._cache_for(source), self.dist)
         if found.cached:
             log(f"{source.label}: features from the cache")
         else:
             self.passes[source.label] = self.passes.get(source.label, 0) + 1
-        for entries in (self._held, self._planned):  # forget the sources gone out of use (and their features)
-            for gone in [k for k, (ref, _) in entries.items() if ref() is None]:
-                del entries[gone]
-        self._held[key] = (weakref.ref(source), found)
+        self._held.setdefault(source, {})[key] = found
         return FeatureSet({t: found.taps[t] for t in taps}, found.source, found.cached)

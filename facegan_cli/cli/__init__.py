@@ -15,9 +15,9 @@ import os
 import typer
 
 from facegan_cli import __version__
+from facegan_cli.cli.checks import refuse
 from facegan_cli.cli.common import FaceganGroup, FaceganTyper
 from facegan_cli.cli.lazy import LazyCommand
-from facegan_cli.cli.params import refuse
 
 _CLI = "facegan_cli.cli"
 # `facegan --help` lists these in this order; each module is imported when its command is used.

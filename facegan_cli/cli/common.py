@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
-from facegan_cli.cli import click_api
+from facegan_cli.cli import click_api, help_snapshot
 from facegan_cli.cli.lazy import LazyCommand, Placeholder
 from facegan_cli.core import launch
 from facegan_cli.core.errors import FaceganError, UsageProblem
@@ -175,7 +175,22 @@ class FaceganGroup(TyperGroup):
             self._listing = False
 
     def format_help(self, ctx: click_api.Context, formatter: Any) -> None:
-        self._listing_only(super().format_help, ctx, formatter)
+        if ctx.parent is not None:
+            self._listing_only(super().format_help, ctx, formatter)
+            return
+        # The root's help: written back from the snapshot of an earlier rendering for this terminal, else
+        # rendered (rich prints it to sys.stdout) and recorded (cli.help_snapshot).
+        code, terminal = help_snapshot.code_key(), help_snapshot.terminal_key(ctx.command_path, sys.stdout)
+        text = help_snapshot.recorded(code, terminal)
+        if text is not None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        with help_snapshot.copying_stdout() as copy:
+            self._listing_only(super().format_help, ctx, formatter)
+        # Only what rich printed itself: without rich (TYPER_USE_RICH=0) the help goes to `formatter`.
+        if copy.parts and not formatter.getvalue():
+            help_snapshot.record(code, terminal, "".join(copy.parts))
 
     def shell_complete(self, ctx: click_api.Context, incomplete: str) -> Any:
         return self._listing_only(super().shell_complete, ctx, incomplete)

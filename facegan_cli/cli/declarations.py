@@ -28,9 +28,10 @@ from typing import Any
 
 from facegan_cli import __version__
 from facegan_cli.cli.common import FaceganCommand
+from facegan_cli.cli.help_snapshot import package_files
 from facegan_cli.core.atomic import write_json
+from facegan_cli.core.home import facegan_home
 from facegan_cli.core.options import Opt
-from facegan_cli.core.weights import facegan_home
 
 FORMAT = "facegan-declarations/1"
 _REGISTRY = "facegan_cli.models.registry"
@@ -47,17 +48,6 @@ def registry_is_live() -> bool:
     return _REGISTRY in sys.modules
 
 
-def _files(folder: Path) -> list[list[Any]]:
-    found = []
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(names):
-            if name.endswith(".py"):
-                stat = os.stat(os.path.join(root, name))
-                found.append([os.path.relpath(os.path.join(root, name), folder), stat.st_size, stat.st_mtime_ns])
-    return found
-
-
 def _plugins() -> list[list[Any]]:
     """Each "facegan.families" entry point, its distribution and the files of its top-level package."""
     found = []
@@ -66,7 +56,7 @@ def _plugins() -> list[list[Any]]:
         top = entry.value.split(":")[0].split(".")[0]
         spec = importlib.util.find_spec(top)  # a top-level name: located, not imported
         origin = Path(spec.origin).parent if spec is not None and spec.origin else None
-        files = _files(origin) if origin is not None and spec.submodule_search_locations else []
+        files = package_files(origin) if origin is not None and spec.submodule_search_locations else []
         if origin is not None and not files and spec.origin:
             stat = os.stat(spec.origin)
             files = [[spec.origin, stat.st_size, stat.st_mtime_ns]]
@@ -76,7 +66,7 @@ def _plugins() -> list[list[Any]]:
 
 def key() -> dict[str, Any]:
     """What the snapshot was made from: any change to it makes the snapshot stale."""
-    return {"version": __version__, "files": _files(_PACKAGE), "plugins": _plugins()}
+    return {"version": __version__, "files": package_files(_PACKAGE), "plugins": _plugins()}
 
 
 # --- options as JSON ---------------------------------------------------------------------------------------

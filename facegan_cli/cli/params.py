@@ -19,35 +19,11 @@ from typing import Annotated, Any
 
 import typer
 
+from facegan_cli.cli.checks import checked, refuse
 from facegan_cli.cli.click_api import ParameterSource, get_current_context
 from facegan_cli.cli.common import FaceganTyper, command
 from facegan_cli.core.device import DEVICE_HELP, check_device_name
 from facegan_cli.core.options import Opt
-
-
-def checked(check: Callable[[Any], None]) -> Callable[[Any], Any]:
-    """A Typer callback from a library check: its ValueError becomes a usage error (exit 2) naming the value."""
-
-    def callback(value: Any) -> Any:
-        if value is not None:
-            try:
-                check(value)
-            except ValueError as exc:
-                raise typer.BadParameter(str(exc)) from None
-        return value
-
-    return callback
-
-
-def refuse(test: Callable[[Any], bool], why: str) -> Callable[[Any], Any]:
-    """A Typer callback refusing (exit 2) a value for which `test` is false; `why` is formatted with the value."""
-
-    def check(value: Any) -> None:
-        if not test(value):
-            raise ValueError(why.format(value=value))
-
-    return checked(check)
-
 
 _positive = refuse(lambda v: math.isfinite(v) and v > 0, "{value} is not a positive finite number.")
 _non_negative = refuse(lambda v: math.isfinite(v) and v >= 0, "{value} is not a finite number >= 0.")

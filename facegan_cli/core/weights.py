@@ -26,6 +26,7 @@ from typing import Any
 from facegan_cli.core.atomic import atomic_path
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.core.files import open_regular
+from facegan_cli.core.home import facegan_home
 
 
 @dataclass(frozen=True)
@@ -78,19 +79,6 @@ KNOWN: dict[str, WeightsFile] = {
         ),
     )
 }
-
-
-def _cache_root() -> Path:
-    """The user's cache folder: $XDG_CACHE_HOME (the XDG base directory rule: only an absolute path counts),
-    else ~/.cache."""
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    return Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
-
-
-def facegan_home() -> Path:
-    """$FACEGAN_HOME, else $XDG_CACHE_HOME/facegan, else ~/.cache/facegan."""
-    home = os.environ.get("FACEGAN_HOME")
-    return Path(home).expanduser() if home else _cache_root() / "facegan"
 
 
 def cache_dir() -> Path:

@@ -21,6 +21,12 @@ def _stems(path: str) -> list[str]:
     return [Path(name).stem for name in open_image_set(path).source_names()]
 
 
+def paired_names(a: str, b: str) -> bool:
+    """Do two sources hold the same file names (without extension) in the same order?"""
+    names = _stems(a)
+    return bool(names) and names == _stems(b)
+
+
 def check_paired(a: str, b: str) -> int:
     """The number of pairs of two sources whose files pair by name (in order); a FaceganError otherwise."""
     names_a, names_b = _stems(a), _stems(b)

@@ -307,7 +307,7 @@ class CycleGANTranslator(Translator):
         with torch.no_grad():
             return net(images.to(self.device, torch.float32)).float()
 
-    def judged_real(self, images: torch.Tensor, domain: str) -> torch.Tensor:
+    def judged_real(self, images: torch.Tensor, domain: str, inputs: torch.Tensor | None = None) -> torch.Tensor:
         net = self._net("D_B" if domain == "A" else "D_A", f"judge domain {domain}")
         m = self.pack
         usable = images.shape[0] - images.shape[0] % m

@@ -66,10 +66,14 @@ class Translator(abc.ABC):
     value_range = (-1.0, 1.0)
     size_multiple = 4  # inputs of other sizes must be multiples of this (0: only `resolution`)
     # The declarations (see the module docstring); a family's translator overrides what differs.
-    generators: ClassVar[dict[str, str]] = {"a2b": "G_A", "b2a": "G_B"}
     reconstructs: ClassVar[bool] = True
     conditional_d: ClassVar[bool] = False
     stochastic: ClassVar[bool] = False
+
+    @property
+    def generators(self) -> dict[str, str]:
+        """Direction -> the network that translates it (default: a cycle model's G_A and G_B)."""
+        return {"a2b": "G_A", "b2a": "G_B"}
 
     @property
     def directions(self) -> tuple[str, ...]:

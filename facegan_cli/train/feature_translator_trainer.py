@@ -49,7 +49,7 @@ from facegan_cli.models.feature_translator import (
 )
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.train.loop import TrainResult
-from facegan_cli.train.spec import DOMAIN_DATA, RESUMABLE_LR, TrainPlan, TrainSpec
+from facegan_cli.train.spec import DOMAIN_DATA, PAIR_OPTIONS, RESUMABLE_LR, TrainPlan, TrainSpec
 from facegan_cli.train.trainer import Images, Stream, TrainContext, Trainer
 from facegan_cli.train.translation import lr_factor
 from facegan_cli.transfer.lft import (
@@ -209,12 +209,7 @@ def report(result: TrainResult, device: str) -> dict[str, Any]:
 
 
 OPTIONS = (
-    Opt("data", ("--data",), Path, None, "Paired images: a `facegan prepare pairs` folder (trainA/ trainB/, optionally testA/ "
-        "testB/) or a `prepare synthetic --style painting` one (trainA/ with truth/trainA/)."),
-    Opt("data_a", ("--data-a",), Path, None, "Instead of --data: side A of the pairs (e.g. photos), any image source. "
-        "With --resume: where the same data now is."),
-    Opt("data_b", ("--data-b",), Path, None, "Side B (e.g. paintings), the same file names as --data-a."),
-    Opt("split", ("--split",), str, None, "Which split of --data to train on: train (default) or test."),
+    *PAIR_OPTIONS,
     Opt("style_layer_weights", ("--style-layer-weights",), str, None,
         "a_l of conv1_1..conv5_1, comma-separated (0.5,1,1.5,3,4)."),
 )  # and the options of models.feature_translator.FeatureTranslatorConfig's fields

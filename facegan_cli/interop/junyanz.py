@@ -9,8 +9,8 @@ PyTorch 0.4 carry InstanceNorm running_mean / running_var / num_batches_tracked 
 load_networks drops (its __patch_instance_norm_state_dict: an InstanceNorm's running statistics when the
 module keeps none, and num_batches_tracked always); so does this module, and counts them.
 
-pix2pix's U-Net G (`latest_net_G.pth` with nested `model.model...` keys) is recognised and refused until
-facegan has a pix2pix family. Test-time inputs are fitted as junyanz's test.py does (Resize to the square
+pix2pix's U-Net G (`latest_net_G.pth` with nested `model.model...` keys) is interop/junyanz_pix2pix.py's
+(it is tried first); offered here (--family cycle-gan) it is refused, naming pix2pix. Test-time inputs are fitted as junyanz's test.py does (Resize to the square
 crop size, bicubic; load_size = crop_size at test time), and written with tensor2im's truncation within one
 grey level (facegan rounds).
 """
@@ -68,10 +68,10 @@ def _refuse_unet(file: ForeignFile, request: ImportRequest) -> None:
     offered = request.family in (FAMILY, "junyanz") if request.family else False
     raise FaceganError(
         f"{file.path} is a pix2pix U-Net generator (its keys nest as model.model...), "
-        + ("not a CycleGAN ResNet generator, so it cannot be imported as --family cycle-gan. " if offered else "")
-        + f"facegan has no {PIX2PIX_FAMILY} family yet (it is pending), so the file was not imported.",
-        "Import CycleGAN files (latest_net_G_A.pth / latest_net_G_B.pth, or a one-direction ResNet "
-        "latest_net_G.pth), or wait for the pix2pix family.",
+        + ("not a CycleGAN ResNet generator (--family cycle-gan), " if offered else "")
+        + "so the file was not imported.",
+        f"Import it as pix2pix (leave --family out, or --family {PIX2PIX_FAMILY}), or import CycleGAN files "
+        "(latest_net_G_A.pth / latest_net_G_B.pth, or a one-direction ResNet latest_net_G.pth).",
     )
 
 
@@ -170,5 +170,5 @@ sources.register(Source(
     example="facegan import checkpoints/style_monet_pretrained/latest_net_G.pth --direction a2b --out runs/monet",
     name="junyanz", project=PROJECT, priority=10, select=select, convert=convert, families=(FAMILY,),
     describe="CycleGAN `latest_net_G_A.pth` / `latest_net_G_B.pth` (+ D_A / D_B), a checkpoints/NAME folder "
-    "(--epoch N: `N_net_*.pth`), or a one-direction `latest_net_G.pth` (--direction); pix2pix U-Nets are refused until facegan has that family",
+    "(--epoch N: `N_net_*.pth`), or a one-direction ResNet `latest_net_G.pth` (--direction)",
 ))

@@ -3,6 +3,8 @@
 Pairs are matched by file name without extension, in order: `facegan prepare pairs`' layout (ROOT/trainA/
 and ROOT/trainB/ with the same names; testA/ testB/ held out), `facegan prepare synthetic --style painting`'s
 (ROOT/trainA/ and its true paintings under ROOT/truth/trainA/), or two sources given as --data-a/--data-b.
+Or junyanz's aligned layout (his pix2pix datasets: ROOT/train/, val/, test/ of images holding A and B side
+by side, A on the left): each stream reads one half of every image (data.sources' `half`).
 The training loop reads the two sides as streams A and B, B following A's order (train.trainer.Images
 order_of), so row i of both is one pair.
 """
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from facegan_cli.core.errors import FaceganError, UsageProblem
-from facegan_cli.data.domains import DOMAIN_FOLDERS, TRUTH, truth_folders
+from facegan_cli.data.domains import DOMAIN_FOLDERS, TRUTH, aligned_folder, truth_folders
 from facegan_cli.data.sources import open_image_set
 
 
@@ -70,12 +72,16 @@ def resolve_pairs(values: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], di
     split = values.get("split") or "train"
     if split not in DOMAIN_FOLDERS:
         raise FaceganError(f"--split {split!r}: paired folders have train and test.", "Use --split train or test.")
+    aligned = aligned_folder(root, split) if root.is_dir() else None
+    if aligned is not None:  # one folder, each image a pair: always paired, one half per stream
+        return {side: {"path": str(aligned), "split": "all", "half": side} for side in ("A", "B")}, None
     found = pair_folders(root, split) if root.is_dir() else None
     if found is None:
         raise FaceganError(
             f"--data {root} is not a folder of pairs: it needs {DOMAIN_FOLDERS[split][0]}/ and {DOMAIN_FOLDERS[split][1]}/ with "
             f"the same file names (`facegan prepare pairs`), or {DOMAIN_FOLDERS[split][0]}/ and "
-            f"{TRUTH}/{DOMAIN_FOLDERS[split][0]}/ (`facegan prepare synthetic --style painting`).",
+            f"{TRUTH}/{DOMAIN_FOLDERS[split][0]}/ (`facegan prepare synthetic --style painting`), or {split}/ of images "
+            "holding A and B side by side (junyanz's aligned layout).",
             "Make one with `facegan prepare pairs --a PHOTOS --b PAINTINGS --out PAIRS`, or pass --data-a and --data-b.",
         )
     check_paired(*found)

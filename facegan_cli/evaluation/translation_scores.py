@@ -131,13 +131,15 @@ class TranslationEvaluation:
         split = self.split or ("test" if self.data is not None else None)
         where = resolve_domains(self.data, self.data_a, self.data_b, split)
         truth = self._paired_truth(where) if self.data is not None else {}
+        # aligned pairs: each domain's truth is the other half of the same images
+        truth_half = {name: where["B" if name == "A" else "A"].get("half") for name in truth}
         truth.update(truth_folders(self.data, split or "test") if self.data is not None else {})
         for domain, given in (("A", self.truth_a), ("B", self.truth_b)):
             if given is not None:
                 truth[domain] = given
         side = translator.resolution
-        domains = {name: self._load(cfg["path"], cfg["split"], side, truth.get(name), session)
-                   for name, cfg in where.items()}
+        domains = {name: self._load(cfg["path"], cfg["split"], side, truth.get(name), session, cfg.get("half"),
+                                    truth_half.get(name)) for name, cfg in where.items()}
         results = {d: self._direction(session, translator, d, domains) for d in directions}
         doc: dict[str, Any] = {
             "metric": "translation", "checkpoint": str(translator.path), "family": translator.family,
@@ -161,15 +163,18 @@ class TranslationEvaluation:
 
     @staticmethod
     def _paired_truth(where: dict[str, dict[str, str]]) -> dict[str, Path]:
-        """A paired test split (testA/ and testB/ with the same file names, `prepare pairs`' layout): each
-        domain's images are the true translations of the other's."""
+        """A paired test split (testA/ and testB/ with the same file names, `prepare pairs`' layout; or the
+        halves of junyanz's aligned images): each domain's images are the true translations of the other's."""
         a, b = where["A"]["path"], where["B"]["path"]
+        if where["A"].get("half"):
+            return {"A": Path(b), "B": Path(a)}
         if Path(a).name not in {name for names in DOMAIN_FOLDERS.values() for name in names}:
             return {}
         return {"A": Path(b), "B": Path(a)} if paired_names(a, b) else {}
 
-    def _load(self, path: str, split: str, side: int, truth: Path | None, session: Session) -> Domain:
-        source = open_domain(path, split, side, session.workers, self.settings.strict)
+    def _load(self, path: str, split: str, side: int, truth: Path | None, session: Session, half: str | None = None,
+              truth_half: str | None = None) -> Domain:
+        source = open_domain(path, split, side, session.workers, self.settings.strict, half)
         n = len(source) if self.limit is None else min(self.limit, len(source))
         pixels, rows = source.load_with_indices(np.arange(n))
         source.used = len(rows)  # this random-access read is the evaluation's one pass (describe() reports it)
@@ -178,11 +183,12 @@ class TranslationEvaluation:
                                "Evaluate on a larger test set.")
         domain = Domain(_at(pixels, side), source, rows)
         if truth is not None:
-            domain.truth = self._truth(source, rows, truth, side, session)
+            domain.truth = self._truth(source, rows, truth, side, session, truth_half)
         return domain
 
-    def _truth(self, source: ImageSource, rows: np.ndarray, path: Path, side: int, session: Session) -> np.ndarray:
-        truth = open_domain(path, None, side, session.workers, strict=True)
+    def _truth(self, source: ImageSource, rows: np.ndarray, path: Path, side: int, session: Session,
+               half: str | None = None) -> np.ndarray:
+        truth = open_domain(path, None, side, session.workers, strict=True, half=half)
         # Every true translation is needed whether or not --strict was given: say so, not "--strict stops".
         truth.strict_why = ("every input's true translation is needed to score it",
                             f"Fix or replace that file in {path}, or evaluate on data without true translations.")

@@ -154,7 +154,8 @@ def configure(values: dict[str, Any]) -> TrainPlan:
     except ValueError as exc:
         raise UsageProblem(f"This pix2pix configuration cannot be trained: {exc}.", "Change the option named.") from exc
     data, _ = resolve_pairs(values)  # after the options: a wrong value is reported before any data is read
-    sizes = {stream: open_image_set(cfg["path"], split=cfg["split"]).resolution for stream, cfg in data.items()}
+    sizes = {stream: open_image_set(cfg["path"], split=cfg["split"], half=cfg.get("half")).resolution
+             for stream, cfg in data.items()}
     small = {s: r for s, r in sizes.items() if r < crop}
     if small:
         stream, res = next(iter(small.items()))

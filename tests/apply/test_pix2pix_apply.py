@@ -79,3 +79,35 @@ def test_explain_the_conditional_discriminator(cli_json, trained: tuple[Path, Pa
     doc = cli_json("explain", "--ckpt", run, "--input", sorted((data / "testB").iterdir())[0], "--out",
                    tmp_path / "d.png", "--filters", "0,1", "--device", "cpu")
     assert doc["network"] == "D" and Path(doc["out"]).exists()
+
+
+def _aligned(data: Path, root: Path) -> Path:
+    """junyanz's aligned layout from synthetic pairs: ROOT/train and ROOT/test of A|B images side by side."""
+    for split in ("train", "test"):
+        (root / split).mkdir(parents=True)
+        for photo in sorted((data / f"{split}A").iterdir()):
+            with Image.open(photo) as a, Image.open(data / "truth" / f"{split}A" / photo.name) as b:
+                pair = Image.new("RGB", (a.width + b.width, a.height))
+                pair.paste(a, (0, 0))
+                pair.paste(b, (a.width, 0))
+                pair.save(root / split / f"{photo.stem}.jpg", quality=95)
+    return root
+
+
+def test_junyanz_aligned_layout_trains_and_evaluates(cli, trained: tuple[Path, Path], tmp_path: Path) -> None:
+    from facegan_cli.data.sources import open_image_set
+
+    _, data = trained
+    root = _aligned(data, tmp_path / "facades")
+    first = sorted((root / "train").iterdir())[0]
+    left = open_image_set(root / "train", half="A").load_array([0])[0]
+    with Image.open(first) as pair:
+        assert left.shape == (20, 20, 3) and np.abs(left.astype(int) - np.asarray(pair)[:, :20].astype(int)).max() == 0
+    result = cli("train", "pix2pix", "--data", root, "--out", tmp_path / "run", "--steps", 2, *TINY)
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["data"]["A"]["half"] == "A" and config["data"]["B"]["path"] == str(root / "train")
+    doc = json.loads(cli("eval", "translation", "--ckpt", tmp_path / "run", "--data", root, "--no-inception",
+                         "--device", "cpu", "--json", "--quiet").stdout)
+    pairs = doc["directions"]["a2b"]["pairs"]
+    assert pairs["n"] == len(list((root / "test").iterdir())) and pairs["input_l1"] > 0.05

@@ -93,16 +93,18 @@ def _generator_arch(file: ForeignFile) -> dict[str, int]:
     return {"ngf": int(first[0]), "n_blocks": len(blocks)}
 
 
-def _discriminator_arch(file: ForeignFile) -> dict[str, int]:
+def patchgan_arch(file: ForeignFile, channels: int = 3, fix: str = "Import junyanz's basic / n_layers "
+                  "discriminator files (latest_net_D_A.pth, latest_net_D_B.pth).") -> dict[str, int]:
+    """ndf and n_layers_d of junyanz's NLayerDiscriminator reading `channels` channels (CycleGAN's RGB images;
+    pix2pix's (input, output) pairs, 6)."""
     t = file.tensors
     first = shape(t, "model.0.weight", file.path, 4)
     convs = [i for i in sources.count_indexed(t, r"model\.(\d+)\.weight") if t[f"model.{i}.weight"].dim() == 4]
-    if first[1] != 3 or len(convs) < 3:
+    if first[1] != channels or len(convs) < 3:
+        reads = "RGB images" if channels == 3 else f"{channels}-channel inputs"
         raise FaceganError(
-            f"{file.path} is not a PatchGAN discriminator of RGB images (first convolution {first}, "
-            f"{len(convs)} convolutions).",
-            "Import junyanz's basic / n_layers discriminator files (latest_net_D_A.pth, latest_net_D_B.pth).",
-        )
+            f"{file.path} is not a PatchGAN discriminator of {reads} (first convolution {first}, "
+            f"{len(convs)} convolutions).", fix)
     return {"ndf": int(first[0]), "n_layers_d": len(convs) - 2}
 
 
@@ -135,7 +137,7 @@ def convert(files: list[ForeignFile], request: ImportRequest) -> Imported:
     g_arch = {n: _generator_arch(f) for n, f in generators.items()}
     _same(g_arch, "generators", generators)
     discriminators = {n: by_net[n] for n in ("D_A", "D_B") if n in by_net}
-    d_arch = {n: _discriminator_arch(f) for n, f in discriminators.items()}
+    d_arch = {n: patchgan_arch(f) for n, f in discriminators.items()}
     _same(d_arch, "discriminators", discriminators)
     arch = {**next(iter(g_arch.values())), **(next(iter(d_arch.values())) if d_arch else {})}
     inferred.update(arch)

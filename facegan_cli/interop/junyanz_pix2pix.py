@@ -20,11 +20,12 @@ from typing import Any
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.interop import sources
 from facegan_cli.interop.foreign import ForeignFile, read_foreign, shape, strip_module_prefix
-from facegan_cli.interop.junyanz import _NAME, INPUT_FIT, PROJECT, is_unet
+from facegan_cli.interop.junyanz import _NAME, INPUT_FIT, PROJECT, is_unet, patchgan_arch
 from facegan_cli.interop.sources import Imported, ImportRequest, Source
 
 FAMILY = "pix2pix"
 _DOWNS = {8: ("unet_256", "junyanz256"), 7: ("unet_128", "junyanz128")}
+_D_FIX = "Import the latest_net_D.pth saved with the generator (his conditional PatchGAN), or leave it out."
 
 
 def select(paths: Sequence[Path], request: ImportRequest) -> list[Path] | None:
@@ -51,27 +52,14 @@ def _generator_arch(file: ForeignFile) -> dict[str, Any]:
     return {"netg": _DOWNS[convs // 2][0], "ngf": int(first[0]), "norm": norm}
 
 
-def _discriminator_arch(file: ForeignFile) -> dict[str, int]:
-    t = file.tensors
-    first = shape(t, "model.0.weight", file.path, 4)
-    convs = [i for i in sources.count_indexed(t, r"model\.(\d+)\.weight") if t[f"model.{i}.weight"].dim() == 4]
-    if first[1] != 6 or len(convs) < 3:
-        raise FaceganError(
-            f"{file.path} is not pix2pix's conditional PatchGAN (first convolution {first}, {len(convs)} "
-            "convolutions; his D reads the input and the output, 6 channels).",
-            "Import the latest_net_D.pth saved with the generator, or leave it out.",
-        )
-    return {"ndf": int(first[0]), "n_layers_d": len(convs) - 2}
-
-
 def convert(files: list[ForeignFile], request: ImportRequest) -> Imported:
     by_net = sources.by_network(files, _NAME)
-    if "G" not in by_net:
-        raise FaceganError(f"The inputs hold a pix2pix discriminator only ({by_net['D'].name}), no generator.",
+    generator, discriminator = by_net.get("G"), by_net.get("D")
+    if generator is None:
+        raise FaceganError(f"The inputs hold a pix2pix discriminator only ({files[0].name}), no generator.",
                            "Add latest_net_G.pth.")
-    arch = _generator_arch(by_net["G"])
-    if "D" in by_net:
-        arch.update(_discriminator_arch(by_net["D"]))
+    # His D reads the input and the output, 6 channels.
+    arch = {**_generator_arch(generator), **(patchgan_arch(discriminator, 6, _D_FIX) if discriminator else {})}
     direction = request.direction or "a2b"
     preset = _DOWNS[7 if arch["netg"] == "unet_128" else 8][1]
     model = sources.preset_config(FAMILY, preset, arch, {"direction": "AtoB" if direction == "a2b" else "BtoA",
@@ -79,7 +67,7 @@ def convert(files: list[ForeignFile], request: ImportRequest) -> Imported:
     inferred: dict[str, Any] = {**arch, "direction": direction + ("" if request.direction else
                                                                   " (default: his AtoB; --direction b2a for BtoA)")}
     notes = ["dropout assumed on (his default): it matters only to `translate --stochastic`"]
-    if "D" not in by_net:
+    if discriminator is None:
         notes.append("no discriminator imported: `eval translation` has no adversarial accuracy")
     networks = sources.load_generator_and_discriminator(FAMILY, model, by_net)
     inferred["networks"] = sorted(networks)

@@ -31,7 +31,7 @@ from torch import nn
 from facegan_cli.core.checkpoint import Checkpoint
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.features.vgg19 import POOLS
-from facegan_cli.models.config import FamilyConfig, setting
+from facegan_cli.models.config import FamilyConfig, checked, setting
 from facegan_cli.models.loading import load_network
 from facegan_cli.models.registry import Family, Reference, get_family, register, typed_config
 from facegan_cli.models.translation import Translator
@@ -286,11 +286,7 @@ def configure_arch(config: dict[str, Any], values: dict[str, Any]) -> dict[str, 
     out = {**config, **get_family("cycle-gan").config.given(values, arch=True)}
     if values.get("resolution") is not None:
         out["load_size"] = max(int(out["load_size"]), int(values["resolution"]))
-    try:
-        check_config(out)
-    except ValueError as exc:
-        raise FaceganError(f"This CycleGAN configuration cannot be built: {exc}.", "Change the option named.") from exc
-    return out
+    return checked(check_config, out, "CycleGAN", "built")
 
 
 class CycleGANTranslator(Translator):

@@ -25,7 +25,7 @@ from torch import nn
 
 from facegan_cli.core.checkpoint import Checkpoint
 from facegan_cli.core.errors import FaceganError
-from facegan_cli.models.config import FamilyConfig, setting
+from facegan_cli.models.config import FamilyConfig, checked, setting
 from facegan_cli.models.cyclegan import (
     GAN_MODES,
     NORMS,
@@ -176,11 +176,7 @@ def configure_arch(config: dict[str, Any], values: dict[str, Any]) -> dict[str, 
     out = {**config, **get_family(FAMILY).config.given(values, arch=True)}
     if values.get("netg") == "unet_128" and values.get("resolution") is None:
         out["resolution"] = 128
-    try:
-        check_config(out)
-    except ValueError as exc:
-        raise FaceganError(f"This pix2pix configuration cannot be built: {exc}.", "Change the option named.") from exc
-    return out
+    return checked(check_config, out, "pix2pix", "built")
 
 
 class Pix2PixTranslator(Translator):
@@ -232,23 +228,17 @@ def translator_loader(ckpt: Checkpoint, family: Family, device: torch.device) ->
     return Pix2PixTranslator(nets, family.name, dict(config), ckpt.step, ckpt.path, device)
 
 
+REFERENCE_COUNTS = {  # junyanz's define_G(..., norm 'batch') and define_D(6, 'basic', norm 'batch')
+    "junyanz256": Reference({"generator": 54_413_955, "discriminator": 2_768_705}, source="junyanz unet_256"),
+    "junyanz128": Reference({"generator": 41_828_995, "discriminator": 2_768_705}, source="junyanz unet_128"),
+    "junyanz256 resnet_9blocks": Reference({"generator": 11_383_427, "discriminator": 2_768_705}, preset="junyanz256",
+                                           options={"netg": "resnet_9blocks"}, source="junyanz resnet_9blocks, batch"),
+}
+
 register(Family(
-    name=FAMILY,
-    kind="translator",
-    presets=PRESETS,
-    default_preset="junyanz256",
-    build_generator=build_generator,
-    build_discriminator=build_discriminator,
+    name=FAMILY, kind="translator", presets=PRESETS, default_preset="junyanz256", config=Pix2PixConfig,
+    build_generator=build_generator, build_discriminator=build_discriminator, loader=translator_loader,
+    configure_arch=configure_arch, training="facegan_cli.train.pix2pix_trainer:TRAINING",
+    reference_counts=REFERENCE_COUNTS,
     describe="pix2pix (Isola et al. 2017; junyanz): paired image-to-image translation, U-Net G + conditional PatchGAN",
-    training="facegan_cli.train.pix2pix_trainer:TRAINING",
-    loader=translator_loader,
-    configure_arch=configure_arch,
-    config=Pix2PixConfig,
-    reference_counts={  # junyanz's define_G('unet_256', norm 'batch') and define_D(6, 'basic', norm 'batch')
-        "junyanz256": Reference({"generator": 54_413_955, "discriminator": 2_768_705}, source="junyanz"),
-        "junyanz128": Reference({"generator": 41_828_995, "discriminator": 2_768_705}, source="junyanz unet_128"),
-        "junyanz256 resnet_9blocks": Reference({"generator": 11_383_427, "discriminator": 2_768_705},
-                                               preset="junyanz256", options={"netg": "resnet_9blocks"},
-                                               source="junyanz resnet_9blocks, norm batch"),
-    },
 ))

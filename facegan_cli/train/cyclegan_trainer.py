@@ -47,7 +47,6 @@ from facegan_cli.core import weights as W
 from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.options import Opt
 from facegan_cli.data.domains import resolve_domains
-from facegan_cli.data.sources import open_image_set
 from facegan_cli.features.vgg19 import VGG19Extractor, layer_tap, recorded_extractor
 from facegan_cli.models import registry
 from facegan_cli.models.cyclegan import (
@@ -61,7 +60,7 @@ from facegan_cli.models.registry import resolve_config
 from facegan_cli.train.gan_objectives import gan_loss, gradient_penalty
 from facegan_cli.train.spec import DOMAIN_DATA, DOMAIN_OPTIONS, RESUMABLE_LR, TrainPlan, TrainSpec
 from facegan_cli.train.trainer import Images, Stream, TrainContext
-from facegan_cli.train.translation import CycleTrainer, cycle, resize_and_crop
+from facegan_cli.train.translation import CycleTrainer, crop_sizes, cycle, held_resolution, resize_and_crop
 from facegan_cli.train.translation import ImagePool as ImagePool  # where the parity tests import it from
 from facegan_cli.train.translation import lr_factor as lr_factor
 from facegan_cli.transfer.style_losses import content_error, gram, style_error
@@ -323,14 +322,7 @@ def configure(values: dict[str, Any]) -> TrainPlan:
     if values.get("beta1") is not None or values.get("beta2") is not None:
         config["betas"] = [values.get("beta1") if values.get("beta1") is not None else config["betas"][0],
                            values.get("beta2") if values.get("beta2") is not None else config["betas"][1]]
-    preset = resolve_config("cycle-gan", values.get("preset"))
-    if values.get("resolution") is not None and values.get("load_size") is None:
-        # Keep the preset's jitter ratio (junyanz: 286/256, e.g. 143 for 128 crops; thesis64: none).
-        config["load_size"] = round(int(values["resolution"]) * preset["load_size"] / preset["resolution"])
-    crop, load = int(config["resolution"]), int(config["load_size"])
-    if load < crop:
-        raise UsageProblem(f"--load-size {load} is smaller than the {crop}x{crop} crops.",
-                           f"Pass --load-size {crop} or more (junyanz: 286 for 256 crops).")
+    crop, load = crop_sizes(config, values, resolve_config("cycle-gan", values.get("preset")))  # thesis64: no jitter
     try:
         check_config(config)
     except ValueError as exc:
@@ -352,18 +344,9 @@ def configure(values: dict[str, Any]) -> TrainPlan:
     elif nst_options:
         raise FaceganError(f"{', '.join(nst_options)} apply to --identity-mode nst (CycleGAN+NST).",
                            "Add --identity-mode nst, or leave them out.")
-    # The data stays on the device at the load size, or smaller when the images are (then upsampled per batch,
-    # as J's Resize does): never below the crop.
-    sizes = {stream: open_image_set(cfg["path"], split=cfg["split"]).resolution for stream, cfg in data.items()}
-    config["data_resolution"] = min(load, *sizes.values())
-    small = {s: r for s, r in sizes.items() if r < crop}
-    if small:
-        stream, res = next(iter(small.items()))
-        raise FaceganError(
-            f"The {stream} data at {data[stream]['path']} holds {res}x{res} images, smaller than the {crop}x{crop} "
-            f"crops of this run (preset {config['preset']}).",
-            f"Pass --resolution {res - res % 4} (--preset thesis64 is made for 64x64 images), or use larger images.",
-        )
+    config["data_resolution"] = held_resolution(
+        data, crop, load, config["preset"],
+        lambda res: f"Pass --resolution {res - res % 4} (--preset thesis64 is made for 64x64 images), or use larger images.")
     steps, epochs = values.get("steps"), values.get("epochs")
     length = {} if steps or epochs else {"epochs": float(config["n_epochs"]) + float(config["n_epochs_decay"])}
     return TrainPlan(config, data, length)

@@ -22,17 +22,24 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from facegan_cli.core.errors import FaceganError, UsageProblem
+from facegan_cli.core.errors import FaceganError
 from facegan_cli.data.pairs import resolve_pairs
-from facegan_cli.data.sources import open_image_set
 from facegan_cli.models import registry
+from facegan_cli.models.config import checked
 from facegan_cli.models.cyclegan import init_weights
 from facegan_cli.models.pix2pix import FAMILY, build_discriminator, build_generator, check_config
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.train.gan_objectives import gan_loss
 from facegan_cli.train.spec import DOMAIN_DATA, PAIR_OPTIONS, RESUMABLE_LR, TrainPlan, TrainSpec
 from facegan_cli.train.trainer import Images, Stream, TrainContext
-from facegan_cli.train.translation import SAMPLE_ROWS, EpochScheduled, ImagePool, resize_and_crop
+from facegan_cli.train.translation import (
+    SAMPLE_ROWS,
+    EpochScheduled,
+    ImagePool,
+    crop_sizes,
+    held_resolution,
+    resize_and_crop,
+)
 
 
 class Pix2PixTrainer(EpochScheduled):
@@ -142,30 +149,12 @@ def configure(values: dict[str, Any]) -> TrainPlan:
     preset = resolve_config(FAMILY, values.get("preset"))
     if values.get("netg") == "unet_128" and values.get("resolution") is None and preset["netg"] != "unet_128":
         config["resolution"] = 128  # junyanz's unet_128 is made for 128 px crops
-    if config["resolution"] != preset["resolution"] and values.get("load_size") is None:
-        # Keep the preset's jitter ratio (junyanz: 286/256, 143 for 128 crops).
-        config["load_size"] = round(int(config["resolution"]) * preset["load_size"] / preset["resolution"])
-    crop, load = int(config["resolution"]), int(config["load_size"])
-    if load < crop:
-        raise UsageProblem(f"--load-size {load} is smaller than the {crop}x{crop} crops.",
-                           f"Pass --load-size {crop} or more (junyanz: 286 for 256 crops).")
-    try:
-        check_config(config)
-    except ValueError as exc:
-        raise UsageProblem(f"This pix2pix configuration cannot be trained: {exc}.", "Change the option named.") from exc
+    crop, load = crop_sizes(config, values, preset)
+    checked(check_config, config, "pix2pix", "trained")
     data, _ = resolve_pairs(values)  # after the options: a wrong value is reported before any data is read
-    sizes = {stream: open_image_set(cfg["path"], split=cfg["split"], half=cfg.get("half")).resolution
-             for stream, cfg in data.items()}
-    small = {s: r for s, r in sizes.items() if r < crop}
-    if small:
-        stream, res = next(iter(small.items()))
-        raise FaceganError(
-            f"The {stream} side of the pairs at {data[stream]['path']} holds {res}x{res} images, smaller than the "
-            f"{crop}x{crop} crops of this run (preset {config['preset']}).",
-            "Use larger images, or smaller crops: --netg resnet_9blocks (any multiple of 4) with --resolution.",
-        )
-    # Held on the device at the load size, or smaller when the images are (upsampled per batch, as J's Resize).
-    config["data_resolution"] = min(load, *sizes.values())
+    config["data_resolution"] = held_resolution(
+        data, crop, load, config["preset"],
+        lambda res: "Use larger images, or smaller crops: --netg resnet_9blocks (any multiple of 4) with --resolution.")
     steps, epochs = values.get("steps"), values.get("epochs")
     length = {} if steps or epochs else {"epochs": float(config["n_epochs"]) + float(config["n_epochs_decay"])}
     return TrainPlan(config, data, length)

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facegan_cli.core.errors import FaceganError
+from facegan_cli.core.errors import FaceganError, UsageProblem
+from facegan_cli.data.sources import open_image_set
 from facegan_cli.train.trainer import Trainer
 
 SAMPLE_ROWS = 8  # rows of a translating sample grid
@@ -97,6 +98,34 @@ def resize_and_crop(images: Sequence[torch.Tensor], load: int, crop: int, random
         offsets = [[(load - crop) // 2] * 2] * n
     return [torch.stack([x[i, :, y : y + crop, x0 : x0 + crop] for i, (y, x0) in enumerate(offsets)])
             for x in resized]
+
+
+def crop_sizes(config: dict[str, Any], values: dict[str, Any], preset: dict[str, Any]) -> tuple[int, int]:
+    """(crop, load) of a run cropping J's way: a crop size other than the preset's, without --load-size, keeps
+    the preset's jitter ratio (J: 286/256, e.g. 143 for 128 crops); a load size below the crop is refused."""
+    if config["resolution"] != preset["resolution"] and values.get("load_size") is None:
+        config["load_size"] = round(int(config["resolution"]) * preset["load_size"] / preset["resolution"])
+    crop, load = int(config["resolution"]), int(config["load_size"])
+    if load < crop:
+        raise UsageProblem(f"--load-size {load} is smaller than the {crop}x{crop} crops.",
+                           f"Pass --load-size {crop} or more (junyanz: 286 for 256 crops).")
+    return crop, load
+
+
+def held_resolution(data: dict[str, dict[str, Any]], crop: int, load: int, preset: str,
+                    fix: Callable[[int], str]) -> int:
+    """The size the streams' data stays at on the device: the load size, or smaller when the images are (then
+    upsampled per batch, as J's Resize does), never below the crop (a FaceganError naming the stream, with
+    `fix(its size)`)."""
+    sizes = {stream: open_image_set(cfg["path"], split=cfg["split"], half=cfg.get("half")).resolution
+             for stream, cfg in data.items()}
+    small = {s: r for s, r in sizes.items() if r < crop}
+    if small:
+        stream, res = next(iter(small.items()))
+        raise FaceganError(
+            f"The {stream} data at {data[stream]['path']} holds {res}x{res} images, smaller than the {crop}x{crop} "
+            f"crops of this run (preset {preset}).", fix(res))
+    return min(load, *sizes.values())
 
 
 # --- the two-way cycle ------------------------------------------------------------------------------------

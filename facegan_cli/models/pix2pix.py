@@ -191,6 +191,7 @@ class Pix2PixTranslator(Translator):
         super().__init__(family, config, int(config["resolution"]), step, path, device)
         self.nets = nets
         self.size_multiple = size_multiple(config)
+        self.min_size = self.size_multiple  # a U-Net's innermost level is 1x1 at its multiple
 
     @property
     def generators(self) -> dict[str, str]:

@@ -65,6 +65,7 @@ class Translator(abc.ABC):
 
     value_range = (-1.0, 1.0)
     size_multiple = 4  # inputs of other sizes must be multiples of this (0: only `resolution`)
+    min_size = 0  # the smallest such input (0: 4 x size_multiple)
     # The declarations (see the module docstring); a family's translator overrides what differs.
     reconstructs: ClassVar[bool] = True
     conditional_d: ClassVar[bool] = False
@@ -110,9 +111,10 @@ class Translator(abc.ABC):
                 f"{size}x{size}.",
                 "Leave --size out.",
             )
-        if size < 4 * self.size_multiple or size % self.size_multiple:
+        smallest = self.min_size or 4 * self.size_multiple
+        if size < smallest or size % self.size_multiple:
             raise UsageProblem(
-                f"--size {size} is not a multiple of {self.size_multiple} of at least {4 * self.size_multiple}.",
+                f"--size {size} is not a multiple of {self.size_multiple} of at least {smallest}.",
                 f"Use e.g. --size {self.resolution}.",
             )
         return size

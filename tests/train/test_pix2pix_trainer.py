@@ -110,3 +110,20 @@ def test_translator_declares_one_way_conditional_and_stochastic(tmp_path) -> Non
     torch.manual_seed(0)
     assert not torch.equal(model.translate(x, "b2a"), model.translate(x, "b2a"))  # dropout samples
     assert model.judged_real(x, "A", x).shape == (2,)
+    assert model.input_size(512) == 512 and model.input_size(None) == 256  # a U-Net takes multiples of 256
+    with pytest.raises(UsageProblem, match="multiple of 256"):
+        model.input_size(384)
+
+
+@pytest.mark.unit
+def test_a_cycle_model_declares_both_ways_and_no_stochastic_mode(tmp_path) -> None:
+    from facegan_cli.core.errors import UsageProblem
+    from facegan_cli.models.cyclegan import CycleGANTranslator
+
+    config = resolve_config("cycle-gan", "thesis64")
+    model = CycleGANTranslator({}, "cycle-gan", config, 0, tmp_path, CPU)
+    assert model.directions == ("a2b", "b2a") and model.reconstructs and not model.conditional_d
+    assert model.generators == {"a2b": "G_A", "b2a": "G_B"}
+    model.set_stochastic(False)
+    with pytest.raises(UsageProblem, match="no stochastic test mode"):
+        model.set_stochastic(True)

@@ -5,10 +5,10 @@ side resized, centre crop; or, with a landmark backend, the largest face CelebA-
 does) and translated A -> B or B -> A (the translator's default direction when none is given). The output
 is OUT/NAME.png, or with `grid` OUT/NAME-grid.png: the input, its translation and, for a translator that
 `reconstructs` (a cycle model), its reconstruction (translated back), side by side. Translators run in
-inference mode; `stochastic` runs one that declares the mode as junyanz's test.py without --eval does. OUT is a new folder, staged
-and marked as facegan's (core.outputs), so nothing of the user's is overwritten. Under torchrun each rank
-translates its share of whole batches (core.distributed.shard) into the one staging folder, which rank 0
-renames once every rank is done.
+inference mode; `stochastic` runs one that declares the mode as junyanz's test.py without --eval does.
+OUT is a new folder, staged and marked as facegan's (core.outputs), so nothing of the user's is
+overwritten. Under torchrun each rank translates its share of whole batches (core.distributed.shard) into
+the one staging folder, which rank 0 renames once every rank is done.
 """
 
 from __future__ import annotations

@@ -21,9 +21,9 @@ Every step (specs/cyclegan.md, J = junyanz/pytorch-CycleGAN-and-pix2pix):
             one Adam for both Ds; WGAN-GP adds lambda_gp times the gradient penalty (J's cycle_gan_model
             has none: --lambda-gp 0 is J exactly).
   GAN       lsgan: MSE to 1/0 (J's default); vanilla: BCE with logits; wgangp: -mean / +mean.
-  pools     J's ImagePool(50) per domain (train/translation.py): fills with the first 50 fakes, then per image, with probability
-            1/2 returns a stored fake and stores the new one in its place (Python's `random`, as J, so the
-            same seed makes the same choices). Both pools are saved in every checkpoint.
+  pools     J's ImagePool(50) per domain (train/translation.py): fills with the first 50 fakes, then per
+            image, with probability 1/2 returns a stored fake and stores the new one in its place (Python's
+            `random`, as J, so the same seed makes the same choices). Both pools are saved in every checkpoint.
   noise     seed 004's white noise on every D input (real and pooled fake, in the D and the G pass), sigma
             falling linearly from d_noise_std to 0 over the n_epochs + n_epochs_decay epochs of the schedule
             (DEFAULT; the thesis gives no value).

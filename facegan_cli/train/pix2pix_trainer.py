@@ -168,13 +168,15 @@ TRAINING = TrainSpec(
         "(input, output) pair, vanilla GAN + 100 x L1 to the true target, Adam 2e-4 (beta1 0.5), batch 1, 100 epochs "
         "then 100 of linear decay, Resize 286 + random crop 256 + flips, the same for both images of a pair. "
         "junyanz128: unet_128 at 128 px.\n\n"
-        "Data (pairs by file name): --data ROOT from `facegan prepare pairs` (trainA/ trainB/) or `prepare synthetic "
-        "--style painting` (trainA/ + truth/trainA/), or --data-a/--data-b. --direction BtoA learns B -> A. Ctrl-C "
+        "Data: --data ROOT in junyanz's aligned layout (train/ of A|B images side by side, his pix2pix datasets), "
+        "from `facegan prepare pairs` (trainA/ trainB/ with the same file names) or `prepare synthetic --style "
+        "painting` (trainA/ + truth/trainA/), or --data-a/--data-b matched by file name. --direction BtoA learns "
+        "B -> A. Ctrl-C "
         "saves a checkpoint and exits 0; --resume continues bit for bit. Translate with `facegan translate` "
         "(inference mode as junyanz's test.py --eval; --stochastic: dropout on, as his test.py); score held-out pairs "
         "with `facegan eval translation` (L1, PSNR, SSIM to the true targets)."
     ),
-    example="facegan train pix2pix --data pairs/ --out runs/pix2pix",
+    example="facegan train pix2pix --data datasets/facades --direction BtoA --out runs/facades",
     options=PAIR_OPTIONS,  # and the options of models.pix2pix.Pix2PixConfig's fields
     configure=configure,
     trainer=Pix2PixTrainer,

@@ -74,7 +74,8 @@ DOMAIN_OPTIONS: tuple[Opt, ...] = (
 # The data of families that train on pairs (data.pairs.resolve_pairs), streams "A" and "B" in the same order.
 PAIR_OPTIONS: tuple[Opt, ...] = (
     Opt("data", ("--data",), Path, None, "Paired images: a `facegan prepare pairs` folder (trainA/ trainB/, optionally "
-        "testA/ testB/) or a `prepare synthetic --style painting` one (trainA/ with truth/trainA/)."),
+        "testA/ testB/), a `prepare synthetic --style painting` one (trainA/ with truth/trainA/), or junyanz's aligned "
+        "layout (train/ test/ of A|B images side by side)."),
     Opt("data_a", ("--data-a",), Path, None, "Instead of --data: side A of the pairs (e.g. photos), any image source. "
         "With --resume: where the same data now is."),
     Opt("data_b", ("--data-b",), Path, None, "Side B (e.g. paintings), the same file names as --data-a."),

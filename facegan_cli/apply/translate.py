@@ -2,11 +2,13 @@
 
 Each input (an image, a folder's images, or paths on stdin) is fitted to the translator's square (short
 side resized, centre crop; or, with a landmark backend, the largest face CelebA-aligned as `facegan edit`
-does) and translated A -> B or B -> A. The output is OUT/NAME.png, or with `grid` OUT/NAME-grid.png: the
-input, its translation and its reconstruction (translated back), side by side. OUT is a new folder, staged
-and marked as facegan's (core.outputs), so nothing of the user's is overwritten. Under torchrun each rank
-translates its share of whole batches (core.distributed.shard) into the one staging folder, which rank 0
-renames once every rank is done.
+does) and translated A -> B or B -> A (the translator's default direction when none is given). The output
+is OUT/NAME.png, or with `grid` OUT/NAME-grid.png: the input, its translation and, for a translator that
+`reconstructs` (a cycle model), its reconstruction (translated back), side by side. Translators run in
+inference mode; `stochastic` runs one that declares the mode as junyanz's test.py without --eval does.
+OUT is a new folder, staged and marked as facegan's (core.outputs), so nothing of the user's is
+overwritten. Under torchrun each rank translates its share of whole batches (core.distributed.shard) into
+the one staging folder, which rank 0 renames once every rank is done.
 """
 
 from __future__ import annotations
@@ -57,28 +59,33 @@ def translate(
     ckpt: Path,
     inputs: Sequence[Path],
     out: Path,
-    direction: str = "a2b",
+    direction: str | None = None,
     grid: bool = False,
     size: int | None = None,
     photos: PhotoOptions = PhotoOptions(),
+    stochastic: bool = False,
 ) -> dict[str, Any]:
     """Translate every input; returns the result document (checkpoint, direction, one record per input)."""
     with distributed.process_group(resolve_device(photos.device)) as info:
         if not info.is_main:
             set_quiet(True)  # one progress bar: rank 0's
-        return _translate(ckpt, inputs, out, direction, grid, size, photos, info)
+        return _translate(ckpt, inputs, out, direction, grid, size, photos, info, stochastic)
 
 
 def _translate(
-    ckpt: Path, inputs: Sequence[Path], out: Path, direction: str, grid: bool, size: int | None,
-    photos: PhotoOptions, info: DistInfo,
+    ckpt: Path, inputs: Sequence[Path], out: Path, direction: str | None, grid: bool, size: int | None,
+    photos: PhotoOptions, info: DistInfo, stochastic: bool = False,
 ) -> dict[str, Any]:
-    check_direction(direction)
+    if direction is not None:
+        check_direction(direction)
     photos.check()
     check_outside_inputs(out, [*(("INPUT", p) for p in inputs if str(p) != "-"), ("--ckpt", ckpt)])
     check_new_folder(out, photos.force, TRANSLATIONS_KIND)
     device = str(distributed.rank_device(info, resolve_device(photos.device)))
     translator = load_translator(ckpt, device)
+    direction = translator.check_direction(direction)
+    translator.set_stochastic(stochastic)
+    rebuilt = grid and translator.reconstructs  # a one-way translator's grid: input | translation
     side = translator.input_size(size)
     skipped: list[dict[str, str]] = []
     files = input_files(inputs, skipped)
@@ -94,18 +101,18 @@ def _translate(
             x = to_model_input(np.stack(faces), translator.device)
             with torch.no_grad():
                 fake = translator.translate(x, direction)
-                rec = translator.reconstruct(fake, direction) if grid else None
+                rec = translator.reconstruct(fake, direction) if rebuilt else None
             outputs = to_uint8(fake, translator.value_range)
             recs = to_uint8(rec, translator.value_range) if rec is not None else None
             for i in range(len(chunk)):
                 name = names[start + i]
-                if recs is not None:
-                    row = np.stack([faces[i], outputs[i], recs[i]])
-                    save_png(grid_array(row, nrow=3), staging / name)
+                if grid:
+                    row = np.stack([faces[i], outputs[i], *([recs[i]] if recs is not None else [])])
+                    save_png(grid_array(row, nrow=len(row)), staging / name)
                 else:
                     save_png(outputs[i], staging / name)
             bar.advance(len(chunk))
     return {"checkpoint": str(translator.path), "family": translator.family, "step": translator.step,
             "direction": direction, "from": SOURCE_DOMAIN[direction], "to": TARGET_DOMAIN[direction],
-            "size": side, "grid": "input | translation | reconstruction" if grid else None, "outputs": records,
-            "skipped": skipped}
+            "size": side, "grid": ("input | translation" + (" | reconstruction" if rebuilt else "")) if grid else None,
+            "stochastic": stochastic, "outputs": records, "skipped": skipped}

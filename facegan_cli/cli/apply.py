@@ -112,13 +112,18 @@ def translate(
                                                  show_default=False)],
     ckpt: Annotated[Path, typer.Option("--ckpt", help="Run directory, checkpoints folder or checkpoint file.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the translated images (created).")],
-    direction: Annotated[str, typer.Option(
-        "--direction", help=f"{' or '.join(DIRECTIONS)}: A to B (G_A) or B to A (G_B).")] = "a2b",
-    grid: Annotated[bool, typer.Option("--grid", help="Write input | translation | reconstruction per input.")] = False,
+    direction: Annotated[str | None, typer.Option(
+        "--direction", help=f"{' or '.join(DIRECTIONS)}: A to B (G_A) or B to A (G_B) (default: the model's first; "
+        "a one-way model such as pix2pix translates only the direction it was trained in).")] = None,
+    grid: Annotated[bool, typer.Option("--grid", help="Write input | translation | reconstruction per input (a "
+                                       "one-way model: input | translation).")] = False,
     size: Annotated[int | None, typer.Option(
         "--size", help="Square side to translate at (default: the model's training size).")] = None,
+    stochastic: Annotated[bool, typer.Option(
+        "--stochastic", help="Keep dropout on and use batch statistics, as junyanz's test.py without --eval (models "
+        "with dropout or batch norm, e.g. pix2pix; default: inference mode, as --eval).")] = False,
 ) -> None:
     from facegan_cli.apply.translate import translate as translate_images
 
-    doc = translate_images(ckpt, inputs, out, direction, grid, size, photos)
+    doc = translate_images(ckpt, inputs, out, direction, grid, size, photos, stochastic)
     emit_result(doc, json_out, lambda d: [record["output"] for record in d["outputs"]])

@@ -13,7 +13,6 @@ from facegan_cli.cli.shared_options import OUTPUT, REPORT, SeedOpt, shared_comma
 
 if TYPE_CHECKING:
     from facegan_cli.evaluation.turing import RaterScore
-from facegan_cli.data.domains import DIRECTIONS
 from facegan_cli.metrics.settings import Settings
 
 app = group("Evaluation kits: the visual Turing test of seed 001, attribute editing (seed 000 Table 1), and image "
@@ -151,13 +150,15 @@ def attributes(
 
 
 _TRANSLATION_HELP = (
-    "How well a translator (cycle-gan, cycle-gan-vae) translates held-out images, per direction: seed 004's "
-    "adversarial accuracy (the target domain's discriminator calling real target images real and translations "
-    "fake; near 0.5 = fooled) and reconstruction error (mean |F(G(x)) - x|, [-1, 1] units); FID and KID of the "
+    "How well a translator (cycle-gan, cycle-gan-vae, pix2pix) translates held-out images, per direction it has: "
+    "seed 004's adversarial accuracy (the target domain's discriminator calling real target images real and "
+    "translations fake; near 0.5 = fooled; a conditional D such as pix2pix's judges (input, image) pairs) and, for "
+    "cycle models, reconstruction error (mean |F(G(x)) - x|, [-1, 1] units); FID and KID of the "
     "translations against the real target domain (the metrics' Inception network and --protocol; with small test "
     "sets read KID, FID is biased upwards); and, where the true translations exist (junyanz-layout data with "
-    "truth/, e.g. `facegan prepare synthetic --style painting`, or --truth-a/--truth-b), L1 and PSNR to them next "
-    "to those of the untranslated inputs."
+    "truth/, e.g. `facegan prepare synthetic --style painting`; a paired test split, testA/ and testB/ with the same "
+    "file names, as `facegan prepare pairs` writes; or --truth-a/--truth-b), L1, PSNR and SSIM to them next to "
+    "those of the untranslated inputs."
 )
 _EXAMPLES["translation"] = (
     "Example: facegan eval translation --ckpt runs/cyclegan --data data/photo2painting --split test --json\n\n"
@@ -178,7 +179,8 @@ def _render_translation(doc: dict) -> None:
         rows += [("KID", lambda d: f"{d['kid_mean']:.4f}±{d['kid_std']:.4f}"), ("FID", lambda d: _num(d["fid"], 2))]
     if any(d["pairs"] for d in doc["directions"].values()):
         for key, label, digits in (("l1", "L1 to truth", 4), ("input_l1", "  untranslated input", 4),
-                                   ("psnr", "PSNR to truth (dB)", 2), ("input_psnr", "  untranslated input", 2)):
+                                   ("psnr", "PSNR to truth (dB)", 2), ("input_psnr", "  untranslated input", 2),
+                                   ("ssim", "SSIM to truth", 4), ("input_ssim", "  untranslated input", 4)):
             rows.append((label, lambda d, k=key, n=digits: _num(d["pairs"][k], n) if d["pairs"] else "-"))
     for label, fmt in rows:
         table.add_row(label, *(fmt(doc["directions"][name]) for name in directions))
@@ -189,7 +191,7 @@ def _render_translation(doc: dict) -> None:
                 "strict", *OUTPUT, help=_TRANSLATION_HELP, epilog=_EXAMPLES["translation"])
 def translation(
     settings: Settings, json_out: bool,
-    ckpt: Annotated[Path, typer.Option("--ckpt", help="A translator run (cycle-gan, cycle-gan-vae).")],
+    ckpt: Annotated[Path, typer.Option("--ckpt", help="A translator run (cycle-gan, cycle-gan-vae, pix2pix).")],
     data_a: Annotated[Path | None, typer.Option("--data-a", help="Held-out domain A images.")] = None,
     data_b: Annotated[Path | None, typer.Option("--data-b", help="Held-out domain B images.")] = None,
     data: Annotated[Path | None, typer.Option(
@@ -201,7 +203,7 @@ def translation(
     truth_b: Annotated[Path | None, typer.Option(
         "--truth-b", help="The true A-domain image of every --data-b image (same file names).")] = None,
     direction: Annotated[str | None, typer.Option(
-        "--direction", help="Evaluate only a2b or b2a (default: both).")] = None,
+        "--direction", help="Evaluate only a2b or b2a (default: every direction the model has).")] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Use only the first N images of each domain.")] = None,
     no_inception: Annotated[bool, typer.Option(
         "--no-inception", help="Leave out FID and KID (no Inception network needed).")] = False,
@@ -213,7 +215,7 @@ def translation(
     from facegan_cli.evaluation.translation_scores import TranslationEvaluation
 
     evaluation = TranslationEvaluation(
-        settings, data_a, data_b, data, split, truth_a, truth_b, (direction,) if direction else DIRECTIONS, limit,
+        settings, data_a, data_b, data, split, truth_a, truth_b, (direction,) if direction else None, limit,
         batch_size, not no_inception, kid_subsets, kid_subset_size)
     doc = evaluation.run(ckpt)
     emit_json(doc) if json_out else _render_translation(doc)

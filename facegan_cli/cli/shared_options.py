@@ -60,7 +60,8 @@ SHARED_OPTIONS: dict[str, Opt | inspect.Parameter] = {opt.name: opt for opt in (
         "--translate's images)."),
     Opt("translate", ("--translate",), Path, None, "With a translator --ckpt (cycle-gan): the images it "
         "translates for the metric (a folder, zip or prepared dataset; --split applies)."),
-    Opt("direction", ("--direction",), str, "a2b", "With --translate: a2b or b2a.", choices=("a2b", "b2a")),
+    Opt("direction", ("--direction",), str, None, "With --translate: a2b or b2a (default: the model's first).",
+        choices=("a2b", "b2a")),
     Opt("seed", ("--seed",), int, 0, "Seed of the --ckpt latents (and of the metric's own draws)."),
     Opt("dims", ("--dims",), int, 2048, "Feature layer: 2048, 768, 192 or 64."),
     Opt("protocol", ("--protocol",), str, "pytorch-fid", "Which reference to reproduce: pytorch-fid (bilinear, "

@@ -1,4 +1,5 @@
-"""Two image domains for unpaired translation, in junyanz's layout: ROOT/trainA, trainB, testA, testB.
+"""Two image domains for translation, in junyanz's layouts: ROOT/trainA, trainB, testA, testB (unaligned), or
+ROOT/train, test of images holding an A and a B side by side (aligned: each domain is one half).
 
 A user's existing CycleGAN dataset (junyanz/pytorch-CycleGAN-and-pix2pix's `datasets/NAME`) works as it is.
 `facegan prepare synthetic --style painting` writes the same layout plus `truth/`: truth/testA/NAME is the
@@ -42,6 +43,15 @@ def domain_folders(root: str | os.PathLike[str], split: str, option: str = "--da
     return found
 
 
+def aligned_folder(root: Path, split: str) -> Path | None:
+    """ROOT/train (or test) of junyanz's aligned layout (his pix2pix datasets: train/, val/, test/ of images
+    holding A and B side by side): the split's folder where the root has no trainA/ (testA/); else None."""
+    if split not in DOMAIN_FOLDERS:
+        return None
+    folder, a_name = root / split, DOMAIN_FOLDERS[split][0]
+    return folder if folder.is_dir() and not (root / a_name).is_dir() else None
+
+
 def truth_folders(root: str | os.PathLike[str], split: str) -> dict[str, Path]:
     """The true translations of each domain's images where the dataset has them (ROOT/truth/testA, ...):
     {"A": the B-domain truth of every A image, "B": the A-domain truth of every B image}; {} when absent."""
@@ -63,6 +73,9 @@ def resolve_domains(
         raise UsageProblem("--data ROOT gives both domains; it cannot be combined with --data-a/--data-b.",
                            "Use either --data ROOT (junyanz's layout) or --data-a and --data-b.")
     if root is not None:
+        aligned = aligned_folder(Path(root), split or "train")
+        if aligned is not None:  # junyanz's aligned layout: each image holds A (left) and B (right)
+            return {side: {"path": str(aligned), "split": "all", "half": side} for side in ("A", "B")}
         return {domain: {"path": str(path), "split": "all"} for domain, path in domain_folders(root, split or "train").items()}
     if data_a is None or data_b is None:
         raise UsageProblem("Both domains are needed: --data-a and --data-b (or --data ROOT in junyanz's layout).",
@@ -72,15 +85,15 @@ def resolve_domains(
 
 def open_domain(
     path: str | os.PathLike[str], split: str | None, resolution: int, workers: int | None = None,
-    strict: bool = False,
+    strict: bool = False, half: str | None = None,
 ) -> ImageSource:
     """A domain's images read for a translator of `resolution`: a folder or zip fits each image to that square
     (so paintings of mixed sizes all count), a prepared dataset gives that level, or its own images when it has
-    no such level (the caller resizes them)."""
+    no such level (the caller resizes them). `half`: one side of side-by-side pairs (aligned layout)."""
     try:
-        return open_image_set(path, split=split, resolution=resolution, workers=workers, strict=strict)
+        return open_image_set(path, split=split, resolution=resolution, workers=workers, strict=strict, half=half)
     except FaceganError:
-        source = open_image_set(path, split=split, workers=workers, strict=strict)
+        source = open_image_set(path, split=split, workers=workers, strict=strict, half=half)
         if source.kind != "prepared":
             raise
         return source

@@ -315,15 +315,28 @@ def _labels_from_csv(
     return np.asarray(values, dtype=np.int8), [h.strip() for h in header[1:]]
 
 
-def _decode(task: tuple[str, str | None, int | None]) -> np.ndarray:
-    """One file (or zip member) at its stored size (`side` None) or fitted to a side x side square."""
-    location, member, side = task
-    image = open_rgb(location, member=member)
+def half_of(image: Image.Image, half: str | None) -> Image.Image:
+    """Side `half` ("A": left, "B": right) of an image holding a pair side by side (junyanz's aligned
+    layout: A|B, split at int(w / 2)); the image itself for None."""
+    if half is None:
+        return image
+    w, h = image.size
+    return image.crop((0, 0, w // 2, h) if half == "A" else (w // 2, 0, w, h))
+
+
+def _decode(task: tuple[str, str | None, int | None, str | None]) -> np.ndarray:
+    """One file (or zip member), or one half of it, at its stored size (`side` None) or fitted to a
+    side x side square."""
+    location, member, side, half = task
+    image = half_of(open_rgb(location, member=member), half)
     return np.asarray(image, dtype=np.uint8) if side is None else fit_square(image, side)
 
 
 class DecodedSource(ImageSource):
-    """Image files decoded when read: a folder, a zip or a list. Names are listed once (`entries`)."""
+    """Image files decoded when read: a folder, a zip or a list. Names are listed once (`entries`). With
+    `half` "A" or "B" each file holds a pair side by side and the source reads one side of it."""
+
+    half: str | None = None
 
     def __init__(
         self,
@@ -424,7 +437,7 @@ class DecodedSource(ImageSource):
             for name in self.entries:
                 size = _image_size(*self._task(name))
                 if size is not None:
-                    self._resolution = min(size)
+                    self._resolution = min(size[0] // 2 if self.half else size[0], size[1])
                     break
             else:
                 raise FaceganError(
@@ -445,6 +458,8 @@ class DecodedSource(ImageSource):
     def fingerprint(self) -> str:
         if self._fingerprint is None:
             digest = hashlib.sha256(f"facegan-{self.kind}-v1|res={self.resolution}\n".encode())
+            if self.half:
+                digest.update(f"half={self.half}\n".encode())
             limit = max_pixels()
             if limit != DEFAULT_MAX_PIXELS:
                 # Another pixel limit accepts or rejects other files: other pixels, so another identity
@@ -465,7 +480,7 @@ class DecodedSource(ImageSource):
         """(row, pixels) of every usable row in order; unusable ones are added to `skipped` (entry, reason)
         and to `.rejects` (once per file), or stop the command with `strict`."""
         side = None if native else self.resolution
-        tasks = [(*self._task(self.entries[row]), side) for row in rows]
+        tasks = [(*self._task(self.entries[row]), side, self.half) for row in rows]
         seen = {source for source, _ in self.rejects}
         results = ordered_map(functools.partial(guarded, _decode), tasks, workers)
         for row, (ok, payload) in zip(rows, results, strict=True):
@@ -709,16 +724,26 @@ def open_image_set(
     resolution: int | None = None,
     workers: int | None = None,
     strict: bool = False,
+    half: str | None = None,
 ) -> ImageSource:
-    """A prepared dataset directory, a folder of images (recursive) or a zip of images."""
+    """A prepared dataset directory, a folder of images (recursive) or a zip of images (`half` "A" / "B":
+    one side of each image of a folder or zip of side-by-side pairs, see DecodedSource)."""
     path = Path(path)
     split_name = normalize_split(split, protocols=True)
+    source: DecodedSource
     if path.is_dir():
         if (path / MANIFEST).exists() or (path / PROGRESS).exists():
+            if half is not None:
+                raise FaceganError(f"{path} is a prepared dataset, not a folder of side-by-side pairs.",
+                                   "Give the pairs as two folders (--data-a/--data-b) or junyanz's aligned folder.")
             return PreparedSource(PreparedDataset.open(path), split_name, resolution)
-        return FolderSource(path, split_name, resolution, workers, strict)
+        source = FolderSource(path, split_name, resolution, workers, strict)
+        source.half = half
+        return source
     if path.is_file() and zipfile.is_zipfile(path):
-        return ZipSource(path, split_name, resolution, workers, strict)
+        source = ZipSource(path, split_name, resolution, workers, strict)
+        source.half = half
+        return source
     if not path.exists():
         raise FaceganError(
             f"Dataset {path} does not exist.",

@@ -12,7 +12,10 @@ at the layer named by `layer` (a module of the discriminator, as `named_modules`
 last convolution with more than one output channel). The rectifiers are intercepted wherever the network
 calls them (nn.ReLU / nn.LeakyReLU modules and the functional F.relu / F.leaky_relu alike), so any
 family's discriminator works without changes; the pass stops at the layer. Each gradient is shown as an
-image after a min-max rescaling to [0, 1] per image (its colours are the gradient's RGB channels).
+image after a min-max rescaling to [0, 1] per image (its colours are the gradient's RGB channels). A
+translator whose D is conditional (its declared `conditional_d`, pix2pix) judges an input with its
+translation: the D reads (input, G(input)) stacked on the channels, and the gradient shown is the one with
+respect to the translation.
 
 The colour-change heat map (seed 000's Figure 7): for an input and its edit(s), the per-pixel colour
 distance |edit - input| (Euclidean in RGB, divided by its largest possible value 255 * sqrt(3)) drawn with a
@@ -45,7 +48,7 @@ from facegan_cli.data.figure import check_figure_outputs, labelled_grid, write_f
 from facegan_cli.data.grid import to_uint8
 from facegan_cli.data.imageio import RejectedImage, display_name, open_rgb
 from facegan_cli.data.sources import open_image_list
-from facegan_cli.models.loading import build_from, family_of, load_weights, value_range_of
+from facegan_cli.models.loading import build_from, family_of, load_model, load_weights, value_range_of
 
 REDUCTIONS = ("sum", "max")
 
@@ -177,6 +180,18 @@ def load_discriminator(ckpt: str | os.PathLike[str], net_name: str | None, devic
     return net.to(device).eval(), dict(config), name, value_range_of(checkpoint.meta, config), checkpoint.path
 
 
+def conditioning(ckpt: str | os.PathLike[str], device: torch.device) -> Any:
+    """For a translator whose D is conditional (declared `conditional_d`): x -> (x, G(x)) stacked on the
+    channels, what that D judges; None for every other discriminator."""
+    family, _ = family_of(load_checkpoint(ckpt))
+    if family.kind != "translator":
+        return None
+    translator = load_model(ckpt, device, kind="translator")
+    if not translator.conditional_d:
+        return None
+    return lambda x: torch.cat([x, translator.translate(x, translator.directions[0]).to(x.dtype)], 1)
+
+
 def layer_names(net: nn.Module) -> list[str]:
     """Modules of `net` that can be tapped (leaves and containers, not the network itself)."""
     return [name for name, _ in net.named_modules() if name]
@@ -254,7 +269,11 @@ def guided_backprop_figure(
     pictures = np.stack([fit_image(p, side) for p in files])
     lo, hi = value_range
     x = torch.from_numpy(pictures).permute(0, 3, 1, 2).float().to(torch_device) / 255.0 * (hi - lo) + lo
-    grads = guided_gradients(net, modules[layer], x, chosen, reduce, guided=not plain)
+    condition = conditioning(ckpt, torch_device)
+    if condition is not None:
+        with torch.no_grad():
+            x = condition(x)
+    grads = guided_gradients(net, modules[layer], x, chosen, reduce, guided=not plain)[:, :, -3:]
     rows = []
     for i in range(len(files)):
         shown = [pictures[i], *(to_uint8(gradient_image(grads[f, i : i + 1]), (0.0, 1.0))[0] for f in range(len(chosen)))]

@@ -1,19 +1,25 @@
-"""`facegan eval translation`: how well a translator (cycle-gan and its variants) translates held-out images.
+"""`facegan eval translation`: how well a translator (cycle-gan, its variants, pix2pix) translates held-out images.
 
-Per direction (a2b: the A images through G_A, judged against the real B images; b2a the reverse):
+Per direction the translator has (its declared `directions`; a2b: the A images through G_A, judged against
+the real B images; b2a the reverse):
 
 - adversarial accuracy (seed 004, T:709; specs/cyclegan.md 7): the target domain's discriminator on the
   held-out images, without input noise: the share of real target images it calls real and of translations
   it calls fake, and both together (a real call: mean patch score > 0.5 for LSGAN, logit > 0 for vanilla,
-  score > 0 for a WGAN critic). Near 0.5 the translations fool it; near 1 they do not;
-- reconstruction error: mean |F(G(x)) - x| over pixels and channels, in [-1, 1] units (the cycle loss's L1);
+  score > 0 for a WGAN critic). Near 0.5 the translations fool it; near 1 they do not. A translator whose D
+  is conditional (`conditional_d`, pix2pix) judges (input, translation) and (input, true target) pairs, so
+  its real calls need the true targets;
+- reconstruction error, for translators that `reconstruct` (cycle models): mean |F(G(x)) - x| over pixels
+  and channels, in [-1, 1] units (the cycle loss's L1);
 - FID and KID of the translations against the real target-domain images, with the metrics' Inception
   network and protocol, at the translator's size. Test sets are small (100 paintings in the thesis), so
   KID (unbiased, subsets of at most `kid_subset_size`) is the number to read; FID is biased upwards below
   2048 images. Neither looks at which input became which output;
-- with true pairs (junyanz-layout data that has truth/, such as `prepare synthetic --style painting`, or
-  --truth-a/--truth-b): L1 ([-1, 1] units) and PSNR (uint8, per image, averaged) of the translations to the
-  true translations, next to those of the untranslated inputs (what doing nothing scores).
+- with true pairs (junyanz-layout data that has truth/, such as `prepare synthetic --style painting`; a
+  paired test split, testA/ and testB/ with the same file names, as `prepare pairs` writes; or
+  --truth-a/--truth-b): L1 ([-1, 1] units), PSNR (uint8, per image, averaged) and SSIM (pytorch-msssim's
+  single-scale SSIM on 0-255, per image, averaged) of the translations to the true translations, next to
+  those of the untranslated inputs (what doing nothing scores).
 """
 
 from __future__ import annotations
@@ -30,16 +36,17 @@ import torch
 from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.progress import Progress
 from facegan_cli.data.device_data import resize_uint8
-from facegan_cli.data.domains import open_domain, resolve_domains, truth_folders
+from facegan_cli.data.domains import DOMAIN_FOLDERS, open_domain, resolve_domains, truth_folders
 from facegan_cli.data.grid import to_uint8
+from facegan_cli.data.pairs import paired_names
 from facegan_cli.data.sources import DecodedSource, ImageSource
 from facegan_cli.metrics import registry
 from facegan_cli.metrics.attribute_editing import ArraySource
 from facegan_cli.metrics.kid import check_subsets
+from facegan_cli.metrics.msssim import ssim
 from facegan_cli.metrics.run import Session, Settings
 from facegan_cli.metrics.stats import gaussian_stats
 from facegan_cli.models.translation import (
-    DIRECTIONS,
     SOURCE_DOMAIN,
     TARGET_DOMAIN,
     Translator,
@@ -74,6 +81,13 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(10.0 * np.log10(255.0**2 / np.maximum(mse, 1e-10))))
 
 
+def mean_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean over images of the single-scale SSIM of two N x H x W x 3 uint8 arrays (data range 255)."""
+    scores = [ssim(torch.from_numpy(a[i : i + 64]).permute(0, 3, 1, 2).double(),
+                   torch.from_numpy(b[i : i + 64]).permute(0, 3, 1, 2).double()) for i in range(0, len(a), 64)]
+    return float(torch.cat(scores).mean())
+
+
 def l1(a: np.ndarray, b: np.ndarray) -> float:
     """Mean |a - b| of two uint8 arrays, in [-1, 1] units (the difference of x / 127.5 - 1)."""
     return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).mean() / 127.5)
@@ -88,7 +102,7 @@ class TranslationEvaluation:
     split: str | None = None  # junyanz's layout: test (default); prepared datasets: their split (default all)
     truth_a: Path | None = None  # the true B-domain image of every data_a image (same names or order)
     truth_b: Path | None = None
-    directions: tuple[str, ...] = DIRECTIONS
+    directions: tuple[str, ...] | None = None  # None: every direction the translator has
     limit: int | None = None
     batch_size: int = 16
     inception: bool = True  # FID and KID (needs the FID Inception weights)
@@ -102,7 +116,7 @@ class TranslationEvaluation:
                                 kid_seed=self.kid_seed)
 
     def run(self, ckpt: Path) -> dict[str, Any]:
-        for direction in self.directions:
+        for direction in self.directions or ():
             check_direction(direction)
         if self.limit is not None and self.limit < 2:
             raise UsageProblem(f"--limit {self.limit} must be at least 2.", "Leave it out to use every image.")
@@ -113,16 +127,20 @@ class TranslationEvaluation:
         started = time.perf_counter()
         session = Session(self.settings)
         translator = load_translator(ckpt, session.device)
+        directions = tuple(translator.check_direction(d) for d in self.directions or translator.directions)
         split = self.split or ("test" if self.data is not None else None)
         where = resolve_domains(self.data, self.data_a, self.data_b, split)
-        truth = dict(truth_folders(self.data, split or "test")) if self.data is not None else {}
+        truth = self._paired_truth(where) if self.data is not None else {}
+        # aligned pairs: each domain's truth is the other half of the same images
+        truth_half = {name: where["B" if name == "A" else "A"].get("half") for name in truth}
+        truth.update(truth_folders(self.data, split or "test") if self.data is not None else {})
         for domain, given in (("A", self.truth_a), ("B", self.truth_b)):
             if given is not None:
                 truth[domain] = given
         side = translator.resolution
-        domains = {name: self._load(cfg["path"], cfg["split"], side, truth.get(name), session)
-                   for name, cfg in where.items()}
-        results = {d: self._direction(session, translator, d, domains) for d in self.directions}
+        domains = {name: self._load(cfg["path"], cfg["split"], side, truth.get(name), session, cfg.get("half"),
+                                    truth_half.get(name)) for name, cfg in where.items()}
+        results = {d: self._direction(session, translator, d, domains) for d in directions}
         doc: dict[str, Any] = {
             "metric": "translation", "checkpoint": str(translator.path), "family": translator.family,
             "step": translator.step, "resolution": side, "split": split,
@@ -133,9 +151,9 @@ class TranslationEvaluation:
             "definitions": {
                 "adversarial_accuracy": "share of correct calls of the target domain's D on the held-out real target "
                 "images (called real) and the translations (called fake), no input noise",
-                "reconstruction_l1": "mean |F(G(x)) - x| in [-1, 1] units",
-                "pairs": "L1 ([-1, 1] units) and PSNR (dB, uint8, mean over images) to the true translations; input_*: "
-                "the same for the untranslated inputs",
+                "reconstruction_l1": "mean |F(G(x)) - x| in [-1, 1] units (cycle models; None for one-way ones)",
+                "pairs": "L1 ([-1, 1] units), PSNR (dB, uint8, mean over images) and SSIM (single-scale, mean over "
+                "images) to the true translations; input_*: the same for the untranslated inputs",
             },
         }
         if self.inception:
@@ -143,8 +161,20 @@ class TranslationEvaluation:
             doc["kid"] = {"subsets": self.kid_subsets, "subset_size": self.kid_subset_size, "seed": self.kid_seed}
         return session.finish(doc, started)
 
-    def _load(self, path: str, split: str, side: int, truth: Path | None, session: Session) -> Domain:
-        source = open_domain(path, split, side, session.workers, self.settings.strict)
+    @staticmethod
+    def _paired_truth(where: dict[str, dict[str, str]]) -> dict[str, Path]:
+        """A paired test split (testA/ and testB/ with the same file names, `prepare pairs`' layout; or the
+        halves of junyanz's aligned images): each domain's images are the true translations of the other's."""
+        a, b = where["A"]["path"], where["B"]["path"]
+        if where["A"].get("half"):
+            return {"A": Path(b), "B": Path(a)}
+        if Path(a).name not in {name for names in DOMAIN_FOLDERS.values() for name in names}:
+            return {}
+        return {"A": Path(b), "B": Path(a)} if paired_names(a, b) else {}
+
+    def _load(self, path: str, split: str, side: int, truth: Path | None, session: Session, half: str | None = None,
+              truth_half: str | None = None) -> Domain:
+        source = open_domain(path, split, side, session.workers, self.settings.strict, half)
         n = len(source) if self.limit is None else min(self.limit, len(source))
         pixels, rows = source.load_with_indices(np.arange(n))
         source.used = len(rows)  # this random-access read is the evaluation's one pass (describe() reports it)
@@ -153,11 +183,12 @@ class TranslationEvaluation:
                                "Evaluate on a larger test set.")
         domain = Domain(_at(pixels, side), source, rows)
         if truth is not None:
-            domain.truth = self._truth(source, rows, truth, side, session)
+            domain.truth = self._truth(source, rows, truth, side, session, truth_half)
         return domain
 
-    def _truth(self, source: ImageSource, rows: np.ndarray, path: Path, side: int, session: Session) -> np.ndarray:
-        truth = open_domain(path, None, side, session.workers, strict=True)
+    def _truth(self, source: ImageSource, rows: np.ndarray, path: Path, side: int, session: Session,
+               half: str | None = None) -> np.ndarray:
+        truth = open_domain(path, None, side, session.workers, strict=True, half=half)
         # Every true translation is needed whether or not --strict was given: say so, not "--strict stops".
         truth.strict_why = ("every input's true translation is needed to score it",
                             f"Fix or replace that file in {path}, or evaluate on data without true translations.")
@@ -185,23 +216,22 @@ class TranslationEvaluation:
                 x = to_model_input(src.pixels[start : start + step], translator.device)
                 with torch.no_grad():
                     fake = translator.translate(x, direction)
-                    rec = translator.reconstruct(fake, direction)
-                    fake_calls.append(translator.judged_real(fake, target).cpu())
-                rec_sum += float((rec - x).abs().sum())
-                rec_count += x.numel()
+                    fake_calls.append(translator.judged_real(fake, target, x).cpu())
+                    if translator.reconstructs:
+                        rec_sum += float((translator.reconstruct(fake, direction) - x).abs().sum())
+                        rec_count += x.numel()
                 fakes.append(to_uint8(fake, translator.value_range))
                 bar.advance(len(x))
         translated = np.concatenate(fakes)
-        real_calls = torch.cat([translator.judged_real(to_model_input(tgt.pixels[i : i + step], translator.device),
-                                                       target).cpu() for i in range(0, len(tgt.pixels), step)])
+        real_calls = self._real_calls(translator, src, tgt, target, step)
         fake_judged = torch.cat(fake_calls)
         out: dict[str, Any] = {
             "from": SOURCE_DOMAIN[direction], "to": target, "n_translated": int(len(translated)),
-            "n_real": int(len(tgt.pixels)),
+            "n_real": int(len(real_calls)),
             "real_judged_real": float(real_calls.float().mean()) if len(real_calls) else None,
             "fake_judged_fake": float((~fake_judged).float().mean()) if len(fake_judged) else None,
             "adversarial_accuracy": None,
-            "reconstruction_l1": rec_sum / max(rec_count, 1),
+            "reconstruction_l1": rec_sum / rec_count if translator.reconstructs else None,
         }
         if len(real_calls) and len(fake_judged):
             out["adversarial_accuracy"] = float((real_calls.sum() + (~fake_judged).sum()) /
@@ -213,8 +243,24 @@ class TranslationEvaluation:
         out["pairs"] = None
         if src.truth is not None:
             out["pairs"] = {"n": int(len(translated)), "l1": l1(translated, src.truth), "psnr": psnr(translated, src.truth),
-                            "input_l1": l1(src.pixels, src.truth), "input_psnr": psnr(src.pixels, src.truth)}
+                            "ssim": mean_ssim(translated, src.truth), "input_l1": l1(src.pixels, src.truth),
+                            "input_psnr": psnr(src.pixels, src.truth), "input_ssim": mean_ssim(src.pixels, src.truth)}
         return out
+
+    @staticmethod
+    def _real_calls(translator: Translator, src: Domain, tgt: Domain, target: str, step: int) -> torch.Tensor:
+        """The target domain's D on real target images: alone, or (a conditional D) with the inputs they are the
+        true translations of (none without true pairs)."""
+        def judged(images: np.ndarray, given: np.ndarray | None) -> torch.Tensor:
+            calls = [translator.judged_real(
+                to_model_input(images[i : i + step], translator.device), target,
+                None if given is None else to_model_input(given[i : i + step], translator.device)).cpu()
+                for i in range(0, len(images), step)]
+            return torch.cat(calls) if calls else torch.zeros(0, dtype=torch.bool)
+
+        if not translator.conditional_d:
+            return judged(tgt.pixels, None)
+        return judged(src.truth, src.pixels) if src.truth is not None else torch.zeros(0, dtype=torch.bool)
 
     def _distances(self, session: Session, translated: np.ndarray, real: np.ndarray, direction: str) -> dict[str, Any]:
         fake_f = session.features(ArraySource(translated, f"translations {direction}"), [TAP]).taps[TAP]

@@ -45,7 +45,7 @@ SHEET_KIND = "turing-sheet"
 
 
 @dataclass
-class ImagePool:
+class CandidateImages:
     """Candidate images of one kind: `names[i]` is the source the key records for row i.
 
     `load(rows)` returns (images, the rows they are); a reader may leave out unusable files.
@@ -55,12 +55,12 @@ class ImagePool:
     load: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike[str], option: str, size: int | None = None) -> ImagePool:
+    def from_path(cls, path: str | os.PathLike[str], option: str, size: int | None = None) -> CandidateImages:
         images = open_real_images(path, size, option)
         return cls(names=list(images.names), load=images.load)
 
     @classmethod
-    def from_array(cls, pixels: np.ndarray, names: Sequence[str]) -> ImagePool:
+    def from_array(cls, pixels: np.ndarray, names: Sequence[str]) -> CandidateImages:
         return cls(names=list(names), load=lambda rows: (pixels[rows], rows))
 
 
@@ -99,7 +99,7 @@ def _template(count: int, width: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _pick(pool: ImagePool, n: int, rng: np.random.Generator, option: str) -> list[tuple[int, np.ndarray]]:
+def _pick(pool: CandidateImages, n: int, rng: np.random.Generator, option: str) -> list[tuple[int, np.ndarray]]:
     """n random usable images of a pool as (row, pixels), in the order the seeded permutation gives."""
     order = rng.permutation(len(pool.names))
     picked: list[tuple[int, np.ndarray]] = []
@@ -119,8 +119,8 @@ def _pick(pool: ImagePool, n: int, rng: np.random.Generator, option: str) -> lis
 
 
 def make_sheet(
-    real: str | os.PathLike[str] | ImagePool,
-    fake: str | os.PathLike[str] | ImagePool,
+    real: str | os.PathLike[str] | CandidateImages,
+    fake: str | os.PathLike[str] | CandidateImages,
     n: int,
     out: str | os.PathLike[str],
     seed: int = 0,
@@ -146,8 +146,8 @@ def make_sheet(
     check_new_folder(out, force, SHEET_KIND)
     make_out_dir(out.parent)
     make_out_dir(key_path.parent, "--key")
-    real_pool = real if isinstance(real, ImagePool) else ImagePool.from_path(real, "--real", size)
-    fake_pool = fake if isinstance(fake, ImagePool) else ImagePool.from_path(fake, "--fake", size)
+    real_pool = real if isinstance(real, CandidateImages) else CandidateImages.from_path(real, "--real", size)
+    fake_pool = fake if isinstance(fake, CandidateImages) else CandidateImages.from_path(fake, "--fake", size)
 
     rng = np.random.default_rng(seed)
     chosen = [("real", real_pool.names[row], image) for row, image in _pick(real_pool, n, rng, "--real")]
@@ -202,11 +202,11 @@ def make_sheet(
 
 def generated_pool(
     ckpt: str | os.PathLike[str], n: int, seed: int = 0, device: str = "auto", batch_size: int = 64
-) -> ImagePool:
+) -> CandidateImages:
     """n images of a generator checkpoint (latents seeded by `seed`), named checkpoint#seed=S:i."""
     generator = load_generator(ckpt, resolve_device(device))
     pixels = generator.pixels(draw_latents(n, generator.z_dim, seed), batch_size, "generating fakes")
-    return ImagePool.from_array(pixels, [f"{generator.path.absolute()}#seed={seed}:{i}" for i in range(n)])
+    return CandidateImages.from_array(pixels, [f"{generator.path.absolute()}#seed={seed}:{i}" for i in range(n)])
 
 
 def turing_sheet(

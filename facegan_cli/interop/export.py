@@ -32,7 +32,6 @@ from facegan_cli.models.loading import family_of, load_model
 FORMATS = ("onnx", "torchscript")
 TOLERANCE = 1e-4
 EXPORT_KIND = "export"
-_DIRECTION_NETS = {"a2b": "a2b", "b2a": "b2a", "G_A": "a2b", "G_B": "b2a"}
 
 
 @dataclass
@@ -90,9 +89,12 @@ def _generator(model: Any, net: str | None, gen: torch.Generator) -> Exportable:
 
 
 def _translator(model: Any, net: str | None, gen: torch.Generator) -> Exportable:
-    direction = _DIRECTION_NETS.get(net or "a2b")
+    # --net names a direction or the generator that translates it (the translator's declared `generators`).
+    by_name = {**{g: d for d, g in model.generators.items()}, **{d: d for d in model.directions}}
+    direction = by_name.get(net or model.directions[0])
     if direction is None:
-        raise FaceganError(f"--net {net} is not a translator's network.", "Use G_A (a2b) or G_B (b2a).")
+        raise FaceganError(f"--net {net} is not a network of this translator.",
+                           "Use " + " or ".join(f"{g} ({d})" for d, g in model.generators.items()) + ".")
     side = model.resolution
     probes = [(torch.rand(1, 3, side, side, generator=gen) * 2 - 1,)]
     axes: dict[str, dict[int, str]] = {"image_in": {0: "batch"}, "image": {0: "batch"}}
@@ -100,7 +102,7 @@ def _translator(model: Any, net: str | None, gen: torch.Generator) -> Exportable
         other = side + 2 * model.size_multiple
         probes.append((torch.rand(2, 3, other, side + model.size_multiple, generator=gen) * 2 - 1,))
         axes = {name: {0: "batch", 2: "height", 3: "width"} for name in ("image_in", "image")}
-    return Exportable(_Translate(model, direction).eval(), {"a2b": "G_A", "b2a": "G_B"}[direction], probes,
+    return Exportable(_Translate(model, direction).eval(), model.generators[direction], probes,
                       ["image_in"], axes)
 
 

@@ -9,8 +9,8 @@ PyTorch 0.4 carry InstanceNorm running_mean / running_var / num_batches_tracked 
 load_networks drops (its __patch_instance_norm_state_dict: an InstanceNorm's running statistics when the
 module keeps none, and num_batches_tracked always); so does this module, and counts them.
 
-pix2pix's U-Net G (`latest_net_G.pth` with nested `model.model...` keys) is recognised and refused until
-facegan has a pix2pix family. Test-time inputs are fitted as junyanz's test.py does (Resize to the square
+pix2pix's U-Net G (`latest_net_G.pth` with nested `model.model...` keys) is interop/junyanz_pix2pix.py's
+(it is tried first); offered here (--family cycle-gan) it is refused, naming pix2pix. Test-time inputs are fitted as junyanz's test.py does (Resize to the square
 crop size, bicubic; load_size = crop_size at test time), and written with tensor2im's truncation within one
 grey level (facegan rounds).
 """
@@ -68,10 +68,10 @@ def _refuse_unet(file: ForeignFile, request: ImportRequest) -> None:
     offered = request.family in (FAMILY, "junyanz") if request.family else False
     raise FaceganError(
         f"{file.path} is a pix2pix U-Net generator (its keys nest as model.model...), "
-        + ("not a CycleGAN ResNet generator, so it cannot be imported as --family cycle-gan. " if offered else "")
-        + f"facegan has no {PIX2PIX_FAMILY} family yet (it is pending), so the file was not imported.",
-        "Import CycleGAN files (latest_net_G_A.pth / latest_net_G_B.pth, or a one-direction ResNet "
-        "latest_net_G.pth), or wait for the pix2pix family.",
+        + ("not a CycleGAN ResNet generator (--family cycle-gan), " if offered else "")
+        + "so the file was not imported.",
+        f"Import it as pix2pix (leave --family out, or --family {PIX2PIX_FAMILY}), or import CycleGAN files "
+        "(latest_net_G_A.pth / latest_net_G_B.pth, or a one-direction ResNet latest_net_G.pth).",
     )
 
 
@@ -93,16 +93,18 @@ def _generator_arch(file: ForeignFile) -> dict[str, int]:
     return {"ngf": int(first[0]), "n_blocks": len(blocks)}
 
 
-def _discriminator_arch(file: ForeignFile) -> dict[str, int]:
+def patchgan_arch(file: ForeignFile, channels: int = 3, fix: str = "Import junyanz's basic / n_layers "
+                  "discriminator files (latest_net_D_A.pth, latest_net_D_B.pth).") -> dict[str, int]:
+    """ndf and n_layers_d of junyanz's NLayerDiscriminator reading `channels` channels (CycleGAN's RGB images;
+    pix2pix's (input, output) pairs, 6)."""
     t = file.tensors
     first = shape(t, "model.0.weight", file.path, 4)
     convs = [i for i in sources.count_indexed(t, r"model\.(\d+)\.weight") if t[f"model.{i}.weight"].dim() == 4]
-    if first[1] != 3 or len(convs) < 3:
+    if first[1] != channels or len(convs) < 3:
+        reads = "RGB images" if channels == 3 else f"{channels}-channel inputs"
         raise FaceganError(
-            f"{file.path} is not a PatchGAN discriminator of RGB images (first convolution {first}, "
-            f"{len(convs)} convolutions).",
-            "Import junyanz's basic / n_layers discriminator files (latest_net_D_A.pth, latest_net_D_B.pth).",
-        )
+            f"{file.path} is not a PatchGAN discriminator of {reads} (first convolution {first}, "
+            f"{len(convs)} convolutions).", fix)
     return {"ndf": int(first[0]), "n_layers_d": len(convs) - 2}
 
 
@@ -135,7 +137,7 @@ def convert(files: list[ForeignFile], request: ImportRequest) -> Imported:
     g_arch = {n: _generator_arch(f) for n, f in generators.items()}
     _same(g_arch, "generators", generators)
     discriminators = {n: by_net[n] for n in ("D_A", "D_B") if n in by_net}
-    d_arch = {n: _discriminator_arch(f) for n, f in discriminators.items()}
+    d_arch = {n: patchgan_arch(f) for n, f in discriminators.items()}
     _same(d_arch, "discriminators", discriminators)
     arch = {**next(iter(g_arch.values())), **(next(iter(d_arch.values())) if d_arch else {})}
     inferred.update(arch)
@@ -170,5 +172,5 @@ sources.register(Source(
     example="facegan import checkpoints/style_monet_pretrained/latest_net_G.pth --direction a2b --out runs/monet",
     name="junyanz", project=PROJECT, priority=10, select=select, convert=convert, families=(FAMILY,),
     describe="CycleGAN `latest_net_G_A.pth` / `latest_net_G_B.pth` (+ D_A / D_B), a checkpoints/NAME folder "
-    "(--epoch N: `N_net_*.pth`), or a one-direction `latest_net_G.pth` (--direction); pix2pix U-Nets are refused until facegan has that family",
+    "(--epoch N: `N_net_*.pth`), or a one-direction ResNet `latest_net_G.pth` (--direction)",
 ))

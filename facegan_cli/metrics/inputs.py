@@ -86,7 +86,7 @@ def resolve_inputs(
     strict: bool = False,
     allow_stats: bool = False,
     translate: Path | None = None,
-    direction: str = "a2b",
+    direction: str | None = None,
     resolution: int | None = None,
 ) -> list[Input]:
     """The inputs of a metric: the positional paths, then the --ckpt samples (a generator's, or a translator's

@@ -75,6 +75,12 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.prod(stacked ** weights.view(-1, 1, 1), dim=0).mean(1)
 
 
+def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Single-scale SSIM of each pair of float N x C x H x W images in [0, 255] (pytorch-msssim's `ssim`:
+    the same window and constants, the map's mean per channel, then over channels): N values."""
+    return _ssim_terms(x, y, _window(x.device).to(x.dtype))[0].mean(1)
+
+
 def pairs_per_pass(height: int, width: int) -> int:
     """How many pairs of H x W images one ms_ssim call takes, so that its float32 maps stay bounded."""
     return max(1, PASS_PIXELS // max(1, height * width))

@@ -29,4 +29,4 @@ class Settings:
     n: int = 50_000
     seed: int = 0
     translate: Path | None = None  # with a translator --ckpt: the images it translates
-    direction: str = "a2b"
+    direction: str | None = None  # None: the translator's default direction

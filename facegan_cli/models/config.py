@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Union
 
@@ -191,3 +192,13 @@ class FamilyConfig:
                 cls.from_record({**named, **values}, f"preset {name!r}", derived_missing_ok=True)
             except FaceganError as exc:
                 raise ValueError(f"family {cls.family}: {exc.message}") from exc
+
+
+def checked(check: Callable[[dict[str, Any]], None], config: dict[str, Any], what: str, use: str) -> dict[str, Any]:
+    """`config` when `check` (a family's ValueError-raising check) passes; else a FaceganError "This `what`
+    configuration cannot be `use`: ...", naming the option (every value such a check reads comes from one)."""
+    try:
+        check(config)
+    except ValueError as exc:
+        raise FaceganError(f"This {what} configuration cannot be {use}: {exc}.", "Change the option named.") from exc
+    return config

@@ -31,7 +31,7 @@ from torch import nn
 from facegan_cli.core.checkpoint import Checkpoint
 from facegan_cli.core.errors import FaceganError
 from facegan_cli.features.vgg19 import POOLS
-from facegan_cli.models.config import FamilyConfig, setting
+from facegan_cli.models.config import FamilyConfig, checked, setting
 from facegan_cli.models.loading import load_network
 from facegan_cli.models.registry import Family, Reference, get_family, register, typed_config
 from facegan_cli.models.translation import Translator
@@ -126,19 +126,27 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _norm(channels: int) -> nn.InstanceNorm2d:
-    # junyanz's get_norm_layer('instance'): no affine parameters, no running statistics.
+NORMS = ("instance", "batch")  # junyanz's get_norm_layer: CycleGAN's default, pix2pix's
+
+
+def _norm(channels: int, norm: str = "instance") -> nn.Module:
+    # junyanz's get_norm_layer: 'instance' has no affine parameters and no running statistics; 'batch' both.
+    if norm == "batch":
+        return nn.BatchNorm2d(channels, affine=True, track_running_stats=True)
     return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
 
 
 class ResnetBlock(nn.Module):
-    """x + [ReflPad1, Conv3, IN, ReLU, ReflPad1, Conv3, IN](x)."""
+    """x + [ReflPad1, Conv3, norm, ReLU, (Dropout 0.5,) ReflPad1, Conv3, norm](x); the convs have a bias only
+    before instance norm (junyanz's use_bias)."""
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, norm: str = "instance", dropout: bool = False) -> None:
         super().__init__()
+        bias = norm == "instance"
         self.conv_block = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, padding=0, bias=True), _norm(dim), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, padding=0, bias=True), _norm(dim),
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, padding=0, bias=bias), _norm(dim, norm), nn.ReLU(True),
+            *([nn.Dropout(0.5)] if dropout else []),
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, padding=0, bias=bias), _norm(dim, norm),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -146,11 +154,12 @@ class ResnetBlock(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    """junyanz's ResnetGenerator (instance norm, no dropout) with seed 004's upsampling and padding options."""
+    """junyanz's ResnetGenerator (CycleGAN: instance norm, no dropout; pix2pix's resnet option: batch norm and
+    dropout) with seed 004's upsampling and padding options."""
 
     def __init__(
         self, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, n_blocks: int = 9, upsample: str = "deconv",
-        padding: str = "zero",
+        padding: str = "zero", norm: str = "instance", dropout: bool = False,
     ) -> None:
         super().__init__()
         if upsample not in UPSAMPLES:
@@ -159,29 +168,30 @@ class ResnetGenerator(nn.Module):
             raise ValueError(f"padding {padding!r} is not one of {PADDINGS}")
         if n_blocks < 0:
             raise ValueError(f"n_blocks {n_blocks} is negative")
-        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, padding=0, bias=True),
-                                   _norm(ngf), nn.ReLU(True)]
+        bias = norm == "instance"  # junyanz's use_bias: no conv bias before a batch norm
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, padding=0, bias=bias),
+                                   _norm(ngf, norm), nn.ReLU(True)]
         for i in range(2):
             cin, cout = ngf * 2**i, ngf * 2 ** (i + 1)
             if padding == "reflect":
-                layers += [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3, stride=2, padding=0, bias=True)]
+                layers += [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3, stride=2, padding=0, bias=bias)]
             else:
-                layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=True)]
-            layers += [_norm(cout), nn.ReLU(True)]
-        layers += [ResnetBlock(ngf * 4) for _ in range(n_blocks)]
+                layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=bias)]
+            layers += [_norm(cout, norm), nn.ReLU(True)]
+        layers += [ResnetBlock(ngf * 4, norm, dropout) for _ in range(n_blocks)]
         for i in range(2):
             cin, cout = ngf * 2 ** (2 - i), ngf * 2 ** (1 - i)
             if upsample == "deconv":
-                layers += [nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1, bias=True)]
+                layers += [nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1, bias=bias)]
             else:
                 # Resize-convolution (Odena et al. 2016): no uneven overlap, so no checkerboard.
                 layers += [nn.Upsample(scale_factor=2, mode=upsample, **({} if upsample == "nearest" else
                                                                           {"align_corners": False}))]
                 if padding == "reflect":
-                    layers += [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3, stride=1, padding=0, bias=True)]
+                    layers += [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3, stride=1, padding=0, bias=bias)]
                 else:
-                    layers += [nn.Conv2d(cin, cout, 3, stride=1, padding=1, bias=True)]
-            layers += [_norm(cout), nn.ReLU(True)]
+                    layers += [nn.Conv2d(cin, cout, 3, stride=1, padding=1, bias=bias)]
+            layers += [_norm(cout, norm), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7, padding=0), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
@@ -191,20 +201,22 @@ class ResnetGenerator(nn.Module):
 
 class NLayerDiscriminator(nn.Module):
     """junyanz's PatchGAN: n_layers stride-2 convs (the first without norm), one stride-1 conv, a 1-channel
-    stride-1 conv; 4x4 kernels, padding 1, LeakyReLU 0.2, no sigmoid (70x70 receptive field for 3 layers)."""
+    stride-1 conv; 4x4 kernels, padding 1, LeakyReLU 0.2, no sigmoid (70x70 receptive field for 3 layers).
+    The normalised convs have a bias only before instance norm (junyanz's use_bias)."""
 
-    def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3) -> None:
+    def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance") -> None:
         super().__init__()
         if n_layers < 1:
             raise ValueError(f"n_layers {n_layers} must be at least 1")
+        bias = norm == "instance"
         layers: list[nn.Module] = [nn.Conv2d(input_nc, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
         mult = 1
         for n in range(1, n_layers):
             prev, mult = mult, min(2**n, 8)
-            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=2, padding=1, bias=True), _norm(ndf * mult),
+            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=2, padding=1, bias=bias), _norm(ndf * mult, norm),
                        nn.LeakyReLU(0.2, True)]
         prev, mult = mult, min(2**n_layers, 8)
-        layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=1, padding=1, bias=True), _norm(ndf * mult),
+        layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=1, padding=1, bias=bias), _norm(ndf * mult, norm),
                    nn.LeakyReLU(0.2, True), nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
         self.model = nn.Sequential(*layers)
 
@@ -274,11 +286,7 @@ def configure_arch(config: dict[str, Any], values: dict[str, Any]) -> dict[str, 
     out = {**config, **get_family("cycle-gan").config.given(values, arch=True)}
     if values.get("resolution") is not None:
         out["load_size"] = max(int(out["load_size"]), int(values["resolution"]))
-    try:
-        check_config(out)
-    except ValueError as exc:
-        raise FaceganError(f"This CycleGAN configuration cannot be built: {exc}.", "Change the option named.") from exc
-    return out
+    return checked(check_config, out, "CycleGAN", "built")
 
 
 class CycleGANTranslator(Translator):
@@ -307,7 +315,7 @@ class CycleGANTranslator(Translator):
         with torch.no_grad():
             return net(images.to(self.device, torch.float32)).float()
 
-    def judged_real(self, images: torch.Tensor, domain: str) -> torch.Tensor:
+    def judged_real(self, images: torch.Tensor, domain: str, inputs: torch.Tensor | None = None) -> torch.Tensor:
         net = self._net("D_B" if domain == "A" else "D_A", f"judge domain {domain}")
         m = self.pack
         usable = images.shape[0] - images.shape[0] % m

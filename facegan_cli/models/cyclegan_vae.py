@@ -131,7 +131,7 @@ class LatentCycleTranslator(Translator):
             code = self.nets["G_A" if direction == "a2b" else "G_B"](self.encode(images, source))
             return self.nets[self.names[target][1]](code).float()
 
-    def judged_real(self, images: torch.Tensor, domain: str) -> torch.Tensor:
+    def judged_real(self, images: torch.Tensor, domain: str, inputs: torch.Tensor | None = None) -> torch.Tensor:
         with torch.no_grad():
             scores = self.nets["D_B" if domain == "A" else "D_A"](self.encode(images, domain)).float()
         return real_decision(scores.flatten(1).mean(1), str(self.config["gan_mode"]))

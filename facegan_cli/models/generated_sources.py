@@ -26,7 +26,7 @@ from facegan_cli.data.domains import open_domain
 from facegan_cli.data.grid import to_uint8
 from facegan_cli.data.sources import Batch, ImageSource
 from facegan_cli.models.loading import LoadedGenerator, load_model
-from facegan_cli.models.translation import Translator, check_direction, to_model_input
+from facegan_cli.models.translation import Translator, to_model_input
 
 
 class ModelSource(ImageSource):
@@ -100,8 +100,9 @@ class TranslatorSource(ModelSource):
 
     kind = "translator"
 
-    def __init__(self, translator: Translator, source: ImageSource, direction: str, n: int | None = None) -> None:
-        check_direction(direction)
+    def __init__(self, translator: Translator, source: ImageSource, direction: str | None, n: int | None = None
+                 ) -> None:
+        direction = translator.check_direction(direction)  # None: its default
         if n is not None and n < 1:
             raise UsageProblem(f"--n {n}: translations need at least one image.", "Leave --n out to translate all.")
         super().__init__(translator, len(source) if n is None else min(n, len(source)))
@@ -135,7 +136,7 @@ def checkpoint_source(
     n: int,
     seed: int,
     translate: str | os.PathLike[str] | None = None,
-    direction: str = "a2b",
+    direction: str | None = None,
     split: str | None = None,
     workers: int | None = None,
     strict: bool = False,

@@ -1,9 +1,20 @@
 """What a loaded image translator offers, whatever its family (every family of kind "translator").
 
-A translator maps images of domain A to domain B (`a2b`) and back (`b2a`). `facegan translate`,
-`facegan eval translation` and the metrics' translated inputs (models.sources.TranslatorSource) use only
-this interface, so a new translator family (the CycleGAN baseline, its latent VAE variant, ...) needs
-nothing but a loader that returns one of these.
+A translator maps images of domain A to domain B (`a2b`) and/or back (`b2a`). `facegan translate`,
+`facegan eval translation`, `facegan explain`, the metrics' translated inputs
+(models.generated_sources.TranslatorSource) and `facegan export` use only this interface, so a new
+translator family (the CycleGAN baseline, its latent VAE variant, pix2pix, ...) needs nothing but a loader
+that returns one of these. What a model has is DECLARED, and the commands read the declarations instead of
+naming families:
+
+  generators     direction -> the network that translates it ({"a2b": "G_A", "b2a": "G_B"} for a cycle model,
+                 {"a2b": "G"} for a one-way pix2pix); `directions` are its keys, the first the default
+  reconstructs   it translates back too (a cycle): `translate --grid` shows the reconstruction and `eval
+                 translation` reports the reconstruction error
+  conditional_d  its discriminator judges (input, output) pairs, not outputs alone (pix2pix): judged_real and
+                 `explain` give it the input with the image
+  stochastic     it has a test-time mode that keeps sampling (dropout on, batch statistics: junyanz's test.py
+                 without --eval), which `translate --stochastic` turns on
 
 Images are float tensors N x 3 x H x W in [-1, 1] on the translator's device; outputs are float32 in
 [-1, 1]. Inputs are fitted to `input_size(...)` by the caller (fully convolutional translators take any
@@ -16,7 +27,7 @@ import abc
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -54,6 +65,40 @@ class Translator(abc.ABC):
 
     value_range = (-1.0, 1.0)
     size_multiple = 4  # inputs of other sizes must be multiples of this (0: only `resolution`)
+    min_size = 0  # the smallest such input (0: 4 x size_multiple)
+    # The declarations (see the module docstring); a family's translator overrides what differs.
+    reconstructs: ClassVar[bool] = True
+    conditional_d: ClassVar[bool] = False
+    stochastic: ClassVar[bool] = False
+
+    @property
+    def generators(self) -> dict[str, str]:
+        """Direction -> the network that translates it (default: a cycle model's G_A and G_B)."""
+        return {"a2b": "G_A", "b2a": "G_B"}
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        """The directions it translates, the default first."""
+        return tuple(self.generators)
+
+    def check_direction(self, direction: str | None) -> str:
+        """`direction` (None: the default one), checked to be one this translator has."""
+        if direction is None:
+            return self.directions[0]
+        check_direction(direction)
+        if direction not in self.directions:
+            raise UsageProblem(
+                f"--direction {direction}: {self.path} ({self.family}) translates only {', '.join(self.directions)}.",
+                f"Use --direction {self.directions[0]} (or leave --direction out).",
+            )
+        return direction
+
+    def set_stochastic(self, on: bool) -> None:
+        """Run as junyanz's test.py without --eval (dropout on, batch statistics) when `on`; families that
+        declare `stochastic` override this."""
+        if on:
+            raise UsageProblem(f"{self.path} ({self.family}) has no stochastic test mode (no dropout, no batch "
+                               "normalisation): its translations are deterministic.", "Leave --stochastic out.")
 
     def input_size(self, size: int | None) -> int:
         """The square side inputs are fitted to: `size` when given and allowed, else `resolution`."""
@@ -66,9 +111,10 @@ class Translator(abc.ABC):
                 f"{size}x{size}.",
                 "Leave --size out.",
             )
-        if size < 4 * self.size_multiple or size % self.size_multiple:
+        smallest = self.min_size or 4 * self.size_multiple
+        if size < smallest or size % self.size_multiple:
             raise UsageProblem(
-                f"--size {size} is not a multiple of {self.size_multiple} of at least {4 * self.size_multiple}.",
+                f"--size {size} is not a multiple of {self.size_multiple} of at least {smallest}.",
                 f"Use e.g. --size {self.resolution}.",
             )
         return size
@@ -78,13 +124,15 @@ class Translator(abc.ABC):
         """G(x) for a2b, F(y) for b2a."""
 
     def reconstruct(self, translated: torch.Tensor, direction: str) -> torch.Tensor:
-        """The way back: F(G(x)) from G(x) for a2b (the cycle), G(F(y)) from F(y) for b2a."""
+        """The way back: F(G(x)) from G(x) for a2b (the cycle), G(F(y)) from F(y) for b2a (`reconstructs`
+        translators only)."""
         return self.translate(translated, "b2a" if direction == "a2b" else "a2b")
 
     @abc.abstractmethod
-    def judged_real(self, images: torch.Tensor, domain: str) -> torch.Tensor:
+    def judged_real(self, images: torch.Tensor, domain: str, inputs: torch.Tensor | None = None) -> torch.Tensor:
         """Bool per image (per pack of images for packed discriminators): does the discriminator of `domain`
-        call it real? Without any input noise (the held-out 'adversarial accuracy')."""
+        call it real? Without any input noise (the held-out 'adversarial accuracy'). A `conditional_d`
+        translator needs the `inputs` the images are (true or made) translations of."""
 
     @property
     def pack(self) -> int:

@@ -21,9 +21,9 @@ Every step (specs/cyclegan.md, J = junyanz/pytorch-CycleGAN-and-pix2pix):
             one Adam for both Ds; WGAN-GP adds lambda_gp times the gradient penalty (J's cycle_gan_model
             has none: --lambda-gp 0 is J exactly).
   GAN       lsgan: MSE to 1/0 (J's default); vanilla: BCE with logits; wgangp: -mean / +mean.
-  pools     J's ImagePool(50) per domain: fills with the first 50 fakes, then per image, with probability
-            1/2 returns a stored fake and stores the new one in its place (Python's `random`, as J, so the
-            same seed makes the same choices). Both pools are saved in every checkpoint.
+  pools     J's ImagePool(50) per domain (train/translation.py): fills with the first 50 fakes, then per
+            image, with probability 1/2 returns a stored fake and stores the new one in its place (Python's
+            `random`, as J, so the same seed makes the same choices). Both pools are saved in every checkpoint.
   noise     seed 004's white noise on every D input (real and pooled fake, in the D and the G pass), sigma
             falling linearly from d_noise_std to 0 over the n_epochs + n_epochs_decay epochs of the schedule
             (DEFAULT; the thesis gives no value).
@@ -37,20 +37,16 @@ Every step (specs/cyclegan.md, J = junyanz/pytorch-CycleGAN-and-pix2pix):
 
 from __future__ import annotations
 
-import itertools
-import random
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from facegan_cli.core import weights as W
 from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.options import Opt
 from facegan_cli.data.domains import resolve_domains
-from facegan_cli.data.sources import open_image_set
 from facegan_cli.features.vgg19 import VGG19Extractor, layer_tap, recorded_extractor
 from facegan_cli.models import registry
 from facegan_cli.models.cyclegan import (
@@ -61,27 +57,15 @@ from facegan_cli.models.cyclegan import (
     pack_images,
 )
 from facegan_cli.models.registry import resolve_config
-from facegan_cli.train.gan_objectives import gradient_penalty
+from facegan_cli.train.gan_objectives import gan_loss, gradient_penalty
 from facegan_cli.train.spec import DOMAIN_DATA, DOMAIN_OPTIONS, RESUMABLE_LR, TrainPlan, TrainSpec
-from facegan_cli.train.trainer import Images, Stream, TrainContext, Trainer
+from facegan_cli.train.trainer import Images, Stream, TrainContext
+from facegan_cli.train.translation import CycleTrainer, crop_sizes, cycle, held_resolution, resize_and_crop
+from facegan_cli.train.translation import ImagePool as ImagePool  # where the parity tests import it from
+from facegan_cli.train.translation import lr_factor as lr_factor
 from facegan_cli.transfer.style_losses import content_error, gram, style_error
 
-SAMPLE_ROWS = 8  # rows of a training grid: A, G_A(A), G_B(G_A(A)), B, G_B(B), G_A(G_B(B))
-
-
-# --- losses ----------------------------------------------------------------------------------------------
-
-
-def gan_loss(prediction: torch.Tensor, target_is_real: bool, mode: str) -> torch.Tensor:
-    """J's GANLoss: lsgan = MSE to 1 or 0, vanilla = BCE with logits, wgangp = -mean (real) / mean (fake)."""
-    prediction = prediction.float()
-    if mode == "lsgan":
-        return F.mse_loss(prediction, torch.full_like(prediction, 1.0 if target_is_real else 0.0))
-    if mode == "vanilla":
-        return F.binary_cross_entropy_with_logits(prediction, torch.full_like(prediction, 1.0 if target_is_real else 0.0))
-    if mode == "wgangp":
-        return -prediction.mean() if target_is_real else prediction.mean()
-    raise ValueError(f"unknown gan mode {mode!r}")
+# --- losses ---------------------------------------------------------------------------------------------
 
 
 def total_variation(images: torch.Tensor) -> torch.Tensor:
@@ -91,13 +75,6 @@ def total_variation(images: torch.Tensor) -> torch.Tensor:
     dx = y[:, :, :-1, 1:] - y[:, :, :-1, :-1]
     dy = y[:, :, 1:, :-1] - y[:, :, :-1, :-1]
     return torch.sqrt(dx.square() + dy.square() + 1e-8).mean()
-
-
-def lr_factor(step: int, epoch_steps: int, n_epochs: int, n_epochs_decay: int) -> float:
-    """J's 'linear' policy for the update after `step` updates: 1 for the first n_epochs epochs, then
-    falling by 1 / (n_epochs_decay + 1) per epoch (epoch 0-based, J's epoch_count 1)."""
-    epoch = step // max(1, epoch_steps)
-    return 1.0 - max(0, epoch + 1 - n_epochs) / float(n_epochs_decay + 1)
 
 
 NST_CONTENT = "conv3_2"
@@ -141,133 +118,7 @@ def nst_extractor(config: dict[str, Any], device: torch.device) -> VGG19Extracto
     )
 
 
-# --- the history buffer ----------------------------------------------------------------------------------
-
-
-class ImagePool:
-    """J's ImagePool(size) (util/image_pool.py) on the device: a preallocated buffer, Python `random` for the
-    choices (as J, and restored with the run's other generators on resume), and its content in checkpoints."""
-
-    def __init__(self, size: int) -> None:
-        self.size = int(size)
-        self.count = 0
-        self.images: torch.Tensor | None = None
-
-    def query(self, images: torch.Tensor) -> torch.Tensor:
-        if self.size == 0:
-            return images
-        out = []
-        for image in images.detach().float():
-            if self.images is None:
-                self.images = torch.empty((self.size, *image.shape), dtype=torch.float32, device=image.device)
-            if self.count < self.size:
-                self.images[self.count] = image
-                self.count += 1
-                out.append(image)
-            elif random.uniform(0, 1) > 0.5:
-                slot = random.randint(0, self.size - 1)
-                out.append(self.images[slot].clone())
-                self.images[slot] = image
-            else:
-                out.append(image)
-        return torch.stack(out)
-
-    def state(self) -> dict[str, Any]:
-        stored = self.images[: self.count].cpu() if self.images is not None and self.count else torch.zeros(0)
-        return {"size": self.size, "count": self.count, "images": stored}
-
-    def load(self, state: dict[str, Any], device: torch.device) -> None:
-        self.count = int(state["count"])
-        stored = state["images"]
-        if self.count:
-            self.images = torch.empty((self.size, *stored.shape[1:]), dtype=torch.float32, device=device)
-            self.images[: self.count] = stored.to(device)
-
-
 # --- the trainer ------------------------------------------------------------------------------------------
-
-
-def cycle(
-    G_A: nn.Module, G_B: nn.Module, real_A: torch.Tensor, real_B: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """fake_B = G_A(A), rec_A = G_B(fake_B), fake_A = G_B(B), rec_B = G_A(fake_A), in J's order (the order
-    of the calls is the order of the random numbers a network may draw)."""
-    fake_B = G_A(real_A)
-    rec_A = G_B(fake_B)
-    fake_A = G_B(real_B)
-    return fake_B, rec_A, fake_A, G_A(fake_A)
-
-
-class CycleTrainer(Trainer):
-    """junyanz's CycleGAN training, on images (cycle-gan) or on codes (cycle-gan-vae): G_A, G_B, D_A, D_B
-    with one Adam per pair at J's linear decay by epoch, a history pool of fakes per domain (saved with
-    the checkpoint), and fixed sample inputs of both domains."""
-
-    generator_key = "G_A"
-    grid_columns = 6
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        super().__init__(config)
-        self.pool_A = ImagePool(int(config["pool_size"]))  # fakes of domain A (G_B's), for D_B
-        self.pool_B = ImagePool(int(config["pool_size"]))  # fakes of domain B (G_A's), for D_A
-        self.epoch_steps = 1
-        self._sample: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    @property
-    def z_dim(self) -> int:
-        return 0  # a translation model: the loop's latents are empty; grids translate fixed real images
-
-    def set_epoch_length(self, steps: int) -> None:
-        self.epoch_steps = int(steps)
-
-    def set_networks(self, nets: dict[str, nn.Module]) -> None:
-        """The four trained networks (what the step calls; DDP / compile may wrap them) and their optimisers."""
-        self.nets: dict[str, nn.Module] = dict(nets)
-        betas, lr = tuple(self.config["betas"]), float(self.config["lr"])
-        self.optimizers = {
-            "G": torch.optim.Adam(itertools.chain(nets["G_A"].parameters(), nets["G_B"].parameters()), lr=lr,
-                                  betas=betas),
-            "D": torch.optim.Adam(itertools.chain(nets["D_A"].parameters(), nets["D_B"].parameters()), lr=lr,
-                                  betas=betas),
-        }
-
-    def wrap_networks(self, wrap: Any) -> None:
-        self.nets = {name: wrap(net) for name, net in self.nets.items()}
-
-    def lr_at(self, step: int) -> float:
-        cfg = self.config
-        return float(cfg["lr"]) * lr_factor(step, self.epoch_steps, int(cfg["n_epochs"]), int(cfg["n_epochs_decay"]))
-
-    def _set_lr(self, step: int) -> None:
-        lr = self.lr_at(step)
-        for opt in self.optimizers.values():
-            for group in opt.param_groups:
-                group["lr"] = lr
-
-    def extra_state(self) -> dict[str, Any]:
-        # The history buffers: an exact resume continues with the fakes the straight run would hold.
-        return {"pool_A": self.pool_A.state(), "pool_B": self.pool_B.state()}
-
-    def load_extra_state(self, state: dict[str, Any]) -> None:
-        for name, pool in (("pool_A", self.pool_A), ("pool_B", self.pool_B)):
-            if name in state:
-                pool.load(state[name], self.device)
-
-    def sample_input(self, images: torch.Tensor) -> torch.Tensor:
-        """A sample grid's input from the images of a stream (default: as they are)."""
-        return images
-
-    def set_sample_inputs(self, batch: dict[str, torch.Tensor]) -> None:
-        k = min(SAMPLE_ROWS, batch["A"].shape[0], batch["B"].shape[0])
-        self._sample = (self.sample_input(batch["A"][:k]).clone(), self.sample_input(batch["B"][:k]).clone())
-
-    def sample_pair(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._sample is None:
-            raise FaceganError("No sample images were handed to the trainer.", "This is a facegan bug.")
-        return self._sample
-
-    def meta(self) -> dict[str, Any]:
-        return {**super().meta(), "value_range": [-1.0, 1.0]}
 
 
 class CycleGANTrainer(CycleTrainer):
@@ -317,18 +168,9 @@ class CycleGANTrainer(CycleTrainer):
 
     def fit(self, images: torch.Tensor, random_crop: bool = True) -> torch.Tensor:
         """J's Resize(load_size, bicubic) then RandomCrop(resolution) (CenterCrop with random_crop False),
-        on the device."""
+        on the device; A and B are unpaired, so each stream draws its own crops."""
         load, crop = int(self.config["load_size"]), int(self.config["resolution"])
-        if images.shape[-1] != load:
-            images = F.interpolate(images, size=(load, load), mode="bicubic", align_corners=False).clamp_(-1.0, 1.0)
-        if load == crop:
-            return images
-        n = images.shape[0]
-        if random_crop:
-            offsets = torch.randint(0, load - crop + 1, (n, 2)).tolist()  # CPU generator: no device sync
-        else:
-            offsets = [[(load - crop) // 2] * 2] * n
-        return torch.stack([images[i, :, y : y + crop, x : x + crop] for i, (y, x) in enumerate(offsets)])
+        return resize_and_crop([images], load, crop, random_crop)[0]
 
     # --- the step ----------------------------------------------------------------------------------------
 
@@ -480,14 +322,7 @@ def configure(values: dict[str, Any]) -> TrainPlan:
     if values.get("beta1") is not None or values.get("beta2") is not None:
         config["betas"] = [values.get("beta1") if values.get("beta1") is not None else config["betas"][0],
                            values.get("beta2") if values.get("beta2") is not None else config["betas"][1]]
-    preset = resolve_config("cycle-gan", values.get("preset"))
-    if values.get("resolution") is not None and values.get("load_size") is None:
-        # Keep the preset's jitter ratio (junyanz: 286/256, e.g. 143 for 128 crops; thesis64: none).
-        config["load_size"] = round(int(values["resolution"]) * preset["load_size"] / preset["resolution"])
-    crop, load = int(config["resolution"]), int(config["load_size"])
-    if load < crop:
-        raise UsageProblem(f"--load-size {load} is smaller than the {crop}x{crop} crops.",
-                           f"Pass --load-size {crop} or more (junyanz: 286 for 256 crops).")
+    crop, load = crop_sizes(config, values, resolve_config("cycle-gan", values.get("preset")))  # thesis64: no jitter
     try:
         check_config(config)
     except ValueError as exc:
@@ -509,18 +344,9 @@ def configure(values: dict[str, Any]) -> TrainPlan:
     elif nst_options:
         raise FaceganError(f"{', '.join(nst_options)} apply to --identity-mode nst (CycleGAN+NST).",
                            "Add --identity-mode nst, or leave them out.")
-    # The data stays on the device at the load size, or smaller when the images are (then upsampled per batch,
-    # as J's Resize does): never below the crop.
-    sizes = {stream: open_image_set(cfg["path"], split=cfg["split"]).resolution for stream, cfg in data.items()}
-    config["data_resolution"] = min(load, *sizes.values())
-    small = {s: r for s, r in sizes.items() if r < crop}
-    if small:
-        stream, res = next(iter(small.items()))
-        raise FaceganError(
-            f"The {stream} data at {data[stream]['path']} holds {res}x{res} images, smaller than the {crop}x{crop} "
-            f"crops of this run (preset {config['preset']}).",
-            f"Pass --resolution {res - res % 4} (--preset thesis64 is made for 64x64 images), or use larger images.",
-        )
+    config["data_resolution"] = held_resolution(
+        data, crop, load, config["preset"],
+        lambda res: f"Pass --resolution {res - res % 4} (--preset thesis64 is made for 64x64 images), or use larger images.")
     steps, epochs = values.get("steps"), values.get("epochs")
     length = {} if steps or epochs else {"epochs": float(config["n_epochs"]) + float(config["n_epochs_decay"])}
     return TrainPlan(config, data, length)

@@ -2,7 +2,7 @@
 
 The VAE of a `facegan train vae` run is loaded and frozen (eval mode, no gradients). Every step encodes
 the A and B batches to their means z = mu(x), w = mu(y), then runs junyanz's CycleGAN step on codes (the
-cycle_gan_trainer's losses, pools and schedule): fake_w = G_A(z), rec_z = G_B(fake_w), fake_z = G_B(w),
+translation toolkit's losses, pools and schedule): fake_w = G_A(z), rec_z = G_B(fake_w), fake_z = G_B(w),
 rec_w = G_A(fake_z); G: LSGAN(D_A(fake_w)) + LSGAN(D_B(fake_z)) + lambda_A |rec_z - z| + lambda_B |rec_w - w|
 (+ identity on codes when asked); D_A / D_B on real codes and 50-code pools; one Adam per pair, J's linear
 decay by epoch.
@@ -28,9 +28,10 @@ from facegan_cli.models.cyclegan_vae import build_critic, build_translator, vae_
 from facegan_cli.models.loading import family_of
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.models.vae import build_decoder, build_encoder
-from facegan_cli.train.cyclegan_trainer import CycleTrainer, cycle, gan_loss
+from facegan_cli.train.gan_objectives import gan_loss
 from facegan_cli.train.spec import DOMAIN_DATA, DOMAIN_OPTIONS, RESUMABLE_LR, TrainPlan, TrainSpec
 from facegan_cli.train.trainer import Images, Stream, TrainContext
+from facegan_cli.train.translation import CycleTrainer, cycle
 
 
 class LatentCycleGANTrainer(CycleTrainer):

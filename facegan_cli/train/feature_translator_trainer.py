@@ -38,7 +38,7 @@ from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.options import Opt
 from facegan_cli.core.ownership import record as record_written
 from facegan_cli.core.rundir import RunDir
-from facegan_cli.data.domains import DOMAIN_FOLDERS, TRUTH, truth_folders
+from facegan_cli.data.pairs import resolve_pairs
 from facegan_cli.data.sources import open_image_set
 from facegan_cli.models import registry
 from facegan_cli.models.feature_translator import (
@@ -49,8 +49,9 @@ from facegan_cli.models.feature_translator import (
 )
 from facegan_cli.models.registry import resolve_config
 from facegan_cli.train.loop import TrainResult
-from facegan_cli.train.spec import DOMAIN_DATA, RESUMABLE_LR, TrainPlan, TrainSpec
+from facegan_cli.train.spec import DOMAIN_DATA, PAIR_OPTIONS, RESUMABLE_LR, TrainPlan, TrainSpec
 from facegan_cli.train.trainer import Images, Stream, TrainContext, Trainer
+from facegan_cli.train.translation import lr_factor
 from facegan_cli.transfer.lft import (
     extract,
     feature_distances,
@@ -63,8 +64,7 @@ from facegan_cli.transfer.lft import (
 
 def decay_factor(step: int, epoch_steps: int, n_epochs: int, n_epochs_decay: int) -> float:
     """junyanz's linear rule by epoch: 1 for `n_epochs` epochs, then falling to 0 over `n_epochs_decay`."""
-    epoch = step // max(1, epoch_steps)
-    return max(0.0, 1.0 - max(0, epoch + 1 - n_epochs) / float(n_epochs_decay + 1))
+    return max(0.0, lr_factor(step, epoch_steps, n_epochs, n_epochs_decay))
 
 
 class FeatureTranslatorTrainer(Trainer):
@@ -154,69 +154,6 @@ class FeatureTranslatorTrainer(Trainer):
 # --- `facegan train feature-translator` -----------------------------------------------------------------
 
 
-def _stems(path: str) -> list[str]:
-    return [Path(name).stem for name in open_image_set(path).source_names()]
-
-
-def check_paired(a: str, b: str) -> int:
-    """The number of pairs of two sources whose files pair by name (in order); a FaceganError otherwise."""
-    names_a, names_b = _stems(a), _stems(b)
-    if names_a != names_b:
-        extra = sorted(set(names_a) ^ set(names_b))
-        detail = (f"{len(names_a)} and {len(names_b)} images" if len(names_a) != len(names_b)
-                  else "the same number of images in another order")
-        raise FaceganError(
-            f"{a} and {b} are not pairs: {detail}" + (f" (unmatched: {', '.join(extra[:3])})" if extra else "") + ".",
-            "Pair them by name with `facegan prepare pairs --a A_DIR --b B_DIR --out PAIRS` and train on PAIRS.",
-        )
-    return len(names_a)
-
-
-def pair_folders(root: Path, split: str) -> tuple[str, str] | None:
-    """(A, B) folders of a split in `prepare pairs`' layout (trainA/ and trainB/ with the same names) or
-    `prepare synthetic --style painting`'s (trainA/ and its true paintings truth/trainA/); None when the root
-    has no such split."""
-    a_name, b_name = DOMAIN_FOLDERS[split]
-    truth = truth_folders(root, split)
-    if "A" in truth and (root / a_name).is_dir():
-        return str(root / a_name), str(truth["A"])
-    if (root / a_name).is_dir() and (root / b_name).is_dir():
-        return str(root / a_name), str(root / b_name)
-    return None
-
-
-def data_of(values: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[str, str] | None]:
-    """The A and B training data, and the held-out pairs ({"A", "B"} paths) when there are some."""
-    root, a, b = values.get("data"), values.get("data_a"), values.get("data_b")
-    if root is not None and (a is not None or b is not None):
-        raise UsageProblem("--data ROOT gives both sides of the pairs; it cannot be combined with --data-a/--data-b.",
-                           "Use either --data ROOT or --data-a and --data-b.")
-    if root is None:
-        if a is None or b is None:
-            raise UsageProblem("Paired data is needed: --data PAIRS (from `facegan prepare pairs`) or --data-a and "
-                               "--data-b.", "Example: --data pairs/")
-        check_paired(str(a), str(b))
-        return {"A": {"path": str(a), "split": "all"}, "B": {"path": str(b), "split": "all"}}, None
-    root = Path(root)
-    split = values.get("split") or "train"
-    if split not in DOMAIN_FOLDERS:
-        raise FaceganError(f"--split {split!r}: paired folders have train and test.", "Use --split train or test.")
-    found = pair_folders(root, split) if root.is_dir() else None
-    if found is None:
-        raise FaceganError(
-            f"--data {root} is not a folder of pairs: it needs {DOMAIN_FOLDERS[split][0]}/ and {DOMAIN_FOLDERS[split][1]}/ with "
-            f"the same file names (`facegan prepare pairs`), or {DOMAIN_FOLDERS[split][0]}/ and "
-            f"{TRUTH}/{DOMAIN_FOLDERS[split][0]}/ (`facegan prepare synthetic --style painting`).",
-            "Make one with `facegan prepare pairs --a PHOTOS --b PAINTINGS --out PAIRS`, or pass --data-a and --data-b.",
-        )
-    check_paired(*found)
-    data = {"A": {"path": found[0], "split": "all"}, "B": {"path": found[1], "split": "all"}}
-    held = pair_folders(root, "test") if split == "train" else None
-    if held is not None:
-        check_paired(*held)
-    return data, ({"A": held[0], "B": held[1]} if held else None)
-
-
 def configure(values: dict[str, Any]) -> TrainPlan:
     """Option values -> the translator's configuration (with the VGG19 it trains on), the pairs, the length."""
     config = resolve_config(FAMILY, values.get("preset"), registry.get_family(FAMILY).config.given(values))
@@ -236,7 +173,7 @@ def configure(values: dict[str, Any]) -> TrainPlan:
     except ValueError as exc:  # every value it checks comes from an option
         raise UsageProblem(f"This feature-translator configuration cannot be trained: {exc}.",
                            "Change the option named.") from exc
-    data, held = data_of(values)  # after the options: a wrong value is reported before any data is read
+    data, held = resolve_pairs(values)  # after the options: a wrong value is reported before any data is read
     resolved = W.resolve("vgg19", Path(values["vgg_weights"]) if values.get("vgg_weights") else None)
     config["vgg_weights"] = str(resolved.path.resolve()) if values.get("vgg_weights") else None
     config["vgg_sha256"] = resolved.sha256
@@ -272,12 +209,7 @@ def report(result: TrainResult, device: str) -> dict[str, Any]:
 
 
 OPTIONS = (
-    Opt("data", ("--data",), Path, None, "Paired images: a `facegan prepare pairs` folder (trainA/ trainB/, optionally testA/ "
-        "testB/) or a `prepare synthetic --style painting` one (trainA/ with truth/trainA/)."),
-    Opt("data_a", ("--data-a",), Path, None, "Instead of --data: side A of the pairs (e.g. photos), any image source. "
-        "With --resume: where the same data now is."),
-    Opt("data_b", ("--data-b",), Path, None, "Side B (e.g. paintings), the same file names as --data-a."),
-    Opt("split", ("--split",), str, None, "Which split of --data to train on: train (default) or test."),
+    *PAIR_OPTIONS,
     Opt("style_layer_weights", ("--style-layer-weights",), str, None,
         "a_l of conv1_1..conv5_1, comma-separated (0.5,1,1.5,3,4)."),
 )  # and the options of models.feature_translator.FeatureTranslatorConfig's fields

@@ -1,4 +1,5 @@
-"""Losses more than one family trains with: the WGAN-GP gradient penalty and the GAN objectives."""
+"""Losses more than one family trains with: the WGAN-GP gradient penalty and the GAN objectives (junyanz's
+GANLoss modes for the translation families, the non-saturating BCE pair for the others)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,16 @@ def bce_real(logits: torch.Tensor) -> torch.Tensor:
 def bce_fake(logits: torch.Tensor) -> torch.Tensor:
     """GAN loss towards "fake" (label 0), with logits."""
     return F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
+
+
+
+def gan_loss(prediction: torch.Tensor, target_is_real: bool, mode: str) -> torch.Tensor:
+    """J's GANLoss: lsgan = MSE to 1 or 0, vanilla = BCE with logits, wgangp = -mean (real) / mean (fake)."""
+    prediction = prediction.float()
+    if mode == "lsgan":
+        return F.mse_loss(prediction, torch.full_like(prediction, 1.0 if target_is_real else 0.0))
+    if mode == "vanilla":
+        return F.binary_cross_entropy_with_logits(prediction, torch.full_like(prediction, 1.0 if target_is_real else 0.0))
+    if mode == "wgangp":
+        return -prediction.mean() if target_is_real else prediction.mean()
+    raise ValueError(f"unknown gan mode {mode!r}")

@@ -71,6 +71,16 @@ DOMAIN_OPTIONS: tuple[Opt, ...] = (
     Opt("split", ("--split",), str, None, "junyanz's layout: train (default) or test; prepared datasets: train, "
         "valid, test or all (default)."),
 )
+# The data of families that train on pairs (data.pairs.resolve_pairs), streams "A" and "B" in the same order.
+PAIR_OPTIONS: tuple[Opt, ...] = (
+    Opt("data", ("--data",), Path, None, "Paired images: a `facegan prepare pairs` folder (trainA/ trainB/, optionally "
+        "testA/ testB/), a `prepare synthetic --style painting` one (trainA/ with truth/trainA/), or junyanz's aligned "
+        "layout (train/ test/ of A|B images side by side)."),
+    Opt("data_a", ("--data-a",), Path, None, "Instead of --data: side A of the pairs (e.g. photos), any image source. "
+        "With --resume: where the same data now is."),
+    Opt("data_b", ("--data-b",), Path, None, "Side B (e.g. paintings), the same file names as --data-a."),
+    Opt("split", ("--split",), str, None, "Which split of --data to train on: train (default) or test."),
+)
 DOMAIN_DATA = {"A": "data_a", "B": "data_b"}  # TrainSpec.data_options of two-domain families (data_root_option "data")
 # What most families let a resume change: the learning rate, from then on.
 RESUMABLE_LR: dict[str, Callable[[Any], dict[str, Any]]] = {"lr": lambda value: {"lr": value}}

@@ -170,12 +170,13 @@ class StreamSet:
 
     @staticmethod
     def _open(cfg: dict[str, Any], resolution: int) -> Any:
+        half = cfg.get("half")  # one side of junyanz's aligned pairs (data.pairs)
         try:
-            return open_image_set(cfg["path"], split=cfg.get("split"), resolution=resolution)
+            return open_image_set(cfg["path"], split=cfg.get("split"), resolution=resolution, half=half)
         except FaceganError:
             # A prepared set without this level (64x64 CelebA for the 32x32 heikka32 preset, as seed 001
             # did): take its own resolution and let DeviceImages downsample once, never upsample.
-            image_set = open_image_set(cfg["path"], split=cfg.get("split"))
+            image_set = open_image_set(cfg["path"], split=cfg.get("split"), half=half)
             if image_set.resolution < resolution:
                 raise
             return image_set

@@ -70,7 +70,8 @@ def test_generators_of_different_sizes(tmp_path: Path) -> None:
 
 
 def test_pix2pix_unet_offered_as_cyclegan(tmp_path: Path) -> None:
-    """pix2pix's UnetGenerator nests its blocks (model.model.N.model...): recognised, refused, family named."""
+    """pix2pix's UnetGenerator nests its blocks (model.model.N.model...): offered as cycle-gan it is refused with
+    the family it is; detected, it goes to pix2pix, which names the levels it takes."""
     folder = tmp_path / "facades_label2photo"
     folder.mkdir()
     unet = {"model.model.0.weight": torch.zeros(8, 3, 4, 4), "model.model.0.bias": torch.zeros(8),
@@ -78,7 +79,7 @@ def test_pix2pix_unet_offered_as_cyclegan(tmp_path: Path) -> None:
     torch.save(unet, folder / "latest_net_G.pth")
     message = refused(tmp_path, folder / "latest_net_G.pth", "--family", "cycle-gan")
     assert "pix2pix" in message and "--family cycle-gan" in message
-    assert "pending" in refused(tmp_path, folder / "latest_net_G.pth")
+    assert "unet_256" in refused(tmp_path, folder / "latest_net_G.pth")  # 1 level: no junyanz U-Net
 
 
 def test_stargan_attrs_count_must_match(tmp_path: Path) -> None:

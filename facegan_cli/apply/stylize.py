@@ -26,9 +26,8 @@ from PIL import Image
 from facegan_cli.apply.translate import input_files
 from facegan_cli.apply.whole_image import (
     apply_tiled,
-    check_tiling,
-    default_overlap,
     read_scaled,
+    resolve_tiling,
     shape_groups,
 )
 from facegan_cli.core import distributed
@@ -61,11 +60,12 @@ def stylize_arrays(
 ) -> torch.Tensor:
     """Equal-size H x W x 3 uint8 images -> their stylised N x H' x W' x 3 uint8 (CPU); with `tile`, each in
     tiles of that side, `batch_size` tiles at a time (H' x W' = H x W)."""
-    x = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2).float()
+    x = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2)
     if tile is None:
-        return to_pixels(model.stylize(precision.tensor(x.to(model.device))))
-    made = [apply_tiled(lambda t: model.stylize(precision.tensor(t)), x[i : i + 1], downsampling_multiple(model.module),
-                        tile, overlap, batch_size, model.device)[0] for i in range(x.shape[0])]
+        return to_pixels(model.stylize(precision.tensor(x.to(model.device).float())))
+    multiple = downsampling_multiple(model.module)
+    made = [apply_tiled(lambda t: model.stylize(precision.tensor(t)), x[i : i + 1].float(), multiple, tile, overlap,
+                        batch_size, model.device)[0] for i in range(x.shape[0])]
     return to_pixels(torch.cat(made))
 
 
@@ -111,10 +111,7 @@ def _stylize(
     check_new_folder(out, force, STYLIZED_KIND)
     torch_device = distributed.rank_device(info, resolve_device(device))
     model = load_stylizer(ckpt, torch_device)
-    if tile is not None:
-        multiple = downsampling_multiple(model.module)  # its stride-2 convolutions: 4
-        overlap = default_overlap(tile, multiple) if overlap is None else overlap
-        check_tiling(tile, overlap, multiple)
+    overlap = resolve_tiling(tile, overlap, downsampling_multiple(model.module))  # its stride-2 convolutions: 4
     precision = Precision(torch_device, channels_last=True)
     model.module = precision.module(model.module)
     skipped: list[dict[str, str]] = []

@@ -25,8 +25,7 @@ from facegan_cli.apply.photos import PhotoOptions, face, whole_photo
 from facegan_cli.apply.whole_image import (
     apply_padded,
     apply_tiled,
-    check_tiling,
-    default_overlap,
+    resolve_tiling,
     shape_groups,
 )
 from facegan_cli.core import distributed
@@ -94,9 +93,7 @@ def _translate(
     translator = load_translator(ckpt, device)
     side = translator.input_size(size)
     multiple = translator.size_multiple  # 0: dense layers, only the training square
-    if tile is not None:
-        overlap = default_overlap(tile, multiple) if overlap is None and multiple else (overlap or 0)
-        check_tiling(tile, overlap, multiple)
+    overlap = resolve_tiling(tile, overlap, multiple)
     skipped: list[dict[str, str]] = []
     files = input_files(inputs, skipped)
     names = output_names(files, "-grid.png" if grid else ".png")  # distinct whatever the inputs are called
@@ -149,5 +146,5 @@ def _translate(
             bar.advance(len(chunk))
     return {"checkpoint": str(translator.path), "family": translator.family, "step": translator.step,
             "direction": direction, "from": SOURCE_DOMAIN[direction], "to": TARGET_DOMAIN[direction],
-            "size": side, "tile": tile, "overlap": overlap if tile is not None else None, "grid": "input | translation | reconstruction" if grid else None, "outputs": records,
+            "size": side, "tile": tile, "overlap": overlap, "grid": "input | translation | reconstruction" if grid else None, "outputs": records,
             "skipped": skipped}

@@ -85,6 +85,18 @@ def check_tiling(tile: int, overlap: int, multiple: int) -> None:
                            f"Use a larger --tile (at least {2 * overlap}) or a smaller --overlap.")
 
 
+def resolve_tiling(tile: int | None, overlap: int | None, multiple: int) -> int | None:
+    """The overlap `tile` runs with (given, or a quarter tile), after the checks; None without a tile."""
+    if tile is None:
+        if overlap is not None:
+            raise UsageProblem(f"--overlap {overlap} is given without --tile.", "Add --tile N, or leave --overlap out.")
+        return None
+    if overlap is None:
+        overlap = default_overlap(tile, multiple) if multiple > 0 else 0
+    check_tiling(tile, overlap, multiple)
+    return overlap
+
+
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     """Where tiles of side `tile` start along a side of `length` (a multiple of the net's multiple, as are
     tile and overlap), neighbours sharing at least `overlap`; one tile of the whole side if it is shorter."""

@@ -21,6 +21,7 @@ from facegan_cli.apply.whole_image import (
     check_tiling,
     pad_to_multiple,
     ramp_weights,
+    resolve_tiling,
     tile_starts,
 )
 from facegan_cli.core.errors import UsageProblem
@@ -88,6 +89,9 @@ def test_tile_grid_and_window() -> None:
             check_tiling(tile, overlap, 4)
     with pytest.raises(UsageProblem, match="only its training size"):
         check_tiling(64, 16, 0)
+    assert resolve_tiling(256, None, 4) == 64 and resolve_tiling(None, None, 4) is None
+    with pytest.raises(UsageProblem, match="without --tile"):
+        resolve_tiling(None, 16, 4)
 
 
 @pytest.mark.unit

@@ -180,6 +180,8 @@ class NormStatistics:
         """Run `net` once on `image` (1 x C x H x W), downscaled (antialiased) to at most `max_area` pixels,
         recording what every per-image norm layer normalises by."""
         h, w = image.shape[-2:]
+        if not _has_per_image_norms(net, image, multiple, device):
+            return cls({}, None)  # nothing to freeze: spare the pass its time and memory
         scale = min(1.0, math.sqrt(max_area / (h * w)))
         small = image
         if scale < 1.0:
@@ -221,6 +223,20 @@ class NormStatistics:
 
         with _global_forward_hook(replay):
             yield
+
+
+def _has_per_image_norms(net: Net, image: torch.Tensor, multiple: int, device: torch.device | str) -> bool:
+    """Does `net` call a per-image norm layer? One pass on the image shrunk to a small square tells."""
+    side = max(16, 2 * multiple)
+    probe = F.interpolate(image, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
+    found: list[bool] = []
+
+    def spot(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        found.append(_per_image(module))
+
+    with _global_forward_hook(spot):
+        net(probe.to(device))
+    return any(found)
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """How `facegan edit` and `facegan translate` read photos: the options they share (batch size, landmark
-backend, the user's own face-alignment networks, --force, device) and the one way an input becomes the
-model's square (resized and centre-cropped like the training data, or, with a landmark backend, the largest
-face CelebA-aligned)."""
+backend, the user's own face-alignment networks, --force, device) and the ways an input becomes the model's
+input: the model's square (resized and centre-cropped like the training data, or, with a landmark backend,
+the largest face CelebA-aligned), or for `translate` the whole frame with its short side scaled."""
 
 from __future__ import annotations
 
@@ -52,6 +52,20 @@ def face(path: Path, resolution: int, detector: Detector | None, fit: dict[str, 
     from facegan_cli.models.editing import fit_face
 
     return fit_face(path, resolution, fit) if detector is None else aligned_face(path, resolution, detector)
+
+
+def whole_photo(path: Path, short_side: int, fit: dict[str, str] | None = None) -> np.ndarray:
+    """The whole frame of an input, aspect kept, its short side scaled to `short_side` (with the model's own
+    resampling filter when `fit` names one, else LANCZOS)."""
+    from facegan_cli.apply.whole_image import read_scaled
+    from facegan_cli.data.crops import fit_filter
+    from facegan_cli.data.imageio import RejectedImage
+
+    try:
+        return read_scaled(path, short_side, fit_filter(fit))
+    except RejectedImage as exc:
+        raise FaceganError(f"Cannot use {path}: {exc.reason}.", "Pass a JPEG/PNG image or a folder of them, or crop "
+                           "a very elongated one.") from exc
 
 
 def aligned_face(path: Path, resolution: int, detector: Detector) -> np.ndarray:

@@ -5,7 +5,10 @@ the short side first, LANCZOS, aspect kept), goes through the network once on th
 stylize: ToTensor x 255), and is written as OUT/NAME.png, clamped to 0-255 and truncated to uint8 as their
 save_image does. Images of equal size are stylised together, `batch_size` at a time (the InstanceNorms
 normalise each image on its own, so a batch changes no pixel); the network runs in inference mode,
-channels_last on the CPU and CUDA, built once. OUT is a new folder, staged and marked as facegan's
+channels_last on the CPU and CUDA, built once. With `tile`, each image is stylised in overlapping tiles
+blended without a seam (apply.whole_image: the InstanceNorms normalise every tile by statistics gathered once
+from the whole image at a reduced size), so an image larger than memory fits; the output then has the
+input's own size (their stylize writes sides that are not a multiple of 4 rounded up to one). OUT is a new folder, staged and marked as facegan's
 (core.outputs): nothing partial is left when an input fails. Under torchrun each rank stylises its share
 of the inputs (core.distributed.shard) into the one staging folder, which rank 0 renames when all are done.
 """
@@ -21,6 +24,12 @@ import torch
 from PIL import Image
 
 from facegan_cli.apply.translate import input_files
+from facegan_cli.apply.whole_image import (
+    apply_tiled,
+    read_scaled,
+    resolve_tiling,
+    shape_groups,
+)
 from facegan_cli.core import distributed
 from facegan_cli.core.device import Precision, resolve_device
 from facegan_cli.core.distributed import DistInfo
@@ -28,10 +37,10 @@ from facegan_cli.core.errors import FaceganError, UsageProblem
 from facegan_cli.core.naming import output_names
 from facegan_cli.core.outputs import check_new_folder, check_outside_inputs, shared_staged_folder
 from facegan_cli.core.progress import Progress, set_quiet
-from facegan_cli.data.crops import resize_short_side
 from facegan_cli.data.grid import save_png
-from facegan_cli.data.imageio import RejectedImage, check_side_option, display_name, open_rgb
+from facegan_cli.data.imageio import RejectedImage, check_side_option, display_name
 from facegan_cli.models.fast_style import LoadedStylizer, load_stylizer, to_pixels
+from facegan_cli.models.translation import downsampling_multiple
 
 STYLIZED_KIND = "stylized"  # core.outputs marker: --force replaces only a folder `transfer fast` wrote
 
@@ -39,26 +48,33 @@ STYLIZED_KIND = "stylized"  # core.outputs marker: --force replaces only a folde
 def read_input(path: Path, size: int | None) -> np.ndarray:
     """One input as H x W x 3 uint8, short side `size` (LANCZOS) when given; an unusable file names itself."""
     try:
-        image = open_rgb(path)
-        if size is not None:
-            image = resize_short_side(image, size, Image.Resampling.LANCZOS)
+        return read_scaled(path, size, Image.Resampling.LANCZOS)
     except RejectedImage as exc:
         raise FaceganError(f"INPUT {display_name(path)} cannot be stylised: {exc.reason}.",
                            "Remove it from the inputs or replace it with a JPEG/PNG image.") from None
-    return np.asarray(image, dtype=np.uint8)
 
 
-def stylize_arrays(model: LoadedStylizer, pixels: Sequence[np.ndarray], precision: Precision) -> torch.Tensor:
-    """Equal-size H x W x 3 uint8 images -> their stylised N x H' x W' x 3 uint8 (CPU)."""
-    x = torch.from_numpy(np.stack(pixels)).to(model.device).permute(0, 3, 1, 2).float()
-    return to_pixels(model.stylize(precision.tensor(x)))
+def stylize_arrays(
+    model: LoadedStylizer, pixels: Sequence[np.ndarray], precision: Precision, tile: int | None = None,
+    overlap: int | None = None, batch_size: int = 4,
+) -> torch.Tensor:
+    """Equal-size H x W x 3 uint8 images -> their stylised N x H' x W' x 3 uint8 (CPU); with `tile`, each in
+    tiles of that side, `batch_size` tiles at a time (H' x W' = H x W)."""
+    x = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2)
+    if tile is None:
+        return to_pixels(model.stylize(precision.tensor(x.to(model.device).float())))
+    multiple = downsampling_multiple(model.module)
+    made = [apply_tiled(lambda t: model.stylize(precision.tensor(t)), x[i : i + 1].float(), multiple, tile, overlap,
+                        batch_size, model.device)[0] for i in range(x.shape[0])]
+    return to_pixels(torch.cat(made))
 
 
 def stylize_files(
     ckpt: Path, inputs: Sequence[Path], out: Path, size: int | None = None, batch_size: int = 4,
-    device: str = "auto", force: bool = False,
+    device: str = "auto", force: bool = False, tile: int | None = None, overlap: int | None = None,
 ) -> dict[str, Any]:
-    """Stylise every input; returns the result document (checkpoint, one record per input)."""
+    """Stylise every input; returns the result document (checkpoint, one record per input). `tile`: stylise
+    each image in tiles of this side overlapping by `overlap` (default: a quarter tile)."""
     if size is not None:
         check_side_option(size, "--size")
     if batch_size < 1:
@@ -66,7 +82,7 @@ def stylize_files(
     with distributed.process_group(resolve_device(device)) as info:
         if not info.is_main:
             set_quiet(True)  # one progress bar: rank 0's
-        return _stylize(ckpt, inputs, out, size, batch_size, device, force, info)
+        return _stylize(ckpt, inputs, out, size, batch_size, device, force, info, tile, overlap)
 
 
 def _groups(files: list[Path], rows: range, size: int | None) -> dict[tuple[int, int], list[int]]:
@@ -89,12 +105,13 @@ def _groups(files: list[Path], rows: range, size: int | None) -> dict[tuple[int,
 
 def _stylize(
     ckpt: Path, inputs: Sequence[Path], out: Path, size: int | None, batch_size: int, device: str, force: bool,
-    info: DistInfo,
+    info: DistInfo, tile: int | None = None, overlap: int | None = None,
 ) -> dict[str, Any]:
     check_outside_inputs(out, [*(("INPUT", p) for p in inputs if str(p) != "-"), ("--ckpt", ckpt)])
     check_new_folder(out, force, STYLIZED_KIND)
     torch_device = distributed.rank_device(info, resolve_device(device))
     model = load_stylizer(ckpt, torch_device)
+    overlap = resolve_tiling(tile, overlap, downsampling_multiple(model.module))  # its stride-2 convolutions: 4
     precision = Precision(torch_device, channels_last=True)
     model.module = precision.module(model.module)
     skipped: list[dict[str, str]] = []
@@ -110,13 +127,12 @@ def _stylize(
                 chunk = rows[start : start + batch_size]
                 pixels = [read_input(files[i], size) for i in chunk]
                 # EXIF-rotated files may differ from their header's size: stylised in groups of their own.
-                by_shape: dict[tuple[int, ...], list[int]] = {}
-                for j, array in enumerate(pixels):
-                    by_shape.setdefault(array.shape, []).append(j)
-                for members in by_shape.values():
-                    made = stylize_arrays(model, [pixels[j] for j in members], precision).numpy()
+                for members in shape_groups(pixels).values():
+                    made = stylize_arrays(model, [pixels[j] for j in members], precision, tile, overlap,
+                                          batch_size).numpy()
                     for j, image in zip(members, made):
                         save_png(image, staging / names[chunk[j]])
                 bar.advance(len(chunk))
-    return {"checkpoint": str(model.path), "family": "fast-style", "step": model.step, "size": size,
+    return {"checkpoint": str(model.path), "family": "fast-style", "step": model.step, "size": size, "tile": tile,
+            "overlap": overlap,
             "outputs": records, "skipped": skipped}

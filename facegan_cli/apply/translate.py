@@ -1,13 +1,16 @@
 """Translate images with a trained translator, in one direction (`facegan translate`).
 
-Each input (an image, a folder's images, or paths on stdin) is fitted to the translator's square (short
-side resized, centre crop; or, with a landmark backend, the largest face CelebA-aligned as `facegan edit`
-does) and translated A -> B or B -> A (the translator's default direction when none is given). The output
-is OUT/NAME.png, or with `grid` OUT/NAME-grid.png: the input, its translation and, for a translator that
-`reconstructs` (a cycle model), its reconstruction (translated back), side by side. Translators run in
-inference mode; `stochastic` runs one that declares the mode as junyanz's test.py without --eval does.
-OUT is a new folder, staged and marked as facegan's (core.outputs), so nothing of the user's is
-overwritten. Under torchrun each rank translates its share of whole batches (core.distributed.shard) into
+Each input (an image, a folder's images, or paths on stdin) is translated whole, aspect kept: its short side
+scaled to `size` (default: the translator's training size), its sides padded to the networks' multiple and
+the output cropped back to the scaled input's shape (apply.whole_image); with `tile`, in overlapping tiles
+blended without a seam, so an image larger than memory fits. With a landmark backend the largest face is
+CelebA-aligned first (the square `facegan edit` uses); a translator with dense layers takes only its
+training square (short side resized, centre crop). Translated A -> B or B -> A (the translator's default
+direction when none is given). The output is OUT/NAME.png, or with `grid` OUT/NAME-grid.png: the input, its
+translation and, for a translator that `reconstructs` (a cycle model), its reconstruction (translated back),
+side by side. Translators run in inference mode; `stochastic` runs one that declares the mode as junyanz's
+test.py without --eval does. OUT is a new folder, staged and marked as facegan's (core.outputs), so nothing
+of the user's is overwritten. Under torchrun each rank translates its share of whole batches (core.distributed.shard) into
 the one staging folder, which rank 0 renames once every rank is done.
 """
 
@@ -20,7 +23,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from facegan_cli.apply.photos import PhotoOptions, face
+from facegan_cli.apply.photos import PhotoOptions, face, whole_photo
+from facegan_cli.apply.whole_image import (
+    apply_padded,
+    apply_tiled,
+    resolve_tiling,
+    shape_groups,
+)
 from facegan_cli.core import distributed
 from facegan_cli.core.device import resolve_device
 from facegan_cli.core.distributed import DistInfo
@@ -63,18 +72,21 @@ def translate(
     grid: bool = False,
     size: int | None = None,
     photos: PhotoOptions = PhotoOptions(),
+    tile: int | None = None,
+    overlap: int | None = None,
     stochastic: bool = False,
 ) -> dict[str, Any]:
-    """Translate every input; returns the result document (checkpoint, direction, one record per input)."""
+    """Translate every input; returns the result document (checkpoint, direction, one record per input).
+    `tile`: translate each image in tiles of this side overlapping by `overlap` (default: a quarter tile)."""
     with distributed.process_group(resolve_device(photos.device)) as info:
         if not info.is_main:
             set_quiet(True)  # one progress bar: rank 0's
-        return _translate(ckpt, inputs, out, direction, grid, size, photos, info, stochastic)
+        return _translate(ckpt, inputs, out, direction, grid, size, photos, info, tile, overlap, stochastic)
 
 
 def _translate(
     ckpt: Path, inputs: Sequence[Path], out: Path, direction: str | None, grid: bool, size: int | None,
-    photos: PhotoOptions, info: DistInfo, stochastic: bool = False,
+    photos: PhotoOptions, info: DistInfo, tile: int | None, overlap: int | None, stochastic: bool = False,
 ) -> dict[str, Any]:
     if direction is not None:
         check_direction(direction)
@@ -87,32 +99,60 @@ def _translate(
     translator.set_stochastic(stochastic)
     rebuilt = grid and translator.reconstructs  # a one-way translator's grid: input | translation
     side = translator.input_size(size)
+    multiple = translator.size_multiple  # 0: dense layers, only the training square
+    overlap = resolve_tiling(tile, overlap, multiple)
     skipped: list[dict[str, str]] = []
     files = input_files(inputs, skipped)
     names = output_names(files, "-grid.png" if grid else ".png")  # distinct whatever the inputs are called
     detector = photos.detector(device)
-    records = [{"input": str(path), "output": str(out / name)} for path, name in zip(files, names)]
+    fit = getattr(translator, "input_fit", None)
+    records: list[dict[str, Any]] = [{"input": str(path), "output": str(out / name)} for path, name in zip(files, names)]
     mine = distributed.shard(len(files), photos.batch_size, info)  # every input without torchrun
+
+    def run(net: Any, x: torch.Tensor, notes: list[dict[str, Any]]) -> torch.Tensor:
+        """net over whole images: as they are (dense), padded, or tile by tile (one image at a time, what was
+        done noted in its `notes` entry)."""
+        if not multiple:
+            return net(x.to(translator.device))
+        if tile is None:
+            return apply_padded(net, x.to(translator.device), multiple)
+        parts = []
+        for i in range(x.shape[0]):
+            made, notes[i]["tiling"] = apply_tiled(net, x[i : i + 1], multiple, tile, overlap, photos.batch_size,
+                                                 translator.device)
+            parts.append(made)
+        return torch.cat(parts)
+
     with shared_staged_folder(out, photos.force, TRANSLATIONS_KIND, info) as staging, \
             Progress(len(mine), f"translate {direction}", unit="img") as bar:
         for start in range(mine.start, mine.stop, photos.batch_size):
             chunk = files[start : start + photos.batch_size]
-            faces = [face(p, side, detector, getattr(translator, "input_fit", None)) for p in chunk]
-            x = to_model_input(np.stack(faces), translator.device)
-            with torch.no_grad():
-                fake = translator.translate(x, direction)
-                rec = translator.reconstruct(fake, direction) if rebuilt else None
-            outputs = to_uint8(fake, translator.value_range)
-            recs = to_uint8(rec, translator.value_range) if rec is not None else None
-            for i in range(len(chunk)):
-                name = names[start + i]
-                if grid:
-                    row = np.stack([faces[i], outputs[i], *([recs[i]] if recs is not None else [])])
-                    save_png(grid_array(row, nrow=len(row)), staging / name)
-                else:
-                    save_png(outputs[i], staging / name)
+            if multiple and detector is None:
+                inputs_ = [whole_photo(p, side, fit) for p in chunk]
+            else:
+                inputs_ = [face(p, side, detector, fit) for p in chunk]
+            for members in shape_groups(inputs_).values():  # equal shapes run together
+                # Tiled images stay on the CPU and go to the device a tile batch at a time.
+                x = to_model_input(np.stack([inputs_[j] for j in members]),
+                                   torch.device("cpu") if tile is not None else translator.device)
+                notes = [records[start + j] for j in members]
+                with torch.no_grad():
+                    fake = run(lambda t: translator.translate(t, direction), x, notes)
+                    rec = run(lambda t: translator.reconstruct(t, direction), fake, [{} for _ in members]) \
+                        if rebuilt else None
+                outputs = to_uint8(fake, translator.value_range)
+                recs = to_uint8(rec, translator.value_range) if rec is not None else None
+                for k, j in enumerate(members):
+                    name = names[start + j]
+                    records[start + j]["shape"] = list(outputs[k].shape[:2])
+                    if grid:
+                        row = np.stack([inputs_[j], outputs[k], *([recs[k]] if recs is not None else [])])
+                        save_png(grid_array(row, nrow=len(row)), staging / name)
+                    else:
+                        save_png(outputs[k], staging / name)
             bar.advance(len(chunk))
     return {"checkpoint": str(translator.path), "family": translator.family, "step": translator.step,
             "direction": direction, "from": SOURCE_DOMAIN[direction], "to": TARGET_DOMAIN[direction],
-            "size": side, "grid": ("input | translation" + (" | reconstruction" if rebuilt else "")) if grid else None,
+            "size": side, "tile": tile, "overlap": overlap,
+            "grid": ("input | translation" + (" | reconstruction" if rebuilt else "")) if grid else None,
             "stochastic": stochastic, "outputs": records, "skipped": skipped}

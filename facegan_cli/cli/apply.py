@@ -53,15 +53,20 @@ EDIT_EPILOG = (
 )
 TRANSLATE_HELP = (
     "Translate images with a trained translator (cycle-gan, cycle-gan-vae): domain A to B (a2b) or B to A (b2a).\n\n"
-    "Each INPUT is an image, a folder of images, or - for image paths on stdin. Images are resized (short side) "
-    "and centre-cropped to the model's square (--size: another multiple of 4 for fully convolutional "
-    "translators, e.g. full-size photos), or with --align dlib (or face-alignment) their largest face is "
-    "CelebA-aligned first. Writes OUT/NAME.png, or with --grid OUT/NAME-grid.png: input | translation | "
-    "reconstruction (translated back). OUT is a new folder." + NAMES_NOTE
+    "Each INPUT is an image, a folder of images, or - for image paths on stdin. Each image is translated whole, "
+    "aspect kept: its short side scaled to --size (default: the model's training size), padded to a side the "
+    "networks take and the output cropped back, so a 300x200 photo with --size 200 gives a 300x200 image; "
+    "--tile N translates it in overlapping N x N tiles blended without a seam, for images larger than memory "
+    "(instance-norm networks normalise every tile by statistics gathered once from the whole image at a reduced "
+    "size). With --align dlib (or face-alignment) the largest face is CelebA-aligned first; a translator with "
+    "dense layers (cycle-gan-vae) takes only its training square (resized, centre-cropped). Writes "
+    "OUT/NAME.png, or with --grid OUT/NAME-grid.png: input | translation | reconstruction (translated back). "
+    "OUT is a new folder." + NAMES_NOTE
 )
 TRANSLATE_EPILOG = (
     "Example: facegan translate --ckpt runs/cyclegan --direction a2b face.jpg --out paintings/\n\n"
     "Example: facegan translate --ckpt runs/cyclegan --direction b2a paintings/ --grid --out photos/\n\n"
+    "Example: facegan translate --ckpt runs/cyclegan --size 1500 --tile 512 holiday-2000x1500.jpg --out painted/\n\n"
     "Example: ls photos/*.jpg | facegan translate --ckpt runs/cyclegan - --align dlib --out painted/"
 )
 
@@ -118,12 +123,18 @@ def translate(
     grid: Annotated[bool, typer.Option("--grid", help="Write input | translation | reconstruction per input (a "
                                        "one-way model: input | translation).")] = False,
     size: Annotated[int | None, typer.Option(
-        "--size", help="Square side to translate at (default: the model's training size).")] = None,
+        "--size", help="Short side to translate at, aspect kept (default: the model's training size).")] = None,
+    tile: Annotated[int | None, typer.Option(
+        "--tile", help="Translate in overlapping tiles of this side (a multiple of the networks' side multiple, "
+        "e.g. 4 for cycle-gan), blended without a seam: bounded memory for large images.")] = None,
+    overlap: Annotated[int | None, typer.Option(
+        "--overlap", help="With --tile: pixels neighbouring tiles share (a multiple of the networks' side "
+        "multiple, at most half the tile; default: a quarter tile).")] = None,
     stochastic: Annotated[bool, typer.Option(
         "--stochastic", help="Keep dropout on and use batch statistics, as junyanz's test.py without --eval (models "
         "with dropout or batch norm, e.g. pix2pix; default: inference mode, as --eval).")] = False,
 ) -> None:
     from facegan_cli.apply.translate import translate as translate_images
 
-    doc = translate_images(ckpt, inputs, out, direction, grid, size, photos, stochastic)
+    doc = translate_images(ckpt, inputs, out, direction, grid, size, photos, tile, overlap, stochastic)
     emit_result(doc, json_out, lambda d: [record["output"] for record in d["outputs"]])

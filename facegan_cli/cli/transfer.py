@@ -150,12 +150,15 @@ FAST_HELP = (
     "`facegan train fast-style` or made from one of pytorch/examples' fast_neural_style models. Each input keeps "
     "its size and aspect ratio (--size resizes the short side first); images of equal size are stylised "
     "together, --batch-size at a time; the pixels are those of pytorch/examples' stylize (0-255 input, output "
-    "clamped and truncated to uint8). Writes OUT/NAME.png per input. "
+    "clamped and truncated to uint8). --tile N stylises each image in overlapping N x N tiles blended without a "
+    "seam, for images larger than memory (the InstanceNorms use statistics gathered once from the whole image "
+    "at a reduced size; the output keeps the input's size). Writes OUT/NAME.png per input. "
     "Under torchrun, each process stylises its share into the one OUT." + NAMES_NOTE
 )
 FAST_EPILOG = (
     "Example: facegan transfer fast --ckpt runs/candy photos/ --out candy-photos/\n\n"
-    "Example: find shots -name '*.jpg' | facegan transfer fast --ckpt runs/udnie - --size 512 --out udnie/ --json"
+    "Example: find shots -name '*.jpg' | facegan transfer fast --ckpt runs/udnie - --size 512 --out udnie/ --json\n\n"
+    "Example: facegan transfer fast --ckpt runs/candy panorama-8000x2000.jpg --tile 512 --out candy-big/"
 )
 
 
@@ -164,12 +167,18 @@ FAST_EPILOG = (
     Opt("ckpt", ("--ckpt",), Path, ..., "A fast-style run directory, its checkpoints/ folder or a checkpoint file."),
     OUT,
     Opt("size", ("--size",), int, None, "Resize the short side to this first (aspect kept; default: as it is)."),
-    Opt("batch_size", ("--batch-size",), int, 4, "Images of equal size stylised together.", min=1),
+    Opt("batch_size", ("--batch-size",), int, 4, "Images of equal size (with --tile: tiles) stylised together.",
+        min=1),
+    Opt("tile", ("--tile",), int, None, "Stylise in overlapping tiles of this side (a multiple of 4), blended "
+        "without a seam: bounded memory for large images."),
+    Opt("overlap", ("--overlap",), int, None, "With --tile: pixels neighbouring tiles share (a multiple of 4, at "
+        "most half the tile; default: a quarter tile)."),
     FORCE, DEVICE, *OUTPUT_OPTIONS,
 ], help=FAST_HELP, epilog=FAST_EPILOG)
 def fast(values: dict[str, Any]) -> None:
     from facegan_cli.apply.stylize import stylize_files
 
     doc = stylize_files(values["ckpt"], values["inputs"], values["out"], size=values["size"],
-                        batch_size=values["batch_size"], device=values["device"], force=values["force"])
+                        batch_size=values["batch_size"], device=values["device"], force=values["force"],
+                        tile=values["tile"], overlap=values["overlap"])
     emit_result(doc, values["json"], lambda d: [r["output"] for r in d["outputs"]])

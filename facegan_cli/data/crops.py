@@ -159,6 +159,11 @@ def input_fit_problem(fit: object) -> str:
     return f"input_fit has the unknown key {extra[0]!r}" if extra else ""
 
 
+def fit_filter(fit: dict[str, str] | None) -> int:
+    """The resampling filter a model's `fit` names (LANCZOS, facegan's, without one)."""
+    return Image.LANCZOS if fit is None else _FILTERS[fit["filter"]]
+
+
 def fit_square(image: Image.Image, side: int, fit: dict[str, str]) -> Image.Image:
     """`image` as side x side the way `fit` (see INPUT_FIT_CHOICES) says, torchvision's steps exactly."""
     resample = _FILTERS[fit["filter"]]

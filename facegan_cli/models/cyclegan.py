@@ -34,7 +34,7 @@ from facegan_cli.features.vgg19 import POOLS
 from facegan_cli.models.config import FamilyConfig, checked, setting
 from facegan_cli.models.loading import load_network
 from facegan_cli.models.registry import Family, Reference, get_family, register, typed_config
-from facegan_cli.models.translation import Translator
+from facegan_cli.models.translation import Translator, downsampling_multiple
 
 GAN_MODES = ("lsgan", "vanilla", "wgangp")
 UPSAMPLES = ("deconv", "nearest", "bilinear")
@@ -300,6 +300,11 @@ class CycleGANTranslator(Translator):
     @property
     def pack(self) -> int:
         return int(self.config.get("pack", 1))
+
+    @property
+    def size_multiple(self) -> int:  # type: ignore[override]
+        # From the generators' strides (two stride-2 convs: 4), not from the family's name.
+        return downsampling_multiple(*(net for name, net in self.nets.items() if name.startswith("G")))
 
     def _net(self, name: str, use: str) -> nn.Module:
         # An imported one-direction model has one generator, an import without D files no discriminators.

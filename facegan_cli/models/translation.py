@@ -18,7 +18,8 @@ naming families:
 
 Images are float tensors N x 3 x H x W in [-1, 1] on the translator's device; outputs are float32 in
 [-1, 1]. Inputs are fitted to `input_size(...)` by the caller (fully convolutional translators take any
-size that is a multiple of `size_multiple`; translators with dense layers only `resolution`).
+sides that are multiples of `size_multiple`, which apply.whole_image pads to; translators with dense layers
+only `resolution`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,20 @@ def check_direction(direction: str) -> str:
     return direction
 
 
+def downsampling_multiple(*nets: torch.nn.Module) -> int:
+    """The side multiple fully convolutional `nets` take: 2 ** (their stride-2 layers on the longest path),
+    i.e. the product of the strides of their convolutions and poolings (ResNet G: 4; a 256 U-Net: 256)."""
+    multiple = 1
+    for net in nets:
+        factor = 1
+        for module in net.modules():
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.MaxPool2d, torch.nn.AvgPool2d)):
+                stride = module.stride if isinstance(module.stride, int) else module.stride[0]
+                factor *= int(stride or 1)
+        multiple = max(multiple, factor)
+    return multiple
+
+
 def to_model_input(pixels: np.ndarray, device: torch.device) -> torch.Tensor:
     """N x H x W x 3 uint8 -> N x 3 x H x W float in [-1, 1] on `device` (Normalize(0.5, 0.5) of ToTensor)."""
     t = torch.from_numpy(np.ascontiguousarray(pixels)).to(device).permute(0, 3, 1, 2).float()
@@ -64,8 +79,8 @@ class Translator(abc.ABC):
     device: torch.device
 
     value_range = (-1.0, 1.0)
-    size_multiple = 4  # inputs of other sizes must be multiples of this (0: only `resolution`)
-    min_size = 0  # the smallest such input (0: 4 x size_multiple)
+    size_multiple = 4  # sides its networks take are multiples of this (0: only `resolution`, dense layers)
+    min_size = 0  # the smallest --size it takes (0: size_multiple); other sides are padded to size_multiple
     # The declarations (see the module docstring); a family's translator overrides what differs.
     reconstructs: ClassVar[bool] = True
     conditional_d: ClassVar[bool] = False
@@ -101,7 +116,9 @@ class Translator(abc.ABC):
                                "normalisation): its translations are deterministic.", "Leave --stochastic out.")
 
     def input_size(self, size: int | None) -> int:
-        """The square side inputs are fitted to: `size` when given and allowed, else `resolution`."""
+        """The side inputs are scaled to (the short side; the square of a translator with dense layers):
+        `size` when given and allowed, else `resolution`. Fully convolutional translators take any side, padded
+        to `size_multiple` and cropped back (apply.whole_image)."""
         if size is None or size == self.resolution:
             return self.resolution
         check_side_option(size, "--size")  # before any image of that size is made
@@ -111,12 +128,10 @@ class Translator(abc.ABC):
                 f"{size}x{size}.",
                 "Leave --size out.",
             )
-        smallest = self.min_size or 4 * self.size_multiple
-        if size < smallest or size % self.size_multiple:
-            raise UsageProblem(
-                f"--size {size} is not a multiple of {self.size_multiple} of at least {smallest}.",
-                f"Use e.g. --size {self.resolution}.",
-            )
+        smallest = self.min_size or self.size_multiple
+        if size < smallest:
+            raise UsageProblem(f"--size {size} is smaller than {smallest}, the smallest side this "
+                               "translator's networks take.", f"Use e.g. --size {self.resolution}.")
         return size
 
     @abc.abstractmethod

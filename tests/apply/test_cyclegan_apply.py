@@ -96,6 +96,30 @@ def test_translate_image_folder_stdin_grid_and_real_pictures(cli, run: Path, pai
     assert sorted(p.name for p in piped.glob("*.png")) == sorted([f"{photo.stem}.png", "metfaces-0.png"])
 
 
+def test_translate_keeps_the_whole_frame(cli, run: Path, celebahq_sample: Path, tmp_path: Path) -> None:
+    """A 300 x 200 photo: --size 200 writes 300 x 200 (padded to the networks' multiple of 4 and cropped
+    back), the default scales its short side to the training size (16), --grid keeps the frame too, and
+    --tile translates it in tiles (instance norm: statistics of the whole image, frozen) to the same shape."""
+    photo = tmp_path / "wide.png"
+    with Image.open(sorted(celebahq_sample.glob("*.jpg"))[2]) as image:
+        image.convert("RGB").resize((300, 200), Image.LANCZOS).save(photo)
+    doc = json.loads(cli("translate", "--ckpt", run, photo, "--size", "200", "--out", tmp_path / "a", "--device",
+                         "cpu", "--json").stdout)
+    written = np.asarray(Image.open(doc["outputs"][0]["output"]))
+    assert written.shape == (200, 300, 3) and doc["outputs"][0]["shape"] == [200, 300] and written.std() > 0
+    result = cli("translate", "--ckpt", run, photo, "--out", tmp_path / "b", "--grid", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert np.asarray(Image.open(tmp_path / "b" / "wide-grid.png")).shape == (16 + 4, 3 * 24 + 4 * 2, 3)
+    doc = json.loads(cli("translate", "--ckpt", run, photo, "--size", "200", "--tile", "64", "--out", tmp_path / "c",
+                         "--device", "cpu", "--json").stdout)
+    tiling = doc["outputs"][0]["tiling"]
+    assert (doc["tile"], doc["overlap"], tiling["tiles"]) == (64, 16, 6 * 4) and tiling["norm_statistics_from"]
+    tiled = np.asarray(Image.open(doc["outputs"][0]["output"]))
+    assert tiled.shape == (200, 300, 3)
+    # Statistics from a reduced image (area 4 tiles) shift the tone a little, with no seam between tiles.
+    assert np.abs(tiled.astype(int) - written.astype(int)).mean() < 8
+
+
 def test_translate_aligns_a_real_photo(cli, run: Path, celebahq_sample: Path, tmp_path: Path) -> None:
     small = tmp_path / "photo.jpg"
     Image.open(sorted(celebahq_sample.glob("*.jpg"))[1]).convert("RGB").resize((384, 384), Image.LANCZOS).save(small)
@@ -122,8 +146,14 @@ def test_translate_rejects_bad_inputs_with_one_paragraph(cli, run: Path, tmp_pat
     dcgan = make_run(tmp_path / "dcgan")
     other = cli("translate", "--ckpt", dcgan, STYLES / "candy.jpg", "--out", tmp_path / "c", "--device", "cpu")
     assert other.exit_code == 1 and "not an image translator" in other.stderr and "facegan sample" in other.stderr
-    size = cli("translate", "--ckpt", run, STYLES / "candy.jpg", "--size", "30", "--out", tmp_path / "d")
-    assert size.exit_code == 2 and "multiple of 4" in size.stderr  # a bad number: a usage error
+    # A bad number is a usage error (any --size works now: sides are padded to the networks' multiple).
+    size = cli("translate", "--ckpt", run, STYLES / "candy.jpg", "--size", "3", "--out", tmp_path / "d")
+    assert size.exit_code == 2 and "smaller than 4" in size.stderr
+    tile = cli("translate", "--ckpt", run, STYLES / "candy.jpg", "--tile", "30", "--out", tmp_path / "d")
+    assert tile.exit_code == 2 and "multiple of 4" in tile.stderr
+    overlap = cli("translate", "--ckpt", run, STYLES / "candy.jpg", "--tile", "32", "--overlap", "24", "--out",
+                  tmp_path / "d")
+    assert overlap.exit_code == 2 and "twice the overlap" in overlap.stderr and not (tmp_path / "d").exists()
     way = cli("translate", "--ckpt", run, STYLES / "candy.jpg", "--direction", "up", "--out", tmp_path / "e")
     assert way.exit_code == 1 and "a2b or b2a" in way.stderr
     missing = cli("translate", "--ckpt", run, tmp_path / "nope.png", "--out", tmp_path / "f")

@@ -51,6 +51,7 @@ CONVERTED: dict[str, dict[str, Any]] = {
     "progan": {"size": 32},
     "template": {"size": 32},
     "fast-style": {"size": 32, "vgg16": True, "style": True},  # --vgg-weights: a random VGG16; --style-image
+    "pix2pix": {"size": 32},  # --data-a/--data-b: two folders of images matched by name
 }
 
 # The "model" records main writes for these command lines (tiny runs of main's code at cf861f7, copied verbatim;

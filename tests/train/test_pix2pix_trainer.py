@@ -110,9 +110,11 @@ def test_translator_declares_one_way_conditional_and_stochastic(tmp_path) -> Non
     torch.manual_seed(0)
     assert not torch.equal(model.translate(x, "b2a"), model.translate(x, "b2a"))  # dropout samples
     assert model.judged_real(x, "A", x).shape == (2,)
-    assert model.input_size(512) == 512 and model.input_size(None) == 256  # a U-Net takes multiples of 256
-    with pytest.raises(UsageProblem, match="multiple of 256"):
-        model.input_size(384)
+    # A U-Net takes multiples of 256: other sides of at least that are padded to one (apply.whole_image).
+    assert model.size_multiple == 256 and model.input_size(512) == 512 and model.input_size(None) == 256
+    assert model.input_size(384) == 384
+    with pytest.raises(UsageProblem, match="smaller than 256"):
+        model.input_size(128)
 
 
 @pytest.mark.unit

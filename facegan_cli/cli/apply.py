@@ -110,9 +110,9 @@ def edit(
     emit_result(doc, json_out, lambda d: [record["output"] for record in d["edits"]])
 
 
-@shared_options(*PHOTOS)
+@shared_options("tile", "overlap", *PHOTOS)
 def translate(
-    photos: PhotoOptions, json_out: bool,
+    photos: PhotoOptions, json_out: bool, tile: int | None, overlap: int | None,
     inputs: Annotated[list[Path], typer.Argument(help="Images, folders of images, or - for paths on stdin.",
                                                  show_default=False)],
     ckpt: Annotated[Path, typer.Option("--ckpt", help="Run directory, checkpoints folder or checkpoint file.")],
@@ -124,12 +124,6 @@ def translate(
                                        "one-way model: input | translation).")] = False,
     size: Annotated[int | None, typer.Option(
         "--size", help="Short side to translate at, aspect kept (default: the model's training size).")] = None,
-    tile: Annotated[int | None, typer.Option(
-        "--tile", help="Translate in overlapping tiles of this side (a multiple of the networks' side multiple, "
-        "e.g. 4 for cycle-gan), blended without a seam: bounded memory for large images.")] = None,
-    overlap: Annotated[int | None, typer.Option(
-        "--overlap", help="With --tile: pixels neighbouring tiles share (a multiple of the networks' side "
-        "multiple, at most half the tile; default: a quarter tile).")] = None,
     stochastic: Annotated[bool, typer.Option(
         "--stochastic", help="Keep dropout on and use batch statistics, as junyanz's test.py without --eval (models "
         "with dropout or batch norm, e.g. pix2pix; default: inference mode, as --eval).")] = False,

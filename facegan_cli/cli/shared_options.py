@@ -39,6 +39,12 @@ VGG_WEIGHTS = Opt("vgg_weights", ("--vgg-weights",), Path, None, "A local VGG19 
                   "vgg19-dcbb9e9d.pth: under that name it is SHA-256 verified; under another name it is your own "
                   "network in torchvision's format (used as given, its SHA-256 reported).")
 JSON_OUT = dataclasses.replace(JSON, name="json_out")
+# Whole images in tiles (apply.whole_image): `translate` and `transfer fast`.
+TILE = Opt("tile", ("--tile",), int, None, "Run the network in overlapping tiles of this side (a multiple of the "
+           "network's side multiple: 4 for cycle-gan and fast-style, 256 for pix2pix's unet_256), blended without "
+           "a seam: bounded memory for large images.")
+OVERLAP = Opt("overlap", ("--overlap",), int, None, "With --tile: pixels neighbouring tiles share (a multiple of "
+              "the network's side multiple, at most half the tile; default: a quarter tile).")
 # A generator checkpoint and its batch, as `facegan sample` and `facegan latent ...` take them.
 GeneratorOpt = Annotated[Path, typer.Option(
     "--ckpt", help="Run directory, its checkpoints/ folder or a .safetensors checkpoint file.")]
@@ -79,7 +85,7 @@ SHARED_OPTIONS: dict[str, Opt | inspect.Parameter] = {opt.name: opt for opt in (
     Opt("strict", ("--strict",), bool, False, "Fail on the first unusable image instead of skipping it."),
     Opt("no_cache", ("--no-cache",), bool, False, "Neither read nor write the feature cache under $FACEGAN_HOME/features."),
     Opt("fast", ("--fast",), bool, False, "Allow TF32 on CUDA: faster, but no longer float32-faithful to the references."),
-    DEVICE, JSON_OUT, QUIET, DEBUG, FORCE, ALIGN, FAN_WEIGHTS, S3FD_WEIGHTS, VGG_WEIGHTS,
+    DEVICE, JSON_OUT, QUIET, DEBUG, FORCE, ALIGN, FAN_WEIGHTS, S3FD_WEIGHTS, VGG_WEIGHTS, TILE, OVERLAP,
     Opt("photo_batch", ("--batch-size",), int, 16, "Images per forward pass."),
 )}
 

@@ -18,7 +18,7 @@ from facegan_cli.cli.params import (
     group,
     native,
 )
-from facegan_cli.cli.shared_options import VGG_WEIGHTS
+from facegan_cli.cli.shared_options import OVERLAP, TILE, VGG_WEIGHTS
 from facegan_cli.core.options import Opt
 from facegan_cli.features.names import ACTIVATIONS, POOLS
 from facegan_cli.transfer.names import LFT_INITS, NORMS, OPTIMIZERS, SYNTH_OPTIMIZERS
@@ -169,10 +169,7 @@ FAST_EPILOG = (
     Opt("size", ("--size",), int, None, "Resize the short side to this first (aspect kept; default: as it is)."),
     Opt("batch_size", ("--batch-size",), int, 4, "Images of equal size (with --tile: tiles) stylised together.",
         min=1),
-    Opt("tile", ("--tile",), int, None, "Stylise in overlapping tiles of this side (a multiple of 4), blended "
-        "without a seam: bounded memory for large images."),
-    Opt("overlap", ("--overlap",), int, None, "With --tile: pixels neighbouring tiles share (a multiple of 4, at "
-        "most half the tile; default: a quarter tile)."),
+    TILE, OVERLAP,
     FORCE, DEVICE, *OUTPUT_OPTIONS,
 ], help=FAST_HELP, epilog=FAST_EPILOG)
 def fast(values: dict[str, Any]) -> None:

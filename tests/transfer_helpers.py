@@ -151,3 +151,21 @@ def write_pairs(faces_dir: Path, root: Path, n: int, side: int) -> tuple[Path, P
         Image.fromarray(face).save(a / f"{path.stem}.jpg", quality=95)
         Image.fromarray(paint(face)).save(b / f"{path.stem}.png")
     return a, b
+
+
+def random_reference_net(seed: int = 0) -> torch.nn.Module:
+    """pytorch/examples' TransformerNet (the transcription) with random weights, the InstanceNorms' affine
+    parameters drawn too (not 1 and 0), and outputs around mid-grey with a spread of tens of levels, as a
+    trained network's (default init: +-1)."""
+    from references import fast_style_reference as ref
+
+    torch.manual_seed(seed)
+    net = ref.TransformerNet()
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, torch.nn.InstanceNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+        net.deconv3.conv2d.weight.mul_(100.0)
+        net.deconv3.conv2d.bias.fill_(128.0)
+    return net.eval()

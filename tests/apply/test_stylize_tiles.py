@@ -13,7 +13,7 @@ import pytest
 import torch
 from cli_helpers import invoke_cli
 from PIL import Image
-from references import fast_style_reference as ref
+from transfer_helpers import random_reference_net
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 FACES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "celebahq-sample"
@@ -21,15 +21,7 @@ FACES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "celeba
 
 def reference_run(tmp_path: Path) -> Path:
     """Their network with random weights (outputs spread over tens of levels), imported as a run."""
-    torch.manual_seed(5)
-    net = ref.TransformerNet()
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, torch.nn.InstanceNorm2d):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.2, 0.2)
-        net.deconv3.conv2d.weight.mul_(100.0)
-        net.deconv3.conv2d.bias.fill_(128.0)
+    net = random_reference_net(5)
     torch.save(net.eval().state_dict(), tmp_path / "style.pth")
     result = invoke_cli(["import", tmp_path / "style.pth", "--out", tmp_path / "run"])
     assert result.exit_code == 0, result.output

@@ -14,7 +14,7 @@ from cli_helpers import invoke_cli
 from PIL import Image
 from references import fast_style_reference as ref
 from train_helpers import make_run
-from transfer_helpers import STYLES, vgg16_file_fixture  # noqa: F401 (fixture)
+from transfer_helpers import STYLES, random_reference_net, vgg16_file_fixture  # noqa: F401 (fixture)
 
 from facegan_cli.core.device import Precision
 from facegan_cli.core.weights import sha256_of
@@ -32,19 +32,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 FACES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "celebahq-sample"
 
 
-def _reference_net(seed: int = 0) -> ref.TransformerNet:
-    """Their network with random weights, the InstanceNorms' affine parameters drawn too (not 1 and 0)."""
-    torch.manual_seed(seed)
-    net = ref.TransformerNet()
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, torch.nn.InstanceNorm2d):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.2, 0.2)
-        # Outputs around mid-grey with a spread of tens of levels, as a trained network's (default init: +-1).
-        net.deconv3.conv2d.weight.mul_(100.0)
-        net.deconv3.conv2d.bias.fill_(128.0)
-    return net.eval()
+
 
 
 def _ours(theirs: ref.TransformerNet) -> TransformerNet:
@@ -57,7 +45,7 @@ def _ours(theirs: ref.TransformerNet) -> TransformerNet:
 
 @pytest.mark.unit
 def test_transformer_net_has_their_parameter_count_and_forward_pass() -> None:
-    theirs = _reference_net()
+    theirs = random_reference_net()
     assert sum(p.numel() for p in TransformerNet().parameters()) == PARAMETERS == 1_679_235
     assert sum(p.numel() for p in theirs.parameters()) == PARAMETERS
     ours = _ours(theirs)
@@ -86,7 +74,7 @@ def test_one_training_step_has_their_losses(vgg16_file: Path) -> None:
                   vgg_sha256="", heldout=None)
     trainer = FastStyleTrainer(config)
     trainer.setup(TrainContext(torch.device("cpu"), Precision(torch.device("cpu"), channels_last=True)))
-    theirs = _reference_net(3).train()
+    theirs = random_reference_net(3).train()
     trainer.modules["T"].load_state_dict(from_examples_state_dict(theirs.state_dict())[0])
     vgg = ref.Vgg16(torch.load(vgg16_file, map_location="cpu", weights_only=True))
     style = torch.from_numpy(np.asarray(Image.open(style_file).convert("RGB").resize((48, 48), Image.Resampling.LANCZOS))
@@ -110,7 +98,7 @@ def test_their_saved_file_stylises_a_real_face_to_their_pixels(tmp_path: Path, l
     """A file saved as their train saves it (torch.save(state_dict)), or as their released models are (with
     InstanceNorm running_mean/var), becomes a run; `transfer fast` on a real face (178 x 218, as CelebA's
     aligned crops: not a multiple of 4) writes their stylize's pixels within one level."""
-    theirs = _reference_net(7)
+    theirs = random_reference_net(7)
     saved = tmp_path / f"style{suffix}"
     torch.save(ref.legacy_state_dict(theirs) if legacy else theirs.state_dict(), saved)
     files = sorted(FACES.glob("*.jpg"))
@@ -165,7 +153,7 @@ def test_bad_inputs_are_one_paragraph_and_leave_nothing(tmp_path: Path, vgg16_fi
     _one_paragraph(result, "dcgan", "facegan sample")
     assert not (tmp_path / "o1").exists()
 
-    theirs = _reference_net().state_dict()
+    theirs = random_reference_net().state_dict()
     for name, state in (("missing", {k: v for k, v in theirs.items() if not k.startswith("res5.")}),
                         ("extra", {**theirs, "conv4.conv2d.weight": torch.zeros(3)})):
         path = tmp_path / f"{name}.pth"

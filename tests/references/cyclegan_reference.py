@@ -70,15 +70,19 @@ class ResnetGenerator(nn.Module):
 
 
 class NLayerDiscriminator(nn.Module):
-    def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3) -> None:
+    """J's 'basic' PatchGAN. His normalised convolutions have a bias only with instance norm (use_bias), so
+    pix2pix's batch-norm D passes `norm` and bias=False."""
+
+    def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3, norm: Any = _norm,
+                 bias: bool = True) -> None:
         super().__init__()
         seq: list[nn.Module] = [nn.Conv2d(input_nc, ndf, kernel_size=4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
         mult = 1
         for n in range(1, n_layers + 1):
             prev, mult = mult, min(2**n, 8)
             stride = 2 if n < n_layers else 1
-            seq += [nn.Conv2d(ndf * prev, ndf * mult, kernel_size=4, stride=stride, padding=1, bias=True),
-                    _norm(ndf * mult), nn.LeakyReLU(0.2, True)]
+            seq += [nn.Conv2d(ndf * prev, ndf * mult, kernel_size=4, stride=stride, padding=1, bias=bias),
+                    norm(ndf * mult), nn.LeakyReLU(0.2, True)]
         seq += [nn.Conv2d(ndf * mult, 1, kernel_size=4, stride=1, padding=1)]
         self.model = nn.Sequential(*seq)
 

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from references.cyclegan_reference import GANLoss, ImagePool, init_weights
+from references.cyclegan_reference import GANLoss, ImagePool, NLayerDiscriminator, init_weights
 
 
 def _batch_norm(channels: int) -> nn.Module:
@@ -79,29 +79,11 @@ class UnetGenerator(nn.Module):
         return self.model(x)
 
 
-class NLayerDiscriminator(nn.Module):
-    """The 'basic' PatchGAN with batch norm (use_bias False in the normalised convs)."""
-
-    def __init__(self, input_nc: int = 6, ndf: int = 64, n_layers: int = 3) -> None:
-        super().__init__()
-        seq: list[nn.Module] = [nn.Conv2d(input_nc, ndf, kernel_size=4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
-        mult = 1
-        for n in range(1, n_layers + 1):
-            prev, mult = mult, min(2**n, 8)
-            stride = 2 if n < n_layers else 1
-            seq += [nn.Conv2d(ndf * prev, ndf * mult, kernel_size=4, stride=stride, padding=1, bias=False),
-                    _batch_norm(ndf * mult), nn.LeakyReLU(0.2, True)]
-        seq += [nn.Conv2d(ndf * mult, 1, kernel_size=4, stride=1, padding=1)]
-        self.model = nn.Sequential(*seq)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
-
 
 def define_networks(num_downs: int = 8, ngf: int = 64, ndf: int = 64, n_layers_d: int = 3) -> dict[str, nn.Module]:
     """G then D, each built then initialised, in the order Pix2PixModel.__init__ does it."""
     return {"G": init_weights(UnetGenerator(3, 3, num_downs, ngf)),
-            "D": init_weights(NLayerDiscriminator(6, ndf, n_layers_d))}
+            "D": init_weights(NLayerDiscriminator(6, ndf, n_layers_d, norm=_batch_norm, bias=False))}
 
 
 class Pix2PixModel:
